@@ -1,0 +1,325 @@
+//! The `irc` command line.
+
+mod html;
+
+use crate::error::{Error, Result};
+use crate::model::{self, Built};
+use crate::runtime::weights::read_token_file;
+use crate::runtime::Weights;
+use crate::spec::Spec;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "irc",
+    version,
+    about = "A model compiler for CPUs: one TOML spec -> graph IR -> SIMD C -> a loaded library"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Compile a spec: IR, passes, C, and libirc_model.so / .a + irc_model.h.
+    Build {
+        spec: PathBuf,
+        /// Output directory (default: build/<model name>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Show what the compiler decided for a build directory.
+    Inspect {
+        dir: PathBuf,
+        /// A self-contained HTML page with the IR drawn as a graph, to stdout.
+        #[arg(long)]
+        html: bool,
+        /// Print the whole IR, one node a line.
+        #[arg(long)]
+        ir: bool,
+        /// Print the IR as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write freshly initialized weights (the family's standard init).
+    Init {
+        spec: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Run the compiled forward pass and write logits (B, T, V) as safetensors.
+    Forward {
+        spec: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// Token ids, one sequence a line (spaces or commas between ids).
+        #[arg(long)]
+        tokens: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Build directory (default: build/<model name>).
+        #[arg(long)]
+        build_dir: Option<PathBuf>,
+        /// Threads (default: the spec's).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Also run the reference interpreter (f64) and report the largest
+        /// relative difference; fail if it exceeds 1e-4.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Build { spec, out } => {
+            let spec = Spec::load(&spec)?;
+            let dir = out.unwrap_or_else(|| model::default_dir(&spec));
+            let b = model::build(&spec, &dir)?;
+            let c = &b.compiled;
+            println!(
+                "built {} ({} target) in {:.2}s{}: {} ops, {} kernels, {} params, arena {:.2} MiB",
+                spec.model.name,
+                c.schedule.target.name(),
+                b.seconds,
+                if b.cached { " (cached library)" } else { "" },
+                c.graph.len(),
+                c.kernels.len(),
+                c.memory.param_floats,
+                (c.memory.param_floats + c.memory.act_floats) as f64 * 4.0 / (1 << 20) as f64
+            );
+            println!(
+                "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
+                dir.display()
+            );
+            Ok(())
+        }
+        Cmd::Inspect {
+            dir,
+            html,
+            ir,
+            json,
+        } => {
+            let info = model::read_inspect(&dir)?;
+            if html {
+                print!("{}", html::graph_page(&info)?);
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&info["graph"])?);
+            } else {
+                print!("{}", inspect_text(&info, ir));
+            }
+            Ok(())
+        }
+        Cmd::Init { spec, out, seed } => {
+            let spec = Spec::load(&spec)?;
+            let compiled = crate::passes::compile(&spec, model::program(&spec))?;
+            let shapes: Vec<_> = compiled
+                .memory
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.shape.clone()))
+                .collect();
+            let w = Weights::init(&spec.model, &shapes, seed);
+            w.save(&out, None)?;
+            let n: usize = shapes
+                .iter()
+                .map(|(_, s)| s.iter().product::<usize>())
+                .sum();
+            println!(
+                "wrote {} ({} tensors, {n} parameters, seed {seed})",
+                out.display(),
+                shapes.len()
+            );
+            Ok(())
+        }
+        Cmd::Forward {
+            spec,
+            weights,
+            tokens,
+            out,
+            build_dir,
+            threads,
+            check,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let dir = build_dir.unwrap_or_else(|| model::default_dir(&spec));
+            let b = model::build(&spec, &dir)?;
+            let w = Weights::load(&weights)?;
+            let rows = read_token_file(&tokens)?;
+            let logits =
+                forward_rows(&b, &w, &rows, threads).map_err(|e| e.context(tokens.display()))?;
+            let (n, t) = (rows.len(), rows[0].len());
+            let mut o = Weights::default();
+            o.insert("logits", &[n, t, spec.model.vocab_size], logits);
+            o.save(&out, None)?;
+            println!(
+                "wrote {} (logits {n} x {t} x {})",
+                out.display(),
+                spec.model.vocab_size
+            );
+            if check {
+                let want = interpret_rows(&b, &w, &rows)?;
+                let err = max_rel_err(&logits_of(&o), &want);
+                println!(
+                    "interpreter (f64) vs compiled ({}): max relative error {err:.2e}",
+                    b.compiled.schedule.target.name()
+                );
+                if err > 1e-4 {
+                    return Err(Error::new(format!(
+                        "compiled logits differ from the interpreter by {err:.2e} > 1e-4"
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Run the forward over rows of equal length, in chunks of the compiled batch.
+pub fn forward_rows(b: &Built, w: &Weights, rows: &[Vec<i32>], threads: usize) -> Result<Vec<f32>> {
+    let t = rows[0].len();
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != t) {
+        return Err(Error::new(format!(
+            "sequence {} has {} tokens but the first has {t}; every sequence must have the same length",
+            i + 1,
+            r.len()
+        )));
+    }
+    let max_t = b.compiled.program.seq;
+    if t > max_t {
+        return Err(Error::new(format!(
+            "sequences of {t} tokens exceed the compiled seq_len {max_t} ([build].seq_len)"
+        )));
+    }
+    let mut s = b.session(threads)?;
+    s.load_weights(w)?;
+    let mut logits = Vec::with_capacity(rows.len() * t * b.spec.model.vocab_size);
+    for chunk in rows.chunks(b.compiled.program.batch) {
+        let flat: Vec<i32> = chunk.iter().flatten().copied().collect();
+        logits.extend(s.forward(&flat, chunk.len(), t)?);
+    }
+    Ok(logits)
+}
+
+fn logits_of(w: &Weights) -> Vec<f32> {
+    w.get("logits").map(|t| t.data.clone()).unwrap_or_default()
+}
+
+/// max |a - b| / max |b|, the measure every numeric check in irc uses.
+pub fn max_rel_err(a: &[f32], b: &[f64]) -> f64 {
+    let num = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - y).abs())
+        .fold(0.0, f64::max);
+    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max).max(1e-30);
+    num / den
+}
+
+/// The reference interpreter (f64) on the same graph, rows padded like the library pads them.
+fn interpret_rows(b: &Built, w: &Weights, rows: &[Vec<i32>]) -> Result<Vec<f64>> {
+    use crate::ir::{interpret, Value};
+    let (bs, ts, v) = (
+        b.compiled.program.batch,
+        b.compiled.program.seq,
+        b.spec.model.vocab_size,
+    );
+    let g = &b.compiled.graph;
+    let logits_id = g.output("logits").expect("every program outputs logits");
+    let mut out = vec![];
+    for chunk in rows.chunks(bs) {
+        let t = chunk[0].len();
+        let mut tokens = vec![0i32; bs * ts];
+        for (r, row) in chunk.iter().enumerate() {
+            tokens[r * ts..r * ts + t].copy_from_slice(row);
+        }
+        let mut feeds: std::collections::BTreeMap<String, Value<f64>> = w
+            .cast::<f64>()
+            .into_iter()
+            .map(|(k, t)| (k, Value::F(t)))
+            .collect();
+        feeds.insert("tokens".into(), Value::I(tokens));
+        feeds.insert("targets".into(), Value::I(vec![-100; bs * ts]));
+        let vals = interpret(g, &feeds)?;
+        let full = &vals[&logits_id].f().data;
+        for r in 0..chunk.len() {
+            out.extend_from_slice(&full[r * ts * v..(r * ts + t) * v]);
+        }
+    }
+    Ok(out)
+}
+
+fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {
+    let mut s = String::new();
+    let m = &info["model"];
+    s.push_str(&format!(
+        "model {} ({}): {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {}, context {}\n",
+        m["name"].as_str().unwrap_or(""),
+        m["family"].as_str().unwrap_or(""),
+        m["layers"],
+        m["d_model"],
+        m["heads"],
+        m["kv_heads"],
+        m["ffn_hidden"],
+        m["vocab_size"],
+        m["context"]
+    ));
+    s.push_str(&format!(
+        "program: batch {} x seq {}, target {}\n\nops:",
+        info["program"]["batch"],
+        info["program"]["seq"],
+        info["target"].as_str().unwrap_or("")
+    ));
+    if let Some(ops) = info["ops"].as_object() {
+        for (k, v) in ops {
+            s.push_str(&format!(" {k} {v},"));
+        }
+    }
+    s.pop();
+    let text = |k: &str| info["text"][k].as_str().unwrap_or("").to_string();
+    s.push_str("\n\n== kernels (fusion groups, in execution order)\n");
+    s.push_str(&text("fusion"));
+    s.push_str("\n== schedule\n");
+    s.push_str(&text("schedule"));
+    s.push_str("\n== memory plan\n");
+    s.push_str(&text("memory"));
+    s.push_str("\n== parameters\n");
+    if let Some(ps) = info["memory"]["params"].as_array() {
+        for p in ps {
+            s.push_str(&format!(
+                "{:>10} {:>10}  {:<48} {}\n",
+                p["offset"],
+                p["size"],
+                p["name"].as_str().unwrap_or(""),
+                p["shape"]
+            ));
+        }
+    }
+    if full_ir {
+        s.push_str("\n== IR\n");
+        s.push_str(&text("ir"));
+    }
+    s
+}
+
+/// Entry point of the binary: errors print as one message and exit 1.
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! C emission: each kernel becomes a C function rendered from its family's
+//! template with every dimension a literal; the frame template (model.c)
+//! strings them together with the program and the ABI. Rust decides
+//! everything here and hands the templates plain values and lines.
+
+use crate::error::{Error, Result};
+use crate::ir::{Graph, NodeId, Op};
+use crate::memory::{MemoryPlan, Region};
+use crate::passes::{Compiled, Kernel, KernelKind};
+use crate::schedule::Parallel;
+use crate::spec::{Spec, Target};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+pub use embedded::{RUNTIME_C, TEMPLATES};
+
+/// Version of the emitted C ABI; bump on any incompatible change.
+pub const ABI_VERSION: u32 = 1;
+
+/// Most threads a context accepts.
+pub const MAX_THREADS: usize = 256;
+
+/// The emitted sources of one build.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// `model.c`
+    pub model_c: String,
+    /// `irc_model.h`
+    pub header: String,
+    /// Symbol prefix of the ABI (`irc_<name>`).
+    pub prefix: String,
+}
+
+pub const HEADER_FILE: &str = "irc_model.h";
+
+fn tera() -> Result<tera::Tera> {
+    let mut t = tera::Tera::default();
+    t.add_raw_templates(TEMPLATES.iter().copied())
+        .map_err(|e| Error::new(format!("templates: {e}")))?;
+    Ok(t)
+}
+
+fn render(t: &tera::Tera, name: &str, ctx: &Value) -> Result<String> {
+    let c =
+        tera::Context::from_value(ctx.clone()).map_err(|e| Error::new(format!("{name}: {e}")))?;
+    t.render(name, &c).map_err(|e| {
+        let mut msg = format!("rendering {name}: {e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        Error::new(msg)
+    })
+}
+
+/// `irc_<name>` with the name made a C identifier.
+pub fn prefix(spec: &Spec) -> String {
+    format!("irc_{}", spec.model.name.replace('-', "_"))
+}
+
+fn target_macro(t: Target) -> &'static str {
+    match t {
+        Target::Avx512 => "IRC_TARGET_AVX512",
+        Target::Avx2 => "IRC_TARGET_AVX2",
+        Target::Neon => "IRC_TARGET_NEON",
+        _ => "IRC_TARGET_SCALAR",
+    }
+}
+
+/// Float literal for C.
+fn flit(x: f64) -> String {
+    format!("{x:e}")
+}
+
+struct Emitter<'a> {
+    g: &'a Graph,
+    mem: &'a MemoryPlan,
+}
+
+impl Emitter<'_> {
+    /// C expression for a pointer to `id`'s memory.
+    fn ptr(&self, id: NodeId) -> String {
+        let loc = self.mem.loc(id);
+        let base = match loc.region {
+            Region::Params => "P",
+            Region::Acts => "A",
+            Region::Ids => "I",
+        };
+        format!("{base} + {}", loc.offset)
+    }
+
+    fn shape(&self, id: NodeId) -> &[usize] {
+        &self.g.node(id).ty.shape
+    }
+
+    /// Template name, template values and call arguments of one kernel.
+    fn kernel(&self, k: &Kernel, parallel: bool) -> Result<(&'static str, Value, Vec<String>)> {
+        let g = self.g;
+        let node = |i: usize| g.node(k.nodes[i]);
+        let last = *k.nodes.last().unwrap();
+        Ok(match k.kind {
+            KernelKind::Gemm { bias, gelu } => {
+                let Op::MatMul { ta, tb } = node(0).op else {
+                    unreachable!()
+                };
+                let (a, w) = (node(0).inputs[0], node(0).inputs[1]);
+                let (ash, wsh) = (self.shape(a), self.shape(w));
+                let out = self.shape(last);
+                let n = out[out.len() - 1];
+                let k_dim = if tb {
+                    wsh[wsh.len() - 1]
+                } else {
+                    wsh[wsh.len() - 2]
+                };
+                let b_batched = wsh.len() > 2;
+                // Fold leading axes of `a` into M when the weight is shared and
+                // `a` is read row-major; otherwise loop over the batch.
+                let (batch, m) = if !b_batched && !ta {
+                    (1, ash.iter().product::<usize>() / k_dim)
+                } else {
+                    (out[..out.len() - 2].iter().product(), out[out.len() - 2])
+                };
+                let batch_dims = if batch > 1 {
+                    format!("{batch}, ")
+                } else {
+                    String::new()
+                };
+                let mut args = vec![self.ptr(last), self.ptr(a), self.ptr(w)];
+                if bias {
+                    args.push(self.ptr(node(1).inputs[1]));
+                }
+                let v = json!({
+                    "M": m, "N": n, "K": k_dim, "batch": batch, "batch_dims": batch_dims,
+                    "ta": ta, "tb": tb, "ta_int": ta as u8, "tb_int": tb as u8,
+                    "lda": if ta { m } else { k_dim }, "ldb": if tb { k_dim } else { n },
+                    "b_batched": b_batched, "bias": bias, "gelu": gelu,
+                });
+                ("kernels/gemm.c.tera", v, args)
+            }
+            KernelKind::Norm { residual } => {
+                let norm = g.node(last);
+                let (eps, layer) = match norm.op {
+                    Op::LayerNorm { eps } => (eps, true),
+                    Op::RmsNorm { eps } => (eps, false),
+                    _ => unreachable!(),
+                };
+                let c = norm.ty.last();
+                let mut args = vec![];
+                if residual {
+                    let add = node(0);
+                    args.extend([
+                        self.ptr(k.nodes[0]),
+                        self.ptr(add.inputs[0]),
+                        self.ptr(add.inputs[1]),
+                    ]);
+                } else {
+                    args.push(self.ptr(norm.inputs[0]));
+                }
+                args.push(self.ptr(last));
+                args.extend(norm.inputs[1..].iter().map(|&i| self.ptr(i)));
+                let v = json!({ "R": norm.ty.numel() / c, "C": c, "eps": flit(eps), "layer": layer,
+                                "residual": residual, "parallel": parallel });
+                ("kernels/norm.c.tera", v, args)
+            }
+            KernelKind::Attention => {
+                let attn = g.node(last);
+                let Op::Attention {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                } = attn.op
+                else {
+                    unreachable!()
+                };
+                let mut args = vec![self.ptr(last)];
+                let mut strides = vec![];
+                for &operand in &attn.inputs {
+                    let on = g.node(operand);
+                    match on.op {
+                        Op::Narrow { start, .. } if k.nodes.contains(&operand) => {
+                            let src = on.inputs[0];
+                            args.push(format!("{} + {start}", self.ptr(src)));
+                            strides.push(g.node(src).ty.last());
+                        }
+                        _ => {
+                            args.push(self.ptr(operand));
+                            strides.push(on.ty.last());
+                        }
+                    }
+                }
+                let sh = &attn.ty.shape;
+                let v = json!({
+                    "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
+                    "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
+                    "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
+                });
+                ("kernels/attention.c.tera", v, args)
+            }
+            KernelKind::Elementwise => self.elementwise(k, parallel)?,
+            KernelKind::Embedding => {
+                let n = g.node(last);
+                let (table, ids) = (n.inputs[0], n.inputs[1]);
+                let tsh = self.shape(table);
+                let v = json!({ "R": self.g.node(ids).ty.numel(), "C": tsh[1], "V": tsh[0] });
+                (
+                    "kernels/embedding.c.tera",
+                    v,
+                    vec![self.ptr(last), self.ptr(table), self.ptr(ids)],
+                )
+            }
+            KernelKind::Rope => {
+                let n = g.node(last);
+                let Op::Rope { head_dim, theta } = n.op else {
+                    unreachable!()
+                };
+                let sh = &n.ty.shape;
+                let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
+                                "half": head_dim / 2, "theta": flit(theta), "parallel": parallel });
+                (
+                    "kernels/rope.c.tera",
+                    v,
+                    vec![self.ptr(last), self.ptr(n.inputs[0])],
+                )
+            }
+            KernelKind::Softmax | KernelKind::CrossEntropy | KernelKind::SoftmaxCrossEntropy => {
+                let logits = node(0).inputs[0];
+                let v_dim = g.node(logits).ty.last();
+                let r = g.node(logits).ty.numel() / v_dim;
+                let probs = k
+                    .nodes
+                    .iter()
+                    .find(|&&n| matches!(g.node(n).op, Op::Softmax))
+                    .copied();
+                let ce = k
+                    .nodes
+                    .iter()
+                    .find(|&&n| matches!(g.node(n).op, Op::CrossEntropy))
+                    .copied();
+                let mut args = vec![self.ptr(logits)];
+                if let Some(p) = probs {
+                    args.push(self.ptr(p));
+                }
+                if let Some(c) = ce {
+                    args.push(self.ptr(g.node(c).inputs[1]));
+                    args.push(self.ptr(c));
+                }
+                let v =
+                    json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "loss": ce.is_some() });
+                ("kernels/softmax_xent.c.tera", v, args)
+            }
+            KernelKind::Narrow => {
+                let n = g.node(last);
+                let Op::Narrow { start, len } = n.op else {
+                    unreachable!()
+                };
+                let src = n.inputs[0];
+                let nn = g.node(src).ty.last();
+                let v = json!({ "R": n.ty.numel() / len, "N": nn, "start": start, "len": len });
+                (
+                    "kernels/narrow.c.tera",
+                    v,
+                    vec![self.ptr(last), self.ptr(src)],
+                )
+            }
+        })
+    }
+
+    /// A chain of elementwise ops as vector statements over (R, L) rows.
+    fn elementwise(
+        &self,
+        k: &Kernel,
+        parallel: bool,
+    ) -> Result<(&'static str, Value, Vec<String>)> {
+        let g = self.g;
+        let last = *k.nodes.last().unwrap();
+        let l = g.node(last).ty.last();
+        let r = g.node(last).ty.numel() / l;
+        let mut params = vec![];
+        let mut args = vec![];
+        let mut stmts = vec![];
+        let mut var: HashMap<NodeId, String> = HashMap::new();
+        let mut text: HashMap<NodeId, String> = HashMap::new();
+        for (i, &inp) in k.inputs.iter().enumerate() {
+            let rows = g.node(inp).ty.numel() / l;
+            if g.node(inp).ty.last() != l || g.node(inp).ty.shape.is_empty() {
+                return Err(Error::new(format!(
+                    "elementwise kernel: {inp} does not broadcast by rows"
+                )));
+            }
+            let row = if rows == r {
+                "r".to_string()
+            } else {
+                format!("(r % {rows})")
+            };
+            params.push(format!("const float *in{i}"));
+            args.push(self.ptr(inp));
+            stmts.push(format!(
+                "const irc_vf x{i} = irc_vload_upto(in{i} + (size_t){row} * {l} + j, n);"
+            ));
+            var.insert(inp, format!("x{i}"));
+            text.insert(inp, format!("in{i}"));
+        }
+        for &id in &k.nodes {
+            let n = g.node(id);
+            let a = |i: usize| var[&n.inputs[i]].clone();
+            let t = |i: usize| text[&n.inputs[i]].clone();
+            let (expr, formula) = match &n.op {
+                Op::Add => (
+                    format!("irc_vadd({}, {})", a(0), a(1)),
+                    format!("({} + {})", t(0), t(1)),
+                ),
+                Op::Mul => (
+                    format!("irc_vmul({}, {})", a(0), a(1)),
+                    format!("{} * {}", t(0), t(1)),
+                ),
+                Op::Scale { by } => (
+                    format!("irc_vmul({}, irc_vset1({}f))", a(0), flit(*by)),
+                    format!("{} * {by}", t(0)),
+                ),
+                Op::Gelu => (format!("irc_vgelu({})", a(0)), format!("gelu({})", t(0))),
+                Op::Silu => (format!("irc_vsilu({})", a(0)), format!("silu({})", t(0))),
+                other => unreachable!("{} is not elementwise", other.mnemonic()),
+            };
+            let v = format!("v{}", id.0);
+            stmts.push(format!("const irc_vf {v} = {expr};"));
+            var.insert(id, v);
+            text.insert(id, formula);
+        }
+        let mut formula = vec![];
+        for (i, &o) in k.outputs.iter().enumerate() {
+            params.push(format!("float *out{i}"));
+            args.push(self.ptr(o));
+            stmts.push(format!(
+                "irc_vstore_upto(out{i} + (size_t)r * {l} + j, {}, n);",
+                var[&o]
+            ));
+            formula.push(format!("out{i} = {}", text[&o]));
+        }
+        // Outputs first in the argument list, as in every other kernel.
+        let n_in = k.inputs.len();
+        params.rotate_left(n_in);
+        args.rotate_left(n_in);
+        let v = json!({ "R": r, "L": l, "params": params, "stmts": stmts,
+                        "formula": formula.join("; "), "parallel": parallel });
+        Ok(("kernels/elementwise.c.tera", v, args))
+    }
+}
+
+/// Emit `model.c` and `irc_model.h` for a compiled program.
+pub fn emit(spec: &Spec, c: &Compiled) -> Result<Sources> {
+    let t = tera()?;
+    let e = Emitter {
+        g: &c.graph,
+        mem: &c.memory,
+    };
+    let prefix = prefix(spec);
+    let m = &spec.model;
+    let target = c.schedule.target;
+
+    // Kernels: render each with a placeholder name, then share one function
+    // between kernels whose code is identical (layers of the same shape).
+    let mut functions: Vec<(String, String, Vec<String>)> = vec![]; // (name, body, users)
+    let mut by_body: HashMap<String, usize> = HashMap::new();
+    let mut calls = vec![];
+    for (i, k) in c.kernels.iter().enumerate() {
+        let parallel = c.schedule.kernels[i].parallel != Parallel::Serial;
+        let (tpl, mut v, args) = e.kernel(k, parallel)?;
+        v["name"] = json!("@NAME@");
+        v["title"] = json!("@TITLE@");
+        let body = render(&t, tpl, &v)?;
+        let last = c.graph.node(*k.nodes.last().unwrap()).name.clone();
+        let f = *by_body.entry(body.clone()).or_insert_with(|| {
+            let base = k.kind.label().replace(['+'], "_");
+            functions.push((format!("{base}_{}", functions.len()), body, vec![]));
+            functions.len() - 1
+        });
+        functions[f].2.push(last.clone());
+        calls.push(format!(
+            "{}(ctx, {}); /* k{i} {last} */",
+            functions[f].0,
+            args.join(", ")
+        ));
+    }
+    let kernels: Vec<String> = functions
+        .iter()
+        .map(|(name, body, users)| {
+            let title = if users.len() > 3 {
+                format!(
+                    "{name}: {}, {}, ... ({} uses)",
+                    users[0],
+                    users[1],
+                    users.len()
+                )
+            } else {
+                format!("{name}: {}", users.join(", "))
+            };
+            body.replace("@NAME@", name).replace("@TITLE@", &title)
+        })
+        .collect();
+
+    let mem = &c.memory;
+    let params: Vec<Value> = mem
+        .params
+        .iter()
+        .map(|p| {
+            let mut shape: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
+            shape.resize(4, "0".into());
+            json!({ "name": p.name, "ndim": p.shape.len(), "shape": shape.join(", "),
+                    "offset": p.offset, "numel": p.size })
+        })
+        .collect();
+    let id_off = |name: &str| mem.ids.iter().find(|s| s.name == name).map(|s| s.offset);
+    let out_off = |name: &str| -> Result<usize> {
+        let id = c
+            .graph
+            .output(name)
+            .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
+        Ok(mem.loc(id).offset)
+    };
+    let ctx = json!({
+        "name": m.name, "family": format!("{:?}", m.family).to_lowercase(), "version": env!("CARGO_PKG_VERSION"),
+        "spec_file": spec.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+        "source": "model.c", "header": HEADER_FILE, "prefix": prefix, "PREFIX": prefix.to_uppercase(),
+        "guard": format!("{}_H", prefix.to_uppercase()), "abi": ABI_VERSION, "spec_hash": spec.build_hash(),
+        "B": c.program.batch, "T": c.program.seq, "C": m.d_model, "V": m.vocab_size, "L": m.layers,
+        "NH": m.heads, "NKV": m.kv_heads, "HD": m.head_dim(), "F": m.ffn_hidden,
+        "target": target.name(), "target_macro": target_macro(target), "vector_width": target.vector_width(),
+        "param_floats": mem.param_floats, "act_floats": mem.act_floats, "id_ints": mem.id_ints,
+        "arena_floats": mem.param_floats + mem.act_floats + mem.id_ints,
+        "max_threads": MAX_THREADS,
+        "default_threads": if spec.build.threads == 0 { "irc_default_threads()".to_string() } else { spec.build.threads.to_string() },
+        "default_threads_doc": if spec.build.threads == 0 { "one per core".to_string() } else { spec.build.threads.to_string() },
+        "num_params": mem.param_floats,
+        "params": params, "kernels": kernels, "calls": calls,
+        "tokens_off": id_off("tokens").unwrap_or(0), "targets_off": id_off("targets").unwrap_or(0),
+        "logits_off": out_off("logits")?, "loss_off": out_off("loss")?,
+    });
+    let model_c = render(&t, "model.c.tera", &ctx)?;
+    let header = render(&t, "model.h.tera", &ctx)?;
+    Ok(Sources {
+        model_c,
+        header,
+        prefix,
+    })
+}

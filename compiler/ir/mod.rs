@@ -1,0 +1,231 @@
+//! The graph IR: ops over tensors with static shapes and dtypes.
+//!
+//! petgraph holds the nodes and their operand edges; nothing outside this
+//! module sees it — passes work with [`NodeId`] and the methods of [`Graph`].
+//! Nodes are created in a valid evaluation order (operands first), and ids only
+//! grow, so ascending id order is always a topological order.
+
+mod interp;
+mod ops;
+mod print;
+mod verify;
+
+pub use interp::{interpret, Real, Tensor, Value};
+pub use ops::Op;
+pub use verify::verify;
+
+use crate::error::{Error, Result};
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::Direction;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A node (= the tensor it produces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    fn ix(self) -> NodeIndex {
+        NodeIndex::new(self.0 as usize)
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+    I32,
+}
+
+/// Static shape and element type of a tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TensorType {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+impl TensorType {
+    pub fn f32(shape: &[usize]) -> Self {
+        TensorType {
+            shape: shape.to_vec(),
+            dtype: DType::F32,
+        }
+    }
+    pub fn i32(shape: &[usize]) -> Self {
+        TensorType {
+            shape: shape.to_vec(),
+            dtype: DType::I32,
+        }
+    }
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Size of the last axis (1 for a scalar).
+    pub fn last(&self) -> usize {
+        self.shape.last().copied().unwrap_or(1)
+    }
+}
+
+impl std::fmt::Display for TensorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        let dt = match self.dtype {
+            DType::F32 => "f32",
+            DType::I32 => "i32",
+        };
+        write!(f, "{dt}[{}]", dims.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    pub ty: TensorType,
+    /// A readable name (`h0.attn.qkv`); parameters carry their HF name here.
+    pub name: String,
+}
+
+/// The graph of one program (a forward, or a training step).
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    g: StableDiGraph<Node, u32>,
+    outputs: Vec<(String, NodeId)>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a node; its type comes from the op's shape rule, which also checks
+    /// the operands. Errors name the node.
+    pub fn add(&mut self, op: Op, inputs: &[NodeId], name: impl Into<String>) -> Result<NodeId> {
+        let name = name.into();
+        let tys: Vec<&TensorType> = inputs.iter().map(|&i| &self.node(i).ty).collect();
+        let ty = op
+            .infer(&tys)
+            .map_err(|e| Error::new(format!("node `{name}` ({}): {e}", op.mnemonic())))?;
+        Ok(self.add_typed(op, inputs, ty, name))
+    }
+
+    /// Add a leaf (input or parameter) of a given type.
+    pub fn leaf(&mut self, op: Op, ty: TensorType, name: impl Into<String>) -> NodeId {
+        debug_assert!(op.is_leaf());
+        self.add_typed(op, &[], ty, name.into())
+    }
+
+    fn add_typed(&mut self, op: Op, inputs: &[NodeId], ty: TensorType, name: String) -> NodeId {
+        let ix = self.g.add_node(Node {
+            op,
+            inputs: inputs.to_vec(),
+            ty,
+            name,
+        });
+        for (slot, &i) in inputs.iter().enumerate() {
+            self.g.add_edge(i.ix(), ix, slot as u32);
+        }
+        NodeId(ix.index() as u32)
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.g[id.ix()]
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.g.contains_node(id.ix())
+    }
+
+    /// All node ids in evaluation (ascending) order.
+    pub fn ids(&self) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self
+            .g
+            .node_indices()
+            .map(|i| NodeId(i.index() as u32))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.g.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.g.node_count() == 0
+    }
+
+    /// Nodes that read `id`, each once, in ascending order.
+    pub fn users(&self, id: NodeId) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self
+            .g
+            .neighbors_directed(id.ix(), Direction::Outgoing)
+            .map(|i| NodeId(i.index() as u32))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn mark_output(&mut self, name: impl Into<String>, id: NodeId) {
+        self.outputs.push((name.into(), id));
+    }
+
+    pub fn outputs(&self) -> &[(String, NodeId)] {
+        &self.outputs
+    }
+
+    pub fn is_output(&self, id: NodeId) -> bool {
+        self.outputs.iter().any(|(_, o)| *o == id)
+    }
+
+    pub fn output(&self, name: &str) -> Option<NodeId> {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+
+    /// Remove a node nobody reads.
+    pub fn remove(&mut self, id: NodeId) {
+        debug_assert!(self.users(id).is_empty() && !self.is_output(id));
+        self.g.remove_node(id.ix());
+    }
+
+    /// Parameters in creation order: (id, HF name, type).
+    pub fn params(&self) -> Vec<(NodeId, String, TensorType)> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| match &self.node(id).op {
+                Op::Param { name } => Some((id, name.clone(), self.node(id).ty.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Graph inputs (token ids, targets) in creation order.
+    pub fn inputs(&self) -> Vec<(NodeId, String, TensorType)> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| match &self.node(id).op {
+                Op::Input { name } => Some((id, name.clone(), self.node(id).ty.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Count of nodes per op mnemonic (for `irc inspect`).
+    pub fn op_histogram(&self) -> BTreeMap<&'static str, usize> {
+        let mut h = BTreeMap::new();
+        for id in self.ids() {
+            *h.entry(self.node(id).op.mnemonic()).or_insert(0) += 1;
+        }
+        h
+    }
+}

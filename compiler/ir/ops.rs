@@ -1,0 +1,321 @@
+//! The primitive ops: what each computes (see `interp.rs` for the reference
+//! semantics, written in the same order) and its shape rule.
+
+use super::{DType, TensorType};
+use serde::Serialize;
+
+/// A primitive op. Operand order is part of the definition (see each variant).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A runtime input (token ids, targets): no operands.
+    Input { name: String },
+    /// A trained parameter, named as in Hugging Face transformers.
+    Param { name: String },
+    /// `[table (V,C), ids (...)] -> (..., C)`: rows of `table`.
+    Embedding,
+    /// `[a (..., M, K), b (K, N)]` or batched `b (..., K, N)` -> `(..., M, N)`.
+    /// `ta`/`tb` read the last two axes of `a`/`b` transposed.
+    MatMul { ta: bool, tb: bool },
+    /// `[a, b] -> a + b`; `b`'s shape is a suffix of `a`'s (broadcast over the
+    /// leading axes).
+    Add,
+    /// `[a, b] -> a * b`, broadcast like `Add`.
+    Mul,
+    /// `[a] -> a * by`.
+    Scale { by: f64 },
+    /// `[x (..., C), w (C), b (C)]`: normalize each row to zero mean and unit
+    /// variance (biased), then `* w + b`.
+    LayerNorm { eps: f64 },
+    /// `[x (..., C), w (C)]`: `x / sqrt(mean(x²) + eps) * w`.
+    RmsNorm { eps: f64 },
+    /// `[x]`: GELU, tanh approximation (GPT-2's `gelu_new`).
+    Gelu,
+    /// `[x]`: `x * sigmoid(x)`.
+    Silu,
+    /// `[x (..., N)]`: softmax over the last axis.
+    Softmax,
+    /// `[x (B, T, H*D)]`: rotary position embedding on each head, position = t,
+    /// rotate-half convention (Llama), frequencies `theta^(-2i/D)`.
+    Rope { head_dim: usize, theta: f64 },
+    /// `[q (B,T,H*D), k (B,T,KV*D), v (B,T,KV*D)] -> (B,T,H*D)`: causal scaled
+    /// dot-product attention; query head h reads kv head `h / (H/KV)` (GQA).
+    Attention {
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    },
+    /// `[logits (..., V), targets (...) i32] -> (1)`: mean over targets that are
+    /// not -100 of `logsumexp(logits) - logits[target]`.
+    CrossEntropy,
+    /// `[x (..., N)] -> (..., len)`: columns `start..start+len` of the last
+    /// axis (a strided read; fused into its consumer where it can be).
+    Narrow { start: usize, len: usize },
+    /// `[x (R, ...)] -> (len, ...)`: rows `start..start+len` of axis 0 (a view).
+    Slice { start: usize, len: usize },
+    /// `[x] -> x` with another shape of the same size (a view).
+    Reshape { shape: Vec<usize> },
+}
+
+/// The value of `ignore_index`, as in PyTorch.
+pub const IGNORE_INDEX: i32 = -100;
+
+impl Op {
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Param { .. } => "param",
+            Op::Embedding => "embedding",
+            Op::MatMul { .. } => "matmul",
+            Op::Add => "add",
+            Op::Mul => "mul",
+            Op::Scale { .. } => "scale",
+            Op::LayerNorm { .. } => "layernorm",
+            Op::RmsNorm { .. } => "rmsnorm",
+            Op::Gelu => "gelu",
+            Op::Silu => "silu",
+            Op::Softmax => "softmax",
+            Op::Rope { .. } => "rope",
+            Op::Attention { .. } => "attention",
+            Op::CrossEntropy => "cross_entropy",
+            Op::Narrow { .. } => "narrow",
+            Op::Slice { .. } => "slice",
+            Op::Reshape { .. } => "reshape",
+        }
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, Op::Input { .. } | Op::Param { .. })
+    }
+
+    /// Views share their operand's memory; they never become a kernel.
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Slice { .. } | Op::Reshape { .. })
+    }
+
+    /// One output element from the same-index element of each operand.
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Add | Op::Mul | Op::Scale { .. } | Op::Gelu | Op::Silu
+        )
+    }
+
+    /// Attributes as `{k=v, ...}` for the printer ("" when none).
+    pub fn attrs(&self) -> String {
+        let a = match self {
+            Op::Input { name } | Op::Param { name } => format!("\"{name}\""),
+            Op::MatMul { ta, tb } => {
+                let mut v = vec![];
+                if *ta {
+                    v.push("ta");
+                }
+                if *tb {
+                    v.push("tb");
+                }
+                v.join(", ")
+            }
+            Op::Scale { by } => format!("by={by}"),
+            Op::LayerNorm { eps } | Op::RmsNorm { eps } => format!("eps={eps:e}"),
+            Op::Rope { head_dim, theta } => format!("head_dim={head_dim}, theta={theta}"),
+            Op::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+            } => format!("heads={heads}, kv_heads={kv_heads}, head_dim={head_dim}"),
+            Op::Slice { start, len } | Op::Narrow { start, len } => {
+                format!("start={start}, len={len}")
+            }
+            Op::Reshape { shape } => format!("{shape:?}"),
+            _ => String::new(),
+        };
+        if a.is_empty() {
+            a
+        } else {
+            format!(" {{{a}}}")
+        }
+    }
+
+    /// Shape rule: the output type for operands of these types, or what is wrong.
+    pub fn infer(&self, t: &[&TensorType]) -> Result<TensorType, String> {
+        let arity = match self {
+            Op::Input { .. } | Op::Param { .. } => 0,
+            Op::Scale { .. }
+            | Op::Gelu
+            | Op::Silu
+            | Op::Softmax
+            | Op::Rope { .. }
+            | Op::Slice { .. }
+            | Op::Narrow { .. }
+            | Op::Reshape { .. } => 1,
+            Op::Embedding | Op::MatMul { .. } | Op::Add | Op::Mul | Op::CrossEntropy => 2,
+            Op::RmsNorm { .. } => 2,
+            Op::LayerNorm { .. } | Op::Attention { .. } => 3,
+        };
+        if t.len() != arity {
+            return Err(format!("expected {arity} operands, got {}", t.len()));
+        }
+        let f32s = |idx: &[usize]| -> Result<(), String> {
+            for &i in idx {
+                if t[i].dtype != DType::F32 {
+                    return Err(format!("operand {i} must be f32, is {}", t[i]));
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Op::Input { .. } | Op::Param { .. } => Err("leaves have no shape rule".into()),
+            Op::Embedding => {
+                f32s(&[0])?;
+                if t[0].shape.len() != 2 || t[1].dtype != DType::I32 {
+                    return Err(format!(
+                        "expected table (V,C) f32 and ids i32, got {} and {}",
+                        t[0], t[1]
+                    ));
+                }
+                let mut s = t[1].shape.clone();
+                s.push(t[0].shape[1]);
+                Ok(TensorType::f32(&s))
+            }
+            Op::MatMul { ta, tb } => {
+                f32s(&[0, 1])?;
+                let (a, b) = (&t[0].shape, &t[1].shape);
+                if a.len() < 2 || b.len() < 2 {
+                    return Err(format!(
+                        "matmul needs at least 2-d operands, got {} and {}",
+                        t[0], t[1]
+                    ));
+                }
+                let (m, ka) = if *ta {
+                    (a[a.len() - 1], a[a.len() - 2])
+                } else {
+                    (a[a.len() - 2], a[a.len() - 1])
+                };
+                let (kb, n) = if *tb {
+                    (b[b.len() - 1], b[b.len() - 2])
+                } else {
+                    (b[b.len() - 2], b[b.len() - 1])
+                };
+                if ka != kb {
+                    return Err(format!(
+                        "inner dimensions differ: {} vs {} ({} · {})",
+                        ka, kb, t[0], t[1]
+                    ));
+                }
+                if b.len() > 2 && b[..b.len() - 2] != a[..a.len() - 2] {
+                    return Err(format!("batch axes differ: {} vs {}", t[0], t[1]));
+                }
+                let mut s = a[..a.len() - 2].to_vec();
+                s.extend([m, n]);
+                Ok(TensorType::f32(&s))
+            }
+            Op::Add | Op::Mul => {
+                f32s(&[0, 1])?;
+                if !t[0].shape.ends_with(&t[1].shape) {
+                    return Err(format!("{} does not broadcast onto {}", t[1], t[0]));
+                }
+                Ok(t[0].clone())
+            }
+            Op::Scale { .. } | Op::Gelu | Op::Silu | Op::Softmax => {
+                f32s(&[0])?;
+                Ok(t[0].clone())
+            }
+            Op::LayerNorm { .. } | Op::RmsNorm { .. } => {
+                f32s(&(0..t.len()).collect::<Vec<_>>())?;
+                let c = t[0].last();
+                for w in &t[1..] {
+                    if w.shape != [c] {
+                        return Err(format!("norm weight must be ({c}), got {w}"));
+                    }
+                }
+                Ok(t[0].clone())
+            }
+            Op::Rope { head_dim, .. } => {
+                f32s(&[0])?;
+                if t[0].shape.len() != 3
+                    || !t[0].shape[2].is_multiple_of(*head_dim)
+                    || !head_dim.is_multiple_of(2)
+                {
+                    return Err(format!(
+                        "rope expects (B,T,H*{head_dim}) with an even head_dim, got {}",
+                        t[0]
+                    ));
+                }
+                Ok(t[0].clone())
+            }
+            Op::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+            } => {
+                f32s(&[0, 1, 2])?;
+                let q = &t[0].shape;
+                if q.len() != 3 || q[2] != heads * head_dim {
+                    return Err(format!(
+                        "q must be (B,T,{}), got {}",
+                        heads * head_dim,
+                        t[0]
+                    ));
+                }
+                let kv = [q[0], q[1], kv_heads * head_dim];
+                if t[1].shape != kv || t[2].shape != kv {
+                    return Err(format!("k and v must be {kv:?}, got {} and {}", t[1], t[2]));
+                }
+                if *kv_heads == 0 || heads % kv_heads != 0 {
+                    return Err(format!("kv_heads {kv_heads} must divide heads {heads}"));
+                }
+                Ok(t[0].clone())
+            }
+            Op::CrossEntropy => {
+                f32s(&[0])?;
+                if t[1].dtype != DType::I32 || t[0].shape[..t[0].shape.len() - 1] != t[1].shape[..]
+                {
+                    return Err(format!(
+                        "expected logits (...,V) and i32 targets (...), got {} and {}",
+                        t[0], t[1]
+                    ));
+                }
+                Ok(TensorType::f32(&[1]))
+            }
+            Op::Narrow { start, len } => {
+                f32s(&[0])?;
+                let n = t[0].last();
+                if t[0].shape.is_empty() || start + len > n || *len == 0 {
+                    return Err(format!(
+                        "columns {start}..{} out of range for {}",
+                        start + len,
+                        t[0]
+                    ));
+                }
+                let mut out = t[0].shape.clone();
+                *out.last_mut().unwrap() = *len;
+                Ok(TensorType::f32(&out))
+            }
+            Op::Slice { start, len } => {
+                let s = &t[0].shape;
+                if s.is_empty() || start + len > s[0] || *len == 0 {
+                    return Err(format!(
+                        "rows {start}..{} out of range for {}",
+                        start + len,
+                        t[0]
+                    ));
+                }
+                let mut out = s.clone();
+                out[0] = *len;
+                Ok(TensorType {
+                    shape: out,
+                    dtype: t[0].dtype,
+                })
+            }
+            Op::Reshape { shape } => {
+                if shape.iter().product::<usize>() != t[0].numel() {
+                    return Err(format!("cannot reshape {} to {shape:?}", t[0]));
+                }
+                Ok(TensorType {
+                    shape: shape.clone(),
+                    dtype: t[0].dtype,
+                })
+            }
+        }
+    }
+}

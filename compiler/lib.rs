@@ -1,0 +1,21 @@
+//! irc: a model compiler for CPUs.
+//!
+//! The flow, one module per stage: `spec` (TOML) → `ir` (graph, interpreter)
+//! → `passes` (lowering, fusion, dead nodes) → `schedule` → `memory` →
+//! `codegen` (C through tera) → `toolchain` (system C compiler) → `runtime`
+//! (libloading, weights). Around it: `data`, `tokenizer`, `cli`.
+
+pub mod error;
+pub mod util;
+
+pub use error::{Error, Result};
+pub mod cli;
+pub mod codegen;
+pub mod ir;
+pub mod memory;
+pub mod model;
+pub mod passes;
+pub mod runtime;
+pub mod schedule;
+pub mod spec;
+pub mod toolchain;

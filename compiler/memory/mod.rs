@@ -1,0 +1,258 @@
+//! Memory planning: every tensor a kernel writes gets an offset in one arena.
+//!
+//! Parameters sit at fixed offsets at the front of their region, in graph
+//! order. Activations get offsets from liveness: a buffer lives from the kernel
+//! that writes it to the last kernel that reads it (graph outputs live to the
+//! end), and buffers whose lifetimes do not overlap share memory. Placement is
+//! greedy best-fit by decreasing size. Views (slice, reshape) alias their root.
+
+use crate::error::{Error, Result};
+use crate::ir::{DType, Graph, NodeId, Op};
+use crate::passes::Kernel;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Offsets are rounded up to this many elements (64 bytes), so every buffer
+/// starts on a cache line.
+pub const ALIGN: usize = 16;
+
+fn align(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    /// Parameters (f32).
+    Params,
+    /// Activations (f32), shared by liveness.
+    Acts,
+    /// Integer inputs (token ids, targets).
+    Ids,
+}
+
+/// Where a tensor lives: region + element offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Loc {
+    pub region: Region,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slot {
+    pub node: NodeId,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Buffer {
+    pub node: NodeId,
+    pub offset: usize,
+    pub size: usize,
+    /// Kernel index that writes it, and the last kernel index that reads it.
+    pub first: usize,
+    pub last: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemoryPlan {
+    pub params: Vec<Slot>,
+    pub param_floats: usize,
+    pub ids: Vec<Slot>,
+    pub id_ints: usize,
+    pub buffers: Vec<Buffer>,
+    /// Peak activation floats (the arena's activation region).
+    pub act_floats: usize,
+    /// What the activations would take with no sharing.
+    pub unshared_floats: usize,
+    #[serde(skip)]
+    locs: HashMap<NodeId, Loc>,
+}
+
+impl MemoryPlan {
+    /// Where `id` lives (views resolve to their root's memory).
+    pub fn loc(&self, id: NodeId) -> Loc {
+        self.locs[&id]
+    }
+
+    pub fn param_offset(&self, name: &str) -> Option<&Slot> {
+        self.params.iter().find(|s| s.name == name)
+    }
+
+    /// The plan as text, for `IRC_DUMP=memory` and `irc inspect`.
+    pub fn describe(&self, g: &Graph) -> String {
+        let mut s = String::new();
+        let mb = |f: usize| f as f64 * 4.0 / (1 << 20) as f64;
+        let _ = writeln!(
+            s,
+            "params {} floats ({:.2} MiB); activations peak {} floats ({:.2} MiB), {:.1}x less than unshared {} floats",
+            self.param_floats,
+            mb(self.param_floats),
+            self.act_floats,
+            mb(self.act_floats),
+            self.unshared_floats as f64 / self.act_floats.max(1) as f64,
+            self.unshared_floats
+        );
+        let _ = writeln!(
+            s,
+            "{:>10} {:>10}  {:>9}  tensor",
+            "offset", "floats", "kernels"
+        );
+        let mut bufs = self.buffers.clone();
+        bufs.sort_by_key(|b| (b.offset, b.first));
+        for b in bufs {
+            let n = g.node(b.node);
+            let _ = writeln!(
+                s,
+                "{:>10} {:>10}  {:>4}..{:<4}  {} {} {}",
+                b.offset, b.size, b.first, b.last, b.node, n.ty, n.name
+            );
+        }
+        s
+    }
+}
+
+/// Plan memory for `kernels` (in execution order) over `g`.
+pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
+    let mut locs = HashMap::new();
+    let mut params = vec![];
+    let mut param_floats = 0;
+    let mut ids = vec![];
+    let mut id_ints = 0;
+    for id in g.ids() {
+        let n = g.node(id);
+        let (list, top, region) = match (&n.op, n.ty.dtype) {
+            (Op::Param { .. }, _) => (&mut params, &mut param_floats, Region::Params),
+            (Op::Input { .. }, DType::I32) => (&mut ids, &mut id_ints, Region::Ids),
+            (Op::Input { name }, _) => {
+                return Err(Error::new(format!(
+                    "memory: float input `{name}` is not supported"
+                )))
+            }
+            _ => continue,
+        };
+        let size = n.ty.numel();
+        list.push(Slot {
+            node: id,
+            name: n.name.clone(),
+            shape: n.ty.shape.clone(),
+            offset: *top,
+            size,
+        });
+        locs.insert(
+            id,
+            Loc {
+                region,
+                offset: *top,
+            },
+        );
+        *top += align(size);
+    }
+
+    // Lifetimes of kernel-written values, in kernel indices.
+    let end = kernels.len();
+    let mut life: HashMap<NodeId, (usize, usize)> = HashMap::new();
+    for (k, kern) in kernels.iter().enumerate() {
+        for &o in &kern.outputs {
+            let last = if g.is_output(o) { end } else { k };
+            life.insert(o, (k, last));
+        }
+    }
+    let root = |mut id: NodeId| {
+        while g.node(id).op.is_view() {
+            id = g.node(id).inputs[0];
+        }
+        id
+    };
+    for (k, kern) in kernels.iter().enumerate() {
+        for &i in &kern.inputs {
+            if let Some(l) = life.get_mut(&root(i)) {
+                l.1 = l.1.max(k);
+            }
+        }
+    }
+    for (_, o) in g.outputs() {
+        if let Some(l) = life.get_mut(&root(*o)) {
+            l.1 = end;
+        }
+    }
+
+    let mut order: Vec<(NodeId, usize, usize, usize)> = life
+        .iter()
+        .map(|(&id, &(first, last))| (id, align(g.node(id).ty.numel()), first, last))
+        .collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut placed: Vec<Buffer> = vec![];
+    for (node, size, first, last) in order {
+        // Occupied intervals among buffers alive at the same time.
+        let mut busy: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|b| b.first <= last && first <= b.last)
+            .map(|b| (b.offset, b.offset + b.size))
+            .collect();
+        busy.sort();
+        let mut best: Option<(usize, usize)> = None; // (gap size, offset)
+        let mut cursor = 0;
+        for (s, e) in busy
+            .iter()
+            .copied()
+            .chain(std::iter::once((usize::MAX, usize::MAX)))
+        {
+            if s >= cursor && s - cursor >= size && best.is_none_or(|(gap, _)| s - cursor < gap) {
+                best = Some((s - cursor, cursor));
+            }
+            cursor = cursor.max(e);
+        }
+        let offset = best.map(|b| b.1).unwrap_or(cursor);
+        placed.push(Buffer {
+            node,
+            offset,
+            size,
+            first,
+            last,
+        });
+    }
+    placed.sort_by_key(|b| b.node);
+    for b in &placed {
+        locs.insert(
+            b.node,
+            Loc {
+                region: Region::Acts,
+                offset: b.offset,
+            },
+        );
+    }
+    // Views alias their operand, shifted for slices.
+    for id in g.ids() {
+        let n = g.node(id);
+        let shift = match &n.op {
+            Op::Slice { start, .. } => start * n.ty.shape[1..].iter().product::<usize>(),
+            Op::Reshape { .. } => 0,
+            _ => continue,
+        };
+        let base = locs[&n.inputs[0]];
+        locs.insert(
+            id,
+            Loc {
+                region: base.region,
+                offset: base.offset + shift,
+            },
+        );
+    }
+    let act_floats = placed.iter().map(|b| b.offset + b.size).max().unwrap_or(0);
+    let unshared_floats = placed.iter().map(|b| b.size).sum();
+    Ok(MemoryPlan {
+        params,
+        param_floats,
+        ids,
+        id_ints,
+        buffers: placed,
+        act_floats,
+        unshared_floats,
+        locs,
+    })
+}

@@ -1,0 +1,154 @@
+//! The front door for Rust hosts and the CLI: spec → compiled library → a
+//! session that runs it.
+
+use crate::codegen::{self, Sources};
+use crate::error::{At, Result};
+use crate::passes::{self, Compiled, Program};
+use crate::runtime::{Library, Session, Weights};
+use crate::spec::{Spec, Target};
+use crate::toolchain::{self, Toolchain, SHARED_LIB};
+use crate::util::atomic_write;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A model built into a directory.
+pub struct Built {
+    pub spec: Spec,
+    pub compiled: Compiled,
+    pub sources: Sources,
+    pub dir: PathBuf,
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+/// The forward program every build compiles: logits and loss over the
+/// spec's (batch, seq_len).
+pub fn program(spec: &Spec) -> Program {
+    Program {
+        batch: spec.build.batch,
+        seq: spec.build.seq_len,
+        with_loss: true,
+    }
+}
+
+/// Compile `spec` into `dir`: C sources, both libraries, the header, and
+/// what `irc inspect` shows (`inspect.json`, `manifest.json`).
+pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
+    let start = Instant::now();
+    let target = spec.build.target.resolve();
+    if !target.host_can_run() && target != Target::Neon {
+        // Building is fine (cross-checking the C), but say it cannot run here.
+        eprintln!(
+            "note: target {} cannot run on this CPU; the library will not load here",
+            target.name()
+        );
+    }
+    let compiled = passes::compile(spec, program(spec))?;
+    let sources = codegen::emit(spec, &compiled)?;
+    let tc = Toolchain::find(target, spec.build.opt_level)?;
+    let outcome = toolchain::build(&sources, &tc, dir)?;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let c = &compiled;
+    let kernels: Vec<_> = c
+        .kernels
+        .iter()
+        .zip(&c.schedule.kernels)
+        .map(|(k, s)| {
+            json!({
+                "kind": k.kind.label(),
+                "nodes": k.nodes.iter().map(|&n| c.graph.node(n).name.clone()).collect::<Vec<_>>(),
+                "node_ids": k.nodes, "inputs": k.inputs, "outputs": k.outputs, "schedule": s,
+            })
+        })
+        .collect();
+    let inspect = json!({
+        "model": spec.model, "build": spec.build, "program": { "batch": c.program.batch, "seq": c.program.seq },
+        "target": target.name(), "graph": c.graph.to_json(), "ops": c.graph.op_histogram(),
+        "kernels": kernels, "memory": c.memory,
+        "text": {
+            "ir": c.graph.to_text(),
+            "fusion": passes::fusion::describe(&c.graph, &c.kernels),
+            "schedule": c.schedule.describe(&c.graph, &c.kernels),
+            "memory": c.memory.describe(&c.graph),
+        },
+    });
+    atomic_write(
+        &dir.join("inspect.json"),
+        serde_json::to_string(&inspect)?.as_bytes(),
+    )?;
+    let manifest = json!({
+        "irc": env!("CARGO_PKG_VERSION"), "abi": codegen::ABI_VERSION, "spec_hash": spec.build_hash(),
+        "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
+        "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
+        "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
+        "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
+    });
+    atomic_write(
+        &dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
+    atomic_write(&dir.join("spec.toml"), spec.source.as_bytes())?;
+    Ok(Built {
+        spec: spec.clone(),
+        compiled,
+        sources,
+        dir: dir.to_path_buf(),
+        cached: outcome.cached,
+        seconds,
+    })
+}
+
+impl Built {
+    /// Load the shared library, checking its ABI version and spec hash.
+    pub fn load(&self) -> Result<Arc<Library>> {
+        let p = &self.compiled.program;
+        Library::open(
+            &self.dir.join(SHARED_LIB),
+            &self.sources.prefix,
+            &self.spec.build_hash(),
+            (p.batch, p.seq, self.spec.model.vocab_size),
+        )
+    }
+
+    /// A fresh session with `threads` threads (0 = the spec's default).
+    pub fn session(&self, threads: usize) -> Result<Session> {
+        let threads = if threads == 0 {
+            self.spec.build.threads
+        } else {
+            threads
+        };
+        Session::new(&self.load()?, threads)
+    }
+
+    /// (name, shape) of every parameter, in the order of the parameter region.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.compiled
+            .memory
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect()
+    }
+
+    pub fn init_weights(&self, seed: u64) -> Weights {
+        Weights::init(&self.spec.model, &self.param_shapes(), seed)
+    }
+}
+
+/// The default build directory of a spec: `build/<name>`.
+pub fn default_dir(spec: &Spec) -> PathBuf {
+    PathBuf::from("build").join(&spec.model.name)
+}
+
+/// Read a built directory's inspect.json.
+pub fn read_inspect(dir: &Path) -> Result<serde_json::Value> {
+    let p = dir.join("inspect.json");
+    let text = std::fs::read_to_string(&p).at(format!(
+        "{} (is this a directory `irc build` wrote?)",
+        p.display()
+    ))?;
+    Ok(serde_json::from_str(&text)?)
+}

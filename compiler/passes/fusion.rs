@@ -1,0 +1,389 @@
+//! Fusion: group ops into kernels. The graph is not changed — fusion only
+//! decides which ops one kernel computes and which values it must read from
+//! or write to memory, so the interpreter's result cannot change.
+//!
+//! Patterns, tried in this order (an op joins at most one kernel):
+//! 1. attention reads its q/k/v straight out of a packed qkv tensor
+//!    (the `narrow`s become strided reads);
+//! 2. matmul epilogues: `+ bias` and then GELU;
+//! 3. residual add + norm: one pass writes the new residual stream and its norm;
+//! 4. softmax + cross-entropy on the same logits: one pass over each row;
+//! 5. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
+//! 6. every op left is a kernel of its own.
+
+use crate::error::{Error, Result};
+use crate::ir::{Graph, NodeId, Op};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelKind {
+    /// nodes: `[matmul, (+bias), (gelu)]`
+    Gemm {
+        bias: bool,
+        gelu: bool,
+    },
+    /// nodes: `[(residual add), layernorm | rmsnorm]`
+    Norm {
+        residual: bool,
+    },
+    /// nodes: `[(narrow)*, attention]`
+    Attention,
+    /// nodes: a chain of elementwise ops, in evaluation order
+    Elementwise,
+    Embedding,
+    Rope,
+    Softmax,
+    CrossEntropy,
+    /// nodes: `[softmax, cross_entropy]` of the same logits
+    SoftmaxCrossEntropy,
+    Narrow,
+}
+
+impl KernelKind {
+    pub fn label(&self) -> String {
+        match self {
+            KernelKind::Gemm { bias, gelu } => {
+                format!(
+                    "gemm{}{}",
+                    if *bias { "+bias" } else { "" },
+                    if *gelu { "+gelu" } else { "" }
+                )
+            }
+            KernelKind::Norm { residual: true } => "add+norm".into(),
+            KernelKind::Norm { residual: false } => "norm".into(),
+            KernelKind::Attention => "attention".into(),
+            KernelKind::Elementwise => "elementwise".into(),
+            KernelKind::Embedding => "embedding".into(),
+            KernelKind::Rope => "rope".into(),
+            KernelKind::Softmax => "softmax".into(),
+            KernelKind::CrossEntropy => "cross_entropy".into(),
+            KernelKind::SoftmaxCrossEntropy => "softmax+cross_entropy".into(),
+            KernelKind::Narrow => "narrow".into(),
+        }
+    }
+}
+
+/// One kernel: the ops it computes, the values it reads, the values it writes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kernel {
+    pub kind: KernelKind,
+    pub nodes: Vec<NodeId>,
+    /// Values read from memory (produced by another kernel, a leaf or a view).
+    pub inputs: Vec<NodeId>,
+    /// Values written to memory (read by another kernel, or a graph output).
+    pub outputs: Vec<NodeId>,
+}
+
+struct Fuser<'a> {
+    g: &'a Graph,
+    owner: HashMap<NodeId, usize>,
+    groups: Vec<(KernelKind, Vec<NodeId>)>,
+}
+
+impl Fuser<'_> {
+    fn free(&self, id: NodeId) -> bool {
+        !self.owner.contains_key(&id)
+    }
+
+    /// `id` is only read by `by`, and is not an output: it can stay in registers.
+    fn private_to(&self, id: NodeId, by: NodeId) -> bool {
+        self.g.users(id) == [by] && !self.g.is_output(id)
+    }
+
+    fn only_user(&self, id: NodeId) -> Option<NodeId> {
+        match self.g.users(id).as_slice() {
+            [u] if !self.g.is_output(id) => Some(*u),
+            _ => None,
+        }
+    }
+
+    fn claim(&mut self, kind: KernelKind, nodes: Vec<NodeId>) {
+        let k = self.groups.len();
+        for &n in &nodes {
+            self.owner.insert(n, k);
+        }
+        self.groups.push((kind, nodes));
+    }
+}
+
+/// Group the graph's ops into kernels, in an order where every kernel runs
+/// after the kernels it reads from.
+pub fn fuse(g: &Graph) -> Vec<Kernel> {
+    let mut f = Fuser {
+        g,
+        owner: HashMap::new(),
+        groups: vec![],
+    };
+    let ids = g.ids();
+    let op = |id: NodeId| &g.node(id).op;
+
+    // 1. attention absorbs the narrows that feed only it.
+    for &id in &ids {
+        if let Op::Attention { .. } = op(id) {
+            let mut nodes: Vec<NodeId> = vec![];
+            for &i in &g.node(id).inputs {
+                if matches!(op(i), Op::Narrow { .. }) && f.private_to(i, id) && !nodes.contains(&i)
+                {
+                    nodes.push(i);
+                }
+            }
+            nodes.push(id);
+            f.claim(KernelKind::Attention, nodes);
+        }
+    }
+    // 2. matmul + bias (+ gelu).
+    for &id in &ids {
+        if !matches!(op(id), Op::MatMul { .. }) || !f.free(id) {
+            continue;
+        }
+        let mut nodes = vec![id];
+        let mut last = id;
+        let n = g.node(id).ty.last();
+        let mut bias = false;
+        if let Some(u) = f.only_user(id) {
+            let un = g.node(u);
+            if matches!(un.op, Op::Add)
+                && un.inputs[0] == id
+                && g.node(un.inputs[1]).ty.shape == [n]
+                && f.free(u)
+            {
+                nodes.push(u);
+                last = u;
+                bias = true;
+            }
+        }
+        let mut gelu = false;
+        if let Some(u) = f.only_user(last) {
+            if matches!(op(u), Op::Gelu) && f.free(u) {
+                nodes.push(u);
+                gelu = true;
+            }
+        }
+        f.claim(KernelKind::Gemm { bias, gelu }, nodes);
+    }
+    // 3. residual add + norm.
+    for &id in &ids {
+        if !matches!(op(id), Op::LayerNorm { .. } | Op::RmsNorm { .. }) || !f.free(id) {
+            continue;
+        }
+        let x = g.node(id).inputs[0];
+        let xn = g.node(x);
+        let residual = matches!(xn.op, Op::Add)
+            && f.free(x)
+            && g.node(xn.inputs[0]).ty.shape == g.node(xn.inputs[1]).ty.shape;
+        let nodes = if residual { vec![x, id] } else { vec![id] };
+        f.claim(KernelKind::Norm { residual }, nodes);
+    }
+    // 4. softmax + cross-entropy of the same logits.
+    for &id in &ids {
+        if !matches!(op(id), Op::CrossEntropy) || !f.free(id) {
+            continue;
+        }
+        let logits = g.node(id).inputs[0];
+        let sm = g
+            .users(logits)
+            .into_iter()
+            .find(|&u| matches!(op(u), Op::Softmax) && f.free(u));
+        match sm {
+            Some(s) => f.claim(KernelKind::SoftmaxCrossEntropy, vec![s, id]),
+            None => f.claim(KernelKind::CrossEntropy, vec![id]),
+        }
+    }
+    // 5. elementwise chains. A node joins the group of an operand it alone
+    // reads, unless it also reads another open elementwise group (which could
+    // make two groups wait on each other).
+    let mut ew: HashMap<NodeId, usize> = HashMap::new();
+    for &id in &ids {
+        if !op(id).is_elementwise() || !f.free(id) {
+            continue;
+        }
+        let ins = &g.node(id).inputs;
+        let host = ins.iter().copied().find(|&i| {
+            ew.contains_key(&i) && f.private_to(i, id) && g.node(i).ty.shape == g.node(id).ty.shape
+        });
+        let clash = ins
+            .iter()
+            .any(|i| ew.contains_key(i) && ew.get(i) != host.and_then(|h| ew.get(&h)));
+        match host {
+            Some(h) if !clash => {
+                let k = ew[&h];
+                f.groups[k].1.push(id);
+                f.owner.insert(id, k);
+                ew.insert(id, k);
+            }
+            _ => {
+                f.claim(KernelKind::Elementwise, vec![id]);
+                ew.insert(id, f.groups.len() - 1);
+            }
+        }
+    }
+    // 6. the rest, one op a kernel.
+    for &id in &ids {
+        let kind = match op(id) {
+            _ if !f.free(id) => continue,
+            Op::Input { .. } | Op::Param { .. } | Op::Slice { .. } | Op::Reshape { .. } => continue,
+            Op::Embedding => KernelKind::Embedding,
+            Op::Rope { .. } => KernelKind::Rope,
+            Op::Softmax => KernelKind::Softmax,
+            Op::Narrow { .. } => KernelKind::Narrow,
+            Op::LayerNorm { .. } | Op::RmsNorm { .. } => KernelKind::Norm { residual: false },
+            other => unreachable!("fusion left {} unassigned", other.mnemonic()),
+        };
+        f.claim(kind, vec![id]);
+    }
+
+    let kernels: Vec<Kernel> = f
+        .groups
+        .iter()
+        .map(|(kind, nodes)| {
+            let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
+            let mut inputs = vec![];
+            for &n in nodes {
+                for &i in &g.node(n).inputs {
+                    if !inside.contains(&i) && !inputs.contains(&i) {
+                        inputs.push(i);
+                    }
+                }
+            }
+            // The residual add+norm kernel always stores the sum: it is the
+            // residual stream, and the kernel writes it on its way anyway.
+            let stored =
+                |n: NodeId| matches!(kind, KernelKind::Norm { residual: true }) && n == nodes[0];
+            let outputs = nodes
+                .iter()
+                .copied()
+                .filter(|&n| {
+                    stored(n) || g.is_output(n) || g.users(n).iter().any(|u| !inside.contains(u))
+                })
+                .collect();
+            Kernel {
+                kind: *kind,
+                nodes: nodes.clone(),
+                inputs,
+                outputs,
+            }
+        })
+        .collect();
+    order(g, kernels)
+}
+
+/// Topological order of kernels (Kahn), ties broken by first node id so the
+/// order follows the source program.
+fn order(g: &Graph, kernels: Vec<Kernel>) -> Vec<Kernel> {
+    let mut producer: HashMap<NodeId, usize> = HashMap::new();
+    for (k, kern) in kernels.iter().enumerate() {
+        for &o in &kern.nodes {
+            producer.insert(o, k);
+        }
+    }
+    // A view reads through to whoever produced its root.
+    let root_kernel = |mut id: NodeId| -> Option<usize> {
+        loop {
+            if let Some(&k) = producer.get(&id) {
+                return Some(k);
+            }
+            let n = g.node(id);
+            if n.op.is_view() {
+                id = n.inputs[0];
+            } else {
+                return None;
+            }
+        }
+    };
+    let deps: Vec<BTreeSet<usize>> = kernels
+        .iter()
+        .enumerate()
+        .map(|(k, kern)| {
+            kern.inputs
+                .iter()
+                .filter_map(|&i| root_kernel(i))
+                .filter(|&p| p != k)
+                .collect()
+        })
+        .collect();
+    let mut done = vec![false; kernels.len()];
+    let mut out = Vec::with_capacity(kernels.len());
+    while out.len() < kernels.len() {
+        let next = (0..kernels.len())
+            .filter(|&k| !done[k] && deps[k].iter().all(|&d| done[d]))
+            .min_by_key(|&k| kernels[k].nodes[0]);
+        let Some(k) = next else {
+            // A cycle: check() reports it; keep the remaining kernels in id order.
+            let mut rest: Vec<usize> = (0..kernels.len()).filter(|&k| !done[k]).collect();
+            rest.sort_by_key(|&k| kernels[k].nodes[0]);
+            out.extend(rest.into_iter().map(|k| kernels[k].clone()));
+            break;
+        };
+        done[k] = true;
+        out.push(kernels[k].clone());
+    }
+    out
+}
+
+/// Check the kernel list: every computing op in exactly one kernel, and every
+/// kernel input produced by an earlier kernel, a leaf, or a view of those.
+pub fn check(g: &Graph, kernels: &[Kernel]) -> Result<()> {
+    let mut seen: HashMap<NodeId, usize> = HashMap::new();
+    for (k, kern) in kernels.iter().enumerate() {
+        for &n in &kern.nodes {
+            if seen.insert(n, k).is_some() {
+                return Err(Error::new(format!("fusion: {n} is in two kernels")));
+            }
+        }
+    }
+    for id in g.ids() {
+        let op = &g.node(id).op;
+        if !op.is_leaf() && !op.is_view() && !seen.contains_key(&id) {
+            return Err(Error::new(format!(
+                "fusion: {id} `{}` is in no kernel",
+                g.node(id).name
+            )));
+        }
+    }
+    for (k, kern) in kernels.iter().enumerate() {
+        for &i in &kern.inputs {
+            let mut root = i;
+            while g.node(root).op.is_view() {
+                root = g.node(root).inputs[0];
+            }
+            if let Some(&p) = seen.get(&root) {
+                if p >= k {
+                    return Err(Error::new(format!(
+                        "fusion: kernel {k} reads {i} before kernel {p} writes it"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line per kernel, for `IRC_DUMP=fusion` and `irc inspect`.
+pub fn describe(g: &Graph, kernels: &[Kernel]) -> String {
+    let mut s = String::new();
+    for (k, kern) in kernels.iter().enumerate() {
+        let names: Vec<&str> = kern
+            .nodes
+            .iter()
+            .map(|&n| g.node(n).name.as_str())
+            .collect();
+        let ids = |v: &[NodeId]| {
+            v.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            s,
+            "k{k:<3} {:<22} {:<40} in: {}  out: {}",
+            kern.kind.label(),
+            names.join(", "),
+            ids(&kern.inputs),
+            ids(&kern.outputs)
+        );
+    }
+    s
+}

@@ -1,0 +1,313 @@
+//! Loading a built model library with libloading and calling its C ABI.
+
+pub mod weights;
+
+use crate::codegen::ABI_VERSION;
+use crate::error::{Error, Result};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use weights::Weights;
+
+#[repr(C)]
+struct ParamInfo {
+    name: *const c_char,
+    ndim: c_int,
+    shape: [i64; 4],
+    offset: usize,
+    numel: usize,
+}
+
+/// A parameter as the library lays it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub numel: usize,
+}
+
+type CreateFn = unsafe extern "C" fn(c_int) -> *mut c_void;
+type DestroyFn = unsafe extern "C" fn(*mut c_void);
+type ErrFn = unsafe extern "C" fn(*const c_void) -> *const c_char;
+type ThreadsFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
+type ParamsFn = unsafe extern "C" fn(*mut c_void) -> *mut f32;
+type ForwardFn = unsafe extern "C" fn(*mut c_void, *const i32, c_int, c_int, *mut f32) -> c_int;
+type LossFn = unsafe extern "C" fn(
+    *mut c_void,
+    *const i32,
+    *const i32,
+    c_int,
+    c_int,
+    *mut f32,
+    *mut f32,
+) -> c_int;
+
+/// dlopen with RTLD_NODELETE: the library (and the OpenMP runtime it pulls
+/// in) stays mapped after the last handle closes, because OpenMP worker
+/// threads outlive the handle and would otherwise run unmapped code.
+#[cfg(unix)]
+unsafe fn open_resident(
+    path: &Path,
+) -> std::result::Result<libloading::Library, libloading::Error> {
+    use libloading::os::unix::{Library as Unix, RTLD_NOW};
+    const RTLD_NODELETE: std::ffi::c_int = 0x1000;
+    Unix::open(Some(path), RTLD_NOW | RTLD_NODELETE).map(Into::into)
+}
+
+#[cfg(not(unix))]
+unsafe fn open_resident(
+    path: &Path,
+) -> std::result::Result<libloading::Library, libloading::Error> {
+    libloading::Library::new(path)
+}
+
+/// A loaded model library: its symbols, checked against this irc.
+pub struct Library {
+    _lib: libloading::Library,
+    create: CreateFn,
+    destroy: DestroyFn,
+    last_error: ErrFn,
+    set_threads: ThreadsFn,
+    params: ParamsFn,
+    forward: ForwardFn,
+    loss: LossFn,
+    pub prefix: String,
+    pub target: String,
+    pub param_table: Vec<ParamEntry>,
+    pub num_params: usize,
+    pub max_batch: usize,
+    pub max_seq: usize,
+    pub vocab: usize,
+}
+
+impl Library {
+    /// Open `path`, whose symbols start with `prefix`, and check that its ABI
+    /// version is this irc's and that it was built from a spec hashing to
+    /// `spec_hash`.
+    pub fn open(
+        path: &Path,
+        prefix: &str,
+        spec_hash: &str,
+        dims: (usize, usize, usize),
+    ) -> Result<Arc<Library>> {
+        let fail = |what: String| Error::new(format!("{}: {what}", path.display()));
+        // SAFETY: loading runs the library's initializers; it is a library irc
+        // emitted (checked below by its ABI version and spec hash).
+        let lib = unsafe { open_resident(path) }.map_err(|e| fail(format!("cannot load: {e}")))?;
+        unsafe fn sym<T: Copy>(
+            lib: &libloading::Library,
+            name: &str,
+        ) -> std::result::Result<T, String> {
+            lib.get::<T>(name.as_bytes())
+                .map(|s| *s)
+                .map_err(|e| format!("missing symbol {name}: {e}"))
+        }
+        let s = |n: &str| format!("{prefix}_{n}");
+        // SAFETY: the signatures match templates/model.h.tera for ABI_VERSION.
+        unsafe {
+            let abi: unsafe extern "C" fn() -> c_uint =
+                sym(&lib, &s("abi_version")).map_err(fail)?;
+            if abi() != ABI_VERSION {
+                return Err(fail(format!(
+                    "ABI version {} but this irc speaks {ABI_VERSION}; rebuild it",
+                    abi()
+                )));
+            }
+            let hash: unsafe extern "C" fn() -> *const c_char =
+                sym(&lib, &s("spec_hash")).map_err(fail)?;
+            let got = CStr::from_ptr(hash()).to_string_lossy().to_string();
+            if got != spec_hash {
+                return Err(fail(format!(
+                    "built from a different spec (hash {got}, expected {spec_hash}); rebuild it"
+                )));
+            }
+            let target: unsafe extern "C" fn() -> *const c_char =
+                sym(&lib, &s("target")).map_err(fail)?;
+            let target = CStr::from_ptr(target()).to_string_lossy().to_string();
+            let count: unsafe extern "C" fn() -> c_int =
+                sym(&lib, &s("param_count")).map_err(fail)?;
+            let info: unsafe extern "C" fn(c_int) -> *const ParamInfo =
+                sym(&lib, &s("param_info")).map_err(fail)?;
+            let mut param_table = vec![];
+            for i in 0..count() {
+                let p = &*info(i);
+                param_table.push(ParamEntry {
+                    name: CStr::from_ptr(p.name).to_string_lossy().to_string(),
+                    shape: p.shape[..p.ndim as usize]
+                        .iter()
+                        .map(|&d| d as usize)
+                        .collect(),
+                    offset: p.offset,
+                    numel: p.numel,
+                });
+            }
+            let num_params = param_table
+                .iter()
+                .map(|p| p.offset + p.numel)
+                .max()
+                .unwrap_or(0);
+            Ok(Arc::new(Library {
+                create: sym(&lib, &s("create")).map_err(fail)?,
+                destroy: sym(&lib, &s("destroy")).map_err(fail)?,
+                last_error: sym(&lib, &s("last_error")).map_err(fail)?,
+                set_threads: sym(&lib, &s("set_threads")).map_err(fail)?,
+                params: sym(&lib, &s("params")).map_err(fail)?,
+                forward: sym(&lib, &s("forward")).map_err(fail)?,
+                loss: sym(&lib, &s("loss")).map_err(fail)?,
+                _lib: lib,
+                prefix: prefix.to_string(),
+                target,
+                param_table,
+                num_params,
+                max_batch: dims.0,
+                max_seq: dims.1,
+                vocab: dims.2,
+            }))
+        }
+    }
+}
+
+/// One model context inside a loaded library.
+pub struct Session {
+    lib: Arc<Library>,
+    ctx: *mut c_void,
+}
+
+// SAFETY: a context is only touched through &mut self (or read-only through
+// &self), and the C code keeps no global state.
+unsafe impl Send for Session {}
+
+impl Session {
+    pub fn new(lib: &Arc<Library>, threads: usize) -> Result<Session> {
+        // SAFETY: create() returns an owned context or NULL.
+        let ctx = unsafe { (lib.create)(threads as c_int) };
+        if ctx.is_null() {
+            return Err(Error::new("model context: out of memory"));
+        }
+        Ok(Session {
+            lib: lib.clone(),
+            ctx,
+        })
+    }
+
+    pub fn library(&self) -> &Library {
+        &self.lib
+    }
+
+    fn check(&self, status: c_int) -> Result<()> {
+        if status == 0 {
+            return Ok(());
+        }
+        // SAFETY: last_error returns a NUL-terminated string owned by the context.
+        let msg = unsafe { CStr::from_ptr((self.lib.last_error)(self.ctx)) };
+        Err(Error::new(msg.to_string_lossy().to_string()))
+    }
+
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        // SAFETY: valid context.
+        let st = unsafe { (self.lib.set_threads)(self.ctx, threads as c_int) };
+        self.check(st)
+    }
+
+    /// The parameter region.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        // SAFETY: the region holds num_params floats for the context's life.
+        unsafe { std::slice::from_raw_parts_mut((self.lib.params)(self.ctx), self.lib.num_params) }
+    }
+
+    pub fn params(&self) -> &[f32] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts((self.lib.params)(self.ctx), self.lib.num_params) }
+    }
+
+    /// Copy weights in, checking every name and shape against the table.
+    pub fn load_weights(&mut self, w: &Weights) -> Result<()> {
+        let table = self.lib.param_table.clone();
+        w.check_against(&table)?;
+        let region = self.params_mut();
+        for p in &table {
+            let t = w.get(&p.name).expect("checked");
+            region[p.offset..p.offset + p.numel].copy_from_slice(&t.data);
+        }
+        Ok(())
+    }
+
+    /// Read the parameters back out.
+    pub fn weights(&self) -> Weights {
+        let region = self.params();
+        let mut w = Weights::default();
+        for p in &self.lib.param_table {
+            w.insert(
+                &p.name,
+                &p.shape,
+                region[p.offset..p.offset + p.numel].to_vec(),
+            );
+        }
+        w
+    }
+
+    fn check_dims(&self, tokens: &[i32], b: usize, t: usize) -> Result<()> {
+        if tokens.len() != b * t {
+            return Err(Error::new(format!(
+                "{} tokens given for a {b} x {t} batch",
+                tokens.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Logits (b, t, V) for tokens (b, t).
+    pub fn forward(&mut self, tokens: &[i32], b: usize, t: usize) -> Result<Vec<f32>> {
+        self.check_dims(tokens, b, t)?;
+        let mut logits = vec![0f32; b * t * self.lib.vocab];
+        // SAFETY: buffers sized as the ABI requires; the C side checks b, t, ids.
+        let st = unsafe {
+            (self.lib.forward)(
+                self.ctx,
+                tokens.as_ptr(),
+                b as c_int,
+                t as c_int,
+                logits.as_mut_ptr(),
+            )
+        };
+        self.check(st)?;
+        Ok(logits)
+    }
+
+    /// Mean cross-entropy (and the logits) for tokens and targets (b, t).
+    pub fn loss(
+        &mut self,
+        tokens: &[i32],
+        targets: &[i32],
+        b: usize,
+        t: usize,
+    ) -> Result<(f32, Vec<f32>)> {
+        self.check_dims(tokens, b, t)?;
+        self.check_dims(targets, b, t)?;
+        let mut logits = vec![0f32; b * t * self.lib.vocab];
+        let mut loss = 0f32;
+        // SAFETY: as in forward.
+        let st = unsafe {
+            (self.lib.loss)(
+                self.ctx,
+                tokens.as_ptr(),
+                targets.as_ptr(),
+                b as c_int,
+                t as c_int,
+                &mut loss,
+                logits.as_mut_ptr(),
+            )
+        };
+        self.check(st)?;
+        Ok((loss, logits))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: the context came from create() and is destroyed once.
+        unsafe { (self.lib.destroy)(self.ctx) }
+    }
+}

@@ -1,0 +1,756 @@
+//! The model spec: one TOML file describing a transformer, how to build it,
+//! and its training recipe.
+//!
+//! Parsing is two steps. serde reads the file into `Raw*` structs whose fields
+//! keep their source span; `resolve` then applies the family defaults and checks
+//! the numbers against each other. Every error, from either step, names the file,
+//! line, column and field, and says what was expected.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Architecture family: decides parameter names (Hugging Face layouts) and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// `GPT2LMHeadModel`: LayerNorm, learned positions, GELU MLP, biases, tied head.
+    Gpt2,
+    /// `LlamaForCausalLM`: RMSNorm, RoPE, SwiGLU MLP, no biases, separate head.
+    Llama,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    LayerNorm,
+    RmsNorm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Position {
+    Learned,
+    Rope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    GeluTanh,
+    Swiglu,
+}
+
+/// SIMD path of the emitted C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Detect the host: avx512 if present, else avx2, else neon on aarch64, else scalar.
+    Native,
+    Avx512,
+    Avx2,
+    Neon,
+    Scalar,
+}
+
+impl Target {
+    pub const ALL: [Target; 5] = [
+        Target::Native,
+        Target::Avx512,
+        Target::Avx2,
+        Target::Neon,
+        Target::Scalar,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Native => "native",
+            Target::Avx512 => "avx512",
+            Target::Avx2 => "avx2",
+            Target::Neon => "neon",
+            Target::Scalar => "scalar",
+        }
+    }
+
+    /// The concrete path `native` stands for on this host.
+    pub fn resolve(self) -> Target {
+        if self != Target::Native {
+            return self;
+        }
+        Target::host_best()
+    }
+
+    #[allow(unreachable_code)]
+    pub fn host_best() -> Target {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Target::Avx512.host_can_run() {
+                return Target::Avx512;
+            }
+            if Target::Avx2.host_can_run() {
+                return Target::Avx2;
+            }
+            return Target::Scalar;
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            return Target::Neon;
+        }
+        Target::Scalar
+    }
+
+    /// Whether code built for this path runs on the host CPU.
+    pub fn host_can_run(self) -> bool {
+        match self {
+            Target::Native | Target::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Target::Neon => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Every concrete path the host can run, scalar first.
+    pub fn host_paths() -> Vec<Target> {
+        [Target::Scalar, Target::Avx2, Target::Avx512, Target::Neon]
+            .into_iter()
+            .filter(|t| t.host_can_run())
+            .collect()
+    }
+}
+
+/// Element type of activations and weights in the emitted C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+}
+
+/// The resolved `[model]` section: every default applied, every check passed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub family: Family,
+    pub vocab_size: usize,
+    /// Maximum positions (learned position table rows, or the RoPE horizon).
+    pub context: usize,
+    pub layers: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub ffn_hidden: usize,
+    pub norm: Norm,
+    pub norm_eps: f64,
+    pub position: Position,
+    pub rope_theta: f64,
+    pub activation: Activation,
+    pub bias: bool,
+    pub tied_embeddings: bool,
+    /// Standard deviation of the normal init (HF `initializer_range`).
+    pub init_std: f64,
+}
+
+impl ModelSpec {
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.heads
+    }
+}
+
+/// The resolved `[build]` section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildSpec {
+    pub target: Target,
+    pub dtype: DType,
+    /// Default thread count of a new model context (0 = all cores).
+    pub threads: usize,
+    /// C optimization level, 0..=3.
+    pub opt_level: u8,
+    /// Compiled batch size: the forward runs on up to `batch` sequences at once.
+    pub batch: usize,
+    /// Compiled sequence length: up to `seq_len` tokens per sequence.
+    pub seq_len: usize,
+}
+
+/// A parsed, checked spec.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spec {
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The file's text, kept for diagnostics and for the build hash.
+    #[serde(skip)]
+    pub source: String,
+    pub model: ModelSpec,
+    pub build: BuildSpec,
+    /// Sections owned by later stages (`[train]`, `[data]`, `[tokenizer]`,
+    /// `[generate]`), kept as parsed TOML until their stage reads them.
+    #[serde(skip)]
+    pub sections: toml::Table,
+}
+
+// ---------------------------------------------------------------------------
+// Raw (as written) structs. Every field is optional and remembers its span.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDoc {
+    model: Option<Spanned<RawModel>>,
+    build: Option<Spanned<RawBuild>>,
+    train: Option<toml::Table>,
+    data: Option<toml::Table>,
+    tokenizer: Option<toml::Table>,
+    generate: Option<toml::Table>,
+    eval: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: Option<Spanned<String>>,
+    family: Option<Spanned<String>>,
+    vocab_size: Option<Spanned<i64>>,
+    context: Option<Spanned<i64>>,
+    layers: Option<Spanned<i64>>,
+    d_model: Option<Spanned<i64>>,
+    heads: Option<Spanned<i64>>,
+    kv_heads: Option<Spanned<i64>>,
+    ffn_hidden: Option<Spanned<i64>>,
+    norm: Option<Spanned<String>>,
+    norm_eps: Option<Spanned<f64>>,
+    position: Option<Spanned<String>>,
+    rope_theta: Option<Spanned<f64>>,
+    activation: Option<Spanned<String>>,
+    bias: Option<Spanned<bool>>,
+    tied_embeddings: Option<Spanned<bool>>,
+    init_std: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    target: Option<Spanned<String>>,
+    dtype: Option<Spanned<String>>,
+    threads: Option<Spanned<i64>>,
+    opt_level: Option<Spanned<i64>>,
+    batch: Option<Spanned<i64>>,
+    seq_len: Option<Spanned<i64>>,
+}
+
+/// Turns byte spans into `file:line:col` diagnostics.
+struct Diag<'a> {
+    path: &'a Path,
+    src: &'a str,
+}
+
+impl Diag<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.src.len());
+        let before = &self.src[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+        (line, col)
+    }
+
+    fn at(&self, span: std::ops::Range<usize>, field: &str, msg: impl std::fmt::Display) -> Error {
+        let (line, col) = self.line_col(span.start);
+        Error::new(format!(
+            "{}:{line}:{col}: {field}: {msg}",
+            self.path.display()
+        ))
+    }
+
+    /// A serde/toml error: recover the field name from the `key = value` line
+    /// the span points into, since toml's message does not always carry it.
+    fn toml_error(&self, e: &toml::de::Error) -> Error {
+        let msg = e.message().trim_end().to_string();
+        let Some(span) = e.span() else {
+            return Error::new(format!("{}: {msg}", self.path.display()));
+        };
+        let (line, col) = self.line_col(span.start);
+        let field = self.field_at(span.start);
+        let field = field.map(|f| format!("{f}: ")).unwrap_or_default();
+        Error::new(format!(
+            "{}:{line}:{col}: {field}{msg}",
+            self.path.display()
+        ))
+    }
+
+    /// `[section].key` for the line containing `offset`, if it is a key line.
+    fn field_at(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.src.len());
+        let line_start = self.src[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.src[offset..]
+            .find('\n')
+            .map_or(self.src.len(), |i| offset + i);
+        let line = &self.src[line_start..line_end];
+        let section = self.src[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('[') && l.ends_with(']'))
+            .map(|l| l.to_string());
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim();
+            if !key.is_empty() && !key.starts_with('[') && !key.starts_with('#') {
+                return Some(match section {
+                    Some(s) => format!("{s}.{key}"),
+                    None => key.to_string(),
+                });
+            }
+        }
+        let t = line.trim();
+        (t.starts_with('[') && t.ends_with(']')).then(|| t.to_string())
+    }
+}
+
+fn choice<T: Copy>(
+    d: &Diag,
+    field: &str,
+    v: &Option<Spanned<String>>,
+    options: &[(&str, T)],
+) -> Result<Option<T>> {
+    let Some(v) = v else { return Ok(None) };
+    for (name, val) in options {
+        if v.get_ref() == name {
+            return Ok(Some(*val));
+        }
+    }
+    let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    Err(d.at(
+        v.span(),
+        field,
+        format!(
+            "unknown value \"{}\", expected one of {}",
+            v.get_ref(),
+            names.join(", ")
+        ),
+    ))
+}
+
+/// A positive integer field (≥ `min`), or `default` when absent.
+fn count(
+    d: &Diag,
+    field: &str,
+    v: &Option<Spanned<i64>>,
+    min: i64,
+    default: Option<usize>,
+    section_span: std::ops::Range<usize>,
+) -> Result<usize> {
+    match v {
+        Some(v) if *v.get_ref() < min => Err(d.at(
+            v.span(),
+            field,
+            format!("must be at least {min}, found {}", v.get_ref()),
+        )),
+        Some(v) if *v.get_ref() > (1 << 40) => {
+            Err(d.at(v.span(), field, format!("{} is too large", v.get_ref())))
+        }
+        Some(v) => Ok(*v.get_ref() as usize),
+        None => default.ok_or_else(|| {
+            d.at(
+                section_span,
+                field,
+                "missing; expected a positive integer".to_string(),
+            )
+        }),
+    }
+}
+
+fn positive_f64(d: &Diag, field: &str, v: &Option<Spanned<f64>>, default: f64) -> Result<f64> {
+    match v {
+        Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => Err(d.at(
+            v.span(),
+            field,
+            format!("must be a positive finite number, found {}", v.get_ref()),
+        )),
+        Some(v) => Ok(*v.get_ref()),
+        None => Ok(default),
+    }
+}
+
+impl Spec {
+    /// Read and check a spec file.
+    pub fn load(path: &Path) -> Result<Spec> {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(format!("{}: cannot read spec: {e}", path.display())))?;
+        Spec::parse(path, &src)
+    }
+
+    /// Parse spec text; `path` is only used in messages.
+    pub fn parse(path: &Path, src: &str) -> Result<Spec> {
+        let d = Diag { path, src };
+        let raw: RawDoc = toml::from_str(src).map_err(|e| d.toml_error(&e))?;
+        let Some(model) = raw.model else {
+            return Err(d.at(
+                0..0,
+                "[model]",
+                "missing section; every spec needs a [model] table with at least `family`",
+            ));
+        };
+        let model = resolve_model(&d, model)?;
+        let build = resolve_build(&d, raw.build, &model)?;
+        let mut sections = toml::Table::new();
+        for (k, v) in [
+            ("train", raw.train),
+            ("data", raw.data),
+            ("tokenizer", raw.tokenizer),
+            ("generate", raw.generate),
+            ("eval", raw.eval),
+        ] {
+            if let Some(v) = v {
+                sections.insert(k.to_string(), toml::Value::Table(v));
+            }
+        }
+        Ok(Spec {
+            path: path.to_path_buf(),
+            source: src.to_string(),
+            model,
+            build,
+            sections,
+        })
+    }
+
+    /// Hash of everything that decides the emitted code.
+    pub fn build_hash(&self) -> String {
+        let key = serde_json::json!({ "model": self.model, "build": self.build, "irc": env!("CARGO_PKG_VERSION") });
+        crate::util::sha256_hex(key.to_string().as_bytes())[..16].to_string()
+    }
+}
+
+fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
+    let span = raw.span();
+    let m = raw.into_inner();
+    let family = choice(
+        d,
+        "[model].family",
+        &m.family,
+        &[("gpt2", Family::Gpt2), ("llama", Family::Llama)],
+    )?
+    .ok_or_else(|| {
+        d.at(
+            span.clone(),
+            "[model].family",
+            "missing; expected \"gpt2\" or \"llama\"",
+        )
+    })?;
+    let gpt2 = family == Family::Gpt2;
+    let vocab_size = count(
+        d,
+        "[model].vocab_size",
+        &m.vocab_size,
+        2,
+        None,
+        span.clone(),
+    )?;
+    let context = count(d, "[model].context", &m.context, 1, None, span.clone())?;
+    let layers = count(d, "[model].layers", &m.layers, 1, None, span.clone())?;
+    let d_model = count(d, "[model].d_model", &m.d_model, 1, None, span.clone())?;
+    let heads = count(d, "[model].heads", &m.heads, 1, None, span.clone())?;
+    if d_model % heads != 0 {
+        let s = m.heads.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[model].heads",
+            format!(
+                "{heads} heads do not divide d_model = {d_model}; expected a divisor of d_model"
+            ),
+        ));
+    }
+    let kv_heads = count(
+        d,
+        "[model].kv_heads",
+        &m.kv_heads,
+        1,
+        Some(heads),
+        span.clone(),
+    )?;
+    if heads % kv_heads != 0 {
+        let s = m.kv_heads.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[model].kv_heads",
+            format!(
+                "{kv_heads} kv_heads do not divide heads = {heads}; expected a divisor of heads"
+            ),
+        ));
+    }
+    let default_ffn = if gpt2 {
+        4 * d_model
+    } else {
+        // Llama's rule of thumb: 2/3 of 4·d, rounded up to a multiple of 32.
+        (8 * d_model / 3).div_ceil(32) * 32
+    };
+    let ffn_hidden = count(
+        d,
+        "[model].ffn_hidden",
+        &m.ffn_hidden,
+        1,
+        Some(default_ffn),
+        span.clone(),
+    )?;
+    let norm = choice(
+        d,
+        "[model].norm",
+        &m.norm,
+        &[("layernorm", Norm::LayerNorm), ("rmsnorm", Norm::RmsNorm)],
+    )?
+    .unwrap_or(if gpt2 { Norm::LayerNorm } else { Norm::RmsNorm });
+    let norm_eps = positive_f64(
+        d,
+        "[model].norm_eps",
+        &m.norm_eps,
+        if gpt2 { 1e-5 } else { 1e-6 },
+    )?;
+    let position = choice(
+        d,
+        "[model].position",
+        &m.position,
+        &[("learned", Position::Learned), ("rope", Position::Rope)],
+    )?
+    .unwrap_or(if gpt2 {
+        Position::Learned
+    } else {
+        Position::Rope
+    });
+    let rope_theta = positive_f64(d, "[model].rope_theta", &m.rope_theta, 10000.0)?;
+    let head_dim = d_model / heads;
+    if position == Position::Rope && head_dim % 2 != 0 {
+        let s = m.heads.as_ref().map_or(span.clone(), |h| h.span());
+        return Err(d.at(
+            s,
+            "[model].heads",
+            format!("rope needs an even head dimension, but d_model / heads = {head_dim}"),
+        ));
+    }
+    let activation = choice(
+        d,
+        "[model].activation",
+        &m.activation,
+        &[
+            ("gelu_tanh", Activation::GeluTanh),
+            ("swiglu", Activation::Swiglu),
+        ],
+    )?
+    .unwrap_or(if gpt2 {
+        Activation::GeluTanh
+    } else {
+        Activation::Swiglu
+    });
+    let bias = m.bias.as_ref().map_or(gpt2, |b| *b.get_ref());
+    let tied_embeddings = m.tied_embeddings.as_ref().map_or(gpt2, |b| *b.get_ref());
+    let init_std = positive_f64(d, "[model].init_std", &m.init_std, 0.02)?;
+    // The Hugging Face layouts fix some choices per family; say so rather than
+    // emit weights no other tool can read.
+    let fixed: [(&str, bool, Option<std::ops::Range<usize>>); 3] = [
+        (
+            "norm",
+            (norm == Norm::LayerNorm) == gpt2,
+            m.norm.as_ref().map(|v| v.span()),
+        ),
+        (
+            "position",
+            (position == Position::Learned) == gpt2,
+            m.position.as_ref().map(|v| v.span()),
+        ),
+        (
+            "activation",
+            (activation == Activation::GeluTanh) == gpt2,
+            m.activation.as_ref().map(|v| v.span()),
+        ),
+    ];
+    for (field, ok, s) in fixed {
+        if !ok {
+            let want = match (field, gpt2) {
+                ("norm", true) => "layernorm",
+                ("norm", false) => "rmsnorm",
+                ("position", true) => "learned",
+                ("position", false) => "rope",
+                ("activation", true) => "gelu_tanh",
+                _ => "swiglu",
+            };
+            return Err(d.at(
+                s.unwrap_or(span.clone()),
+                &format!("[model].{field}"),
+                format!(
+                    "family \"{}\" uses {field} = \"{want}\" (its Hugging Face layout has no other)",
+                    if gpt2 { "gpt2" } else { "llama" }
+                ),
+            ));
+        }
+    }
+    if gpt2 && kv_heads != heads {
+        let s = m.kv_heads.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[model].kv_heads",
+            format!("family \"gpt2\" has no grouped-query attention; expected kv_heads = heads = {heads}"),
+        ));
+    }
+    let name = match &m.name {
+        Some(n) => {
+            let v = n.get_ref();
+            let ok = !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && !v.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(d.at(
+                    n.span(),
+                    "[model].name",
+                    format!("\"{v}\" is not a valid name; expected letters, digits, '_' or '-', not starting with a digit"),
+                ));
+            }
+            v.clone()
+        }
+        None => d
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(sanitize_name)
+            .unwrap_or_else(|| "model".into()),
+    };
+    Ok(ModelSpec {
+        name,
+        family,
+        vocab_size,
+        context,
+        layers,
+        d_model,
+        heads,
+        kv_heads,
+        ffn_hidden,
+        norm,
+        norm_eps,
+        position,
+        rope_theta,
+        activation,
+        bias,
+        tied_embeddings,
+        init_std,
+    })
+}
+
+/// A file stem as an identifier-friendly model name.
+fn sanitize_name(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'm');
+    }
+    out
+}
+
+fn resolve_build(d: &Diag, raw: Option<Spanned<RawBuild>>, model: &ModelSpec) -> Result<BuildSpec> {
+    let (span, b) = match raw {
+        Some(r) => (r.span(), r.into_inner()),
+        None => (
+            0..0,
+            RawBuild {
+                target: None,
+                dtype: None,
+                threads: None,
+                opt_level: None,
+                batch: None,
+                seq_len: None,
+            },
+        ),
+    };
+    let target = choice(
+        d,
+        "[build].target",
+        &b.target,
+        &Target::ALL.map(|t| (t.name(), t)),
+    )?
+    .unwrap_or(Target::Native);
+    let dtype = choice(d, "[build].dtype", &b.dtype, &[("f32", DType::F32)])?.unwrap_or(DType::F32);
+    let threads = count(d, "[build].threads", &b.threads, 0, Some(0), span.clone())?;
+    let opt_level = count(
+        d,
+        "[build].opt_level",
+        &b.opt_level,
+        0,
+        Some(3),
+        span.clone(),
+    )?;
+    if opt_level > 3 {
+        let s = b.opt_level.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[build].opt_level",
+            format!("expected 0, 1, 2 or 3, found {opt_level}"),
+        ));
+    }
+    let batch = count(d, "[build].batch", &b.batch, 1, Some(1), span.clone())?;
+    let seq_len = count(
+        d,
+        "[build].seq_len",
+        &b.seq_len,
+        1,
+        Some(model.context),
+        span.clone(),
+    )?;
+    if seq_len > model.context {
+        let s = b.seq_len.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[build].seq_len",
+            format!(
+                "{seq_len} exceeds [model].context = {}; expected at most the context",
+                model.context
+            ),
+        ));
+    }
+    Ok(BuildSpec {
+        target,
+        dtype,
+        threads,
+        opt_level: opt_level as u8,
+        batch,
+        seq_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_is_one_based() {
+        let d = Diag {
+            path: Path::new("x.toml"),
+            src: "a = 1\nbc = 2\n",
+        };
+        assert_eq!(d.line_col(0), (1, 1));
+        assert_eq!(d.line_col(6), (2, 1));
+        assert_eq!(d.line_col(11), (2, 6));
+    }
+
+    #[test]
+    fn defaults_follow_family() {
+        let s = Spec::parse(
+            Path::new("m.toml"),
+            "[model]\nfamily='llama'\nvocab_size=10\ncontext=8\nlayers=1\nd_model=64\nheads=4\n",
+        )
+        .unwrap();
+        assert_eq!(s.model.norm, Norm::RmsNorm);
+        assert_eq!(s.model.ffn_hidden, 192);
+        assert!(!s.model.bias && !s.model.tied_embeddings);
+        assert_eq!(s.build.seq_len, 8);
+        assert_eq!(s.model.name, "m");
+    }
+}

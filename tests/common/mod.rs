@@ -1,0 +1,98 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use irc::ir::{interpret, Real, Value};
+use irc::model::{self, Built};
+use irc::runtime::Weights;
+use irc::spec::{Spec, Target};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn spec(rel: &str) -> Spec {
+    Spec::load(&root().join(rel)).unwrap()
+}
+
+/// Build `spec` for `target` into a fresh temporary directory.
+pub fn build(spec: &Spec, target: Target, dir: &Path) -> Built {
+    let mut s = spec.clone();
+    s.build.target = target;
+    model::build(&s, dir).unwrap_or_else(|e| panic!("build for {}: {e}", target.name()))
+}
+
+/// The float tensors of a reference file.
+pub fn reference(model: &str, file: &str) -> Weights {
+    let bytes = std::fs::read(root().join("tests/reference").join(model).join(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut w = Weights::default();
+    for (name, v) in st.tensors() {
+        if v.dtype() == safetensors::Dtype::F32 {
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            w.insert(&name, v.shape(), data);
+        }
+    }
+    w
+}
+
+/// i32 tensors of a reference file (stored as I32 in safetensors).
+pub fn reference_ids(model: &str, file: &str, name: &str) -> (Vec<usize>, Vec<i32>) {
+    let bytes = std::fs::read(root().join("tests/reference").join(model).join(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let v = st.tensor(name).unwrap();
+    let ids = v
+        .data()
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (v.shape().to_vec(), ids)
+}
+
+/// max |a - b| / max |b|
+pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let num = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .fold(0.0, f64::max);
+    let den = b
+        .iter()
+        .map(|y| (*y as f64).abs())
+        .fold(0.0, f64::max)
+        .max(1e-30);
+    num / den
+}
+
+/// Run the interpreter on a built program with these weights and ids.
+pub fn interp<T: Real>(
+    b: &Built,
+    w: &Weights,
+    tokens: &[i32],
+    targets: &[i32],
+) -> BTreeMap<String, Vec<f64>> {
+    let mut feeds: BTreeMap<String, Value<T>> = w
+        .cast::<T>()
+        .into_iter()
+        .map(|(k, v)| (k, Value::F(v)))
+        .collect();
+    feeds.insert("tokens".into(), Value::I(tokens.to_vec()));
+    feeds.insert("targets".into(), Value::I(targets.to_vec()));
+    let g = &b.compiled.graph;
+    let vals = interpret(g, &feeds).unwrap();
+    g.outputs()
+        .iter()
+        .map(|(name, id)| {
+            (
+                name.clone(),
+                vals[id].f().data.iter().map(|x| x.to_f64()).collect(),
+            )
+        })
+        .collect()
+}
