@@ -149,6 +149,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let dir = build_dir.unwrap_or_else(|| model::default_dir(&spec));
             let b = model::build(&spec, &dir)?;
             let w = Weights::load(&weights)?;
+            w.check_against(&b.load()?.param_table)
+                .map_err(|e| e.context(weights.display()))?;
             let rows = read_token_file(&tokens)?;
             let logits =
                 forward_rows(&b, &w, &rows, threads).map_err(|e| e.context(tokens.display()))?;

@@ -85,39 +85,40 @@ impl Weights {
     /// Every parameter of `table` present with its exact shape; nothing else
     /// but known non-parameter buffers. The message lists every problem.
     pub fn check_against(&self, table: &[ParamEntry]) -> Result<()> {
-        let mut problems = vec![];
+        let mut wrong = vec![];
         for p in table {
             match self.tensors.get(&p.name) {
-                None => problems.push(format!("missing `{}` {:?}", p.name, p.shape)),
-                Some(t) if t.shape != p.shape => problems.push(format!(
+                None => wrong.push(format!("missing `{}` {:?}", p.name, p.shape)),
+                Some(t) if t.shape != p.shape => wrong.push(format!(
                     "`{}` has shape {:?}, expected {:?}",
                     p.name, t.shape, p.shape
                 )),
                 _ => {}
             }
         }
+        let mut extra = vec![];
         for name in self.tensors.keys() {
             let known = table.iter().any(|p| &p.name == name);
             let tied_head = name == "lm_head.weight"; // HF may store the tied head too
             if !known && !tied_head && !is_hf_buffer(name) {
-                problems.push(format!(
-                    "unexpected tensor `{name}` (not a parameter of this model)"
-                ));
+                extra.push(format!("unexpected tensor `{name}` (not a parameter of this model)"));
             }
         }
-        if problems.is_empty() {
+        if wrong.is_empty() && extra.is_empty() {
             return Ok(());
         }
-        let n = problems.len();
-        problems.truncate(12);
-        let more = if n > 12 {
-            format!("\n  ... and {} more", n - 12)
-        } else {
-            String::new()
-        };
+        let n = wrong.len() + extra.len();
+        let mut lines = vec![];
+        for list in [wrong, extra] {
+            let k = list.len();
+            lines.extend(list.into_iter().take(8));
+            if k > 8 {
+                lines.push(format!("... and {} more like it", k - 8));
+            }
+        }
         Err(Error::new(format!(
-            "weights do not fit the model ({n} problems):\n  {}{more}",
-            problems.join("\n  ")
+            "weights do not fit the model ({n} problems):\n  {}",
+            lines.join("\n  ")
         )))
     }
 
