@@ -32,7 +32,9 @@ fn main() {
 
     let (b, t) = (built.compiled.program.batch, built.compiled.program.seq);
     let w = built.init_weights(1);
-    let tokens: Vec<i32> = (0..b * t).map(|i| (i * 7 % spec.model.vocab_size) as i32).collect();
+    let tokens: Vec<i32> = (0..b * t)
+        .map(|i| (i * 7 % spec.model.vocab_size) as i32)
+        .collect();
     let mut s1 = built.session(1).unwrap();
     let mut s2 = built.session(2).unwrap();
     s1.load_weights(&w).unwrap();
@@ -55,11 +57,22 @@ fn main() {
     // Matmul FLOPs of the forward (2·tokens·params-in-matmuls + attention).
     let tok = (b * t) as f64;
     let c = m.d_model as f64;
-    let per_layer = 2.0 * tok * (c * (c + 2.0 * (m.kv_heads * m.head_dim()) as f64) + c * c + 2.0 * c * m.ffn_hidden as f64)
+    let per_layer = 2.0
+        * tok
+        * (c * (c + 2.0 * (m.kv_heads * m.head_dim()) as f64)
+            + c * c
+            + 2.0 * c * m.ffn_hidden as f64)
         + 2.0 * 2.0 * (b as f64) * (t as f64) * (t as f64) * c / 2.0;
     let flops = per_layer * m.layers as f64 + 2.0 * tok * c * m.vocab_size as f64;
-    println!("{}: target {}, batch {b} x seq {t}", path.display(), built.compiled.schedule.target.name());
-    println!("build: cold {cold:.2}s, cached {cached:.3}s ({:.0}x faster)", cold / cached);
+    println!(
+        "{}: target {}, batch {b} x seq {t}",
+        path.display(),
+        built.compiled.schedule.target.name()
+    );
+    println!(
+        "build: cold {cold:.2}s, cached {cached:.3}s ({:.0}x faster)",
+        cold / cached
+    );
     println!(
         "forward: 1 thread {:.2} ms ({:.1} GFLOP/s), 2 threads {:.2} ms ({:.1} GFLOP/s); speed-up {:.2}x",
         m1 * 1e3,

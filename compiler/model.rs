@@ -16,7 +16,10 @@ use std::time::Instant;
 /// A model built into a directory.
 pub struct Built {
     pub spec: Spec,
+    /// The forward program (logits, loss).
     pub compiled: Compiled,
+    /// The training step (loss, parameter gradients).
+    pub train: Compiled,
     pub sources: Sources,
     pub dir: PathBuf,
     pub cached: bool,
@@ -30,6 +33,15 @@ pub fn program(spec: &Spec) -> Program {
         batch: spec.build.batch,
         seq: spec.build.seq_len,
         with_loss: true,
+        train: false,
+    }
+}
+
+/// The training step over the same shapes.
+pub fn train_program(spec: &Spec) -> Program {
+    Program {
+        train: true,
+        ..program(spec)
     }
 }
 
@@ -46,24 +58,29 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         );
     }
     let compiled = passes::compile(spec, program(spec))?;
-    let sources = codegen::emit(spec, &compiled)?;
+    let train = passes::compile(spec, train_program(spec))?;
+    let sources = codegen::emit(spec, &compiled, &train)?;
     let tc = Toolchain::find(target, spec.build.opt_level)?;
     let outcome = toolchain::build(&sources, &tc, dir)?;
     let seconds = start.elapsed().as_secs_f64();
 
     let c = &compiled;
-    let kernels: Vec<_> = c
-        .kernels
-        .iter()
-        .zip(&c.schedule.kernels)
-        .map(|(k, s)| {
-            json!({
-                "kind": k.kind.label(),
-                "nodes": k.nodes.iter().map(|&n| c.graph.node(n).name.clone()).collect::<Vec<_>>(),
-                "node_ids": k.nodes, "inputs": k.inputs, "outputs": k.outputs, "schedule": s,
+    let kernels_of = |c: &Compiled| -> Vec<serde_json::Value> {
+        c.kernels
+            .iter()
+            .zip(&c.schedule.kernels)
+            .map(|(k, s)| {
+                json!({
+                    "kind": k.kind.label(),
+                    "nodes": k.nodes.iter().map(|&n| c.graph.node(n).name.clone()).collect::<Vec<_>>(),
+                    "node_ids": k.nodes, "inputs": k.inputs, "outputs": k.outputs, "schedule": s,
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
+    let kernels = kernels_of(c);
+    let t = &train;
+    let saved = passes::saved_for_backward(&t.graph, &t.kernels);
     let inspect = json!({
         "model": spec.model, "build": spec.build, "program": { "batch": c.program.batch, "seq": c.program.seq },
         "target": target.name(), "graph": c.graph.to_json(), "ops": c.graph.op_histogram(),
@@ -73,6 +90,18 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
             "fusion": passes::fusion::describe(&c.graph, &c.kernels),
             "schedule": c.schedule.describe(&c.graph, &c.kernels),
             "memory": c.memory.describe(&c.graph),
+        },
+        "train": {
+            "graph": t.graph.to_json(), "ops": t.graph.op_histogram(), "kernels": kernels_of(t), "memory": t.memory,
+            "saved_for_backward": saved.iter().map(|&n| json!({
+                "id": n, "name": t.graph.node(n).name, "type": t.graph.node(n).ty.to_string(),
+            })).collect::<Vec<_>>(),
+            "text": {
+                "ir": t.graph.to_text(),
+                "fusion": passes::fusion::describe(&t.graph, &t.kernels),
+                "schedule": t.schedule.describe(&t.graph, &t.kernels),
+                "memory": t.memory.describe(&t.graph),
+            },
         },
     });
     atomic_write(
@@ -94,6 +123,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     Ok(Built {
         spec: spec.clone(),
         compiled,
+        train,
         sources,
         dir: dir.to_path_buf(),
         cached: outcome.cached,

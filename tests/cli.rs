@@ -5,11 +5,19 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn irc(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_irc")).args(args).current_dir(cwd).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_irc"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -20,7 +28,14 @@ fn build_inspect_init_forward() {
     let spec = spec.to_str().unwrap();
     let o = irc(&["build", spec, "-o", "b"], d);
     assert!(o.status.success(), "{}", text(&o));
-    for f in ["model.c", "irc_model.h", "libirc_model.so", "libirc_model.a", "inspect.json", "manifest.json"] {
+    for f in [
+        "model.c",
+        "irc_model.h",
+        "libirc_model.so",
+        "libirc_model.a",
+        "inspect.json",
+        "manifest.json",
+    ] {
         assert!(d.join("b").join(f).is_file(), "missing {f}");
     }
     // A second build of the same spec comes from the cache.
@@ -30,19 +45,44 @@ fn build_inspect_init_forward() {
     let o = irc(&["inspect", "b"], d);
     let t = text(&o);
     assert!(o.status.success());
-    for want in ["kernels", "attention", "add+norm", "memory plan", "model.layers.0.self_attn.q_proj.weight"] {
+    for want in [
+        "kernels",
+        "attention",
+        "add+norm",
+        "memory plan",
+        "model.layers.0.self_attn.q_proj.weight",
+    ] {
         assert!(t.contains(want), "inspect lacks {want}:\n{t}");
     }
     let o = irc(&["inspect", "b", "--html"], d);
     let html = String::from_utf8(o.stdout).unwrap();
-    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && html.contains("attention"));
-    assert!(!html.contains("http://") || html.matches("http://").all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\"")));
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && html.contains("attention")
+    );
+    assert!(
+        !html.contains("http://")
+            || html
+                .matches("http://")
+                .all(|_| html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+    );
 
     let o = irc(&["init", spec, "-o", "w.safetensors", "--seed", "3"], d);
     assert!(o.status.success(), "{}", text(&o));
     std::fs::write(d.join("t.txt"), "1 2 3 4 5\n6,7,8,9,10\n11 12 13 14 15\n").unwrap();
     let o = irc(
-        &["forward", spec, "--weights", "w.safetensors", "--tokens", "t.txt", "-o", "l.safetensors", "--build-dir", "b", "--check"],
+        &[
+            "forward",
+            spec,
+            "--weights",
+            "w.safetensors",
+            "--tokens",
+            "t.txt",
+            "-o",
+            "l.safetensors",
+            "--build-dir",
+            "b",
+            "--check",
+        ],
         d,
     );
     let t = text(&o);
@@ -61,7 +101,11 @@ fn bad_input_fails_cleanly() {
     std::fs::write(d.join("bad.toml"), "[model]\nfamily = \"gpt2\"\nvocab_size = 96\ncontext = 8\nlayers = 1\nd_model = 64\nheads = 5\n").unwrap();
     let o = irc(&["build", "bad.toml"], d);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("bad.toml:7:9: [model].heads: 5 heads do not divide d_model = 64"), "{}", text(&o));
+    assert!(
+        text(&o).contains("bad.toml:7:9: [model].heads: 5 heads do not divide d_model = 64"),
+        "{}",
+        text(&o)
+    );
 
     let o = irc(&["init", spec, "-o", "w.safetensors"], d);
     assert!(o.status.success());
@@ -72,20 +116,55 @@ fn bad_input_fails_cleanly() {
         ("1 x 3\n", "t.txt:1: `x` is not a token id"),
     ] {
         std::fs::write(d.join("t.txt"), tokens).unwrap();
-        let o = irc(&["forward", spec, "--weights", "w.safetensors", "--tokens", "t.txt", "-o", "l.safetensors", "--build-dir", "b"], d);
+        let o = irc(
+            &[
+                "forward",
+                spec,
+                "--weights",
+                "w.safetensors",
+                "--tokens",
+                "t.txt",
+                "-o",
+                "l.safetensors",
+                "--build-dir",
+                "b",
+            ],
+            d,
+        );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(text(&o).contains(want), "want {want}: {}", text(&o));
         assert!(!text(&o).contains("panicked"));
     }
     // Weights of the wrong model are refused with the names that do not fit.
     let llama = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-llama.toml");
-    let o = irc(&["init", llama.to_str().unwrap(), "-o", "llama.safetensors"], d);
+    let o = irc(
+        &["init", llama.to_str().unwrap(), "-o", "llama.safetensors"],
+        d,
+    );
     assert!(o.status.success());
     std::fs::write(d.join("t.txt"), "1 2 3\n").unwrap();
-    let o = irc(&["forward", spec, "--weights", "llama.safetensors", "--tokens", "t.txt", "-o", "l.safetensors", "--build-dir", "b"], d);
+    let o = irc(
+        &[
+            "forward",
+            spec,
+            "--weights",
+            "llama.safetensors",
+            "--tokens",
+            "t.txt",
+            "-o",
+            "l.safetensors",
+            "--build-dir",
+            "b",
+        ],
+        d,
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1));
-    assert!(t.contains("missing `transformer.wte.weight`") && t.contains("unexpected tensor `model.embed_tokens.weight`"), "{t}");
+    assert!(
+        t.contains("missing `transformer.wte.weight`")
+            && t.contains("unexpected tensor `model.embed_tokens.weight`"),
+        "{t}"
+    );
     // A failed run leaves no output file behind.
     assert!(!d.join("l.safetensors").exists());
 }

@@ -89,6 +89,7 @@ impl Emitter<'_> {
             Region::Params => "P",
             Region::Acts => "A",
             Region::Ids => "I",
+            Region::Grads => "G",
         };
         format!("{base} + {}", loc.offset)
     }
@@ -129,6 +130,7 @@ impl Emitter<'_> {
                 } else {
                     String::new()
                 };
+                let accumulate = self.mem.loc(last).region == Region::Grads;
                 let mut args = vec![self.ptr(last), self.ptr(a), self.ptr(w)];
                 if bias {
                     args.push(self.ptr(node(1).inputs[1]));
@@ -137,7 +139,7 @@ impl Emitter<'_> {
                     "M": m, "N": n, "K": k_dim, "batch": batch, "batch_dims": batch_dims,
                     "ta": ta, "tb": tb, "ta_int": ta as u8, "tb_int": tb as u8,
                     "lda": if ta { m } else { k_dim }, "ldb": if tb { k_dim } else { n },
-                    "b_batched": b_batched, "bias": bias, "gelu": gelu,
+                    "b_batched": b_batched, "bias": bias, "gelu": gelu, "accumulate": accumulate as u8,
                 });
                 ("kernels/gemm.c.tera", v, args)
             }
@@ -214,12 +216,17 @@ impl Emitter<'_> {
             }
             KernelKind::Rope => {
                 let n = g.node(last);
-                let Op::Rope { head_dim, theta } = n.op else {
+                let Op::Rope {
+                    head_dim,
+                    theta,
+                    inverse,
+                } = n.op
+                else {
                     unreachable!()
                 };
                 let sh = &n.ty.shape;
                 let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
-                                "half": head_dim / 2, "theta": flit(theta), "parallel": parallel });
+                                "half": head_dim / 2, "theta": flit(theta), "inverse": inverse, "parallel": parallel });
                 (
                     "kernels/rope.c.tera",
                     v,
@@ -230,27 +237,115 @@ impl Emitter<'_> {
                 let logits = node(0).inputs[0];
                 let v_dim = g.node(logits).ty.last();
                 let r = g.node(logits).ty.numel() / v_dim;
-                let probs = k
-                    .nodes
-                    .iter()
-                    .find(|&&n| matches!(g.node(n).op, Op::Softmax))
-                    .copied();
-                let ce = k
-                    .nodes
-                    .iter()
-                    .find(|&&n| matches!(g.node(n).op, Op::CrossEntropy))
-                    .copied();
+                let find =
+                    |want: fn(&Op) -> bool| k.nodes.iter().copied().find(|&n| want(&g.node(n).op));
+                let probs = find(|o| matches!(o, Op::Softmax));
+                let ce = find(|o| matches!(o, Op::CrossEntropy));
+                let grad = find(|o| matches!(o, Op::CrossEntropyGrad));
+                let targets = ce.or(grad).map(|n| g.node(n).inputs[1]);
                 let mut args = vec![self.ptr(logits)];
-                if let Some(p) = probs {
-                    args.push(self.ptr(p));
-                }
-                if let Some(c) = ce {
-                    args.push(self.ptr(g.node(c).inputs[1]));
-                    args.push(self.ptr(c));
-                }
-                let v =
-                    json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "loss": ce.is_some() });
+                args.extend(probs.map(|p| self.ptr(p)));
+                args.extend(targets.map(|t| self.ptr(t)));
+                args.extend(ce.map(|c| self.ptr(c)));
+                args.extend(grad.map(|d| self.ptr(d)));
+                let v = json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "targets": targets.is_some(),
+                                "loss": ce.is_some(), "grad": grad.is_some() });
                 ("kernels/softmax_xent.c.tera", v, args)
+            }
+            KernelKind::AttentionGrad => {
+                let mut outs = [None; 3];
+                for &n in &k.nodes {
+                    let Op::AttentionGrad { wrt, .. } = g.node(n).op else {
+                        unreachable!()
+                    };
+                    outs[wrt] = Some(n);
+                }
+                let [Some(dq), Some(dk), Some(dv)] = outs else {
+                    return Err(Error::new(
+                        "codegen: an attention_grad kernel computes dq, dk and dv together",
+                    ));
+                };
+                let Op::AttentionGrad {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                    ..
+                } = g.node(dq).op
+                else {
+                    unreachable!()
+                };
+                let ins = &g.node(dq).inputs;
+                let sh = &g.node(ins[0]).ty.shape;
+                let mut args: Vec<String> = [dq, dk, dv].iter().map(|&n| self.ptr(n)).collect();
+                args.extend(ins.iter().map(|&i| self.ptr(i)));
+                let v = json!({
+                    "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
+                    "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
+                    "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
+                    "v_stride": g.node(ins[3]).ty.last(),
+                });
+                ("kernels/attention_grad.c.tera", v, args)
+            }
+            KernelKind::ReduceRows => {
+                let n = g.node(last);
+                let x = n.inputs[0];
+                let s_dim = n.ty.numel();
+                let v = json!({ "R": g.node(x).ty.numel() / s_dim, "S": s_dim });
+                (
+                    "kernels/reduce_rows.c.tera",
+                    v,
+                    vec![self.ptr(last), self.ptr(x)],
+                )
+            }
+            KernelKind::Pad => {
+                let n = g.node(last);
+                let x = n.inputs[0];
+                let xs = &g.node(x).ty;
+                let v = match n.op {
+                    Op::PadRows { start, total } => {
+                        json!({ "rows": true, "start": start, "total": total,
+                        "len": xs.shape[0], "S": xs.numel() / xs.shape[0] })
+                    }
+                    Op::Pad { start, total } => {
+                        json!({ "rows": false, "start": start, "total": total,
+                        "len": xs.last(), "R": xs.numel() / xs.last() })
+                    }
+                    _ => unreachable!(),
+                };
+                ("kernels/pad.c.tera", v, vec![self.ptr(last), self.ptr(x)])
+            }
+            KernelKind::SoftmaxGrad => {
+                let n = g.node(last);
+                let v_dim = n.ty.last();
+                let v = json!({ "R": n.ty.numel() / v_dim, "V": v_dim });
+                let args = vec![self.ptr(last), self.ptr(n.inputs[0]), self.ptr(n.inputs[1])];
+                ("kernels/softmax_grad.c.tera", v, args)
+            }
+            KernelKind::NormGrad => {
+                let n = g.node(last);
+                let (eps, rms, wrt_x) = match n.op {
+                    Op::NormGradX { eps, rms } => (eps, rms, true),
+                    Op::NormGradW { eps, rms } => (eps, rms, false),
+                    _ => unreachable!(),
+                };
+                let x = &g.node(n.inputs[1]).ty;
+                let c = x.last();
+                let mut args = vec![self.ptr(last)];
+                args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
+                let v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "rms": rms, "wrt_x": wrt_x,
+                                "parallel": parallel });
+                ("kernels/norm_grad.c.tera", v, args)
+            }
+            KernelKind::EmbeddingGrad => {
+                let n = g.node(last);
+                let (dy, ids) = (n.inputs[0], n.inputs[1]);
+                let c = n.ty.last();
+                let v = json!({ "R": g.node(ids).ty.numel(), "C": c, "V": n.ty.shape[0] });
+                (
+                    "kernels/embedding_grad.c.tera",
+                    v,
+                    vec![self.ptr(last), self.ptr(dy), self.ptr(ids)],
+                )
             }
             KernelKind::Narrow => {
                 let n = g.node(last);
@@ -323,6 +418,14 @@ impl Emitter<'_> {
                 ),
                 Op::Gelu => (format!("irc_vgelu({})", a(0)), format!("gelu({})", t(0))),
                 Op::Silu => (format!("irc_vsilu({})", a(0)), format!("silu({})", t(0))),
+                Op::GeluGrad => (
+                    format!("irc_vmul({}, irc_vgelu_grad({}))", a(0), a(1)),
+                    format!("{} * gelu'({})", t(0), t(1)),
+                ),
+                Op::SiluGrad => (
+                    format!("irc_vmul({}, irc_vsilu_grad({}))", a(0), a(1)),
+                    format!("{} * silu'({})", t(0), t(1)),
+                ),
                 other => unreachable!("{} is not elementwise", other.mnemonic()),
             };
             let v = format!("v{}", id.0);
@@ -350,40 +453,59 @@ impl Emitter<'_> {
     }
 }
 
-/// Emit `model.c` and `irc_model.h` for a compiled program.
-pub fn emit(spec: &Spec, c: &Compiled) -> Result<Sources> {
+/// Emit `model.c` and `irc_model.h` with two programs over one arena: the
+/// forward (`fwd`: logits and loss) and the training step (`train`: loss and
+/// parameter gradients).
+pub fn emit(spec: &Spec, fwd: &Compiled, train: &Compiled) -> Result<Sources> {
     let t = tera()?;
-    let e = Emitter {
-        g: &c.graph,
-        mem: &c.memory,
-    };
     let prefix = prefix(spec);
     let m = &spec.model;
+    let c = fwd;
     let target = c.schedule.target;
 
     // Kernels: render each with a placeholder name, then share one function
-    // between kernels whose code is identical (layers of the same shape).
+    // between kernels whose code is identical (layers of the same shape, and
+    // the forward half of the training step).
     let mut functions: Vec<(String, String, Vec<String>)> = vec![]; // (name, body, users)
     let mut by_body: HashMap<String, usize> = HashMap::new();
-    let mut calls = vec![];
-    for (i, k) in c.kernels.iter().enumerate() {
-        let parallel = c.schedule.kernels[i].parallel != Parallel::Serial;
-        let (tpl, mut v, args) = e.kernel(k, parallel)?;
-        v["name"] = json!("@NAME@");
-        v["title"] = json!("@TITLE@");
-        let body = render(&t, tpl, &v)?;
-        let last = c.graph.node(*k.nodes.last().unwrap()).name.clone();
-        let f = *by_body.entry(body.clone()).or_insert_with(|| {
-            let base = k.kind.label().replace(['+'], "_");
-            functions.push((format!("{base}_{}", functions.len()), body, vec![]));
-            functions.len() - 1
-        });
-        functions[f].2.push(last.clone());
-        calls.push(format!(
-            "{}(ctx, {}); /* k{i} {last} */",
-            functions[f].0,
-            args.join(", ")
-        ));
+    let mut programs = vec![];
+    for (fn_name, prog) in [("run_forward", fwd), ("run_train", train)] {
+        let e = Emitter {
+            g: &prog.graph,
+            mem: &prog.memory,
+        };
+        let accumulate: HashMap<NodeId, usize> =
+            prog.memory.grad_accumulate.iter().copied().collect();
+        let mut calls = vec![];
+        for (i, k) in prog.kernels.iter().enumerate() {
+            let parallel = prog.schedule.kernels[i].parallel != Parallel::Serial;
+            let (tpl, mut v, args) = e.kernel(k, parallel)?;
+            v["name"] = json!("@NAME@");
+            v["title"] = json!("@TITLE@");
+            let body = render(&t, tpl, &v)?;
+            let last = prog.graph.node(*k.nodes.last().unwrap()).name.clone();
+            let f = *by_body.entry(body.clone()).or_insert_with(|| {
+                let base = k.kind.label().replace(['+'], "_");
+                functions.push((format!("{base}_{}", functions.len()), body, vec![]));
+                functions.len() - 1
+            });
+            functions[f].2.push(last.clone());
+            calls.push(format!(
+                "{}(ctx, {}); /* k{i} {last} */",
+                functions[f].0,
+                args.join(", ")
+            ));
+            for &o in &k.outputs {
+                if let Some(&off) = accumulate.get(&o) {
+                    let n = prog.graph.node(o).ty.numel();
+                    calls.push(format!(
+                        "irc_accumulate(G + {off}, {}, {n}); /* into the gradient */",
+                        e.ptr(o)
+                    ));
+                }
+            }
+        }
+        programs.push(json!({ "name": fn_name, "calls": calls, "kernels": prog.kernels.len() }));
     }
     let kernels: Vec<String> = functions
         .iter()
@@ -401,7 +523,16 @@ pub fn emit(spec: &Spec, c: &Compiled) -> Result<Sources> {
             body.replace("@NAME@", name).replace("@TITLE@", &title)
         })
         .collect();
-
+    if fwd.memory.ids != train.memory.ids || fwd.memory.param_floats != train.memory.param_floats {
+        return Err(Error::new(
+            "codegen: the forward and training programs disagree on inputs or parameters",
+        ));
+    }
+    let train_loss = train
+        .graph
+        .output("loss")
+        .map(|id| train.memory.loc(id).offset)
+        .ok_or_else(|| Error::new("codegen: the training program has no loss"))?;
     let mem = &c.memory;
     let params: Vec<Value> = mem
         .params
@@ -429,13 +560,14 @@ pub fn emit(spec: &Spec, c: &Compiled) -> Result<Sources> {
         "B": c.program.batch, "T": c.program.seq, "C": m.d_model, "V": m.vocab_size, "L": m.layers,
         "NH": m.heads, "NKV": m.kv_heads, "HD": m.head_dim(), "F": m.ffn_hidden,
         "target": target.name(), "target_macro": target_macro(target), "vector_width": target.vector_width(),
-        "param_floats": mem.param_floats, "act_floats": mem.act_floats, "id_ints": mem.id_ints,
-        "arena_floats": mem.param_floats + mem.act_floats + mem.id_ints,
+        "param_floats": mem.param_floats, "act_floats": mem.act_floats.max(train.memory.act_floats), "id_ints": mem.id_ints,
+        "arena_floats": 4 * mem.param_floats + mem.act_floats.max(train.memory.act_floats) + mem.id_ints,
         "max_threads": MAX_THREADS,
         "default_threads": if spec.build.threads == 0 { "irc_default_threads()".to_string() } else { spec.build.threads.to_string() },
         "default_threads_doc": if spec.build.threads == 0 { "one per core".to_string() } else { spec.build.threads.to_string() },
         "num_params": mem.param_floats,
-        "params": params, "kernels": kernels, "calls": calls,
+        "params": params, "kernels": kernels, "programs": programs,
+        "act_floats_train": train.memory.act_floats, "train_loss_off": train_loss,
         "tokens_off": id_off("tokens").unwrap_or(0), "targets_off": id_off("targets").unwrap_or(0),
         "logits_off": out_off("logits")?, "loss_off": out_off("loss")?,
     });

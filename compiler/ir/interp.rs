@@ -132,6 +132,63 @@ fn silu<T: Real>(x: T) -> T {
     x / (T::from_f64(1.0) + (-x).exp())
 }
 
+fn gelu_grad<T: Real>(x: T) -> T {
+    let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
+    let k = T::from_f64(0.044715);
+    let (half, one) = (T::from_f64(0.5), T::from_f64(1.0));
+    let t = (c * (x + k * x * x * x)).tanh();
+    half * (one + t) + half * x * (one - t * t) * c * (one + T::from_f64(3.0) * k * x * x)
+}
+
+fn silu_grad<T: Real>(x: T) -> T {
+    let one = T::from_f64(1.0);
+    let s = one / (one + (-x).exp());
+    s * (one + x * (one - s))
+}
+
+/// Per row of C: (mean, rstd) of LayerNorm, or (0, 1/rms) of RMSNorm.
+fn norm_stats<T: Real>(row: &[T], eps: f64, rms: bool) -> (T, T) {
+    let n = T::from_f64(row.len() as f64);
+    let mean = if rms {
+        T::default()
+    } else {
+        row.iter().fold(T::default(), |s, &v| s + v) / n
+    };
+    let var = row
+        .iter()
+        .fold(T::default(), |s, &v| s + (v - mean) * (v - mean))
+        / n;
+    (mean, T::from_f64(1.0) / (var + T::from_f64(eps)).sqrt())
+}
+
+/// Softmax probabilities of query row `i` over keys `0..=i` (causal).
+#[allow(clippy::too_many_arguments)]
+fn attention_row<T: Real>(
+    q: &[T],
+    k: &[T],
+    qo: usize,
+    i: usize,
+    bi: usize,
+    t: usize,
+    kw: usize,
+    ko_h: usize,
+    d: usize,
+) -> Vec<T> {
+    let scale = T::from_f64(1.0 / (d as f64).sqrt());
+    let scores: Vec<T> = (0..=i)
+        .map(|j| {
+            let ko = (bi * t + j) * kw + ko_h;
+            (0..d).fold(T::default(), |s, e| s + q[qo + e] * k[ko + e]) * scale
+        })
+        .collect();
+    let mx = scores
+        .iter()
+        .fold(scores[0], |m, &s| if s > m { s } else { m });
+    let e: Vec<T> = scores.iter().map(|&s| (s - mx).exp()).collect();
+    let sum = e.iter().fold(T::default(), |s, &x| s + x);
+    e.into_iter().map(|x| x / sum).collect()
+}
+
 /// Run `g` on `feeds` (inputs and parameters by name). Returns every node's
 /// value, so tests can compare intermediate tensors too.
 pub fn interpret<T: Real>(
@@ -289,7 +346,11 @@ pub fn interpret<T: Real>(
                 }
                 Value::F(Tensor::new(shape, data))
             }
-            Op::Rope { head_dim, theta } => {
+            Op::Rope {
+                head_dim,
+                theta,
+                inverse,
+            } => {
                 let x = arg(0).f();
                 let (b, t, hd) = (shape[0], shape[1], shape[2]);
                 let half = head_dim / 2;
@@ -303,7 +364,8 @@ pub fn interpret<T: Real>(
                                     / T::from_f64(*theta)
                                         .powf(T::from_f64((2 * i) as f64 / *head_dim as f64));
                                 let ang = T::from_f64(pos as f64) * inv;
-                                let (c, s) = (ang.cos(), ang.sin());
+                                let (c, s) =
+                                    (ang.cos(), if *inverse { -ang.sin() } else { ang.sin() });
                                 let (x1, x2) = (x.data[o + i], x.data[o + i + half]);
                                 data[o + i] = x1 * c - x2 * s;
                                 data[o + i + half] = x2 * c + x1 * s;
@@ -393,6 +455,191 @@ pub fn interpret<T: Real>(
                     .chunks(n)
                     .flat_map(|r| r[*start..start + len].iter().copied())
                     .collect();
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::ReduceTo { .. } => {
+                let n = node.ty.numel();
+                let mut data = vec![T::default(); n];
+                for (i, &x) in arg(0).f().data.iter().enumerate() {
+                    data[i % n] += x;
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::Pad { start, total } => {
+                let x = arg(0).f();
+                let len = x.shape[x.shape.len() - 1];
+                let mut data = vec![T::default(); node.ty.numel()];
+                for (r, row) in x.data.chunks(len).enumerate() {
+                    data[r * total + start..r * total + start + len].copy_from_slice(row);
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::PadRows { start, .. } => {
+                let x = arg(0).f();
+                let row: usize = shape[1..].iter().product();
+                let mut data = vec![T::default(); node.ty.numel()];
+                data[start * row..start * row + x.data.len()].copy_from_slice(&x.data);
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::GeluGrad | Op::SiluGrad => {
+                let (dy, x) = (arg(0).f(), arg(1).f());
+                let f = if matches!(node.op, Op::GeluGrad) {
+                    gelu_grad::<T>
+                } else {
+                    silu_grad::<T>
+                };
+                Value::F(Tensor::new(
+                    shape,
+                    dy.data
+                        .iter()
+                        .zip(&x.data)
+                        .map(|(&g, &v)| g * f(v))
+                        .collect(),
+                ))
+            }
+            Op::SoftmaxGrad => {
+                let (dy, y) = (arg(0).f(), arg(1).f());
+                let c = node.ty.last();
+                let mut data = Vec::with_capacity(y.data.len());
+                for (gr, yr) in dy.data.chunks(c).zip(y.data.chunks(c)) {
+                    let dot = gr
+                        .iter()
+                        .zip(yr)
+                        .fold(T::default(), |s, (&g, &p)| s + g * p);
+                    data.extend(gr.iter().zip(yr).map(|(&g, &p)| p * (g - dot)));
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::NormGradX { eps, rms } => {
+                let (dy, x, w) = (arg(0).f(), arg(1).f(), &arg(2).f().data);
+                let c = x.shape[x.shape.len() - 1];
+                let nf = T::from_f64(c as f64);
+                let mut data = Vec::with_capacity(x.data.len());
+                for (gr, xr) in dy.data.chunks(c).zip(x.data.chunks(c)) {
+                    let (mean, rstd) = norm_stats(xr, *eps, *rms);
+                    let xhat: Vec<T> = xr.iter().map(|&v| (v - mean) * rstd).collect();
+                    let dxhat: Vec<T> = gr.iter().zip(w).map(|(&g, &wv)| g * wv).collect();
+                    let m1 = if *rms {
+                        T::default()
+                    } else {
+                        dxhat.iter().fold(T::default(), |s, &v| s + v) / nf
+                    };
+                    let m2 = dxhat
+                        .iter()
+                        .zip(&xhat)
+                        .fold(T::default(), |s, (&a, &b)| s + a * b)
+                        / nf;
+                    data.extend(
+                        dxhat
+                            .iter()
+                            .zip(&xhat)
+                            .map(|(&a, &h)| rstd * (a - m1 - h * m2)),
+                    );
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::NormGradW { eps, rms } => {
+                let (dy, x) = (arg(0).f(), arg(1).f());
+                let c = node.ty.last();
+                let mut data = vec![T::default(); c];
+                for (gr, xr) in dy.data.chunks(c).zip(x.data.chunks(c)) {
+                    let (mean, rstd) = norm_stats(xr, *eps, *rms);
+                    for j in 0..c {
+                        data[j] += gr[j] * (xr[j] - mean) * rstd;
+                    }
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::AttentionGrad {
+                heads,
+                kv_heads,
+                head_dim,
+                wrt,
+            } => {
+                let (dout, q, k, v) = (arg(0).f(), arg(1).f(), arg(2).f(), arg(3).f());
+                let (b, t) = (q.shape[0], q.shape[1]);
+                let d = *head_dim;
+                let (qw, kw) = (heads * d, kv_heads * d);
+                let group = heads / kv_heads;
+                let scale = T::from_f64(1.0 / (d as f64).sqrt());
+                let mut data = vec![T::default(); node.ty.numel()];
+                for bi in 0..b {
+                    for h in 0..*heads {
+                        let kh = h / group;
+                        for i in 0..t {
+                            let qo = (bi * t + i) * qw + h * d;
+                            let p = attention_row(&q.data, &k.data, qo, i, bi, t, kw, kh * d, d);
+                            let dp: Vec<T> = (0..=i)
+                                .map(|j| {
+                                    let vo = (bi * t + j) * kw + kh * d;
+                                    (0..d).fold(T::default(), |s, e| {
+                                        s + dout.data[qo + e] * v.data[vo + e]
+                                    })
+                                })
+                                .collect();
+                            let pdp = p
+                                .iter()
+                                .zip(&dp)
+                                .fold(T::default(), |s, (&a, &b)| s + a * b);
+                            for j in 0..=i {
+                                let o = (bi * t + j) * kw + kh * d;
+                                let ds = p[j] * (dp[j] - pdp) * scale;
+                                for e in 0..d {
+                                    match wrt {
+                                        0 => data[qo + e] += ds * k.data[o + e],
+                                        1 => data[o + e] += ds * q.data[qo + e],
+                                        _ => data[o + e] += p[j] * dout.data[qo + e],
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::EmbeddingGrad { vocab } => {
+                let (dy, ids) = (arg(0).f(), arg(1).ids());
+                let c = node.ty.last();
+                let mut data = vec![T::default(); vocab * c];
+                for (row, &id) in dy.data.chunks(c).zip(ids) {
+                    if id < 0 || id as usize >= *vocab {
+                        return Err(Error::new(format!(
+                            "token id {id} outside the vocabulary 0..{vocab}"
+                        )));
+                    }
+                    for j in 0..c {
+                        data[id as usize * c + j] += row[j];
+                    }
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::CrossEntropyGrad => {
+                let (x, tg) = (arg(0).f(), arg(1).ids());
+                let v = node.ty.last();
+                let count = tg.iter().filter(|&&t| t != IGNORE_INDEX).count().max(1);
+                let inv = T::from_f64(1.0 / count as f64);
+                let mut data = vec![T::default(); x.data.len()];
+                for (r, (row, &t)) in x.data.chunks(v).zip(tg).enumerate() {
+                    if t == IGNORE_INDEX {
+                        continue;
+                    }
+                    if t < 0 || t as usize >= v {
+                        return Err(Error::new(format!(
+                            "target {t} outside the vocabulary 0..{v}"
+                        )));
+                    }
+                    let mx = row.iter().fold(row[0], |m, &s| if s > m { s } else { m });
+                    let sum = row.iter().fold(T::default(), |s, &r| s + (r - mx).exp());
+                    for j in 0..v {
+                        let p = (row[j] - mx).exp() / sum;
+                        let y = if j == t as usize {
+                            T::from_f64(1.0)
+                        } else {
+                            T::default()
+                        };
+                        data[r * v + j] = (p - y) * inv;
+                    }
+                }
                 Value::F(Tensor::new(shape, data))
             }
             Op::Slice { start, len } => {

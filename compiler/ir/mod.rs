@@ -177,6 +177,11 @@ impl Graph {
         self.outputs.push((name.into(), id));
     }
 
+    /// Stop treating `name` as an output (its node stays until DCE).
+    pub fn unmark_output(&mut self, name: &str) {
+        self.outputs.retain(|(n, _)| n != name);
+    }
+
     pub fn outputs(&self) -> &[(String, NodeId)] {
         &self.outputs
     }

@@ -37,7 +37,12 @@ pub enum Op {
     Softmax,
     /// `[x (B, T, H*D)]`: rotary position embedding on each head, position = t,
     /// rotate-half convention (Llama), frequencies `theta^(-2i/D)`.
-    Rope { head_dim: usize, theta: f64 },
+    /// `inverse` rotates by -θ (the transpose: rope's own gradient).
+    Rope {
+        head_dim: usize,
+        theta: f64,
+        inverse: bool,
+    },
     /// `[q (B,T,H*D), k (B,T,KV*D), v (B,T,KV*D)] -> (B,T,H*D)`: causal scaled
     /// dot-product attention; query head h reads kv head `h / (H/KV)` (GQA).
     Attention {
@@ -55,6 +60,37 @@ pub enum Op {
     Slice { start: usize, len: usize },
     /// `[x] -> x` with another shape of the same size (a view).
     Reshape { shape: Vec<usize> },
+
+    // ---- Ops that gradients are made of (see passes/autodiff.rs). ----
+    /// `[x (..., S)] -> (S)`: sum over the leading axes down to the suffix
+    /// `shape` (`[]` sums everything).
+    ReduceTo { shape: Vec<usize> },
+    /// `[x (..., len)] -> (..., total)`: x at columns `start..`, zeros elsewhere.
+    Pad { start: usize, total: usize },
+    /// `[x (len, ...)] -> (total, ...)`: x at rows `start..`, zeros elsewhere.
+    PadRows { start: usize, total: usize },
+    /// `[dy, x] -> dy * gelu'(x)`.
+    GeluGrad,
+    /// `[dy, x] -> dy * silu'(x)`.
+    SiluGrad,
+    /// `[dy, y] -> y * (dy - Σ dy·y)` over the last axis (y = softmax output).
+    SoftmaxGrad,
+    /// `[dy, x, w] -> dx` of `LayerNorm` (or of `RmsNorm` when `rms`).
+    NormGradX { eps: f64, rms: bool },
+    /// `[dy, x] -> dw (C)`: Σ over rows of dy · x̂.
+    NormGradW { eps: f64, rms: bool },
+    /// `[dout, q, k, v] -> dq | dk | dv` (`wrt` = 0, 1, 2) of `Attention`.
+    AttentionGrad {
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        wrt: usize,
+    },
+    /// `[dy (..., C), ids (...)] -> (vocab, C)`: rows of dy summed by id.
+    EmbeddingGrad { vocab: usize },
+    /// `[logits (..., V), targets (...)] -> (..., V)`: d mean-cross-entropy /
+    /// d logits = (softmax - onehot) / count, zero on ignored rows.
+    CrossEntropyGrad,
 }
 
 /// The value of `ignore_index`, as in PyTorch.
@@ -81,6 +117,19 @@ impl Op {
             Op::Narrow { .. } => "narrow",
             Op::Slice { .. } => "slice",
             Op::Reshape { .. } => "reshape",
+            Op::ReduceTo { .. } => "reduce_to",
+            Op::Pad { .. } => "pad",
+            Op::PadRows { .. } => "pad_rows",
+            Op::GeluGrad => "gelu_grad",
+            Op::SiluGrad => "silu_grad",
+            Op::SoftmaxGrad => "softmax_grad",
+            Op::NormGradX { rms: false, .. } => "layernorm_grad_x",
+            Op::NormGradX { rms: true, .. } => "rmsnorm_grad_x",
+            Op::NormGradW { rms: false, .. } => "layernorm_grad_w",
+            Op::NormGradW { rms: true, .. } => "rmsnorm_grad_w",
+            Op::AttentionGrad { .. } => "attention_grad",
+            Op::EmbeddingGrad { .. } => "embedding_grad",
+            Op::CrossEntropyGrad => "cross_entropy_grad",
         }
     }
 
@@ -97,7 +146,13 @@ impl Op {
     pub fn is_elementwise(&self) -> bool {
         matches!(
             self,
-            Op::Add | Op::Mul | Op::Scale { .. } | Op::Gelu | Op::Silu
+            Op::Add
+                | Op::Mul
+                | Op::Scale { .. }
+                | Op::Gelu
+                | Op::Silu
+                | Op::GeluGrad
+                | Op::SiluGrad
         )
     }
 
@@ -117,7 +172,29 @@ impl Op {
             }
             Op::Scale { by } => format!("by={by}"),
             Op::LayerNorm { eps } | Op::RmsNorm { eps } => format!("eps={eps:e}"),
-            Op::Rope { head_dim, theta } => format!("head_dim={head_dim}, theta={theta}"),
+            Op::Rope {
+                head_dim,
+                theta,
+                inverse,
+            } => format!(
+                "head_dim={head_dim}, theta={theta}{}",
+                if *inverse { ", inverse" } else { "" }
+            ),
+            Op::ReduceTo { shape } => format!("{shape:?}"),
+            Op::Pad { start, total } | Op::PadRows { start, total } => {
+                format!("start={start}, total={total}")
+            }
+            Op::NormGradX { eps, .. } | Op::NormGradW { eps, .. } => format!("eps={eps:e}"),
+            Op::AttentionGrad {
+                heads,
+                kv_heads,
+                head_dim,
+                wrt,
+            } => format!(
+                "heads={heads}, kv_heads={kv_heads}, head_dim={head_dim}, wrt={}",
+                ["q", "k", "v"][*wrt]
+            ),
+            Op::EmbeddingGrad { vocab } => format!("vocab={vocab}"),
             Op::Attention {
                 heads,
                 kv_heads,
@@ -147,7 +224,18 @@ impl Op {
             | Op::Rope { .. }
             | Op::Slice { .. }
             | Op::Narrow { .. }
-            | Op::Reshape { .. } => 1,
+            | Op::Reshape { .. }
+            | Op::ReduceTo { .. }
+            | Op::Pad { .. }
+            | Op::PadRows { .. } => 1,
+            Op::GeluGrad
+            | Op::SiluGrad
+            | Op::SoftmaxGrad
+            | Op::NormGradW { .. }
+            | Op::EmbeddingGrad { .. }
+            | Op::CrossEntropyGrad => 2,
+            Op::NormGradX { .. } => 3,
+            Op::AttentionGrad { .. } => 4,
             Op::Embedding | Op::MatMul { .. } | Op::Add | Op::Mul | Op::CrossEntropy => 2,
             Op::RmsNorm { .. } => 2,
             Op::LayerNorm { .. } | Op::Attention { .. } => 3,
@@ -290,6 +378,85 @@ impl Op {
                 let mut out = t[0].shape.clone();
                 *out.last_mut().unwrap() = *len;
                 Ok(TensorType::f32(&out))
+            }
+            Op::ReduceTo { shape } => {
+                f32s(&[0])?;
+                if !t[0].shape.ends_with(shape) {
+                    return Err(format!("{shape:?} is not a suffix of {}", t[0]));
+                }
+                Ok(TensorType::f32(shape))
+            }
+            Op::Pad { start, total } => {
+                f32s(&[0])?;
+                if t[0].shape.is_empty() || start + t[0].last() > *total {
+                    return Err(format!("cannot pad {} to {total} columns at {start}", t[0]));
+                }
+                let mut out = t[0].shape.clone();
+                *out.last_mut().unwrap() = *total;
+                Ok(TensorType::f32(&out))
+            }
+            Op::PadRows { start, total } => {
+                f32s(&[0])?;
+                if t[0].shape.is_empty() || start + t[0].shape[0] > *total {
+                    return Err(format!("cannot pad {} to {total} rows at {start}", t[0]));
+                }
+                let mut out = t[0].shape.clone();
+                out[0] = *total;
+                Ok(TensorType::f32(&out))
+            }
+            Op::GeluGrad | Op::SiluGrad | Op::SoftmaxGrad => {
+                f32s(&[0, 1])?;
+                if t[0].shape != t[1].shape {
+                    return Err(format!("dy {} and x {} differ", t[0], t[1]));
+                }
+                Ok(t[0].clone())
+            }
+            Op::NormGradX { .. } | Op::NormGradW { .. } => {
+                f32s(&(0..t.len()).collect::<Vec<_>>())?;
+                if t[0].shape != t[1].shape {
+                    return Err(format!("dy {} and x {} differ", t[0], t[1]));
+                }
+                let c = t[0].last();
+                if t.len() == 3 {
+                    if t[2].shape != [c] {
+                        return Err(format!("norm weight must be ({c}), got {}", t[2]));
+                    }
+                    return Ok(t[0].clone());
+                }
+                Ok(TensorType::f32(&[c]))
+            }
+            Op::AttentionGrad {
+                heads,
+                kv_heads,
+                head_dim,
+                wrt,
+            } => {
+                let fwd = Op::Attention {
+                    heads: *heads,
+                    kv_heads: *kv_heads,
+                    head_dim: *head_dim,
+                };
+                let out = fwd.infer(&t[1..])?;
+                if *t[0] != out || *wrt > 2 {
+                    return Err(format!("dout must be {out}, got {}", t[0]));
+                }
+                Ok(t[1 + wrt].clone())
+            }
+            Op::EmbeddingGrad { vocab } => {
+                f32s(&[0])?;
+                let c = t[0].last();
+                if t[1].dtype != DType::I32 || t[0].shape[..t[0].shape.len() - 1] != t[1].shape[..]
+                {
+                    return Err(format!(
+                        "expected dy (...,C) and ids (...), got {} and {}",
+                        t[0], t[1]
+                    ));
+                }
+                Ok(TensorType::f32(&[*vocab, c]))
+            }
+            Op::CrossEntropyGrad => {
+                Op::CrossEntropy.infer(t)?;
+                Ok(t[0].clone())
             }
             Op::Slice { start, len } => {
                 let s = &t[0].shape;

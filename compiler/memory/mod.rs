@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{DType, Graph, NodeId, Op};
-use crate::passes::Kernel;
+use crate::passes::{Kernel, KernelKind};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -30,6 +30,9 @@ pub enum Region {
     Acts,
     /// Integer inputs (token ids, targets).
     Ids,
+    /// Parameter gradients (f32), at the same offsets as the parameters;
+    /// a training step accumulates into them.
+    Grads,
 }
 
 /// Where a tensor lives: region + element offset.
@@ -69,6 +72,10 @@ pub struct MemoryPlan {
     pub act_floats: usize,
     /// What the activations would take with no sharing.
     pub unshared_floats: usize,
+    /// Gradients computed into an activation buffer and then added into the
+    /// gradient region (node, gradient offset): the kernels that cannot
+    /// accumulate in place.
+    pub grad_accumulate: Vec<(NodeId, usize)>,
     #[serde(skip)]
     locs: HashMap<NodeId, Loc>,
 }
@@ -153,11 +160,39 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         *top += align(size);
     }
 
+    // Gradient outputs: a GEMM accumulates straight into the gradient
+    // region; any other kernel writes a buffer that is added in right after.
+    let mut grad_of: HashMap<NodeId, usize> = HashMap::new();
+    for (name, id) in g.outputs() {
+        if let Some(param) = name.strip_prefix("grad:") {
+            let slot = params.iter().find(|p| p.name == param).ok_or_else(|| {
+                Error::new(format!("memory: gradient of unknown parameter `{param}`"))
+            })?;
+            grad_of.insert(*id, slot.offset);
+        }
+    }
+    let mut grad_accumulate = vec![];
+
     // Lifetimes of kernel-written values, in kernel indices.
     let end = kernels.len();
     let mut life: HashMap<NodeId, (usize, usize)> = HashMap::new();
     for (k, kern) in kernels.iter().enumerate() {
         for &o in &kern.outputs {
+            if let Some(&off) = grad_of.get(&o) {
+                if matches!(kern.kind, KernelKind::Gemm { .. }) {
+                    locs.insert(
+                        o,
+                        Loc {
+                            region: Region::Grads,
+                            offset: off,
+                        },
+                    );
+                    continue;
+                }
+                grad_accumulate.push((o, off));
+                life.insert(o, (k, k));
+                continue;
+            }
             let last = if g.is_output(o) { end } else { k };
             life.insert(o, (k, last));
         }
@@ -176,6 +211,9 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         }
     }
     for (_, o) in g.outputs() {
+        if grad_of.contains_key(o) {
+            continue;
+        }
         if let Some(l) = life.get_mut(&root(*o)) {
             l.1 = end;
         }
@@ -253,6 +291,7 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         buffers: placed,
         act_floats,
         unshared_floats,
+        grad_accumulate,
         locs,
     })
 }

@@ -37,9 +37,17 @@ pub enum KernelKind {
     Rope,
     Softmax,
     CrossEntropy,
-    /// nodes: `[softmax, cross_entropy]` of the same logits
+    /// nodes: any of `softmax`, `cross_entropy`, `cross_entropy_grad` of the
+    /// same logits (one pass over each row)
     SoftmaxCrossEntropy,
     Narrow,
+    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention
+    AttentionGrad,
+    ReduceRows,
+    Pad,
+    SoftmaxGrad,
+    NormGrad,
+    EmbeddingGrad,
 }
 
 impl KernelKind {
@@ -62,6 +70,12 @@ impl KernelKind {
             KernelKind::CrossEntropy => "cross_entropy".into(),
             KernelKind::SoftmaxCrossEntropy => "softmax+cross_entropy".into(),
             KernelKind::Narrow => "narrow".into(),
+            KernelKind::AttentionGrad => "attention_grad".into(),
+            KernelKind::ReduceRows => "reduce_rows".into(),
+            KernelKind::Pad => "pad".into(),
+            KernelKind::SoftmaxGrad => "softmax_grad".into(),
+            KernelKind::NormGrad => "norm_grad".into(),
+            KernelKind::EmbeddingGrad => "embedding_grad".into(),
         }
     }
 }
@@ -177,20 +191,47 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
         let nodes = if residual { vec![x, id] } else { vec![id] };
         f.claim(KernelKind::Norm { residual }, nodes);
     }
-    // 4. softmax + cross-entropy of the same logits.
+    // 4. softmax, cross-entropy and its gradient over the same logits (and
+    // targets): one pass over each row.
     for &id in &ids {
-        if !matches!(op(id), Op::CrossEntropy) || !f.free(id) {
+        if !matches!(op(id), Op::CrossEntropy | Op::CrossEntropyGrad) || !f.free(id) {
             continue;
         }
-        let logits = g.node(id).inputs[0];
-        let sm = g
-            .users(logits)
+        let ins = g.node(id).inputs.clone();
+        let mut nodes: Vec<NodeId> = g
+            .users(ins[0])
             .into_iter()
-            .find(|&u| matches!(op(u), Op::Softmax) && f.free(u));
-        match sm {
-            Some(s) => f.claim(KernelKind::SoftmaxCrossEntropy, vec![s, id]),
-            None => f.claim(KernelKind::CrossEntropy, vec![id]),
+            .filter(|&u| {
+                f.free(u)
+                    && match op(u) {
+                        Op::Softmax => true,
+                        Op::CrossEntropy | Op::CrossEntropyGrad => g.node(u).inputs == ins,
+                        _ => false,
+                    }
+            })
+            .collect();
+        nodes.sort();
+        let kind = if nodes.len() == 1 && matches!(op(id), Op::CrossEntropy) {
+            KernelKind::CrossEntropy
+        } else {
+            KernelKind::SoftmaxCrossEntropy
+        };
+        f.claim(kind, nodes);
+    }
+    // The gradients of one attention (same operands) in one kernel.
+    for &id in &ids {
+        if !matches!(op(id), Op::AttentionGrad { .. }) || !f.free(id) {
+            continue;
         }
+        let ins = &g.node(id).inputs;
+        let nodes: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&n| {
+                matches!(op(n), Op::AttentionGrad { .. }) && &g.node(n).inputs == ins && f.free(n)
+            })
+            .collect();
+        f.claim(KernelKind::AttentionGrad, nodes);
     }
     // 5. elementwise chains. A node joins the group of an operand it alone
     // reads, unless it also reads another open elementwise group (which could
@@ -230,6 +271,11 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
             Op::Softmax => KernelKind::Softmax,
             Op::Narrow { .. } => KernelKind::Narrow,
             Op::LayerNorm { .. } | Op::RmsNorm { .. } => KernelKind::Norm { residual: false },
+            Op::ReduceTo { .. } => KernelKind::ReduceRows,
+            Op::Pad { .. } | Op::PadRows { .. } => KernelKind::Pad,
+            Op::SoftmaxGrad => KernelKind::SoftmaxGrad,
+            Op::NormGradX { .. } | Op::NormGradW { .. } => KernelKind::NormGrad,
+            Op::EmbeddingGrad { .. } => KernelKind::EmbeddingGrad,
             other => unreachable!("fusion left {} unassigned", other.mnemonic()),
         };
         f.claim(kind, vec![id]);

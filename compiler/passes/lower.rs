@@ -12,6 +12,9 @@ pub struct Program {
     pub seq: usize,
     /// Also take `targets` and output the mean cross-entropy `loss`.
     pub with_loss: bool,
+    /// A training step: output the loss and `grad:<param>` for every
+    /// parameter instead of the logits.
+    pub train: bool,
 }
 
 struct Builder<'a> {
@@ -116,6 +119,7 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
         let p = format!("{layer}.{l}");
         let h = |s: &str| format!("h{l}.{s}");
         let rope = Op::Rope {
+            inverse: false,
             head_dim: hd,
             theta: m.rope_theta,
         };

@@ -1,6 +1,7 @@
 //! The pass driver: every pass in order, the verifier between them, and a dump
 //! after any of them on request (`IRC_DUMP=lower,fusion,memory` or `all`).
 
+pub mod autodiff;
 pub mod dce;
 pub mod fusion;
 pub mod lower;
@@ -24,6 +25,27 @@ pub struct Compiled {
     pub memory: MemoryPlan,
 }
 
+/// Forward values the backward kernels read: activations kept from the
+/// forward for the backward (irc keeps them all; none are recomputed).
+pub fn saved_for_backward(g: &Graph, kernels: &[Kernel]) -> Vec<crate::ir::NodeId> {
+    let loss = g.output("loss");
+    let Some(loss) = loss else { return vec![] };
+    // Forward nodes are those created up to the loss; backward ones after.
+    let mut saved = std::collections::BTreeSet::new();
+    for k in kernels {
+        if k.nodes.iter().all(|&n| n <= loss) {
+            continue;
+        }
+        for &i in &k.inputs {
+            let n = g.node(i);
+            if i <= loss && !n.op.is_leaf() {
+                saved.insert(i);
+            }
+        }
+    }
+    saved.into_iter().collect()
+}
+
 fn dump_requested(pass: &str) -> bool {
     std::env::var("IRC_DUMP")
         .map(|v| v.split(',').any(|p| p.trim() == pass || p.trim() == "all"))
@@ -41,6 +63,16 @@ pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     let mut graph = lower::lower(&spec.model, program)?;
     verify(&graph)?;
     dump("lower", || graph.to_text());
+
+    if program.train {
+        let loss = graph
+            .output("loss")
+            .ok_or_else(|| crate::Error::new("a training program needs the loss (with_loss)"))?;
+        graph.unmark_output("logits");
+        autodiff::differentiate(&mut graph, loss)?;
+        verify(&graph)?;
+        dump("autodiff", || graph.to_text());
+    }
 
     dce::remove_dead(&mut graph);
     verify(&graph)?;

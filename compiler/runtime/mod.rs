@@ -43,6 +43,29 @@ type LossFn = unsafe extern "C" fn(
     *mut f32,
     *mut f32,
 ) -> c_int;
+type BackwardFn =
+    unsafe extern "C" fn(*mut c_void, *const i32, *const i32, c_int, c_int, *mut f32) -> c_int;
+type RegionFn = unsafe extern "C" fn(*mut c_void) -> *mut f32;
+type ZeroFn = unsafe extern "C" fn(*mut c_void);
+type AdamwFn = unsafe extern "C" fn(*mut c_void, *const AdamwConfig, *mut f32) -> c_int;
+
+/// One AdamW step's settings (`irc_adamw_config` in the C header).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamwConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Applied to parameters with 2+ dimensions only.
+    pub weight_decay: f32,
+    /// Multiplies the accumulated gradient first (1 / micro-batches).
+    pub grad_scale: f32,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub clip: f32,
+    /// 1-based step for bias correction.
+    pub step: c_int,
+}
 
 /// dlopen with RTLD_NODELETE: the library (and the OpenMP runtime it pulls
 /// in) stays mapped after the last handle closes, because OpenMP worker
@@ -73,6 +96,11 @@ pub struct Library {
     params: ParamsFn,
     forward: ForwardFn,
     loss: LossFn,
+    backward: BackwardFn,
+    grads: RegionFn,
+    opt_state: RegionFn,
+    zero_grads: ZeroFn,
+    adamw: AdamwFn,
     pub prefix: String,
     pub target: String,
     pub param_table: Vec<ParamEntry>,
@@ -156,6 +184,11 @@ impl Library {
                 params: sym(&lib, &s("params")).map_err(fail)?,
                 forward: sym(&lib, &s("forward")).map_err(fail)?,
                 loss: sym(&lib, &s("loss")).map_err(fail)?,
+                backward: sym(&lib, &s("backward")).map_err(fail)?,
+                grads: sym(&lib, &s("grads")).map_err(fail)?,
+                opt_state: sym(&lib, &s("opt_state")).map_err(fail)?,
+                zero_grads: sym(&lib, &s("zero_grads")).map_err(fail)?,
+                adamw: sym(&lib, &s("adamw_step")).map_err(fail)?,
                 _lib: lib,
                 prefix: prefix.to_string(),
                 target,
@@ -302,6 +335,71 @@ impl Session {
         };
         self.check(st)?;
         Ok((loss, logits))
+    }
+}
+
+impl Session {
+    /// The gradient region (parameter layout).
+    pub fn grads(&self) -> &[f32] {
+        // SAFETY: the region holds num_params floats for the context's life.
+        unsafe { std::slice::from_raw_parts((self.lib.grads)(self.ctx), self.lib.num_params) }
+    }
+
+    /// Gradients by parameter name.
+    pub fn grad_weights(&self) -> Weights {
+        let region = self.grads();
+        let mut w = Weights::default();
+        for p in &self.lib.param_table {
+            w.insert(
+                &p.name,
+                &p.shape,
+                region[p.offset..p.offset + p.numel].to_vec(),
+            );
+        }
+        w
+    }
+
+    /// AdamW moments (first, then second): 2 × num_params floats.
+    pub fn opt_state_mut(&mut self) -> &mut [f32] {
+        // SAFETY: the region holds 2·num_params floats for the context's life.
+        unsafe {
+            std::slice::from_raw_parts_mut((self.lib.opt_state)(self.ctx), 2 * self.lib.num_params)
+        }
+    }
+
+    pub fn zero_grads(&mut self) {
+        // SAFETY: valid context.
+        unsafe { (self.lib.zero_grads)(self.ctx) }
+    }
+
+    /// Forward + backward on one micro-batch: returns its mean loss and adds
+    /// its gradient into the gradient region.
+    pub fn backward(&mut self, tokens: &[i32], targets: &[i32], b: usize, t: usize) -> Result<f32> {
+        self.check_dims(tokens, b, t)?;
+        self.check_dims(targets, b, t)?;
+        let mut loss = 0f32;
+        // SAFETY: buffers sized as the ABI requires; the C side checks b, t, ids.
+        let st = unsafe {
+            (self.lib.backward)(
+                self.ctx,
+                tokens.as_ptr(),
+                targets.as_ptr(),
+                b as c_int,
+                t as c_int,
+                &mut loss,
+            )
+        };
+        self.check(st)?;
+        Ok(loss)
+    }
+
+    /// One AdamW step from the accumulated gradient; returns the gradient norm.
+    pub fn adamw_step(&mut self, cfg: &AdamwConfig) -> Result<f32> {
+        let mut norm = 0f32;
+        // SAFETY: valid context and config.
+        let st = unsafe { (self.lib.adamw)(self.ctx, cfg, &mut norm) };
+        self.check(st)?;
+        Ok(norm)
     }
 }
 

@@ -101,7 +101,9 @@ impl Weights {
             let known = table.iter().any(|p| &p.name == name);
             let tied_head = name == "lm_head.weight"; // HF may store the tied head too
             if !known && !tied_head && !is_hf_buffer(name) {
-                extra.push(format!("unexpected tensor `{name}` (not a parameter of this model)"));
+                extra.push(format!(
+                    "unexpected tensor `{name}` (not a parameter of this model)"
+                ));
             }
         }
         if wrong.is_empty() && extra.is_empty() {

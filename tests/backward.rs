@@ -1,0 +1,303 @@
+//! Compiled backward kernels against the interpreter's gradients, on every
+//! SIMD path this machine runs; AdamW steps against a plain Rust AdamW over
+//! interpreter gradients; determinism across thread counts.
+
+mod common;
+use common::*;
+use irc::ir::{interpret, Value};
+use irc::runtime::{AdamwConfig, Weights};
+use irc::spec::{Spec, Target};
+use irc::util::Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const GPT2: &str = "[model]\nname='bg'\nfamily='gpt2'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=3\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
+const LLAMA: &str = "[model]\nname='bl'\nfamily='llama'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=4\nkv_heads=2\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
+
+fn data(spec: &Spec, seed: u64) -> (Vec<i32>, Vec<i32>) {
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let mut rng = Rng::new(seed);
+    let v = spec.model.vocab_size as u64;
+    let tokens = (0..b * t).map(|_| rng.below(v) as i32).collect();
+    let targets = (0..b * t)
+        .map(|i| {
+            if i % 7 == 3 {
+                -100
+            } else {
+                rng.below(v) as i32
+            }
+        })
+        .collect();
+    (tokens, targets)
+}
+
+/// Weights with some spread, so every path through the model matters.
+fn weights(b: &irc::model::Built, seed: u64) -> Weights {
+    let mut w = b.init_weights(seed);
+    let mut rng = Rng::new(seed + 1);
+    for (name, t) in w.tensors.iter_mut() {
+        for x in t.data.iter_mut() {
+            if name.contains("norm") || name.contains("ln_") {
+                *x += 0.2 * rng.normal() as f32;
+            } else {
+                *x = *x * 8.0 + 0.01 * rng.normal() as f32;
+            }
+        }
+    }
+    w
+}
+
+/// (loss, gradients by name) from the interpreter in f64.
+fn interp_grads(
+    b: &irc::model::Built,
+    w: &Weights,
+    tokens: &[i32],
+    targets: &[i32],
+) -> (f64, BTreeMap<String, Vec<f64>>) {
+    let g = &b.train.graph;
+    let mut feeds: BTreeMap<String, Value<f64>> = w
+        .cast::<f64>()
+        .into_iter()
+        .map(|(k, v)| (k, Value::F(v)))
+        .collect();
+    feeds.insert("tokens".into(), Value::I(tokens.to_vec()));
+    feeds.insert("targets".into(), Value::I(targets.to_vec()));
+    let vals = interpret(g, &feeds).unwrap();
+    let loss = vals[&g.output("loss").unwrap()].f().data[0];
+    let mut grads = BTreeMap::new();
+    for (name, id) in g.outputs() {
+        if let Some(p) = name.strip_prefix("grad:") {
+            grads.insert(p.to_string(), vals[id].f().data.clone());
+        }
+    }
+    (loss, grads)
+}
+
+fn check_grads(src: &str) {
+    let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let (tokens, targets) = data(&spec, 5);
+    for target in Target::host_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let built = build(&spec, target, dir.path());
+        let w = weights(&built, 3);
+        let (want_loss, want) = interp_grads(&built, &w, &tokens, &targets);
+        let mut s = built.session(2).unwrap();
+        s.load_weights(&w).unwrap();
+        s.zero_grads();
+        let loss = s.backward(&tokens, &targets, b, t).unwrap();
+        assert!(
+            ((loss as f64 - want_loss) / want_loss).abs() < 1e-5,
+            "{} loss {loss} vs {want_loss}",
+            target.name()
+        );
+        let got = s.grad_weights();
+        assert_eq!(got.tensors.len(), want.len());
+        for (name, g) in &want {
+            let gf: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+            let e = rel_err(&got.get(name).unwrap().data, &gf);
+            assert!(
+                e <= 1e-4,
+                "{} {}: d loss / d {name}: rel err {e:e}",
+                spec.model.name,
+                target.name()
+            );
+        }
+        // Gradients accumulate: a second backward doubles them.
+        s.backward(&tokens, &targets, b, t).unwrap();
+        let twice = s.grad_weights();
+        for (name, g) in &got.tensors {
+            let doubled: Vec<f32> = g.data.iter().map(|x| 2.0 * x).collect();
+            assert!(
+                rel_err(&twice.get(name).unwrap().data, &doubled) < 1e-6,
+                "{name} does not accumulate"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpt2_backward_matches_interpreter() {
+    check_grads(GPT2);
+}
+
+#[test]
+fn llama_backward_matches_interpreter() {
+    check_grads(LLAMA);
+}
+
+/// PyTorch's gradients for the reference models and tokens.
+#[test]
+fn gradients_match_transformers() {
+    for (spec_file, reference) in [
+        ("models/tiny-gpt2.toml", "gpt2-tiny"),
+        ("models/tiny-llama.toml", "llama-tiny"),
+    ] {
+        let spec = spec(spec_file);
+        let w = common::reference(reference, "model.safetensors");
+        let want = common::reference(reference, "grads.safetensors");
+        let (_, tokens) = reference_ids(reference, "forward.safetensors", "input_ids");
+        let (_, targets) = reference_ids(reference, "forward.safetensors", "targets");
+        let dir = tempfile::tempdir().unwrap();
+        let built = build(&spec, Target::Native, dir.path());
+        let mut s = built.session(2).unwrap();
+        s.load_weights(&w).unwrap();
+        s.zero_grads();
+        s.backward(&tokens, &targets, 2, 16).unwrap();
+        let got = s.grad_weights();
+        for (name, g) in &got.tensors {
+            let r = want
+                .get(name)
+                .unwrap_or_else(|| panic!("{reference}: transformers has no gradient for {name}"));
+            let e = rel_err(&g.data, &r.data);
+            assert!(
+                e <= 1e-4,
+                "{reference}: d loss / d {name}: rel err {e:e} vs transformers"
+            );
+        }
+    }
+}
+
+/// Plain AdamW (torch.optim.AdamW) in f64.
+#[allow(clippy::too_many_arguments)]
+fn adamw(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    wd: f64,
+    step: i32,
+    clip_scale: f64,
+) {
+    let (b1, b2, eps) = (0.9, 0.95, 1e-8);
+    for i in 0..p.len() {
+        let gi = g[i] * clip_scale;
+        m[i] = b1 * m[i] + (1.0 - b1) * gi;
+        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+        let mh = m[i] / (1.0 - b1.powi(step));
+        let vh = v[i] / (1.0 - b2.powi(step));
+        p[i] -= lr * (wd * p[i] + mh / (vh.sqrt() + eps));
+    }
+}
+
+/// Ten AdamW steps on one fixed batch: compiled losses track the
+/// interpreter's (with the same optimizer in Rust) and fall.
+#[test]
+fn ten_adamw_steps_match_interpreter() {
+    let spec = Spec::parse(Path::new("t.toml"), GPT2).unwrap();
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let (tokens, targets) = data(&spec, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let built = build(&spec, Target::Native, dir.path());
+    let w0 = built.init_weights(4);
+    let mut s = built.session(2).unwrap();
+    s.load_weights(&w0).unwrap();
+    let mut params: BTreeMap<String, Vec<f64>> = w0
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.data.iter().map(|&x| x as f64).collect()))
+        .collect();
+    let mut mom: BTreeMap<String, (Vec<f64>, Vec<f64>)> = params
+        .iter()
+        .map(|(k, p)| (k.clone(), (vec![0.0; p.len()], vec![0.0; p.len()])))
+        .collect();
+    let (lr, wd, clip) = (3e-3, 0.1, 1.0);
+    let mut losses = vec![];
+    for step in 1..=10 {
+        s.zero_grads();
+        let loss = s.backward(&tokens, &targets, b, t).unwrap();
+        let cfg = AdamwConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: wd,
+            grad_scale: 1.0,
+            clip,
+            step,
+        };
+        let norm = s.adamw_step(&cfg).unwrap();
+
+        let mut w = Weights::default();
+        for (k, p) in &params {
+            w.insert(
+                k,
+                &w0.get(k).unwrap().shape,
+                p.iter().map(|&x| x as f32).collect(),
+            );
+        }
+        let (want_loss, grads) = interp_grads(&built, &w, &tokens, &targets);
+        let want_norm = grads.values().flatten().map(|g| g * g).sum::<f64>().sqrt();
+        assert!(
+            (loss as f64 - want_loss).abs() <= 1e-4 * want_loss,
+            "step {step}: loss {loss} vs interpreter {want_loss}"
+        );
+        assert!(
+            (norm as f64 - want_norm).abs() <= 1e-4 * want_norm,
+            "step {step}: grad norm {norm} vs {want_norm}"
+        );
+        let scale = if want_norm > clip as f64 {
+            clip as f64 / (want_norm + 1e-6)
+        } else {
+            1.0
+        };
+        for (k, p) in params.iter_mut() {
+            let (m, v) = mom.get_mut(k).unwrap();
+            let decay = if w0.get(k).unwrap().shape.len() >= 2 {
+                wd as f64
+            } else {
+                0.0
+            };
+            adamw(p, &grads[k], m, v, lr as f64, decay, step, scale);
+        }
+        losses.push(loss);
+    }
+    assert!(losses[9] < losses[0] * 0.9, "loss did not fall: {losses:?}");
+}
+
+/// One and two threads give bit-identical losses, gradients and updates.
+#[test]
+fn thread_count_does_not_change_results() {
+    for src in [GPT2, LLAMA] {
+        let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
+        let (b, t) = (spec.build.batch, spec.build.seq_len);
+        let (tokens, targets) = data(&spec, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let built = build(&spec, Target::Native, dir.path());
+        let w = weights(&built, 1);
+        let run = |threads: usize| {
+            let mut s = built.session(threads).unwrap();
+            s.load_weights(&w).unwrap();
+            let mut losses = vec![];
+            for step in 1..=3 {
+                s.zero_grads();
+                losses.push(s.backward(&tokens, &targets, b, t).unwrap().to_bits());
+                let cfg = AdamwConfig {
+                    lr: 1e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.0,
+                    grad_scale: 1.0,
+                    clip: 0.0,
+                    step,
+                };
+                s.adamw_step(&cfg).unwrap();
+            }
+            (losses, s.params().to_vec(), s.grads().to_vec())
+        };
+        let (l1, p1, g1) = run(1);
+        let (l2, p2, g2) = run(2);
+        assert_eq!(
+            l1, l2,
+            "{}: losses differ between 1 and 2 threads",
+            spec.model.name
+        );
+        assert!(
+            p1 == p2 && g1 == g2,
+            "{}: parameters or gradients differ between 1 and 2 threads",
+            spec.model.name
+        );
+    }
+}
