@@ -23,6 +23,12 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    /// Stage 1: ingest a corpus, show its stats, make synthetic data, tokenize.
+    #[command(subcommand)]
+    Data(crate::data::cli::DataCmd),
+    /// Stage 2: train a byte-level BPE tokenizer, encode, decode.
+    #[command(subcommand)]
+    Tokenizer(crate::tokenizer::cli::TokenizerCmd),
     /// Compile a spec: IR, passes, C, and libirc_model.so / .a + irc_model.h.
     Build {
         spec: PathBuf,
@@ -76,6 +82,8 @@ pub enum Cmd {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Data(c) => crate::data::cli::run(c),
+        Cmd::Tokenizer(c) => crate::tokenizer::cli::run(c),
         Cmd::Build { spec, out } => {
             let spec = Spec::load(&spec)?;
             let dir = out.unwrap_or_else(|| model::default_dir(&spec));

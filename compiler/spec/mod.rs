@@ -6,6 +6,10 @@
 //! the numbers against each other. Every error, from either step, names the file,
 //! line, column and field, and says what was expected.
 
+mod train;
+
+pub use train::{LrSchedule, TrainSpec};
+
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -195,6 +199,8 @@ pub struct Spec {
     pub source: String,
     pub model: ModelSpec,
     pub build: BuildSpec,
+    /// The training recipe (`[train]`, defaults when absent).
+    pub train: TrainSpec,
     /// Sections owned by later stages (`[train]`, `[data]`, `[tokenizer]`,
     /// `[generate]`), kept as parsed TOML until their stage reads them.
     #[serde(skip)]
@@ -401,7 +407,8 @@ impl Spec {
             ));
         };
         let model = resolve_model(&d, model)?;
-        let build = resolve_build(&d, raw.build, &model)?;
+        let train = resolve_train(&d, src)?;
+        let build = resolve_build(&d, raw.build, &model, &train)?;
         let mut sections = toml::Table::new();
         for (k, v) in [
             ("train", raw.train),
@@ -419,6 +426,7 @@ impl Spec {
             source: src.to_string(),
             model,
             build,
+            train,
             sections,
         })
     }
@@ -655,7 +663,43 @@ fn sanitize_name(s: &str) -> String {
     out
 }
 
-fn resolve_build(d: &Diag, raw: Option<Spanned<RawBuild>>, model: &ModelSpec) -> Result<BuildSpec> {
+/// `[train]`, typed; type errors carry their own span, range errors point at
+/// the field's line.
+fn resolve_train(d: &Diag, src: &str) -> Result<TrainSpec> {
+    #[derive(Deserialize)]
+    struct Doc {
+        train: Option<Spanned<TrainSpec>>,
+    }
+    let doc: Doc = toml::from_str(src).map_err(|e| d.toml_error(&e))?;
+    let Some(t) = doc.train else {
+        return Ok(TrainSpec::default());
+    };
+    let span = t.span();
+    let t = t.into_inner();
+    if let Some((field, msg)) = t.problems() {
+        // Point at `field = ...` inside the [train] table when it is written there.
+        let table = &src[span.clone()];
+        let at = table
+            .lines()
+            .scan(span.start, |off, l| {
+                let here = *off;
+                *off += l.len() + 1;
+                Some((here, l))
+            })
+            .find(|(_, l)| l.trim_start().starts_with(field) && l.contains('='))
+            .map(|(o, l)| o + (l.len() - l.trim_start().len()))
+            .unwrap_or(span.start);
+        return Err(d.at(at..at, &format!("[train].{field}"), msg));
+    }
+    Ok(t)
+}
+
+fn resolve_build(
+    d: &Diag,
+    raw: Option<Spanned<RawBuild>>,
+    model: &ModelSpec,
+    train: &TrainSpec,
+) -> Result<BuildSpec> {
     let (span, b) = match raw {
         Some(r) => (r.span(), r.into_inner()),
         None => (
@@ -695,15 +739,25 @@ fn resolve_build(d: &Diag, raw: Option<Spanned<RawBuild>>, model: &ModelSpec) ->
             format!("expected 0, 1, 2 or 3, found {opt_level}"),
         ));
     }
-    let batch = count(d, "[build].batch", &b.batch, 1, Some(1), span.clone())?;
+    // The training recipe's batch shape is compiled in, unless [build] says otherwise.
+    let batch = count(d, "[build].batch", &b.batch, 1, Some(train.batch.unwrap_or(1)), span.clone())?;
     let seq_len = count(
         d,
         "[build].seq_len",
         &b.seq_len,
         1,
-        Some(model.context),
+        Some(train.seq_len.unwrap_or(model.context)),
         span.clone(),
     )?;
+    for (field, built, wanted) in [("batch", batch, train.batch), ("seq_len", seq_len, train.seq_len)] {
+        if let Some(w) = wanted.filter(|&w| w != built) {
+            return Err(d.at(
+                span.clone(),
+                &format!("[build].{field}"),
+                format!("{built} differs from [train].{field} = {w}; set one of them, or both the same"),
+            ));
+        }
+    }
     if seq_len > model.context {
         let s = b.seq_len.as_ref().unwrap().span();
         return Err(d.at(

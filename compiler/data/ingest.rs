@@ -1,0 +1,545 @@
+//! Stage 1: read sources into rows, run the gates, remove duplicates, split
+//! train/val and write a self-describing data folder (see [`super`]).
+//!
+//! Gates, in order, each counted under its reason in the manifest:
+//! `unreadable` (bad JSON / not UTF-8 / no `text`), `empty`, `reserved-token`
+//! (`<eos>` / `<pad>` text inside a row), `non-ascii` (policy `reject`, or
+//! nothing to transliterate to), `control-char` (bytes below 0x20 other than
+//! tab/LF/CR, or 0x7F), `malformed-svg` (does not parse as XML with an `<svg>`
+//! root), `too-long` (> `max_len` bytes), `duplicate`, `near-duplicate`.
+
+use super::dedup::{Deduper, Dup};
+use super::{svg, AsciiPolicy, DataConfig, Format, Row};
+use crate::error::{At, Result};
+use crate::tokenizer::{EOS, PAD};
+use crate::util::{atomic_write, sha256_hex, Rng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A row as read, before the gates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRow {
+    /// `file` or `file:line`.
+    pub origin: String,
+    /// Optional prompt.
+    pub prompt: Option<String>,
+    /// The text, or why it could not be read.
+    pub text: std::result::Result<String, String>,
+    /// True when the text is SVG (normalized and parsed).
+    pub is_svg: bool,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rejected {
+    /// Where the row came from (`file:line`).
+    pub origin: String,
+    /// Gate name (`empty`, `non-ascii`, `malformed-svg`, ...).
+    pub reason: String,
+    /// Details (parser message, the row it duplicates...).
+    pub detail: String,
+}
+
+/// Result of the gates on a list of rows.
+#[derive(Debug, Clone, Default)]
+pub struct Gated {
+    /// Rows kept, in input order, with their origins.
+    pub kept: Vec<(String, Row)>,
+    /// Rows dropped, with reasons.
+    pub rejected: Vec<Rejected>,
+    /// Rows changed by transliteration (and kept or later rejected).
+    pub transliterated: usize,
+    /// Rows changed by SVG whitespace normalization.
+    pub normalized: usize,
+}
+
+impl Gated {
+    /// Count of rejected rows per reason.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for r in &self.rejected {
+            *m.entry(r.reason.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+/// All files under the sources that the format reads, sorted.
+pub fn source_files(cfg: &DataConfig) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for src in &cfg.source {
+        if src.is_dir() {
+            let mut stack = vec![src.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).at(d.display())? {
+                    let p = e.at(d.display())?.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if wanted(&p, cfg.format) {
+                        files.push(p);
+                    }
+                }
+            }
+        } else if src.is_file() {
+            files.push(src.clone());
+        } else {
+            crate::bail!("{}: no such file or folder", src.display());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn ext(p: &Path) -> String {
+    p.extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+}
+
+fn wanted(p: &Path, f: Format) -> bool {
+    let e = ext(p);
+    match f {
+        Format::Svg => e == "svg",
+        Format::Jsonl => e == "jsonl",
+        Format::Text => e == "txt",
+        Format::Auto => matches!(e.as_str(), "svg" | "jsonl" | "txt"),
+        Format::Synthetic => false,
+    }
+}
+
+/// Tags from a file name: `arrow-left.svg` → `[arrow][left]`.
+pub fn prompt_from_name(p: &Path) -> String {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    stem.split(['-', '_', ' ', '.'])
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("[{}]", t.to_lowercase()))
+        .collect()
+}
+
+/// Read every source into raw rows (unreadable rows become errors, not failures).
+pub fn read_sources(cfg: &DataConfig) -> Result<Vec<RawRow>> {
+    if cfg.format == Format::Synthetic {
+        return Ok(super::synth::generate(cfg.synth_count, cfg.seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| RawRow {
+                origin: format!("synthetic:{}", i + 1),
+                prompt: r.prompt,
+                text: Ok(r.text),
+                is_svg: true,
+            })
+            .collect());
+    }
+    let mut rows = Vec::new();
+    for f in source_files(cfg)? {
+        let bytes = std::fs::read(&f).at(f.display())?;
+        let fmt = match cfg.format {
+            Format::Auto => match ext(&f).as_str() {
+                "svg" => Format::Svg,
+                "jsonl" => Format::Jsonl,
+                _ => Format::Text,
+            },
+            x => x,
+        };
+        let name = f.display().to_string();
+        match fmt {
+            Format::Svg => rows.push(RawRow {
+                origin: name,
+                prompt: cfg.prompt_from_name.then(|| prompt_from_name(&f)),
+                text: String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}")),
+                is_svg: true,
+            }),
+            Format::Text if cfg.whole_files => rows.push(RawRow {
+                origin: name,
+                prompt: None,
+                text: String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}")),
+                is_svg: false,
+            }),
+            Format::Text => {
+                let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+                if lines.last().is_some_and(|l| l.is_empty()) {
+                    lines.pop(); // the final newline
+                }
+                for (i, line) in lines.into_iter().enumerate() {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    rows.push(RawRow {
+                        origin: format!("{name}:{}", i + 1),
+                        prompt: None,
+                        text: String::from_utf8(line.to_vec())
+                            .map_err(|e| format!("not UTF-8: {e}")),
+                        is_svg: false,
+                    });
+                }
+            }
+            _ => {
+                for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let origin = format!("{name}:{}", i + 1);
+                    let parsed: std::result::Result<Row, String> = std::str::from_utf8(line)
+                        .map_err(|e| format!("not UTF-8: {e}"))
+                        .and_then(|l| {
+                            serde_json::from_str::<Row>(l).map_err(|e| format!("bad JSON row: {e}"))
+                        });
+                    match parsed {
+                        Ok(r) => {
+                            let is_svg = r.text.trim_start().starts_with("<svg")
+                                || r.text.trim_start().starts_with("<?xml");
+                            rows.push(RawRow {
+                                origin,
+                                prompt: r.prompt,
+                                text: Ok(r.text),
+                                is_svg,
+                            })
+                        }
+                        Err(e) => rows.push(RawRow {
+                            origin,
+                            prompt: None,
+                            text: Err(e),
+                            is_svg: false,
+                        }),
+                    }
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// ASCII replacement for common non-ASCII characters.
+fn translit_char(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{2032}' => "'",
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' => "\"",
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => "-",
+        '\u{2026}' => "...",
+        '\u{00A0}' | '\u{2002}'..='\u{200A}' | '\u{202F}' => " ",
+        '\u{200B}' | '\u{FEFF}' => "",
+        '\u{00D7}' => "x",
+        '\u{00B0}' => "deg",
+        '\u{2022}' | '\u{00B7}' => "*",
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => "a",
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "A",
+        'è' | 'é' | 'ê' | 'ë' => "e",
+        'È' | 'É' | 'Ê' | 'Ë' => "E",
+        'ì' | 'í' | 'î' | 'ï' => "i",
+        'Ì' | 'Í' | 'Î' | 'Ï' => "I",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "O",
+        'ù' | 'ú' | 'û' | 'ü' => "u",
+        'Ù' | 'Ú' | 'Û' | 'Ü' => "U",
+        'ç' => "c",
+        'Ç' => "C",
+        'ñ' => "n",
+        'Ñ' => "N",
+        'ß' => "ss",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'ý' | 'ÿ' => "y",
+        _ => return None,
+    })
+}
+
+/// Transliterate `s` to ASCII. In SVG, characters without a replacement
+/// become `&#x..;` references outside tags (text) and inside attribute
+/// values, which XML reads back as the same character. `None`: impossible.
+pub fn transliterate(s: &str, is_svg: bool) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        if c.is_ascii() {
+            match (c, in_tag, quote) {
+                ('<', false, _) => in_tag = true,
+                ('>', true, None) => in_tag = false,
+                ('"' | '\'', true, None) => quote = Some(c),
+                (q, true, Some(o)) if q == o => quote = None,
+                _ => {}
+            }
+            out.push(c);
+        } else if let Some(r) = translit_char(c) {
+            out.push_str(r);
+        } else if is_svg && (!in_tag || quote.is_some()) {
+            out.push_str(&format!("&#x{:X};", c as u32));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Run the gates and deduplication over raw rows (see the module doc).
+pub fn gate(raw: Vec<RawRow>, cfg: &DataConfig) -> Gated {
+    let mut g = Gated::default();
+    let mut dedup = Deduper::new(cfg.near_threshold, cfg.round_decimals);
+    let mut origins: Vec<String> = Vec::new();
+    let reject = |g: &mut Gated, origin: &str, reason: &str, detail: String| {
+        g.rejected.push(Rejected {
+            origin: origin.to_string(),
+            reason: reason.into(),
+            detail,
+        })
+    };
+    for r in raw {
+        let text = match r.text {
+            Ok(t) => t,
+            Err(e) => {
+                reject(&mut g, &r.origin, "unreadable", e);
+                continue;
+            }
+        };
+        let mut prompt = r.prompt.filter(|p| !p.is_empty());
+        let mut text = if r.is_svg {
+            text.trim().to_string()
+        } else {
+            text
+        };
+        if text.trim().is_empty() {
+            reject(&mut g, &r.origin, "empty", String::new());
+            continue;
+        }
+        let both = format!("{}{}", prompt.as_deref().unwrap_or(""), text);
+        if let Some(t) = [EOS, PAD].iter().find(|t| both.contains(**t)) {
+            reject(
+                &mut g,
+                &r.origin,
+                "reserved-token",
+                format!("contains `{t}`"),
+            );
+            continue;
+        }
+        if !both.is_ascii() {
+            let first = both.chars().find(|c| !c.is_ascii()).unwrap();
+            if cfg.ascii == AsciiPolicy::Reject {
+                reject(
+                    &mut g,
+                    &r.origin,
+                    "non-ascii",
+                    format!("first non-ASCII char U+{:04X}", first as u32),
+                );
+                continue;
+            }
+            g.transliterated += 1;
+            let p2 = prompt.as_deref().map(|p| transliterate(p, false));
+            match (p2, transliterate(&text, r.is_svg)) {
+                (Some(None), _) | (_, None) => {
+                    reject(
+                        &mut g,
+                        &r.origin,
+                        "non-ascii",
+                        format!("U+{:04X} has no ASCII transliteration", first as u32),
+                    );
+                    continue;
+                }
+                (p, Some(t)) => {
+                    prompt = p.flatten();
+                    text = t;
+                }
+            }
+        }
+        if let Some(c) = format!("{}{}", prompt.as_deref().unwrap_or(""), text)
+            .bytes()
+            .find(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F)
+        {
+            reject(&mut g, &r.origin, "control-char", format!("byte 0x{c:02X}"));
+            continue;
+        }
+        if r.is_svg {
+            if let Err(e) = svg::check(&text) {
+                reject(&mut g, &r.origin, "malformed-svg", e);
+                continue;
+            }
+            match svg::normalize(&text) {
+                Ok(n) => {
+                    if n != text {
+                        g.normalized += 1;
+                        text = n;
+                    }
+                }
+                Err(e) => {
+                    reject(&mut g, &r.origin, "malformed-svg", e);
+                    continue;
+                }
+            }
+        }
+        let len = prompt.as_ref().map_or(0, |p| p.len()) + text.len();
+        if len > cfg.max_len {
+            reject(
+                &mut g,
+                &r.origin,
+                "too-long",
+                format!("{len} bytes > max_len {}", cfg.max_len),
+            );
+            continue;
+        }
+        let key = format!("{}\0{}", prompt.as_deref().unwrap_or(""), text);
+        let id = origins.len();
+        match dedup.check(id, &key) {
+            None => {
+                origins.push(r.origin.clone());
+                g.kept.push((r.origin, Row { prompt, text }));
+            }
+            Some(Dup::Exact(o)) => reject(
+                &mut g,
+                &r.origin,
+                "duplicate",
+                format!("same as {}", origins[o]),
+            ),
+            Some(Dup::Normalized(o)) => reject(
+                &mut g,
+                &r.origin,
+                "near-duplicate",
+                format!(
+                    "same as {} after whitespace/number normalization",
+                    origins[o]
+                ),
+            ),
+            Some(Dup::Similar(o, j)) => reject(
+                &mut g,
+                &r.origin,
+                "near-duplicate",
+                format!("similarity {j:.2} to {}", origins[o]),
+            ),
+        }
+    }
+    g
+}
+
+/// Split row indices into (train, val) by `val_ratio` with `seed`: whole rows,
+/// shuffled; at least one val row when there are two rows or more and the
+/// ratio is positive.
+pub fn split(n: usize, val_ratio: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    Rng::new(seed).shuffle(&mut idx);
+    let mut nv = (n as f64 * val_ratio.clamp(0.0, 1.0)).round() as usize;
+    if val_ratio > 0.0 && n >= 2 {
+        nv = nv.clamp(1, n - 1);
+    }
+    let val = idx[..nv].to_vec();
+    let train = idx[nv..].to_vec();
+    (train, val)
+}
+
+/// What `ingest` did (also stored in `manifest.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Always `"irc-data"`.
+    pub kind: String,
+    /// Format version (1).
+    pub version: u32,
+    /// Hash of the options and of every source file: the cache key.
+    pub inputs_hash: String,
+    /// Options used.
+    pub options: DataConfig,
+    /// Source files with their SHA-256.
+    pub sources: Vec<(String, String)>,
+    /// Rows read.
+    pub read: usize,
+    /// Rows kept (train + val).
+    pub kept: usize,
+    /// Rows in train.jsonl.
+    pub train: usize,
+    /// Rows in val.jsonl.
+    pub val: usize,
+    /// Rejected rows per reason.
+    pub rejected: BTreeMap<String, usize>,
+    /// Rows changed by transliteration.
+    pub transliterated: usize,
+    /// SVG rows changed by whitespace normalization.
+    pub normalized: usize,
+    /// Rows with a prompt.
+    pub prompted: usize,
+    /// Bytes of samples (prompt + text) in train and val.
+    pub train_bytes: usize,
+    /// Bytes of samples in val.
+    pub val_bytes: usize,
+    /// Boundary token appended to every sample at tokenization.
+    pub eos: String,
+    /// SHA-256 of train.jsonl, val.jsonl and rejected.jsonl.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Read `dir/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let p = dir.join("manifest.json");
+        let t = std::fs::read_to_string(&p).at(p.display())?;
+        serde_json::from_str(&t).at(p.display())
+    }
+}
+
+/// The cache key of an ingest: options and source contents.
+pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> {
+    let mut sources = Vec::new();
+    if cfg.format != Format::Synthetic {
+        for f in source_files(cfg)? {
+            let b = std::fs::read(&f).at(f.display())?;
+            sources.push((f.display().to_string(), sha256_hex(&b)));
+        }
+    }
+    let mut key = serde_json::to_string(cfg)?;
+    for (p, h) in &sources {
+        key.push_str(&format!("\n{p} {h}"));
+    }
+    key.push_str(&format!("\nirc-data v1 {}", env!("CARGO_PKG_VERSION")));
+    Ok((sha256_hex(key.as_bytes()), sources))
+}
+
+/// Stage 1: read, gate, dedup, split and write `out/` (atomic writes).
+pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
+    if !(0.0..1.0).contains(&cfg.val_ratio) {
+        crate::bail!("val_ratio {} must be in [0, 1)", cfg.val_ratio);
+    }
+    let (inputs_hash, sources) = inputs_hash(cfg)?;
+    let raw = read_sources(cfg)?;
+    let read = raw.len();
+    let g = gate(raw, cfg);
+    let (ti, vi) = split(g.kept.len(), cfg.val_ratio, cfg.seed);
+    let train: Vec<Row> = ti.iter().map(|&i| g.kept[i].1.clone()).collect();
+    let val: Vec<Row> = vi.iter().map(|&i| g.kept[i].1.clone()).collect();
+    let mut files = BTreeMap::new();
+    let tj = super::rows_to_jsonl(&train);
+    let vj = super::rows_to_jsonl(&val);
+    let mut rj = String::new();
+    for r in &g.rejected {
+        rj.push_str(&serde_json::to_string(r)?);
+        rj.push('\n');
+    }
+    for (name, body) in [
+        ("train.jsonl", &tj),
+        ("val.jsonl", &vj),
+        ("rejected.jsonl", &rj),
+    ] {
+        atomic_write(&out.join(name), body.as_bytes())?;
+        files.insert(name.to_string(), sha256_hex(body.as_bytes()));
+    }
+    let m = Manifest {
+        kind: "irc-data".into(),
+        version: 1,
+        inputs_hash,
+        options: cfg.clone(),
+        sources,
+        read,
+        kept: g.kept.len(),
+        train: train.len(),
+        val: val.len(),
+        rejected: g.counts(),
+        transliterated: g.transliterated,
+        normalized: g.normalized,
+        prompted: g.kept.iter().filter(|(_, r)| r.prompt.is_some()).count(),
+        train_bytes: train.iter().map(|r| r.sample().len()).sum(),
+        val_bytes: val.iter().map(|r| r.sample().len()).sum(),
+        eos: EOS.into(),
+        files,
+    };
+    atomic_write(
+        &out.join("manifest.json"),
+        serde_json::to_string_pretty(&m)?.as_bytes(),
+    )?;
+    Ok(m)
+}
