@@ -740,7 +740,14 @@ fn resolve_build(
         ));
     }
     // The training recipe's batch shape is compiled in, unless [build] says otherwise.
-    let batch = count(d, "[build].batch", &b.batch, 1, Some(train.batch.unwrap_or(1)), span.clone())?;
+    let batch = count(
+        d,
+        "[build].batch",
+        &b.batch,
+        1,
+        Some(train.batch.unwrap_or(1)),
+        span.clone(),
+    )?;
     let seq_len = count(
         d,
         "[build].seq_len",
@@ -749,12 +756,17 @@ fn resolve_build(
         Some(train.seq_len.unwrap_or(model.context)),
         span.clone(),
     )?;
-    for (field, built, wanted) in [("batch", batch, train.batch), ("seq_len", seq_len, train.seq_len)] {
+    for (field, built, wanted) in [
+        ("batch", batch, train.batch),
+        ("seq_len", seq_len, train.seq_len),
+    ] {
         if let Some(w) = wanted.filter(|&w| w != built) {
             return Err(d.at(
                 span.clone(),
                 &format!("[build].{field}"),
-                format!("{built} differs from [train].{field} = {w}; set one of them, or both the same"),
+                format!(
+                    "{built} differs from [train].{field} = {w}; set one of them, or both the same"
+                ),
             ));
         }
     }

@@ -99,7 +99,9 @@ impl TrainSpec {
         match self.schedule {
             LrSchedule::Constant => hi,
             LrSchedule::Linear => hi + (lo - hi) * progress,
-            LrSchedule::Cosine => lo + 0.5 * (hi - lo) * (1.0 + (std::f64::consts::PI * progress).cos()),
+            LrSchedule::Cosine => {
+                lo + 0.5 * (hi - lo) * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
         }
     }
 
@@ -113,7 +115,10 @@ impl TrainSpec {
         }
         if let Some(m) = self.min_lr {
             if !(m.is_finite() && m >= 0.0 && m <= self.lr) {
-                return Some(("min_lr", format!("must be between 0 and lr = {}, found {m}", self.lr)));
+                return Some((
+                    "min_lr",
+                    format!("must be between 0 and lr = {}, found {m}", self.lr),
+                ));
             }
         }
         for (f, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
@@ -131,7 +136,11 @@ impl TrainSpec {
                 return Some((f, "must be at least 1".into()));
             }
         }
-        for (f, v) in [("batch", self.batch), ("seq_len", self.seq_len), ("steps", self.steps)] {
+        for (f, v) in [
+            ("batch", self.batch),
+            ("seq_len", self.seq_len),
+            ("steps", self.steps),
+        ] {
             if v == Some(0) {
                 return Some((f, "must be at least 1".into()));
             }
