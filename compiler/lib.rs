@@ -21,3 +21,4 @@ pub mod schedule;
 pub mod spec;
 pub mod tokenizer;
 pub mod toolchain;
+pub mod train;

@@ -57,6 +57,40 @@ pub enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Loss and every parameter's gradient for one batch, as safetensors.
+    Grad {
+        spec: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// Token ids, one sequence a line.
+        #[arg(long)]
+        tokens: PathBuf,
+        /// Target ids (-100 = ignored), one sequence a line, same shape as tokens.
+        #[arg(long)]
+        targets: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+        #[arg(long)]
+        build_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Train the spec's model on its [data] with its [train] recipe.
+    Train {
+        spec: PathBuf,
+        /// Continue from a checkpoint file or a run directory (its latest).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Run directory (default: [train].out, else runs/<name>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Stop after this many steps (the schedule still spans the whole run).
+        #[arg(long)]
+        stop_after: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run the compiled forward pass and write logits (B, T, V) as safetensors.
     Forward {
         spec: PathBuf,
@@ -120,6 +154,91 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", inspect_text(&info, ir));
             }
+            Ok(())
+        }
+        Cmd::Grad {
+            spec,
+            weights,
+            tokens,
+            targets,
+            out,
+            build_dir,
+            threads,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let dir = build_dir.unwrap_or_else(|| model::default_dir(&spec));
+            let b = model::build(&spec, &dir)?;
+            let w = Weights::load(&weights)?;
+            w.check_against(&b.load()?.param_table)
+                .map_err(|e| e.context(weights.display()))?;
+            let rows = read_token_file(&tokens)?;
+            let trows = read_token_file(&targets)?;
+            let shape = |r: &[Vec<i32>]| (r.len(), r.iter().map(Vec::len).collect::<Vec<_>>());
+            if shape(&rows) != shape(&trows) {
+                return Err(Error::new(format!(
+                    "{}: targets must have the same shape as the tokens in {}",
+                    targets.display(),
+                    tokens.display()
+                )));
+            }
+            let (n, t) = (rows.len(), rows[0].len());
+            if rows.iter().any(|r| r.len() != t)
+                || n > b.compiled.program.batch
+                || t > b.compiled.program.seq
+            {
+                return Err(Error::new(format!(
+                    "{}: expected up to {} sequences of equal length up to {} tokens ([build].batch, [build].seq_len)",
+                    tokens.display(),
+                    b.compiled.program.batch,
+                    b.compiled.program.seq
+                )));
+            }
+            let mut s = b.session(threads)?;
+            s.load_weights(&w)?;
+            s.zero_grads();
+            let flat = |r: &[Vec<i32>]| r.iter().flatten().copied().collect::<Vec<_>>();
+            let loss = s
+                .backward(&flat(&rows), &flat(&trows), n, t)
+                .map_err(|e| e.context(tokens.display()))?;
+            let mut g = s.grad_weights();
+            g.insert("loss", &[1], vec![loss]);
+            g.save(&out, None)?;
+            println!("loss {loss:.6}");
+            println!(
+                "wrote {} ({} gradients and the loss)",
+                out.display(),
+                g.tensors.len() - 1
+            );
+            Ok(())
+        }
+        Cmd::Train {
+            spec,
+            resume,
+            out,
+            stop_after,
+            quiet,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let opts = crate::train::TrainOptions {
+                resume,
+                out,
+                stop_after,
+                quiet,
+            };
+            let s = crate::train::train(&spec, &opts)?;
+            let first = s.losses.first().copied().unwrap_or(f32::NAN);
+            let last = s.losses.last().copied().unwrap_or(f32::NAN);
+            println!(
+                "{} at step {}/{}: train loss {first:.4} -> {last:.4}{}",
+                if s.interrupted { "stopped" } else { "trained" },
+                s.steps,
+                s.total_steps,
+                s.val_loss
+                    .map(|v| format!(", val loss {v:.4}"))
+                    .unwrap_or_default()
+            );
+            println!("  checkpoint {}", s.checkpoint.display());
+            println!("  metrics    {}", s.run_dir.join("metrics.jsonl").display());
             Ok(())
         }
         Cmd::Init { spec, out, seed } => {

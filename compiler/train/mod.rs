@@ -1,0 +1,462 @@
+//! `irc train`: data → tokenizer → token windows → compiled training steps
+//! with AdamW, evaluation, metrics and resumable checkpoints.
+
+use crate::data::pipeline::{prepare, Prepared};
+use crate::data::prep::{Batcher, BatcherState, EvalBatches, TokenSet};
+use crate::data::DataConfig;
+use crate::error::{At, Error, Result};
+use crate::model::{self, Built};
+use crate::runtime::{AdamwConfig, Session, Weights};
+use crate::spec::Spec;
+use crate::tokenizer::{Tokenizer, TokenizerConfig};
+use crate::util::atomic_write;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Set by Ctrl-C; the loop checkpoints and stops at the next step boundary.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: OnceLock<()> = OnceLock::new();
+
+fn install_ctrlc() {
+    HANDLER.get_or_init(|| {
+        // If another handler owns SIGINT (an embedding host), keep theirs.
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+/// Options the command line adds to the spec's `[train]`.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from this checkpoint (a file, or a run directory's `latest`).
+    pub resume: Option<PathBuf>,
+    /// Run directory (default: `[train].out`, else `runs/<name>`).
+    pub out: Option<PathBuf>,
+    /// Stop after this many steps (the schedule still spans the full run).
+    pub stop_after: Option<usize>,
+    /// No progress bar or per-eval lines.
+    pub quiet: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub run_dir: PathBuf,
+    /// Steps done in total (including those before a resume).
+    pub steps: usize,
+    pub total_steps: usize,
+    /// Train loss of every step this process ran.
+    pub losses: Vec<f32>,
+    pub val_loss: Option<f64>,
+    pub checkpoint: PathBuf,
+    pub interrupted: bool,
+}
+
+/// The `[data]` and `[tokenizer]` sections, typed, with relative data
+/// paths taken from the spec's folder.
+pub fn data_configs(spec: &Spec) -> Result<(DataConfig, TokenizerConfig)> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        data: DataConfig,
+        #[serde(default)]
+        tokenizer: TokenizerConfig,
+    }
+    let doc: Doc = toml::from_str(&spec.source).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let before = &spec.source[..s.start.min(spec.source.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = s.start - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        Error::new(format!(
+            "{}{at}: {}",
+            spec.path.display(),
+            e.message().trim_end()
+        ))
+    })?;
+    let base = spec.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut data = doc.data;
+    for s in data.source.iter_mut() {
+        if s.is_relative() {
+            *s = base.join(&*s);
+        }
+    }
+    let mut tok = doc.tokenizer;
+    if let Some(p) = tok.path.as_mut() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok((data, tok))
+}
+
+/// The run directory of a spec.
+pub fn run_dir(spec: &Spec, out: Option<&Path>) -> PathBuf {
+    out.map(Path::to_path_buf)
+        .or_else(|| spec.train.out.clone())
+        .unwrap_or_else(|| PathBuf::from("runs").join(&spec.model.name))
+}
+
+/// Prepare the data for a spec into `run/data` (cached by content hash).
+pub fn prepare_data(spec: &Spec, run: &Path) -> Result<(Prepared, Tokenizer)> {
+    let (data, tok) = data_configs(spec)?;
+    if data.source.is_empty() && data.format != crate::data::Format::Synthetic {
+        return Err(Error::new(format!(
+            "{}: [data].source: missing; expected the corpus files or folders to train on (or format = \"synthetic\")",
+            spec.path.display()
+        )));
+    }
+    let prepared = prepare(&data, &tok, &run.join("data"))?;
+    let tokenizer = Tokenizer::load(&prepared.tokenizer)?;
+    if tokenizer.vocab_size() > spec.model.vocab_size {
+        return Err(Error::new(format!(
+            "{}: [model].vocab_size = {} is smaller than the tokenizer's {} ids; raise it or lower [tokenizer].vocab_size",
+            spec.path.display(),
+            spec.model.vocab_size,
+            tokenizer.vocab_size()
+        )));
+    }
+    Ok((prepared, tokenizer))
+}
+
+/// Mean validation cross-entropy per unmasked token over up to `limit`
+/// batches (0 = all).
+pub fn val_loss(
+    s: &mut Session,
+    b: &Built,
+    val: &Path,
+    limit: usize,
+    mask_prompt: bool,
+    packing: crate::data::Packing,
+) -> Result<Option<f64>> {
+    let (bs, t) = (b.compiled.program.batch, b.compiled.program.seq);
+    let set = TokenSet::load(val)?;
+    if set.is_empty() {
+        return Ok(None);
+    }
+    let batches = EvalBatches::new(set, bs, t, packing, mask_prompt)?;
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for (i, mb) in batches.enumerate() {
+        if limit > 0 && i >= limit {
+            break;
+        }
+        let n = mb.unmasked();
+        if n == 0 {
+            continue;
+        }
+        let (loss, _) = s.loss(&mb.inputs, &mb.targets, bs, t)?;
+        total += loss as f64 * n as f64;
+        count += n;
+    }
+    Ok((count > 0).then(|| total / count as f64))
+}
+
+const META_STEP: &str = "irc.step";
+const META_BATCHER: &str = "irc.batcher";
+const META_SPEC: &str = "irc.spec_hash";
+
+/// Write a checkpoint: weights under their HF names, AdamW moments as
+/// `optimizer.m.<name>` / `optimizer.v.<name>`, and the step and batcher
+/// state as metadata. Atomic: a reader sees the old file or the new one.
+fn save_checkpoint(
+    s: &mut Session,
+    spec: &Spec,
+    step: usize,
+    batcher: &BatcherState,
+    path: &Path,
+) -> Result<()> {
+    let mut w = s.weights();
+    let table = s.library().param_table.clone();
+    let n = s.library().num_params;
+    let opt = s.opt_state_mut().to_vec();
+    for p in &table {
+        w.insert(
+            &format!("optimizer.m.{}", p.name),
+            &p.shape,
+            opt[p.offset..p.offset + p.numel].to_vec(),
+        );
+        w.insert(
+            &format!("optimizer.v.{}", p.name),
+            &p.shape,
+            opt[n + p.offset..n + p.offset + p.numel].to_vec(),
+        );
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert(META_STEP.to_string(), step.to_string());
+    meta.insert(META_BATCHER.to_string(), serde_json::to_string(batcher)?);
+    meta.insert(META_SPEC.to_string(), spec.build_hash());
+    w.save(path, Some(meta))
+}
+
+/// Load a checkpoint into a session; returns (step, batcher state).
+fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)> {
+    let bytes = std::fs::read(path).at(path.display())?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+        Error::new(format!(
+            "{}: not a safetensors checkpoint: {e}",
+            path.display()
+        ))
+    })?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let get = |k: &str| {
+        meta.get(k).cloned().ok_or_else(|| {
+            Error::new(format!(
+                "{}: not an irc training checkpoint (no `{k}` metadata)",
+                path.display()
+            ))
+        })
+    };
+    let step: usize = get(META_STEP)?
+        .parse()
+        .map_err(|_| Error::new(format!("{}: bad step", path.display())))?;
+    let batcher: BatcherState = serde_json::from_str(&get(META_BATCHER)?)?;
+    let all = Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))?;
+    let mut params = Weights::default();
+    for (k, t) in &all.tensors {
+        if !k.starts_with("optimizer.") {
+            params.tensors.insert(k.clone(), t.clone());
+        }
+    }
+    s.load_weights(&params)
+        .map_err(|e| e.context(path.display()))?;
+    let table = s.library().param_table.clone();
+    let n = s.library().num_params;
+    let opt = s.opt_state_mut();
+    for p in &table {
+        for (i, which) in ["m", "v"].iter().enumerate() {
+            let name = format!("optimizer.{which}.{}", p.name);
+            let t = all
+                .get(&name)
+                .ok_or_else(|| Error::new(format!("{}: missing `{name}`", path.display())))?;
+            opt[i * n + p.offset..i * n + p.offset + p.numel].copy_from_slice(&t.data);
+        }
+    }
+    Ok((step, batcher))
+}
+
+/// `latest.safetensors` in a run directory, or the file itself.
+pub fn resolve_checkpoint(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        return p.join("latest.safetensors");
+    }
+    if !p.exists() && p.with_extension("safetensors").exists() {
+        return p.with_extension("safetensors");
+    }
+    p.to_path_buf()
+}
+
+/// The first parameter whose gradient is not finite.
+fn first_bad_gradient(s: &Session) -> Option<String> {
+    let g = s.grads();
+    s.library()
+        .param_table
+        .iter()
+        .find(|p| {
+            g[p.offset..p.offset + p.numel]
+                .iter()
+                .any(|x| !x.is_finite())
+        })
+        .map(|p| p.name.clone())
+}
+
+/// Keep the metrics lines up to `step` (after a resume), then append.
+fn open_metrics(path: &Path, keep_until: usize) -> Result<std::fs::File> {
+    if keep_until > 0 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s as usize <= keep_until)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            atomic_write(path, kept.as_bytes())?;
+        }
+    } else {
+        atomic_write(path, b"")?;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .at(path.display())
+}
+
+/// Train the spec's model on its data.
+pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
+    let tr = &spec.train;
+    let run = run_dir(spec, opts.out.as_deref());
+    std::fs::create_dir_all(&run).at(run.display())?;
+    let (prepared, _tok) = prepare_data(spec, &run)?;
+    let (data_cfg, _) = data_configs(spec)?;
+    let built = model::build(spec, &run.join("build"))?;
+    let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
+    let mut s = built.session(tr.threads)?;
+
+    let train_set = TokenSet::load(&prepared.train)?;
+    let mut batcher = Batcher::with_options(
+        train_set,
+        bs,
+        t,
+        tr.grad_accum,
+        tr.seed,
+        data_cfg.packing,
+        data_cfg.mask_prompt,
+    )?;
+    if batcher.windows() == 0 {
+        return Err(Error::new(format!(
+            "{}: no training windows: the corpus is empty after the gates, or every row is longer than seq_len = {t}",
+            spec.path.display()
+        )));
+    }
+    let total = tr
+        .steps
+        .unwrap_or(tr.epochs * batcher.steps_per_epoch())
+        .max(1);
+    let mut step = 0;
+    if let Some(r) = &opts.resume {
+        let path = resolve_checkpoint(r);
+        let (st, bstate) = load_checkpoint(&mut s, &path)?;
+        batcher.restore(&bstate)?;
+        step = st;
+    } else {
+        s.load_weights(&built.init_weights(tr.seed))?;
+    }
+    let ckpt_dir = run.join("checkpoints");
+    let latest = run.join("latest.safetensors");
+    let mut metrics = open_metrics(&run.join("metrics.jsonl"), step)?;
+    install_ctrlc();
+    INTERRUPTED.store(false, Ordering::SeqCst);
+
+    let end = opts.stop_after.map_or(total, |n| (step + n).min(total));
+    let bar = if opts.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} step {pos}/{len} [{bar:30}] {msg} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_position(step as u64);
+        b
+    };
+    let tokens_per_step = (bs * t * tr.grad_accum) as f64;
+    let mut losses = vec![];
+    let mut last_val = None;
+    let mut checkpoint = latest.clone();
+    let save = |s: &mut Session, step: usize, batcher: &Batcher| -> Result<PathBuf> {
+        let p = ckpt_dir.join(format!("step-{step:06}.safetensors"));
+        save_checkpoint(s, spec, step, &batcher.state(), &p)?;
+        std::fs::copy(&p, run.join(".latest.tmp")).at(p.display())?;
+        std::fs::rename(run.join(".latest.tmp"), &latest).at(latest.display())?;
+        Ok(p)
+    };
+    let mut interrupted = false;
+    while step < end {
+        let started = Instant::now();
+        s.zero_grads();
+        let mut loss_sum = 0.0f64;
+        for mb in batcher.next_step() {
+            let l = s.backward(&mb.inputs, &mb.targets, bs, t)?;
+            loss_sum += l as f64;
+        }
+        let loss = (loss_sum / tr.grad_accum as f64) as f32;
+        let lr = tr.lr_at(step, total);
+        let cfg = AdamwConfig {
+            lr: lr as f32,
+            beta1: tr.beta1 as f32,
+            beta2: tr.beta2 as f32,
+            eps: tr.eps as f32,
+            weight_decay: tr.weight_decay as f32,
+            grad_scale: 1.0 / tr.grad_accum as f32,
+            clip: tr.clip as f32,
+            step: (step + 1) as i32,
+        };
+        let bad = |s: &Session, what: String| -> Error {
+            let tensor = first_bad_gradient(s)
+                .map(|n| format!("; first non-finite gradient: `{n}`"))
+                .unwrap_or_default();
+            Error::new(format!(
+                "step {}: {what}{tensor}. Training stopped; the last good checkpoint is {}. Try a lower [train].lr or a smaller init_std",
+                step + 1,
+                if latest.exists() { latest.display().to_string() } else { "(none yet)".into() }
+            ))
+        };
+        if !loss.is_finite() {
+            bar.abandon();
+            return Err(bad(&s, format!("the training loss is {loss}")));
+        }
+        let norm = match s.adamw_step(&cfg) {
+            Ok(n) => n,
+            Err(e) => {
+                bar.abandon();
+                return Err(bad(&s, e.to_string()));
+            }
+        };
+        step += 1;
+        let secs = started.elapsed().as_secs_f64();
+        let tps = tokens_per_step / secs.max(1e-9);
+        losses.push(loss);
+        let mut line = json!({ "step": step, "epoch": batcher.epoch(), "train_loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": tps });
+        let eval_now = (tr.eval_every > 0 && step % tr.eval_every == 0) || step == total;
+        if eval_now {
+            last_val = val_loss(
+                &mut s,
+                &built,
+                &prepared.val,
+                tr.eval_batches,
+                data_cfg.mask_prompt,
+                data_cfg.packing,
+            )?;
+            if let Some(v) = last_val {
+                line["val_loss"] = json!(v);
+                if !opts.quiet {
+                    bar.println(format!(
+                        "step {step}: train loss {loss:.4}, val loss {v:.4}"
+                    ));
+                }
+            }
+        }
+        writeln!(metrics, "{line}").at("metrics.jsonl")?;
+        bar.set_position(step as u64);
+        bar.set_message(format!("loss {loss:.4} | {:.0} tok/s", tps));
+        if (tr.checkpoint_every > 0 && step % tr.checkpoint_every == 0) || step == end {
+            checkpoint = save(&mut s, step, &batcher)?;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            if step != end {
+                checkpoint = save(&mut s, step, &batcher)?;
+            }
+            interrupted = true;
+            bar.println(format!(
+                "interrupted: saved {} at step {step}",
+                checkpoint.display()
+            ));
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Summary {
+        run_dir: run,
+        steps: step,
+        total_steps: total,
+        losses,
+        val_loss: last_val,
+        checkpoint,
+        interrupted,
+    })
+}
