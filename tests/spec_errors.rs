@@ -34,8 +34,8 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown section",
             format!("{G}[modle]\nx = 1\n"),
-            "x.toml:8:2: [modle]: unknown field `modle`, expected one of `model`, `build`, `train`, `data`, \
-             `tokenizer`, `generate`, `eval`",
+            "x.toml:8:2: [modle]: unknown section [modle], expected one of [model], [build], [train], [data], \
+             [tokenizer], [generate], [eval]",
         ),
         (
             "unknown build key",

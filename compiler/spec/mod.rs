@@ -255,6 +255,37 @@ struct RawBuild {
     seq_len: Option<Spanned<i64>>,
 }
 
+/// serde's wording, in the user's terms rather than Rust's.
+fn plain_words(msg: &str) -> String {
+    let mut m = msg.to_string();
+    if m.contains(" as i128, expected i64") || m.contains(" as u128") {
+        return "the number is too large for an integer".to_string();
+    }
+    for (rust, user) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+        ("expected struct RawModel", "expected a table ([model])"),
+        ("expected struct RawBuild", "expected a table ([build])"),
+        ("expected struct TrainSpec", "expected a table ([train])"),
+        ("expected struct DataConfig", "expected a table ([data])"),
+        ("expected struct TokenizerConfig", "expected a table ([tokenizer])"),
+    ] {
+        m = m.replace(rust, user);
+    }
+    if let Some(rest) = m.strip_prefix("unknown field `") {
+        // At the top level the "fields" are sections.
+        if rest.contains("expected one of `model`") {
+            let name = rest.split('`').next().unwrap_or("");
+            return format!(
+                "unknown section [{name}], expected one of [model], [build], [train], [data], [tokenizer], [generate], [eval]"
+            );
+        }
+    }
+    m
+}
+
 /// Turns byte spans into `file:line:col` diagnostics.
 struct Diag<'a> {
     path: &'a Path,
@@ -281,7 +312,7 @@ impl Diag<'_> {
     /// A serde/toml error: recover the field name from the `key = value` line
     /// the span points into, since toml's message does not always carry it.
     fn toml_error(&self, e: &toml::de::Error) -> Error {
-        let msg = e.message().trim_end().to_string();
+        let msg = plain_words(e.message().trim_end());
         let Some(span) = e.span() else {
             return Error::new(format!("{}: {msg}", self.path.display()));
         };
@@ -362,7 +393,11 @@ fn count(
             format!("must be at least {min}, found {}", v.get_ref()),
         )),
         Some(v) if *v.get_ref() > (1 << 40) => {
-            Err(d.at(v.span(), field, format!("{} is too large", v.get_ref())))
+            Err(d.at(
+                v.span(),
+                field,
+                format!("{} is too large; expected at most 2^40", v.get_ref()),
+            ))
         }
         Some(v) => Ok(*v.get_ref() as usize),
         None => default.ok_or_else(|| {
