@@ -428,9 +428,33 @@ fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {
             ));
         }
     }
+    let train = &info["train"];
+    if let Some(saved) = train["saved_for_backward"].as_array() {
+        let kernels = train["kernels"].as_array().map_or(0, Vec::len);
+        s.push_str(&format!(
+            "\n== training step: {kernels} kernels, activations peak {} floats\n",
+            train["memory"]["act_floats"]
+        ));
+        s.push_str(&format!(
+            "kept from the forward for the backward ({} tensors; none recomputed):\n",
+            saved.len()
+        ));
+        for v in saved {
+            s.push_str(&format!(
+                "  %{:<5} {:<24} {}\n",
+                v["id"],
+                v["name"].as_str().unwrap_or(""),
+                v["type"].as_str().unwrap_or("")
+            ));
+        }
+        s.push_str("\n== training step kernels\n");
+        s.push_str(train["text"]["fusion"].as_str().unwrap_or(""));
+    }
     if full_ir {
         s.push_str("\n== IR\n");
         s.push_str(&text("ir"));
+        s.push_str("\n== training step IR\n");
+        s.push_str(train["text"]["ir"].as_str().unwrap_or(""));
     }
     s
 }

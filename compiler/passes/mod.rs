@@ -37,9 +37,13 @@ pub fn saved_for_backward(g: &Graph, kernels: &[Kernel]) -> Vec<crate::ir::NodeI
             continue;
         }
         for &i in &k.inputs {
-            let n = g.node(i);
-            if i <= loss && !n.op.is_leaf() {
-                saved.insert(i);
+            // Read through views (the backward reshapes activations to rows).
+            let mut root = i;
+            while g.node(root).op.is_view() {
+                root = g.node(root).inputs[0];
+            }
+            if root <= loss && !g.node(root).op.is_leaf() {
+                saved.insert(root);
             }
         }
     }
@@ -60,7 +64,17 @@ fn dump(pass: &str, text: impl FnOnce() -> String) {
 
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
-    let mut graph = lower::lower(&spec.model, program)?;
+    let graph = lower::lower(&spec.model, program)?;
+    compile_graph(graph, program, spec.build.target)
+}
+
+/// Every pass after lowering, on any graph with a `tokens` input and
+/// `logits` / `loss` outputs (the per-op kernel tests build such graphs by hand).
+pub fn compile_graph(
+    mut graph: Graph,
+    program: Program,
+    target: crate::spec::Target,
+) -> Result<Compiled> {
     verify(&graph)?;
     dump("lower", || graph.to_text());
 
@@ -82,7 +96,7 @@ pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     fusion::check(&graph, &kernels)?;
     dump("fusion", || fusion::describe(&graph, &kernels));
 
-    let schedule = crate::schedule::schedule(&graph, &kernels, spec.build.target.resolve());
+    let schedule = crate::schedule::schedule(&graph, &kernels, target.resolve());
     dump("schedule", || schedule.describe(&graph, &kernels));
 
     let memory = crate::memory::plan(&graph, &kernels)?;

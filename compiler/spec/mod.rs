@@ -270,7 +270,10 @@ fn plain_words(msg: &str) -> String {
         ("expected struct RawBuild", "expected a table ([build])"),
         ("expected struct TrainSpec", "expected a table ([train])"),
         ("expected struct DataConfig", "expected a table ([data])"),
-        ("expected struct TokenizerConfig", "expected a table ([tokenizer])"),
+        (
+            "expected struct TokenizerConfig",
+            "expected a table ([tokenizer])",
+        ),
     ] {
         m = m.replace(rust, user);
     }
@@ -392,13 +395,11 @@ fn count(
             field,
             format!("must be at least {min}, found {}", v.get_ref()),
         )),
-        Some(v) if *v.get_ref() > (1 << 40) => {
-            Err(d.at(
-                v.span(),
-                field,
-                format!("{} is too large; expected at most 2^40", v.get_ref()),
-            ))
-        }
+        Some(v) if *v.get_ref() > (1 << 40) => Err(d.at(
+            v.span(),
+            field,
+            format!("{} is too large; expected at most 2^40", v.get_ref()),
+        )),
         Some(v) => Ok(*v.get_ref() as usize),
         None => default.ok_or_else(|| {
             d.at(
