@@ -16,6 +16,16 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).at(dir.display())?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).at(dir.display())?;
     tmp.write_all(bytes).at(path.display())?;
+    // A temporary file is private (0600); the result should look like any
+    // other file the user writes: keep the old file's mode, else 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .at(path.display())?;
+    }
     tmp.as_file().sync_all().at(path.display())?;
     tmp.persist(path).map_err(|e| e.error).at(path.display())?;
     Ok(())

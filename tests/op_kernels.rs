@@ -22,8 +22,9 @@ const T: usize = 7;
 const C: usize = 13;
 const V: usize = 19;
 
-type Builder =
-    dyn Fn(&mut Graph, NodeId, &mut dyn FnMut(&mut Graph, &str, &[usize]) -> NodeId) -> NodeId;
+/// Adds a parameter of a name and shape to the graph (and to the weights).
+type ParamFn<'a> = dyn FnMut(&mut Graph, &str, &[usize]) -> NodeId + 'a;
+type Builder = dyn Fn(&mut Graph, NodeId, &mut ParamFn) -> NodeId;
 
 fn run_op(name: &str, build_op: &Builder) {
     // The graph: tokens (B,T) → x (B,T,C) → y = op(x) (B,T,N) → logits (B,T,V).
@@ -189,9 +190,7 @@ fn run_op(name: &str, build_op: &Builder) {
     }
 }
 
-fn unary(
-    op: Op,
-) -> impl Fn(&mut Graph, NodeId, &mut dyn FnMut(&mut Graph, &str, &[usize]) -> NodeId) -> NodeId {
+fn unary(op: Op) -> impl Fn(&mut Graph, NodeId, &mut ParamFn) -> NodeId {
     move |g, x, _| g.add(op.clone(), &[x], "y").unwrap()
 }
 

@@ -145,15 +145,23 @@ fn emission_is_deterministic() {
     }
 }
 
-fn find_cc() -> Option<String> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    Command::new(&cc)
+fn runs(cc: &str) -> bool {
+    Command::new(cc)
         .arg("--version")
         .output()
-        .ok()?
-        .status
-        .success()
-        .then_some(cc)
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The system compiler (`$CC`, else `cc`), plus gcc and clang where present.
+fn compilers() -> Vec<String> {
+    let mut v = vec![std::env::var("CC").unwrap_or_else(|_| "cc".into())];
+    for extra in ["gcc", "clang"] {
+        if !v.iter().any(|c| c == extra) {
+            v.push(extra.into());
+        }
+    }
+    v.retain(|c| runs(c));
+    v
 }
 
 /// Every snapshot's C passes `-fsyntax-only -Wall -Wextra -Werror` with the
@@ -161,10 +169,17 @@ fn find_cc() -> Option<String> {
 /// self-contained for C hosts).
 #[test]
 fn snapshot_c_compiles_cleanly() {
-    let Some(cc) = find_cc() else {
-        eprintln!("skipped: no C compiler");
-        return;
-    };
+    let ccs = compilers();
+    assert!(!ccs.is_empty(), "no C compiler found");
+    if !ccs.iter().any(|c| c == "clang") {
+        eprintln!("note: clang not installed; checked with {ccs:?} only");
+    }
+    for cc in &ccs {
+        check_with(cc);
+    }
+}
+
+fn check_with(cc: &str) {
     for (name, rel) in inputs() {
         let s = generate(&rel);
         let dir = tempfile::tempdir().unwrap();
@@ -175,7 +190,7 @@ fn snapshot_c_compiles_cleanly() {
         std::fs::write(d.join(MODEL_C), &s.c).unwrap();
         std::fs::write(d.join(codegen::HEADER_FILE), &s.h).unwrap();
         for (file, what) in [(MODEL_C, "model.c"), (codegen::HEADER_FILE, "header")] {
-            let out = Command::new(&cc)
+            let out = Command::new(cc)
                 .args([
                     "-std=c11",
                     "-fsyntax-only",
@@ -191,7 +206,7 @@ fn snapshot_c_compiles_cleanly() {
                 .unwrap();
             assert!(
                 out.status.success(),
-                "{name}: {what} does not compile:\n{}",
+                "{name}: {what} does not compile with {cc}:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }

@@ -203,3 +203,36 @@ fn grad_command_writes_every_gradient() {
         .iter()
         .any(|&x| x != 0.0));
 }
+
+#[test]
+fn generate_eval_and_report_on_a_trained_run() {
+    let d = tempfile::tempdir().unwrap();
+    let s = spec(d.path(), "steps=40\nlr=1e-2\nwarmup=5");
+    train(&s, &opts(d.path())).unwrap();
+    let run = d.path().join("run");
+    let mut m = irc::generate::open_run(&run, 1).unwrap();
+    let greedy = irc::sample::SamplingConfig {
+        temperature: 0.0,
+        top_k: 0,
+        top_p: 1.0,
+        repetition_penalty: 1.0,
+        seed: 1,
+    };
+    let mut streamed = String::new();
+    let a = m
+        .generate("the quick", &greedy, 20, |p| streamed.push_str(p))
+        .unwrap();
+    let b = m.generate("the quick", &greedy, 20, |_| {}).unwrap();
+    assert!(!a.tokens.is_empty());
+    assert_eq!(a.tokens, b.tokens, "greedy generation is deterministic");
+    assert_eq!(streamed, a.text, "the streamed pieces make up the text");
+    let r = irc::generate::eval_run(&run, 2, &greedy, 16, 1).unwrap();
+    assert!(r.val_loss.is_some_and(|v| v.is_finite()));
+    assert!(run.join("eval.json").is_file() && run.join("samples.json").is_file());
+    irc::generate::report_run(&run, &run.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("val loss"),
+        "report lacks curves or the eval table"
+    );
+}

@@ -36,6 +36,35 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Write a Hugging Face folder transformers loads: config.json,
+    /// model.safetensors and (with --tokenizer) tokenizer.json.
+    Export {
+        spec: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// Hugging Face layout (GPT2LMHeadModel / LlamaForCausalLM); required.
+        #[arg(long, required = true)]
+        hf: bool,
+        /// A tokenizer.json to copy into the folder.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Read a Hugging Face folder (config.json + model.safetensors) into a
+    /// spec and a weights file irc loads.
+    Import {
+        dir: PathBuf,
+        /// Hugging Face layout; required.
+        #[arg(long, required = true)]
+        hf: bool,
+        /// The spec TOML to write.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The safetensors file to write.
+        #[arg(long)]
+        weights: PathBuf,
+    },
     /// Show what the compiler decided for a build directory.
     Inspect {
         dir: PathBuf,
@@ -91,6 +120,36 @@ pub enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Generate from a trained run (its latest checkpoint), streaming the text.
+    Generate {
+        run: PathBuf,
+        #[arg(long, default_value = "")]
+        prompt: String,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// How many samples.
+        #[arg(short, long, default_value_t = 1)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Validation loss and generations for held-out prompts: RUN/eval.json.
+    Eval {
+        run: PathBuf,
+        /// Held-out prompts to generate for.
+        #[arg(short, long, default_value_t = 32)]
+        n: usize,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// A self-contained HTML report of a run: curves, eval table, gallery.
+    Report {
+        run: PathBuf,
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Run the compiled forward pass and write logits (B, T, V) as safetensors.
     Forward {
         spec: PathBuf,
@@ -112,6 +171,36 @@ pub enum Cmd {
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct SamplingArgs {
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// 0 = no top-k cut.
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 512)]
+    max_tokens: usize,
+}
+
+impl SamplingArgs {
+    fn config(&self, offset: u64) -> crate::sample::SamplingConfig {
+        crate::sample::SamplingConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            repetition_penalty: self.repetition_penalty,
+            seed: self.seed + offset,
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -239,6 +328,95 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             println!("  checkpoint {}", s.checkpoint.display());
             println!("  metrics    {}", s.run_dir.join("metrics.jsonl").display());
+            Ok(())
+        }
+        Cmd::Generate {
+            run,
+            prompt,
+            sampling,
+            n,
+            threads,
+        } => {
+            let mut m = crate::generate::open_run(&run, threads)?;
+            for i in 0..n {
+                let started = std::time::Instant::now();
+                print!("{prompt}");
+                let g = m.generate(
+                    &prompt,
+                    &sampling.config(i as u64),
+                    sampling.max_tokens,
+                    crate::generate::print_stream,
+                )?;
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "\n[{} tokens, {:.1} tokens/s, stopped: {:?}]",
+                    g.tokens.len(),
+                    g.tokens.len() as f64 / secs.max(1e-9),
+                    g.reason
+                );
+            }
+            Ok(())
+        }
+        Cmd::Eval {
+            run,
+            n,
+            sampling,
+            threads,
+        } => {
+            let r = crate::generate::eval_run(
+                &run,
+                n,
+                &sampling.config(0),
+                sampling.max_tokens,
+                threads,
+            )?;
+            print!("{}", r.to_table());
+            println!("wrote {}", run.join("eval.json").display());
+            Ok(())
+        }
+        Cmd::Report { run, out } => {
+            let out = out.unwrap_or_else(|| run.join("report.html"));
+            crate::generate::report_run(&run, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Cmd::Export {
+            spec,
+            weights,
+            hf: _,
+            tokenizer,
+            out,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let w = Weights::load(&weights)?;
+            crate::hf::export_hf(&spec, &w, tokenizer.as_deref(), &out)?;
+            println!(
+                "wrote {}: config.json, model.safetensors{}",
+                out.display(),
+                if tokenizer.is_some() {
+                    ", tokenizer.json"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Cmd::Import {
+            dir,
+            hf: _,
+            spec,
+            weights,
+        } => {
+            let s = crate::hf::import_hf(&dir, &spec, &weights)?;
+            println!(
+                "imported {} ({}) into {} and {}",
+                s.model.name,
+                serde_json::to_value(s.model.family)?
+                    .as_str()
+                    .unwrap_or("?"),
+                spec.display(),
+                weights.display()
+            );
             Ok(())
         }
         Cmd::Init { spec, out, seed } => {

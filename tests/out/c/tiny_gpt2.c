@@ -13,6 +13,7 @@
 #define IRC_TARGET_AVX2 1
 #include "irc_model.h"
 #include "irc_runtime.h"
+#include "irc_safetensors.h"
 
 #if defined(__GNUC__)
 #define IRC_EXPORT __attribute__((visibility("default")))
@@ -32,7 +33,7 @@ struct irc_snap_gpt2 {
     int32_t *ids;    /* 32 ints: tokens, targets */
     float *work;     /* GEMM packing workspace, sized for work_threads threads */
     int threads, work_threads;
-    char error[512];
+    char error[2048];
 };
 
 static int fail(irc_ctx *m, const char *fmt, ...)
@@ -1300,6 +1301,32 @@ IRC_EXPORT int irc_snap_gpt2_set_threads(irc_snap_gpt2 *m, int threads)
 }
 
 IRC_EXPORT float *irc_snap_gpt2_params(irc_snap_gpt2 *m) { return m->params; }
+
+/* Parameters from a safetensors file under the Hugging Face names of the
+ * table above: every parameter present, dtype F32, exact shape, and no tensor
+ * that is not a parameter (known HF buffers and a stored tied head aside).
+ * On failure nothing changes and last_error lists every problem. */
+IRC_EXPORT int irc_snap_gpt2_load_weights_mem(irc_snap_gpt2 *m, const void *bytes, size_t len)
+{
+    irc_st st;
+    char err[sizeof m->error];
+    if (irc_st_open_mem(&st, bytes, len, err, sizeof err))
+        return fail(m, "%s", err);
+    int bad = irc_st_load_params(&st, PARAMS, 28, m->params, err, sizeof err);
+    irc_st_close(&st);
+    return bad ? fail(m, "%s", err) : 0;
+}
+
+IRC_EXPORT int irc_snap_gpt2_load_weights(irc_snap_gpt2 *m, const char *path)
+{
+    irc_st st;
+    char err[sizeof m->error];
+    if (irc_st_open_file(&st, path, err, sizeof err)) /* the message names the file */
+        return fail(m, "%s", err);
+    int bad = irc_st_load_params(&st, PARAMS, 28, m->params, err, sizeof err);
+    irc_st_close(&st);
+    return bad ? fail(m, "%s: %s", path, err) : 0;
+}
 
 /* Copy (b, t) tokens and targets into the compiled (B, T) batch; the rest is
  * padding (token 0, target ignored). Attention is causal, so padding after

@@ -70,6 +70,12 @@ const irc_param_info *irc_snap_gpt2_param_info(int i);
 /* The parameter region (IRC_SNAP_GPT2_NUM_PARAMS floats), laid out as the table says. */
 float *irc_snap_gpt2_params(irc_snap_gpt2 *m);
 
+/* Fill the parameters from a safetensors file (or its bytes in memory) under
+ * the Hugging Face names: each parameter F32 with the table's shape. On failure
+ * nothing changes and last_error lists what is missing, mistyped or unexpected. */
+int irc_snap_gpt2_load_weights(irc_snap_gpt2 *m, const char *path);
+int irc_snap_gpt2_load_weights_mem(irc_snap_gpt2 *m, const void *bytes, size_t len);
+
 /* logits (b, t, V) for tokens (b, t), 1 <= b <= B, 1 <= t <= T, ids in [0, V). */
 int irc_snap_gpt2_forward(irc_snap_gpt2 *m, const int32_t *tokens, int b, int t, float *logits);
 /* Mean cross-entropy of targets (b, t) (-100 = ignored) given tokens (b, t);

@@ -1,0 +1,364 @@
+//! Metrics over generated texts (stage 7, `irc eval`).
+//!
+//! Input: one [`Generation`] per prompt: the prompt, the generated text (as
+//! emitted, i.e. already cut after the first stop string) and an optional
+//! reference SVG. [`evaluate`] computes, for `n` generations:
+//!
+//! - **valid-SVG rate** = valid / n. A generation is *valid* when, with
+//!   leading and trailing whitespace ignored, it is (1) non-empty, (2) ASCII
+//!   only (every byte < 0x80), (3) well-formed XML (`roxmltree`, no DTD),
+//!   (4) has a root element named `svg`, (5) is parsed by `usvg` (which
+//!   rejects e.g. a zero or negative size; images are never loaded from
+//!   files or the network) into a render tree with (6) at least one
+//!   drawable element: a visible path (every shape becomes one) with a fill
+//!   or a stroke, a visible image, or a text node, left after `usvg` drops
+//!   zero-size and non-rendering elements (`defs`, empty groups, ...). (`usvg` is built without text
+//!   support, so `<text>` alone does not count.) Invalid ones are counted by
+//!   the first failing step (`empty`, `non_ascii`, `not_xml`, `wrong_root`,
+//!   `unparsable`, `no_drawable`).
+//! - **exact match** = matches / (generations with a reference): the
+//!   generation equals the reference after whitespace normalization on both
+//!   sides (runs of space/tab/CR/LF become one space; a space next to `<`,
+//!   `>`, `=` or before `/>` is dropped; ends trimmed).
+//! - **prompt→SVG success** = successes / applicable prompts:
+//!   - *synthetic* prompts (five tags read by `data::synth::parse_prompt`,
+//!     e.g. `[circle][red][2][top][small]`): success when the generation is
+//!     valid and `Scene::check` finds no mismatch (shape element, count,
+//!     fill colour, vertical band, size);
+//!   - *tag* prompts of real icons (`[arrow][left]`): only colour and shape
+//!     tags are checkable. A colour tag (`red green blue yellow purple orange
+//!     black white gray pink brown`) holds when some drawn solid fill or
+//!     stroke is nearest in RGB to that colour's reference; a shape tag
+//!     (`circle ellipse square rect rectangle triangle line`) holds when a
+//!     matching element exists (`triangle`: a `<polygon>` of 3 points).
+//!     Success: valid and every checkable tag holds. A prompt with no
+//!     checkable tag (like `[arrow][left]`: direction and meaning are not
+//!     checkable from markup) is *not applicable*;
+//!   - other prompts are not applicable. A rate with no applicable prompt
+//!     is reported as N/A (`null`). Synthetic and tag rates are also
+//!     reported separately.
+//! - **repeat ratio** of one text = 1 − distinct/total over its overlapping
+//!   character 4-grams (`None` under 4 characters); reported as the mean and
+//!   max over generations, beside the same mean over the references, since
+//!   SVG markup repeats itself normally. A looping model approaches 1.
+//! - **boundary glitches**: a generation has one when (a) non-whitespace
+//!   text follows the first `</svg>` (`after_end`), (b) it ends inside a
+//!   tag, comment or quoted value, or with elements still open, scanning up
+//!   to the first `</svg>` (`unclosed`: truncated), or (c) `/svg>` appears
+//!   without a `<` before it (`stray_close`). Rate = generations with any
+//!   glitch / n.
+//! - **non-ASCII** count (UTF artifacts) and **starts-with-`<svg`** count
+//!   (after leading whitespace): generations that do not even start like an
+//!   SVG point at noise rather than at a boundary problem.
+//!
+//! [`EvalResult`] is what `eval.json` holds; [`EvalResult::to_table`] prints
+//! it and [`EvalResult::write_json`] writes it atomically.
+
+pub mod prompt;
+pub mod svg;
+pub mod text;
+
+pub use prompt::{prompt_kind, prompt_success, PromptKind, PromptOutcome};
+pub use svg::{check_svg, is_valid_svg, Invalid};
+pub use text::{boundary_glitches, exact_match, normalize_ws, repeat_ratio, Glitches, REPEAT_N};
+
+use crate::error::{At, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One generation to evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The prompt it was generated from.
+    pub prompt: String,
+    /// The generated text, as emitted.
+    pub text: String,
+    /// The reference SVG, when there is one.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// A count out of a total, with the rate (`None` when the total is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// How many passed.
+    pub count: usize,
+    /// Out of how many.
+    pub total: usize,
+    /// count / total, or `None` (N/A) when total is 0.
+    pub rate: Option<f64>,
+}
+
+impl Rate {
+    /// `count` out of `total`.
+    pub fn new(count: usize, total: usize) -> Self {
+        Rate {
+            count,
+            total,
+            rate: (total > 0).then(|| count as f64 / total as f64),
+        }
+    }
+
+    /// `12/20 (60.0%)` or `N/A`.
+    pub fn show(&self) -> String {
+        match self.rate {
+            Some(r) => format!("{}/{} ({:.1}%)", self.count, self.total, 100.0 * r),
+            None => "N/A".to_string(),
+        }
+    }
+}
+
+/// Per-generation results (no texts, so `eval.json` stays small).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleEval {
+    /// Index into the input.
+    pub index: usize,
+    /// `None` when valid, else the first failing step.
+    pub invalid: Option<Invalid>,
+    /// Exact match against the reference (`None`: no reference).
+    pub exact: Option<bool>,
+    /// Prompt kind.
+    pub kind: PromptKind,
+    /// Prompt→SVG outcome.
+    pub outcome: PromptOutcome,
+    /// Character 4-gram repeat ratio.
+    pub repeat_ratio: Option<f64>,
+    /// Boundary glitches.
+    pub glitches: Glitches,
+}
+
+/// Everything `irc eval` measures; serialized as `eval.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Number of generations.
+    pub n: usize,
+    /// Valid SVGs out of n.
+    pub valid_svg: Rate,
+    /// Invalid generations by first failing step (`non_ascii`, ...).
+    pub invalid_by_reason: BTreeMap<String, usize>,
+    /// Exact matches out of generations with a reference.
+    pub exact_match: Rate,
+    /// Prompt→SVG successes out of applicable prompts (synthetic + tags).
+    pub prompt_success: Rate,
+    /// The same over synthetic prompts only.
+    pub prompt_success_synthetic: Rate,
+    /// The same over tag prompts only.
+    pub prompt_success_tags: Rate,
+    /// Prompts for which no check applies.
+    pub prompt_not_applicable: usize,
+    /// Mean character 4-gram repeat ratio over generations (≥ 4 chars).
+    pub repeat_ratio_mean: Option<f64>,
+    /// Max of the same.
+    pub repeat_ratio_max: Option<f64>,
+    /// Mean repeat ratio over the references, the baseline to compare with.
+    pub repeat_ratio_reference: Option<f64>,
+    /// Generations with any boundary glitch, out of n.
+    pub boundary_glitches: Rate,
+    /// Generations with text after the first `</svg>`.
+    pub after_end: usize,
+    /// Generations cut off inside markup or with open elements.
+    pub unclosed: usize,
+    /// Generations with `/svg>` not preceded by `<`.
+    pub stray_close: usize,
+    /// Generations containing a non-ASCII character.
+    pub non_ascii: usize,
+    /// Generations starting with `<svg` (after leading whitespace), out of n.
+    pub starts_with_svg: Rate,
+    /// Generation speed in tokens/s, filled in by the caller that timed it.
+    #[serde(default)]
+    pub gen_tokens_per_s: Option<f64>,
+    /// Mean cross-entropy per token over the whole validation set, filled in
+    /// by the caller that ran it; perplexity is its exponential.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+    /// Per-generation results.
+    #[serde(default)]
+    pub samples: Vec<SampleEval>,
+}
+
+fn mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// Evaluate generations (see the module doc for every definition).
+pub fn evaluate(gens: &[Generation]) -> EvalResult {
+    let n = gens.len();
+    let mut samples = Vec::with_capacity(n);
+    let mut invalid_by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut valid, mut exact, mut with_ref) = (0, 0, 0);
+    let (mut syn_ok, mut syn_n, mut tag_ok, mut tag_n, mut na) = (0, 0, 0, 0, 0);
+    let (mut glitch, mut after_end, mut unclosed, mut stray) = (0, 0, 0, 0);
+    let (mut non_ascii, mut starts) = (0, 0);
+    let mut rr = Vec::new();
+    let mut rr_ref = Vec::new();
+    for (index, g) in gens.iter().enumerate() {
+        let invalid = check_svg(&g.text).err();
+        match invalid {
+            None => valid += 1,
+            Some(r) => *invalid_by_reason.entry(r.name().to_string()).or_insert(0) += 1,
+        }
+        let ex = g.reference.as_ref().map(|r| exact_match(&g.text, r));
+        if let Some(e) = ex {
+            with_ref += 1;
+            exact += e as usize;
+        }
+        if let Some(r) = g.reference.as_ref().and_then(|r| repeat_ratio(r, REPEAT_N)) {
+            rr_ref.push(r);
+        }
+        let (kind, outcome) = prompt_success(&g.prompt, &g.text);
+        let ok = outcome == PromptOutcome::Success;
+        match (&outcome, kind) {
+            (PromptOutcome::NotApplicable, _) => na += 1,
+            (_, PromptKind::Synthetic) => {
+                syn_n += 1;
+                syn_ok += ok as usize;
+            }
+            _ => {
+                tag_n += 1;
+                tag_ok += ok as usize;
+            }
+        }
+        let r = repeat_ratio(&g.text, REPEAT_N);
+        if let Some(r) = r {
+            rr.push(r);
+        }
+        let gl = boundary_glitches(&g.text);
+        glitch += gl.any() as usize;
+        after_end += gl.after_end as usize;
+        unclosed += gl.unclosed as usize;
+        stray += gl.stray_close as usize;
+        non_ascii += (!g.text.is_ascii()) as usize;
+        starts += g.text.trim_start().starts_with("<svg") as usize;
+        samples.push(SampleEval {
+            index,
+            invalid,
+            exact: ex,
+            kind,
+            outcome,
+            repeat_ratio: r,
+            glitches: gl,
+        });
+    }
+    EvalResult {
+        n,
+        valid_svg: Rate::new(valid, n),
+        invalid_by_reason,
+        exact_match: Rate::new(exact, with_ref),
+        prompt_success: Rate::new(syn_ok + tag_ok, syn_n + tag_n),
+        prompt_success_synthetic: Rate::new(syn_ok, syn_n),
+        prompt_success_tags: Rate::new(tag_ok, tag_n),
+        prompt_not_applicable: na,
+        repeat_ratio_mean: mean(&rr),
+        repeat_ratio_max: rr.iter().cloned().reduce(f64::max),
+        repeat_ratio_reference: mean(&rr_ref),
+        boundary_glitches: Rate::new(glitch, n),
+        after_end,
+        unclosed,
+        stray_close: stray,
+        non_ascii,
+        starts_with_svg: Rate::new(starts, n),
+        gen_tokens_per_s: None,
+        val_loss: None,
+        samples,
+    }
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("N/A".to_string(), |v| format!("{v:.digits$}"))
+}
+
+impl EvalResult {
+    /// The summary rows as (metric, value) pairs, in display order.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("generations".to_string(), self.n.to_string()),
+            ("valid SVG".to_string(), self.valid_svg.show()),
+        ];
+        for (k, c) in &self.invalid_by_reason {
+            v.push((format!("  invalid: {k}"), c.to_string()));
+        }
+        v.extend([
+            ("exact match".to_string(), self.exact_match.show()),
+            ("prompt→SVG success".to_string(), self.prompt_success.show()),
+            (
+                "  synthetic".to_string(),
+                self.prompt_success_synthetic.show(),
+            ),
+            ("  icon tags".to_string(), self.prompt_success_tags.show()),
+            (
+                "  not applicable".to_string(),
+                self.prompt_not_applicable.to_string(),
+            ),
+            (
+                "repeat ratio (4-gram) mean / max".to_string(),
+                format!(
+                    "{} / {}",
+                    opt(self.repeat_ratio_mean, 3),
+                    opt(self.repeat_ratio_max, 3)
+                ),
+            ),
+            (
+                "  reference mean".to_string(),
+                opt(self.repeat_ratio_reference, 3),
+            ),
+            (
+                "boundary glitches".to_string(),
+                self.boundary_glitches.show(),
+            ),
+            (
+                "  text after </svg>".to_string(),
+                self.after_end.to_string(),
+            ),
+            (
+                "  unclosed / truncated".to_string(),
+                self.unclosed.to_string(),
+            ),
+            (
+                "  /svg> without <".to_string(),
+                self.stray_close.to_string(),
+            ),
+            ("non-ASCII".to_string(), self.non_ascii.to_string()),
+            ("starts with <svg".to_string(), self.starts_with_svg.show()),
+            (
+                "generation tokens/s".to_string(),
+                opt(self.gen_tokens_per_s, 1),
+            ),
+            ("val loss".to_string(), opt(self.val_loss, 4)),
+            (
+                "val perplexity".to_string(),
+                opt(self.val_loss.map(f64::exp), 2),
+            ),
+        ]);
+        v
+    }
+
+    /// A plain-text table of [`EvalResult::rows`].
+    pub fn to_table(&self) -> String {
+        let rows = self.rows();
+        let w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("metric".len());
+        let mut s = format!("{:<w$}  value\n{}  -----\n", "metric", "-".repeat(w));
+        for (k, v) in rows {
+            let pad = w - k.chars().count();
+            s.push_str(&format!("{k}{}  {v}\n", " ".repeat(pad)));
+        }
+        s
+    }
+
+    /// Write as pretty JSON, atomically.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let s = serde_json::to_string_pretty(self)?;
+        crate::util::atomic_write(path, s.as_bytes())
+    }
+
+    /// Read an `eval.json`.
+    pub fn read_json(path: &Path) -> Result<EvalResult> {
+        let s = std::fs::read_to_string(path).at(path.display())?;
+        serde_json::from_str(&s).at(path.display())
+    }
+}

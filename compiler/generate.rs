@@ -1,0 +1,223 @@
+//! Generation, evaluation and the report for a training run directory.
+//!
+//! Generation recomputes the forward over the whole sequence for every new
+//! token, on a library compiled for batch 1 (`RUN/build-gen`). A KV-cached
+//! decode program is the next step; until then the cost per token grows with
+//! the sequence, up to the compiled context.
+
+use crate::data::{read_rows, Row};
+use crate::error::{Error, Result};
+use crate::eval::{evaluate, EvalResult, Generation};
+use crate::model::{self, Built};
+use crate::report::{write_report, GallerySample};
+use crate::runtime::{Session, Weights};
+use crate::sample::{generate, Generated, Sampler, SamplingConfig, Stop};
+use crate::spec::Spec;
+use crate::tokenizer::Tokenizer;
+use crate::util::atomic_write;
+use std::cell::Cell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A trained model from a run directory, ready to generate.
+pub struct RunModel {
+    pub run: PathBuf,
+    pub spec: Spec,
+    pub built: Built,
+    pub session: Session,
+    pub tokenizer: Tokenizer,
+}
+
+/// Open `RUN` (written by `irc train`): its spec, its latest checkpoint and
+/// its tokenizer.
+pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
+    let spec_path = run.join("build").join("spec.toml");
+    if !spec_path.exists() {
+        return Err(Error::new(format!(
+            "{}: not a run directory (no build/spec.toml); give the folder `irc train` wrote",
+            run.display()
+        )));
+    }
+    let mut spec = Spec::load(&spec_path)?;
+    // One sequence at a time, as long as the model's context.
+    spec.build.batch = 1;
+    spec.build.seq_len = spec.model.context;
+    let built = model::build(&spec, &run.join("build-gen"))?;
+    let mut session = built.session(threads)?;
+    let ckpt = crate::train::resolve_checkpoint(run);
+    let all = Weights::load(&ckpt)?;
+    let mut w = Weights::default();
+    for (k, t) in all.tensors {
+        if !k.starts_with("optimizer.") {
+            w.tensors.insert(k, t);
+        }
+    }
+    session
+        .load_weights(&w)
+        .map_err(|e| e.context(ckpt.display()))?;
+    let tokenizer = Tokenizer::load(&run.join("data").join("tokenizer.json"))?;
+    Ok(RunModel {
+        run: run.to_path_buf(),
+        spec,
+        built,
+        session,
+        tokenizer,
+    })
+}
+
+impl RunModel {
+    /// Generate from `prompt`; `on_text` receives each new piece of text as
+    /// it is decided (nothing past the first stop string).
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        cfg: &SamplingConfig,
+        max_new: usize,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<Generated> {
+        // Samples follow an <eos> in training, so one starts the context: an
+        // empty prompt then means "a new sample".
+        let eos = self.tokenizer.eos_id()? as i32;
+        let mut ids = vec![eos];
+        ids.extend(
+            self.tokenizer
+                .encode(prompt.as_bytes())?
+                .into_iter()
+                .map(|i| i as i32),
+        );
+        let stop = Stop {
+            eos: Some(eos),
+            max_new_tokens: max_new,
+            context: self.built.compiled.program.seq,
+            ..Stop::default()
+        };
+        let mut sampler = Sampler::new(cfg.clone());
+        let v = self.spec.model.vocab_size;
+        let session = &mut self.session;
+        let tok = &self.tokenizer;
+        let printed = Cell::new(0usize);
+        let pieces = std::cell::RefCell::new(Vec::<String>::new());
+        let g = generate(
+            &ids,
+            &mut sampler,
+            &stop,
+            |seq| {
+                let logits = session.forward(seq, 1, seq.len())?;
+                Ok(logits[(seq.len() - 1) * v..seq.len() * v].to_vec())
+            },
+            |out| {
+                let ids: Vec<u32> = out.iter().map(|&i| i as u32).collect();
+                let bytes = tok.decode(&ids).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes).to_string();
+                let end = stop.cut(&text);
+                if end > printed.get()
+                    && text.is_char_boundary(printed.get())
+                    && text.is_char_boundary(end)
+                {
+                    pieces
+                        .borrow_mut()
+                        .push(text[printed.get()..end].to_string());
+                    printed.set(end);
+                }
+                text
+            },
+        )?;
+        for p in pieces.into_inner() {
+            on_text(&p);
+        }
+        Ok(g)
+    }
+}
+
+/// Held-out rows of a run (`RUN/data/val.jsonl`), prompts first.
+pub fn held_out(run: &Path) -> Result<Vec<Row>> {
+    let mut rows = read_rows(&run.join("data").join("val.jsonl"))?;
+    rows.sort_by_key(|r| r.prompt.is_none());
+    Ok(rows)
+}
+
+/// `irc eval`: validation loss and generations for up to `n` held-out
+/// prompts; writes `RUN/eval.json` and `RUN/samples.json`.
+pub fn eval_run(
+    run: &Path,
+    n: usize,
+    cfg: &SamplingConfig,
+    max_new: usize,
+    threads: usize,
+) -> Result<EvalResult> {
+    let mut m = open_run(run, threads)?;
+    let rows = held_out(run)?;
+    let mut gens = vec![];
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    for row in rows.iter().take(n) {
+        let prompt = row.prompt.clone().unwrap_or_default();
+        let g = m.generate(&prompt, cfg, max_new, |_| {})?;
+        tokens += g.tokens.len();
+        gens.push(Generation {
+            prompt,
+            text: g.text,
+            reference: Some(row.text.clone()),
+        });
+    }
+    let mut result = evaluate(&gens);
+    let secs = started.elapsed().as_secs_f64();
+    if tokens > 0 {
+        result.gen_tokens_per_s = Some(tokens as f64 / secs.max(1e-9));
+    }
+    // The validation loss from the training build (its batch shape).
+    let spec = Spec::load(&run.join("build").join("spec.toml"))?;
+    let train_built = model::build(&spec, &run.join("build"))?;
+    let mut s = train_built.session(threads)?;
+    let ckpt = crate::train::resolve_checkpoint(run);
+    let all = Weights::load(&ckpt)?;
+    let w = Weights {
+        tensors: all
+            .tensors
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("optimizer."))
+            .collect(),
+    };
+    s.load_weights(&w)?;
+    let (data, _) = crate::train::data_configs(&spec)?;
+    let val = crate::train::val_loss(
+        &mut s,
+        &train_built,
+        &run.join("data").join("val.tok"),
+        0,
+        data.mask_prompt,
+        data.packing,
+    )?;
+    result.val_loss = val;
+    result.write_json(&run.join("eval.json"))?;
+    let samples: Vec<GallerySample> = gens
+        .iter()
+        .map(|g| GallerySample {
+            prompt: g.prompt.clone(),
+            generated: g.text.clone(),
+            reference: g.reference.clone(),
+        })
+        .collect();
+    atomic_write(
+        &run.join("samples.json"),
+        serde_json::to_string_pretty(&samples)?.as_bytes(),
+    )?;
+    Ok(result)
+}
+
+/// `irc report`: the HTML report of a run.
+pub fn report_run(run: &Path, out: &Path) -> Result<()> {
+    let eval = EvalResult::read_json(&run.join("eval.json")).ok();
+    let samples: Vec<GallerySample> = std::fs::read_to_string(run.join("samples.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    write_report(run, eval.as_ref(), &samples, out)
+}
+
+/// Print to stdout as text arrives.
+pub fn print_stream(piece: &str) {
+    print!("{piece}");
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,727 @@
+//! The run report (`irc report`): one self-contained HTML file, no script
+//! and no network.
+//!
+//! Sections:
+//! 1. **Run**: steps, epochs, final train loss, best val loss, tokens/s,
+//!    from `RUN/metrics.jsonl` (one JSON object a line: `step`, `epoch`,
+//!    `train_loss`, `lr`, `grad_norm`, `tokens_per_s`, and `val_loss` on eval
+//!    steps; unreadable lines are counted and skipped).
+//! 2. **Curves**: inline SVG charts drawn here: train and val loss, learning
+//!    rate, gradient norm, tokens/s against the step.
+//! 3. **Eval**: the [`EvalResult`] table, when given.
+//! 4. **What to look at**: each symptom of the refinement checklist, its
+//!    status from the metrics present (*look here*, *ok*, *no data*), the
+//!    evidence, and the pipeline stage and action it points to (see
+//!    [`diagnose`] for the rules and thresholds).
+//! 5. **Gallery**: per sample, the prompt, the generated SVG inline
+//!    (sanitized by [`gallery::sanitize_svg`]; otherwise shown as escaped
+//!    text) and as a PNG data URI rendered with `resvg`, the same for the
+//!    reference, the verdicts, and the source.
+
+pub mod chart;
+pub mod gallery;
+
+use crate::error::{At, Result};
+use crate::eval::{self, EvalResult, PromptOutcome};
+use chart::{fmt_num, line_chart, Series};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Pixel size of gallery images (inline SVG and PNG).
+pub const GALLERY_SIZE: u32 = 128;
+/// Generated texts longer than this are not inlined or rendered (shown as
+/// truncated text).
+pub const MAX_INLINE_BYTES: usize = 200_000;
+
+/// One gallery entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GallerySample {
+    /// The prompt.
+    pub prompt: String,
+    /// The generated text.
+    pub generated: String,
+    /// The reference SVG, when there is one.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// One line of `metrics.jsonl` (missing fields are `None`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricRow {
+    /// Optimizer step.
+    pub step: f64,
+    /// Epoch.
+    pub epoch: Option<f64>,
+    /// Training loss.
+    pub train_loss: Option<f64>,
+    /// Validation loss (eval steps only).
+    pub val_loss: Option<f64>,
+    /// Learning rate.
+    pub lr: Option<f64>,
+    /// Global gradient norm.
+    pub grad_norm: Option<f64>,
+    /// Training throughput.
+    pub tokens_per_s: Option<f64>,
+}
+
+/// The rows of a `metrics.jsonl`, and how many lines could not be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsLog {
+    /// Readable rows in file order.
+    pub rows: Vec<MetricRow>,
+    /// Lines that were not a JSON object with a numeric `step`.
+    pub bad_lines: usize,
+}
+
+impl MetricsLog {
+    /// Read a `metrics.jsonl`; a missing file is an empty log.
+    pub fn read(path: &Path) -> Result<MetricsLog> {
+        if !path.exists() {
+            return Ok(MetricsLog::default());
+        }
+        let text = std::fs::read(path).at(path.display())?;
+        Ok(Self::parse(&String::from_utf8_lossy(&text)))
+    }
+
+    /// Parse `metrics.jsonl` text.
+    pub fn parse(text: &str) -> MetricsLog {
+        let mut log = MetricsLog::default();
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(_) => {
+                    log.bad_lines += 1;
+                    continue;
+                }
+            };
+            let f = |k: &str| v.get(k).and_then(|x| x.as_f64());
+            match f("step") {
+                Some(step) => log.rows.push(MetricRow {
+                    step,
+                    epoch: f("epoch"),
+                    train_loss: f("train_loss"),
+                    val_loss: f("val_loss"),
+                    lr: f("lr"),
+                    grad_norm: f("grad_norm"),
+                    tokens_per_s: f("tokens_per_s"),
+                }),
+                None => log.bad_lines += 1,
+            }
+        }
+        log
+    }
+
+    fn series(&self, get: fn(&MetricRow) -> Option<f64>) -> Vec<(f64, f64)> {
+        self.rows
+            .iter()
+            .filter_map(|r| get(r).map(|y| (r.step, y)))
+            .collect()
+    }
+}
+
+/// Status of one checklist item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The metrics point here.
+    Look,
+    /// Measured and fine.
+    Ok,
+    /// Nothing measured for it.
+    NoData,
+}
+
+/// One item of "what to look at".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The symptom.
+    pub symptom: String,
+    /// The pipeline stage it points to.
+    pub stage: String,
+    /// What to check or do.
+    pub action: String,
+    /// Look / ok / no data.
+    pub status: Status,
+    /// The numbers behind the status.
+    pub evidence: String,
+}
+
+fn mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
+    xs.into_iter()
+        .map(|p| p.1)
+        .filter(|y| y.is_finite())
+        .collect()
+}
+
+/// Map metrics to the pipeline stage to look at. Rules (each only with the
+/// data it needs; otherwise *no data*):
+///
+/// - **UTF artifacts → tokenizer**: any non-ASCII generation.
+/// - **random noise → init / gradients / LR**: under half the generations
+///   start with `<svg` and under 20% are valid; or a non-finite train loss
+///   or gradient norm; or (≥ 20 steps) the final train loss is ≥ 90% of the
+///   first; or the max gradient norm exceeds 10× the median.
+/// - **loops → data boundaries and duplicates**: mean 4-gram repeat ratio
+///   more than 0.15 above the references' mean (or above 0.75 without
+///   references), or some generation above 0.9.
+/// - **boundary glitches → end markers and stop**: any boundary glitch.
+/// - **plateau → LR schedule, data, seq-len** (≥ 20 train-loss points):
+///   mean train loss over the last quarter of steps is under 1% lower than
+///   over the quarter before.
+/// - **memorizing (val ≫ train) → split and variety**: last val loss above
+///   1.15× and 0.1 over the mean train loss of the last 10% of steps, or
+///   the last val loss 5% above the best val loss.
+/// - **slow inference → forward kernels**: generation under 50 tokens/s.
+pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |symptom: &str, stage: &str, action: &str, status, evidence: String| {
+        out.push(Finding {
+            symptom: symptom.into(),
+            stage: stage.into(),
+            action: action.into(),
+            status,
+            evidence,
+        })
+    };
+    let train = finite(m.series(|r| r.train_loss));
+    let grads = finite(m.series(|r| r.grad_norm));
+    let vals = finite(m.series(|r| r.val_loss));
+    let nonfinite_loss = m
+        .rows
+        .iter()
+        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
+        || m.rows
+            .iter()
+            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
+
+    // UTF artifacts.
+    match e {
+        Some(e) => push(
+            "UTF artifacts in output",
+            "tokenizer",
+            "ASCII corpus gate; encode/decode roundtrip parity",
+            if e.non_ascii > 0 {
+                Status::Look
+            } else {
+                Status::Ok
+            },
+            format!("{} of {} generations contain non-ASCII", e.non_ascii, e.n),
+        ),
+        None => push(
+            "UTF artifacts in output",
+            "tokenizer",
+            "ASCII corpus gate; encode/decode roundtrip parity",
+            Status::NoData,
+            "no eval".into(),
+        ),
+    }
+
+    // Random noise.
+    let mut ev = Vec::new();
+    let mut look = false;
+    let mut any = false;
+    if let Some(e) = e {
+        any = true;
+        let s = e.starts_with_svg.rate.unwrap_or(0.0);
+        let v = e.valid_svg.rate.unwrap_or(0.0);
+        ev.push(format!(
+            "{} start with <svg, valid {}",
+            e.starts_with_svg.show(),
+            e.valid_svg.show()
+        ));
+        if e.n > 0 && s < 0.5 && v < 0.2 {
+            look = true;
+        }
+    }
+    if nonfinite_loss {
+        any = true;
+        look = true;
+        ev.push("non-finite train loss or grad norm".into());
+    }
+    if train.len() >= 20 {
+        any = true;
+        let (first, last) = (train[0], train[train.len() - 1]);
+        ev.push(format!("train loss {} → {}", fmt_num(first), fmt_num(last)));
+        if last >= 0.9 * first {
+            look = true;
+        }
+    }
+    if grads.len() >= 5 {
+        any = true;
+        let mut g = grads.clone();
+        g.sort_by(f64::total_cmp);
+        let med = g[g.len() / 2];
+        let max = g[g.len() - 1];
+        ev.push(format!(
+            "grad norm median {} max {}",
+            fmt_num(med),
+            fmt_num(max)
+        ));
+        if med > 0.0 && max > 10.0 * med {
+            look = true;
+        }
+    }
+    push(
+        "output is random noise",
+        "model init / backward / LR",
+        "weight init, gradient flow (grad norms per tensor), lower the LR",
+        status(any, look),
+        ev.join("; "),
+    );
+
+    // Loops.
+    match e.and_then(|e| e.repeat_ratio_mean.map(|r| (e, r))) {
+        Some((e, r)) => {
+            let max = e.repeat_ratio_max.unwrap_or(r);
+            let (look, base) = match e.repeat_ratio_reference {
+                Some(b) => (r > b + 0.15 || max > 0.9, format!(", references {b:.3}")),
+                None => (r > 0.75 || max > 0.9, String::new()),
+            };
+            push(
+                "loops / repeats templates",
+                "data",
+                "<eos> boundaries present between samples; duplicate rows",
+                status(true, look),
+                format!("repeat ratio mean {r:.3}, max {max:.3}{base}"),
+            );
+        }
+        None => push(
+            "loops / repeats templates",
+            "data",
+            "<eos> boundaries present between samples; duplicate rows",
+            Status::NoData,
+            "no eval".into(),
+        ),
+    }
+
+    // Boundary glitches.
+    match e {
+        Some(e) => push(
+            "boundary glitches (/svg>, text after </svg>, truncation)",
+            "data prep / inference",
+            "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
+            status(e.n > 0, e.boundary_glitches.count > 0),
+            format!(
+                "{} glitched: {} after </svg>, {} unclosed, {} /svg> without <",
+                e.boundary_glitches.show(),
+                e.after_end,
+                e.unclosed,
+                e.stray_close
+            ),
+        ),
+        None => push(
+            "boundary glitches (/svg>, text after </svg>, truncation)",
+            "data prep / inference",
+            "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
+            Status::NoData,
+            "no eval".into(),
+        ),
+    }
+
+    // Plateau.
+    if train.len() >= 20 {
+        let q = train.len() / 4;
+        let prev = mean(&train[train.len() - 2 * q..train.len() - q]).unwrap_or(0.0);
+        let last = mean(&train[train.len() - q..]).unwrap_or(0.0);
+        let gain = if prev > 0.0 {
+            (prev - last) / prev
+        } else {
+            0.0
+        };
+        push(
+            "loss plateaus",
+            "loss / schedule",
+            "LR schedule (warmup, decay), data diversity, longer seq-len",
+            status(true, gain < 0.01),
+            format!(
+                "mean train loss {} → {} over the last two quarters ({:+.1}%)",
+                fmt_num(prev),
+                fmt_num(last),
+                -100.0 * gain
+            ),
+        );
+    } else {
+        push(
+            "loss plateaus",
+            "loss / schedule",
+            "LR schedule (warmup, decay), data diversity, longer seq-len",
+            Status::NoData,
+            format!("{} train-loss points (need 20)", train.len()),
+        );
+    }
+
+    // Memorizing.
+    if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
+        let k = (train.len() / 10).max(1);
+        let tr = mean(&train[train.len() - k..]).unwrap_or(0.0);
+        let best = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let gap = last_val > 1.15 * tr && last_val - tr > 0.1;
+        let rising = last_val > 1.05 * best;
+        push(
+            "memorizes, won't generalize (val ≫ train)",
+            "data / data prep",
+            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
+            status(true, gap || rising),
+            format!(
+                "val {} vs train {} (best val {})",
+                fmt_num(last_val),
+                fmt_num(tr),
+                fmt_num(best)
+            ),
+        );
+    } else {
+        push(
+            "memorizes, won't generalize (val ≫ train)",
+            "data / data prep",
+            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
+            Status::NoData,
+            "no val loss".into(),
+        );
+    }
+
+    // Slow inference.
+    match e.and_then(|e| e.gen_tokens_per_s) {
+        Some(t) => push(
+            "inference is slow",
+            "forward",
+            "profile per kernel, SIMD path in use, KV cache, quantized weights",
+            status(true, t < 50.0),
+            format!("{t:.1} generated tokens/s"),
+        ),
+        None => push(
+            "inference is slow",
+            "forward",
+            "profile per kernel, SIMD path in use, KV cache, quantized weights",
+            Status::NoData,
+            "generation speed not measured".into(),
+        ),
+    }
+    out
+}
+
+fn status(any: bool, look: bool) -> Status {
+    match (any, look) {
+        (false, _) => Status::NoData,
+        (true, true) => Status::Look,
+        (true, false) => Status::Ok,
+    }
+}
+
+/// Escape text for HTML (element content and quoted attributes).
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f6f6}.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee}
+.look{background:#fde8e8;font-weight:bold}.ok{background:#e8f6e8}.nodata{color:#888}
+.gallery{display:flex;flex-direction:column;gap:14px}
+.card{border:1px solid #ddd;border-radius:6px;padding:10px}.prompt{font-family:monospace;font-size:13px;margin-bottom:6px}
+.row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;text-align:center;font-size:11px;color:#555}
+figure .img{width:128px;height:128px;border:1px solid #ccc;background:#fff;display:flex;align-items:center;justify-content:center;overflow:hidden}
+figure .img svg.gen{width:128px;height:128px}
+pre{white-space:pre-wrap;word-break:break-all;font-size:11px;background:#f7f7f7;padding:6px;margin:0;max-height:200px;overflow:auto}
+pre.raw{width:128px;height:128px;box-sizing:border-box}.verdict{font-size:12px;margin-top:6px}
+.good{color:#1b7f1b}.bad{color:#b42318}
+";
+
+fn run_section(m: &MetricsLog, run_dir: &Path) -> String {
+    let mut s = String::from("<h2 id=\"run\">Run</h2>\n");
+    if m.rows.is_empty() {
+        s.push_str(&format!(
+            "<p class=\"nodata\">No metrics in {}/metrics.jsonl.</p>\n",
+            esc(&run_dir.display().to_string())
+        ));
+        return s;
+    }
+    let last = m.rows.last().cloned().unwrap_or_default();
+    let train = finite(m.series(|r| r.train_loss));
+    let vals = finite(m.series(|r| r.val_loss));
+    let tps = finite(m.series(|r| r.tokens_per_s));
+    let best_val = vals.iter().cloned().reduce(f64::min);
+    let rows = [
+        ("steps", fmt_num(last.step)),
+        ("epoch", last.epoch.map_or("N/A".into(), fmt_num)),
+        (
+            "final train loss",
+            train.last().map_or("N/A".into(), |x| format!("{x:.4}")),
+        ),
+        (
+            "last / best val loss",
+            match (vals.last(), best_val) {
+                (Some(l), Some(b)) => format!("{l:.4} / {b:.4}"),
+                _ => "N/A".into(),
+            },
+        ),
+        (
+            "mean train tokens/s",
+            mean(&tps).map_or("N/A".into(), |x| format!("{x:.0}")),
+        ),
+        ("last lr", last.lr.map_or("N/A".into(), fmt_num)),
+        ("unreadable metrics lines", m.bad_lines.to_string()),
+    ];
+    s.push_str("<table class=\"run\">\n");
+    for (k, v) in rows {
+        s.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>\n",
+            esc(k),
+            esc(&v)
+        ));
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+fn charts_section(m: &MetricsLog) -> String {
+    let ser = |name: &str, colour: &str, pts: Vec<(f64, f64)>, dots: bool| Series {
+        name: name.into(),
+        colour: colour.into(),
+        points: pts,
+        dots,
+    };
+    let mut s = String::from("<h2 id=\"curves\">Curves</h2>\n<div class=\"charts\">\n");
+    s.push_str(&line_chart(
+        "chart-loss",
+        "Loss",
+        "step",
+        &[
+            ser("train", "#1e88e5", m.series(|r| r.train_loss), false),
+            ser("val", "#e53935", m.series(|r| r.val_loss), true),
+        ],
+    ));
+    s.push_str(&line_chart(
+        "chart-lr",
+        "Learning rate",
+        "step",
+        &[ser("lr", "#8e24aa", m.series(|r| r.lr), false)],
+    ));
+    s.push_str(&line_chart(
+        "chart-grad-norm",
+        "Gradient norm",
+        "step",
+        &[ser(
+            "grad norm",
+            "#fb8c00",
+            m.series(|r| r.grad_norm),
+            false,
+        )],
+    ));
+    s.push_str(&line_chart(
+        "chart-tokens-per-s",
+        "Training tokens/s",
+        "step",
+        &[ser(
+            "tokens/s",
+            "#43a047",
+            m.series(|r| r.tokens_per_s),
+            false,
+        )],
+    ));
+    s.push_str("</div>\n");
+    s
+}
+
+fn eval_section(e: Option<&EvalResult>) -> String {
+    let mut s = String::from("<h2 id=\"eval\">Eval</h2>\n");
+    match e {
+        None => s.push_str("<p class=\"nodata\">No eval results.</p>\n"),
+        Some(e) => {
+            s.push_str("<table class=\"eval\">\n<tr><th>metric</th><th>value</th></tr>\n");
+            for (k, v) in e.rows() {
+                s.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td></tr>\n",
+                    esc(&k),
+                    esc(&v)
+                ));
+            }
+            s.push_str("</table>\n");
+        }
+    }
+    s
+}
+
+fn doctor_section(f: &[Finding]) -> String {
+    let mut s = String::from(
+        "<h2 id=\"look\">What to look at</h2>\n<table class=\"doctor\">\n<tr><th>status</th><th>symptom</th><th>evidence</th><th>stage</th><th>check / action</th></tr>\n",
+    );
+    for x in f {
+        let (cls, st) = match x.status {
+            Status::Look => ("look", "look here"),
+            Status::Ok => ("ok", "ok"),
+            Status::NoData => ("nodata", "no data"),
+        };
+        s.push_str(&format!(
+            "<tr class=\"{cls}\"><td>{st}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&x.symptom),
+            esc(&x.evidence),
+            esc(&x.stage),
+            esc(&x.action)
+        ));
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+/// One figure pair (inline SVG, PNG) for a text.
+fn figures(label: &str, text: &str, prefix: &str) -> String {
+    let mut s = String::new();
+    let small = text.len() <= MAX_INLINE_BYTES;
+    let inline = if small {
+        gallery::sanitize_svg(text, prefix, GALLERY_SIZE)
+    } else {
+        None
+    };
+    match inline {
+        Some(svg) => s.push_str(&format!(
+            "<figure><div class=\"img inline\">{svg}</div><figcaption>{} (inline SVG)</figcaption></figure>\n",
+            esc(label)
+        )),
+        None => {
+            let shown: String = text.chars().take(2000).collect();
+            s.push_str(&format!(
+                "<figure><pre class=\"raw\">{}</pre><figcaption>{} (not well-formed: text)</figcaption></figure>\n",
+                esc(&shown),
+                esc(label)
+            ))
+        }
+    }
+    let png = if small {
+        gallery::png_data_uri(text, GALLERY_SIZE)
+    } else {
+        None
+    };
+    match png {
+        Some(uri) => s.push_str(&format!(
+            "<figure><div class=\"img\"><img class=\"gallery-png\" alt=\"{} rendered\" width=\"{GALLERY_SIZE}\" src=\"{uri}\"></div><figcaption>{} (PNG, resvg)</figcaption></figure>\n",
+            esc(label),
+            esc(label)
+        )),
+        None => s.push_str(&format!(
+            "<figure><div class=\"img nodata\">not renderable</div><figcaption>{} (PNG, resvg)</figcaption></figure>\n",
+            esc(label)
+        )),
+    }
+    s
+}
+
+fn gallery_section(samples: &[GallerySample]) -> String {
+    let mut s = format!(
+        "<h2 id=\"gallery\">Gallery</h2>\n<p>{} samples. Inline SVGs are sanitized (no script, styles, animation, foreign content, event attributes or external links); the PNG is the unsanitized SVG rendered by resvg.</p>\n<div class=\"gallery\">\n",
+        samples.len()
+    );
+    for (i, g) in samples.iter().enumerate() {
+        s.push_str(&format!(
+            "<div class=\"card\" id=\"sample-{i}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+            esc(&g.prompt)
+        ));
+        s.push_str(&figures("generated", &g.generated, &format!("s{i}-")));
+        if let Some(r) = &g.reference {
+            s.push_str(&figures("reference", r, &format!("r{i}-")));
+        }
+        s.push_str("</div>\n<div class=\"verdict\">");
+        let mut v = Vec::new();
+        match eval::check_svg(&g.generated) {
+            Ok(_) => v.push("<span class=\"good\">valid SVG</span>".to_string()),
+            Err(e) => v.push(format!(
+                "<span class=\"bad\">invalid: {}</span>",
+                esc(e.name())
+            )),
+        }
+        if let Some(r) = &g.reference {
+            v.push(if eval::exact_match(&g.generated, r) {
+                "<span class=\"good\">exact match</span>".into()
+            } else {
+                "differs from reference".into()
+            });
+        }
+        match eval::prompt_success(&g.prompt, &g.generated).1 {
+            PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
+            PromptOutcome::Fail(why) => v.push(format!(
+                "<span class=\"bad\">prompt: {}</span>",
+                esc(&why.join("; "))
+            )),
+            PromptOutcome::NotApplicable => v.push("prompt: not checkable".into()),
+        }
+        let gl = eval::boundary_glitches(&g.generated);
+        if gl.any() {
+            v.push(format!(
+                "<span class=\"bad\">glitch:{}{}{}</span>",
+                if gl.after_end {
+                    " text after &lt;/svg&gt;"
+                } else {
+                    ""
+                },
+                if gl.unclosed { " unclosed" } else { "" },
+                if gl.stray_close {
+                    " /svg&gt; without &lt;"
+                } else {
+                    ""
+                }
+            ));
+        }
+        s.push_str(&v.join(" · "));
+        let shown: String = g.generated.chars().take(20_000).collect();
+        s.push_str(&format!(
+            "</div>\n<details><summary>source</summary><pre>{}</pre></details>\n</div>\n",
+            esc(&shown)
+        ));
+    }
+    s.push_str("</div>\n");
+    s
+}
+
+/// Build the report HTML (see the module doc).
+pub fn render_html(
+    run_dir: &Path,
+    metrics: &MetricsLog,
+    eval: Option<&EvalResult>,
+    samples: &[GallerySample],
+) -> String {
+    let title = format!("irc report: {}", run_dir.display());
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p><a href=\"#run\">run</a> · <a href=\"#curves\">curves</a> · <a href=\"#eval\">eval</a> · <a href=\"#look\">what to look at</a> · <a href=\"#gallery\">gallery</a></p>\n",
+        esc(&title),
+        esc(&title)
+    );
+    s.push_str(&run_section(metrics, run_dir));
+    s.push_str(&charts_section(metrics));
+    s.push_str(&eval_section(eval));
+    s.push_str(&doctor_section(&diagnose(metrics, eval)));
+    s.push_str(&gallery_section(samples));
+    s.push_str("</body>\n</html>\n");
+    s
+}
+
+/// Write the report for `run_dir` (its `metrics.jsonl`, if any) to `out`,
+/// atomically, as one self-contained HTML file.
+pub fn write_report(
+    run_dir: &Path,
+    eval: Option<&EvalResult>,
+    samples: &[GallerySample],
+    out: &Path,
+) -> Result<()> {
+    let metrics = MetricsLog::read(&run_dir.join("metrics.jsonl"))?;
+    let html = render_html(run_dir, &metrics, eval, samples);
+    crate::util::atomic_write(out, html.as_bytes())
+}
