@@ -542,13 +542,14 @@ static inline const irc_st_tensor *irc_st_find(const irc_st *st, const char *nam
     return NULL;
 }
 
-/* Tensors a Hugging Face checkpoint may carry that are not parameters: GPT-2
- * attention masks, rotary frequencies, and a tied head stored anyway. */
+/* Tensors a checkpoint may carry that are not parameters: GPT-2 attention
+ * masks, rotary frequencies and a tied head stored anyway (Hugging Face), and
+ * the AdamW moments of an irc training checkpoint (`optimizer.*`). */
 static inline int irc_st__ignorable(const char *name)
 {
     size_t n = strlen(name);
 #define IRC_ST__ENDS(s) (n >= sizeof(s) - 1 && strcmp(name + n - (sizeof(s) - 1), s) == 0)
-    int r = strcmp(name, "lm_head.weight") == 0 ||
+    int r = strcmp(name, "lm_head.weight") == 0 || strncmp(name, "optimizer.", 10) == 0 ||
             (strncmp(name, "transformer.h.", 14) == 0 && IRC_ST__ENDS(".attn.bias")) ||
             IRC_ST__ENDS(".attn.masked_bias") || IRC_ST__ENDS("rotary_emb.inv_freq");
 #undef IRC_ST__ENDS

@@ -16,8 +16,12 @@ pub struct Weights {
     pub tensors: BTreeMap<String, Tensor<f32>>,
 }
 
-/// Tensors Hugging Face checkpoints may carry that are not parameters.
+/// Tensors a checkpoint may carry that are not parameters: Hugging Face
+/// buffers, and the AdamW moments of an irc training checkpoint.
 fn is_hf_buffer(name: &str) -> bool {
+    if name.starts_with("optimizer.") {
+        return true;
+    }
     name.ends_with(".attn.bias") && name.starts_with("transformer.h.")
         || name.ends_with(".attn.masked_bias")
         || name.ends_with("rotary_emb.inv_freq")
