@@ -62,6 +62,17 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     let sources = codegen::emit(spec, &compiled, &train)?;
     let tc = Toolchain::find(target, spec.build.opt_level)?;
     let outcome = toolchain::build(&sources, &tc, dir)?;
+    toolchain::write_pkg_config(
+        dir,
+        &spec.model.name,
+        &format!(
+            "irc model {} ({:?}, {} target), symbols {}_*",
+            spec.model.name,
+            spec.model.family,
+            target.name(),
+            sources.prefix
+        ),
+    )?;
     let seconds = start.elapsed().as_secs_f64();
 
     let c = &compiled;

@@ -301,3 +301,42 @@ fn thread_count_does_not_change_results() {
         );
     }
 }
+
+/// `Session::train_step` is zero_grads + backward per micro-batch + AdamW
+/// with the averaged gradient.
+#[test]
+fn train_step_equals_its_parts() {
+    let spec = Spec::parse(Path::new("t.toml"), GPT2).unwrap();
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let dir = tempfile::tempdir().unwrap();
+    let built = build(&spec, Target::Native, dir.path());
+    let w = built.init_weights(2);
+    let micro: Vec<(Vec<i32>, Vec<i32>)> = (0..2).map(|i| data(&spec, 20 + i)).collect();
+    let cfg = AdamwConfig {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        grad_scale: 1.0,
+        clip: 1.0,
+        step: 1,
+    };
+    let mut a = built.session(1).unwrap();
+    a.load_weights(&w).unwrap();
+    let (loss, norm) = a.train_step(&micro, b, t, &cfg).unwrap();
+    let mut s = built.session(1).unwrap();
+    s.load_weights(&w).unwrap();
+    s.zero_grads();
+    let l0 = s.backward(&micro[0].0, &micro[0].1, b, t).unwrap();
+    let l1 = s.backward(&micro[1].0, &micro[1].1, b, t).unwrap();
+    let n = s
+        .adamw_step(&AdamwConfig {
+            grad_scale: 0.5,
+            ..cfg
+        })
+        .unwrap();
+    assert_eq!(loss, ((l0 as f64 + l1 as f64) / 2.0) as f32);
+    assert_eq!(norm, n);
+    assert_eq!(a.params(), s.params());
+}

@@ -168,3 +168,49 @@ fn bad_input_fails_cleanly() {
     // A failed run leaves no output file behind.
     assert!(!d.join("l.safetensors").exists());
 }
+
+/// `irc build` writes irc-<name>.pc; a host links through pkg-config alone.
+#[test]
+fn pkg_config_links_a_host() {
+    if Command::new("pkg-config")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: pkg-config is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-llama.toml");
+    let o = irc(&["build", spec.to_str().unwrap(), "-o", "b"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(d.join("b/irc-tiny_llama.pc").is_file());
+    std::fs::write(
+        d.join("host.c"),
+        "#include <stdio.h>\n#include \"irc_model.h\"\nint main(void) {\n  irc_tiny_llama *m = irc_tiny_llama_create(1);\n  int32_t t[3] = {1, 2, 3};\n  static float l[3 * IRC_TINY_LLAMA_VOCAB];\n  int st = irc_tiny_llama_forward(m, t, 1, 3, l);\n  printf(\"%d %d\\n\", st, irc_tiny_llama_param_count());\n  irc_tiny_llama_destroy(m);\n  return st;\n}\n",
+    )
+    .unwrap();
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "irc-tiny_llama"])
+        .env("PKG_CONFIG_PATH", d.join("b"))
+        .output()
+        .unwrap();
+    assert!(
+        flags.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flags.stderr)
+    );
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let o = Command::new(&cc)
+        .arg("host.c")
+        .args(flags.split_whitespace())
+        .args(["-o", "host"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(d.join("host")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0 21");
+}

@@ -393,6 +393,32 @@ impl Session {
         Ok(loss)
     }
 
+    /// One optimizer step: zero the gradient, run forward + backward on each
+    /// micro-batch `(tokens, targets)` of shape (b, t), then AdamW with the
+    /// gradient averaged over them. Returns (mean loss, gradient norm).
+    pub fn train_step(
+        &mut self,
+        micro: &[(Vec<i32>, Vec<i32>)],
+        b: usize,
+        t: usize,
+        cfg: &AdamwConfig,
+    ) -> Result<(f32, f32)> {
+        if micro.is_empty() {
+            return Err(Error::new("train_step needs at least one micro-batch"));
+        }
+        self.zero_grads();
+        let mut total = 0.0f64;
+        for (tokens, targets) in micro {
+            total += self.backward(tokens, targets, b, t)? as f64;
+        }
+        let cfg = AdamwConfig {
+            grad_scale: 1.0 / micro.len() as f32,
+            ..*cfg
+        };
+        let norm = self.adamw_step(&cfg)?;
+        Ok(((total / micro.len() as f64) as f32, norm))
+    }
+
     /// One AdamW step from the accumulated gradient; returns the gradient norm.
     pub fn adamw_step(&mut self, cfg: &AdamwConfig) -> Result<f32> {
         let mut norm = 0f32;

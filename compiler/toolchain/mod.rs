@@ -147,6 +147,22 @@ impl Toolchain {
     }
 }
 
+/// `irc-<name>.pc`, so `cc host.c $(pkg-config --cflags --libs irc-<name>)`
+/// links the static library (with `PKG_CONFIG_PATH` at the build folder).
+pub fn write_pkg_config(dir: &Path, name: &str, description: &str) -> Result<PathBuf> {
+    let abs = std::fs::canonicalize(dir).at(dir.display())?;
+    let text = format!(
+        "prefix={}\nlibdir=${{prefix}}\nincludedir=${{prefix}}\n\n\
+         Name: irc-{name}\nDescription: {description}\nVersion: {}\n\
+         Cflags: -I${{includedir}}\nLibs: ${{libdir}}/{STATIC_LIB} -fopenmp -lm\n",
+        abs.display(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let path = dir.join(format!("irc-{name}.pc"));
+    atomic_write(&path, text.as_bytes())?;
+    Ok(path)
+}
+
 /// What `build` did.
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
