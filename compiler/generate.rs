@@ -46,15 +46,9 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
     let built = model::build(&spec, &run.join("build-gen"))?;
     let mut session = built.session(threads)?;
     let ckpt = crate::train::resolve_checkpoint(run);
-    let all = Weights::load(&ckpt)?;
-    let mut w = Weights::default();
-    for (k, t) in all.tensors {
-        if !k.starts_with("optimizer.") {
-            w.tensors.insert(k, t);
-        }
-    }
+    // A training checkpoint: its optimizer.* tensors are skipped.
     session
-        .load_weights(&w)
+        .load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
     let tokenizer = Tokenizer::load(&run.join("data").join("tokenizer.json"))?;
     Ok(RunModel {
@@ -171,15 +165,8 @@ pub fn eval_run(
     let train_built = model::build(&spec, &run.join("build"))?;
     let mut s = train_built.session(threads)?;
     let ckpt = crate::train::resolve_checkpoint(run);
-    let all = Weights::load(&ckpt)?;
-    let w = Weights {
-        tensors: all
-            .tensors
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("optimizer."))
-            .collect(),
-    };
-    s.load_weights(&w)?;
+    s.load_weights(&Weights::load(&ckpt)?)
+        .map_err(|e| e.context(ckpt.display()))?;
     let (data, _) = crate::train::data_configs(&spec)?;
     let val = crate::train::val_loss(
         &mut s,

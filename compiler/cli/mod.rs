@@ -255,11 +255,7 @@ pub fn run(cli: Cli) -> Result<()> {
             threads,
         } => {
             let spec = Spec::load(&spec)?;
-            let dir = build_dir.unwrap_or_else(|| model::default_dir(&spec));
-            let b = model::build(&spec, &dir)?;
-            let w = Weights::load(&weights)?;
-            w.check_against(&b.load()?.param_table)
-                .map_err(|e| e.context(weights.display()))?;
+            let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
             let rows = read_token_file(&tokens)?;
             let trows = read_token_file(&targets)?;
             let shape = |r: &[Vec<i32>]| (r.len(), r.iter().map(Vec::len).collect::<Vec<_>>());
@@ -451,11 +447,7 @@ pub fn run(cli: Cli) -> Result<()> {
             check,
         } => {
             let spec = Spec::load(&spec)?;
-            let dir = build_dir.unwrap_or_else(|| model::default_dir(&spec));
-            let b = model::build(&spec, &dir)?;
-            let w = Weights::load(&weights)?;
-            w.check_against(&b.load()?.param_table)
-                .map_err(|e| e.context(weights.display()))?;
+            let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
             let rows = read_token_file(&tokens)?;
             let logits =
                 forward_rows(&b, &w, &rows, threads).map_err(|e| e.context(tokens.display()))?;
@@ -484,6 +476,21 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Build the spec (into `build_dir`, else `build/<name>`) and read weights
+/// that fit it, naming the weights file in any error.
+fn build_with_weights(
+    spec: &Spec,
+    build_dir: Option<PathBuf>,
+    weights: &std::path::Path,
+) -> Result<(Built, Weights)> {
+    let dir = build_dir.unwrap_or_else(|| model::default_dir(spec));
+    let b = model::build(spec, &dir)?;
+    let w = Weights::load(weights)?;
+    w.check_against(&b.load()?.param_table)
+        .map_err(|e| e.context(weights.display()))?;
+    Ok((b, w))
 }
 
 /// Run the forward over rows of equal length, in chunks of the compiled batch.

@@ -269,7 +269,11 @@ impl Session {
 
     /// Read the parameters back out.
     pub fn weights(&self) -> Weights {
-        let region = self.params();
+        self.named(self.params())
+    }
+
+    /// A region with the parameter layout, as named tensors.
+    fn named(&self, region: &[f32]) -> Weights {
         let mut w = Weights::default();
         for p in &self.lib.param_table {
             w.insert(
@@ -347,16 +351,7 @@ impl Session {
 
     /// Gradients by parameter name.
     pub fn grad_weights(&self) -> Weights {
-        let region = self.grads();
-        let mut w = Weights::default();
-        for p in &self.lib.param_table {
-            w.insert(
-                &p.name,
-                &p.shape,
-                region[p.offset..p.offset + p.numel].to_vec(),
-            );
-        }
-        w
+        self.named(self.grads())
     }
 
     /// AdamW moments (first, then second): 2 × num_params floats.

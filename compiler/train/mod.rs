@@ -220,13 +220,8 @@ fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)
         .map_err(|_| Error::new(format!("{}: bad step", path.display())))?;
     let batcher: BatcherState = serde_json::from_str(&get(META_BATCHER)?)?;
     let all = Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))?;
-    let mut params = Weights::default();
-    for (k, t) in &all.tensors {
-        if !k.starts_with("optimizer.") {
-            params.tensors.insert(k.clone(), t.clone());
-        }
-    }
-    s.load_weights(&params)
+    // load_weights skips the optimizer.* tensors; they are read below.
+    s.load_weights(&all)
         .map_err(|e| e.context(path.display()))?;
     let table = s.library().param_table.clone();
     let n = s.library().num_params;
