@@ -39,11 +39,8 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
             run.display()
         )));
     }
-    let mut spec = Spec::load(&spec_path)?;
-    // One sequence at a time, as long as the model's context.
-    spec.build.batch = 1;
-    spec.build.seq_len = spec.model.context;
-    let built = model::build(&spec, &run.join("build-gen"))?;
+    let spec = Spec::load(&spec_path)?;
+    let built = generation_build(&spec, &run.join("build-gen"))?;
     let mut session = built.session(threads)?;
     let ckpt = crate::train::resolve_checkpoint(run);
     // A training checkpoint: its optimizer.* tensors are skipped.
@@ -62,66 +59,79 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
 
 impl RunModel {
     /// Generate from `prompt`; `on_text` receives each new piece of text as
-    /// it is decided (nothing past the first stop string).
+    /// soon as it is decided (nothing past the first stop string).
     pub fn generate(
         &mut self,
         prompt: &str,
         cfg: &SamplingConfig,
         max_new: usize,
-        mut on_text: impl FnMut(&str),
+        on_text: impl FnMut(&str),
     ) -> Result<Generated> {
-        // Samples follow an <eos> in training, so one starts the context: an
-        // empty prompt then means "a new sample".
-        let eos = self.tokenizer.eos_id()? as i32;
-        let mut ids = vec![eos];
-        ids.extend(
-            self.tokenizer
-                .encode(prompt.as_bytes())?
-                .into_iter()
-                .map(|i| i as i32),
-        );
-        let stop = Stop {
-            eos: Some(eos),
-            max_new_tokens: max_new,
-            context: self.built.compiled.program.seq,
-            ..Stop::default()
-        };
-        let mut sampler = Sampler::new(cfg.clone());
-        let v = self.spec.model.vocab_size;
-        let session = &mut self.session;
-        let tok = &self.tokenizer;
-        let printed = Cell::new(0usize);
-        let pieces = std::cell::RefCell::new(Vec::<String>::new());
-        let g = generate(
-            &ids,
-            &mut sampler,
-            &stop,
-            |seq| {
-                let logits = session.forward(seq, 1, seq.len())?;
-                Ok(logits[(seq.len() - 1) * v..seq.len() * v].to_vec())
-            },
-            |out| {
-                let ids: Vec<u32> = out.iter().map(|&i| i as u32).collect();
-                let bytes = tok.decode(&ids).unwrap_or_default();
-                let text = String::from_utf8_lossy(&bytes).to_string();
-                let end = stop.cut(&text);
-                if end > printed.get()
-                    && text.is_char_boundary(printed.get())
-                    && text.is_char_boundary(end)
-                {
-                    pieces
-                        .borrow_mut()
-                        .push(text[printed.get()..end].to_string());
-                    printed.set(end);
-                }
-                text
-            },
-        )?;
-        for p in pieces.into_inner() {
-            on_text(&p);
-        }
-        Ok(g)
+        generate_with(
+            &mut self.session,
+            &self.tokenizer,
+            prompt,
+            cfg,
+            max_new,
+            on_text,
+        )
     }
+}
+
+/// Generate with a batch-1 session (full recompute per token, up to the
+/// session's compiled sequence length).
+pub fn generate_with(
+    session: &mut Session,
+    tok: &Tokenizer,
+    prompt: &str,
+    cfg: &SamplingConfig,
+    max_new: usize,
+    on_text: impl FnMut(&str),
+) -> Result<Generated> {
+    // Samples follow an <eos> in training, so one starts the context: an
+    // empty prompt then means "a new sample".
+    let eos = tok.eos_id()? as i32;
+    let mut ids = vec![eos];
+    ids.extend(tok.encode(prompt.as_bytes())?.into_iter().map(|i| i as i32));
+    let (v, context) = (session.library().vocab, session.library().max_seq);
+    let stop = Stop {
+        eos: Some(eos),
+        max_new_tokens: max_new,
+        context,
+        ..Stop::default()
+    };
+    let mut sampler = Sampler::new(cfg.clone());
+    let printed = Cell::new(0usize);
+    let on_text = std::cell::RefCell::new(on_text);
+    generate(
+        &ids,
+        &mut sampler,
+        &stop,
+        |seq| {
+            let logits = session.forward(seq, 1, seq.len())?;
+            Ok(logits[(seq.len() - 1) * v..seq.len() * v].to_vec())
+        },
+        |out| {
+            let ids: Vec<u32> = out.iter().map(|&i| i as u32).collect();
+            let bytes = tok.decode(&ids).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            let end = stop.cut(&text);
+            let from = printed.get();
+            if end > from && text.is_char_boundary(from) && text.is_char_boundary(end) {
+                (on_text.borrow_mut())(&text[from..end]);
+                printed.set(end);
+            }
+            text
+        },
+    )
+}
+
+/// A batch-1 build of `spec` for generation, in `dir`.
+pub fn generation_build(spec: &Spec, dir: &Path) -> Result<Built> {
+    let mut spec = spec.clone();
+    spec.build.batch = 1;
+    spec.build.seq_len = spec.model.context;
+    model::build(&spec, dir)
 }
 
 /// Held-out rows of a run (`RUN/data/val.jsonl`), prompts first.

@@ -66,6 +66,7 @@ fn overfits_a_small_text() {
         "lr",
         "grad_norm",
         "tokens_per_s",
+        "valid_svg_rate",
     ] {
         assert!(line.get(k).is_some(), "metrics lack {k}: {line}");
     }

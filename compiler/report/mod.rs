@@ -62,6 +62,8 @@ pub struct MetricRow {
     pub grad_norm: Option<f64>,
     /// Training throughput.
     pub tokens_per_s: Option<f64>,
+    /// Valid-SVG rate of the samples generated at an evaluation.
+    pub valid_svg_rate: Option<f64>,
 }
 
 /// The rows of a `metrics.jsonl`, and how many lines could not be read.
@@ -107,6 +109,7 @@ impl MetricsLog {
                     lr: f("lr"),
                     grad_norm: f("grad_norm"),
                     tokens_per_s: f("tokens_per_s"),
+                    valid_svg_rate: f("valid_svg_rate"),
                 }),
                 None => log.bad_lines += 1,
             }
@@ -527,6 +530,15 @@ fn charts_section(m: &MetricsLog) -> String {
             false,
         )],
     ));
+    let validity = m.series(|r| r.valid_svg_rate);
+    if !validity.is_empty() {
+        s.push_str(&line_chart(
+            "chart-valid-svg",
+            "Valid SVG rate of samples during training",
+            "step",
+            &[ser("valid SVG", "#00897b", validity, true)],
+        ));
+    }
     s.push_str(&line_chart(
         "chart-tokens-per-s",
         "Training tokens/s",

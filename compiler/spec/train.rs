@@ -48,6 +48,9 @@ pub struct TrainSpec {
     pub eval_every: usize,
     /// Validation batches per evaluation (0: the whole set).
     pub eval_batches: usize,
+    /// Held-out prompts generated from at each evaluation (0: none); their
+    /// valid-SVG rate is logged as `valid_svg_rate`.
+    pub eval_samples: usize,
     /// Write a checkpoint every this many steps (0: at the end only).
     pub checkpoint_every: usize,
     /// Threads (0: the build's default).
@@ -76,6 +79,7 @@ impl Default for TrainSpec {
             seed: 1,
             eval_every: 0,
             eval_batches: 0,
+            eval_samples: 4,
             checkpoint_every: 0,
             threads: 0,
             out: None,

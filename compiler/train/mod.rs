@@ -293,7 +293,7 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let tr = &spec.train;
     let run = run_dir(spec, opts.out.as_deref());
     std::fs::create_dir_all(&run).at(run.display())?;
-    let (prepared, _tok) = prepare_data(spec, &run)?;
+    let (prepared, tok) = prepare_data(spec, &run)?;
     let (data_cfg, _) = data_configs(spec)?;
     let built = model::build(spec, &run.join("build"))?;
     let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
@@ -328,6 +328,18 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     } else {
         s.load_weights(&built.init_weights(tr.seed))?;
     }
+    // Generation at evaluations runs on a batch-1 build of the same model.
+    let mut sampler_session = if tr.eval_samples > 0 {
+        let gb = crate::generate::generation_build(spec, &run.join("build-gen"))?;
+        let prompts: Vec<String> = crate::generate::held_out(&run)?
+            .into_iter()
+            .take(tr.eval_samples)
+            .map(|r| r.prompt.unwrap_or_default())
+            .collect();
+        Some((gb.session(tr.threads)?, prompts))
+    } else {
+        None
+    };
     let ckpt_dir = run.join("checkpoints");
     let latest = run.join("latest.safetensors");
     let mut metrics = open_metrics(&run.join("metrics.jsonl"), step)?;
@@ -417,6 +429,28 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
                 data_cfg.mask_prompt,
                 data_cfg.packing,
             )?;
+            if let Some((gs, prompts)) = sampler_session.as_mut() {
+                gs.load_weights(&s.weights())?;
+                let cfg = crate::sample::SamplingConfig {
+                    temperature: 0.0,
+                    top_k: 0,
+                    top_p: 1.0,
+                    repetition_penalty: 1.0,
+                    seed: 0,
+                };
+                let mut gens = vec![];
+                for p in prompts.iter() {
+                    let g = crate::generate::generate_with(gs, &tok, p, &cfg, usize::MAX, |_| {})?;
+                    gens.push(crate::eval::Generation {
+                        prompt: p.clone(),
+                        text: g.text,
+                        reference: None,
+                    });
+                }
+                let r = crate::eval::evaluate(&gens);
+                line["valid_svg_rate"] = json!(r.valid_svg.rate);
+                line["samples"] = json!(gens.len());
+            }
             if let Some(v) = last_val {
                 line["val_loss"] = json!(v);
                 if !opts.quiet {
