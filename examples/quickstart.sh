@@ -17,7 +17,10 @@ $irc forward models/svg-small.toml --weights $out/init.safetensors --tokens $out
     --out $out/logits.safetensors --check --build-dir $out
 
 $irc train models/svg-small.toml
+$irc eval runs/svg_small -n 8
+$irc report runs/svg_small
 echo
 echo "read the generated C:  $out/model.c  ($out/irc_model.h is its ABI)"
 echo "see the graph:         $out/graph.html"
 echo "training metrics:      runs/svg_small/metrics.jsonl"
+echo "the run's report:      runs/svg_small/report.html"
