@@ -32,7 +32,7 @@ pub enum Cmd {
     /// Compile a spec: IR, passes, C, and libirc_model.so / .a + irc_model.h.
     Build {
         spec: PathBuf,
-        /// Output directory (default: build/<model name>).
+        /// Output directory (default: `build/<model name>`).
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
@@ -104,13 +104,13 @@ pub enum Cmd {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
-    /// Train the spec's model on its [data] with its [train] recipe.
+    /// Train the spec's model on its `[data]` with its `[train]` recipe.
     Train {
         spec: PathBuf,
         /// Continue from a checkpoint file or a run directory (its latest).
         #[arg(long)]
         resume: Option<PathBuf>,
-        /// Run directory (default: [train].out, else runs/<name>).
+        /// Run directory (default: `[train].out`, else `runs/<name>`).
         #[arg(short, long)]
         out: Option<PathBuf>,
         /// Stop after this many steps (the schedule still spans the whole run).
@@ -160,7 +160,7 @@ pub enum Cmd {
         tokens: PathBuf,
         #[arg(short, long)]
         out: PathBuf,
-        /// Build directory (default: build/<model name>).
+        /// Build directory (default: `build/<model name>`).
         #[arg(long)]
         build_dir: Option<PathBuf>,
         /// Threads (default: the spec's).
