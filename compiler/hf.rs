@@ -197,14 +197,7 @@ fn model_name(dir: &Path) -> String {
         .ok()
         .and_then(|p| p.file_name().map(|s| s.to_string_lossy().to_string()))
         .unwrap_or_else(|| "model".into());
-    let mut out: String = stem
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'm');
-    }
-    out
+    crate::spec::sanitize_name(&stem)
 }
 
 /// The `[model]` entries for a config.json, in the order a spec lists them.

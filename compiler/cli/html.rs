@@ -3,16 +3,10 @@
 //! that computes them, with the kernel list and memory plan beside it.
 
 use crate::error::Result;
+use crate::report::esc;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 pub fn graph_page(info: &Value) -> Result<String> {
     let empty = vec![];

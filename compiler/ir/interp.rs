@@ -385,30 +385,17 @@ pub fn interpret<T: Real>(
                 let d = *head_dim;
                 let (qw, kw) = (heads * d, kv_heads * d);
                 let group = heads / kv_heads;
-                let scale = T::from_f64(1.0 / (d as f64).sqrt());
                 let mut data = vec![T::default(); q.data.len()];
                 for bi in 0..b {
                     for h in 0..*heads {
                         let kh = h / group;
                         for i in 0..t {
                             let qo = (bi * t + i) * qw + h * d;
-                            let scores: Vec<T> = (0..=i)
-                                .map(|j| {
-                                    let ko = (bi * t + j) * kw + kh * d;
-                                    (0..d).fold(T::default(), |s, e| {
-                                        s + q.data[qo + e] * k.data[ko + e]
-                                    }) * scale
-                                })
-                                .collect();
-                            let mx = scores
-                                .iter()
-                                .fold(scores[0], |m, &s| if s > m { s } else { m });
-                            let e: Vec<T> = scores.iter().map(|&s| (s - mx).exp()).collect();
-                            let sum = e.iter().fold(T::default(), |s, &x| s + x);
-                            for (j, &p) in e.iter().enumerate() {
+                            let p = attention_row(&q.data, &k.data, qo, i, bi, t, kw, kh * d, d);
+                            for (j, &pj) in p.iter().enumerate() {
                                 let vo = (bi * t + j) * kw + kh * d;
                                 for c in 0..d {
-                                    data[qo + c] += p / sum * v.data[vo + c];
+                                    data[qo + c] += pj * v.data[vo + c];
                                 }
                             }
                         }

@@ -467,6 +467,16 @@ impl Spec {
         })
     }
 
+    /// A serde error from reading another section of this spec's text, as
+    /// `file:line:col: [section].field: message`.
+    pub fn toml_error(&self, e: &toml::de::Error) -> Error {
+        Diag {
+            path: &self.path,
+            src: &self.source,
+        }
+        .toml_error(e)
+    }
+
     /// Hash of everything that decides the emitted code.
     pub fn build_hash(&self) -> String {
         let key = serde_json::json!({ "model": self.model, "build": self.build, "irc": env!("CARGO_PKG_VERSION") });
@@ -688,7 +698,7 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
 }
 
 /// A file stem as an identifier-friendly model name.
-fn sanitize_name(s: &str) -> String {
+pub fn sanitize_name(s: &str) -> String {
     let mut out: String = s
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

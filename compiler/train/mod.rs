@@ -67,22 +67,7 @@ pub fn data_configs(spec: &Spec) -> Result<(DataConfig, TokenizerConfig)> {
         #[serde(default)]
         tokenizer: TokenizerConfig,
     }
-    let doc: Doc = toml::from_str(&spec.source).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let before = &spec.source[..s.start.min(spec.source.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = s.start - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!(":{line}:{col}")
-            })
-            .unwrap_or_default();
-        Error::new(format!(
-            "{}{at}: {}",
-            spec.path.display(),
-            e.message().trim_end()
-        ))
-    })?;
+    let doc: Doc = toml::from_str(&spec.source).map_err(|e| spec.toml_error(&e))?;
     let base = spec.path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut data = doc.data;
     for s in data.source.iter_mut() {
