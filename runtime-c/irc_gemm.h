@@ -16,7 +16,7 @@
  * Edge tiles are computed into a stack MR×NR tile and the valid part copied out.
  *
  * Threads: C is split into disjoint ranges of whole tiles, one per thread — over M (MR-row
- * tiles) when M has enough of them, else over N (NR-column panels; M = 1 decode). Each
+ * tiles) when M has enough of them, else over N (NR-column panels). Each
  * thread runs the loops above on its range with its own packing buffers, so the parallel
  * region has no barrier and a preempted thread (a busy machine) delays only its own range.
  *
@@ -25,6 +25,8 @@
  * whatever the split, each tile is computed by one thread with the same code, and the
  * epilogue (bias, pre, act) runs on a tile after its last K block. So the output is
  * bit-identical for any thread count.
+ *
+ * Small M (decode, a few rows of A): no packing and no tiles of MR rows; see "small M" below.
  *
  * No global state: all scratch is the caller's `work` (irc_gemm_work_floats(threads)
  * floats, 64-byte aligned: per thread one B block and one A block) plus one MR×NR stack tile.
@@ -296,18 +298,10 @@ static void irc__gemm_part(const irc_gemm_args *g, int m0, int m1, int n0, int n
     }
 }
 
-static void irc_gemm(const irc_gemm_args *g)
+/* The packed path above for all of C: threads split C into ranges of whole tiles. */
+static void irc__gemm_packed(const irc_gemm_args *g)
 {
     const int M = g->M, N = g->N, K = g->K;
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* op(A)op(B) = 0: C = act(add + bias), or C unchanged when accumulating */
-        if (g->accumulate) return;
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                g->C[(ptrdiff_t)i * g->ldc + j] = g->add ? g->add[(ptrdiff_t)i * g->ldc + j] : 0.0f;
-        irc__epilogue(g, 0, 0, M, N);
-        return;
-    }
     /* Tiny products are not worth waking threads (the result is the same either way). */
     const int nt = (double)M * N * K < 65536.0 || g->threads < 1 ? 1 : g->threads;
     (void)nt; /* unused without -fopenmp */
@@ -322,7 +316,7 @@ static void irc_gemm(const irc_gemm_args *g)
         float *bpack = g->work + (size_t)tid * IRC_WORK_PER_THREAD;
         float *apack = bpack + (size_t)IRC_KC * IRC_NC;
         /* Split whole tiles: over M when there are enough MR-row tiles to go round,
-         * otherwise over NR-column panels (small M, e.g. decode). */
+         * otherwise over NR-column panels. */
         const int mt = (M + IRC_MR - 1) / IRC_MR, ntl = (N + IRC_NR - 1) / IRC_NR;
         if (mt >= 4 * T || mt >= ntl) {
             int m0 = (int)((long long)mt * tid / T) * IRC_MR, m1 = (int)((long long)mt * (tid + 1) / T) * IRC_MR;
@@ -334,6 +328,254 @@ static void irc_gemm(const irc_gemm_args *g)
             if (n0 < n1) irc__gemm_part(g, 0, M, n0, n1, bpack, apack);
         }
     }
+}
+
+/* ---- small M (decode): no packing ------------------------------------------------------
+ * A few rows of a row-major A (trans_a = 0, M ≤ IRC_SMALL_M_NN, or IRC_SMALL_M_NT with B
+ * transposed): one token, or a few, at a time. The packed path would run MR-row tiles for
+ * them (MR/M times the FMAs) and repack every B panel it reads once; here B is read in
+ * place, once per group of up to 4 rows of C, and the rows of A (a few KB) stay in L1.
+ * These products are memory-bound: the aim is B's bandwidth.
+ *
+ *   trans_b = 0, B is K×N: irc__nn_RxV. For a slab of V vectors of columns, stream B's
+ *       rows k = 0..K-1 and FMA the broadcast A[i,k] into R×V accumulators. A thread's
+ *       columns go in slabs of the widest V, then one of 4, 2, 1 vectors, then a partial one.
+ *   trans_b = 1, B is N×K: irc__nt_RxNB. NB columns at a time, dot products over K into
+ *       R×NB vector accumulators (NB rows of B streamed side by side, A's rows from L1),
+ *       then one horizontal sum each.
+ * R×V and R×NB are as many accumulators as the registers hold (16 on AVX2, 32 otherwise).
+ *
+ * Every C element is the same sequence of operations wherever it falls (kernel width, row
+ * group, thread range): one FMA chain over k in order (trans_b = 1: one per vector lane,
+ * then irc_vhsum), then src (add, or C when accumulating), then the epilogue lane by lane.
+ * So the result is bit-identical for any thread count, like the packed path's (though not
+ * bit-identical to the packed path's).
+ *
+ * Threads split N into contiguous ranges of whole vectors (trans_b = 0) or NB-column blocks
+ * (trans_b = 1), and only when B has at least IRC_SMALL_PAR_BYTES: below that, waking a
+ * second thread costs more than it saves. */
+
+/* The largest M that takes the small-M path, from the crossover table of
+ * `bash benches/gemm.sh decode` (packed path time / small-M path time for M = 1..8): above
+ * 4 rows, two row groups read B twice (the second time from L2), which still beats MR-row
+ * tiles of 12 rows (AVX-512) at every M ≤ 8 and with B transposed everywhere, but not the
+ * 6-row tiles of AVX2 at M = 5, 6 with B as it is. */
+#if defined(IRC_TARGET_AVX512)
+#define IRC_SMALL_M_NN 8
+#else
+#define IRC_SMALL_M_NN 4
+#endif
+#define IRC_SMALL_M_NT 8
+/* Measured the same way (the threads table): a second thread pays from ~192 KiB of B. */
+#define IRC_SMALL_PAR_BYTES (192 * 1024)
+
+/* The kernels are written once over X-macro lists of rows and columns, so that every
+ * accumulator is a named variable (a register) whatever the compiler:
+ *   IRC__ROWS_R(X, L, F)  X(r, L, F) for r = 0..R-1
+ *   IRC__COLS_C(F, r)     F(r, c) for c = 0..C-1
+ *   IRC__EACH(r, L, F)    F(r, c) for every c of column list L: IRC__ROWS_R(IRC__EACH, L, F)
+ *                         is F on every (row, column) pair. */
+#define IRC__ROWS_1(X, L, F) X(0, L, F)
+#define IRC__ROWS_2(X, L, F) X(0, L, F) X(1, L, F)
+#define IRC__ROWS_3(X, L, F) IRC__ROWS_2(X, L, F) X(2, L, F)
+#define IRC__ROWS_4(X, L, F) IRC__ROWS_3(X, L, F) X(3, L, F)
+#define IRC__COLS_1(F, r) F(r, 0)
+#define IRC__COLS_2(F, r) F(r, 0) F(r, 1)
+#define IRC__COLS_4(F, r) IRC__COLS_2(F, r) F(r, 2) F(r, 3)
+#define IRC__COLS_8(F, r) IRC__COLS_4(F, r) F(r, 4) F(r, 5) F(r, 6) F(r, 7)
+#define IRC__EACH(r, L, F) L(F, r)
+
+/* The instances each target compiles: (R rows, V vectors) and (R rows, NB columns). */
+#if defined(IRC_TARGET_AVX2)
+#define IRC__NN_KERNELS(X) X(1, 8) X(1, 4) X(1, 2) X(1, 1) X(2, 4) X(2, 2) X(2, 1) X(3, 2) X(3, 1) X(4, 2) X(4, 1)
+#define IRC__NT_KERNELS(X) X(1, 8) X(2, 4) X(3, 2) X(4, 2)
+#else
+#define IRC__NN_KERNELS(X) X(1, 8) X(1, 4) X(1, 2) X(1, 1) X(2, 8) X(2, 4) X(2, 2) X(2, 1) \
+                           X(3, 4) X(3, 2) X(3, 1) X(4, 4) X(4, 2) X(4, 1)
+#define IRC__NT_KERNELS(X) X(1, 8) X(2, 8) X(3, 4) X(4, 4)
+#endif
+
+/* C[i, j : j+w] = src + v (w ≤ VW; src is add, or C when accumulating, or nothing). */
+static inline void irc__small_store(const irc_gemm_args *g, int i, int j, irc_vf v, int w)
+{
+    const ptrdiff_t ij = (ptrdiff_t)i * g->ldc + j;
+    float *c = g->C + ij;
+    const float *src = g->accumulate ? c : g->add ? g->add + ij : NULL;
+    if (w == IRC_VW) {
+        if (src) v = irc_vadd(irc_vload(src), v);
+        irc_vstore(c, v);
+    } else {
+        if (src) v = irc_vadd(irc_vload_n(src, w), v);
+        irc_vstore_n(c, v, w);
+    }
+}
+
+/* irc__nn_RxV: C[i0 : i0+R, j : j+V·VW] = A[i0 : i0+R, :] · B[:, j : j+V·VW], then the epilogue. */
+#define IRC__ACC_ZERO(r, c) irc_vf acc##r##_##c = irc_vzero();
+#define IRC__NN_LOAD_B(r, c) const irc_vf b##c = irc_vload(b + (c) * IRC_VW);
+#define IRC__NN_ROW(r, L, F) { const irc_vf a##r = irc_vset1(a[(r) * lda + k]); L(F, r) }
+#define IRC__NN_FMA(r, c) acc##r##_##c = irc_vfma(a##r, b##c, acc##r##_##c);
+#define IRC__NN_STORE(r, c) irc__small_store(g, i0 + (r), j + (c) * IRC_VW, acc##r##_##c, IRC_VW);
+#define IRC__DEFINE_NN(R, V)                                                                  \
+    static void irc__nn_##R##x##V(const irc_gemm_args *g, int i0, int j)                      \
+    {                                                                                         \
+        const ptrdiff_t lda = g->lda, ldb = g->ldb;                                           \
+        const float *a = g->A + (ptrdiff_t)i0 * lda, *b = g->B + j;                           \
+        IRC__ROWS_##R(IRC__EACH, IRC__COLS_##V, IRC__ACC_ZERO)                                \
+        for (int k = 0; k < g->K; k++, b += ldb) {                                            \
+            IRC__COLS_##V(IRC__NN_LOAD_B, 0)                                                  \
+            IRC__ROWS_##R(IRC__NN_ROW, IRC__COLS_##V, IRC__NN_FMA)                            \
+        }                                                                                     \
+        IRC__ROWS_##R(IRC__EACH, IRC__COLS_##V, IRC__NN_STORE)                                \
+        irc__epilogue(g, i0, j, R, (V) * IRC_VW);                                             \
+    }
+IRC__NN_KERNELS(IRC__DEFINE_NN)
+
+/* The last w < VW columns C[i0 : i0+R, j : j+w]: one partial vector, the same FMA chain. */
+static void irc__nn_partial(const irc_gemm_args *g, int i0, int R, int j, int w)
+{
+    const ptrdiff_t lda = g->lda, ldb = g->ldb;
+    const float *a = g->A + (ptrdiff_t)i0 * lda, *b = g->B + j;
+    irc_vf acc[4] = {irc_vzero(), irc_vzero(), irc_vzero(), irc_vzero()};
+    for (int k = 0; k < g->K; k++, b += ldb) {
+        const irc_vf bk = irc_vload_n(b, w);
+        for (int r = 0; r < R; r++) acc[r] = irc_vfma(irc_vset1(a[r * lda + k]), bk, acc[r]);
+    }
+    for (int r = 0; r < R; r++) irc__small_store(g, i0 + r, j, acc[r], w);
+    irc__epilogue(g, i0, j, R, w);
+}
+
+/* irc__nn_kernel[R-1][log2 V]: the instances above; NULL where a target has none. */
+typedef void (*irc__nn_fn)(const irc_gemm_args *, int, int);
+#define IRC__LOG2_1 0
+#define IRC__LOG2_2 1
+#define IRC__LOG2_4 2
+#define IRC__LOG2_8 3
+#define IRC__NN_ENTRY(R, V) [(R) - 1][IRC__LOG2_##V] = irc__nn_##R##x##V,
+static const irc__nn_fn irc__nn_kernel[4][4] = {IRC__NN_KERNELS(IRC__NN_ENTRY)};
+
+/* Rows i : i+R of C[:, n0 : n1]: slabs of the widest V, then at most one each of the
+ * narrower ones, then a partial vector. */
+static void irc__nn_rows(const irc_gemm_args *g, int i, int R, int n0, int n1)
+{
+    int j = n0;
+    for (int l = 3; l >= 0; l--) {
+        const irc__nn_fn f = irc__nn_kernel[R - 1][l];
+        const int width = (1 << l) * IRC_VW;
+        for (; f && j + width <= n1; j += width) f(g, i, j);
+    }
+    if (j < n1) irc__nn_partial(g, i, R, j, n1 - j);
+}
+
+/* irc__nt_RxNB: C[i0 : i0+R, j : j+nb] (nb ≤ NB) = A[i0 : i0+R, :] · B[j : j+nb, :]ᵀ, then
+ * the epilogue. Columns past nb repeat the last one (computed, not stored). */
+#define IRC__NT_ROW_PTR(r, c) const float *b##c = g->B + (ptrdiff_t)(j + ((c) < nb ? (c) : nb - 1)) * ldb;
+#define IRC__NT_LOAD_A(r, L, F) const irc_vf a##r = irc_vload(a + (r) * lda + k);
+#define IRC__NT_LOAD_B(r, c) const irc_vf v##c = irc_vload(b##c + k);
+#define IRC__NT_LOAD_A_TAIL(r, L, F) const irc_vf a##r = irc_vload_n(a + (r) * lda + k, K - k);
+#define IRC__NT_LOAD_B_TAIL(r, c) const irc_vf v##c = irc_vload_n(b##c + k, K - k);
+#define IRC__NT_FMA(r, c) acc##r##_##c = irc_vfma(a##r, v##c, acc##r##_##c);
+#define IRC__NT_STORE(r, c)                                                                   \
+    if ((c) < nb) {                                                                           \
+        const ptrdiff_t ij = (ptrdiff_t)(i0 + (r)) * g->ldc + j + (c);                        \
+        const float s = irc_vhsum(acc##r##_##c);                                              \
+        g->C[ij] = g->accumulate ? g->C[ij] + s : g->add ? g->add[ij] + s : s;                \
+    }
+#define IRC__DEFINE_NT(R, NB)                                                                 \
+    static void irc__nt_##R##x##NB(const irc_gemm_args *g, int i0, int j, int nb)             \
+    {                                                                                         \
+        const ptrdiff_t lda = g->lda, ldb = g->ldb;                                           \
+        const int K = g->K;                                                                   \
+        const float *a = g->A + (ptrdiff_t)i0 * lda;                                          \
+        IRC__COLS_##NB(IRC__NT_ROW_PTR, 0)                                                    \
+        IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__ACC_ZERO)                               \
+        int k = 0;                                                                            \
+        for (; k + IRC_VW <= K; k += IRC_VW) {                                                \
+            IRC__ROWS_##R(IRC__NT_LOAD_A, 0, 0)                                               \
+            IRC__COLS_##NB(IRC__NT_LOAD_B, 0)                                                 \
+            IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__NT_FMA)                             \
+        }                                                                                     \
+        if (k < K) { /* zero-filled partial loads: 0·0 leaves the sums as they are */        \
+            IRC__ROWS_##R(IRC__NT_LOAD_A_TAIL, 0, 0)                                          \
+            IRC__COLS_##NB(IRC__NT_LOAD_B_TAIL, 0)                                            \
+            IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__NT_FMA)                             \
+        }                                                                                     \
+        IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__NT_STORE)                               \
+        irc__epilogue(g, i0, j, R, nb);                                                       \
+    }
+IRC__NT_KERNELS(IRC__DEFINE_NT)
+
+/* irc__nt_kernel[R-1]: the instance for R rows and its NB. */
+typedef struct { void (*fn)(const irc_gemm_args *, int, int, int); int nb; } irc__nt_kernel_t;
+#define IRC__NT_ENTRY(R, NB) [(R) - 1] = {irc__nt_##R##x##NB, NB},
+static const irc__nt_kernel_t irc__nt_kernel[4] = {IRC__NT_KERNELS(IRC__NT_ENTRY)};
+
+/* Rows i : i+R of C[:, n0 : n1], NB columns at a time. */
+static void irc__nt_rows(const irc_gemm_args *g, int i, int R, int n0, int n1)
+{
+    const irc__nt_kernel_t kn = irc__nt_kernel[R - 1];
+    for (int j = n0; j < n1; j += kn.nb) kn.fn(g, i, j, n1 - j < kn.nb ? n1 - j : kn.nb);
+}
+
+/* All M rows of C[:, n0 : n1] by one thread, in row groups of up to 4. */
+static void irc__small_part(const irc_gemm_args *g, int n0, int n1)
+{
+    for (int i = 0; i < g->M; i += 4) {
+        const int R = g->M - i < 4 ? g->M - i : 4;
+        if (g->trans_b) irc__nt_rows(g, i, R, n0, n1);
+        else irc__nn_rows(g, i, R, n0, n1);
+    }
+}
+
+/* Does irc_gemm take the small-M path? */
+static int irc__small_m(const irc_gemm_args *g)
+{
+    return !g->trans_a && g->M <= (g->trans_b ? IRC_SMALL_M_NT : IRC_SMALL_M_NN);
+}
+
+/* Threads for the small-M path: one below IRC_SMALL_PAR_BYTES of B (the same result either way). */
+static int irc__small_threads(const irc_gemm_args *g)
+{
+    return 4.0 * g->K * g->N < IRC_SMALL_PAR_BYTES || g->threads < 1 ? 1 : g->threads;
+}
+
+/* The small-M path on nt threads: contiguous ranges of whole vectors of columns (trans_b = 0)
+ * or whole NB-column blocks (trans_b = 1). */
+static void irc__gemm_small(const irc_gemm_args *g, int nt)
+{
+    const int N = g->N;
+    const int unit = g->trans_b ? irc__nt_kernel[(g->M < 4 ? g->M : 4) - 1].nb : IRC_VW;
+    const int units = (N + unit - 1) / unit;
+    if (nt > units) nt = units;
+    (void)nt; /* unused without -fopenmp */
+
+    IRC_OMP(omp parallel num_threads(nt) if (nt > 1))
+    {
+        int tid = 0, T = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        T = omp_get_num_threads();
+#endif
+        int n0 = (int)((long long)units * tid / T) * unit, n1 = (int)((long long)units * (tid + 1) / T) * unit;
+        if (n1 > N) n1 = N;
+        if (n0 < n1) irc__small_part(g, n0, n1);
+    }
+}
+
+static void irc_gemm(const irc_gemm_args *g)
+{
+    const int M = g->M, N = g->N, K = g->K;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* op(A)op(B) = 0: C = act(add + bias), or C unchanged when accumulating */
+        if (g->accumulate) return;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                g->C[(ptrdiff_t)i * g->ldc + j] = g->add ? g->add[(ptrdiff_t)i * g->ldc + j] : 0.0f;
+        irc__epilogue(g, 0, 0, M, N);
+        return;
+    }
+    if (irc__small_m(g)) irc__gemm_small(g, irc__small_threads(g));
+    else irc__gemm_packed(g);
 }
 
 #endif /* IRC_GEMM_H */

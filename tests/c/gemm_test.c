@@ -9,6 +9,10 @@
  * 2. irc_gemm against a double-precision reference over many shapes, all transposes,
  *    padded leading dimensions, accumulate / bias / add (aliased or not) / pre / GELU,
  *    and bit-identical results for 1, 2 and 3 threads.
+ * 3. The small-M path (decode) the same way over M ∈ {1,2,3,5,8} and odd N, K up to 1031,
+ *    both trans_b (also where irc_gemm would pack instead); its thread split forced to 2 and 3
+ *    threads whatever the size of B; and no load past the end of A, B or bias (each ends at
+ *    an unmapped page).
  * Last line: "gemm_test: P passed, F failed"; exit status is non-zero on any failure.
  */
 #define _DEFAULT_SOURCE /* mmap / mprotect for the guard-page test */
@@ -186,6 +190,8 @@ static double gelu_ref(double x)
 }
 
 static float *work;
+/* 1: run the small-M path (irc__gemm_small) even where irc_gemm would take the packed one. */
+static int force_small;
 static size_t work_floats;
 static const float SENTINEL = 12345.0f; /* fills padding and must survive */
 
@@ -233,11 +239,23 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
         g.add = !has_add ? NULL : variant == V_ADD_ALIAS_BIAS ? out : add;
         g.pre = has_pre ? pre : NULL;
         g.threads = threads[t];
-        irc_gemm(&g);
+        if (force_small) irc__gemm_small(&g, threads[t]);
+        else irc_gemm(&g);
         if (t > 0) {
             identical &= memcmp(C, C1, nc * sizeof(float)) == 0;
             identical &= memcmp(P, P1, nc * sizeof(float)) == 0;
         }
+    }
+    /* The small-M path splits N between threads only when B is big enough: force 2 and 3. */
+    for (int t = 2; !force_small && irc__small_m(&g) && t <= 3; t++) {
+        memcpy(C1, C0, nc * sizeof(float));
+        for (size_t i = 0; i < nc; i++) P1[i] = SENTINEL;
+        g.C = C1;
+        g.add = !has_add ? NULL : variant == V_ADD_ALIAS_BIAS ? C1 : add;
+        g.pre = has_pre ? P1 : NULL;
+        irc__gemm_small(&g, t);
+        identical &= memcmp(C, C1, nc * sizeof(float)) == 0;
+        identical &= memcmp(P, P1, nc * sizeof(float)) == 0;
     }
 
     for (int i = 0; i < M; i++) {
@@ -267,11 +285,63 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
     }
 
     char msg[256];
-    snprintf(msg, sizeof msg, "M=%d N=%d K=%d ta=%d tb=%d pad=%d %s: err %.3g pre_err %.3g pad %s threads %s",
-             M, N, K, ta, tb, pad, variant_name[variant], max_err, max_pre_err, pad_ok ? "ok" : "CLOBBERED",
+    snprintf(msg, sizeof msg, "%sM=%d N=%d K=%d ta=%d tb=%d pad=%d %s: err %.3g pre_err %.3g pad %s threads %s",
+             force_small ? "small-M path forced: " : "", M, N, K, ta, tb, pad, variant_name[variant], max_err, max_pre_err, pad_ok ? "ok" : "CLOBBERED",
              identical ? "identical" : "DIFFER");
     check(max_err <= 1e-5 && max_pre_err <= 1e-5 && pad_ok && identical, msg);
     free(A); free(B); free(C0); free(C); free(C1); free(P); free(P1); free(add); free(bias);
+}
+
+/* Small-M shapes with A, B and bias each ending exactly at an unmapped page: a load past
+ * their end (a vector tail read whole, a clamped column read too far) faults. */
+static void test_small_guard(int M, int N, int K, int tb)
+{
+    const long pg = sysconf(_SC_PAGESIZE);
+    const size_t na = (size_t)M * K, nb = (size_t)K * N, nbias = (size_t)N;
+    const size_t bytes[3] = {na * sizeof(float), nb * sizeof(float), nbias * sizeof(float)};
+    float *p[3];
+    char *maps[3];
+    size_t len[3];
+    int ok = 1;
+    for (int m = 0; m < 3; m++) {
+        len[m] = (bytes[m] + (size_t)pg - 1) / (size_t)pg * (size_t)pg + (size_t)pg;
+        maps[m] = mmap(NULL, len[m], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ok &= maps[m] != MAP_FAILED && mprotect(maps[m] + len[m] - pg, (size_t)pg, PROT_NONE) == 0;
+        p[m] = (float *)(maps[m] + len[m] - pg - bytes[m]);
+    }
+    if (!ok) { check(0, "guard pages for the small-M test"); return; }
+    float *A = p[0], *B = p[1], *bias = p[2];
+    for (size_t i = 0; i < na; i++) A[i] = (float)rnd();
+    for (size_t i = 0; i < nb; i++) B[i] = (float)rnd();
+    for (size_t i = 0; i < nbias; i++) bias[i] = (float)rnd();
+    float *C = malloc((size_t)M * N * sizeof(float));
+    irc_gemm_args g = {0};
+    g.M = M; g.N = N; g.K = K;
+    g.A = A; g.lda = K;
+    g.B = B; g.ldb = tb ? K : N; g.trans_b = tb;
+    g.C = C; g.ldc = N;
+    g.bias = bias;
+    g.act = IRC_ACT_GELU_TANH;
+    g.threads = 2;
+    g.work = work;
+    irc_gemm(&g); /* a fault ends the test here */
+    double max_err = 0.0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double ab = bias[j], scale = fabs(bias[j]);
+            for (int k = 0; k < K; k++) {
+                double a = A[(size_t)i * K + k], b = tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j];
+                ab += a * b;
+                scale += fabs(a * b);
+            }
+            double e = fabs(C[(size_t)i * N + j] - gelu_ref(ab)) / (scale > 1e-30 ? scale : 1e-30);
+            if (!(e <= max_err)) max_err = e;
+        }
+    char msg[160];
+    snprintf(msg, sizeof msg, "guarded M=%d N=%d K=%d tb=%d: err %.3g", M, N, K, tb, max_err);
+    check(max_err <= 1e-5, msg);
+    free(C);
+    for (int m = 0; m < 3; m++) munmap(maps[m], len[m]);
 }
 
 int main(void)
@@ -297,6 +367,25 @@ int main(void)
     for (int s = 0; s < (int)(sizeof big / sizeof big[0]); s++)
         for (int t = 0; t < 4; t++, c++)
             test_gemm(big[s][0], big[s][1], big[s][2], t & 1, t >> 1, c % 2 * 3, c % N_VARIANTS);
+
+    /* Small M (decode): the path without packing, both trans_b, odd N and K. */
+    const int small_m[] = {1, 2, 3, 5, 8}, odd[] = {1, 7, 33, 577, 1031};
+    for (int m = 0; m < 5; m++)
+        for (int n = 0; n < 5; n++)
+            for (int k = 0; k < 5; k++)
+                for (int tb = 0; tb < 2; tb++, c++) {
+                    test_gemm(small_m[m], odd[n], odd[k], 0, tb, c % 3 * 2, c % N_VARIANTS);
+                    /* Past this target's crossover irc_gemm packs: check the small path anyway. */
+                    irc_gemm_args g = {0};
+                    g.M = small_m[m]; g.trans_b = tb;
+                    force_small = !irc__small_m(&g);
+                    if (force_small) test_gemm(small_m[m], odd[n], odd[k], 0, tb, c % 3 * 2, c % N_VARIANTS);
+                    force_small = 0;
+                }
+    for (int m = 0; m < 5; m++)
+        for (int n = 0; n < 5; n++)
+            for (int tb = 0; tb < 2; tb++)
+                test_small_guard(small_m[m], odd[n], odd[(m + n) % 5], tb);
 
     /* Every epilogue variant on a multi-block shape and with K = 0. */
     for (int v = 0; v < N_VARIANTS; v++) {
