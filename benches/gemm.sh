@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build and run benches/c/gemm_bench.c for the best SIMD target this host supports.
 # Override with IRC_TARGET=AVX512|AVX2|NEON|SCALAR, the compiler with CC.
+# `bash benches/gemm.sh decode` runs only the decode (M = 1) table and the small-M crossover.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cc=${CC:-cc}
@@ -19,4 +20,4 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$cc" -std=c11 -O3 -march=native -fopenmp -D "IRC_TARGET_$IRC_TARGET" -I "$root/runtime-c" \
     "$root/benches/c/gemm_bench.c" -lm -o "$tmp/gemm_bench"
-"$tmp/gemm_bench"
+"$tmp/gemm_bench" "$@"
