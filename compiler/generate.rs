@@ -1,9 +1,10 @@
 //! Generation, evaluation and the report for a training run directory.
 //!
-//! Generation recomputes the forward over the whole sequence for every new
-//! token, on a library compiled for batch 1 (`RUN/build-gen`). A KV-cached
-//! decode program is the next step; until then the cost per token grows with
-//! the sequence, up to the compiled context.
+//! Generation runs the library's KV-cached programs: the prompt is prefilled
+//! once into the key/value cache, then each new token is one decode step
+//! (batch 1, one position), so a token costs the same early and late in the
+//! sequence. The session comes from a batch-1 build (`RUN/build-gen`), which
+//! keeps the context's arena small.
 
 use crate::data::{read_rows, Row};
 use crate::error::{Error, Result};
@@ -78,8 +79,7 @@ impl RunModel {
     }
 }
 
-/// Generate with a batch-1 session (full recompute per token, up to the
-/// session's compiled sequence length).
+/// Generate with a session's KV-cached programs, up to the model's context.
 pub fn generate_with(
     session: &mut Session,
     tok: &Tokenizer,
@@ -93,7 +93,12 @@ pub fn generate_with(
     let eos = tok.eos_id()? as i32;
     let mut ids = vec![eos];
     ids.extend(tok.encode(prompt.as_bytes())?.into_iter().map(|i| i as i32));
-    let (v, context) = (session.library().vocab, session.library().max_seq);
+    let context = session.library().context;
+    if context == 0 {
+        return Err(Error::new(
+            "this library has no generation programs; rebuild it with `irc build`",
+        ));
+    }
     let stop = Stop {
         eos: Some(eos),
         max_new_tokens: max_new,
@@ -101,6 +106,7 @@ pub fn generate_with(
         ..Stop::default()
     };
     let mut sampler = Sampler::new(cfg.clone());
+    let mut cached = 0usize; // tokens of this generation in the session's cache
     let printed = Cell::new(0usize);
     let on_text = std::cell::RefCell::new(on_text);
     generate(
@@ -108,8 +114,15 @@ pub fn generate_with(
         &mut sampler,
         &stop,
         |seq| {
-            let logits = session.forward(seq, 1, seq.len())?;
-            Ok(logits[(seq.len() - 1) * v..seq.len() * v].to_vec())
+            // The first call prefills the prompt; each later one brings one
+            // new token to decode.
+            let logits = if cached > 0 && seq.len() == cached + 1 {
+                session.decode(seq[seq.len() - 1])
+            } else {
+                session.prefill(seq)
+            };
+            cached = seq.len();
+            logits
         },
         |out| {
             let ids: Vec<u32> = out.iter().map(|&i| i as u32).collect();

@@ -29,12 +29,16 @@ pub struct Built {
 /// The forward program every build compiles: logits and loss over the
 /// spec's (batch, seq_len).
 pub fn program(spec: &Spec) -> Program {
-    Program {
-        batch: spec.build.batch,
-        seq: spec.build.seq_len,
-        with_loss: true,
-        train: false,
-    }
+    Program::forward(spec.build.batch, spec.build.seq_len)
+}
+
+/// Prompt tokens a generation step takes at once (the rest of a prompt goes
+/// a token at a time): most prompts fit, and little is wasted on short ones.
+pub const PREFILL_CHUNK: usize = 16;
+
+/// The prefill step: a chunk of prompt tokens over the key/value cache.
+pub fn prefill_program(spec: &Spec) -> Program {
+    Program::step(PREFILL_CHUNK.min(spec.model.context))
 }
 
 /// The training step over the same shapes.
@@ -42,6 +46,34 @@ pub fn train_program(spec: &Spec) -> Program {
     Program {
         train: true,
         ..program(spec)
+    }
+}
+
+/// Every program a library carries, compiled.
+pub struct Programs {
+    pub forward: Compiled,
+    pub train: Compiled,
+    pub prefill: Compiled,
+    pub decode: Compiled,
+}
+
+impl Programs {
+    pub fn compile(spec: &Spec) -> Result<Programs> {
+        Ok(Programs {
+            forward: passes::compile(spec, program(spec))?,
+            train: passes::compile(spec, train_program(spec))?,
+            prefill: passes::compile(spec, prefill_program(spec))?,
+            decode: passes::compile(spec, Program::step(1))?,
+        })
+    }
+
+    /// The C sources of a library with all of them.
+    pub fn emit(&self, spec: &Spec) -> Result<Sources> {
+        let steps = codegen::Steps {
+            prefill: &self.prefill,
+            decode: &self.decode,
+        };
+        codegen::emit(spec, &self.forward, &self.train, Some(&steps))
     }
 }
 
@@ -57,9 +89,14 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
             target.name()
         );
     }
-    let compiled = passes::compile(spec, program(spec))?;
-    let train = passes::compile(spec, train_program(spec))?;
-    let sources = codegen::emit(spec, &compiled, &train)?;
+    let programs = Programs::compile(spec)?;
+    let sources = programs.emit(spec)?;
+    let Programs {
+        forward: compiled,
+        train,
+        prefill,
+        decode,
+    } = programs;
     let tc = Toolchain::find(target, spec.build.opt_level)?;
     let outcome = toolchain::build(&sources, &tc, dir)?;
     toolchain::write_pkg_config(
@@ -112,6 +149,18 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
                 "fusion": passes::fusion::describe(&t.graph, &t.kernels),
                 "schedule": t.schedule.describe(&t.graph, &t.kernels),
                 "memory": t.memory.describe(&t.graph),
+            },
+        },
+        "generation": {
+            "prefill_tokens": prefill.program.seq, "cache_floats": decode.memory.state_floats,
+            "cache": decode.memory.state, "prefill_kernels": prefill.kernels.len(),
+            "decode": {
+                "ops": decode.graph.op_histogram(), "kernels": kernels_of(&decode), "memory": decode.memory,
+                "text": {
+                    "ir": decode.graph.to_text(),
+                    "fusion": passes::fusion::describe(&decode.graph, &decode.kernels),
+                    "memory": decode.memory.describe(&decode.graph),
+                },
             },
         },
     });

@@ -1,5 +1,6 @@
 //! A Rust host: build a spec into a library, initialize weights, run the
-//! forward pass, and decode a few tokens greedily, all through irc's Rust API.
+//! forward pass, and generate a few tokens greedily through the key/value
+//! cache, all through irc's Rust API.
 //!
 //!     cargo run --release --example rust_host [SPEC] [N_NEW]
 //!
@@ -7,6 +8,7 @@
 //! build/examples/<name>).
 
 use irc::model;
+use irc::sample::SamplingConfig;
 use irc::spec::Spec;
 use std::path::PathBuf;
 
@@ -33,19 +35,23 @@ fn main() -> irc::Result<()> {
     let mut session = built.session(0)?; // 0: the spec's thread count
     session.load_weights(&built.init_weights(1))?;
 
+    // One forward over a batch: logits (1, t, V).
+    let prompt: Vec<i32> = vec![1, 2, 3];
     let vocab = spec.model.vocab_size;
-    let mut ids: Vec<i32> = vec![1, 2, 3];
-    for _ in 0..steps {
-        if ids.len() >= spec.build.seq_len {
-            break;
-        }
-        let t = ids.len();
-        let logits = session.forward(&ids, 1, t)?; // (1, t, V): full recompute
-        let last = &logits[(t - 1) * vocab..t * vocab];
-        let best = (0..vocab).fold(0, |b, v| if last[v] > last[b] { v } else { b });
-        println!("step {}: token {best} logit {:.6}", t + 1, last[best]);
-        ids.push(best as i32);
-    }
+    let logits = session.forward(&prompt, 1, prompt.len())?;
+    let last = &logits[(prompt.len() - 1) * vocab..];
+    let best = (0..vocab).fold(0, |b, v| if last[v] > last[b] { v } else { b });
+    println!(
+        "forward: the most likely next token is {best} (logit {:.6})",
+        last[best]
+    );
+
+    // Generation through the key/value cache: the prompt is prefilled once,
+    // then each token is one decode step. Greedy here; set a temperature,
+    // top-k, top-p and seed to sample.
+    let new = session.generate(&prompt, &SamplingConfig::greedy(), steps, None)?;
+    let mut ids = prompt.clone();
+    ids.extend(&new);
     println!("ids: {ids:?}");
     Ok(())
 }

@@ -67,16 +67,7 @@ fn randn(rng: &mut Rng, shape: &[usize], scale: f64) -> Value<f64> {
 fn model_check(src: &str, with_ignored: bool) {
     let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
     let (b, t) = (2, 5);
-    let mut g = lower(
-        &spec.model,
-        Program {
-            batch: b,
-            seq: t,
-            with_loss: true,
-            train: false,
-        },
-    )
-    .unwrap();
+    let mut g = lower(&spec.model, Program::forward(b, t)).unwrap();
     let mut rng = Rng::new(1);
     let mut feeds: Feeds = BTreeMap::new();
     for (_, name, ty) in g.params() {

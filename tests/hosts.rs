@@ -130,18 +130,19 @@ impl Model {
         let v = self.built.spec.model.vocab_size;
         let mut ids = prompt.to_vec();
         let mut out = String::new();
-        for _ in 0..steps {
-            let t = ids.len();
-            let logits = s.forward(&ids, 1, t).unwrap();
-            let row = &logits[(t - 1) * v..t * v];
+        let mut row = s.prefill(prompt).unwrap();
+        for step in 0..steps {
             let best = (0..v).fold(0, |b, i| if row[i] > row[b] { i } else { b });
             ids.push(best as i32);
             out += &format!(
                 "step {}: token {best} logit {:.6} ({:08x})\n",
-                t + 1,
+                ids.len(),
                 row[best],
                 row[best].to_bits()
             );
+            if step + 1 < steps {
+                row = s.decode(best as i32).unwrap();
+            }
         }
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         out + &format!("ids: {}\n", ids.join(" "))
@@ -397,4 +398,45 @@ fn safetensors_reader_in_c() {
     got.sort();
     want.sort();
     assert_eq!(got, want, "C reader vs the Rust safetensors crate");
+}
+
+/// `cargo test` builds the examples; run the Rust host and check it prints
+/// what the session computes (greedy through the cache == full recompute).
+#[test]
+fn rust_host_example_runs() {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/rust_host");
+    if !bin.exists() {
+        eprintln!(
+            "skipped: {} is not built (cargo test builds it)",
+            bin.display()
+        );
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let spec_path = root().join("models/tiny-gpt2.toml");
+    let (code, out, err) = run(Command::new(&bin)
+        .arg(&spec_path)
+        .arg("6")
+        .current_dir(work.path())
+        .env("IRC_CACHE", work.path().join("cache")));
+    assert_eq!(code, 0, "{err}");
+
+    // The same through a session of our own, by full recomputation.
+    let m = Model::gpt2();
+    let mut s = m.built.session(1).unwrap();
+    s.load_weights(&m.built.init_weights(1)).unwrap();
+    let v = m.built.spec.model.vocab_size;
+    let mut ids = vec![1, 2, 3];
+    for _ in 0..6 {
+        let logits = s.forward(&ids, 1, ids.len()).unwrap();
+        let last = &logits[(ids.len() - 1) * v..];
+        ids.push((0..v).fold(0, |b, i| if last[i] > last[b] { i } else { b }) as i32);
+    }
+    assert!(out.contains(&format!("ids: {ids:?}")), "{out}");
 }

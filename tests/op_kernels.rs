@@ -105,12 +105,7 @@ fn run_op(name: &str, build_op: &Builder) {
         .collect();
 
     // The interpreter on the training graph: logits, loss and gradients.
-    let prog = Program {
-        batch: B,
-        seq: T,
-        with_loss: true,
-        train: false,
-    };
+    let prog = Program::forward(B, T);
     let mut feeds: BTreeMap<String, Value<f64>> = w
         .cast::<f64>()
         .into_iter()
@@ -149,7 +144,7 @@ fn run_op(name: &str, build_op: &Builder) {
             target,
         )
         .unwrap();
-        let src = codegen::emit(&spec, &fwd, &train).unwrap();
+        let src = codegen::emit(&spec, &fwd, &train, None).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tc = Toolchain::find(target, 2).unwrap();
         toolchain::build(&src, &tc, dir.path())

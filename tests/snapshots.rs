@@ -16,7 +16,7 @@
 //! Each spec sets `target` explicitly: "native" resolves per machine.
 
 use irc::codegen::{self, RUNTIME_C};
-use irc::passes;
+use irc::model::Programs;
 use irc::spec::{Spec, Target};
 use irc::toolchain::{target_flags, MODEL_C};
 use std::path::{Path, PathBuf};
@@ -63,13 +63,13 @@ fn generate(rel: &str) -> Snapshot {
         Target::Native,
         "{rel}: set [build].target explicitly"
     );
-    let compile = |p| passes::compile(&spec, p).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let compiled = compile(irc::model::program(&spec));
-    let train = compile(irc::model::train_program(&spec));
-    let sources = codegen::emit(&spec, &compiled, &train).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let programs = Programs::compile(&spec).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let sources = programs
+        .emit(&spec)
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
     Snapshot {
-        ir: compiled.graph.to_text(),
-        train_ir: train.graph.to_text(),
+        ir: programs.forward.graph.to_text(),
+        train_ir: programs.train.graph.to_text(),
         c: sources.model_c,
         h: sources.header,
         spec,

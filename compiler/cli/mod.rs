@@ -635,11 +635,26 @@ fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {
         s.push_str("\n== training step kernels\n");
         s.push_str(train["text"]["fusion"].as_str().unwrap_or(""));
     }
+    let gen = &info["generation"];
+    if let Some(cache) = gen["cache_floats"].as_u64() {
+        let decode = &gen["decode"];
+        s.push_str(&format!(
+            "\n== generation: prefill {} tokens a step ({} kernels), decode 1 ({} kernels, activations peak {} floats); key/value cache {cache} floats ({:.2} MiB)\n",
+            gen["prefill_tokens"],
+            gen["prefill_kernels"],
+            decode["kernels"].as_array().map_or(0, Vec::len),
+            decode["memory"]["act_floats"],
+            cache as f64 * 4.0 / (1 << 20) as f64
+        ));
+        s.push_str(decode["text"]["fusion"].as_str().unwrap_or(""));
+    }
     if full_ir {
         s.push_str("\n== IR\n");
         s.push_str(&text("ir"));
         s.push_str("\n== training step IR\n");
         s.push_str(train["text"]["ir"].as_str().unwrap_or(""));
+        s.push_str("\n== decode step IR\n");
+        s.push_str(gen["decode"]["text"]["ir"].as_str().unwrap_or(""));
     }
     s
 }

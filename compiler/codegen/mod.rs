@@ -18,7 +18,7 @@ mod embedded {
 pub use embedded::{RUNTIME_C, TEMPLATES};
 
 /// Version of the emitted C ABI; bump on any incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Most threads a context accepts.
 pub const MAX_THREADS: usize = 256;
@@ -90,6 +90,7 @@ impl Emitter<'_> {
             Region::Acts => "A",
             Region::Ids => "I",
             Region::Grads => "G",
+            Region::State => "S",
         };
         format!("{base} + {}", loc.offset)
     }
@@ -202,6 +203,54 @@ impl Emitter<'_> {
                 });
                 ("kernels/attention.c.tera", v, args)
             }
+            KernelKind::CachedAttention => {
+                let attn = g.node(last);
+                let Op::CachedAttention {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                } = attn.op
+                else {
+                    unreachable!()
+                };
+                // A pointer and row stride for a value the kernel reads,
+                // through a narrow it absorbed.
+                let read = |id: NodeId| match g.node(id).op {
+                    Op::Narrow { start, .. } if k.nodes.contains(&id) => {
+                        let src = g.node(id).inputs[0];
+                        (
+                            format!("{} + {start}", self.ptr(src)),
+                            g.node(src).ty.last(),
+                        )
+                    }
+                    _ => (self.ptr(id), g.node(id).ty.last()),
+                };
+                let (q, q_stride) = read(attn.inputs[0]);
+                let mut args = vec![self.ptr(last), q];
+                let mut strides = vec![];
+                let mut caches = vec![];
+                for &c in &attn.inputs[1..3] {
+                    let w = g.node(c);
+                    if !matches!(w.op, Op::CacheWrite) || !k.nodes.contains(&c) {
+                        return Err(Error::new(
+                            "codegen: cached attention reads the cache writes of its own step",
+                        ));
+                    }
+                    let (p, stride) = read(w.inputs[1]);
+                    args.push(p);
+                    strides.push(stride);
+                    caches.push(self.ptr(w.inputs[0]));
+                }
+                args.extend(caches);
+                args.push(self.ptr(attn.inputs[3]));
+                let sh = &attn.ty.shape;
+                let v = json!({
+                    "T": sh[1], "S": g.node(attn.inputs[1]).ty.shape[0], "NH": heads, "NKV": kv_heads,
+                    "HD": head_dim, "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
+                    "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1], "parallel": parallel,
+                });
+                ("kernels/cached_attention.c.tera", v, args)
+            }
             KernelKind::Elementwise => self.elementwise(k, parallel)?,
             KernelKind::Embedding => {
                 let n = g.node(last);
@@ -225,12 +274,15 @@ impl Emitter<'_> {
                     unreachable!()
                 };
                 let sh = &n.ty.shape;
+                let positions = n.inputs.len() == 2;
                 let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
-                                "half": head_dim / 2, "theta": flit(theta), "inverse": inverse, "parallel": parallel });
+                                "half": head_dim / 2, "theta": flit(theta), "inverse": inverse,
+                                "positions": positions, "parallel": parallel });
+                let args = n.inputs.iter().map(|&i| self.ptr(i));
                 (
                     "kernels/rope.c.tera",
                     v,
-                    vec![self.ptr(last), self.ptr(n.inputs[0])],
+                    std::iter::once(self.ptr(last)).chain(args).collect(),
                 )
             }
             KernelKind::Softmax | KernelKind::CrossEntropy | KernelKind::SoftmaxCrossEntropy => {
@@ -453,15 +505,47 @@ impl Emitter<'_> {
     }
 }
 
-/// Emit `model.c` and `irc_model.h` with two programs over one arena: the
-/// forward (`fwd`: logits and loss) and the training step (`train`: loss and
-/// parameter gradients).
-pub fn emit(spec: &Spec, fwd: &Compiled, train: &Compiled) -> Result<Sources> {
+/// The generation programs of a library, both over the key/value cache: a
+/// chunk of prompt tokens, and one new token.
+pub struct Steps<'a> {
+    pub prefill: &'a Compiled,
+    pub decode: &'a Compiled,
+}
+
+/// (name, offset, size) of slots, to compare layouts across programs.
+fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
+    slots
+        .iter()
+        .map(|s| (s.name.as_str(), s.offset, s.size))
+        .collect()
+}
+
+/// Emit `model.c` and `irc_model.h` with the programs over one arena: the
+/// forward (`fwd`: logits and loss), the training step (`train`: loss and
+/// parameter gradients) and, with `steps`, KV-cached generation.
+pub fn emit(
+    spec: &Spec,
+    fwd: &Compiled,
+    train: &Compiled,
+    steps: Option<&Steps>,
+) -> Result<Sources> {
     let t = tera()?;
     let prefix = prefix(spec);
     let m = &spec.model;
     let c = fwd;
     let target = c.schedule.target;
+    let mut all = vec![("run_forward", fwd), ("run_train", train)];
+    if let Some(st) = steps {
+        all.extend([("run_prefill", st.prefill), ("run_decode", st.decode)]);
+        let params = layout(&fwd.memory.params);
+        if all.iter().any(|(_, p)| layout(&p.memory.params) != params)
+            || layout(&st.prefill.memory.state) != layout(&st.decode.memory.state)
+        {
+            return Err(Error::new(
+                "codegen: the generation programs disagree with the forward on parameters or cache",
+            ));
+        }
+    }
 
     // Kernels: render each with a placeholder name, then share one function
     // between kernels whose code is identical (layers of the same shape, and
@@ -469,7 +553,7 @@ pub fn emit(spec: &Spec, fwd: &Compiled, train: &Compiled) -> Result<Sources> {
     let mut functions: Vec<(String, String, Vec<String>)> = vec![]; // (name, body, users)
     let mut by_body: HashMap<String, usize> = HashMap::new();
     let mut programs = vec![];
-    for (fn_name, prog) in [("run_forward", fwd), ("run_train", train)] {
+    for &(fn_name, prog) in &all {
         let e = Emitter {
             g: &prog.graph,
             mem: &prog.memory,
@@ -544,15 +628,41 @@ pub fn emit(spec: &Spec, fwd: &Compiled, train: &Compiled) -> Result<Sources> {
                     "offset": p.offset, "numel": p.size })
         })
         .collect();
-    let id_off = |name: &str| mem.ids.iter().find(|s| s.name == name).map(|s| s.offset);
-    let out_off = |name: &str| -> Result<usize> {
+    let id_off = |c: &Compiled, name: &str| {
+        c.memory
+            .ids
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.offset)
+            .unwrap_or(0)
+    };
+    let out_off = |c: &Compiled, name: &str| -> Result<usize> {
         let id = c
             .graph
             .output(name)
             .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
-        Ok(mem.loc(id).offset)
+        Ok(c.memory.loc(id).offset)
     };
-    let ctx = json!({
+    let act_floats = all
+        .iter()
+        .map(|(_, p)| p.memory.act_floats)
+        .max()
+        .unwrap_or(0);
+    let id_ints = all.iter().map(|(_, p)| p.memory.id_ints).max().unwrap_or(0);
+    let generation = match steps {
+        Some(st) => {
+            let step = |c: &Compiled| -> Result<Value> {
+                Ok(
+                    json!({ "T": c.program.seq, "tokens_off": id_off(c, "tokens"),
+                           "positions_off": id_off(c, "positions"), "logits_off": out_off(c, "logits")? }),
+                )
+            };
+            json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
+                    "cache_floats": st.decode.memory.state_floats })
+        }
+        None => Value::Null,
+    };
+    let mut ctx = json!({
         "name": m.name, "family": format!("{:?}", m.family).to_lowercase(), "version": env!("CARGO_PKG_VERSION"),
         "spec_file": spec.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
         "source": "model.c", "header": HEADER_FILE, "prefix": prefix, "PREFIX": prefix.to_uppercase(),
@@ -560,17 +670,19 @@ pub fn emit(spec: &Spec, fwd: &Compiled, train: &Compiled) -> Result<Sources> {
         "B": c.program.batch, "T": c.program.seq, "C": m.d_model, "V": m.vocab_size, "L": m.layers,
         "NH": m.heads, "NKV": m.kv_heads, "HD": m.head_dim(), "F": m.ffn_hidden,
         "target": target.name(), "target_macro": target_macro(target), "vector_width": target.vector_width(),
-        "param_floats": mem.param_floats, "act_floats": mem.act_floats.max(train.memory.act_floats), "id_ints": mem.id_ints,
-        "arena_floats": 4 * mem.param_floats + mem.act_floats.max(train.memory.act_floats) + mem.id_ints,
+        "param_floats": mem.param_floats, "act_floats": act_floats, "id_ints": id_ints,
+        "arena_floats": 4 * mem.param_floats + act_floats + id_ints,
         "max_threads": MAX_THREADS,
         "default_threads": if spec.build.threads == 0 { "irc_default_threads()".to_string() } else { spec.build.threads.to_string() },
         "default_threads_doc": if spec.build.threads == 0 { "one per core".to_string() } else { spec.build.threads.to_string() },
         "num_params": mem.param_floats,
         "params": params, "kernels": kernels, "programs": programs,
         "act_floats_train": train.memory.act_floats, "train_loss_off": train_loss,
-        "tokens_off": id_off("tokens").unwrap_or(0), "targets_off": id_off("targets").unwrap_or(0),
-        "logits_off": out_off("logits")?, "loss_off": out_off("loss")?,
+        "tokens_off": id_off(c, "tokens"), "targets_off": id_off(c, "targets"),
+        "logits_off": out_off(c, "logits")?, "loss_off": out_off(c, "loss")?,
     });
+    ctx["context"] = json!(m.context);
+    ctx["generation"] = generation;
     let model_c = render(&t, "model.c.tera", &ctx)?;
     let header = render(&t, "model.h.tera", &ctx)?;
     Ok(Sources {

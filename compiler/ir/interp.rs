@@ -201,7 +201,7 @@ pub fn interpret<T: Real>(
         let arg = |i: usize| &vals[&node.inputs[i]];
         let shape = &node.ty.shape;
         let out: Value<T> = match &node.op {
-            Op::Input { name } | Op::Param { name } => {
+            Op::Input { name } | Op::Param { name } | Op::State { name } => {
                 let v = feeds
                     .get(name)
                     .ok_or_else(|| Error::new(format!("interpreter: no value fed for `{name}`")))?;
@@ -353,17 +353,20 @@ pub fn interpret<T: Real>(
             } => {
                 let x = arg(0).f();
                 let (b, t, hd) = (shape[0], shape[1], shape[2]);
+                let positions = (node.inputs.len() == 2).then(|| arg(1).ids());
                 let half = head_dim / 2;
                 let mut data = x.data.clone();
                 for bi in 0..b {
-                    for pos in 0..t {
+                    for ti in 0..t {
+                        let pos = positions.map_or(ti as f64, |p| p[bi * t + ti] as f64);
+                        let pos_row = bi * t + ti;
                         for h in 0..hd / head_dim {
-                            let o = (bi * t + pos) * hd + h * head_dim;
+                            let o = pos_row * hd + h * head_dim;
                             for i in 0..half {
                                 let inv = T::from_f64(1.0)
                                     / T::from_f64(*theta)
                                         .powf(T::from_f64((2 * i) as f64 / *head_dim as f64));
-                                let ang = T::from_f64(pos as f64) * inv;
+                                let ang = T::from_f64(pos) * inv;
                                 let (c, s) =
                                     (ang.cos(), if *inverse { -ang.sin() } else { ang.sin() });
                                 let (x1, x2) = (x.data[o + i], x.data[o + i + half]);
@@ -397,6 +400,54 @@ pub fn interpret<T: Real>(
                                 for c in 0..d {
                                     data[qo + c] += pj * v.data[vo + c];
                                 }
+                            }
+                        }
+                    }
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::CacheWrite => {
+                let (cache, new, pos) = (arg(0).f(), arg(1).f(), arg(2).ids());
+                let (s, n) = (cache.shape[0], cache.shape[1]);
+                let mut data = cache.data.clone();
+                for (i, &p) in pos.iter().enumerate() {
+                    if p < 0 || p as usize >= s {
+                        return Err(Error::new(format!(
+                            "cache position {p} outside the cache's {s} rows"
+                        )));
+                    }
+                    let p = p as usize;
+                    data[p * n..(p + 1) * n].copy_from_slice(&new.data[i * n..(i + 1) * n]);
+                }
+                Value::F(Tensor::new(shape, data))
+            }
+            Op::CachedAttention {
+                heads,
+                kv_heads,
+                head_dim,
+            } => {
+                let (q, k, v, pos) = (arg(0).f(), arg(1).f(), arg(2).f(), arg(3).ids());
+                let s = k.shape[0];
+                let d = *head_dim;
+                let (qw, kw) = (heads * d, kv_heads * d);
+                let group = heads / kv_heads;
+                let mut data = vec![T::default(); q.data.len()];
+                for (i, &p) in pos.iter().enumerate() {
+                    if p < 0 || p as usize >= s {
+                        return Err(Error::new(format!(
+                            "cache position {p} outside the cache's {s} rows"
+                        )));
+                    }
+                    for h in 0..*heads {
+                        let kh = h / group;
+                        let qo = i * qw + h * d;
+                        // Batch 0 of a (1, S) key tensor is the cache itself.
+                        let pr =
+                            attention_row(&q.data, &k.data, qo, p as usize, 0, s, kw, kh * d, d);
+                        for (j, &pj) in pr.iter().enumerate() {
+                            let vo = j * kw + kh * d;
+                            for c in 0..d {
+                                data[qo + c] += pj * v.data[vo + c];
                             }
                         }
                     }

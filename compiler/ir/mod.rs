@@ -225,6 +225,17 @@ impl Graph {
             .collect()
     }
 
+    /// State kept between calls (the key/value cache) in creation order.
+    pub fn states(&self) -> Vec<(NodeId, String, TensorType)> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| match &self.node(id).op {
+                Op::State { name } => Some((id, name.clone(), self.node(id).ty.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Count of nodes per op mnemonic (for `irc inspect`).
     pub fn op_histogram(&self) -> BTreeMap<&'static str, usize> {
         let mut h = BTreeMap::new();

@@ -12,6 +12,9 @@ pub enum Op {
     Input { name: String },
     /// A trained parameter, named as in Hugging Face transformers.
     Param { name: String },
+    /// State a context keeps between calls and the programs update in place
+    /// (the key/value cache): no operands, not trained.
+    State { name: String },
     /// `[table (V,C), ids (...)] -> (..., C)`: rows of `table`.
     Embedding,
     /// `[a (..., M, K), b (K, N)]` or batched `b (..., K, N)` -> `(..., M, N)`.
@@ -35,7 +38,8 @@ pub enum Op {
     Silu,
     /// `[x (..., N)]`: softmax over the last axis.
     Softmax,
-    /// `[x (B, T, H*D)]`: rotary position embedding on each head, position = t,
+    /// `[x (B, T, H*D)]` or `[x, positions (B, T) i32]`: rotary position
+    /// embedding on each head at position t (or `positions[b, t]`),
     /// rotate-half convention (Llama), frequencies `theta^(-2i/D)`.
     /// `inverse` rotates by -θ (the transpose: rope's own gradient).
     Rope {
@@ -53,6 +57,18 @@ pub enum Op {
     /// `[logits (..., V), targets (...) i32] -> (1)`: mean over targets that are
     /// not -100 of `logsumexp(logits) - logits[target]`.
     CrossEntropy,
+    /// `[cache (S, N), new (1, T, N), positions (1, T) i32] -> (S, N)`: the
+    /// cache with row `positions[t]` replaced by `new[t]`, written in place
+    /// (the result lives in the cache's memory).
+    CacheWrite,
+    /// `[q (1, T, H*D), k (S, KV*D), v (S, KV*D), positions (1, T) i32] ->
+    /// (1, T, H*D)`: query row t attends to cache rows `0..=positions[t]`
+    /// (causal attention over a key/value cache; GQA as in `Attention`).
+    CachedAttention {
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    },
     /// `[x (..., N)] -> (..., len)`: columns `start..start+len` of the last
     /// axis (a strided read; fused into its consumer where it can be).
     Narrow { start: usize, len: usize },
@@ -101,6 +117,7 @@ impl Op {
         match self {
             Op::Input { .. } => "input",
             Op::Param { .. } => "param",
+            Op::State { .. } => "state",
             Op::Embedding => "embedding",
             Op::MatMul { .. } => "matmul",
             Op::Add => "add",
@@ -114,6 +131,8 @@ impl Op {
             Op::Rope { .. } => "rope",
             Op::Attention { .. } => "attention",
             Op::CrossEntropy => "cross_entropy",
+            Op::CacheWrite => "cache_write",
+            Op::CachedAttention { .. } => "cached_attention",
             Op::Narrow { .. } => "narrow",
             Op::Slice { .. } => "slice",
             Op::Reshape { .. } => "reshape",
@@ -134,7 +153,7 @@ impl Op {
     }
 
     pub fn is_leaf(&self) -> bool {
-        matches!(self, Op::Input { .. } | Op::Param { .. })
+        matches!(self, Op::Input { .. } | Op::Param { .. } | Op::State { .. })
     }
 
     /// Views share their operand's memory; they never become a kernel.
@@ -159,7 +178,7 @@ impl Op {
     /// Attributes as `{k=v, ...}` for the printer ("" when none).
     pub fn attrs(&self) -> String {
         let a = match self {
-            Op::Input { name } | Op::Param { name } => format!("\"{name}\""),
+            Op::Input { name } | Op::Param { name } | Op::State { name } => format!("\"{name}\""),
             Op::MatMul { ta, tb } => {
                 let mut v = vec![];
                 if *ta {
@@ -199,6 +218,11 @@ impl Op {
                 heads,
                 kv_heads,
                 head_dim,
+            }
+            | Op::CachedAttention {
+                heads,
+                kv_heads,
+                head_dim,
             } => format!("heads={heads}, kv_heads={kv_heads}, head_dim={head_dim}"),
             Op::Slice { start, len } | Op::Narrow { start, len } => {
                 format!("start={start}, len={len}")
@@ -216,12 +240,13 @@ impl Op {
     /// Shape rule: the output type for operands of these types, or what is wrong.
     pub fn infer(&self, t: &[&TensorType]) -> Result<TensorType, String> {
         let arity = match self {
-            Op::Input { .. } | Op::Param { .. } => 0,
+            Op::Input { .. } | Op::Param { .. } | Op::State { .. } => 0,
+            // Rope's positions are optional.
+            Op::Rope { .. } => t.len().clamp(1, 2),
             Op::Scale { .. }
             | Op::Gelu
             | Op::Silu
             | Op::Softmax
-            | Op::Rope { .. }
             | Op::Slice { .. }
             | Op::Narrow { .. }
             | Op::Reshape { .. }
@@ -234,8 +259,8 @@ impl Op {
             | Op::NormGradW { .. }
             | Op::EmbeddingGrad { .. }
             | Op::CrossEntropyGrad => 2,
-            Op::NormGradX { .. } => 3,
-            Op::AttentionGrad { .. } => 4,
+            Op::NormGradX { .. } | Op::CacheWrite => 3,
+            Op::AttentionGrad { .. } | Op::CachedAttention { .. } => 4,
             Op::Embedding | Op::MatMul { .. } | Op::Add | Op::Mul | Op::CrossEntropy => 2,
             Op::RmsNorm { .. } => 2,
             Op::LayerNorm { .. } | Op::Attention { .. } => 3,
@@ -252,7 +277,9 @@ impl Op {
             Ok(())
         };
         match self {
-            Op::Input { .. } | Op::Param { .. } => Err("leaves have no shape rule".into()),
+            Op::Input { .. } | Op::Param { .. } | Op::State { .. } => {
+                Err("leaves have no shape rule".into())
+            }
             Op::Embedding => {
                 f32s(&[0])?;
                 if t[0].shape.len() != 2 || t[1].dtype != DType::I32 {
@@ -329,6 +356,13 @@ impl Op {
                         t[0]
                     ));
                 }
+                if t.len() == 2 && (t[1].dtype != DType::I32 || t[1].shape != t[0].shape[..2]) {
+                    return Err(format!(
+                        "rope positions must be i32 {:?}, got {}",
+                        &t[0].shape[..2],
+                        t[1]
+                    ));
+                }
                 Ok(t[0].clone())
             }
             Op::Attention {
@@ -348,6 +382,49 @@ impl Op {
                 let kv = [q[0], q[1], kv_heads * head_dim];
                 if t[1].shape != kv || t[2].shape != kv {
                     return Err(format!("k and v must be {kv:?}, got {} and {}", t[1], t[2]));
+                }
+                if *kv_heads == 0 || heads % kv_heads != 0 {
+                    return Err(format!("kv_heads {kv_heads} must divide heads {heads}"));
+                }
+                Ok(t[0].clone())
+            }
+            Op::CacheWrite => {
+                f32s(&[0, 1])?;
+                let (c, x, p) = (&t[0].shape, &t[1].shape, t[2]);
+                if c.len() != 2 || x.len() != 3 || x[0] != 1 || x[2] != c[1] {
+                    return Err(format!(
+                        "expected cache (S, N) and new rows (1, T, N), got {} and {}",
+                        t[0], t[1]
+                    ));
+                }
+                if p.dtype != DType::I32 || p.shape != x[..2] {
+                    return Err(format!("positions must be i32 {:?}, got {p}", &x[..2]));
+                }
+                Ok(t[0].clone())
+            }
+            Op::CachedAttention {
+                heads,
+                kv_heads,
+                head_dim,
+            } => {
+                f32s(&[0, 1, 2])?;
+                let q = &t[0].shape;
+                if q.len() != 3 || q[0] != 1 || q[2] != heads * head_dim {
+                    return Err(format!(
+                        "q must be (1,T,{}), got {}",
+                        heads * head_dim,
+                        t[0]
+                    ));
+                }
+                let kvd = kv_heads * head_dim;
+                if t[1].shape.len() != 2 || t[1].shape[1] != kvd || t[2].shape != t[1].shape {
+                    return Err(format!(
+                        "k and v caches must be (S, {kvd}), got {} and {}",
+                        t[1], t[2]
+                    ));
+                }
+                if t[3].dtype != DType::I32 || t[3].shape != q[..2] {
+                    return Err(format!("positions must be i32 {:?}, got {}", &q[..2], t[3]));
                 }
                 if *kv_heads == 0 || heads % kv_heads != 0 {
                     return Err(format!("kv_heads {kv_heads} must divide heads {heads}"));

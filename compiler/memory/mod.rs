@@ -33,6 +33,8 @@ pub enum Region {
     /// Parameter gradients (f32), at the same offsets as the parameters;
     /// a training step accumulates into them.
     Grads,
+    /// State kept between calls (the key/value cache, f32), updated in place.
+    State,
 }
 
 /// Where a tensor lives: region + element offset.
@@ -67,6 +69,9 @@ pub struct MemoryPlan {
     pub param_floats: usize,
     pub ids: Vec<Slot>,
     pub id_ints: usize,
+    /// The key/value cache of generation steps (empty for other programs).
+    pub state: Vec<Slot>,
+    pub state_floats: usize,
     pub buffers: Vec<Buffer>,
     /// Peak activation floats (the arena's activation region).
     pub act_floats: usize,
@@ -130,11 +135,14 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
     let mut param_floats = 0;
     let mut ids = vec![];
     let mut id_ints = 0;
+    let mut state = vec![];
+    let mut state_floats = 0;
     for id in g.ids() {
         let n = g.node(id);
         let (list, top, region) = match (&n.op, n.ty.dtype) {
             (Op::Param { .. }, _) => (&mut params, &mut param_floats, Region::Params),
             (Op::Input { .. }, DType::I32) => (&mut ids, &mut id_ints, Region::Ids),
+            (Op::State { .. }, DType::F32) => (&mut state, &mut state_floats, Region::State),
             (Op::Input { name }, _) => {
                 return Err(Error::new(format!(
                     "memory: float input `{name}` is not supported"
@@ -264,12 +272,13 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
             },
         );
     }
-    // Views alias their operand, shifted for slices.
+    // Views alias their operand, shifted for slices; a cache write is its
+    // cache, updated in place.
     for id in g.ids() {
         let n = g.node(id);
         let shift = match &n.op {
             Op::Slice { start, .. } => start * n.ty.shape[1..].iter().product::<usize>(),
-            Op::Reshape { .. } => 0,
+            Op::Reshape { .. } | Op::CacheWrite => 0,
             _ => continue,
         };
         let base = locs[&n.inputs[0]];
@@ -288,6 +297,8 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         param_floats,
         ids,
         id_ints,
+        state,
+        state_floats,
         buffers: placed,
         act_floats,
         unshared_floats,

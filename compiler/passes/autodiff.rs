@@ -66,7 +66,7 @@ impl Ad<'_> {
         })?;
         let shape_of = |g: &Graph, i: NodeId| g.node(i).ty.shape.clone();
         match &node.op {
-            Op::Input { .. } | Op::Param { .. } | Op::CrossEntropy => {}
+            Op::Input { .. } | Op::Param { .. } | Op::State { .. } | Op::CrossEntropy => {}
             Op::Embedding => {
                 let vocab = shape_of(self.g, ins[0])[0];
                 out[0] = Some(self.add(Op::EmbeddingGrad { vocab }, &[gr, ins[1]], ins[0], "")?);
@@ -203,7 +203,10 @@ impl Ad<'_> {
                     theta,
                     inverse: !inverse,
                 };
-                out[0] = Some(self.add(op, &[gr], ins[0], "")?);
+                // At the same positions, when they are given.
+                let mut args = vec![gr];
+                args.extend(&ins[1..]);
+                out[0] = Some(self.add(op, &args, ins[0], "")?);
             }
             &Op::Attention {
                 heads,

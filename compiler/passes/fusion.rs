@@ -4,7 +4,8 @@
 //!
 //! Patterns, tried in this order (an op joins at most one kernel):
 //! 1. attention reads its q/k/v straight out of a packed qkv tensor
-//!    (the `narrow`s become strided reads);
+//!    (the `narrow`s become strided reads); cached attention also writes
+//!    this step's keys and values into the cache;
 //! 2. matmul epilogues: `+ bias` and then GELU;
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
 //! 4. softmax + cross-entropy on the same logits: one pass over each row;
@@ -31,6 +32,10 @@ pub enum KernelKind {
     },
     /// nodes: `[(narrow)*, attention]`
     Attention,
+    /// nodes: the `cache_write`s of this step's keys and values (with the
+    /// `narrow`s they read through) and the `cached_attention` over them:
+    /// append to the cache, then attend
+    CachedAttention,
     /// nodes: a chain of elementwise ops, in evaluation order
     Elementwise,
     Embedding,
@@ -63,6 +68,7 @@ impl KernelKind {
             KernelKind::Norm { residual: true } => "add+norm".into(),
             KernelKind::Norm { residual: false } => "norm".into(),
             KernelKind::Attention => "attention".into(),
+            KernelKind::CachedAttention => "cached_attention".into(),
             KernelKind::Elementwise => "elementwise".into(),
             KernelKind::Embedding => "embedding".into(),
             KernelKind::Rope => "rope".into(),
@@ -146,6 +152,25 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
             }
             nodes.push(id);
             f.claim(KernelKind::Attention, nodes);
+        }
+        if let Op::CachedAttention { .. } = op(id) {
+            let narrow_into =
+                |i: NodeId, by: NodeId| matches!(op(i), Op::Narrow { .. }) && f.private_to(i, by);
+            let mut nodes: BTreeSet<NodeId> = BTreeSet::new();
+            for &i in &g.node(id).inputs {
+                if narrow_into(i, id) {
+                    nodes.insert(i);
+                }
+                if matches!(op(i), Op::CacheWrite) && f.private_to(i, id) {
+                    nodes.insert(i);
+                    let new = g.node(i).inputs[1];
+                    if narrow_into(new, i) {
+                        nodes.insert(new);
+                    }
+                }
+            }
+            nodes.insert(id);
+            f.claim(KernelKind::CachedAttention, nodes.into_iter().collect());
         }
     }
     // 2. matmul + bias (+ gelu).
@@ -265,7 +290,10 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
     for &id in &ids {
         let kind = match op(id) {
             _ if !f.free(id) => continue,
-            Op::Input { .. } | Op::Param { .. } | Op::Slice { .. } | Op::Reshape { .. } => continue,
+            Op::Input { .. } | Op::Param { .. } | Op::State { .. } => continue,
+            Op::Slice { .. } | Op::Reshape { .. } => continue,
+            // Only inside a cached attention kernel (check() reports it).
+            Op::CacheWrite => continue,
             Op::Embedding => KernelKind::Embedding,
             Op::Rope { .. } => KernelKind::Rope,
             Op::Softmax => KernelKind::Softmax,
@@ -382,6 +410,14 @@ pub fn check(g: &Graph, kernels: &[Kernel]) -> Result<()> {
     }
     for id in g.ids() {
         let op = &g.node(id).op;
+        if matches!(op, Op::CacheWrite)
+            && seen.get(&id).map(|&k| kernels[k].kind) != Some(KernelKind::CachedAttention)
+        {
+            return Err(Error::new(format!(
+                "fusion: cache write {id} `{}` must feed only a cached attention",
+                g.node(id).name
+            )));
+        }
         if !op.is_leaf() && !op.is_view() && !seen.contains_key(&id) {
             return Err(Error::new(format!(
                 "fusion: {id} `{}` is in no kernel",

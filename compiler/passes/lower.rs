@@ -15,6 +15,41 @@ pub struct Program {
     /// A training step: output the loss and `grad:<param>` for every
     /// parameter instead of the logits.
     pub train: bool,
+    /// A generation step over the key/value cache: `batch` must be 1; the
+    /// `seq` tokens sit at the runtime `positions` (consecutive, after the
+    /// ones already cached); their keys and values are written into the
+    /// per-layer cache state and each token attends to everything cached
+    /// up to itself.
+    pub cached: bool,
+}
+
+impl Program {
+    /// A forward over (batch, seq) tokens with logits and, with targets, the loss.
+    pub fn forward(batch: usize, seq: usize) -> Program {
+        Program {
+            batch,
+            seq,
+            with_loss: true,
+            train: false,
+            cached: false,
+        }
+    }
+
+    /// A cached generation step over `seq` new tokens of one sequence.
+    pub fn step(seq: usize) -> Program {
+        Program {
+            batch: 1,
+            seq,
+            with_loss: false,
+            train: false,
+            cached: true,
+        }
+    }
+}
+
+/// Names of the cache state of layer `l` (keys, values after rope).
+pub fn cache_names(l: usize) -> [String; 2] {
+    [format!("cache.k.{l}"), format!("cache.v.{l}")]
 }
 
 struct Builder<'a> {
@@ -81,6 +116,12 @@ impl Builder<'_> {
 pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
     let mut b = Builder { g: Graph::new(), m };
     let (bs, t) = (p.batch, p.seq);
+    if p.cached && (bs != 1 || p.with_loss || p.train || t > m.context) {
+        return Err(crate::Error::new(format!(
+            "a cached step runs 1 sequence of at most {} tokens without loss, got {bs} x {t}",
+            m.context
+        )));
+    }
     let (c, v, f) = (m.d_model, m.vocab_size, m.ffn_hidden);
     let (nh, nkv, hd) = (m.heads, m.kv_heads, m.head_dim());
     let gpt2 = m.family == Family::Gpt2;
@@ -107,11 +148,24 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
             "lm_head.weight",
         )
     };
+    // A cached step's tokens sit at runtime positions; a forward's at 0..T.
+    let positions = p.cached.then(|| {
+        b.g.leaf(
+            Op::Input {
+                name: "positions".into(),
+            },
+            TensorType::i32(&[1, t]),
+            "positions",
+        )
+    });
     let wte = b.param(wte_name, &[v, c]);
     let mut x = b.g.add(Op::Embedding, &[wte, tokens], "embed")?;
     if m.position == Position::Learned {
         let wpe = b.param("transformer.wpe.weight", &[m.context, c]);
-        let pos = b.g.add(Op::Slice { start: 0, len: t }, &[wpe], "wpe[:T]")?;
+        let pos = match positions {
+            Some(ps) => b.g.add(Op::Embedding, &[wpe, ps], "wpe[positions]")?,
+            None => b.g.add(Op::Slice { start: 0, len: t }, &[wpe], "wpe[:T]")?,
+        };
         x = b.g.add(Op::Add, &[x, pos], "embed+pos")?;
     }
 
@@ -170,21 +224,54 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
             (q, k, vv, format!("{sa}.o_proj"))
         };
         let (q, k) = if m.position == Position::Rope {
-            let q = b.g.add(rope.clone(), &[q], h("attn.q_rope"))?;
-            let k = b.g.add(rope, &[k], h("attn.k_rope"))?;
+            let ins = |x: NodeId| {
+                [Some(x), positions]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+            };
+            let q = b.g.add(rope.clone(), &ins(q), h("attn.q_rope"))?;
+            let k = b.g.add(rope, &ins(k), h("attn.k_rope"))?;
             (q, k)
         } else {
             (q, k)
         };
-        let a = b.g.add(
-            Op::Attention {
-                heads: nh,
-                kv_heads: nkv,
-                head_dim: hd,
-            },
-            &[q, k, vv],
-            h("attn"),
-        )?;
+        let a = match positions {
+            Some(ps) => {
+                // Append this step's keys and values to the layer's cache,
+                // then attend over the cache.
+                let [kn, vn] = cache_names(l);
+                let kvd = nkv * hd;
+                let state = |b: &mut Builder, name: String| {
+                    b.g.leaf(
+                        Op::State { name: name.clone() },
+                        TensorType::f32(&[m.context, kvd]),
+                        name,
+                    )
+                };
+                let (kc, vc) = (state(&mut b, kn), state(&mut b, vn));
+                let kc = b.g.add(Op::CacheWrite, &[kc, k, ps], h("attn.k_cache"))?;
+                let vc = b.g.add(Op::CacheWrite, &[vc, vv, ps], h("attn.v_cache"))?;
+                b.g.add(
+                    Op::CachedAttention {
+                        heads: nh,
+                        kv_heads: nkv,
+                        head_dim: hd,
+                    },
+                    &[q, kc, vc, ps],
+                    h("attn"),
+                )?
+            }
+            None => b.g.add(
+                Op::Attention {
+                    heads: nh,
+                    kv_heads: nkv,
+                    head_dim: hd,
+                },
+                &[q, k, vv],
+                h("attn"),
+            )?,
+        };
         let o = b.linear(a, &out_prefix, nh * hd, c, m.bias, &h("attn.out"))?;
         x = b.g.add(Op::Add, &[x, o], h("resid_attn"))?;
 

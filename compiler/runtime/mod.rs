@@ -48,6 +48,9 @@ type BackwardFn =
 type RegionFn = unsafe extern "C" fn(*mut c_void) -> *mut f32;
 type ZeroFn = unsafe extern "C" fn(*mut c_void);
 type AdamwFn = unsafe extern "C" fn(*mut c_void, *const AdamwConfig, *mut f32) -> c_int;
+type PrefillFn = unsafe extern "C" fn(*mut c_void, *const i32, c_int, *mut f32) -> c_int;
+type DecodeFn = unsafe extern "C" fn(*mut c_void, i32, *mut f32) -> c_int;
+type CacheLenFn = unsafe extern "C" fn(*const c_void) -> c_int;
 
 /// One AdamW step's settings (`irc_adamw_config` in the C header).
 #[repr(C)]
@@ -101,6 +104,9 @@ pub struct Library {
     opt_state: RegionFn,
     zero_grads: ZeroFn,
     adamw: AdamwFn,
+    prefill: PrefillFn,
+    decode: DecodeFn,
+    cache_len: CacheLenFn,
     pub prefix: String,
     pub target: String,
     pub param_table: Vec<ParamEntry>,
@@ -108,6 +114,8 @@ pub struct Library {
     pub max_batch: usize,
     pub max_seq: usize,
     pub vocab: usize,
+    /// Positions a generated sequence can reach (0: no generation programs).
+    pub context: usize,
 }
 
 impl Library {
@@ -171,6 +179,9 @@ impl Library {
                     numel: p.numel,
                 });
             }
+            let context: unsafe extern "C" fn() -> c_int =
+                sym(&lib, &s("context")).map_err(fail)?;
+            let context = context().max(0) as usize;
             let num_params = param_table
                 .iter()
                 .map(|p| p.offset + p.numel)
@@ -189,6 +200,9 @@ impl Library {
                 opt_state: sym(&lib, &s("opt_state")).map_err(fail)?,
                 zero_grads: sym(&lib, &s("zero_grads")).map_err(fail)?,
                 adamw: sym(&lib, &s("adamw_step")).map_err(fail)?,
+                prefill: sym(&lib, &s("prefill")).map_err(fail)?,
+                decode: sym(&lib, &s("decode")).map_err(fail)?,
+                cache_len: sym(&lib, &s("cache_len")).map_err(fail)?,
                 _lib: lib,
                 prefix: prefix.to_string(),
                 target,
@@ -197,6 +211,7 @@ impl Library {
                 max_batch: dims.0,
                 max_seq: dims.1,
                 vocab: dims.2,
+                context,
             }))
         }
     }
@@ -421,6 +436,71 @@ impl Session {
         let st = unsafe { (self.lib.adamw)(self.ctx, cfg, &mut norm) };
         self.check(st)?;
         Ok(norm)
+    }
+}
+
+/// Generation over the key/value cache.
+impl Session {
+    /// Start a new sequence with `tokens` (each computed once, into the
+    /// cache); the logits (V) of the last one.
+    pub fn prefill(&mut self, tokens: &[i32]) -> Result<Vec<f32>> {
+        let mut logits = vec![0f32; self.lib.vocab];
+        // SAFETY: a logits buffer of V floats; the C side checks the length and ids.
+        let st = unsafe {
+            (self.lib.prefill)(
+                self.ctx,
+                tokens.as_ptr(),
+                tokens.len().min(c_int::MAX as usize) as c_int,
+                logits.as_mut_ptr(),
+            )
+        };
+        self.check(st)?;
+        Ok(logits)
+    }
+
+    /// Append one token to the sequence in the cache; its logits (V).
+    pub fn decode(&mut self, token: i32) -> Result<Vec<f32>> {
+        let mut logits = vec![0f32; self.lib.vocab];
+        // SAFETY: as in prefill.
+        let st = unsafe { (self.lib.decode)(self.ctx, token, logits.as_mut_ptr()) };
+        self.check(st)?;
+        Ok(logits)
+    }
+
+    /// Tokens in the cache.
+    pub fn cache_len(&self) -> usize {
+        // SAFETY: valid context.
+        unsafe { (self.lib.cache_len)(self.ctx) as usize }
+    }
+
+    /// Sample up to `max_new` tokens after `prompt` through the cache,
+    /// stopping early at `eos` (not returned) or when the context is full;
+    /// the new tokens. Text-level stops (`</svg>`) are
+    /// [`crate::generate::generate_with`]'s.
+    pub fn generate(
+        &mut self,
+        prompt: &[i32],
+        cfg: &crate::sample::SamplingConfig,
+        max_new: usize,
+        eos: Option<i32>,
+    ) -> Result<Vec<i32>> {
+        cfg.validate()?;
+        let mut sampler = crate::sample::Sampler::new(cfg.clone());
+        let mut seq = prompt.to_vec();
+        let mut logits = self.prefill(prompt)?;
+        let context = self.lib.context;
+        let room = |seq: &[i32], new: usize| new < max_new && seq.len() < context;
+        while room(&seq, seq.len() - prompt.len()) {
+            let t = sampler.next(&logits, &seq);
+            if Some(t) == eos {
+                break;
+            }
+            seq.push(t);
+            if room(&seq, seq.len() - prompt.len()) {
+                logits = self.decode(t)?;
+            }
+        }
+        Ok(seq.split_off(prompt.len()))
     }
 }
 

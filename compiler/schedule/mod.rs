@@ -75,7 +75,7 @@ pub fn schedule(g: &Graph, kernels: &[Kernel], target: Target) -> Schedule {
             let big = out_elems >= PARALLEL_MIN_ELEMS;
             let parallel = match k.kind {
                 KernelKind::Gemm { .. } => Parallel::GemmBlocks,
-                KernelKind::Attention => Parallel::Heads,
+                KernelKind::Attention | KernelKind::CachedAttention => Parallel::Heads,
                 _ if big => Parallel::Rows,
                 _ => Parallel::Serial,
             };

@@ -15,17 +15,20 @@
 #define CAT_(a, b, c) a##b##c
 #define CAT(a, b, c) CAT_(a, b, c)
 
-/* One greedy step of a model: forward over ids[0..*n), append the argmax. */
+/* One greedy step of a model: prefill the prompt ids[0..*n) the first time, then decode the
+ * token appended last; append the argmax. */
 #define DEFINE_STEP(MODEL, MODEL_UC)                                                              \
     static int CAT(step_, MODEL, )(CAT(irc_, MODEL, ) *m, int32_t *ids, int *n, char *line)      \
     {                                                                                             \
-        enum { SEQ = CAT(IRC_, MODEL_UC, _MAX_SEQ), VOCAB = CAT(IRC_, MODEL_UC, _VOCAB) };        \
-        static float logits[SEQ * VOCAB];                                                         \
-        if (*n >= SEQ)                                                                            \
+        enum { CONTEXT = CAT(IRC_, MODEL_UC, _CONTEXT), VOCAB = CAT(IRC_, MODEL_UC, _VOCAB) };    \
+        static float row[VOCAB];                                                                  \
+        if (*n >= CONTEXT)                                                                        \
             return 1;                                                                             \
-        if (CAT(irc_, MODEL, _forward)(m, ids, 1, *n, logits))                                    \
+        int status = CAT(irc_, MODEL, _cache_len)(m) == 0                                         \
+                         ? CAT(irc_, MODEL, _prefill)(m, ids, *n, row)                            \
+                         : CAT(irc_, MODEL, _decode)(m, ids[*n - 1], row);                        \
+        if (status)                                                                               \
             return fprintf(stderr, "%s\n", CAT(irc_, MODEL, _last_error)(m)), 2;                  \
-        const float *row = logits + (size_t)(*n - 1) * VOCAB;                                     \
         int best = 0;                                                                             \
         uint32_t bits;                                                                            \
         for (int v = 1; v < VOCAB; v++)                                                           \

@@ -6,8 +6,10 @@
  *
  * Memory: one arena of 51808 floats = parameters (10336) | their gradients
  * | AdamW first and second moments | activations (10432, shared by liveness, the larger
- * of the two programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count.
+ * of the programs) | 32 int32 ids; the GEMM
+ * workspace is a second allocation that grows with the thread count, and
+ * the key/value cache (1152 floats: 2 layers x keys and values x 12 positions
+ * x 24) a third, made by the first prefill.
  * Target: avx2 (8 lanes).
  */
 #define IRC_TARGET_AVX2 1
@@ -32,6 +34,8 @@ struct irc_snap_gpt2 {
     float *acts;     /* 10432 floats */
     int32_t *ids;    /* 32 ints: tokens, targets */
     float *work;     /* GEMM packing workspace, sized for work_threads threads */
+    float *kv;       /* key/value cache of generation, allocated by the first prefill */
+    int kv_len;      /* tokens in the cache */
     int threads, work_threads;
     char error[2048];
 };
@@ -1076,15 +1080,414 @@ static void elementwise_49(irc_ctx *ctx, float *out0, const float *in0, const fl
     }
 }
 
+/* embedding_50: embed
+ * out (R = 12, C = 24) = table[ids]; table is (37, 24), ids is (12), checked by the caller */
+static void embedding_50(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* embedding_51: wpe[positions]
+ * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
+static void embedding_51(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* add_norm_52: h0.ln_1, h0.ln_2, ... (5 uses)
+ * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
+ * x, a, b, out are (12, 24); w, bias are (24) */
+static void add_norm_52(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++) {
+        const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
+        float *xr = x + (size_t)r * 24;
+        float *yr = out + (size_t)r * 24;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 24; i += IRC_VW) {
+            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vadd(acc, v);
+        }
+        const float mean = irc_vhsum(acc) / 24.0f;
+        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
+        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
+        int i = 0;
+        for (; i + IRC_VW <= 24; i += IRC_VW) {
+            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
+            sq = irc_vfma(d, d, sq);
+        }
+        float var = irc_vhsum(sq);
+        for (; i < 24; i++)
+            var += (xr[i] - mean) * (xr[i] - mean);
+        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 24; i += IRC_VW) {
+            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            y = irc_vadd(y, irc_vload_upto(bias + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_bias_53: h0.attn.qkv+bias, h1.attn.qkv+bias
+ * out (12, 72) = inp (12, 24) · w + bias (72)
+ * out  is (12, 72)
+ * inp  is (12, 24)
+ * w    is (24, 72)
+ * bias is (72) */
+static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 72, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 72, .trans_b = 0,
+        .C = out, .ldc = 72, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* cached_attention_54: h0.attn, h1.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 12, 3·8) inside rows of 72 floats
+ * k,v are (1, 12, 3·8) inside rows of 72 / 72 floats
+ * kc, vc are the layer's caches (12, 24); pos is (12), each in 0..11 (checked by the caller)
+ * out is (1, 12, 3·8); query head h reads kv head h / 1 */
+static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 12; t++) {
+        memcpy(kc + (size_t)pos[t] * 24, k + (size_t)t * 72, 24 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
+    }
+    const float scale = 3.5355339059327373e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 12; t++) {
+        for (int h = 0; h < 3; h++) {
+            const int kh = h / 1, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 72 + h * 8;
+            float scores[12];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 24 + kh * 8, 8) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 24 + h * 8;
+            memset(ot, 0, 8 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 24 + kh * 8, 8);
+        }
+    }
+}
+
+/* gemm_bias_55: h0.attn.out+bias, h1.attn.out+bias
+ * out (12, 24) = inp (12, 24) · w + bias (24)
+ * out  is (12, 24)
+ * inp  is (12, 24)
+ * w    is (24, 24)
+ * bias is (24) */
+static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 24, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 0,
+        .C = out, .ldc = 24, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_bias_gelu_56: h0.mlp.gelu, h1.mlp.gelu
+ * out (12, 40) = inp (12, 24) · w + bias (40), then GELU
+ * out  is (12, 40)
+ * inp  is (12, 24)
+ * w    is (24, 40)
+ * bias is (40) */
+static void gemm_bias_gelu_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 40, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 40, .trans_b = 0,
+        .C = out, .ldc = 40, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_GELU_TANH,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_bias_57: h0.mlp.proj+bias, h1.mlp.proj+bias
+ * out (12, 24) = inp (12, 40) · w + bias (24)
+ * out  is (12, 24)
+ * inp  is (12, 40)
+ * w    is (40, 24)
+ * bias is (24) */
+static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 24, .K = 40,
+        .A = inp, .lda = 40, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 0,
+        .C = out, .ldc = 24, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_58: logits
+ * out (12, 37) = inp (12, 24) · wᵀ
+ * out  is (12, 37)
+ * inp  is (12, 24)
+ * w    is (37, 24), read transposed */
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 37, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 1,
+        .C = out, .ldc = 37, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* embedding_59: embed
+ * out (R = 1, C = 24) = table[ids]; table is (37, 24), ids is (1), checked by the caller */
+static void embedding_59(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* embedding_60: wpe[positions]
+ * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
+static void embedding_60(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* add_norm_61: h0.ln_1, h0.ln_2, ... (5 uses)
+ * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
+ * x, a, b, out are (1, 24); w, bias are (24) */
+static void add_norm_61(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
+        float *xr = x + (size_t)r * 24;
+        float *yr = out + (size_t)r * 24;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 24; i += IRC_VW) {
+            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vadd(acc, v);
+        }
+        const float mean = irc_vhsum(acc) / 24.0f;
+        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
+        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
+        int i = 0;
+        for (; i + IRC_VW <= 24; i += IRC_VW) {
+            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
+            sq = irc_vfma(d, d, sq);
+        }
+        float var = irc_vhsum(sq);
+        for (; i < 24; i++)
+            var += (xr[i] - mean) * (xr[i] - mean);
+        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 24; i += IRC_VW) {
+            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            y = irc_vadd(y, irc_vload_upto(bias + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_bias_62: h0.attn.qkv+bias, h1.attn.qkv+bias
+ * out (1, 72) = inp (1, 24) · w + bias (72)
+ * out  is (1, 72)
+ * inp  is (1, 24)
+ * w    is (24, 72)
+ * bias is (72) */
+static void gemm_bias_62(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 72, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 72, .trans_b = 0,
+        .C = out, .ldc = 72, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* cached_attention_63: h0.attn, h1.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 1, 3·8) inside rows of 72 floats
+ * k,v are (1, 1, 3·8) inside rows of 72 / 72 floats
+ * kc, vc are the layer's caches (12, 24); pos is (1), each in 0..11 (checked by the caller)
+ * out is (1, 1, 3·8); query head h reads kv head h / 1 */
+static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 1; t++) {
+        memcpy(kc + (size_t)pos[t] * 24, k + (size_t)t * 72, 24 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
+    }
+    const float scale = 3.5355339059327373e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 1; t++) {
+        for (int h = 0; h < 3; h++) {
+            const int kh = h / 1, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 72 + h * 8;
+            float scores[12];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 24 + kh * 8, 8) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 24 + h * 8;
+            memset(ot, 0, 8 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 24 + kh * 8, 8);
+        }
+    }
+}
+
+/* gemm_bias_64: h0.attn.out+bias, h1.attn.out+bias
+ * out (1, 24) = inp (1, 24) · w + bias (24)
+ * out  is (1, 24)
+ * inp  is (1, 24)
+ * w    is (24, 24)
+ * bias is (24) */
+static void gemm_bias_64(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 24, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 0,
+        .C = out, .ldc = 24, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_bias_gelu_65: h0.mlp.gelu, h1.mlp.gelu
+ * out (1, 40) = inp (1, 24) · w + bias (40), then GELU
+ * out  is (1, 40)
+ * inp  is (1, 24)
+ * w    is (24, 40)
+ * bias is (40) */
+static void gemm_bias_gelu_65(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 40, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 40, .trans_b = 0,
+        .C = out, .ldc = 40, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_GELU_TANH,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_bias_66: h0.mlp.proj+bias, h1.mlp.proj+bias
+ * out (1, 24) = inp (1, 40) · w + bias (24)
+ * out  is (1, 24)
+ * inp  is (1, 40)
+ * w    is (40, 24)
+ * bias is (24) */
+static void gemm_bias_66(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 24, .K = 40,
+        .A = inp, .lda = 40, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 0,
+        .C = out, .ldc = 24, .accumulate = 0,
+        .bias = bias,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_67: logits
+ * out (1, 37) = inp (1, 24) · wᵀ
+ * out  is (1, 37)
+ * inp  is (1, 24)
+ * w    is (37, 24), read transposed */
+static void gemm_67(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 37, .K = 24,
+        .A = inp, .lda = 24, .trans_a = 0,
+        .B = w, .ldb = 24, .trans_b = 1,
+        .C = out, .ldc = 37, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
 /* ---------------------------------------------------------------------------
  * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets.
+ * P parameters, G gradients, A activations, I token ids and targets (and
+ * positions), S the key/value cache.
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
     elementwise_1(ctx, A + 1008, A + 0, P + 896); /* k1 embed+pos */
     norm_2(ctx, A + 1008, A + 1344, P + 1184, P + 1216); /* k2 h0.ln_1 */
@@ -1108,9 +1511,9 @@ static void run_forward(irc_ctx *ctx)
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
     elementwise_1(ctx, A + 6048, A + 0, P + 896); /* k1 embed+pos */
     norm_2(ctx, A + 6048, A + 6384, P + 1184, P + 1216); /* k2 h0.ln_1 */
@@ -1221,10 +1624,60 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(G + 0, A + 896, 888); /* into the gradient */
 }
 
+static void run_prefill(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_50(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    embedding_51(ctx, A + 288, P + 896, I + 16); /* k1 wpe[positions] */
+    add_norm_52(ctx, A + 864, A + 0, A + 288, A + 1152, P + 1184, P + 1216); /* k2 h0.ln_1 */
+    gemm_bias_53(ctx, A + 0, A + 1152, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
+    cached_attention_54(ctx, A + 1152, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 0, S + 288, I + 16); /* k4 h0.attn */
+    gemm_bias_55(ctx, A + 0, A + 1152, P + 3056, P + 3632); /* k5 h0.attn.out+bias */
+    add_norm_52(ctx, A + 480, A + 864, A + 0, A + 1152, P + 3664, P + 3696); /* k6 h0.ln_2 */
+    gemm_bias_gelu_56(ctx, A + 0, A + 1152, P + 3728, P + 4688); /* k7 h0.mlp.gelu */
+    gemm_bias_57(ctx, A + 768, A + 0, P + 4736, P + 5696); /* k8 h0.mlp.proj+bias */
+    add_norm_52(ctx, A + 1056, A + 480, A + 768, A + 1344, P + 5728, P + 5760); /* k9 h1.ln_1 */
+    gemm_bias_53(ctx, A + 0, A + 1344, P + 5792, P + 7520); /* k10 h1.attn.qkv+bias */
+    cached_attention_54(ctx, A + 1344, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 576, S + 864, I + 16); /* k11 h1.attn */
+    gemm_bias_55(ctx, A + 0, A + 1344, P + 7600, P + 8176); /* k12 h1.attn.out+bias */
+    add_norm_52(ctx, A + 480, A + 1056, A + 0, A + 768, P + 8208, P + 8240); /* k13 h1.ln_2 */
+    gemm_bias_gelu_56(ctx, A + 0, A + 768, P + 8272, P + 9232); /* k14 h1.mlp.gelu */
+    gemm_bias_57(ctx, A + 768, A + 0, P + 9280, P + 10240); /* k15 h1.mlp.proj+bias */
+    add_norm_52(ctx, A + 0, A + 480, A + 768, A + 1056, P + 10272, P + 10304); /* k16 ln_f */
+    gemm_58(ctx, A + 0, A + 1056, P + 0); /* k17 logits */
+}
+
+static void run_decode(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_59(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    embedding_60(ctx, A + 32, P + 896, I + 16); /* k1 wpe[positions] */
+    add_norm_61(ctx, A + 80, A + 0, A + 32, A + 112, P + 1184, P + 1216); /* k2 h0.ln_1 */
+    gemm_bias_62(ctx, A + 0, A + 112, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
+    cached_attention_63(ctx, A + 112, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 0, S + 288, I + 16); /* k4 h0.attn */
+    gemm_bias_64(ctx, A + 0, A + 112, P + 3056, P + 3632); /* k5 h0.attn.out+bias */
+    add_norm_61(ctx, A + 48, A + 80, A + 0, A + 112, P + 3664, P + 3696); /* k6 h0.ln_2 */
+    gemm_bias_gelu_65(ctx, A + 0, A + 112, P + 3728, P + 4688); /* k7 h0.mlp.gelu */
+    gemm_bias_66(ctx, A + 80, A + 0, P + 4736, P + 5696); /* k8 h0.mlp.proj+bias */
+    add_norm_61(ctx, A + 112, A + 48, A + 80, A + 144, P + 5728, P + 5760); /* k9 h1.ln_1 */
+    gemm_bias_62(ctx, A + 0, A + 144, P + 5792, P + 7520); /* k10 h1.attn.qkv+bias */
+    cached_attention_63(ctx, A + 80, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 576, S + 864, I + 16); /* k11 h1.attn */
+    gemm_bias_64(ctx, A + 0, A + 80, P + 7600, P + 8176); /* k12 h1.attn.out+bias */
+    add_norm_61(ctx, A + 48, A + 112, A + 0, A + 80, P + 8208, P + 8240); /* k13 h1.ln_2 */
+    gemm_bias_gelu_65(ctx, A + 0, A + 80, P + 8272, P + 9232); /* k14 h1.mlp.gelu */
+    gemm_bias_66(ctx, A + 80, A + 0, P + 9280, P + 10240); /* k15 h1.mlp.proj+bias */
+    add_norm_61(ctx, A + 0, A + 48, A + 80, A + 112, P + 10272, P + 10304); /* k16 ln_f */
+    gemm_67(ctx, A + 0, A + 112, P + 0); /* k17 logits */
+}
+
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 1u; }
+IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 2u; }
 IRC_EXPORT const char *irc_snap_gpt2_spec_hash(void) { return "e1de89c9bb525e14"; }
 IRC_EXPORT const char *irc_snap_gpt2_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_gpt2_param_count(void) { return 28; }
@@ -1282,6 +1735,7 @@ IRC_EXPORT irc_snap_gpt2 *irc_snap_gpt2_create(int threads)
 IRC_EXPORT void irc_snap_gpt2_destroy(irc_snap_gpt2 *m)
 {
     if (m) {
+        free(m->kv);
         free(m->work);
         free(m->arena);
         free(m);
@@ -1426,5 +1880,78 @@ IRC_EXPORT int irc_snap_gpt2_adamw_step(irc_snap_gpt2 *m, const irc_adamw_config
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Generation over the key/value cache
+ */
+IRC_EXPORT int irc_snap_gpt2_context(void) { return 12; }
+IRC_EXPORT int irc_snap_gpt2_cache_len(const irc_snap_gpt2 *m) { return m->kv_len; }
+
+static int check_tokens(irc_ctx *m, const int32_t *tokens, int t)
+{
+    for (int i = 0; i < t; i++)
+        if (tokens[i] < 0 || tokens[i] >= 37)
+            return fail(m, "token %d at %d is outside the vocabulary 0..36", tokens[i], i);
+    return 0;
+}
+
+/* Stage n tokens at positions kv_len, kv_len + 1, ... as a generation
+ * program's inputs `tokens` and `positions`. */
+static void stage_step(irc_ctx *m, size_t tokens_off, size_t positions_off, const int32_t *tokens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        m->ids[tokens_off + i] = tokens[i];
+        m->ids[positions_off + i] = m->kv_len + i;
+    }
+}
+
+IRC_EXPORT int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, int t, float *logits)
+{
+    if (!tokens || !logits || t < 1 || t > 12)
+        return fail(m, "prefill of %d tokens: expected 1..12 tokens and a logits buffer", t);
+    if (check_tokens(m, tokens, t))
+        return 1;
+    if (!m->kv) {
+        size_t bytes = ((size_t)1152 * sizeof(float) + 63) / 64 * 64;
+        if (!(m->kv = aligned_alloc(64, bytes)))
+            return fail(m, "out of memory for the key/value cache (%zu bytes)", bytes);
+        memset(m->kv, 0, bytes);
+    }
+    m->kv_len = 0;
+    const float *last = NULL;
+    int done = 0;
+    /* Whole chunks of 12 through the prefill program, the rest one at a time. */
+    for (; t - done >= 12; done += 12) {
+        stage_step(m, 0, 16, tokens + done, 12);
+        run_prefill(m);
+        m->kv_len += 12;
+        last = m->acts + 0 + (size_t)(12 - 1) * 37;
+    }
+    for (; done < t; done++) {
+        stage_step(m, 0, 16, tokens + done, 1);
+        run_decode(m);
+        m->kv_len += 1;
+        last = m->acts + 0;
+    }
+    memcpy(logits, last, 37 * sizeof(float));
+    return 0;
+}
+
+IRC_EXPORT int irc_snap_gpt2_decode(irc_snap_gpt2 *m, int32_t token, float *logits)
+{
+    if (m->kv_len < 1 || !m->kv)
+        return fail(m, "decode before prefill: start a sequence with irc_snap_gpt2_prefill");
+    if (m->kv_len >= 12)
+        return fail(m, "the context of 12 tokens is full");
+    if (!logits)
+        return fail(m, "decode needs a logits buffer");
+    if (check_tokens(m, &token, 1))
+        return 1;
+    stage_step(m, 0, 16, &token, 1);
+    run_decode(m);
+    m->kv_len += 1;
+    memcpy(logits, m->acts + 0, 37 * sizeof(float));
     return 0;
 }

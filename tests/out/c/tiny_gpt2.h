@@ -19,13 +19,14 @@
 extern "C" {
 #endif
 
-#define IRC_SNAP_GPT2_ABI_VERSION 1
+#define IRC_SNAP_GPT2_ABI_VERSION 2
 #define IRC_SNAP_GPT2_SPEC_HASH "e1de89c9bb525e14"
 #define IRC_SNAP_GPT2_MAX_BATCH 2
 #define IRC_SNAP_GPT2_MAX_SEQ 7
 #define IRC_SNAP_GPT2_VOCAB 37
 #define IRC_SNAP_GPT2_D_MODEL 24
 #define IRC_SNAP_GPT2_LAYERS 2
+#define IRC_SNAP_GPT2_CONTEXT 12 /* positions a generated sequence can reach */
 #define IRC_SNAP_GPT2_NUM_PARAMS 10336u /* floats in the parameter region */
 
 #ifndef IRC_PARAM_INFO_DEFINED
@@ -94,6 +95,18 @@ int irc_snap_gpt2_backward(irc_snap_gpt2 *m, const int32_t *tokens, const int32_
 int irc_snap_gpt2_adamw_step(irc_snap_gpt2 *m, const irc_adamw_config *cfg, float *grad_norm);
 /* AdamW moments: first then second, 2 x IRC_SNAP_GPT2_NUM_PARAMS floats (for checkpoints). */
 float *irc_snap_gpt2_opt_state(irc_snap_gpt2 *m);
+
+/* Generation with a key/value cache: one sequence per context, each token
+ * computed once. prefill starts a new sequence with tokens[0..t)
+ * (1 <= t <= IRC_SNAP_GPT2_CONTEXT) and writes the logits of its last token (V floats);
+ * decode appends one token after the cached ones and writes its logits.
+ * The cache is allocated by the first prefill; forward, loss and backward
+ * leave it alone. context() is IRC_SNAP_GPT2_CONTEXT (0 if the library was built
+ * without generation programs); cache_len() counts the tokens in the cache. */
+int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, int t, float *logits);
+int irc_snap_gpt2_decode(irc_snap_gpt2 *m, int32_t token, float *logits);
+int irc_snap_gpt2_context(void);
+int irc_snap_gpt2_cache_len(const irc_snap_gpt2 *m);
 
 #ifdef __cplusplus
 }

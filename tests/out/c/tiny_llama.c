@@ -6,8 +6,10 @@
  *
  * Memory: one arena of 78224 floats = parameters (16352) | their gradients
  * | AdamW first and second moments | activations (12784, shared by liveness, the larger
- * of the two programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count.
+ * of the programs) | 32 int32 ids; the GEMM
+ * workspace is a second allocation that grows with the thread count, and
+ * the key/value cache (768 floats: 2 layers x keys and values x 12 positions
+ * x 16) a third, made by the first prefill.
  * Target: avx2 (8 lanes).
  */
 #define IRC_TARGET_AVX2 1
@@ -32,6 +34,8 @@ struct irc_snap_llama {
     float *acts;     /* 12784 floats */
     int32_t *ids;    /* 32 ints: tokens, targets */
     float *work;     /* GEMM packing workspace, sized for work_threads threads */
+    float *kv;       /* key/value cache of generation, allocated by the first prefill */
+    int kv_len;      /* tokens in the cache */
     int threads, work_threads;
     char error[2048];
 };
@@ -1083,15 +1087,606 @@ static void embedding_grad_46(irc_ctx *ctx, float *dtable, const float *dy, cons
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
+/* embedding_47: embed
+ * out (R = 12, C = 32) = table[ids]; table is (37, 32), ids is (12), checked by the caller */
+static void embedding_47(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++)
+        memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
+}
+
+/* norm_48: h0.input_norm
+ * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
+ * x, out are (12, 32); w are (32) */
+static void norm_48(irc_ctx *ctx, const float *x, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++) {
+        const float *xr = x + (size_t)r * 32;
+        float *yr = out + (size_t)r * 32;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf v = irc_vload_upto(xr + i, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_49: h0.attn.q, h0.attn.out, ... (4 uses)
+ * out (12, 32) = inp (12, 32) · wᵀ
+ * out  is (12, 32)
+ * inp  is (12, 32)
+ * w    is (32, 32), read transposed */
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 32, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 32, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_50: h0.attn.k, h0.attn.v, ... (4 uses)
+ * out (12, 16) = inp (12, 32) · wᵀ
+ * out  is (12, 16)
+ * inp  is (12, 32)
+ * w    is (16, 32), read transposed */
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 16, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 16, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* rope_51: h0.attn.q_rope, h1.attn.q_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 12, 4·8), pos is (1, 12) */
+static void rope_51(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 12; bt++) {
+        const int t = pos[bt];
+        float c[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 4; h++) {
+            const float *xh = x + (size_t)bt * 32 + h * 8;
+            float *oh = out + (size_t)bt * 32 + h * 8;
+            for (int i = 0; i < 4; i++) {
+                float x1 = xh[i], x2 = xh[i + 4];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 4] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* rope_52: h0.attn.k_rope, h1.attn.k_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 12, 2·8), pos is (1, 12) */
+static void rope_52(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 12; bt++) {
+        const int t = pos[bt];
+        float c[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 2; h++) {
+            const float *xh = x + (size_t)bt * 16 + h * 8;
+            float *oh = out + (size_t)bt * 16 + h * 8;
+            for (int i = 0; i < 4; i++) {
+                float x1 = xh[i], x2 = xh[i + 4];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 4] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* cached_attention_53: h0.attn, h1.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 12, 4·8) inside rows of 32 floats
+ * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
+ * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
+ * out is (1, 12, 4·8); query head h reads kv head h / 2 */
+static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 12; t++) {
+        memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
+    }
+    const float scale = 3.5355339059327373e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 12; t++) {
+        for (int h = 0; h < 4; h++) {
+            const int kh = h / 2, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 32 + h * 8;
+            float scores[12];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 16 + kh * 8, 8) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 32 + h * 8;
+            memset(ot, 0, 8 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 16 + kh * 8, 8);
+        }
+    }
+}
+
+/* add_norm_54: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+ * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
+ * x, a, b, out are (12, 32); w are (32) */
+static void add_norm_54(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++) {
+        const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
+        float *xr = x + (size_t)r * 32;
+        float *yr = out + (size_t)r * 32;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_55: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+ * out (12, 40) = inp (12, 32) · wᵀ
+ * out  is (12, 40)
+ * inp  is (12, 32)
+ * w    is (40, 32), read transposed */
+static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 40, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 40, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_56: h0.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_56(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v28 = irc_vsilu(x0);
+            const irc_vf v29 = irc_vmul(v28, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v29, n);
+        }
+    }
+}
+
+/* gemm_57: h0.mlp.down, h1.mlp.down
+ * out (12, 32) = inp (12, 40) · wᵀ
+ * out  is (12, 32)
+ * inp  is (12, 40)
+ * w    is (32, 40), read transposed */
+static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 32, .K = 40,
+        .A = inp, .lda = 40, .trans_a = 0,
+        .B = w, .ldb = 40, .trans_b = 1,
+        .C = out, .ldc = 32, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_58: h1.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_58(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 12; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v57 = irc_vsilu(x0);
+            const irc_vf v58 = irc_vmul(v57, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v58, n);
+        }
+    }
+}
+
+/* gemm_59: logits
+ * out (12, 37) = inp (12, 32) · wᵀ
+ * out  is (12, 37)
+ * inp  is (12, 32)
+ * w    is (37, 32), read transposed */
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 12, .N = 37, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 37, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* embedding_60: embed
+ * out (R = 1, C = 32) = table[ids]; table is (37, 32), ids is (1), checked by the caller */
+static void embedding_60(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
+}
+
+/* norm_61: h0.input_norm
+ * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
+ * x, out are (1, 32); w are (32) */
+static void norm_61(irc_ctx *ctx, const float *x, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        const float *xr = x + (size_t)r * 32;
+        float *yr = out + (size_t)r * 32;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf v = irc_vload_upto(xr + i, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_62: h0.attn.q, h0.attn.out, ... (4 uses)
+ * out (1, 32) = inp (1, 32) · wᵀ
+ * out  is (1, 32)
+ * inp  is (1, 32)
+ * w    is (32, 32), read transposed */
+static void gemm_62(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 32, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 32, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_63: h0.attn.k, h0.attn.v, ... (4 uses)
+ * out (1, 16) = inp (1, 32) · wᵀ
+ * out  is (1, 16)
+ * inp  is (1, 32)
+ * w    is (16, 32), read transposed */
+static void gemm_63(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 16, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 16, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* rope_64: h0.attn.q_rope, h1.attn.q_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 1, 4·8), pos is (1, 1) */
+static void rope_64(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 1; bt++) {
+        const int t = pos[bt];
+        float c[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 4; h++) {
+            const float *xh = x + (size_t)bt * 32 + h * 8;
+            float *oh = out + (size_t)bt * 32 + h * 8;
+            for (int i = 0; i < 4; i++) {
+                float x1 = xh[i], x2 = xh[i + 4];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 4] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* rope_65: h0.attn.k_rope, h1.attn.k_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 1, 2·8), pos is (1, 1) */
+static void rope_65(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 1; bt++) {
+        const int t = pos[bt];
+        float c[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 2; h++) {
+            const float *xh = x + (size_t)bt * 16 + h * 8;
+            float *oh = out + (size_t)bt * 16 + h * 8;
+            for (int i = 0; i < 4; i++) {
+                float x1 = xh[i], x2 = xh[i + 4];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 4] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* cached_attention_66: h0.attn, h1.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 1, 4·8) inside rows of 32 floats
+ * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
+ * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
+ * out is (1, 1, 4·8); query head h reads kv head h / 2 */
+static void cached_attention_66(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 1; t++) {
+        memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
+    }
+    const float scale = 3.5355339059327373e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 1; t++) {
+        for (int h = 0; h < 4; h++) {
+            const int kh = h / 2, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 32 + h * 8;
+            float scores[12];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 16 + kh * 8, 8) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 32 + h * 8;
+            memset(ot, 0, 8 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 16 + kh * 8, 8);
+        }
+    }
+}
+
+/* add_norm_67: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+ * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
+ * x, a, b, out are (1, 32); w are (32) */
+static void add_norm_67(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
+        float *xr = x + (size_t)r * 32;
+        float *yr = out + (size_t)r * 32;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_68: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+ * out (1, 40) = inp (1, 32) · wᵀ
+ * out  is (1, 40)
+ * inp  is (1, 32)
+ * w    is (40, 32), read transposed */
+static void gemm_68(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 40, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 40, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_69: h0.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_69(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v28 = irc_vsilu(x0);
+            const irc_vf v29 = irc_vmul(v28, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v29, n);
+        }
+    }
+}
+
+/* gemm_70: h0.mlp.down, h1.mlp.down
+ * out (1, 32) = inp (1, 40) · wᵀ
+ * out  is (1, 32)
+ * inp  is (1, 40)
+ * w    is (32, 40), read transposed */
+static void gemm_70(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 32, .K = 40,
+        .A = inp, .lda = 40, .trans_a = 0,
+        .B = w, .ldb = 40, .trans_b = 1,
+        .C = out, .ldc = 32, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_71: h1.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_71(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v57 = irc_vsilu(x0);
+            const irc_vf v58 = irc_vmul(v57, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v58, n);
+        }
+    }
+}
+
+/* gemm_72: logits
+ * out (1, 37) = inp (1, 32) · wᵀ
+ * out  is (1, 37)
+ * inp  is (1, 32)
+ * w    is (37, 32), read transposed */
+static void gemm_72(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 37, .K = 32,
+        .A = inp, .lda = 32, .trans_a = 0,
+        .B = w, .ldb = 32, .trans_b = 1,
+        .C = out, .ldc = 37, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
 /* ---------------------------------------------------------------------------
  * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets.
+ * P parameters, G gradients, A activations, I token ids and targets (and
+ * positions), S the key/value cache.
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
     norm_1(ctx, A + 0, A + 448, P + 1184); /* k1 h0.input_norm */
     gemm_2(ctx, A + 896, A + 448, P + 1216); /* k2 h0.attn.q */
@@ -1126,9 +1721,9 @@ static void run_forward(irc_ctx *ctx)
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 5600, P + 0, I + 0); /* k0 embed */
     norm_1(ctx, A + 5600, A + 6048, P + 1184); /* k1 h0.input_norm */
     gemm_2(ctx, A + 0, A + 6048, P + 1216); /* k2 h0.attn.q */
@@ -1228,10 +1823,82 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(G + 0, A + 0, 1184); /* into the gradient */
 }
 
+static void run_prefill(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_47(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    norm_48(ctx, A + 0, A + 384, P + 1184); /* k1 h0.input_norm */
+    gemm_49(ctx, A + 768, A + 384, P + 1216); /* k2 h0.attn.q */
+    gemm_50(ctx, A + 1152, A + 384, P + 2240); /* k3 h0.attn.k */
+    gemm_50(ctx, A + 1344, A + 384, P + 2752); /* k4 h0.attn.v */
+    rope_51(ctx, A + 384, A + 768, I + 16); /* k5 h0.attn.q_rope */
+    rope_52(ctx, A + 1536, A + 1152, I + 16); /* k6 h0.attn.k_rope */
+    cached_attention_53(ctx, A + 768, A + 384, A + 1536, A + 1344, S + 0, S + 192, I + 16); /* k7 h0.attn */
+    gemm_49(ctx, A + 384, A + 768, P + 3264); /* k8 h0.attn.out */
+    add_norm_54(ctx, A + 1440, A + 0, A + 384, A + 960, P + 4288); /* k9 h0.post_attn_norm */
+    gemm_55(ctx, A + 0, A + 960, P + 4320); /* k10 h0.mlp.gate */
+    gemm_55(ctx, A + 480, A + 960, P + 5600); /* k11 h0.mlp.up */
+    elementwise_56(ctx, A + 960, A + 0, A + 480); /* k12 h0.mlp.swiglu */
+    gemm_57(ctx, A + 0, A + 960, P + 6880); /* k13 h0.mlp.down */
+    add_norm_54(ctx, A + 384, A + 1440, A + 0, A + 768, P + 8160); /* k14 h1.input_norm */
+    gemm_49(ctx, A + 0, A + 768, P + 8192); /* k15 h1.attn.q */
+    gemm_50(ctx, A + 1152, A + 768, P + 9216); /* k16 h1.attn.k */
+    gemm_50(ctx, A + 1344, A + 768, P + 9728); /* k17 h1.attn.v */
+    rope_51(ctx, A + 768, A + 0, I + 16); /* k18 h1.attn.q_rope */
+    rope_52(ctx, A + 1536, A + 1152, I + 16); /* k19 h1.attn.k_rope */
+    cached_attention_53(ctx, A + 0, A + 768, A + 1536, A + 1344, S + 384, S + 576, I + 16); /* k20 h1.attn */
+    gemm_49(ctx, A + 768, A + 0, P + 10240); /* k21 h1.attn.out */
+    add_norm_54(ctx, A + 1440, A + 384, A + 768, A + 1824, P + 11264); /* k22 h1.post_attn_norm */
+    gemm_55(ctx, A + 0, A + 1824, P + 11296); /* k23 h1.mlp.gate */
+    gemm_55(ctx, A + 480, A + 1824, P + 12576); /* k24 h1.mlp.up */
+    elementwise_58(ctx, A + 960, A + 0, A + 480); /* k25 h1.mlp.swiglu */
+    gemm_57(ctx, A + 0, A + 960, P + 13856); /* k26 h1.mlp.down */
+    add_norm_54(ctx, A + 384, A + 1440, A + 0, A + 768, P + 15136); /* k27 ln_f */
+    gemm_59(ctx, A + 0, A + 768, P + 15168); /* k28 logits */
+}
+
+static void run_decode(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_60(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    norm_61(ctx, A + 0, A + 32, P + 1184); /* k1 h0.input_norm */
+    gemm_62(ctx, A + 64, A + 32, P + 1216); /* k2 h0.attn.q */
+    gemm_63(ctx, A + 96, A + 32, P + 2240); /* k3 h0.attn.k */
+    gemm_63(ctx, A + 112, A + 32, P + 2752); /* k4 h0.attn.v */
+    rope_64(ctx, A + 32, A + 64, I + 16); /* k5 h0.attn.q_rope */
+    rope_65(ctx, A + 128, A + 96, I + 16); /* k6 h0.attn.k_rope */
+    cached_attention_66(ctx, A + 64, A + 32, A + 128, A + 112, S + 0, S + 192, I + 16); /* k7 h0.attn */
+    gemm_62(ctx, A + 32, A + 64, P + 3264); /* k8 h0.attn.out */
+    add_norm_67(ctx, A + 144, A + 0, A + 32, A + 96, P + 4288); /* k9 h0.post_attn_norm */
+    gemm_68(ctx, A + 0, A + 96, P + 4320); /* k10 h0.mlp.gate */
+    gemm_68(ctx, A + 48, A + 96, P + 5600); /* k11 h0.mlp.up */
+    elementwise_69(ctx, A + 96, A + 0, A + 48); /* k12 h0.mlp.swiglu */
+    gemm_70(ctx, A + 0, A + 96, P + 6880); /* k13 h0.mlp.down */
+    add_norm_67(ctx, A + 32, A + 144, A + 0, A + 64, P + 8160); /* k14 h1.input_norm */
+    gemm_62(ctx, A + 0, A + 64, P + 8192); /* k15 h1.attn.q */
+    gemm_63(ctx, A + 96, A + 64, P + 9216); /* k16 h1.attn.k */
+    gemm_63(ctx, A + 112, A + 64, P + 9728); /* k17 h1.attn.v */
+    rope_64(ctx, A + 64, A + 0, I + 16); /* k18 h1.attn.q_rope */
+    rope_65(ctx, A + 128, A + 96, I + 16); /* k19 h1.attn.k_rope */
+    cached_attention_66(ctx, A + 0, A + 64, A + 128, A + 112, S + 384, S + 576, I + 16); /* k20 h1.attn */
+    gemm_62(ctx, A + 64, A + 0, P + 10240); /* k21 h1.attn.out */
+    add_norm_67(ctx, A + 144, A + 32, A + 64, A + 96, P + 11264); /* k22 h1.post_attn_norm */
+    gemm_68(ctx, A + 0, A + 96, P + 11296); /* k23 h1.mlp.gate */
+    gemm_68(ctx, A + 48, A + 96, P + 12576); /* k24 h1.mlp.up */
+    elementwise_71(ctx, A + 96, A + 0, A + 48); /* k25 h1.mlp.swiglu */
+    gemm_70(ctx, A + 0, A + 96, P + 13856); /* k26 h1.mlp.down */
+    add_norm_67(ctx, A + 32, A + 144, A + 0, A + 64, P + 15136); /* k27 ln_f */
+    gemm_72(ctx, A + 0, A + 64, P + 15168); /* k28 logits */
+}
+
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 1u; }
+IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 2u; }
 IRC_EXPORT const char *irc_snap_llama_spec_hash(void) { return "c5a2f7b9cc6cddfb"; }
 IRC_EXPORT const char *irc_snap_llama_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_llama_param_count(void) { return 21; }
@@ -1289,6 +1956,7 @@ IRC_EXPORT irc_snap_llama *irc_snap_llama_create(int threads)
 IRC_EXPORT void irc_snap_llama_destroy(irc_snap_llama *m)
 {
     if (m) {
+        free(m->kv);
         free(m->work);
         free(m->arena);
         free(m);
@@ -1433,5 +2101,78 @@ IRC_EXPORT int irc_snap_llama_adamw_step(irc_snap_llama *m, const irc_adamw_conf
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Generation over the key/value cache
+ */
+IRC_EXPORT int irc_snap_llama_context(void) { return 12; }
+IRC_EXPORT int irc_snap_llama_cache_len(const irc_snap_llama *m) { return m->kv_len; }
+
+static int check_tokens(irc_ctx *m, const int32_t *tokens, int t)
+{
+    for (int i = 0; i < t; i++)
+        if (tokens[i] < 0 || tokens[i] >= 37)
+            return fail(m, "token %d at %d is outside the vocabulary 0..36", tokens[i], i);
+    return 0;
+}
+
+/* Stage n tokens at positions kv_len, kv_len + 1, ... as a generation
+ * program's inputs `tokens` and `positions`. */
+static void stage_step(irc_ctx *m, size_t tokens_off, size_t positions_off, const int32_t *tokens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        m->ids[tokens_off + i] = tokens[i];
+        m->ids[positions_off + i] = m->kv_len + i;
+    }
+}
+
+IRC_EXPORT int irc_snap_llama_prefill(irc_snap_llama *m, const int32_t *tokens, int t, float *logits)
+{
+    if (!tokens || !logits || t < 1 || t > 12)
+        return fail(m, "prefill of %d tokens: expected 1..12 tokens and a logits buffer", t);
+    if (check_tokens(m, tokens, t))
+        return 1;
+    if (!m->kv) {
+        size_t bytes = ((size_t)768 * sizeof(float) + 63) / 64 * 64;
+        if (!(m->kv = aligned_alloc(64, bytes)))
+            return fail(m, "out of memory for the key/value cache (%zu bytes)", bytes);
+        memset(m->kv, 0, bytes);
+    }
+    m->kv_len = 0;
+    const float *last = NULL;
+    int done = 0;
+    /* Whole chunks of 12 through the prefill program, the rest one at a time. */
+    for (; t - done >= 12; done += 12) {
+        stage_step(m, 0, 16, tokens + done, 12);
+        run_prefill(m);
+        m->kv_len += 12;
+        last = m->acts + 0 + (size_t)(12 - 1) * 37;
+    }
+    for (; done < t; done++) {
+        stage_step(m, 0, 16, tokens + done, 1);
+        run_decode(m);
+        m->kv_len += 1;
+        last = m->acts + 0;
+    }
+    memcpy(logits, last, 37 * sizeof(float));
+    return 0;
+}
+
+IRC_EXPORT int irc_snap_llama_decode(irc_snap_llama *m, int32_t token, float *logits)
+{
+    if (m->kv_len < 1 || !m->kv)
+        return fail(m, "decode before prefill: start a sequence with irc_snap_llama_prefill");
+    if (m->kv_len >= 12)
+        return fail(m, "the context of 12 tokens is full");
+    if (!logits)
+        return fail(m, "decode needs a logits buffer");
+    if (check_tokens(m, &token, 1))
+        return 1;
+    stage_step(m, 0, 16, &token, 1);
+    run_decode(m);
+    m->kv_len += 1;
+    memcpy(logits, m->acts + 0, 37 * sizeof(float));
     return 0;
 }

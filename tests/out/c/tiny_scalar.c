@@ -6,8 +6,10 @@
  *
  * Memory: one arena of 7824 floats = parameters (1632) | their gradients
  * | AdamW first and second moments | activations (1264, shared by liveness, the larger
- * of the two programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count.
+ * of the programs) | 32 int32 ids; the GEMM
+ * workspace is a second allocation that grows with the thread count, and
+ * the key/value cache (64 floats: 1 layers x keys and values x 8 positions
+ * x 4) a third, made by the first prefill.
  * Target: scalar (1 lanes).
  */
 #define IRC_TARGET_SCALAR 1
@@ -32,6 +34,8 @@ struct irc_snap_scalar {
     float *acts;     /* 1264 floats */
     int32_t *ids;    /* 32 ints: tokens, targets */
     float *work;     /* GEMM packing workspace, sized for work_threads threads */
+    float *kv;       /* key/value cache of generation, allocated by the first prefill */
+    int kv_len;      /* tokens in the cache */
     int threads, work_threads;
     char error[2048];
 };
@@ -917,15 +921,570 @@ static void embedding_grad_37(irc_ctx *ctx, float *dtable, const float *dy, cons
         irc_axpy(dtable + (size_t)ids[r] * 12, 1.0f, dy + (size_t)r * 12, 12);
 }
 
+/* embedding_38: embed
+ * out (R = 8, C = 12) = table[ids]; table is (19, 12), ids is (8), checked by the caller */
+static void embedding_38(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 8; r++)
+        memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
+}
+
+/* norm_39: h0.input_norm
+ * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
+ * x, out are (8, 12); w are (12) */
+static void norm_39(irc_ctx *ctx, const float *x, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 8; r++) {
+        const float *xr = x + (size_t)r * 12;
+        float *yr = out + (size_t)r * 12;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf v = irc_vload_upto(xr + i, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_40: h0.attn.q, h0.attn.out
+ * out (8, 12) = inp (8, 12) · wᵀ
+ * out  is (8, 12)
+ * inp  is (8, 12)
+ * w    is (12, 12), read transposed */
+static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 8, .N = 12, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 12, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_41: h0.attn.k, h0.attn.v
+ * out (8, 4) = inp (8, 12) · wᵀ
+ * out  is (8, 4)
+ * inp  is (8, 12)
+ * w    is (4, 12), read transposed */
+static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 8, .N = 4, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 4, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* rope_42: h0.attn.q_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 8, 3·4), pos is (1, 8) */
+static void rope_42(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 8; bt++) {
+        const int t = pos[bt];
+        float c[2], s[2];
+        for (int i = 0; i < 2; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 4.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 3; h++) {
+            const float *xh = x + (size_t)bt * 12 + h * 4;
+            float *oh = out + (size_t)bt * 12 + h * 4;
+            for (int i = 0; i < 2; i++) {
+                float x1 = xh[i], x2 = xh[i + 2];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 2] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* rope_43: h0.attn.k_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 8, 1·4), pos is (1, 8) */
+static void rope_43(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 8; bt++) {
+        const int t = pos[bt];
+        float c[2], s[2];
+        for (int i = 0; i < 2; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 4.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 1; h++) {
+            const float *xh = x + (size_t)bt * 4 + h * 4;
+            float *oh = out + (size_t)bt * 4 + h * 4;
+            for (int i = 0; i < 2; i++) {
+                float x1 = xh[i], x2 = xh[i + 2];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 2] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* cached_attention_44: h0.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 8, 3·4) inside rows of 12 floats
+ * k,v are (1, 8, 1·4) inside rows of 4 / 4 floats
+ * kc, vc are the layer's caches (8, 4); pos is (8), each in 0..7 (checked by the caller)
+ * out is (1, 8, 3·4); query head h reads kv head h / 3 */
+static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 8; t++) {
+        memcpy(kc + (size_t)pos[t] * 4, k + (size_t)t * 4, 4 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
+    }
+    const float scale = 5e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 8; t++) {
+        for (int h = 0; h < 3; h++) {
+            const int kh = h / 3, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 12 + h * 4;
+            float scores[8];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 4 + kh * 4, 4) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 12 + h * 4;
+            memset(ot, 0, 4 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 4 + kh * 4, 4);
+        }
+    }
+}
+
+/* add_norm_45: h0.post_attn_norm, ln_f
+ * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
+ * x, a, b, out are (8, 12); w are (12) */
+static void add_norm_45(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 8; r++) {
+        const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
+        float *xr = x + (size_t)r * 12;
+        float *yr = out + (size_t)r * 12;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_46: h0.mlp.gate, h0.mlp.up
+ * out (8, 20) = inp (8, 12) · wᵀ
+ * out  is (8, 20)
+ * inp  is (8, 12)
+ * w    is (20, 12), read transposed */
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 8, .N = 20, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 20, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_47: h0.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (8, 20); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_47(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 8; r++) {
+        for (int j = 0; j < 20; j += IRC_VW) {
+            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
+            const irc_vf v28 = irc_vsilu(x0);
+            const irc_vf v29 = irc_vmul(v28, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v29, n);
+        }
+    }
+}
+
+/* gemm_48: h0.mlp.down
+ * out (8, 12) = inp (8, 20) · wᵀ
+ * out  is (8, 12)
+ * inp  is (8, 20)
+ * w    is (12, 20), read transposed */
+static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 8, .N = 12, .K = 20,
+        .A = inp, .lda = 20, .trans_a = 0,
+        .B = w, .ldb = 20, .trans_b = 1,
+        .C = out, .ldc = 12, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_49: logits
+ * out (8, 19) = inp (8, 12) · wᵀ
+ * out  is (8, 19)
+ * inp  is (8, 12)
+ * w    is (19, 12), read transposed */
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 8, .N = 19, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 19, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* embedding_50: embed
+ * out (R = 1, C = 12) = table[ids]; table is (19, 12), ids is (1), checked by the caller */
+static void embedding_50(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
+}
+
+/* norm_51: h0.input_norm
+ * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
+ * x, out are (1, 12); w are (12) */
+static void norm_51(irc_ctx *ctx, const float *x, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        const float *xr = x + (size_t)r * 12;
+        float *yr = out + (size_t)r * 12;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf v = irc_vload_upto(xr + i, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_52: h0.attn.q, h0.attn.out
+ * out (1, 12) = inp (1, 12) · wᵀ
+ * out  is (1, 12)
+ * inp  is (1, 12)
+ * w    is (12, 12), read transposed */
+static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 12, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 12, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_53: h0.attn.k, h0.attn.v
+ * out (1, 4) = inp (1, 12) · wᵀ
+ * out  is (1, 4)
+ * inp  is (1, 12)
+ * w    is (4, 12), read transposed */
+static void gemm_53(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 4, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 4, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* rope_54: h0.attn.q_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 1, 3·4), pos is (1, 1) */
+static void rope_54(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 1; bt++) {
+        const int t = pos[bt];
+        float c[2], s[2];
+        for (int i = 0; i < 2; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 4.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 3; h++) {
+            const float *xh = x + (size_t)bt * 12 + h * 4;
+            float *oh = out + (size_t)bt * 12 + h * 4;
+            for (int i = 0; i < 2; i++) {
+                float x1 = xh[i], x2 = xh[i + 2];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 2] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* rope_55: h0.attn.k_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 1, 1·4), pos is (1, 1) */
+static void rope_55(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+{
+    (void)ctx;
+    for (int bt = 0; bt < 1; bt++) {
+        const int t = pos[bt];
+        float c[2], s[2];
+        for (int i = 0; i < 2; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 4.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
+        for (int h = 0; h < 1; h++) {
+            const float *xh = x + (size_t)bt * 4 + h * 4;
+            float *oh = out + (size_t)bt * 4 + h * 4;
+            for (int i = 0; i < 2; i++) {
+                float x1 = xh[i], x2 = xh[i + 2];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 2] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* cached_attention_56: h0.attn
+ * One generation step of attention over the key/value cache: row t of this
+ * step's keys and values goes to cache row pos[t], then query row t attends to
+ * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
+ * attention kernel, so cached and recomputed generation agree).
+ * q   is (1, 1, 3·4) inside rows of 12 floats
+ * k,v are (1, 1, 1·4) inside rows of 4 / 4 floats
+ * kc, vc are the layer's caches (8, 4); pos is (1), each in 0..7 (checked by the caller)
+ * out is (1, 1, 3·4); query head h reads kv head h / 3 */
+static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+                       const int32_t *pos)
+{
+    (void)ctx;
+    for (int t = 0; t < 1; t++) {
+        memcpy(kc + (size_t)pos[t] * 4, k + (size_t)t * 4, 4 * sizeof(float));
+        memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
+    }
+    const float scale = 5e-1f;
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int t = 0; t < 1; t++) {
+        for (int h = 0; h < 3; h++) {
+            const int kh = h / 3, n = pos[t] + 1;
+            const float *qt = q + (size_t)t * 12 + h * 4;
+            float scores[8];
+            float mx = -INFINITY;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_dot(qt, kc + (size_t)s * 4 + kh * 4, 4) * scale;
+                mx = scores[s] > mx ? scores[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < n; s++) {
+                scores[s] = irc_expf(scores[s] - mx);
+                sum += scores[s];
+            }
+            float *ot = out + (size_t)t * 12 + h * 4;
+            memset(ot, 0, 4 * sizeof(float));
+            const float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                irc_axpy(ot, scores[s] * inv, vc + (size_t)s * 4 + kh * 4, 4);
+        }
+    }
+}
+
+/* add_norm_57: h0.post_attn_norm, ln_f
+ * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
+ * x, a, b, out are (1, 12); w are (12) */
+static void add_norm_57(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
+        float *xr = x + (size_t)r * 12;
+        float *yr = out + (size_t)r * 12;
+        irc_vf acc = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
+            irc_vstore_upto(xr + i, v, n);
+            acc = irc_vfma(v, v, acc);
+        }
+        const float mean = 0.0f;
+        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
+        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
+            irc_vstore_upto(yr + i, y, n);
+        }
+    }
+}
+
+/* gemm_58: h0.mlp.gate, h0.mlp.up
+ * out (1, 20) = inp (1, 12) · wᵀ
+ * out  is (1, 20)
+ * inp  is (1, 12)
+ * w    is (20, 12), read transposed */
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 20, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 20, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* elementwise_59: h0.mlp.swiglu
+ * out0 = silu(in0) * in1
+ * every tensor is (1, 20); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_59(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+{
+    (void)ctx;
+    for (int r = 0; r < 1; r++) {
+        for (int j = 0; j < 20; j += IRC_VW) {
+            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
+            const irc_vf v28 = irc_vsilu(x0);
+            const irc_vf v29 = irc_vmul(v28, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v29, n);
+        }
+    }
+}
+
+/* gemm_60: h0.mlp.down
+ * out (1, 12) = inp (1, 20) · wᵀ
+ * out  is (1, 12)
+ * inp  is (1, 20)
+ * w    is (12, 20), read transposed */
+static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 12, .K = 20,
+        .A = inp, .lda = 20, .trans_a = 0,
+        .B = w, .ldb = 20, .trans_b = 1,
+        .C = out, .ldc = 12, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
+/* gemm_61: logits
+ * out (1, 19) = inp (1, 12) · wᵀ
+ * out  is (1, 19)
+ * inp  is (1, 12)
+ * w    is (19, 12), read transposed */
+static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
+{
+    irc_gemm_args g = {
+        .M = 1, .N = 19, .K = 12,
+        .A = inp, .lda = 12, .trans_a = 0,
+        .B = w, .ldb = 12, .trans_b = 1,
+        .C = out, .ldc = 19, .accumulate = 0,
+        .bias = NULL,
+        .act = IRC_ACT_NONE,
+        .threads = ctx->threads, .work = ctx->work,
+    };
+    irc_gemm(&g);
+}
+
 /* ---------------------------------------------------------------------------
  * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets.
+ * P parameters, G gradients, A activations, I token ids and targets (and
+ * positions), S the key/value cache.
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
     norm_1(ctx, A + 0, A + 64, P + 240); /* k1 h0.input_norm */
     gemm_2(ctx, A + 128, A + 64, P + 256); /* k2 h0.attn.q */
@@ -947,9 +1506,9 @@ static void run_forward(irc_ctx *ctx)
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts;
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
     const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)I;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
     embedding_0(ctx, A + 672, P + 0, I + 0); /* k0 embed */
     norm_1(ctx, A + 672, A + 736, P + 240); /* k1 h0.input_norm */
     gemm_2(ctx, A + 0, A + 736, P + 256); /* k2 h0.attn.q */
@@ -1006,10 +1565,56 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(G + 0, A + 0, 228); /* into the gradient */
 }
 
+static void run_prefill(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_38(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    norm_39(ctx, A + 0, A + 96, P + 240); /* k1 h0.input_norm */
+    gemm_40(ctx, A + 192, A + 96, P + 256); /* k2 h0.attn.q */
+    gemm_41(ctx, A + 288, A + 96, P + 400); /* k3 h0.attn.k */
+    gemm_41(ctx, A + 320, A + 96, P + 448); /* k4 h0.attn.v */
+    rope_42(ctx, A + 96, A + 192, I + 16); /* k5 h0.attn.q_rope */
+    rope_43(ctx, A + 352, A + 288, I + 16); /* k6 h0.attn.k_rope */
+    cached_attention_44(ctx, A + 192, A + 96, A + 352, A + 320, S + 0, S + 32, I + 16); /* k7 h0.attn */
+    gemm_40(ctx, A + 96, A + 192, P + 496); /* k8 h0.attn.out */
+    add_norm_45(ctx, A + 480, A + 0, A + 96, A + 320, P + 640); /* k9 h0.post_attn_norm */
+    gemm_46(ctx, A + 0, A + 320, P + 656); /* k10 h0.mlp.gate */
+    gemm_46(ctx, A + 160, A + 320, P + 896); /* k11 h0.mlp.up */
+    elementwise_47(ctx, A + 320, A + 0, A + 160); /* k12 h0.mlp.swiglu */
+    gemm_48(ctx, A + 0, A + 320, P + 1136); /* k13 h0.mlp.down */
+    add_norm_45(ctx, A + 96, A + 480, A + 0, A + 192, P + 1376); /* k14 ln_f */
+    gemm_49(ctx, A + 0, A + 192, P + 1392); /* k15 logits */
+}
+
+static void run_decode(irc_ctx *ctx)
+{
+    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
+    const int32_t *I = ctx->ids;
+    (void)P; (void)G; (void)A; (void)S; (void)I;
+    embedding_50(ctx, A + 0, P + 0, I + 0); /* k0 embed */
+    norm_51(ctx, A + 0, A + 16, P + 240); /* k1 h0.input_norm */
+    gemm_52(ctx, A + 32, A + 16, P + 256); /* k2 h0.attn.q */
+    gemm_53(ctx, A + 48, A + 16, P + 400); /* k3 h0.attn.k */
+    gemm_53(ctx, A + 64, A + 16, P + 448); /* k4 h0.attn.v */
+    rope_54(ctx, A + 16, A + 32, I + 16); /* k5 h0.attn.q_rope */
+    rope_55(ctx, A + 32, A + 48, I + 16); /* k6 h0.attn.k_rope */
+    cached_attention_56(ctx, A + 48, A + 16, A + 32, A + 64, S + 0, S + 32, I + 16); /* k7 h0.attn */
+    gemm_52(ctx, A + 16, A + 48, P + 496); /* k8 h0.attn.out */
+    add_norm_57(ctx, A + 96, A + 0, A + 16, A + 64, P + 640); /* k9 h0.post_attn_norm */
+    gemm_58(ctx, A + 0, A + 64, P + 656); /* k10 h0.mlp.gate */
+    gemm_58(ctx, A + 32, A + 64, P + 896); /* k11 h0.mlp.up */
+    elementwise_59(ctx, A + 64, A + 0, A + 32); /* k12 h0.mlp.swiglu */
+    gemm_60(ctx, A + 0, A + 64, P + 1136); /* k13 h0.mlp.down */
+    add_norm_57(ctx, A + 16, A + 96, A + 0, A + 32, P + 1376); /* k14 ln_f */
+    gemm_61(ctx, A + 0, A + 32, P + 1392); /* k15 logits */
+}
+
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 1u; }
+IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 2u; }
 IRC_EXPORT const char *irc_snap_scalar_spec_hash(void) { return "34b9e01f75e8b703"; }
 IRC_EXPORT const char *irc_snap_scalar_target(void) { return "scalar"; }
 IRC_EXPORT int irc_snap_scalar_param_count(void) { return 12; }
@@ -1067,6 +1672,7 @@ IRC_EXPORT irc_snap_scalar *irc_snap_scalar_create(int threads)
 IRC_EXPORT void irc_snap_scalar_destroy(irc_snap_scalar *m)
 {
     if (m) {
+        free(m->kv);
         free(m->work);
         free(m->arena);
         free(m);
@@ -1211,5 +1817,78 @@ IRC_EXPORT int irc_snap_scalar_adamw_step(irc_snap_scalar *m, const irc_adamw_co
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Generation over the key/value cache
+ */
+IRC_EXPORT int irc_snap_scalar_context(void) { return 8; }
+IRC_EXPORT int irc_snap_scalar_cache_len(const irc_snap_scalar *m) { return m->kv_len; }
+
+static int check_tokens(irc_ctx *m, const int32_t *tokens, int t)
+{
+    for (int i = 0; i < t; i++)
+        if (tokens[i] < 0 || tokens[i] >= 19)
+            return fail(m, "token %d at %d is outside the vocabulary 0..18", tokens[i], i);
+    return 0;
+}
+
+/* Stage n tokens at positions kv_len, kv_len + 1, ... as a generation
+ * program's inputs `tokens` and `positions`. */
+static void stage_step(irc_ctx *m, size_t tokens_off, size_t positions_off, const int32_t *tokens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        m->ids[tokens_off + i] = tokens[i];
+        m->ids[positions_off + i] = m->kv_len + i;
+    }
+}
+
+IRC_EXPORT int irc_snap_scalar_prefill(irc_snap_scalar *m, const int32_t *tokens, int t, float *logits)
+{
+    if (!tokens || !logits || t < 1 || t > 8)
+        return fail(m, "prefill of %d tokens: expected 1..8 tokens and a logits buffer", t);
+    if (check_tokens(m, tokens, t))
+        return 1;
+    if (!m->kv) {
+        size_t bytes = ((size_t)64 * sizeof(float) + 63) / 64 * 64;
+        if (!(m->kv = aligned_alloc(64, bytes)))
+            return fail(m, "out of memory for the key/value cache (%zu bytes)", bytes);
+        memset(m->kv, 0, bytes);
+    }
+    m->kv_len = 0;
+    const float *last = NULL;
+    int done = 0;
+    /* Whole chunks of 8 through the prefill program, the rest one at a time. */
+    for (; t - done >= 8; done += 8) {
+        stage_step(m, 0, 16, tokens + done, 8);
+        run_prefill(m);
+        m->kv_len += 8;
+        last = m->acts + 0 + (size_t)(8 - 1) * 19;
+    }
+    for (; done < t; done++) {
+        stage_step(m, 0, 16, tokens + done, 1);
+        run_decode(m);
+        m->kv_len += 1;
+        last = m->acts + 0;
+    }
+    memcpy(logits, last, 19 * sizeof(float));
+    return 0;
+}
+
+IRC_EXPORT int irc_snap_scalar_decode(irc_snap_scalar *m, int32_t token, float *logits)
+{
+    if (m->kv_len < 1 || !m->kv)
+        return fail(m, "decode before prefill: start a sequence with irc_snap_scalar_prefill");
+    if (m->kv_len >= 8)
+        return fail(m, "the context of 8 tokens is full");
+    if (!logits)
+        return fail(m, "decode needs a logits buffer");
+    if (check_tokens(m, &token, 1))
+        return 1;
+    stage_step(m, 0, 16, &token, 1);
+    run_decode(m);
+    m->kv_len += 1;
+    memcpy(logits, m->acts + 0, 19 * sizeof(float));
     return 0;
 }

@@ -19,13 +19,14 @@
 extern "C" {
 #endif
 
-#define IRC_SNAP_SCALAR_ABI_VERSION 1
+#define IRC_SNAP_SCALAR_ABI_VERSION 2
 #define IRC_SNAP_SCALAR_SPEC_HASH "34b9e01f75e8b703"
 #define IRC_SNAP_SCALAR_MAX_BATCH 1
 #define IRC_SNAP_SCALAR_MAX_SEQ 5
 #define IRC_SNAP_SCALAR_VOCAB 19
 #define IRC_SNAP_SCALAR_D_MODEL 12
 #define IRC_SNAP_SCALAR_LAYERS 1
+#define IRC_SNAP_SCALAR_CONTEXT 8 /* positions a generated sequence can reach */
 #define IRC_SNAP_SCALAR_NUM_PARAMS 1632u /* floats in the parameter region */
 
 #ifndef IRC_PARAM_INFO_DEFINED
@@ -94,6 +95,18 @@ int irc_snap_scalar_backward(irc_snap_scalar *m, const int32_t *tokens, const in
 int irc_snap_scalar_adamw_step(irc_snap_scalar *m, const irc_adamw_config *cfg, float *grad_norm);
 /* AdamW moments: first then second, 2 x IRC_SNAP_SCALAR_NUM_PARAMS floats (for checkpoints). */
 float *irc_snap_scalar_opt_state(irc_snap_scalar *m);
+
+/* Generation with a key/value cache: one sequence per context, each token
+ * computed once. prefill starts a new sequence with tokens[0..t)
+ * (1 <= t <= IRC_SNAP_SCALAR_CONTEXT) and writes the logits of its last token (V floats);
+ * decode appends one token after the cached ones and writes its logits.
+ * The cache is allocated by the first prefill; forward, loss and backward
+ * leave it alone. context() is IRC_SNAP_SCALAR_CONTEXT (0 if the library was built
+ * without generation programs); cache_len() counts the tokens in the cache. */
+int irc_snap_scalar_prefill(irc_snap_scalar *m, const int32_t *tokens, int t, float *logits);
+int irc_snap_scalar_decode(irc_snap_scalar *m, int32_t token, float *logits);
+int irc_snap_scalar_context(void);
+int irc_snap_scalar_cache_len(const irc_snap_scalar *m);
 
 #ifdef __cplusplus
 }
