@@ -355,17 +355,23 @@ static void irc__gemm_packed(const irc_gemm_args *g)
  * (trans_b = 1), and only when B has at least IRC_SMALL_PAR_BYTES: below that, waking a
  * second thread costs more than it saves. */
 
-/* The largest M that takes the small-M path, from the crossover table of
- * `bash benches/gemm.sh decode` (packed path time / small-M path time for M = 1..8): above
- * 4 rows, two row groups read B twice (the second time from L2), which still beats MR-row
- * tiles of 12 rows (AVX-512) at every M ≤ 8 and with B transposed everywhere, but not the
- * 6-row tiles of AVX2 at M = 5, 6 with B as it is. */
+/* The largest M that takes the small-M path: the largest up to which it wins at every M in
+ * the crossover table of `bash benches/gemm.sh decode` (packed path time / small-M path
+ * time for M = 1..8). Above 4 rows, two row groups read B twice (the second time from L2):
+ * that still beats the 12-row tiles of AVX-512 at every M ≤ 8, and with B transposed (which
+ * the packed path must repack column by column) AVX2 as well, but not AVX2's 6-row tiles at
+ * M = 5, 6 with B as it is. SCALAR's 4-row tiles (full at M = 4 and 8) win at M = 4; NEON
+ * (8-row tiles, not measured) follows AVX2. */
 #if defined(IRC_TARGET_AVX512)
 #define IRC_SMALL_M_NN 8
+#define IRC_SMALL_M_NT 8
+#elif defined(IRC_TARGET_SCALAR)
+#define IRC_SMALL_M_NN 3
+#define IRC_SMALL_M_NT 3
 #else
 #define IRC_SMALL_M_NN 4
-#endif
 #define IRC_SMALL_M_NT 8
+#endif
 /* Measured the same way (the threads table): a second thread pays from ~192 KiB of B. */
 #define IRC_SMALL_PAR_BYTES (192 * 1024)
 
