@@ -75,7 +75,21 @@ pub fn schedule(g: &Graph, kernels: &[Kernel], target: Target) -> Schedule {
             let big = out_elems >= PARALLEL_MIN_ELEMS;
             let parallel = match k.kind {
                 KernelKind::Gemm { .. } => Parallel::GemmBlocks,
-                KernelKind::Attention | KernelKind::CachedAttention => Parallel::Heads,
+                KernelKind::Attention => Parallel::Heads,
+                // A decode step attends one row over the cache: threads only
+                // pay for themselves once that is a lot of work.
+                KernelKind::CachedAttention => {
+                    let cache_rows = k
+                        .inputs
+                        .iter()
+                        .find(|&&i| matches!(g.node(i).op, crate::ir::Op::State { .. }))
+                        .map_or(1, |&i| g.node(i).ty.shape[0]);
+                    if out_elems * cache_rows >= PARALLEL_MIN_ELEMS * 16 {
+                        Parallel::Heads
+                    } else {
+                        Parallel::Serial
+                    }
+                }
                 _ if big => Parallel::Rows,
                 _ => Parallel::Serial,
             };

@@ -1175,7 +1175,6 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 1, n = pos[t] + 1;
@@ -1374,7 +1373,6 @@ static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 1, n = pos[t] + 1;

@@ -1236,7 +1236,6 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -1531,7 +1530,6 @@ static void cached_attention_66(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;

@@ -1070,7 +1070,6 @@ static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
     }
     const float scale = 5e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 8; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
@@ -1347,7 +1346,6 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
     }
     const float scale = 5e-1f;
-    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
