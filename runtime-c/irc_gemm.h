@@ -342,12 +342,13 @@ static void irc__gemm_packed(const irc_gemm_args *g)
  *       columns go in slabs of the widest V, then one of 4, 2, 1 vectors, then a partial one.
  *   trans_b = 1, B is N×K: irc__nt_RxNB. NB columns at a time, dot products over K into
  *       R×NB vector accumulators (NB rows of B streamed side by side, A's rows from L1),
- *       then one horizontal sum each.
+ *       then horizontal sums four at a time (irc__hsum4).
  * R×V and R×NB are as many accumulators as the registers hold (16 on AVX2, 32 otherwise).
  *
  * Every C element is the same sequence of operations wherever it falls (kernel width, row
  * group, thread range): one FMA chain over k in order (trans_b = 1: one per vector lane,
- * then irc_vhsum), then src (add, or C when accumulating), then the epilogue lane by lane.
+ * then the same reduction tree over the lanes), then src (add, or C when accumulating),
+ * then the epilogue lane by lane.
  * So the result is bit-identical for any thread count, like the packed path's (though not
  * bit-identical to the packed path's).
  *
@@ -473,6 +474,40 @@ static void irc__nn_rows(const irc_gemm_args *g, int i, int R, int n0, int n1)
     if (j < n1) irc__nn_partial(g, i, R, j, n1 - j);
 }
 
+/* out[0..3] = the horizontal sums of a, b, c, d, reduced together (one shuffle tree for four
+ * instead of four). Every input goes through the same tree whichever argument it is. */
+static inline void irc__hsum4(irc_vf a, irc_vf b, irc_vf c, irc_vf d, float *out)
+{
+#if defined(IRC_TARGET_AVX512)
+    /* 128-bit quarters: x.q0+x.q2 beside x.q1+x.q3, then their sum; a..d one per quarter */
+    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* within each quarter: (p0 + p2) + (p1 + p3) into its lane 0 */
+    x = _mm512_add_ps(x, _mm512_permute_ps(x, _MM_SHUFFLE(1, 0, 3, 2)));
+    x = _mm512_add_ps(x, _mm512_permute_ps(x, _MM_SHUFFLE(2, 3, 0, 1)));
+    float t[16];
+    _mm512_storeu_ps(t, x);
+    out[0] = t[0], out[1] = t[4], out[2] = t[8], out[3] = t[12];
+#elif defined(IRC_TARGET_AVX2)
+    /* halves: [a.lo + a.hi | b.lo + b.hi], then two pairwise adds: [a c a c | b d b d] */
+    const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+    const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+    __m256 h = _mm256_hadd_ps(ab, cd);
+    h = _mm256_hadd_ps(h, h);
+    float t[8];
+    _mm256_storeu_ps(t, h);
+    out[0] = t[0], out[1] = t[4], out[2] = t[1], out[3] = t[5];
+#elif defined(IRC_TARGET_NEON)
+    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d)));
+#else
+    out[0] = a, out[1] = b, out[2] = c, out[3] = d;
+#endif
+}
+
 /* irc__nt_RxNB: C[i0 : i0+R, j : j+nb] (nb ≤ NB) = A[i0 : i0+R, :] · B[j : j+nb, :]ᵀ, then
  * the epilogue. Columns past nb repeat the last one (computed, not stored). */
 #define IRC__NT_ROW_PTR(r, c) const float *b##c = g->B + (ptrdiff_t)(j + ((c) < nb ? (c) : nb - 1)) * ldb;
@@ -481,11 +516,17 @@ static void irc__nn_rows(const irc_gemm_args *g, int i, int R, int n0, int n1)
 #define IRC__NT_LOAD_A_TAIL(r, L, F) const irc_vf a##r = irc_vload_n(a + (r) * lda + k, K - k);
 #define IRC__NT_LOAD_B_TAIL(r, c) const irc_vf v##c = irc_vload_n(b##c + k, K - k);
 #define IRC__NT_FMA(r, c) acc##r##_##c = irc_vfma(a##r, v##c, acc##r##_##c);
-#define IRC__NT_STORE(r, c)                                                                   \
-    if ((c) < nb) {                                                                           \
-        const ptrdiff_t ij = (ptrdiff_t)(i0 + (r)) * g->ldc + j + (c);                        \
-        const float s = irc_vhsum(acc##r##_##c);                                              \
-        g->C[ij] = g->accumulate ? g->C[ij] + s : g->add ? g->add[ij] + s : s;                \
+/* Row r's NB sums into s[0 : NB] (NB = 2 reduces its pair twice). */
+#define IRC__NT_SUMS_2(r) irc__hsum4(acc##r##_0, acc##r##_1, acc##r##_0, acc##r##_1, s);
+#define IRC__NT_SUMS_4(r) irc__hsum4(acc##r##_0, acc##r##_1, acc##r##_2, acc##r##_3, s);
+#define IRC__NT_SUMS_8(r) IRC__NT_SUMS_4(r) irc__hsum4(acc##r##_4, acc##r##_5, acc##r##_6, acc##r##_7, s + 4);
+#define IRC__NT_STORE(r, L, SUMS)                                                             \
+    {                                                                                         \
+        float s[8];                                                                           \
+        SUMS(r)                                                                               \
+        const ptrdiff_t i = (ptrdiff_t)(i0 + (r)) * g->ldc + j;                               \
+        for (int c = 0; c < nb; c++)                                                          \
+            g->C[i + c] = g->accumulate ? g->C[i + c] + s[c] : g->add ? g->add[i + c] + s[c] : s[c]; \
     }
 #define IRC__DEFINE_NT(R, NB)                                                                 \
     static void irc__nt_##R##x##NB(const irc_gemm_args *g, int i0, int j, int nb)             \
@@ -506,7 +547,7 @@ static void irc__nn_rows(const irc_gemm_args *g, int i, int R, int n0, int n1)
             IRC__COLS_##NB(IRC__NT_LOAD_B_TAIL, 0)                                            \
             IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__NT_FMA)                             \
         }                                                                                     \
-        IRC__ROWS_##R(IRC__EACH, IRC__COLS_##NB, IRC__NT_STORE)                               \
+        IRC__ROWS_##R(IRC__NT_STORE, 0, IRC__NT_SUMS_##NB)                                    \
         irc__epilogue(g, i0, j, R, nb);                                                       \
     }
 IRC__NT_KERNELS(IRC__DEFINE_NT)

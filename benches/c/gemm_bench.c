@@ -229,6 +229,7 @@ static void decode_shapes(int ncores, const double *peak, float *work)
         {768, 192, 0, 1, IRC_ACT_GELU_TANH, "gpt2-small fc +GELU"},
         {192, 768, 0, 1, IRC_ACT_NONE, "gpt2-small fc proj"},
         {2304, 768, 0, 1, IRC_ACT_NONE, "gpt2-124M qkv"},
+        {576, 192, 1, 0, IRC_ACT_NONE, "llama-small qkv, B^T"},
         {1024, 768, 1, 0, IRC_ACT_NONE, "lm_head V=1024, B^T"},
         {50257, 768, 1, 0, IRC_ACT_NONE, "lm_head V=50257, B^T"},
     };
