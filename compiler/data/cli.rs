@@ -41,6 +41,9 @@ pub enum DataCmd {
         /// SVG: prompt tags from the file name (`arrow-left.svg` → `[arrow][left]`).
         #[arg(long)]
         prompt_from_name: bool,
+        /// Mix this many synthetic scene rows (seeded with --seed) in with the sources.
+        #[arg(long, default_value_t = 0)]
+        synthetic: usize,
     },
     /// Print counts, sizes, rejected rows and why, duplicates removed.
     Stats {
@@ -94,6 +97,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             seed,
             whole_files,
             prompt_from_name,
+            synthetic,
         } => {
             let cfg = DataConfig {
                 source: sources,
@@ -105,6 +109,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
                 seed,
                 whole_files,
                 prompt_from_name,
+                synthetic,
                 ..DataConfig::default()
             };
             let m = ingest::ingest(&cfg, &out)?;
@@ -144,6 +149,12 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             println!("{:<16}{:>10}  {}", "  train", m.train, kb(m.train_bytes));
             println!("{:<16}{:>10}  {}", "  val", m.val, kb(m.val_bytes));
             println!("{:<16}{:>10}", "  with prompt", m.prompted);
+            for (name, c) in &m.families {
+                println!(
+                    "  {name:<14}{:>10}  {} train, {} val ({} distinct val prompts)",
+                    c.kept, c.train, c.val, c.val_prompts
+                );
+            }
             println!("{:<16}{:>10}", "transliterated", m.transliterated);
             println!("{:<16}{:>10}", "svg normalized", m.normalized);
             println!("rejected        {:>10}", m.rejected.values().sum::<usize>());

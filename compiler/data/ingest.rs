@@ -120,20 +120,50 @@ pub fn prompt_from_name(p: &Path) -> String {
         .collect()
 }
 
-/// Read every source into raw rows (unreadable rows become errors, not failures).
+/// Origin prefix of the rows made by [`super::synth`].
+pub const SYNTHETIC_ORIGIN: &str = "synthetic:";
+
+/// `n` synthetic scene rows from `seed`, numbered from `first`.
+fn synthetic_rows(n: usize, seed: u64, first: usize) -> Vec<RawRow> {
+    super::synth::generate(n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| RawRow {
+            origin: format!("{SYNTHETIC_ORIGIN}{}", first + i + 1),
+            prompt: r.prompt,
+            text: Ok(r.text),
+            is_svg: true,
+        })
+        .collect()
+}
+
+/// Read every source into raw rows (unreadable rows become errors, not
+/// failures), then append `synthetic` scene rows.
 pub fn read_sources(cfg: &DataConfig) -> Result<Vec<RawRow>> {
-    if cfg.format == Format::Synthetic {
-        return Ok(super::synth::generate(cfg.synth_count, cfg.seed)
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| RawRow {
-                origin: format!("synthetic:{}", i + 1),
-                prompt: r.prompt,
-                text: Ok(r.text),
-                is_svg: true,
-            })
-            .collect());
+    let mut rows = if cfg.format == Format::Synthetic {
+        synthetic_rows(cfg.synth_count, cfg.seed, 0)
+    } else {
+        read_files(cfg)?
+    };
+    if cfg.synthetic > 0 {
+        // Numbered after any format = "synthetic" rows; the same seed would
+        // repeat those rows, so the mix takes the next one.
+        let seed = if cfg.format == Format::Synthetic {
+            cfg.seed.wrapping_add(1)
+        } else {
+            cfg.seed
+        };
+        let first = if cfg.format == Format::Synthetic {
+            cfg.synth_count
+        } else {
+            0
+        };
+        rows.extend(synthetic_rows(cfg.synthetic, seed, first));
     }
+    Ok(rows)
+}
+
+fn read_files(cfg: &DataConfig) -> Result<Vec<RawRow>> {
     let mut rows = Vec::new();
     for f in source_files(cfg)? {
         let bytes = std::fs::read(&f).at(f.display())?;
@@ -425,6 +455,127 @@ pub fn split(n: usize, val_ratio: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     (train, val)
 }
 
+/// The prompt families a data folder keeps apart in its split: rows read
+/// from `source` and rows made by the synthetic scene generator.
+pub const FAMILIES: [&str; 2] = ["source", "synthetic"];
+
+/// Family index (into [`FAMILIES`]) of a row by its origin.
+pub fn family_of(origin: &str) -> usize {
+    origin.starts_with(SYNTHETIC_ORIGIN) as usize
+}
+
+/// Split kept rows into (train, val) indices, per family and by prompt:
+///
+/// - each family (see [`FAMILIES`]) is split on its own with [`split`], so
+///   both get `val_ratio` of their rows (seed `seed + family index`);
+/// - the unit of the split is a prompt: rows sharing a prompt go to the
+///   same side, so no validation prompt is ever trained on (a row without
+///   a prompt is its own unit). With unique prompts this is [`split`] over
+///   the rows, unchanged;
+/// - validation rows alternate between the families, and within a family
+///   every prompt comes once before any comes twice, so the first `n`
+///   held-out rows cover the families evenly and with distinct prompts;
+/// - with more than one family, the training rows are shuffled together.
+pub fn split_rows(kept: &[(String, Row)], val_ratio: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut train = Vec::new();
+    let mut per_family: Vec<Vec<usize>> = Vec::new();
+    for fam in 0..FAMILIES.len() {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_prompt: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, (origin, row)) in kept.iter().enumerate() {
+            if family_of(origin) != fam {
+                continue;
+            }
+            match row.prompt.as_deref() {
+                Some(p) => match by_prompt.get(p) {
+                    Some(&g) => groups[g].push(i),
+                    None => {
+                        by_prompt.insert(p, groups.len());
+                        groups.push(vec![i]);
+                    }
+                },
+                None => groups.push(vec![i]),
+            }
+        }
+        if groups.is_empty() {
+            continue;
+        }
+        let (gt, gv) = split(groups.len(), val_ratio, seed.wrapping_add(fam as u64));
+        train.extend(gt.iter().flat_map(|&g| groups[g].iter().copied()));
+        let depth = gv.iter().map(|&g| groups[g].len()).max().unwrap_or(0);
+        let val: Vec<usize> = (0..depth)
+            .flat_map(|k| {
+                gv.iter()
+                    .filter_map(|&g| groups[g].get(k).copied())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        per_family.push(val);
+    }
+    if per_family.len() > 1 {
+        // Mixed families: shuffle, so that rows packing puts rows of both
+        // in a window and any run of training rows holds both.
+        Rng::new(seed).shuffle(&mut train);
+    }
+    let longest = per_family.iter().map(Vec::len).max().unwrap_or(0);
+    let val = (0..longest)
+        .flat_map(|k| per_family.iter().filter_map(move |v| v.get(k).copied()))
+        .collect();
+    (train, val)
+}
+
+/// Rows of one family in a data folder.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FamilyCounts {
+    /// Rows kept after the gates.
+    pub kept: usize,
+    /// Rows in train.jsonl.
+    pub train: usize,
+    /// Rows in val.jsonl.
+    pub val: usize,
+    /// Distinct prompts in val.jsonl (none of them in train.jsonl).
+    pub val_prompts: usize,
+}
+
+/// Per-family counts of a split.
+fn family_counts(
+    kept: &[(String, Row)],
+    train: &[usize],
+    val: &[usize],
+) -> BTreeMap<String, FamilyCounts> {
+    let mut counts: Vec<FamilyCounts> = vec![FamilyCounts::default(); FAMILIES.len()];
+    let mut prompts: Vec<std::collections::BTreeSet<&str>> =
+        vec![Default::default(); FAMILIES.len()];
+    for (origin, _) in kept {
+        counts[family_of(origin)].kept += 1;
+    }
+    for &i in train {
+        counts[family_of(&kept[i].0)].train += 1;
+    }
+    for &i in val {
+        let f = family_of(&kept[i].0);
+        counts[f].val += 1;
+        if let Some(p) = &kept[i].1.prompt {
+            prompts[f].insert(p);
+        }
+    }
+    FAMILIES
+        .iter()
+        .zip(counts)
+        .zip(prompts)
+        .filter(|((_, c), _)| c.kept > 0)
+        .map(|((name, c), p)| {
+            (
+                name.to_string(),
+                FamilyCounts {
+                    val_prompts: p.len(),
+                    ..c
+                },
+            )
+        })
+        .collect()
+}
+
 /// What `ingest` did (also stored in `manifest.json`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -454,6 +605,9 @@ pub struct Manifest {
     pub normalized: usize,
     /// Rows with a prompt.
     pub prompted: usize,
+    /// Counts per family (`source`, `synthetic`) that has rows.
+    #[serde(default)]
+    pub families: BTreeMap<String, FamilyCounts>,
     /// Bytes of samples (prompt + text) in train and val.
     pub train_bytes: usize,
     /// Bytes of samples in val.
@@ -473,7 +627,9 @@ impl Manifest {
     }
 }
 
-/// The cache key of an ingest: options and source contents.
+/// The cache key of an ingest: the options it reads and the source
+/// contents. `packing` and `mask_prompt` only shape training windows, so
+/// they are left out: changing them does not redo stage 1.
 pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> {
     let mut sources = Vec::new();
     if cfg.format != Format::Synthetic {
@@ -482,7 +638,11 @@ pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> 
             sources.push((f.display().to_string(), sha256_hex(&b)));
         }
     }
-    let mut key = serde_json::to_string(cfg)?;
+    let mut key = serde_json::to_string(&DataConfig {
+        packing: Default::default(),
+        mask_prompt: false,
+        ..cfg.clone()
+    })?;
     for (p, h) in &sources {
         key.push_str(&format!("\n{p} {h}"));
     }
@@ -499,7 +659,8 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
     let raw = read_sources(cfg)?;
     let read = raw.len();
     let g = gate(raw, cfg);
-    let (ti, vi) = split(g.kept.len(), cfg.val_ratio, cfg.seed);
+    let (ti, vi) = split_rows(&g.kept, cfg.val_ratio, cfg.seed);
+    let families = family_counts(&g.kept, &ti, &vi);
     let train: Vec<Row> = ti.iter().map(|&i| g.kept[i].1.clone()).collect();
     let val: Vec<Row> = vi.iter().map(|&i| g.kept[i].1.clone()).collect();
     let mut files = BTreeMap::new();
@@ -532,6 +693,7 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
         transliterated: g.transliterated,
         normalized: g.normalized,
         prompted: g.kept.iter().filter(|(_, r)| r.prompt.is_some()).count(),
+        families,
         train_bytes: train.iter().map(|r| r.sample().len()).sum(),
         val_bytes: val.iter().map(|r| r.sample().len()).sum(),
         eos: EOS.into(),

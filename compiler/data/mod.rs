@@ -130,6 +130,9 @@ pub struct DataConfig {
     pub seed: u64,
     /// Rows for `format = "synthetic"`.
     pub synth_count: usize,
+    /// Synthetic scene rows ([`synth`], seeded with `seed`) mixed in with
+    /// the `source` rows before the gates and the split (0: none).
+    pub synthetic: usize,
     /// Mask prompt positions out of the loss (targets -100).
     pub mask_prompt: bool,
     /// Windowing of token files.
@@ -150,6 +153,7 @@ impl Default for DataConfig {
             val_ratio: 0.1,
             seed: 1234,
             synth_count: 2000,
+            synthetic: 0,
             mask_prompt: false,
             packing: Packing::Auto,
         }

@@ -1,14 +1,16 @@
 //! Stages 1 → 3 for a spec's `[data]` and `[tokenizer]` sections, with each
 //! stage skipped when the hash of its inputs matches the one recorded by the
-//! previous run.
+//! previous run and its outputs are unchanged. Each stage is keyed by the
+//! content of what it reads, not by whether an earlier stage ran: a stage 1
+//! rerun that writes the same `train.jsonl` leaves the tokenizer alone.
 //!
 //! Output folder:
 //!
 //! | file | stage | cache key (in the file named) |
 //! |---|---|---|
 //! | `train.jsonl`, `val.jsonl`, `rejected.jsonl`, `manifest.json` | 1 | options + source contents (`manifest.json`) |
-//! | `tokenizer.json`, `tokenizer.meta.json` | 2 | `[tokenizer]` + train.jsonl hash (`tokenizer.meta.json`) |
-//! | `train.tok`, `val.tok`, `tokens.meta.json` | 3 | tokenizer.json + train/val hashes (`tokens.meta.json`) |
+//! | `tokenizer.json`, `tokenizer.meta.json` | 2 | `[tokenizer]` + train.jsonl hash (`tokenizer.meta.json`, with the output's hash) |
+//! | `train.tok`, `val.tok`, `tokens.meta.json` | 3 | tokenizer.json + train/val hashes (`tokens.meta.json`, with the outputs' hashes) |
 
 use super::ingest::{self, Manifest};
 use super::DataConfig;
@@ -35,41 +37,83 @@ pub struct Prepared {
     pub ran: [bool; 3],
 }
 
-fn read_meta(p: &Path) -> Option<String> {
+fn read_meta(p: &Path) -> Option<serde_json::Value> {
     let t = std::fs::read_to_string(p).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&t).ok()?;
-    v.get("inputs_hash")?.as_str().map(str::to_string)
+    serde_json::from_str(&t).ok()
 }
 
 fn file_hash(p: &Path) -> Result<String> {
     Ok(sha256_hex(&std::fs::read(p).at(p.display())?))
 }
 
-/// Run stages 1 → 3 into `out`, redoing only stages whose inputs changed.
-pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<Prepared> {
-    let mut ran = [false; 3];
-    // Stage 1.
+/// True when `meta` (a `*.meta.json`) records `hash` as its inputs and
+/// every output it lists still has the content it had when written.
+fn up_to_date(meta: &Path, hash: &str, dir: &Path) -> bool {
+    let Some(m) = read_meta(meta) else {
+        return false;
+    };
+    if m.get("inputs_hash").and_then(|v| v.as_str()) != Some(hash) {
+        return false;
+    }
+    let Some(outputs) = m.get("outputs").and_then(|v| v.as_object()) else {
+        return false;
+    };
+    outputs
+        .iter()
+        .all(|(f, h)| file_hash(&dir.join(f)).ok().as_deref() == h.as_str())
+}
+
+/// Write a stage's meta file: its inputs hash, the hash of every output,
+/// and anything else worth showing.
+fn write_meta(
+    meta: &Path,
+    hash: &str,
+    dir: &Path,
+    outputs: &[&str],
+    extra: serde_json::Value,
+) -> Result<()> {
+    let mut hashes = serde_json::Map::new();
+    for f in outputs {
+        hashes.insert(f.to_string(), json!(file_hash(&dir.join(f))?));
+    }
+    let mut v = json!({ "inputs_hash": hash, "outputs": hashes });
+    if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    atomic_write(meta, serde_json::to_string_pretty(&v)?.as_bytes())
+}
+
+/// Stage 1 (ingest and gates) into `out`, unless the manifest records the
+/// same inputs and its files are unchanged. Returns the manifest and
+/// whether the stage ran.
+pub fn ingest_stage(data: &DataConfig, out: &Path) -> Result<(Manifest, bool)> {
     let (h1, _) = ingest::inputs_hash(data)?;
-    let manifest = match Manifest::load(out) {
+    match Manifest::load(out) {
         Ok(m)
             if m.inputs_hash == h1
                 && m.files
                     .iter()
                     .all(|(f, h)| file_hash(&out.join(f)).ok().as_ref() == Some(h)) =>
         {
-            m
+            Ok((m, false))
         }
-        _ => {
-            ran[0] = true;
-            ingest::ingest(data, out)?
-        }
-    };
-    // Stage 2.
+        _ => Ok((ingest::ingest(data, out)?, true)),
+    }
+}
+
+/// Stage 2: train the tokenizer on `out/train.jsonl` (or copy
+/// `[tokenizer].path`) into `out/tokenizer.json`, unless its config and
+/// the training rows are those it was made from.
+pub fn tokenizer_stage(
+    tok: &TokenizerConfig,
+    manifest: &Manifest,
+    out: &Path,
+) -> Result<(Tokenizer, bool)> {
     let tok_path = out.join("tokenizer.json");
     let tok_meta = out.join("tokenizer.meta.json");
     let h2 = sha256_hex(
         format!(
-            "{}\n{}\n{}",
+            "{}\n{}\n{}\nirc-tokenizer v1 {}",
             serde_json::to_string(tok)?,
             manifest
                 .files
@@ -79,79 +123,93 @@ pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<P
             match &tok.path {
                 Some(p) => file_hash(p)?,
                 None => String::new(),
-            }
+            },
+            env!("CARGO_PKG_VERSION")
         )
         .as_bytes(),
     );
-    let fresh2 =
-        read_meta(&tok_meta).as_deref() == Some(h2.as_str()) && Tokenizer::load(&tok_path).is_ok();
-    let tokenizer = if fresh2 && !ran[0] {
-        Tokenizer::load(&tok_path)?
-    } else {
-        ran[1] = true;
-        let t = match &tok.path {
-            Some(p) => Tokenizer::load(p)?,
-            None => {
-                let rows = super::read_rows(&out.join("train.jsonl"))?;
-                let (t, stats) = train::train(&super::row_samples(&rows), tok)?;
-                eprintln!(
-                    "tokenizer: {} ids ({} merges) from {} words",
-                    t.vocab_size(),
-                    stats.merges,
-                    stats.words
-                );
-                t
-            }
-        };
-        t.save(&tok_path)?;
-        atomic_write(
-            &tok_meta,
-            serde_json::to_string_pretty(&json!({"inputs_hash": h2, "config": tok}))?.as_bytes(),
-        )?;
-        t
+    if up_to_date(&tok_meta, &h2, out) {
+        if let Ok(t) = Tokenizer::load(&tok_path) {
+            return Ok((t, false));
+        }
+    }
+    let t = match &tok.path {
+        Some(p) => Tokenizer::load(p)?,
+        None => {
+            let rows = super::read_rows(&out.join("train.jsonl"))?;
+            let (t, stats) = train::train(&super::row_samples(&rows), tok)?;
+            eprintln!(
+                "tokenizer: {} ids ({} merges) from {} words",
+                t.vocab_size(),
+                stats.merges,
+                stats.words
+            );
+            t
+        }
     };
-    // Stage 3.
+    t.save(&tok_path)?;
+    write_meta(
+        &tok_meta,
+        &h2,
+        out,
+        &["tokenizer.json"],
+        json!({ "config": tok, "vocab_size": t.vocab_size() }),
+    )?;
+    Ok((t, true))
+}
+
+/// Stage 3: tokenize `out/train.jsonl` and `out/val.jsonl` into
+/// `train.tok` / `val.tok`, unless the tokenizer and both splits are those
+/// they were made from. Returns whether the stage ran.
+pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> Result<bool> {
     let meta3 = out.join("tokens.meta.json");
     let h3 = sha256_hex(
         format!(
-            "{}\n{}\n{}\nirc-tok v1",
-            file_hash(&tok_path)?,
+            "{}\n{}\n{}\nirc-tok v1 {}",
+            file_hash(&out.join("tokenizer.json"))?,
             manifest
                 .files
                 .get("train.jsonl")
                 .cloned()
                 .unwrap_or_default(),
-            manifest.files.get("val.jsonl").cloned().unwrap_or_default()
+            manifest.files.get("val.jsonl").cloned().unwrap_or_default(),
+            env!("CARGO_PKG_VERSION")
         )
         .as_bytes(),
     );
-    let (train_p, val_p) = (out.join("train.tok"), out.join("val.tok"));
-    if ran[0]
-        || ran[1]
-        || read_meta(&meta3).as_deref() != Some(h3.as_str())
-        || !train_p.exists()
-        || !val_p.exists()
-    {
-        ran[2] = true;
-        let tr = super::prep::tokenize_split(out, "train", &tokenizer)?;
-        let va = super::prep::tokenize_split(out, "val", &tokenizer)?;
-        tr.save(&train_p)?;
-        va.save(&val_p)?;
-        let meta = json!({
-            "inputs_hash": h3,
+    if up_to_date(&meta3, &h3, out) {
+        return Ok(false);
+    }
+    let tr = super::prep::tokenize_split(out, "train", tokenizer)?;
+    let va = super::prep::tokenize_split(out, "val", tokenizer)?;
+    tr.save(&out.join("train.tok"))?;
+    va.save(&out.join("val.tok"))?;
+    write_meta(
+        &meta3,
+        &h3,
+        out,
+        &["train.tok", "val.tok"],
+        json!({
             "train_tokens": tr.len(), "train_rows": tr.rows.len(),
             "val_tokens": va.len(), "val_rows": va.rows.len(),
             "vocab_size": tokenizer.vocab_size(),
             "bytes_per_token": (manifest.train_bytes as f64) / (tr.len().max(1) as f64),
-        });
-        atomic_write(&meta3, serde_json::to_string_pretty(&meta)?.as_bytes())?;
-    }
+        }),
+    )?;
+    Ok(true)
+}
+
+/// Run stages 1 → 3 into `out`, redoing only stages whose inputs changed.
+pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<Prepared> {
+    let (manifest, ran1) = ingest_stage(data, out)?;
+    let (tokenizer, ran2) = tokenizer_stage(tok, &manifest, out)?;
+    let ran3 = tokens_stage(&manifest, &tokenizer, out)?;
     Ok(Prepared {
         dir: out.to_path_buf(),
         manifest,
-        tokenizer: tok_path,
-        train: train_p,
-        val: val_p,
-        ran,
+        tokenizer: out.join("tokenizer.json"),
+        train: out.join("train.tok"),
+        val: out.join("val.tok"),
+        ran: [ran1, ran2, ran3],
     })
 }

@@ -18,8 +18,10 @@
 //!
 //! Windows: in `stream` packing the token stream is cut every T tokens into
 //! windows of T + 1 (inputs = first T, targets = last T); in `rows` packing
-//! whole rows are packed greedily, in order, into windows of at most T + 1
-//! tokens, and a row longer than T + 1 is dropped and counted. A short last
+//! every window starts with an `<eos>` (as generation does: a sample always
+//! follows an `<eos>`, so the model learns to begin one there), then whole
+//! rows are packed greedily, in order, into the T tokens left, and a row
+//! longer than T is dropped and counted. A short last
 //! window is padded: inputs `<pad>`, targets -100. Targets are -100 (ignored)
 //! for padding and, with `mask_prompt`, for prompt tokens. Train and val are
 //! separate files, so no window crosses from one into the other.
@@ -215,19 +217,22 @@ impl TokenSet {
             super::Packing::Rows => true,
             super::Packing::Stream => false,
         };
-        let cap = seq_len + 1;
         let mut out = Vec::new();
         if !rows_mode {
+            let cap = seq_len + 1;
             let n = self.tokens.len();
             let mut s = 0;
             while s + 1 < n {
                 out.push(Window {
                     spans: vec![(s, cap.min(n - s))],
+                    lead_eos: false,
                 });
                 s += seq_len;
             }
             return (out, 0);
         }
+        // One slot of the T + 1 goes to the leading <eos>.
+        let cap = seq_len;
         let mut dropped = 0;
         let mut cur: Vec<(usize, usize)> = Vec::new();
         let mut used = 0;
@@ -240,6 +245,7 @@ impl TokenSet {
                 if used + l > cap {
                     out.push(Window {
                         spans: std::mem::take(&mut cur),
+                        lead_eos: true,
                     });
                     used = 0;
                 }
@@ -252,15 +258,22 @@ impl TokenSet {
             start += l;
         }
         if !cur.is_empty() {
-            out.push(Window { spans: cur });
+            out.push(Window {
+                spans: cur,
+                lead_eos: true,
+            });
         }
         (out, dropped)
     }
 }
 
-/// A window: spans (start, len) of the token array, at most T + 1 tokens.
+/// A window: an optional leading `<eos>` and spans (start, len) of the
+/// token array, at most T + 1 tokens in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
+    /// The window starts with an `<eos>` that is not in the token array
+    /// (`rows` packing), before the spans.
+    pub lead_eos: bool,
     /// (start, len) spans, in order.
     pub spans: Vec<(usize, usize)>,
 }
@@ -298,6 +311,9 @@ fn fill(
     tgt: &mut [i32],
 ) {
     let mut seq: Vec<(u32, bool)> = Vec::with_capacity(t + 1);
+    if w.lead_eos {
+        seq.push((set.eos, false));
+    }
     for &(s, l) in &w.spans {
         seq.extend((s..s + l).map(|i| (set.tokens[i], mask[i])));
     }

@@ -50,10 +50,15 @@
 //! - **non-ASCII** count (UTF artifacts) and **starts-with-`<svg`** count
 //!   (after leading whitespace): generations that do not even start like an
 //!   SVG point at noise rather than at a boundary problem.
+//! - **per prompt family**: the same metrics again over the generations of
+//!   each prompt kind present (`synthetic` scenes, `tags` of real icons,
+//!   `other`), in [`EvalResult::families`], since a mixed set's overall rate
+//!   hides which family fails.
 //!
 //! [`EvalResult`] is what `eval.json` holds; [`EvalResult::to_table`] prints
 //! it and [`EvalResult::write_json`] writes it atomically.
 
+pub mod config;
 pub mod prompt;
 pub mod svg;
 pub mod text;
@@ -172,17 +177,112 @@ pub struct EvalResult {
     /// by the caller that ran it; perplexity is its exponential.
     #[serde(default)]
     pub val_loss: Option<f64>,
+    /// The same measure over the training set (as many batches as the
+    /// validation set has, in order) with the same weights, filled in by
+    /// `irc run`, so over-fitting shows beside `val_loss`.
+    #[serde(default)]
+    pub train_loss: Option<f64>,
+    /// The metrics per prompt family (`synthetic`, `tags`, `other`), for
+    /// the families with at least one generation.
+    #[serde(default)]
+    pub families: BTreeMap<String, FamilyEval>,
     /// Per-generation results.
     #[serde(default)]
     pub samples: Vec<SampleEval>,
+}
+
+/// The metrics of the generations of one prompt family (same definitions
+/// as the overall ones in [`EvalResult`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyEval {
+    /// Generations of this family.
+    pub n: usize,
+    /// Valid SVGs out of n.
+    pub valid_svg: Rate,
+    /// Exact matches out of generations with a reference.
+    pub exact_match: Rate,
+    /// Prompt→SVG successes out of applicable prompts.
+    pub prompt_success: Rate,
+    /// Mean character 4-gram repeat ratio.
+    pub repeat_ratio_mean: Option<f64>,
+    /// Max of the same.
+    pub repeat_ratio_max: Option<f64>,
+    /// Mean repeat ratio over the references.
+    pub repeat_ratio_reference: Option<f64>,
+    /// Generations with any boundary glitch, out of n.
+    pub boundary_glitches: Rate,
+    /// Generations with text after the first `</svg>`.
+    pub after_end: usize,
+    /// Generations cut off inside markup or with open elements.
+    pub unclosed: usize,
+    /// Generations containing a non-ASCII character.
+    pub non_ascii: usize,
+    /// Generations starting with `<svg`, out of n.
+    pub starts_with_svg: Rate,
+}
+
+impl From<&EvalResult> for FamilyEval {
+    fn from(e: &EvalResult) -> Self {
+        FamilyEval {
+            n: e.n,
+            valid_svg: e.valid_svg,
+            exact_match: e.exact_match,
+            prompt_success: e.prompt_success,
+            repeat_ratio_mean: e.repeat_ratio_mean,
+            repeat_ratio_max: e.repeat_ratio_max,
+            repeat_ratio_reference: e.repeat_ratio_reference,
+            boundary_glitches: e.boundary_glitches,
+            after_end: e.after_end,
+            unclosed: e.unclosed,
+            non_ascii: e.non_ascii,
+            starts_with_svg: e.starts_with_svg,
+        }
+    }
+}
+
+/// The name of a prompt family (`synthetic`, `tags`, `other`), as the keys
+/// of [`EvalResult::families`].
+pub fn family_name(kind: PromptKind) -> &'static str {
+    match kind {
+        PromptKind::Synthetic => "synthetic",
+        PromptKind::Tags => "tags",
+        PromptKind::Other => "other",
+    }
+}
+
+/// How a family is titled in tables.
+pub fn family_title(name: &str) -> &str {
+    match name {
+        "synthetic" => "synthetic",
+        "tags" => "icons (tags)",
+        other => other,
+    }
 }
 
 fn mean(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
-/// Evaluate generations (see the module doc for every definition).
+/// Evaluate generations (see the module doc for every definition),
+/// overall and per prompt family.
 pub fn evaluate(gens: &[Generation]) -> EvalResult {
+    let mut e = evaluate_all(gens);
+    let mut by_family: BTreeMap<&str, Vec<Generation>> = BTreeMap::new();
+    for g in gens {
+        by_family
+            .entry(family_name(prompt_kind(&g.prompt)))
+            .or_default()
+            .push(g.clone());
+    }
+    e.families = by_family
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), FamilyEval::from(&evaluate_all(&v))))
+        .collect();
+    e
+}
+
+/// The overall metrics of [`evaluate`], without the family breakdown.
+fn evaluate_all(gens: &[Generation]) -> EvalResult {
     let n = gens.len();
     let mut samples = Vec::with_capacity(n);
     let mut invalid_by_reason: BTreeMap<String, usize> = BTreeMap::new();
@@ -260,8 +360,53 @@ pub fn evaluate(gens: &[Generation]) -> EvalResult {
         starts_with_svg: Rate::new(starts, n),
         gen_tokens_per_s: None,
         val_loss: None,
+        train_loss: None,
+        families: BTreeMap::new(),
         samples,
     }
+}
+
+/// Left-aligned columns under a header and a rule.
+fn text_table(head: &[String], rows: &[Vec<String>]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .chain(head.get(i))
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..head.len()).map(width).collect();
+    let line = |cells: &[String]| -> String {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let pad = widths[i] - c.chars().count();
+                l.push_str(&format!("{c}{}  ", " ".repeat(pad)));
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut s = line(head);
+    let rule: Vec<String> = head
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            "-".repeat(if i == 0 {
+                widths[0]
+            } else {
+                h.chars().count().max(5)
+            })
+        })
+        .collect();
+    s.push_str(&line(&rule));
+    for r in rows {
+        s.push_str(&line(r));
+    }
+    s
 }
 
 fn opt(x: Option<f64>, digits: usize) -> String {
@@ -330,22 +475,64 @@ impl EvalResult {
                 opt(self.val_loss.map(f64::exp), 2),
             ),
         ]);
+        if let Some(t) = self.train_loss {
+            v.push(("train loss (same measure)".to_string(), format!("{t:.4}")));
+        }
         v
     }
 
-    /// A plain-text table of [`EvalResult::rows`].
-    pub fn to_table(&self) -> String {
-        let rows = self.rows();
-        let w = rows
+    /// The per-family table: column titles (one per family present) and
+    /// rows of (metric, one value per family). Empty without families.
+    pub fn family_rows(&self) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+        let fams: Vec<(&String, &FamilyEval)> = self.families.iter().collect();
+        let titles = fams
             .iter()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("metric".len());
-        let mut s = format!("{:<w$}  value\n{}  -----\n", "metric", "-".repeat(w));
-        for (k, v) in rows {
-            let pad = w - k.chars().count();
-            s.push_str(&format!("{k}{}  {v}\n", " ".repeat(pad)));
+            .map(|(k, _)| family_title(k).to_string())
+            .collect();
+        let row = |name: &str, f: &dyn Fn(&FamilyEval) -> String| {
+            (name.to_string(), fams.iter().map(|(_, e)| f(e)).collect())
+        };
+        let rows = vec![
+            row("generations", &|e| e.n.to_string()),
+            row("valid SVG", &|e| e.valid_svg.show()),
+            row("prompt→SVG success", &|e| e.prompt_success.show()),
+            row("exact match", &|e| e.exact_match.show()),
+            row("repeat ratio mean / max", &|e| {
+                format!(
+                    "{} / {}",
+                    opt(e.repeat_ratio_mean, 3),
+                    opt(e.repeat_ratio_max, 3)
+                )
+            }),
+            row("  reference mean", &|e| opt(e.repeat_ratio_reference, 3)),
+            row("text after </svg>", &|e| e.after_end.to_string()),
+            row("boundary glitches", &|e| e.boundary_glitches.show()),
+            row("starts with <svg", &|e| e.starts_with_svg.show()),
+            row("non-ASCII", &|e| e.non_ascii.to_string()),
+        ];
+        (titles, rows)
+    }
+
+    /// A plain-text table of [`EvalResult::rows`], then the per-family
+    /// table of [`EvalResult::family_rows`].
+    pub fn to_table(&self) -> String {
+        let mut s = text_table(&["metric".to_string(), "value".to_string()], {
+            &self
+                .rows()
+                .into_iter()
+                .map(|(k, v)| vec![k, v])
+                .collect::<Vec<_>>()
+        });
+        let (titles, rows) = self.family_rows();
+        if !titles.is_empty() {
+            let mut head = vec!["by prompt family".to_string()];
+            head.extend(titles);
+            let body: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|(k, vs)| std::iter::once(k).chain(vs).collect())
+                .collect();
+            s.push('\n');
+            s.push_str(&text_table(&head, &body));
         }
         s
     }

@@ -8,7 +8,8 @@
 //!    steps; unreadable lines are counted and skipped).
 //! 2. **Curves**: inline SVG charts drawn here: train and val loss, learning
 //!    rate, gradient norm, tokens/s against the step.
-//! 3. **Eval**: the [`EvalResult`] table, when given.
+//! 3. **Eval**: the [`EvalResult`] table, when given, and the same metrics
+//!    per prompt family (synthetic scenes, icon tags).
 //! 4. **What to look at**: each symptom of the refinement checklist, its
 //!    status from the metrics present (*look here*, *ok*, *no data*), the
 //!    evidence, and the pipeline stage and action it points to (see
@@ -568,6 +569,22 @@ fn eval_section(e: Option<&EvalResult>) -> String {
                 ));
             }
             s.push_str("</table>\n");
+            let (titles, rows) = e.family_rows();
+            if !titles.is_empty() {
+                s.push_str("<h3>By prompt family</h3>\n<table class=\"eval-families\">\n<tr><th>metric</th>");
+                for t in &titles {
+                    s.push_str(&format!("<th>{}</th>", esc(t)));
+                }
+                s.push_str("</tr>\n");
+                for (k, vs) in rows {
+                    s.push_str(&format!("<tr><td>{}</td>", esc(&k)));
+                    for v in vs {
+                        s.push_str(&format!("<td>{}</td>", esc(&v)));
+                    }
+                    s.push_str("</tr>\n");
+                }
+                s.push_str("</table>\n");
+            }
         }
     }
     s

@@ -21,13 +21,41 @@ use std::time::Instant;
 
 /// Set by Ctrl-C; the loop checkpoints and stops at the next step boundary.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// True while the training loop runs (and so watches [`INTERRUPTED`]).
+static TRAINING: AtomicBool = AtomicBool::new(false);
 static HANDLER: OnceLock<()> = OnceLock::new();
 
 fn install_ctrlc() {
     HANDLER.get_or_init(|| {
         // If another handler owns SIGINT (an embedding host), keep theirs.
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+        let _ = ctrlc::set_handler(|| {
+            if TRAINING.load(Ordering::SeqCst) {
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            } else {
+                // Outside the loop nobody would look at the flag: exit as
+                // the default handler would (every file irc writes is
+                // written atomically, so none is left half-written).
+                std::process::exit(130);
+            }
+        });
     });
+}
+
+/// Clears [`TRAINING`] when the loop ends, however it ends.
+struct TrainingGuard;
+
+impl TrainingGuard {
+    fn start() -> Self {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        TRAINING.store(true, Ordering::SeqCst);
+        TrainingGuard
+    }
+}
+
+impl Drop for TrainingGuard {
+    fn drop(&mut self) {
+        TRAINING.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Options the command line adds to the spec's `[train]`.
@@ -94,14 +122,30 @@ pub fn run_dir(spec: &Spec, out: Option<&Path>) -> PathBuf {
 /// Prepare the data for a spec into `run/data` (cached by content hash).
 pub fn prepare_data(spec: &Spec, run: &Path) -> Result<(Prepared, Tokenizer)> {
     let (data, tok) = data_configs(spec)?;
-    if data.source.is_empty() && data.format != crate::data::Format::Synthetic {
+    check_sources(spec, &data)?;
+    let prepared = prepare(&data, &tok, &run.join("data"))?;
+    let tokenizer = Tokenizer::load(&prepared.tokenizer)?;
+    check_vocab(spec, &tokenizer)?;
+    Ok((prepared, tokenizer))
+}
+
+/// The spec's `[data]` names something to read: sources, the synthetic
+/// format, or synthetic rows.
+pub fn check_sources(spec: &Spec, data: &DataConfig) -> Result<()> {
+    if data.source.is_empty()
+        && data.format != crate::data::Format::Synthetic
+        && data.synthetic == 0
+    {
         return Err(Error::new(format!(
-            "{}: [data].source: missing; expected the corpus files or folders to train on (or format = \"synthetic\")",
+            "{}: [data].source: missing; expected the corpus files or folders to train on (or synthetic = N, or format = \"synthetic\")",
             spec.path.display()
         )));
     }
-    let prepared = prepare(&data, &tok, &run.join("data"))?;
-    let tokenizer = Tokenizer::load(&prepared.tokenizer)?;
+    Ok(())
+}
+
+/// The tokenizer's ids fit the model's vocabulary.
+pub fn check_vocab(spec: &Spec, tokenizer: &Tokenizer) -> Result<()> {
     if tokenizer.vocab_size() > spec.model.vocab_size {
         return Err(Error::new(format!(
             "{}: [model].vocab_size = {} is smaller than the tokenizer's {} ids; raise it or lower [tokenizer].vocab_size",
@@ -110,7 +154,7 @@ pub fn prepare_data(spec: &Spec, run: &Path) -> Result<(Prepared, Tokenizer)> {
             tokenizer.vocab_size()
         )));
     }
-    Ok((prepared, tokenizer))
+    Ok(())
 }
 
 /// Mean validation cross-entropy per unmasked token over up to `limit`
@@ -329,7 +373,7 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let latest = run.join("latest.safetensors");
     let mut metrics = open_metrics(&run.join("metrics.jsonl"), step)?;
     install_ctrlc();
-    INTERRUPTED.store(false, Ordering::SeqCst);
+    let _training = TrainingGuard::start();
 
     let end = opts.stop_after.map_or(total, |n| (step + n).min(total));
     let bar = if opts.quiet {

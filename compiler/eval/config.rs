@@ -1,0 +1,142 @@
+//! The spec's `[generate]` and `[eval]` sections: how `irc run` samples
+//! from the trained model and how many held-out prompts it scores.
+//!
+//! ```toml
+//! [generate]
+//! temperature = 0.8         # 0 = greedy
+//! top_k = 40                # 0 = off
+//! top_p = 1.0               # nucleus mass in (0, 1]; 1 = off
+//! repetition_penalty = 1.0  # 1 = off
+//! seed = 1
+//! max_tokens = 512          # also stops at </svg>, <eos> and the context
+//!
+//! [eval]
+//! samples = 64              # held-out prompts generated from and scored
+//! quick_samples = 16        # the same under `irc run --quick`
+//! ```
+//!
+//! A value out of range is reported at its line and column, as every other
+//! spec error.
+
+use crate::error::Result;
+use crate::sample::SamplingConfig;
+use crate::spec::Spec;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// `[generate]`: sampling settings (as `irc generate`'s flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateConfig {
+    /// Softmax temperature; 0 is greedy.
+    #[serde(deserialize_with = "non_negative")]
+    pub temperature: f32,
+    /// Keep the k most likely tokens; 0 is off.
+    pub top_k: usize,
+    /// Nucleus mass to keep, in (0, 1].
+    #[serde(deserialize_with = "probability")]
+    pub top_p: f32,
+    /// CTRL repetition penalty, > 0; 1 is off.
+    #[serde(deserialize_with = "positive")]
+    pub repetition_penalty: f32,
+    /// Seed of the first sample (sample i uses seed + i).
+    pub seed: u64,
+    /// Most new tokens per sample.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_tokens: usize,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        GenerateConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            seed: 1,
+            max_tokens: 512,
+        }
+    }
+}
+
+impl GenerateConfig {
+    /// The sampler's configuration.
+    pub fn sampling(&self) -> SamplingConfig {
+        SamplingConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            repetition_penalty: self.repetition_penalty,
+            seed: self.seed,
+        }
+    }
+}
+
+/// `[eval]`: how many held-out prompts `irc run` generates from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Held-out prompts generated from and scored (the first ones of
+    /// `val.jsonl`, which alternate between prompt families).
+    #[serde(deserialize_with = "at_least_one")]
+    pub samples: usize,
+    /// The same under `irc run --quick`.
+    #[serde(deserialize_with = "at_least_one")]
+    pub quick_samples: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            samples: 64,
+            quick_samples: 16,
+        }
+    }
+}
+
+/// Read `[generate]` and `[eval]` from a spec (defaults when absent).
+pub fn configs(spec: &Spec) -> Result<(GenerateConfig, EvalConfig)> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        generate: GenerateConfig,
+        #[serde(default)]
+        eval: EvalConfig,
+    }
+    let doc: Doc = toml::from_str(&spec.source).map_err(|e| spec.toml_error(&e))?;
+    Ok((doc.generate, doc.eval))
+}
+
+fn checked<'de, D, T>(
+    d: D,
+    ok: impl Fn(&T) -> bool,
+    expected: &str,
+) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::fmt::Display,
+{
+    let v = T::deserialize(d)?;
+    if ok(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} is out of range; expected {expected}"
+        )))
+    }
+}
+
+fn non_negative<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    checked(d, |v: &f32| v.is_finite() && *v >= 0.0, "a number ≥ 0")
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    checked(d, |v: &f32| v.is_finite() && *v > 0.0, "a number > 0")
+}
+
+fn probability<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    checked(d, |v: &f32| *v > 0.0 && *v <= 1.0, "a number in (0, 1]")
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    checked(d, |v: &usize| *v >= 1, "an integer ≥ 1")
+}
