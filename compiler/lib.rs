@@ -3,7 +3,8 @@
 //! The flow, one module per stage: `spec` (TOML) → `ir` (graph, interpreter)
 //! → `passes` (lowering, fusion, dead nodes) → `schedule` → `memory` →
 //! `codegen` (C through tera) → `toolchain` (system C compiler) → `runtime`
-//! (libloading, weights). Around it: `data`, `tokenizer`, `cli`.
+//! (libloading, weights). Around it: `data`, `tokenizer`, `train`, `eval`,
+//! `generate`, `report`, `run` (every stage from one spec, cached), `cli`.
 
 pub mod error;
 pub mod util;
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod model;
 pub mod passes;
 pub mod report;
+pub mod run;
 pub mod runtime;
 pub mod sample;
 pub mod schedule;

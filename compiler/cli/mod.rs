@@ -120,6 +120,26 @@ pub enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Every stage from one spec: data, tokenizer, tokens, train, eval,
+    /// report; each skipped when its inputs are unchanged; resumes an
+    /// interrupted training.
+    Run {
+        spec: PathBuf,
+        /// Run directory (default: `[train].out`, else `runs/<name>`).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// A first look in about a minute, into `<run>-quick`: training capped
+        /// at 60 steps, no generation during training, `[eval].quick_samples`
+        /// prompts.
+        #[arg(long)]
+        quick: bool,
+        /// Threads for training and generation (0: the spec's).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Stop training after this many steps; the next `irc run` resumes.
+        #[arg(long)]
+        stop_after: Option<usize>,
+    },
     /// Generate from a trained run (its latest checkpoint), streaming the text.
     Generate {
         run: PathBuf,
@@ -324,6 +344,25 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             println!("  checkpoint {}", s.checkpoint.display());
             println!("  metrics    {}", s.run_dir.join("metrics.jsonl").display());
+            Ok(())
+        }
+        Cmd::Run {
+            spec,
+            out,
+            quick,
+            threads,
+            stop_after,
+        } => {
+            crate::run::run(
+                &spec,
+                &crate::run::RunOptions {
+                    out,
+                    quick,
+                    threads,
+                    stop_after,
+                    quiet: false,
+                },
+            )?;
             Ok(())
         }
         Cmd::Generate {

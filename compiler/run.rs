@@ -1,0 +1,541 @@
+//! `irc run SPEC`: every stage from one spec, in order, each skipped when
+//! the hash of its inputs matches the one recorded by its last run.
+//!
+//! | stage | output (in the run directory) | cache key (recorded in) |
+//! |---|---|---|
+//! | data | `data/train.jsonl`, `val.jsonl`, `rejected.jsonl` | `[data]` (but `packing`, `mask_prompt`) + source contents (`data/manifest.json`) |
+//! | tokenizer | `data/tokenizer.json` | `[tokenizer]` + `train.jsonl` (`data/tokenizer.meta.json`) |
+//! | tokens | `data/train.tok`, `val.tok` | `tokenizer.json` + `train.jsonl` + `val.jsonl` (`data/tokens.meta.json`) |
+//! | train | `latest.safetensors`, `checkpoints/`, `metrics.jsonl` | `[model]`, `[build]`, `[train]` (but threads), `packing`, `mask_prompt`, the token files, `val.jsonl` (`train.meta.json`) |
+//! | eval | `eval.json`, `samples.json` | final checkpoint + `[generate]` + sample count + held-out data (`eval.meta.json`) |
+//! | report | `report.html` | `metrics.jsonl` + `eval.json` + `samples.json` (`report.meta.json`) |
+//!
+//! Every key also holds the irc version. A stage is up to date when its
+//! recorded key matches and its outputs are still there (the data stages
+//! also check their outputs' hashes). Training records its key before the
+//! first step and `finished` after the last: a run stopped part way (Ctrl-C,
+//! a kill, `--stop-after`) resumes from `latest.safetensors` when the key
+//! still matches, and since resumed training is bit-identical, finishes with
+//! the weights, eval and report an uninterrupted run gives. A changed key
+//! starts training afresh (stale checkpoints are removed).
+//!
+//! `--quick` runs the same pipeline into `<run>-quick` with training capped
+//! at [`QUICK_STEPS`] optimizer steps (the LR schedule spans those steps),
+//! no generation during training (`eval_samples = 0`, val loss at the end
+//! only), and `[eval].quick_samples` held-out prompts instead of
+//! `[eval].samples`.
+
+use crate::data::pipeline::{ingest_stage, tokenizer_stage, tokens_stage};
+use crate::data::prep::{Batcher, EvalBatches, TokenSet};
+use crate::error::{At, Error, Result};
+use crate::eval::config::{configs, GenerateConfig};
+use crate::eval::EvalResult;
+use crate::model;
+use crate::runtime::Weights;
+use crate::spec::Spec;
+use crate::train::{self, TrainOptions};
+use crate::util::{atomic_write, sha256_hex};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Optimizer steps of a `--quick` run (fewer when the recipe has fewer).
+pub const QUICK_STEPS: usize = 60;
+
+/// What the command line adds to the spec.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run directory (default: `[train].out`, else `runs/<name>`; `--quick`
+    /// appends `-quick`).
+    pub out: Option<PathBuf>,
+    /// The short pipeline (see the module doc).
+    pub quick: bool,
+    /// Threads for training and generation (0: the spec's).
+    pub threads: usize,
+    /// Stop training after this many steps (resumed by the next run).
+    pub stop_after: Option<usize>,
+    /// No status lines or progress bars.
+    pub quiet: bool,
+}
+
+/// One stage's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// `data`, `tokenizer`, `tokens`, `train`, `eval` or `report`.
+    pub name: &'static str,
+    /// False when it was up to date.
+    pub ran: bool,
+    /// Wall time.
+    pub seconds: f64,
+    /// One line on what it did or holds.
+    pub note: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The stages in order (eval and report are absent when training
+    /// stopped before its last step).
+    pub stages: Vec<Stage>,
+    /// Training reached its last step.
+    pub finished: bool,
+    /// The report, when written or up to date.
+    pub report: Option<PathBuf>,
+    /// The evaluation, when there is one.
+    pub eval: Option<EvalResult>,
+}
+
+impl RunSummary {
+    /// The stage called `name`.
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// `train.meta.json`: the training key and how far training got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainMeta {
+    /// Hash of everything training reads.
+    pub inputs_hash: String,
+    /// True once the last step's checkpoint is written.
+    pub finished: bool,
+    /// Steps done.
+    pub steps: usize,
+    /// Steps of the whole run.
+    pub total_steps: usize,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+}
+
+fn recorded_hash(p: &Path) -> Option<String> {
+    let v: serde_json::Value = read_json(p)?;
+    v.get("inputs_hash")?.as_str().map(str::to_string)
+}
+
+fn file_hash(p: &Path) -> Result<String> {
+    Ok(sha256_hex(&std::fs::read(p).at(p.display())?))
+}
+
+/// `runs/x` → `runs/x-quick`.
+fn quick_dir(run: &Path) -> PathBuf {
+    let name = run
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
+    run.with_file_name(format!("{name}-quick"))
+}
+
+struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    fn stage(&self, s: &Stage) {
+        if !self.quiet {
+            println!(
+                "{:<9} {:<10} {:>7.1}s  {}",
+                s.name,
+                if s.ran { "ran" } else { "up to date" },
+                s.seconds,
+                s.note
+            );
+        }
+    }
+}
+
+/// Run every stage of `spec_path` (see the module doc).
+pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunSummary> {
+    let mut spec = Spec::load(spec_path)?;
+    let mut run = train::run_dir(&spec, opts.out.as_deref());
+    if opts.quick {
+        run = quick_dir(&run);
+    }
+    if opts.threads > 0 {
+        spec.train.threads = opts.threads;
+    }
+    let (gen_cfg, eval_cfg) = configs(&spec)?;
+    let (data_cfg, tok_cfg) = train::data_configs(&spec)?;
+    train::check_sources(&spec, &data_cfg)?;
+    std::fs::create_dir_all(&run).at(run.display())?;
+    let out = Printer { quiet: opts.quiet };
+    if !opts.quiet {
+        println!(
+            "irc run {}{} -> {}",
+            spec_path.display(),
+            if opts.quick { " --quick" } else { "" },
+            run.display()
+        );
+    }
+    let mut stages = Vec::new();
+    let data_dir = run.join("data");
+
+    // Stage 1: ingest and gates.
+    let t = Instant::now();
+    let (manifest, ran) = ingest_stage(&data_cfg, &data_dir)?;
+    let fams: Vec<String> = manifest
+        .families
+        .iter()
+        .map(|(k, c)| format!("{k} {}", c.kept))
+        .collect();
+    stages.push(Stage {
+        name: "data",
+        ran,
+        seconds: t.elapsed().as_secs_f64(),
+        note: format!(
+            "{} rows kept of {} ({} train, {} val; {}), {} rejected",
+            manifest.kept,
+            manifest.read,
+            manifest.train,
+            manifest.val,
+            fams.join(", "),
+            manifest.rejected.values().sum::<usize>()
+        ),
+    });
+    out.stage(stages.last().unwrap());
+
+    // Stage 2: tokenizer.
+    let t = Instant::now();
+    let (tokenizer, ran) = tokenizer_stage(&tok_cfg, &manifest, &data_dir)?;
+    train::check_vocab(&spec, &tokenizer)?;
+    stages.push(Stage {
+        name: "tokenizer",
+        ran,
+        seconds: t.elapsed().as_secs_f64(),
+        note: format!("{} ids", tokenizer.vocab_size()),
+    });
+    out.stage(stages.last().unwrap());
+
+    // Stage 3: token files.
+    let t = Instant::now();
+    let ran = tokens_stage(&manifest, &tokenizer, &data_dir)?;
+    let train_set = TokenSet::load(&data_dir.join("train.tok"))?;
+    let val_set = TokenSet::load(&data_dir.join("val.tok"))?;
+    stages.push(Stage {
+        name: "tokens",
+        ran,
+        seconds: t.elapsed().as_secs_f64(),
+        note: format!(
+            "{} train tokens, {} val tokens",
+            train_set.len(),
+            val_set.len()
+        ),
+    });
+    out.stage(stages.last().unwrap());
+
+    // Stage 4: train.
+    let (bs, seq) = (spec.build.batch, spec.build.seq_len);
+    let batcher = Batcher::with_options(
+        train_set,
+        bs,
+        seq,
+        spec.train.grad_accum,
+        spec.train.seed,
+        data_cfg.packing,
+        data_cfg.mask_prompt,
+    )?;
+    let recipe_steps = spec
+        .train
+        .steps
+        .unwrap_or(spec.train.epochs * batcher.steps_per_epoch())
+        .max(1);
+    let dropped = batcher.dropped_rows();
+    drop(batcher);
+    if opts.quick {
+        spec.train.steps = Some(recipe_steps.min(QUICK_STEPS));
+        spec.train.eval_every = 0;
+        spec.train.eval_samples = 0;
+    }
+    let t = Instant::now();
+    let key = train_key(&spec, &data_cfg, &data_dir)?;
+    let meta_path = run.join("train.meta.json");
+    let latest = run.join("latest.safetensors");
+    let meta: Option<TrainMeta> = read_json(&meta_path);
+    let same = meta.as_ref().is_some_and(|m| m.inputs_hash == key);
+    let done = same && meta.as_ref().is_some_and(|m| m.finished) && latest.exists();
+    let finished;
+    if done {
+        let m = meta.unwrap();
+        finished = true;
+        stages.push(Stage {
+            name: "train",
+            ran: false,
+            seconds: t.elapsed().as_secs_f64(),
+            note: format!("{} steps", m.total_steps),
+        });
+    } else {
+        let resume = (same && latest.exists()).then(|| latest.clone());
+        if resume.is_none() {
+            // Another recipe's checkpoints must not be resumed from.
+            for p in [run.join("checkpoints"), latest.clone()] {
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p).at(p.display())?;
+                } else if p.exists() {
+                    std::fs::remove_file(&p).at(p.display())?;
+                }
+            }
+        }
+        let total = spec.train.steps.unwrap_or(recipe_steps);
+        write_train_meta(&meta_path, &key, false, 0, total)?;
+        if let (Some(r), false) = (&resume, opts.quiet) {
+            println!("train     resuming from {}", r.display());
+        }
+        let s = train::train(
+            &spec,
+            &TrainOptions {
+                resume,
+                out: Some(run.clone()),
+                stop_after: opts.stop_after,
+                quiet: opts.quiet,
+            },
+        )?;
+        finished = s.steps >= s.total_steps;
+        write_train_meta(&meta_path, &key, finished, s.steps, s.total_steps)?;
+        let loss = s
+            .losses
+            .last()
+            .map(|l| format!(", train loss {l:.4}"))
+            .unwrap_or_default();
+        let val = s
+            .val_loss
+            .map(|v| format!(", val loss {v:.4}"))
+            .unwrap_or_default();
+        stages.push(Stage {
+            name: "train",
+            ran: true,
+            seconds: t.elapsed().as_secs_f64(),
+            note: format!(
+                "step {}/{}{loss}{val}{}",
+                s.steps,
+                s.total_steps,
+                if dropped > 0 {
+                    format!(" ({dropped} rows longer than seq_len left out)")
+                } else {
+                    String::new()
+                }
+            ),
+        });
+        if s.interrupted {
+            out.stage(stages.last().unwrap());
+            return Err(Error::new(format!(
+                "interrupted at step {} of {}; {} holds the checkpoint, and running the same command again resumes from it",
+                s.steps,
+                s.total_steps,
+                latest.display()
+            )));
+        }
+    }
+    out.stage(stages.last().unwrap());
+    if !finished {
+        if !opts.quiet {
+            println!(
+                "stopped before the last step; run the same command again to resume from {}",
+                latest.display()
+            );
+        }
+        return Ok(RunSummary {
+            run_dir: run,
+            stages,
+            finished,
+            report: None,
+            eval: None,
+        });
+    }
+
+    // Stage 5: eval.
+    let n = if opts.quick {
+        eval_cfg.quick_samples
+    } else {
+        eval_cfg.samples
+    };
+    let t = Instant::now();
+    let key = eval_key(&gen_cfg, n, &run)?;
+    let eval_meta = run.join("eval.meta.json");
+    let eval_json = run.join("eval.json");
+    let fresh = recorded_hash(&eval_meta).as_deref() == Some(key.as_str())
+        && run.join("samples.json").exists();
+    let eval = match (fresh, EvalResult::read_json(&eval_json)) {
+        (true, Ok(e)) => {
+            stages.push(Stage {
+                name: "eval",
+                ran: false,
+                seconds: t.elapsed().as_secs_f64(),
+                note: eval_note(&e),
+            });
+            e
+        }
+        _ => {
+            let spinner = if opts.quiet {
+                indicatif::ProgressBar::hidden()
+            } else {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_message(format!(
+                    "eval: generating from {n} held-out prompts (temperature {}, top-k {}) and the val loss",
+                    gen_cfg.temperature, gen_cfg.top_k
+                ));
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                b
+            };
+            let threads = spec.train.threads;
+            let mut e = crate::generate::eval_run(
+                &run,
+                n,
+                &gen_cfg.sampling(),
+                gen_cfg.max_tokens,
+                threads,
+            )?;
+            e.train_loss = train_loss(&run, threads)?;
+            e.write_json(&eval_json)?;
+            spinner.finish_and_clear();
+            atomic_write(
+                &eval_meta,
+                serde_json::to_string_pretty(
+                    &json!({ "inputs_hash": key, "samples": n, "generate": gen_cfg }),
+                )?
+                .as_bytes(),
+            )?;
+            stages.push(Stage {
+                name: "eval",
+                ran: true,
+                seconds: t.elapsed().as_secs_f64(),
+                note: eval_note(&e),
+            });
+            e
+        }
+    };
+    out.stage(stages.last().unwrap());
+
+    // Stage 6: report.
+    let t = Instant::now();
+    let report = run.join("report.html");
+    let mut key = format!("irc-report v1 {}\n", env!("CARGO_PKG_VERSION"));
+    for f in ["metrics.jsonl", "eval.json", "samples.json"] {
+        key.push_str(&format!("{f} {}\n", file_hash(&run.join(f))?));
+    }
+    let key = sha256_hex(key.as_bytes());
+    let report_meta = run.join("report.meta.json");
+    let ran = recorded_hash(&report_meta).as_deref() != Some(key.as_str()) || !report.exists();
+    if ran {
+        crate::generate::report_run(&run, &report)?;
+        atomic_write(
+            &report_meta,
+            serde_json::to_string_pretty(&json!({ "inputs_hash": key }))?.as_bytes(),
+        )?;
+    }
+    stages.push(Stage {
+        name: "report",
+        ran,
+        seconds: t.elapsed().as_secs_f64(),
+        note: report.display().to_string(),
+    });
+    out.stage(stages.last().unwrap());
+    if !opts.quiet {
+        println!();
+        print!("{}", eval.to_table());
+        println!();
+        println!("report: {}", report.display());
+    }
+    Ok(RunSummary {
+        run_dir: run,
+        stages,
+        finished,
+        report: Some(report),
+        eval: Some(eval),
+    })
+}
+
+fn write_train_meta(p: &Path, key: &str, finished: bool, steps: usize, total: usize) -> Result<()> {
+    let m = TrainMeta {
+        inputs_hash: key.to_string(),
+        finished,
+        steps,
+        total_steps: total,
+    };
+    atomic_write(p, serde_json::to_string_pretty(&m)?.as_bytes())
+}
+
+/// What training reads: the model, build and train sections (thread
+/// counts and the output folder aside: results do not depend on them),
+/// the windowing options, the token files and the held-out rows (their
+/// prompts are generated from during training).
+fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &Path) -> Result<String> {
+    let mut build = spec.build.clone();
+    build.threads = 0;
+    let mut tr = spec.train.clone();
+    tr.threads = 0;
+    tr.out = None;
+    let mut files = serde_json::Map::new();
+    for f in ["tokenizer.json", "train.tok", "val.tok", "val.jsonl"] {
+        files.insert(f.into(), json!(file_hash(&data_dir.join(f))?));
+    }
+    let key = json!({
+        "model": spec.model, "build": build, "train": tr,
+        "packing": data.packing, "mask_prompt": data.mask_prompt,
+        "files": files, "irc": env!("CARGO_PKG_VERSION"),
+    });
+    Ok(sha256_hex(key.to_string().as_bytes()))
+}
+
+/// What the eval reads: the final checkpoint, the sampling settings, the
+/// number of prompts and the held-out data.
+fn eval_key(g: &GenerateConfig, n: usize, run: &Path) -> Result<String> {
+    let key = json!({
+        "checkpoint": file_hash(&run.join("latest.safetensors"))?,
+        "generate": g, "samples": n,
+        "val.jsonl": file_hash(&run.join("data").join("val.jsonl"))?,
+        "train.tok": file_hash(&run.join("data").join("train.tok"))?,
+        "val.tok": file_hash(&run.join("data").join("val.tok"))?,
+        "irc": env!("CARGO_PKG_VERSION"),
+    });
+    Ok(sha256_hex(key.to_string().as_bytes()))
+}
+
+/// The loss over the first training batches (as many as the val set has),
+/// measured like the val loss, with the final weights, on the training
+/// build (the spec it recorded, as `irc eval` does for the val loss).
+fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
+    let spec = Spec::load(&run.join("build").join("spec.toml"))?;
+    let (data, _) = train::data_configs(&spec)?;
+    let built = model::build(&spec, &run.join("build"))?;
+    let mut s = built.session(threads)?;
+    let ckpt = train::resolve_checkpoint(run);
+    s.load_weights(&Weights::load(&ckpt)?)
+        .map_err(|e| e.context(ckpt.display()))?;
+    let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
+    let val = TokenSet::load(&run.join("data").join("val.tok"))?;
+    let batches = EvalBatches::new(val, bs, t, data.packing, data.mask_prompt)?.len();
+    if batches == 0 {
+        return Ok(None);
+    }
+    train::val_loss(
+        &mut s,
+        &built,
+        &run.join("data").join("train.tok"),
+        batches,
+        data.mask_prompt,
+        data.packing,
+    )
+}
+
+fn eval_note(e: &EvalResult) -> String {
+    let mut parts = vec![format!("valid SVG {}", e.valid_svg.show())];
+    for (k, f) in &e.families {
+        let mut p = format!(
+            "{}: valid {}",
+            crate::eval::family_title(k),
+            f.valid_svg.show()
+        );
+        if f.prompt_success.total > 0 {
+            p.push_str(&format!(", success {}", f.prompt_success.show()));
+        }
+        parts.push(p);
+    }
+    if let Some(v) = e.val_loss {
+        parts.push(format!("val loss {v:.4}"));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,344 @@
+//! `irc run` end to end on a tiny model of the synthetic scene set: the
+//! `--quick` path learns (valid SVG well above the untrained model it
+//! starts from), a rerun skips every stage, a changed knob reruns only the
+//! stages that read it, and a run stopped part way (`--stop-after`, or
+//! Ctrl-C) resumes to exactly the result of an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A tiny GPT-2 on 600 synthetic scenes: 60 quick steps take seconds.
+const SPEC: &str = "\
+[model]
+name = 'tiny_run'
+family = 'gpt2'
+vocab_size = 512
+context = 128
+layers = 2
+d_model = 64
+heads = 4
+
+[data]
+synthetic = 600
+packing = 'rows'
+mask_prompt = true
+seed = 5
+
+[tokenizer]
+vocab_size = 512
+
+[train]
+batch = 16
+seq_len = 128
+steps = 200
+lr = 1e-2
+warmup = 10
+eval_samples = 0
+checkpoint_every = 10
+
+[generate]
+temperature = 0.8
+top_k = 40
+max_tokens = 128
+
+[eval]
+samples = 16
+quick_samples = 16
+";
+
+const STAGES: [&str; 6] = ["data", "tokenizer", "tokens", "train", "eval", "report"];
+
+/// Compiled libraries shared by the tests of this file (a fresh folder
+/// under cargo's temporary directory for integration tests).
+fn cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("irc-run-cache")
+}
+
+fn irc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("IRC_CACHE", cache())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `irc run`, which must succeed; returns its output.
+fn run_ok(dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", "tiny.toml"];
+    args.extend_from_slice(extra);
+    let o = irc(&args, dir);
+    let t = text(&o);
+    assert!(o.status.success(), "irc {args:?} failed:\n{t}");
+    t
+}
+
+/// The stages that ran, from the status lines (`train     ran ...` or
+/// `train     up to date ...`); every stage must have a line.
+fn ran(out: &str) -> Vec<&'static str> {
+    let mut seen = Vec::new();
+    let mut ran = Vec::new();
+    for line in out.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(name), Some(status)) = (w.next(), w.next()) else {
+            continue;
+        };
+        if let Some(s) = STAGES.iter().find(|s| **s == name) {
+            match status {
+                "ran" => ran.push(*s),
+                "up" => {}
+                _ => continue,
+            }
+            seen.push(*s);
+        }
+    }
+    assert_eq!(seen, STAGES, "a status line per stage, in order:\n{out}");
+    ran
+}
+
+fn write_spec(dir: &Path, src: &str) {
+    std::fs::write(dir.join("tiny.toml"), src).unwrap();
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap()
+}
+
+fn synthetic_valid_rate(eval: &serde_json::Value) -> f64 {
+    eval["families"]["synthetic"]["valid_svg"]["rate"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no synthetic valid rate in {eval}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn quick_run_learns_and_reruns_only_what_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write_spec(dir, SPEC);
+
+    // First run: every stage runs, into run-quick (never the full run).
+    let out = run_ok(dir, &["--quick", "-o", "run"]);
+    assert_eq!(ran(&out), STAGES);
+    let run = dir.join("run-quick");
+    assert!(out.contains("report: "), "{out}");
+    assert!(run.join("report.html").exists());
+    assert!(!dir.join("run").exists());
+    let meta = json(&run.join("train.meta.json"));
+    assert_eq!(meta["steps"], 60, "quick caps training at 60 steps: {meta}");
+    assert_eq!(meta["finished"], true);
+    let eval = json(&run.join("eval.json"));
+    assert_eq!(eval["n"], 16);
+    let trained = synthetic_valid_rate(&eval);
+    assert!(eval["val_loss"].as_f64().is_some() && eval["train_loss"].as_f64().is_some());
+    // The per-family table is printed and in the report.
+    assert!(out.contains("by prompt family"), "{out}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("By prompt family"));
+
+    // The untrained model (the weights training starts from) on the same
+    // prompts with the same sampling.
+    let untrained = dir.join("untrained");
+    copy_dir(&run, &untrained);
+    let o = irc(
+        &[
+            "init",
+            "tiny.toml",
+            "-o",
+            "untrained/latest.safetensors",
+            "--seed",
+            "1",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = irc(
+        &[
+            "eval",
+            "untrained",
+            "-n",
+            "16",
+            "--temperature",
+            "0.8",
+            "--top-k",
+            "40",
+            "--max-tokens",
+            "128",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let base = synthetic_valid_rate(&json(&untrained.join("eval.json")));
+    println!("synthetic valid SVG: trained {trained}, untrained {base}");
+    assert!(
+        trained >= 0.5 && trained >= base + 0.4,
+        "quick run: valid SVG {trained} on the synthetic held-out prompts, untrained {base}"
+    );
+
+    // Nothing changed: every stage is up to date, and the files stay.
+    let before = std::fs::read(run.join("eval.json")).unwrap();
+    let out = run_ok(dir, &["--quick", "-o", "run"]);
+    assert_eq!(ran(&out), Vec::<&str>::new(), "{out}");
+    assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), before);
+
+    // One knob at a time: only the stages that read it run again.
+    let cases: [(&str, &str, &[&str]); 4] = [
+        // Thread counts do not change results.
+        ("[data]\n", "[build]\nthreads = 1\n\n[data]\n", &[]),
+        (
+            "temperature = 0.8",
+            "temperature = 0.7",
+            &["eval", "report"],
+        ),
+        ("lr = 1e-2", "lr = 8e-3", &["train", "eval", "report"]),
+        (
+            "[tokenizer]\nvocab_size = 512",
+            "[tokenizer]\nvocab_size = 480",
+            &["tokenizer", "tokens", "train", "eval", "report"],
+        ),
+    ];
+    let mut src = SPEC.to_string();
+    for (from, to, want) in cases {
+        assert!(src.contains(from), "{from}");
+        src = src.replace(from, to);
+        write_spec(dir, &src);
+        let out = run_ok(dir, &["--quick", "-o", "run"]);
+        assert_eq!(ran(&out), want, "after `{to}`:\n{out}");
+    }
+}
+
+/// A checkpoint's tensors (weights and AdamW moments) and its metadata
+/// (step, batch order).
+fn checkpoint(p: &Path) -> (irc::runtime::Weights, serde_json::Value) {
+    let bytes = std::fs::read(p).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    (
+        irc::runtime::Weights::load(p).unwrap(),
+        header["__metadata__"].clone(),
+    )
+}
+
+type RunResult = (
+    (irc::runtime::Weights, serde_json::Value),
+    String,
+    serde_json::Value,
+    Vec<String>,
+);
+
+/// Final checkpoint, samples, eval (but its timing) and per-step losses.
+fn result(run: &Path) -> RunResult {
+    let mut eval = json(&run.join("eval.json"));
+    eval["gen_tokens_per_s"] = serde_json::Value::Null;
+    let losses = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {}", v["step"], v["train_loss"], v["val_loss"])
+        })
+        .collect();
+    (
+        checkpoint(&run.join("latest.safetensors")),
+        std::fs::read_to_string(run.join("samples.json")).unwrap(),
+        eval,
+        losses,
+    )
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_same_result() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write_spec(dir, SPEC);
+    run_ok(dir, &["--quick", "-o", "a"]);
+    let want = result(&dir.join("a-quick"));
+    assert_eq!(want.3.len(), 60);
+
+    // Stopped after 23 steps (checkpoints every 10, and at the stop): no
+    // eval or report yet; the rerun resumes from step 23.
+    let out = run_ok(dir, &["--quick", "-o", "b", "--stop-after", "23"]);
+    assert!(out.contains("step 23/60"), "{out}");
+    let b = dir.join("b-quick");
+    assert!(!b.join("eval.json").exists() && !b.join("report.html").exists());
+    assert_eq!(json(&b.join("train.meta.json"))["finished"], false);
+    // As if killed at step 23 after the checkpoint of step 20: the metrics
+    // hold three steps more than the latest checkpoint.
+    std::fs::copy(
+        b.join("checkpoints/step-000020.safetensors"),
+        b.join("latest.safetensors"),
+    )
+    .unwrap();
+    let out = run_ok(dir, &["--quick", "-o", "b"]);
+    assert!(
+        out.contains("resuming from"),
+        "the rerun resumes training:\n{out}"
+    );
+    assert_eq!(&ran(&out)[..], ["train", "eval", "report"], "{out}");
+    assert!(
+        result(&b) == want,
+        "resumed run differs from the uninterrupted one"
+    );
+
+    // Ctrl-C during training: a checkpoint, a clear message, and the rerun
+    // finishes with the same result.
+    let child = Command::new(env!("CARGO_BIN_EXE_irc"))
+        .args(["run", "tiny.toml", "--quick", "-o", "c"])
+        .current_dir(dir)
+        .env("IRC_CACHE", cache())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.join("c-quick/metrics.jsonl");
+    let started = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&metrics)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= 2 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "Ctrl-C must not report success:\n{t}");
+    assert!(
+        t.contains("interrupted at step") && t.contains("resumes"),
+        "{t}"
+    );
+    let out = run_ok(dir, &["--quick", "-o", "c"]);
+    assert!(out.contains("resuming from"), "{out}");
+    assert!(
+        result(&dir.join("c-quick")) == want,
+        "run resumed after Ctrl-C differs from the uninterrupted one"
+    );
+}
