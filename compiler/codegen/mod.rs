@@ -95,6 +95,21 @@ impl Emitter<'_> {
         format!("{base} + {}", loc.offset)
     }
 
+    /// Pointer to the first row of `id` as kernel `k` reads it, and the
+    /// row stride: a narrow the kernel absorbed is a strided read of its
+    /// source.
+    fn rows(&self, k: &Kernel, id: NodeId) -> (String, usize) {
+        let n = self.g.node(id);
+        match n.op {
+            Op::Narrow { start, .. } if k.nodes.contains(&id) => {
+                let src = n.inputs[0];
+                let stride = self.g.node(src).ty.last();
+                (format!("{} + {start}", self.ptr(src)), stride)
+            }
+            _ => (self.ptr(id), n.ty.last()),
+        }
+    }
+
     fn shape(&self, id: NodeId) -> &[usize] {
         &self.g.node(id).ty.shape
     }
@@ -182,18 +197,9 @@ impl Emitter<'_> {
                 let mut args = vec![self.ptr(last)];
                 let mut strides = vec![];
                 for &operand in &attn.inputs {
-                    let on = g.node(operand);
-                    match on.op {
-                        Op::Narrow { start, .. } if k.nodes.contains(&operand) => {
-                            let src = on.inputs[0];
-                            args.push(format!("{} + {start}", self.ptr(src)));
-                            strides.push(g.node(src).ty.last());
-                        }
-                        _ => {
-                            args.push(self.ptr(operand));
-                            strides.push(on.ty.last());
-                        }
-                    }
+                    let (p, stride) = self.rows(k, operand);
+                    args.push(p);
+                    strides.push(stride);
                 }
                 let sh = &attn.ty.shape;
                 let v = json!({
@@ -213,19 +219,7 @@ impl Emitter<'_> {
                 else {
                     unreachable!()
                 };
-                // A pointer and row stride for a value the kernel reads,
-                // through a narrow it absorbed.
-                let read = |id: NodeId| match g.node(id).op {
-                    Op::Narrow { start, .. } if k.nodes.contains(&id) => {
-                        let src = g.node(id).inputs[0];
-                        (
-                            format!("{} + {start}", self.ptr(src)),
-                            g.node(src).ty.last(),
-                        )
-                    }
-                    _ => (self.ptr(id), g.node(id).ty.last()),
-                };
-                let (q, q_stride) = read(attn.inputs[0]);
+                let (q, q_stride) = self.rows(k, attn.inputs[0]);
                 let mut args = vec![self.ptr(last), q];
                 let mut strides = vec![];
                 let mut caches = vec![];
@@ -236,7 +230,7 @@ impl Emitter<'_> {
                             "codegen: cached attention reads the cache writes of its own step",
                         ));
                     }
-                    let (p, stride) = read(w.inputs[1]);
+                    let (p, stride) = self.rows(k, w.inputs[1]);
                     args.push(p);
                     strides.push(stride);
                     caches.push(self.ptr(w.inputs[0]));

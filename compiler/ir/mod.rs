@@ -203,37 +203,42 @@ impl Graph {
         self.g.remove_node(id.ix());
     }
 
-    /// Parameters in creation order: (id, HF name, type).
-    pub fn params(&self) -> Vec<(NodeId, String, TensorType)> {
+    /// Leaves `name_of` names, in creation order: (id, name, type).
+    fn leaves(
+        &self,
+        name_of: impl Fn(&Op) -> Option<&String>,
+    ) -> Vec<(NodeId, String, TensorType)> {
         self.ids()
             .into_iter()
-            .filter_map(|id| match &self.node(id).op {
-                Op::Param { name } => Some((id, name.clone(), self.node(id).ty.clone())),
-                _ => None,
+            .filter_map(|id| {
+                let n = self.node(id);
+                name_of(&n.op).map(|name| (id, name.clone(), n.ty.clone()))
             })
             .collect()
     }
 
-    /// Graph inputs (token ids, targets) in creation order.
+    /// Parameters in creation order: (id, HF name, type).
+    pub fn params(&self) -> Vec<(NodeId, String, TensorType)> {
+        self.leaves(|op| match op {
+            Op::Param { name } => Some(name),
+            _ => None,
+        })
+    }
+
+    /// Graph inputs (token ids, targets, positions) in creation order.
     pub fn inputs(&self) -> Vec<(NodeId, String, TensorType)> {
-        self.ids()
-            .into_iter()
-            .filter_map(|id| match &self.node(id).op {
-                Op::Input { name } => Some((id, name.clone(), self.node(id).ty.clone())),
-                _ => None,
-            })
-            .collect()
+        self.leaves(|op| match op {
+            Op::Input { name } => Some(name),
+            _ => None,
+        })
     }
 
     /// State kept between calls (the key/value cache) in creation order.
     pub fn states(&self) -> Vec<(NodeId, String, TensorType)> {
-        self.ids()
-            .into_iter()
-            .filter_map(|id| match &self.node(id).op {
-                Op::State { name } => Some((id, name.clone(), self.node(id).ty.clone())),
-                _ => None,
-            })
-            .collect()
+        self.leaves(|op| match op {
+            Op::State { name } => Some(name),
+            _ => None,
+        })
     }
 
     /// Count of nodes per op mnemonic (for `irc inspect`).
