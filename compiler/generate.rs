@@ -139,11 +139,14 @@ pub fn generate_with(
     )
 }
 
-/// A batch-1 build of `spec` for generation, in `dir`.
+/// A build of `spec` for generation, in `dir`: its prefill and decode
+/// programs are the same at any batch shape, so the forward and training
+/// programs are compiled as small as they go (batch 1, one prefill chunk),
+/// which keeps the context's arena small.
 pub fn generation_build(spec: &Spec, dir: &Path) -> Result<Built> {
     let mut spec = spec.clone();
     spec.build.batch = 1;
-    spec.build.seq_len = spec.model.context;
+    spec.build.seq_len = model::PREFILL_CHUNK.min(spec.model.context);
     model::build(&spec, dir)
 }
 

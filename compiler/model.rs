@@ -32,8 +32,8 @@ pub fn program(spec: &Spec) -> Program {
     Program::forward(spec.build.batch, spec.build.seq_len)
 }
 
-/// Prompt tokens a generation step takes at once (the rest of a prompt goes
-/// a token at a time): most prompts fit, and little is wasted on short ones.
+/// Prompt tokens a prefill step takes at once (a shorter rest is padded):
+/// most prompts fit in one step, and a short one wastes little on padding.
 pub const PREFILL_CHUNK: usize = 16;
 
 /// The prefill step: a chunk of prompt tokens over the key/value cache.

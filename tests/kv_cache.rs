@@ -81,13 +81,17 @@ fn cached_greedy_equals_full_recompute_on_every_path() {
                 .map(|_| rng.below(spec.model.vocab_size as u64) as i32)
                 .collect()
         };
-        // One token; the reference prompt; a prompt of a whole prefill chunk
-        // and then some (16 + 5); and one that leaves a single free position.
+        // One token; the reference prompt; exactly one prefill chunk; a
+        // chunk and a padded rest (16 + 5); one that leaves a single free
+        // position (its rest is too close to the context to pad); and a
+        // whole context.
         let prompts = [
             random(1),
             ref_prompt.clone(),
+            random(16),
             random(21),
             random(context - 1),
+            random(context),
         ];
         for target in Target::host_paths() {
             let dir = tempfile::tempdir().unwrap();
@@ -95,10 +99,17 @@ fn cached_greedy_equals_full_recompute_on_every_path() {
             let mut s = built.session(2).unwrap();
             s.load_weights(&w).unwrap();
             assert_eq!(s.library().context, context);
+            let v = spec.model.vocab_size;
             for prompt in &prompts {
+                let what = format!("{refname} {} prompt of {}", target.name(), prompt.len());
+                let logits = s.forward(prompt, 1, prompt.len()).unwrap();
+                let e = rel_err(
+                    &s.prefill(prompt).unwrap(),
+                    &logits[(prompt.len() - 1) * v..],
+                );
+                assert!(e <= 1e-5, "{what}: prefill logits differ by {e:e}");
                 let (want, want_rows) = greedy_full(&mut s, prompt, context);
                 let (got, got_rows) = greedy_cached(&mut s, prompt, context);
-                let what = format!("{refname} {} prompt of {}", target.name(), prompt.len());
                 assert_eq!(got, want, "{what}: tokens");
                 for (i, (g, w)) in got_rows.iter().zip(&want_rows).enumerate() {
                     let e = rel_err(g, w);
@@ -148,6 +159,67 @@ fn the_cache_api_refuses_what_it_cannot_do() {
     s.prefill(&[1, 2]).unwrap();
     s.forward(&[9; 16], 1, 16).unwrap();
     assert_eq!(s.decode(5).unwrap(), before);
+
+    // A failed prefill ends the sequence before it: nothing to continue.
+    assert!(err(s.prefill(&[1, 2, 500])).contains("outside the vocabulary"));
+    assert_eq!(s.cache_len(), 0);
+    assert!(err(s.decode(1)).contains("decode before prefill"));
+
+    // New weights make the cached keys and values stale: start again.
+    let w = s.weights();
+    s.prefill(&[1, 2]).unwrap();
+    s.load_weights(&w).unwrap();
+    assert!(err(s.decode(1)).contains("decode before prefill"));
+    s.prefill(&[1, 2]).unwrap();
+    s.backward(&[1; 16], &[2; 16], 1, 16).unwrap();
+    s.adamw_step(&irc::runtime::AdamwConfig {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+        grad_scale: 1.0,
+        clip: 0.0,
+        step: 1,
+    })
+    .unwrap();
+    assert!(err(s.decode(1)).contains("decode before prefill"));
+}
+
+/// Long prefill chunks attend to enough of the cache to run on several
+/// threads (a decode step early in a sequence does not): both paths, and
+/// the 1- and 2-thread results, agree with full recomputation.
+#[test]
+fn threaded_cached_attention_matches_full_recompute() {
+    let src = "[model]\nname = 'kv_wide'\nfamily = 'llama'\nvocab_size = 128\ncontext = 256\n\
+               layers = 1\nd_model = 256\nheads = 4\nkv_heads = 2\n\
+               [build]\nbatch = 1\nseq_len = 256\n";
+    let spec = Spec::parse(std::path::Path::new("kv_wide.toml"), src).unwrap();
+    // Prefill chunk t of 16 rows x 4 heads x 64 attends (pos + 1) rows: from
+    // position 63 on that is 2^18 multiply-adds, the threshold.
+    assert_eq!(irc::schedule::CACHED_ATTENTION_PAR_WORK, 1 << 18);
+    let dir = tempfile::tempdir().unwrap();
+    let built = build(&spec, Target::Native, dir.path());
+    let w = built.init_weights(5);
+    let mut rng = Rng::new(11);
+    let prompt: Vec<i32> = (0..200).map(|_| rng.below(128) as i32).collect();
+    let mut results = vec![];
+    for threads in [1, 2] {
+        let mut s = built.session(threads).unwrap();
+        s.load_weights(&w).unwrap();
+        let (want, want_rows) = greedy_full(&mut s, &prompt, 256);
+        let (got, got_rows) = greedy_cached(&mut s, &prompt, 256);
+        assert_eq!(got, want, "{threads} threads: tokens");
+        for (i, (g, w)) in got_rows.iter().zip(&want_rows).enumerate() {
+            let e = rel_err(g, w);
+            assert!(
+                e <= 1e-5,
+                "{threads} threads: logits of step {i} differ by {e:e}"
+            );
+        }
+        results.push(got_rows);
+    }
+    assert_eq!(results[0], results[1], "1 and 2 threads bit for bit");
 }
 
 /// Run a step graph in the f64 interpreter; returns its logits and the

@@ -242,6 +242,7 @@ impl Emitter<'_> {
                     "T": sh[1], "S": g.node(attn.inputs[1]).ty.shape[0], "NH": heads, "NKV": kv_heads,
                     "HD": head_dim, "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
                     "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1], "parallel": parallel,
+                    "par_work": crate::schedule::CACHED_ATTENTION_PAR_WORK,
                 });
                 ("kernels/cached_attention.c.tera", v, args)
             }
@@ -628,7 +629,6 @@ pub fn emit(
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.offset)
-            .unwrap_or(0)
     };
     let out_off = |c: &Compiled, name: &str| -> Result<usize> {
         let id = c
@@ -646,10 +646,13 @@ pub fn emit(
     let generation = match steps {
         Some(st) => {
             let step = |c: &Compiled| -> Result<Value> {
-                Ok(
-                    json!({ "T": c.program.seq, "tokens_off": id_off(c, "tokens"),
-                           "positions_off": id_off(c, "positions"), "logits_off": out_off(c, "logits")? }),
-                )
+                let input = |name: &str| {
+                    id_off(c, name).ok_or_else(|| {
+                        Error::new(format!("codegen: a generation step has no `{name}` input"))
+                    })
+                };
+                Ok(json!({ "T": c.program.seq, "tokens_off": input("tokens")?,
+                           "positions_off": input("positions")?, "logits_off": out_off(c, "logits")? }))
             };
             json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
                     "cache_floats": st.decode.memory.state_floats })
@@ -672,7 +675,7 @@ pub fn emit(
         "num_params": mem.param_floats,
         "params": params, "kernels": kernels, "programs": programs,
         "act_floats_train": train.memory.act_floats, "train_loss_off": train_loss,
-        "tokens_off": id_off(c, "tokens"), "targets_off": id_off(c, "targets"),
+        "tokens_off": id_off(c, "tokens").unwrap_or(0), "targets_off": id_off(c, "targets").unwrap_or(0),
         "logits_off": out_off(c, "logits")?, "loss_off": out_off(c, "loss")?,
     });
     ctx["context"] = json!(m.context);

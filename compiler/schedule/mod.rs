@@ -12,6 +12,12 @@ use std::fmt::Write;
 /// other threads would cost more than it saves.
 pub const PARALLEL_MIN_ELEMS: usize = 1 << 14;
 
+/// Multiply-adds (cache rows attended x query rows x heads x head size) from
+/// which a cached attention step runs on several threads: a few times what
+/// waking a second thread costs on an idle machine, so a decode step early
+/// in a sequence stays on one thread.
+pub const CACHED_ATTENTION_PAR_WORK: usize = 1 << 18;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Parallel {
@@ -76,20 +82,9 @@ pub fn schedule(g: &Graph, kernels: &[Kernel], target: Target) -> Schedule {
             let parallel = match k.kind {
                 KernelKind::Gemm { .. } => Parallel::GemmBlocks,
                 KernelKind::Attention => Parallel::Heads,
-                // A decode step attends one row over the cache: threads only
-                // pay for themselves once that is a lot of work.
-                KernelKind::CachedAttention => {
-                    let cache_rows = k
-                        .inputs
-                        .iter()
-                        .find(|&&i| matches!(g.node(i).op, crate::ir::Op::State { .. }))
-                        .map_or(1, |&i| g.node(i).ty.shape[0]);
-                    if out_elems * cache_rows >= PARALLEL_MIN_ELEMS * 16 {
-                        Parallel::Heads
-                    } else {
-                        Parallel::Serial
-                    }
-                }
+                // How many cache rows a step attends to is only known when it
+                // runs: the kernel decides then (see CACHED_ATTENTION_PAR_WORK).
+                KernelKind::CachedAttention => Parallel::Heads,
                 _ if big => Parallel::Rows,
                 _ => Parallel::Serial,
             };

@@ -22,11 +22,12 @@
     {                                                                                             \
         enum { CONTEXT = CAT(IRC_, MODEL_UC, _CONTEXT), VOCAB = CAT(IRC_, MODEL_UC, _VOCAB) };    \
         static float row[VOCAB];                                                                  \
+        static int started; /* the prompt is in the cache */                                      \
         if (*n >= CONTEXT)                                                                        \
             return 1;                                                                             \
-        int status = CAT(irc_, MODEL, _cache_len)(m) == 0                                         \
-                         ? CAT(irc_, MODEL, _prefill)(m, ids, *n, row)                            \
-                         : CAT(irc_, MODEL, _decode)(m, ids[*n - 1], row);                        \
+        int status = started ? CAT(irc_, MODEL, _decode)(m, ids[*n - 1], row)                      \
+                             : CAT(irc_, MODEL, _prefill)(m, ids, *n, row);                       \
+        started = 1;                                                                              \
         if (status)                                                                               \
             return fprintf(stderr, "%s\n", CAT(irc_, MODEL, _last_error)(m)), 2;                  \
         int best = 0;                                                                             \

@@ -32,10 +32,10 @@ struct irc_snap_gpt2 {
     float *opt_m;    /* 10336 floats: AdamW first moment */
     float *opt_v;    /* 10336 floats: AdamW second moment */
     float *acts;     /* 10432 floats */
-    int32_t *ids;    /* 32 ints: tokens, targets */
+    int32_t *ids;    /* 32 ints: tokens, targets (or positions) */
     float *work;     /* GEMM packing workspace, sized for work_threads threads */
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
-    int kv_len;      /* tokens in the cache */
+    int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
     char error[2048];
 };
@@ -1175,6 +1175,9 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
+    /* Threads only once the step attends to enough of the cache to pay for waking them. */
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
+        if ((size_t)(pos[11] + 1) * 288 >= 262144)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 1, n = pos[t] + 1;
@@ -1373,6 +1376,9 @@ static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const 
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
     }
     const float scale = 3.5355339059327373e-1f;
+    /* Threads only once the step attends to enough of the cache to pay for waking them. */
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
+        if ((size_t)(pos[0] + 1) * 24 >= 262144)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 1, n = pos[t] + 1;
@@ -1752,7 +1758,11 @@ IRC_EXPORT int irc_snap_gpt2_set_threads(irc_snap_gpt2 *m, int threads)
     return 0;
 }
 
-IRC_EXPORT float *irc_snap_gpt2_params(irc_snap_gpt2 *m) { return m->params; }
+IRC_EXPORT float *irc_snap_gpt2_params(irc_snap_gpt2 *m)
+{
+    m->kv_len = 0; /* the caller may change them: the cache would be stale */
+    return m->params;
+}
 
 /* Parameters from a safetensors file under the Hugging Face names of the
  * table above: every parameter present, dtype F32, exact shape, and no tensor
@@ -1766,7 +1776,10 @@ IRC_EXPORT int irc_snap_gpt2_load_weights_mem(irc_snap_gpt2 *m, const void *byte
         return fail(m, "%s", err);
     int bad = irc_st_load_params(&st, PARAMS, 28, m->params, err, sizeof err);
     irc_st_close(&st);
-    return bad ? fail(m, "%s", err) : 0;
+    if (bad)
+        return fail(m, "%s", err);
+    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    return 0;
 }
 
 IRC_EXPORT int irc_snap_gpt2_load_weights(irc_snap_gpt2 *m, const char *path)
@@ -1777,7 +1790,10 @@ IRC_EXPORT int irc_snap_gpt2_load_weights(irc_snap_gpt2 *m, const char *path)
         return fail(m, "%s", err);
     int bad = irc_st_load_params(&st, PARAMS, 28, m->params, err, sizeof err);
     irc_st_close(&st);
-    return bad ? fail(m, "%s: %s", path, err) : 0;
+    if (bad)
+        return fail(m, "%s: %s", path, err);
+    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    return 0;
 }
 
 /* Copy (b, t) tokens and targets into the compiled (B, T) batch; the rest is
@@ -1871,6 +1887,7 @@ IRC_EXPORT int irc_snap_gpt2_adamw_step(irc_snap_gpt2 *m, const irc_adamw_config
     if (!isfinite(norm))
         return fail(m, "adamw: the gradient is not finite (norm %g); parameters left unchanged", norm);
     const float clip = cfg->clip > 0.0f && norm > cfg->clip ? (float)(cfg->clip / (norm + 1e-6)) : 1.0f;
+    m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 28; i++) {
         const irc_param_info *p = &PARAMS[i];
         /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
@@ -1885,53 +1902,53 @@ IRC_EXPORT int irc_snap_gpt2_adamw_step(irc_snap_gpt2 *m, const irc_adamw_config
  * Generation over the key/value cache
  */
 IRC_EXPORT int irc_snap_gpt2_context(void) { return 12; }
-IRC_EXPORT int irc_snap_gpt2_cache_len(const irc_snap_gpt2 *m) { return m->kv_len; }
-
-static int check_tokens(irc_ctx *m, const int32_t *tokens, int t)
-{
-    for (int i = 0; i < t; i++)
-        if (tokens[i] < 0 || tokens[i] >= 37)
-            return fail(m, "token %d at %d is outside the vocabulary 0..36", tokens[i], i);
-    return 0;
-}
+IRC_EXPORT int irc_snap_gpt2_cache_len(const irc_snap_gpt2 *m) { return m ? m->kv_len : 0; }
 
 /* Stage n tokens at positions kv_len, kv_len + 1, ... as a generation
- * program's inputs `tokens` and `positions`. */
-static void stage_step(irc_ctx *m, size_t tokens_off, size_t positions_off, const int32_t *tokens, int n)
+ * program's inputs, padded to its T tokens with token 0 at the positions after
+ * them: padding rows write cache rows past the sequence, which the step that
+ * reaches each of those positions overwrites before anything attends to it. */
+static void stage_step(irc_ctx *m, size_t tokens_off, size_t positions_off, const int32_t *tokens, int n, int T)
 {
-    for (int i = 0; i < n; i++) {
-        m->ids[tokens_off + i] = tokens[i];
+    for (int i = 0; i < T; i++) {
+        m->ids[tokens_off + i] = i < n ? tokens[i] : 0;
         m->ids[positions_off + i] = m->kv_len + i;
     }
 }
 
 IRC_EXPORT int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, int t, float *logits)
 {
-    if (!tokens || !logits || t < 1 || t > 12)
-        return fail(m, "prefill of %d tokens: expected 1..12 tokens and a logits buffer", t);
-    if (check_tokens(m, tokens, t))
-        return 1;
+    m->kv_len = 0; /* a new sequence, even if this call fails */
+    if (!tokens || !logits)
+        return fail(m, "prefill: tokens and logits must not be NULL");
+    if (t < 1 || t > 12)
+        return fail(m, "prefill of %d tokens: expected 1..12", t);
+    for (int i = 0; i < t; i++)
+        if (tokens[i] < 0 || tokens[i] >= 37)
+            return fail(m, "prefill: token %d at %d is outside the vocabulary 0..36", tokens[i], i);
     if (!m->kv) {
         size_t bytes = ((size_t)1152 * sizeof(float) + 63) / 64 * 64;
         if (!(m->kv = aligned_alloc(64, bytes)))
             return fail(m, "out of memory for the key/value cache (%zu bytes)", bytes);
         memset(m->kv, 0, bytes);
     }
-    m->kv_len = 0;
     const float *last = NULL;
-    int done = 0;
-    /* Whole chunks of 12 through the prefill program, the rest one at a time. */
-    for (; t - done >= 12; done += 12) {
-        stage_step(m, 0, 16, tokens + done, 12);
-        run_prefill(m);
-        m->kv_len += 12;
-        last = m->acts + 0 + (size_t)(12 - 1) * 37;
-    }
-    for (; done < t; done++) {
-        stage_step(m, 0, 16, tokens + done, 1);
-        run_decode(m);
-        m->kv_len += 1;
-        last = m->acts + 0;
+    for (int done = 0; done < t;) {
+        int n = t - done < 12 ? t - done : 12;
+        if (m->kv_len + 12 <= 12) {
+            /* Up to 12 tokens (padded) through the prefill program. */
+            stage_step(m, 0, 16, tokens + done, n, 12);
+            run_prefill(m);
+            last = m->acts + 0 + (size_t)(n - 1) * 37;
+        } else {
+            /* The padding would run past the context: one token at a time. */
+            n = 1;
+            stage_step(m, 0, 16, tokens + done, 1, 1);
+            run_decode(m);
+            last = m->acts + 0;
+        }
+        m->kv_len += n;
+        done += n;
     }
     memcpy(logits, last, 37 * sizeof(float));
     return 0;
@@ -1939,15 +1956,15 @@ IRC_EXPORT int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, in
 
 IRC_EXPORT int irc_snap_gpt2_decode(irc_snap_gpt2 *m, int32_t token, float *logits)
 {
-    if (m->kv_len < 1 || !m->kv)
-        return fail(m, "decode before prefill: start a sequence with irc_snap_gpt2_prefill");
-    if (m->kv_len >= 12)
-        return fail(m, "the context of 12 tokens is full");
     if (!logits)
-        return fail(m, "decode needs a logits buffer");
-    if (check_tokens(m, &token, 1))
-        return 1;
-    stage_step(m, 0, 16, &token, 1);
+        return fail(m, "decode: logits must not be NULL");
+    if (m->kv_len < 1 || !m->kv)
+        return fail(m, "decode before prefill (or after the parameters changed): start a sequence with irc_snap_gpt2_prefill");
+    if (m->kv_len >= 12)
+        return fail(m, "decode: the context of 12 tokens is full; start a new sequence with irc_snap_gpt2_prefill");
+    if (token < 0 || token >= 37)
+        return fail(m, "decode: token %d at position %d is outside the vocabulary 0..36", token, m->kv_len);
+    stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
     memcpy(logits, m->acts + 0, 37 * sizeof(float));

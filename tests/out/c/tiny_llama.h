@@ -68,7 +68,8 @@ int irc_snap_llama_set_threads(irc_snap_llama *m, int threads);
 /* The parameter table (count, then entry i in 0..count). */
 int irc_snap_llama_param_count(void);
 const irc_param_info *irc_snap_llama_param_info(int i);
-/* The parameter region (IRC_SNAP_LLAMA_NUM_PARAMS floats), laid out as the table says. */
+/* The parameter region (IRC_SNAP_LLAMA_NUM_PARAMS floats), laid out as the table says.
+ * The caller may write to it, so it empties the key/value cache. */
 float *irc_snap_llama_params(irc_snap_llama *m);
 
 /* Fill the parameters from a safetensors file (or its bytes in memory) under
@@ -101,8 +102,11 @@ float *irc_snap_llama_opt_state(irc_snap_llama *m);
  * (1 <= t <= IRC_SNAP_LLAMA_CONTEXT) and writes the logits of its last token (V floats);
  * decode appends one token after the cached ones and writes its logits.
  * The cache is allocated by the first prefill; forward, loss and backward
- * leave it alone. context() is IRC_SNAP_LLAMA_CONTEXT (0 if the library was built
- * without generation programs); cache_len() counts the tokens in the cache. */
+ * leave it alone. prefill (even one that fails) starts it afresh; params(),
+ * load_weights and adamw_step empty it, since its keys and values would belong
+ * to the old weights. context() is
+ * IRC_SNAP_LLAMA_CONTEXT (0 if the library was built without generation programs);
+ * cache_len() counts the tokens in the cache. */
 int irc_snap_llama_prefill(irc_snap_llama *m, const int32_t *tokens, int t, float *logits);
 int irc_snap_llama_decode(irc_snap_llama *m, int32_t token, float *logits);
 int irc_snap_llama_context(void);
