@@ -179,7 +179,7 @@ fn no_window_crosses_train_into_val_and_val_is_in_order() {
         ..DataConfig::default()
     };
     let tokc = TokenizerConfig {
-        vocab_size: 350,
+        vocab_size: 400,
         special_tokens: irc::data::synth::tags(),
         ..TokenizerConfig::default()
     };
@@ -249,7 +249,7 @@ fn no_window_crosses_train_into_val_and_val_is_in_order() {
     let p2 = prepare(&data, &tokc, &out).unwrap();
     assert_eq!(p2.ran, [false, false, false]);
     let tokc2 = TokenizerConfig {
-        vocab_size: 360,
+        vocab_size: 410,
         ..tokc.clone()
     };
     assert_eq!(

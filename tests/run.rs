@@ -15,7 +15,7 @@ family = 'gpt2'
 vocab_size = 512
 context = 128
 layers = 2
-d_model = 64
+d_model = 96
 heads = 4
 
 [data]
@@ -31,13 +31,13 @@ vocab_size = 512
 batch = 16
 seq_len = 128
 steps = 200
-lr = 1e-2
+lr = 5e-3
 warmup = 10
 eval_samples = 0
 checkpoint_every = 10
 
 [generate]
-temperature = 0.8
+temperature = 0.7
 top_k = 40
 max_tokens = 128
 
@@ -155,7 +155,7 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     // The per-family table is printed and in the report.
     assert!(out.contains("by prompt family"), "{out}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-    assert!(html.contains("By prompt family"));
+    assert!(html.contains("By prompt family") && html.contains("class=\"tiles\""));
 
     // The untrained model (the weights training starts from) on the same
     // prompts with the same sampling.
@@ -180,7 +180,7 @@ fn quick_run_learns_and_reruns_only_what_changed() {
             "-n",
             "16",
             "--temperature",
-            "0.8",
+            "0.7",
             "--top-k",
             "40",
             "--max-tokens",
@@ -203,18 +203,25 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), before);
 
     // One knob at a time: only the stages that read it run again.
-    let cases: [(&str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &[&str]); 5] = [
         // Thread counts do not change results.
         ("[data]\n", "[build]\nthreads = 1\n\n[data]\n", &[]),
         (
-            "temperature = 0.8",
             "temperature = 0.7",
+            "temperature = 0.8",
             &["eval", "report"],
         ),
-        ("lr = 1e-2", "lr = 8e-3", &["train", "eval", "report"]),
+        ("lr = 5e-3", "lr = 4e-3", &["train", "eval", "report"]),
+        // The corpus runs out of merges at 458 ids: the tokenizer reruns
+        // and writes the same file, so nothing after it runs.
         (
             "[tokenizer]\nvocab_size = 512",
             "[tokenizer]\nvocab_size = 480",
+            &["tokenizer"],
+        ),
+        (
+            "[tokenizer]\nvocab_size = 480",
+            "[tokenizer]\nvocab_size = 400",
             &["tokenizer", "tokens", "train", "eval", "report"],
         ),
     ];
@@ -341,4 +348,37 @@ fn interrupted_run_resumes_to_the_same_result() {
         result(&dir.join("c-quick")) == want,
         "run resumed after Ctrl-C differs from the uninterrupted one"
     );
+}
+
+#[test]
+fn bad_generate_and_eval_settings_name_their_line_and_field() {
+    let d = tempfile::tempdir().unwrap();
+    for (from, to, want) in [
+        (
+            "temperature = 0.7",
+            "temperature = -1.0",
+            "tiny.toml:29:15: [generate].temperature: -1 is out of range; expected a number ≥ 0",
+        ),
+        (
+            "quick_samples = 16",
+            "quick_samples = 0",
+            "tiny.toml:35:17: [eval].quick_samples: 0 is out of range; expected an integer ≥ 1",
+        ),
+        (
+            "top_k = 40",
+            "top_kk = 40",
+            "tiny.toml:30:1: [generate].top_kk: unknown field `top_kk`",
+        ),
+        (
+            "synthetic = 600",
+            "synthetic = -3",
+            "tiny.toml:11:13: [data].synthetic:",
+        ),
+    ] {
+        write_spec(d.path(), &SPEC.replace(from, to));
+        let o = irc(&["run", "tiny.toml"], d.path());
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(want), "{to}: {t}");
+        assert!(!d.path().join("runs").exists(), "{to}: nothing written");
+    }
 }

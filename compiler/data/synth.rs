@@ -5,7 +5,7 @@
 //!
 //! | attribute | tags | in the SVG |
 //! |---|---|---|
-//! | shape | `[circle]` `[square]` `[triangle]` | `<circle>`, `<rect>` (width = height), `<polygon>` with 3 points |
+//! | shape | `[circle]` `[square]` `[triangle]` | `<circle>`, `<rect>` (width = height), `<polygon>` with 3 points (`0,-h -h,h h,h` placed by `transform="translate(cx cy)"`) |
 //! | colour | `[red]` `[green]` `[blue]` `[yellow]` `[purple]` `[orange]` | `fill` = [`COLOURS`] hex |
 //! | count | `[1]` `[2]` `[3]` | that many shapes, all of the same kind and colour |
 //! | position | `[top]` `[middle]` `[bottom]` | shape centres in y ∈ [8,24), [24,40), [40,56) |
@@ -15,6 +15,14 @@
 //! `64·(i+1)/(count+1)` ± 2. A row is the prompt (e.g.
 //! `[circle][red][2][top][small]`) and the SVG; [`parse_prompt`] reads a
 //! prompt back and [`Scene::check`] tests an SVG against it.
+//!
+//! Every attribute is written as its own number: a circle's `cx cy r`, a
+//! square's `x y width`, a triangle's `translate(cx cy)` and `h`. (Drawn
+//! with absolute points, `cx,cy-h cx-h,cy+h cx+h,cy+h`, a triangle's size
+//! is only in the difference of two coordinates: a model must do two-digit
+//! arithmetic to get it right, and the prompt→SVG check then measures that
+//! rather than whether the drawing follows the prompt.) [`Scene::check`]
+//! reads any polygon, with or without a `translate`/`scale` transform.
 
 use super::Row;
 use crate::util::Rng;
@@ -145,7 +153,12 @@ impl Scene {
                     }
                 }
             };
-            match (cy, half) {
+            // The element's own geometry, then its transform.
+            let placed = match transform(n.attribute("transform").unwrap_or("")) {
+                Some((_, ty, k)) => (cy.map(|c| ty + k * c), half.map(|h| k * h)),
+                None => (None, None),
+            };
+            match placed {
                 (Some(cy), Some(h)) => {
                     if !(lo..hi).contains(&cy) {
                         bad.push(format!(
@@ -162,6 +175,39 @@ impl Scene {
         }
         bad
     }
+}
+
+/// A `transform` made of `translate(tx[ ,]ty)` and `scale(k)` (either,
+/// both in that order, or none) as (tx, ty, k); `None` for anything else
+/// (a rotation, a skew, a non-uniform scale, a parse error).
+pub fn transform(t: &str) -> Option<(f64, f64, f64)> {
+    let (mut tx, mut ty, mut k) = (0.0, 0.0, 1.0);
+    let mut rest = t.trim();
+    let mut seen_scale = false;
+    while !rest.is_empty() {
+        let open = rest.find('(')?;
+        let close = rest.find(')')?;
+        let name = rest[..open].trim();
+        let args: Vec<f64> = rest[open + 1..close]
+            .split([' ', ','])
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse().ok())
+            .collect::<Option<_>>()?;
+        match (name, args.as_slice()) {
+            ("translate", [x]) if !seen_scale => tx += x,
+            ("translate", [x, y]) if !seen_scale => {
+                tx += x;
+                ty += y;
+            }
+            ("scale", [s]) => {
+                k *= s;
+                seen_scale = true;
+            }
+            _ => return None,
+        }
+        rest = rest[close + 1..].trim_start_matches([' ', ',']);
+    }
+    Some((tx, ty, k))
 }
 
 /// Parse a prompt made of the five tags back into a [`Scene`].
@@ -216,12 +262,7 @@ pub fn render(s: &Scene, rng: &mut Rng) -> String {
                 2 * h
             ),
             _ => format!(
-                "<polygon points=\"{cx},{} {},{} {},{}\" fill=\"{fill}\"/>",
-                cy - h,
-                cx - h,
-                cy + h,
-                cx + h,
-                cy + h
+                "<polygon points=\"0,-{h} -{h},{h} {h},{h}\" transform=\"translate({cx} {cy})\" fill=\"{fill}\"/>"
             ),
         });
     }
@@ -272,5 +313,32 @@ mod tests {
             .check("<svg xmlns=\"http://www.w3.org/2000/svg\"><rect/></svg>")
             .is_empty());
         assert!(parse_prompt("[hexagon][red][2][top][small]").is_err());
+    }
+
+    #[test]
+    fn triangles_are_read_with_or_without_a_transform() {
+        let s = parse_prompt("[triangle][red][1][top][small]").unwrap();
+        let svg = |p: &str| format!("<svg xmlns=\"http://www.w3.org/2000/svg\">{p}</svg>");
+        let ok = [
+            "<polygon points=\"0,-1 -1,1 1,1\" transform=\"translate(32 16) scale(5)\" fill=\"#e53935\"/>",
+            "<polygon points=\"0,-1 -1,1 1,1\" transform=\"translate(32,16),scale(4)\" fill=\"#e53935\"/>",
+            "<polygon points=\"32,11 27,21 37,21\" fill=\"#e53935\"/>",
+        ];
+        for p in ok {
+            assert_eq!(s.check(&svg(p)), Vec::<String>::new(), "{p}");
+        }
+        let bad = [
+            // Too large, too low, rotated.
+            "<polygon points=\"0,-1 -1,1 1,1\" transform=\"translate(32 16) scale(9)\" fill=\"#e53935\"/>",
+            "<polygon points=\"0,-1 -1,1 1,1\" transform=\"translate(32 30) scale(5)\" fill=\"#e53935\"/>",
+            "<polygon points=\"0,-1 -1,1 1,1\" transform=\"rotate(10)\" fill=\"#e53935\"/>",
+        ];
+        for p in bad {
+            assert!(!s.check(&svg(p)).is_empty(), "{p}");
+        }
+        assert_eq!(transform(""), Some((0.0, 0.0, 1.0)));
+        assert_eq!(transform("translate(3)"), Some((3.0, 0.0, 1.0)));
+        assert_eq!(transform("scale(2) translate(1 1)"), None);
+        assert_eq!(transform("scale(2 3)"), None);
     }
 }

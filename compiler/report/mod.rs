@@ -14,7 +14,9 @@
 //!    status from the metrics present (*look here*, *ok*, *no data*), the
 //!    evidence, and the pipeline stage and action it points to (see
 //!    [`diagnose`] for the rules and thresholds).
-//! 5. **Gallery**: per sample, the prompt, the generated SVG inline
+//! 5. **Gallery**: every generated sample at a glance (a tile per sample,
+//!    grouped by prompt family, with valid / follows-prompt marks); then
+//!    per sample, the prompt, the generated SVG inline
 //!    (sanitized by [`gallery::sanitize_svg`]; otherwise shown as escaped
 //!    text) and as a PNG data URI rendered with `resvg`, the same for the
 //!    reference, the verdicts, and the source.
@@ -448,6 +450,10 @@ figure .img svg.gen{width:128px;height:128px}
 pre{white-space:pre-wrap;word-break:break-all;font-size:11px;background:#f7f7f7;padding:6px;margin:0;max-height:200px;overflow:auto}
 pre.raw{width:128px;height:128px;box-sizing:border-box}.verdict{font-size:12px;margin-top:6px}
 .good{color:#1b7f1b}.bad{color:#b42318}
+.overview h3{font-size:15px;margin:14px 0 6px}.tiles{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:10px}
+.tile{width:120px;border:1px solid #ddd;border-radius:4px;padding:4px;text-decoration:none;color:#222;font-size:10px}
+.tile .pic{width:80px;height:80px;margin:0 auto;display:flex;align-items:center;justify-content:center;background:#fff}
+.tile .cap{font-family:monospace;word-break:break-all;text-align:center;margin-top:2px}
 ";
 
 fn run_section(m: &MetricsLog, run_dir: &Path) -> String {
@@ -654,10 +660,61 @@ fn figures(label: &str, text: &str, prefix: &str) -> String {
     s
 }
 
+/// Pixel size of the overview tiles.
+pub const TILE_SIZE: u32 = 80;
+
+/// Every generated sample at a glance, grouped by prompt family: the
+/// sanitized SVG (or a mark when it is not well-formed), whether it is a
+/// valid SVG and follows its prompt, and the prompt.
+fn overview(samples: &[GallerySample]) -> String {
+    let mut fams: std::collections::BTreeMap<&str, Vec<(usize, &GallerySample)>> =
+        Default::default();
+    for (i, g) in samples.iter().enumerate() {
+        fams.entry(eval::family_name(eval::prompt_kind(&g.prompt)))
+            .or_default()
+            .push((i, g));
+    }
+    let mut s = String::from("<div class=\"overview\">\n");
+    for (f, items) in fams {
+        let valid = items
+            .iter()
+            .filter(|(_, g)| eval::check_svg(&g.generated).is_ok())
+            .count();
+        s.push_str(&format!(
+            "<h3>{} <span class=\"nodata\">({valid} of {} valid)</span></h3>\n<div class=\"tiles\">\n",
+            esc(eval::family_title(f)),
+            items.len()
+        ));
+        for (i, g) in items {
+            let pic = gallery::sanitize_svg(&g.generated, &format!("o{i}-"), TILE_SIZE)
+                .unwrap_or_else(|| "<span class=\"bad\">not SVG</span>".to_string());
+            let ok = eval::check_svg(&g.generated).is_ok();
+            let mark = match (ok, eval::prompt_success(&g.prompt, &g.generated).1) {
+                (false, _) => "<span class=\"bad\">invalid</span>",
+                (true, PromptOutcome::Success) => {
+                    "<span class=\"good\">valid · follows prompt</span>"
+                }
+                (true, PromptOutcome::Fail(_)) => {
+                    "<span class=\"good\">valid</span> · <span class=\"bad\">misses prompt</span>"
+                }
+                (true, PromptOutcome::NotApplicable) => "<span class=\"good\">valid</span>",
+            };
+            s.push_str(&format!(
+                "<a class=\"tile\" href=\"#sample-{i}\"><div class=\"pic\">{pic}</div><div class=\"cap\">{}</div><div class=\"cap\">{mark}</div></a>\n",
+                esc(&g.prompt)
+            ));
+        }
+        s.push_str("</div>\n");
+    }
+    s.push_str("</div>\n");
+    s
+}
+
 fn gallery_section(samples: &[GallerySample]) -> String {
     let mut s = format!(
-        "<h2 id=\"gallery\">Gallery</h2>\n<p>{} samples. Inline SVGs are sanitized (no script, styles, animation, foreign content, event attributes or external links); the PNG is the unsanitized SVG rendered by resvg.</p>\n<div class=\"gallery\">\n",
-        samples.len()
+        "<h2 id=\"gallery\">Gallery</h2>\n<p>{} samples. Inline SVGs are sanitized (no script, styles, animation, foreign content, event attributes or external links); the PNG is the unsanitized SVG rendered by resvg.</p>\n{}<div class=\"gallery\">\n",
+        samples.len(),
+        overview(samples)
     );
     for (i, g) in samples.iter().enumerate() {
         s.push_str(&format!(
