@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Optimizer steps of a `--quick` run (fewer when the recipe has fewer).
-pub const QUICK_STEPS: usize = 60;
+pub const QUICK_STEPS: usize = 120;
 
 /// What the command line adds to the spec.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A tiny GPT-2 on 600 synthetic scenes: 60 quick steps take seconds.
+/// A tiny GPT-2 on 600 synthetic scenes: its 60 steps take seconds.
 const SPEC: &str = "\
 [model]
 name = 'tiny_run'
@@ -30,7 +30,7 @@ vocab_size = 512
 [train]
 batch = 16
 seq_len = 128
-steps = 200
+steps = 60
 lr = 5e-3
 warmup = 10
 eval_samples = 0
@@ -146,7 +146,7 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     assert!(run.join("report.html").exists());
     assert!(!dir.join("run").exists());
     let meta = json(&run.join("train.meta.json"));
-    assert_eq!(meta["steps"], 60, "quick caps training at 60 steps: {meta}");
+    assert_eq!(meta["steps"], 60, "{meta}");
     assert_eq!(meta["finished"], true);
     let eval = json(&run.join("eval.json"));
     assert_eq!(eval["n"], 16);
@@ -195,6 +195,14 @@ fn quick_run_learns_and_reruns_only_what_changed() {
         trained >= 0.5 && trained >= base + 0.4,
         "quick run: valid SVG {trained} on the synthetic held-out prompts, untrained {base}"
     );
+
+    // --quick caps a longer recipe at QUICK_STEPS (seen after one step).
+    let capped = dir.join("capped");
+    std::fs::create_dir(&capped).unwrap();
+    write_spec(&capped, &SPEC.replace("steps = 60", "steps = 500"));
+    run_ok(&capped, &["--quick", "--stop-after", "1"]);
+    let meta = json(&capped.join("runs/tiny_run-quick/train.meta.json"));
+    assert_eq!(meta["total_steps"], irc::run::QUICK_STEPS, "{meta}");
 
     // Nothing changed: every stage is up to date, and the files stay.
     let before = std::fs::read(run.join("eval.json")).unwrap();

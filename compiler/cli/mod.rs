@@ -129,7 +129,7 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
         /// A first look in about a minute, into `<run>-quick`: training capped
-        /// at 60 steps, no generation during training, `[eval].quick_samples`
+        /// at 120 steps, no generation during training, `[eval].quick_samples`
         /// prompts.
         #[arg(long)]
         quick: bool,
