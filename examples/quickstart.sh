@@ -5,7 +5,7 @@
 # Then a look inside the compiler: its decisions, the IR drawn as a graph,
 # the generated C, and a forward pass checked against the reference
 # interpreter. Arguments go to `irc run` (e.g. --quick for a first look in
-# about a minute).
+# about two minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet

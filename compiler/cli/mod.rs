@@ -128,7 +128,7 @@ pub enum Cmd {
         /// Run directory (default: `[train].out`, else `runs/<name>`).
         #[arg(short, long)]
         out: Option<PathBuf>,
-        /// A first look in about a minute, into `<run>-quick`: training capped
+        /// A first look in about two minutes, into `<run>-quick`: training capped
         /// at 120 steps, no generation during training, `[eval].quick_samples`
         /// prompts.
         #[arg(long)]
