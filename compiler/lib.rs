@@ -20,6 +20,7 @@ pub mod ir;
 pub mod memory;
 pub mod model;
 pub mod passes;
+pub mod profile;
 pub mod report;
 pub mod run;
 pub mod runtime;

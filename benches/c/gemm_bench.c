@@ -4,7 +4,7 @@
  *   cc -std=c11 -O3 -march=native -fopenmp -D IRC_TARGET_AVX2 -I runtime-c \
  *      benches/c/gemm_bench.c -lm -o gemm_bench
  *
- * (a) peak: NACC independent FMA chains per thread (enough to cover FMA latency × ports),
+ * (a) peak: independent FMA chains per thread (enough to cover FMA latency × ports),
  *     for 1 thread and for every core.
  * (b) irc_gemm GFLOP/s on 1024³ and transformer-sized shapes with 1 and 2 threads, best
  *     of several runs, and the ratio to the peak for the same thread count.
@@ -29,66 +29,12 @@
 #endif
 
 #include "irc_gemm.h"
+#include "irc_profile.h"
 
-static double now(void)
-{
-    struct timespec t;
-    timespec_get(&t, TIME_UTC);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-#if defined(IRC_TARGET_AVX2)
-#define NACC 12 /* 16 ymm registers: 12 chains + 2 operands */
-#define ACCS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#elif defined(IRC_TARGET_SCALAR)
-#define NACC 8
-#define ACCS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#else /* 32 vector registers */
-#define NACC 24
-#define ACCS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
-                X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-#endif
-
-/* One thread's FMA chains; returns a value so the work cannot be discarded. */
-static float fma_chains(long iters, float m, float c)
-{
-#define DECL(i) irc_vf a##i = irc_vset1((float)(i));
-#define STEP(i) a##i = irc_vfma(a##i, vm, vc);
-#define SUM(i) s = irc_vadd(s, a##i);
-    irc_vf vm = irc_vset1(m), vc = irc_vset1(c), s = irc_vzero();
-    ACCS(DECL)
-    for (long i = 0; i < iters; i++) { ACCS(STEP) }
-    ACCS(SUM)
-    return irc_vhsum(s);
-#undef DECL
-#undef STEP
-#undef SUM
-}
-
-/* Peak GFLOP/s of `threads` threads each running fma_chains. */
-static double peak_gflops(int threads)
-{
-    const long iters = 50000000 / IRC_VW + 1000000;
-    volatile float m = 0.999999f, c = 1e-6f, sink = 0.0f;
-    double best = 0.0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-        {
-            float r = fma_chains(iters, m, c);
-#ifdef _OPENMP
-#pragma omp atomic
-#endif
-            sink += r;
-        }
-        double gf = 2.0 * NACC * IRC_VW * (double)iters * threads / (now() - t0) * 1e-9;
-        if (gf > best) best = gf;
-    }
-    (void)sink;
-    return best;
-}
+/* The clock and the FMA peak are the profile builds' (irc_profile.h), so a kernel's
+ * fraction of peak means the same in `irc profile` and here. */
+#define now irc_seconds
+#define peak_gflops irc_fma_peak_gflops
 
 static float *fill(size_t n)
 {

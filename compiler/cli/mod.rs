@@ -170,6 +170,32 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Time every kernel of the compiled programs (forward, training step,
+    /// prefill, decode) on made-up tokens, against the measured FMA peak.
+    Profile {
+        spec: PathBuf,
+        /// Programs to run: forward, train, prefill, decode (default: all).
+        #[arg(long, value_delimiter = ',')]
+        program: Vec<String>,
+        /// Weights to load (default: the family's init, seed 1).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Threads (default: the spec's).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Measured runs of each program, after one warm-up run.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
+        /// Kernels listed per program, slowest first.
+        #[arg(long, default_value_t = 12)]
+        top: usize,
+        /// Build directory (default: `build/<model name>-profile`).
+        #[arg(long)]
+        build_dir: Option<PathBuf>,
+        /// Print the profile as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the compiled forward pass and write logits (B, T, V) as safetensors.
     Forward {
         spec: PathBuf,
@@ -474,6 +500,41 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 shapes.len()
             );
+            Ok(())
+        }
+        Cmd::Profile {
+            spec,
+            program,
+            weights,
+            threads,
+            iters,
+            top,
+            build_dir,
+            json,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let dir = build_dir.unwrap_or_else(|| {
+                let mut d = model::default_dir(&spec).into_os_string();
+                d.push("-profile");
+                d.into()
+            });
+            let w = weights
+                .map(|p| Weights::load(&p).map_err(|e| e.context(p.display())))
+                .transpose()?;
+            let programs: Vec<&str> = if program.is_empty() {
+                crate::profile::PROGRAMS.to_vec()
+            } else {
+                program.iter().map(String::as_str).collect()
+            };
+            let p = crate::profile::profile(&spec, &dir, w.as_ref(), threads, iters, &programs)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&p).map_err(|e| Error::new(e.to_string()))?
+                );
+            } else {
+                print!("{}", p.table(top));
+            }
             Ok(())
         }
         Cmd::Forward {

@@ -515,6 +515,34 @@ fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
         .collect()
 }
 
+/// Floating-point operations of a kernel's matmuls and causal attention
+/// (multiply and add counted apart); 0 for kernels without either, whose
+/// cost is memory traffic rather than arithmetic.
+pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
+    k.nodes
+        .iter()
+        .map(|&id| {
+            let n = g.node(id);
+            match n.op {
+                Op::MatMul { ta, .. } => {
+                    let a = &g.node(n.inputs[0]).ty.shape;
+                    let inner = if ta { a[a.len() - 2] } else { a[a.len() - 1] };
+                    2.0 * n.ty.numel() as f64 * inner as f64
+                }
+                Op::Attention {
+                    heads, head_dim, ..
+                } => {
+                    // QKᵀ and PV over the causal half: 2 · 2 · B·H·T²·D / 2.
+                    let s = &n.ty.shape;
+                    let (b, t) = (s[0] as f64, s[1] as f64);
+                    2.0 * b * heads as f64 * t * t * head_dim as f64
+                }
+                _ => 0.0,
+            }
+        })
+        .sum()
+}
+
 /// Emit `model.c` and `irc_model.h` with the programs over one arena: the
 /// forward (`fwd`: logits and loss), the training step (`train`: loss and
 /// parameter gradients) and, with `steps`, KV-cached generation.
@@ -548,6 +576,8 @@ pub fn emit(
     let mut functions: Vec<(String, String, Vec<String>)> = vec![]; // (name, body, users)
     let mut by_body: HashMap<String, usize> = HashMap::new();
     let mut programs = vec![];
+    let profile = spec.build.profile;
+    let mut profile_slots: Vec<Value> = vec![];
     for &(fn_name, prog) in &all {
         let e = Emitter {
             g: &prog.graph,
@@ -557,6 +587,7 @@ pub fn emit(
             prog.memory.grad_accumulate.iter().copied().collect();
         let mut calls = vec![];
         for (i, k) in prog.kernels.iter().enumerate() {
+            let first_call = calls.len();
             let parallel = prog.schedule.kernels[i].parallel != Parallel::Serial;
             let (tpl, mut v, args) = e.kernel(k, parallel)?;
             v["name"] = json!("@NAME@");
@@ -582,6 +613,19 @@ pub fn emit(
                         e.ptr(o)
                     ));
                 }
+            }
+            if profile {
+                // The kernel and its gradient accumulation, timed as one slot.
+                let slot = profile_slots.len();
+                let timed = calls.split_off(first_call).join(" ");
+                calls.push(format!(
+                    "{{ double t0 = irc_seconds(); {timed} ctx->prof[{slot}] += irc_seconds() - t0; }}"
+                ));
+                profile_slots.push(json!({
+                    "program": fn_name.trim_start_matches("run_"), "kernel": i,
+                    "function": functions[f].0, "node": last,
+                    "flops": kernel_flops(&prog.graph, k),
+                }));
             }
         }
         programs.push(json!({ "name": fn_name, "calls": calls, "kernels": prog.kernels.len() }));
@@ -679,6 +723,8 @@ pub fn emit(
         "logits_off": out_off(c, "logits")?, "loss_off": out_off(c, "loss")?,
     });
     ctx["context"] = json!(m.context);
+    ctx["profile"] = json!(profile);
+    ctx["profile_slots"] = json!(profile_slots);
     ctx["generation"] = generation;
     let model_c = render(&t, "model.c.tera", &ctx)?;
     let header = render(&t, "model.h.tera", &ctx)?;

@@ -51,6 +51,42 @@ type AdamwFn = unsafe extern "C" fn(*mut c_void, *const AdamwConfig, *mut f32) -
 type PrefillFn = unsafe extern "C" fn(*mut c_void, *const i32, c_int, *mut f32) -> c_int;
 type DecodeFn = unsafe extern "C" fn(*mut c_void, i32, *mut f32) -> c_int;
 type CacheLenFn = unsafe extern "C" fn(*const c_void) -> c_int;
+type ProfileReadFn = unsafe extern "C" fn(*const c_void, *mut f64);
+type ProfileResetFn = unsafe extern "C" fn(*mut c_void);
+type PeakFn = unsafe extern "C" fn(c_int) -> f64;
+
+#[repr(C)]
+struct ProfileInfo {
+    program: *const c_char,
+    kernel: c_int,
+    function: *const c_char,
+    node: *const c_char,
+    flops: f64,
+}
+
+/// One timed slot of a profile build: a kernel call of one program (with the
+/// gradient accumulation after it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSlot {
+    /// `forward`, `train`, `prefill` or `decode`.
+    pub program: String,
+    /// The kernel's index in its program.
+    pub kernel: usize,
+    /// The C function it calls.
+    pub function: String,
+    /// The graph value it computes (its last op).
+    pub node: String,
+    /// Floating-point operations per call (matmuls and attention; else 0).
+    pub flops: f64,
+}
+
+/// The profile symbols of a library built with `[build] profile = true`.
+struct Profiler {
+    slots: Vec<ProfileSlot>,
+    read: ProfileReadFn,
+    reset: ProfileResetFn,
+    peak: PeakFn,
+}
 
 /// One AdamW step's settings (`irc_adamw_config` in the C header).
 #[repr(C)]
@@ -107,6 +143,7 @@ pub struct Library {
     prefill: PrefillFn,
     decode: DecodeFn,
     cache_len: CacheLenFn,
+    profiler: Option<Profiler>,
     pub prefix: String,
     pub target: String,
     pub param_table: Vec<ParamEntry>,
@@ -182,6 +219,32 @@ impl Library {
             let context: unsafe extern "C" fn() -> c_int =
                 sym(&lib, &s("context")).map_err(fail)?;
             let context = context().max(0) as usize;
+            let profiler = match sym::<unsafe extern "C" fn() -> c_int>(&lib, &s("profile_count")) {
+                Err(_) => None,
+                Ok(count) => {
+                    let info: unsafe extern "C" fn(c_int) -> *const ProfileInfo =
+                        sym(&lib, &s("profile_info")).map_err(fail)?;
+                    let text = |p: *const c_char| CStr::from_ptr(p).to_string_lossy().to_string();
+                    let slots = (0..count())
+                        .map(|i| {
+                            let p = &*info(i);
+                            ProfileSlot {
+                                program: text(p.program),
+                                kernel: p.kernel as usize,
+                                function: text(p.function),
+                                node: text(p.node),
+                                flops: p.flops,
+                            }
+                        })
+                        .collect();
+                    Some(Profiler {
+                        slots,
+                        read: sym(&lib, &s("profile_read")).map_err(fail)?,
+                        reset: sym(&lib, &s("profile_reset")).map_err(fail)?,
+                        peak: sym(&lib, &s("fma_peak_gflops")).map_err(fail)?,
+                    })
+                }
+            };
             let num_params = param_table
                 .iter()
                 .map(|p| p.offset + p.numel)
@@ -203,6 +266,7 @@ impl Library {
                 prefill: sym(&lib, &s("prefill")).map_err(fail)?,
                 decode: sym(&lib, &s("decode")).map_err(fail)?,
                 cache_len: sym(&lib, &s("cache_len")).map_err(fail)?,
+                profiler,
                 _lib: lib,
                 prefix: prefix.to_string(),
                 target,
@@ -214,6 +278,22 @@ impl Library {
                 context,
             }))
         }
+    }
+}
+
+impl Library {
+    /// The timed slots, when the library is a profile build.
+    pub fn profile_slots(&self) -> Option<&[ProfileSlot]> {
+        self.profiler.as_ref().map(|p| p.slots.as_slice())
+    }
+
+    /// The cores' measured fp32 FMA peak in GFLOP/s for `threads` threads,
+    /// with the library's own SIMD path (profile builds only; about 0.1 s).
+    pub fn fma_peak_gflops(&self, threads: usize) -> Option<f64> {
+        // SAFETY: a pure measurement; no state.
+        self.profiler
+            .as_ref()
+            .map(|p| unsafe { (p.peak)(threads as c_int) })
     }
 }
 
@@ -242,6 +322,25 @@ impl Session {
 
     pub fn library(&self) -> &Library {
         &self.lib
+    }
+
+    /// Seconds spent in each profile slot (see [`Library::profile_slots`])
+    /// since the last [`Session::profile_reset`]; `None` unless the library
+    /// is a profile build.
+    pub fn profile(&self) -> Option<Vec<f64>> {
+        let p = self.lib.profiler.as_ref()?;
+        let mut secs = vec![0.0; p.slots.len()];
+        // SAFETY: the buffer holds profile_count() doubles.
+        unsafe { (p.read)(self.ctx, secs.as_mut_ptr()) };
+        Some(secs)
+    }
+
+    /// Zero the profile counters (a no-op unless a profile build).
+    pub fn profile_reset(&mut self) {
+        if let Some(p) = &self.lib.profiler {
+            // SAFETY: ctx is this session's live context.
+            unsafe { (p.reset)(self.ctx) };
+        }
     }
 
     fn check(&self, status: c_int) -> Result<()> {

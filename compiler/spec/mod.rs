@@ -187,6 +187,8 @@ pub struct BuildSpec {
     pub batch: usize,
     /// Compiled sequence length: up to `seq_len` tokens per sequence.
     pub seq_len: usize,
+    /// Time every kernel call (`irc profile`; the ABI's `_profile_*`).
+    pub profile: bool,
 }
 
 /// A parsed, checked spec.
@@ -253,6 +255,7 @@ struct RawBuild {
     opt_level: Option<Spanned<i64>>,
     batch: Option<Spanned<i64>>,
     seq_len: Option<Spanned<i64>>,
+    profile: Option<Spanned<bool>>,
 }
 
 /// serde's wording, in the user's terms rather than Rust's.
@@ -757,6 +760,7 @@ fn resolve_build(
                 opt_level: None,
                 batch: None,
                 seq_len: None,
+                profile: None,
             },
         ),
     };
@@ -834,6 +838,7 @@ fn resolve_build(
         opt_level: opt_level as u8,
         batch,
         seq_len,
+        profile: b.profile.is_some_and(|p| *p.get_ref()),
     })
 }
 

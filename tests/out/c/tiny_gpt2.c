@@ -1682,7 +1682,7 @@ static void run_decode(irc_ctx *ctx)
  * ABI
  */
 IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 2u; }
-IRC_EXPORT const char *irc_snap_gpt2_spec_hash(void) { return "e1de89c9bb525e14"; }
+IRC_EXPORT const char *irc_snap_gpt2_spec_hash(void) { return "9dc7668b7711df1e"; }
 IRC_EXPORT const char *irc_snap_gpt2_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_gpt2_param_count(void) { return 28; }
 IRC_EXPORT const irc_param_info *irc_snap_gpt2_param_info(int i)

@@ -1903,7 +1903,7 @@ static void run_decode(irc_ctx *ctx)
  * ABI
  */
 IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 2u; }
-IRC_EXPORT const char *irc_snap_llama_spec_hash(void) { return "c5a2f7b9cc6cddfb"; }
+IRC_EXPORT const char *irc_snap_llama_spec_hash(void) { return "cae59c39e8efbd6e"; }
 IRC_EXPORT const char *irc_snap_llama_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_llama_param_count(void) { return 21; }
 IRC_EXPORT const irc_param_info *irc_snap_llama_param_info(int i)

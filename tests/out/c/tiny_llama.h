@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define IRC_SNAP_LLAMA_ABI_VERSION 2
-#define IRC_SNAP_LLAMA_SPEC_HASH "c5a2f7b9cc6cddfb"
+#define IRC_SNAP_LLAMA_SPEC_HASH "cae59c39e8efbd6e"
 #define IRC_SNAP_LLAMA_MAX_BATCH 2
 #define IRC_SNAP_LLAMA_MAX_SEQ 7
 #define IRC_SNAP_LLAMA_VOCAB 37

@@ -1619,7 +1619,7 @@ static void run_decode(irc_ctx *ctx)
  * ABI
  */
 IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 2u; }
-IRC_EXPORT const char *irc_snap_scalar_spec_hash(void) { return "34b9e01f75e8b703"; }
+IRC_EXPORT const char *irc_snap_scalar_spec_hash(void) { return "777f558a830c4c65"; }
 IRC_EXPORT const char *irc_snap_scalar_target(void) { return "scalar"; }
 IRC_EXPORT int irc_snap_scalar_param_count(void) { return 12; }
 IRC_EXPORT const irc_param_info *irc_snap_scalar_param_info(int i)
