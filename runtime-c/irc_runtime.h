@@ -116,6 +116,137 @@ static inline void irc_axpy(float *y, float a, const float *x, int n)
     }
 }
 
+/* This thread's index inside a parallel region (0 outside one). */
+static inline int irc_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------------------------------
+ * Attention rows over packed keys. A dot product per key would end in a
+ * horizontal sum per key; packing the keys of one head in panels of IRC_VW
+ * (panel j holds keys jVW..jVW+VW-1 as hd rows of VW lanes, panel[d][l]) makes
+ * the scores of a query one broadcast FMA per dimension for VW keys at once.
+ */
+
+/* Pack keys 0..n (rows of ld floats, hd used) into panels; lanes past n are 0. */
+static inline void irc_pack_keys(float *panel, const float *k, size_t ld, int n, int hd)
+{
+    const int nb = (n + IRC_VW - 1) / IRC_VW;
+    for (int j = 0; j < nb; j++) {
+        float *pj = panel + (size_t)j * hd * IRC_VW;
+        for (int l = 0; l < IRC_VW; l++) {
+            const int s = j * IRC_VW + l;
+            const float *ks = k + (size_t)s * ld;
+            for (int d = 0; d < hd; d++)
+                pj[d * IRC_VW + l] = s < n ? ks[d] : 0.0f;
+        }
+    }
+}
+
+/* Attention works on IRC_ATTN_ROWS query rows at a time: every key or value
+ * vector loaded from the packed head then feeds that many FMAs, which keeps
+ * the kernels from streaming the head from L2 once per row. */
+#define IRC_ATTN_ROWS 4
+
+/* out + r·ldo [0..nb·VW) = scale · (q_r · key) for the 4 rows q_r and the keys of
+ * panels 0..nb. */
+static inline void irc_scores4(float *out, size_t ldo, const float *const q[4], const float *panel, int nb, int hd,
+                               float scale)
+{
+    const irc_vf vs = irc_vset1(scale);
+    const size_t step = (size_t)hd * IRC_VW;
+    for (int j = 0; j < nb; j++) {
+        const float *p = panel + j * step;
+        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
+        for (int d = 0; d < hd; d++) {
+            const irc_vf kd = irc_vload(p + d * IRC_VW);
+            a0 = irc_vfma(irc_vset1(q[0][d]), kd, a0);
+            a1 = irc_vfma(irc_vset1(q[1][d]), kd, a1);
+            a2 = irc_vfma(irc_vset1(q[2][d]), kd, a2);
+            a3 = irc_vfma(irc_vset1(q[3][d]), kd, a3);
+        }
+        irc_vstore(out + j * IRC_VW, irc_vmul(a0, vs));
+        irc_vstore(out + ldo + j * IRC_VW, irc_vmul(a1, vs));
+        irc_vstore(out + 2 * ldo + j * IRC_VW, irc_vmul(a2, vs));
+        irc_vstore(out + 3 * ldo + j * IRC_VW, irc_vmul(a3, vs));
+    }
+}
+
+/* o_r[0..hd) = scale_r · Σ_{s<n} p[r·ldp + s] · v_s for the 4 rows r, with rows v_s of
+ * ld floats: one load of v_s feeds the four rows. */
+static inline void irc_weighted_rows4(float *const o[4], const float *p, size_t ldp, const float *v, size_t ld, int n,
+                                      int hd, const float scale[4])
+{
+    for (int i = 0; i < hd; i += IRC_VW) {
+        const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
+        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
+        for (int s = 0; s < n; s++) {
+            const irc_vf vv = irc_vload_upto(v + (size_t)s * ld + i, w);
+            a0 = irc_vfma(irc_vset1(p[s]), vv, a0);
+            a1 = irc_vfma(irc_vset1(p[ldp + s]), vv, a1);
+            a2 = irc_vfma(irc_vset1(p[2 * ldp + s]), vv, a2);
+            a3 = irc_vfma(irc_vset1(p[3 * ldp + s]), vv, a3);
+        }
+        irc_vstore_upto(o[0] + i, irc_vmul(a0, irc_vset1(scale[0])), w);
+        irc_vstore_upto(o[1] + i, irc_vmul(a1, irc_vset1(scale[1])), w);
+        irc_vstore_upto(o[2] + i, irc_vmul(a2, irc_vset1(scale[2])), w);
+        irc_vstore_upto(o[3] + i, irc_vmul(a3, irc_vset1(scale[3])), w);
+    }
+}
+
+/* Contiguous rows d_s (hd floats each) += Σ_r c[r·ldc + s] · x_r for s < n: the
+ * four x_r vectors stay in registers, each d_s is loaded and stored once. */
+static inline void irc_rank4_rows(float *d, const float *c, size_t ldc, const float *const x[4], int n, int hd)
+{
+    for (int i = 0; i < hd; i += IRC_VW) {
+        const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
+        const irc_vf x0 = irc_vload_upto(x[0] + i, w), x1 = irc_vload_upto(x[1] + i, w);
+        const irc_vf x2 = irc_vload_upto(x[2] + i, w), x3 = irc_vload_upto(x[3] + i, w);
+        for (int s = 0; s < n; s++) {
+            float *ds = d + (size_t)s * hd + i;
+            irc_vf a = irc_vload_upto(ds, w);
+            a = irc_vfma(irc_vset1(c[s]), x0, a);
+            a = irc_vfma(irc_vset1(c[ldc + s]), x1, a);
+            a = irc_vfma(irc_vset1(c[2 * ldc + s]), x2, a);
+            a = irc_vfma(irc_vset1(c[3 * ldc + s]), x3, a);
+            irc_vstore_upto(ds, a, w);
+        }
+    }
+}
+
+/* Causal softmax of a row of scores over keys 0..=t, in place and not yet
+ * normalized: row[s] = exp(row[s] - max) for s <= t, and 0 from t+1 to the end of
+ * the nb panels the row spans. Returns 1 / Σ row, the factor that makes it the
+ * softmax. */
+static inline float irc_softmax_causal(float *row, int t, int nb)
+{
+    for (int s = t + 1; s < nb * IRC_VW; s++)
+        row[s] = -INFINITY;
+    irc_vf mx = irc_vset1(-INFINITY);
+    for (int j = 0; j < nb; j++)
+        mx = irc_vmax(mx, irc_vload(row + j * IRC_VW));
+    const irc_vf m = irc_vset1(irc_vhmax(mx));
+    irc_vf sum = irc_vzero();
+    for (int j = 0; j < nb; j++) {
+        const irc_vf e = irc_vexp(irc_vsub(irc_vload(row + j * IRC_VW), m));
+        irc_vstore(row + j * IRC_VW, e);
+        sum = irc_vadd(sum, e);
+    }
+    return 1.0f / irc_vhsum(sum);
+}
+
+/* Copy n rows of hd floats (rows of ld floats apart) into contiguous rows. */
+static inline void irc_pack_rows(float *dst, const float *src, size_t ld, int n, int hd)
+{
+    for (int s = 0; s < n; s++)
+        memcpy(dst + (size_t)s * hd, src + (size_t)s * ld, (size_t)hd * sizeof(float));
+}
+
 /* dst[0..n) += src[0..n) */
 static inline void irc_accumulate(float *dst, const float *src, size_t n)
 {

@@ -515,6 +515,29 @@ fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
         .collect()
 }
 
+/// Floats of workspace a thread of an attention kernel packs keys and values
+/// into: two panels of T rows rounded up to the vector width.
+fn attention_scratch(g: &Graph, k: &Kernel, target: Target) -> usize {
+    let vw = target.vector_width();
+    let panels = |panels: usize, t: usize, hd: usize| panels * t.div_ceil(vw) * vw * hd;
+    k.nodes
+        .iter()
+        .map(|&id| {
+            let n = g.node(id);
+            match n.op {
+                // Keys in panels, values in rows.
+                Op::Attention { head_dim, .. } => panels(2, n.ty.shape[1], head_dim),
+                // Keys and values in panels, dk and dv sums in rows.
+                Op::AttentionGrad { head_dim, .. } => {
+                    panels(4, g.node(n.inputs[0]).ty.shape[1], head_dim)
+                }
+                _ => 0,
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Floating-point operations of a kernel's matmuls and causal attention
 /// (multiply and add counted apart); 0 for kernels without either, whose
 /// cost is memory traffic rather than arithmetic.
@@ -723,6 +746,14 @@ pub fn emit(
         "logits_off": out_off(c, "logits")?, "loss_off": out_off(c, "loss")?,
     });
     ctx["context"] = json!(m.context);
+    ctx["attn_scratch"] = json!(all
+        .iter()
+        .flat_map(|(_, p)| p
+            .kernels
+            .iter()
+            .map(|k| attention_scratch(&p.graph, k, target)))
+        .max()
+        .unwrap_or(0));
     ctx["profile"] = json!(profile);
     ctx["profile_slots"] = json!(profile_slots);
     ctx["generation"] = generation;

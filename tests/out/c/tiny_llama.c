@@ -25,6 +25,9 @@
 
 typedef struct irc_snap_llama irc_ctx;
 
+/* Floats of ctx->work each thread of an attention kernel packs keys into. */
+#define IRC_ATTN_SCRATCH ((size_t)256)
+
 struct irc_snap_llama {
     float *arena;    /* the one allocation; everything below points into it */
     float *params;   /* 16352 floats */
@@ -33,7 +36,7 @@ struct irc_snap_llama {
     float *opt_v;    /* 16352 floats: AdamW second moment */
     float *acts;     /* 12784 floats */
     int32_t *ids;    /* 32 ints: tokens, targets (or positions) */
-    float *work;     /* GEMM packing workspace, sized for work_threads threads */
+    float *work;     /* GEMM packing and attention key panels, sized for work_threads threads */
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
@@ -207,40 +210,41 @@ static void rope_5(irc_ctx *ctx, float *out, const float *x)
 }
 
 /* attention_6: h0.attn, h1.attn, ... (4 uses)
- * out = causal softmax(q kᵀ / √8) v, one query row at a time: the
- * scores of a row live in a T-long buffer, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
+ * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
+ * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
+ * scores live in row buffers of T, so no T×T matrix is ever stored.
  * q   is (2, 7, 4·8) inside rows of 32 floats
  * k,v are (2, 7, 2·8) inside rows of 16 / 16 floats
  * out is (2, 7, 4·8); query head h reads kv head h / 2 */
 static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
-    (void)ctx;
     const float scale = 3.5355339059327373e-1f;
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2;
-            float scores[7];
-            for (int t = 0; t < 7; t++) {
-                const float *qt = q + ((size_t)b * 7 + t) * 32 + h * 8;
-                float mx = -INFINITY;
-                for (int s = 0; s <= t; s++) {
-                    const float *ks = k + ((size_t)b * 7 + s) * 16 + kh * 8;
-                    scores[s] = irc_dot(qt, ks, 8) * scale;
-                    mx = scores[s] > mx ? scores[s] : mx;
+            float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
+            float *vp = kp + (size_t)TP * 8;
+            irc_pack_keys(kp, k + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
+            irc_pack_rows(vp, v + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
+            float p[IRC_ATTN_ROWS][TP], unused[8];
+            for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
+                /* Rows past T repeat the last row into a scratch output. */
+                const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
+                const int nb = last / IRC_VW + 1;
+                const float *qr[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                    const int t = t0 + r < 7 ? t0 + r : 7 - 1;
+                    qr[r] = q + ((size_t)b * 7 + t) * 32 + h * 8;
+                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 32 + h * 8 : unused;
                 }
-                float sum = 0.0f;
-                for (int s = 0; s <= t; s++) {
-                    scores[s] = irc_expf(scores[s] - mx);
-                    sum += scores[s];
-                }
-                float *ot = out + ((size_t)b * 7 + t) * 32 + h * 8;
-                memset(ot, 0, 8 * sizeof(float));
-                const float inv = 1.0f / sum;
-                for (int s = 0; s <= t; s++) {
-                    const float *vs = v + ((size_t)b * 7 + s) * 16 + kh * 8;
-                    irc_axpy(ot, scores[s] * inv, vs, 8);
-                }
+                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
+                for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
+                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
             }
         }
     }
@@ -790,51 +794,65 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 2 query heads that read it, so every
- * gradient element is summed in the same order whatever the thread count.
+ * gradient element is summed in the same order whatever the thread count. In its part of
+ * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
+ * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
+ * that many FMAs.
  * dout, dq are (2, 7, 4·8); dk, dv are (2, 7, 2·8);
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
 static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
-    (void)ctx;
     const float scale = 3.5355339059327373e-1f;
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 2; kh++) {
-            float p[7], dp[7];
-            for (int s = 0; s < 7; s++) {
-                memset(dk + ((size_t)b * 7 + s) * 16 + kh * 8, 0, 8 * sizeof(float));
-                memset(dv + ((size_t)b * 7 + s) * 16 + kh * 8, 0, 8 * sizeof(float));
-            }
+            float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
+            float *vp = kp + (size_t)TP * 8, *dkr = vp + (size_t)TP * 8, *dvr = dkr + (size_t)56;
+            const float *kb = k + (size_t)b * 7 * 16 + kh * 8;
+            irc_pack_keys(kp, kb, 16, 7, 8);
+            irc_pack_keys(vp, v + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
+            memset(dkr, 0, 2 * sizeof(float) * 56);
+            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
+            const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh * 2; h < (kh + 1) * 2; h++) {
-                for (int t = 0; t < 7; t++) {
-                    const float *qt = q + ((size_t)b * 7 + t) * 32 + h * 8;
-                    const float *go = dout + ((size_t)b * 7 + t) * 32 + h * 8;
-                    float mx = -INFINITY;
-                    for (int s = 0; s <= t; s++) {
-                        p[s] = irc_dot(qt, k + ((size_t)b * 7 + s) * 16 + kh * 8, 8) * scale;
-                        mx = p[s] > mx ? p[s] : mx;
+                for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
+                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
+                    const int nb = last / IRC_VW + 1;
+                    const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS];
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                        const int t = t0 + r < 7 ? t0 + r : 7 - 1;
+                        qr[r] = q + ((size_t)b * 7 + t) * 32 + h * 8;
+                        go[r] = dout + ((size_t)b * 7 + t) * 32 + h * 8;
+                        dqr[r] = t0 + r < 7 ? dq + ((size_t)b * 7 + t) * 32 + h * 8 : unused;
                     }
-                    float sum = 0.0f;
-                    for (int s = 0; s <= t; s++) {
-                        p[s] = irc_expf(p[s] - mx);
-                        sum += p[s];
+                    irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
+                    irc_scores4(ds[0], TP, go, vp, nb, 8, 1.0f); /* dp */
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
+                        const irc_vf vi = irc_vset1(t0 + r < 7 ? inv : 0.0f);
+                        irc_vf acc = irc_vzero();
+                        for (int j = 0; j < nb; j++) {
+                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
+                            irc_vstore(p[r] + j * IRC_VW, pj);
+                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
+                        }
+                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
+                        for (int j = 0; j < nb; j++) {
+                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
+                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
+                        }
                     }
-                    float pdp = 0.0f;
-                    for (int s = 0; s <= t; s++) {
-                        p[s] /= sum;
-                        dp[s] = irc_dot(go, v + ((size_t)b * 7 + s) * 16 + kh * 8, 8);
-                        pdp += p[s] * dp[s];
-                    }
-                    float *dqt = dq + ((size_t)b * 7 + t) * 32 + h * 8;
-                    memset(dqt, 0, 8 * sizeof(float));
-                    for (int s = 0; s <= t; s++) {
-                        const float ds = p[s] * (dp[s] - pdp) * scale;
-                        const size_t kv = ((size_t)b * 7 + s) * 16 + kh * 8;
-                        irc_axpy(dqt, ds, k + ((size_t)b * 7 + s) * 16 + kh * 8, 8);
-                        irc_axpy(dk + kv, ds, qt, 8);
-                        irc_axpy(dv + kv, p[s], go, 8);
-                    }
+                    irc_weighted_rows4(dqr, ds[0], TP, kb, 16, last + 1, 8, ones);
+                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 8);
+                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 8);
                 }
+            }
+            for (int s = 0; s < 7; s++) {
+                memcpy(dk + ((size_t)b * 7 + s) * 16 + kh * 8, dkr + (size_t)s * 8, 8 * sizeof(float));
+                memcpy(dv + ((size_t)b * 7 + s) * 16 + kh * 8, dvr + (size_t)s * 8, 8 * sizeof(float));
             }
         }
     }
@@ -1221,8 +1239,9 @@ static void rope_52(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
 /* cached_attention_53: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
- * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
- * attention kernel, so cached and recomputed generation agree).
+ * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
+ * dot product (a step has too few rows to pay for packing the cache), so it
+ * agrees with recomputed generation to float rounding.
  * q   is (1, 12, 4·8) inside rows of 32 floats
  * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
@@ -1518,8 +1537,9 @@ static void rope_65(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
 /* cached_attention_66: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
- * cache rows 0..=pos[t] (the same arithmetic, in the same order, as the full
- * attention kernel, so cached and recomputed generation agree).
+ * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
+ * dot product (a step has too few rows to pay for packing the cache), so it
+ * agrees with recomputed generation to float rounding.
  * q   is (1, 1, 4·8) inside rows of 32 floats
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
@@ -1913,15 +1933,19 @@ IRC_EXPORT const irc_param_info *irc_snap_llama_param_info(int i)
 
 #define ARENA_FLOATS ((size_t)4 * 16352 + 12784 + 32)
 
-/* (Re)size the GEMM workspace for `threads` threads. */
+/* (Re)size the workspace for `threads` threads: GEMM packing, or each
+ * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
 static int reserve_work(irc_ctx *m, int threads)
 {
     if (m->work && threads <= m->work_threads)
         return 0;
-    size_t bytes = (irc_gemm_work_floats(threads) * sizeof(float) + 63) / 64 * 64;
+    size_t floats = irc_gemm_work_floats(threads);
+    if ((size_t)threads * IRC_ATTN_SCRATCH > floats)
+        floats = (size_t)threads * IRC_ATTN_SCRATCH;
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     float *w = aligned_alloc(64, bytes);
     if (!w)
-        return fail(m, "out of memory for %d threads of GEMM workspace", threads);
+        return fail(m, "out of memory for %d threads of workspace", threads);
     free(m->work);
     m->work = w;
     m->work_threads = threads;
