@@ -13,6 +13,7 @@ pub use error::{Error, Result};
 pub mod cli;
 pub mod codegen;
 pub mod data;
+pub mod doctor;
 pub mod eval;
 pub mod generate;
 pub mod hf;

@@ -359,3 +359,51 @@ fn headless_chromium_renders_the_report() {
     assert!(dom.contains("id=\"chart-loss\""));
     assert!(!dom.contains("<script"));
 }
+
+#[test]
+fn memorizing_uses_the_eval_measure_and_warmup_spikes_are_normal() {
+    // A healthy log, except a gradient spike in the first tenth of steps
+    // (warmup) and a logged val loss well above the train loss.
+    let mut t = String::new();
+    for step in 1..=100 {
+        let loss = 3.0 - step as f64 * 0.02;
+        let grad = if step == 3 { 40.0 } else { 1.0 };
+        let val = if step % 25 == 0 {
+            format!(",\"val_loss\":{}", loss + 0.6)
+        } else {
+            String::new()
+        };
+        t.push_str(&format!(
+            "{{\"step\":{step},\"train_loss\":{loss},\"grad_norm\":{grad}{val}}}\n"
+        ));
+    }
+    let m = MetricsLog::parse(&t);
+    let find = |f: &[irc::report::Finding], stage: &str| {
+        f.iter().find(|x| x.stage == stage).unwrap().clone()
+    };
+    let f = diagnose(&m, None);
+    assert_eq!(find(&f, "model init / backward / LR").status, Status::Ok);
+    assert_eq!(find(&f, "data / data prep").status, Status::Look);
+
+    // The eval's losses are the same measure: they decide.
+    let mut e = evaluate(&[]);
+    e.val_loss = Some(1.05);
+    e.train_loss = Some(1.0);
+    let x = find(&diagnose(&m, Some(&e)), "data / data prep");
+    assert_eq!(x.status, Status::Ok, "{x:?}");
+    assert!(x.evidence.contains("same measure"), "{x:?}");
+    e.val_loss = Some(1.6);
+    assert_eq!(
+        find(&diagnose(&m, Some(&e)), "data / data prep").status,
+        Status::Look
+    );
+
+    // A spike after warmup is still one.
+    let late = t.replace(
+        "\"step\":80,\"train_loss\":1.4,\"grad_norm\":1",
+        "\"step\":80,\"train_loss\":1.4,\"grad_norm\":40",
+    );
+    assert_ne!(late, t);
+    let f = diagnose(&MetricsLog::parse(&late), None);
+    assert_eq!(find(&f, "model init / backward / LR").status, Status::Look);
+}

@@ -196,6 +196,25 @@ fn quick_run_learns_and_reruns_only_what_changed() {
         "quick run: valid SVG {trained} on the synthetic held-out prompts, untrained {base}"
     );
 
+    // The doctor reads the run: every checklist item, the tokenizer
+    // roundtrip and the compiled forward against the interpreter measured.
+    let o = irc(&["doctor", "run-quick", "--threads", "1", "--profile"], dir);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("symptoms to look at"), "{t}");
+    assert!(t.contains("encode → decode changes 0 of"), "{t}");
+    assert!(
+        t.contains("[ok] numerical drift (compiled C vs f64 reference)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("decode step") && t.contains("of the FMA peak"),
+        "{t}"
+    );
+    let o = irc(&["doctor", "."], dir);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a run directory"), "{}", text(&o));
+
     // --quick caps a longer recipe at QUICK_STEPS (seen after one step).
     let capped = dir.join("capped");
     std::fs::create_dir(&capped).unwrap();

@@ -170,6 +170,17 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// The refinement checklist for a trained run: each symptom, its status
+    /// and evidence, and the pipeline stage it points to.
+    Doctor {
+        run: PathBuf,
+        /// Threads of the compiled model (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Also profile the decode step kernel by kernel.
+        #[arg(long)]
+        profile: bool,
+    },
     /// Time every kernel of the compiled programs (forward, training step,
     /// prefill, decode) on made-up tokens, against the measured FMA peak.
     Profile {
@@ -500,6 +511,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 shapes.len()
             );
+            Ok(())
+        }
+        Cmd::Doctor {
+            run,
+            threads,
+            profile,
+        } => {
+            let findings =
+                crate::doctor::doctor(&run, crate::doctor::Options { threads, profile })?;
+            print!("{}", crate::doctor::table(&findings));
             Ok(())
         }
         Cmd::Profile {

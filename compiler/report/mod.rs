@@ -173,7 +173,8 @@ fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
 /// - **random noise → init / gradients / LR**: under half the generations
 ///   start with `<svg` and under 20% are valid; or a non-finite train loss
 ///   or gradient norm; or (≥ 20 steps) the final train loss is ≥ 90% of the
-///   first; or the max gradient norm exceeds 10× the median.
+///   first; or, past the first tenth of steps, the max gradient norm exceeds
+///   10× the median.
 /// - **loops → data boundaries and duplicates**: mean 4-gram repeat ratio
 ///   more than 0.15 above the references' mean (or above 0.75 without
 ///   references), or some generation above 0.9.
@@ -181,9 +182,10 @@ fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
 /// - **plateau → LR schedule, data, seq-len** (≥ 20 train-loss points):
 ///   mean train loss over the last quarter of steps is under 1% lower than
 ///   over the quarter before.
-/// - **memorizing (val ≫ train) → split and variety**: last val loss above
-///   1.15× and 0.1 over the mean train loss of the last 10% of steps, or
-///   the last val loss 5% above the best val loss.
+/// - **memorizing (val ≫ train) → split and variety**: the eval's val loss
+///   above 1.15× and 0.1 over its train loss (the same measure); without
+///   them, the last logged val loss above 1.15× and 0.1 over the mean train
+///   loss of the last 10% of steps, or 5% above the best val loss.
 /// - **slow inference → forward kernels**: generation under 50 tokens/s.
 pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -261,12 +263,13 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
     }
     if grads.len() >= 5 {
         any = true;
-        let mut g = grads.clone();
+        // The first tenth of training (warmup) has large gradients by nature.
+        let mut g = grads[grads.len() / 10..].to_vec();
         g.sort_by(f64::total_cmp);
         let med = g[g.len() / 2];
         let max = g[g.len() - 1];
         ev.push(format!(
-            "grad norm median {} max {}",
+            "grad norm after the first tenth of steps: median {} max {}",
             fmt_num(med),
             fmt_num(max)
         ));
@@ -363,8 +366,22 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
         );
     }
 
-    // Memorizing.
-    if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
+    // Memorizing: on the eval's losses when it has both (the same measure:
+    // the whole validation set and as many training windows), else on the
+    // training log's.
+    if let Some((v, t)) = e.and_then(|e| e.val_loss.zip(e.train_loss)) {
+        push(
+            "memorizes, won't generalize (val ≫ train)",
+            "data / data prep",
+            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
+            status(true, v > 1.15 * t && v - t > 0.1),
+            format!(
+                "val loss {} vs train loss {} (same measure, eval)",
+                fmt_num(v),
+                fmt_num(t)
+            ),
+        );
+    } else if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
         let k = (train.len() / 10).max(1);
         let tr = mean(&train[train.len() - k..]).unwrap_or(0.0);
         let best = vals.iter().cloned().fold(f64::INFINITY, f64::min);

@@ -1,0 +1,213 @@
+//! `irc doctor RUN`: the refinement checklist for a trained run. Each symptom
+//! gets a status (look here / ok / no data), the evidence, and the pipeline
+//! stage and action it points to.
+//!
+//! The metrics-based rules are the report's ([`crate::report::diagnose`]);
+//! the doctor adds checks that need the run's files and compiled model:
+//!
+//! - **UTF artifacts → tokenizer**: every validation row survives
+//!   encode → decode unchanged.
+//! - **numerical drift → kernels / backward**: the compiled forward against
+//!   the f64 reference interpreter on a validation row, with the run's
+//!   weights (relative error above 1e-4 is drift).
+//! - **inference is slow → forward**: the decode step profiled per kernel,
+//!   against the measured FMA peak (with `--profile`).
+
+use crate::error::{Error, Result};
+use crate::eval::EvalResult;
+use crate::ir::{interpret, Value};
+use crate::model;
+use crate::report::{diagnose, Finding, MetricsLog, Status};
+use crate::runtime::Weights;
+use crate::spec::Spec;
+use crate::tokenizer::Tokenizer;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Tokens of the validation row the drift check runs (fewer if the row is).
+pub const DRIFT_TOKENS: usize = 64;
+/// Largest relative error of the compiled logits that is not drift.
+pub const DRIFT_TOLERANCE: f64 = 1e-4;
+
+/// What `irc doctor` checks beyond the metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Threads of the compiled model.
+    pub threads: usize,
+    /// Also profile the decode step kernel by kernel.
+    pub profile: bool,
+}
+
+/// The checklist for `run`.
+pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
+    let spec_path = run.join("build").join("spec.toml");
+    if !spec_path.exists() {
+        return Err(Error::new(format!(
+            "{}: not a run directory (no build/spec.toml); give the folder `irc train` or `irc run` wrote",
+            run.display()
+        )));
+    }
+    let metrics =
+        MetricsLog::read(&run.join("metrics.jsonl")).unwrap_or_else(|_| MetricsLog::parse(""));
+    let eval = EvalResult::read_json(&run.join("eval.json")).ok();
+    let mut findings = diagnose(&metrics, eval.as_ref());
+
+    // Tokenizer roundtrip, into the UTF finding.
+    if let Some(f) = findings.iter_mut().find(|f| f.stage == "tokenizer") {
+        let (bad, n) = roundtrip(run)?;
+        let note = format!("encode → decode changes {bad} of {n} validation rows");
+        f.evidence = format!("{}; {note}", f.evidence);
+        if bad > 0 {
+            f.status = Status::Look;
+        } else if f.status == Status::NoData {
+            f.status = Status::Ok;
+        }
+    }
+
+    let spec = Spec::load(&spec_path)?;
+    let ckpt = crate::train::resolve_checkpoint(run);
+    let weights = Weights::load(&ckpt).map_err(|e| e.context(ckpt.display()))?;
+    findings.push(drift(run, &spec, &weights, opts.threads)?);
+
+    if opts.profile {
+        let dir = run.join("build-profile");
+        let p = crate::profile::profile(&spec, &dir, Some(&weights), opts.threads, 1, &["decode"])?;
+        if let (Some(f), Some(d)) = (
+            findings
+                .iter_mut()
+                .find(|f| f.symptom == "inference is slow"),
+            p.programs.first(),
+        ) {
+            let top: Vec<String> = d
+                .kernels
+                .iter()
+                .take(3)
+                .map(|k| {
+                    format!(
+                        "{} {:.0}%",
+                        k.node,
+                        100.0 * k.seconds / d.kernel_seconds().max(1e-30)
+                    )
+                })
+                .collect();
+            f.evidence = format!(
+                "{}; decode step {:.3} ms on {} ({} threads), {:.1}% of the FMA peak; slowest: {}",
+                f.evidence,
+                d.wall * 1e3,
+                p.target,
+                p.threads,
+                100.0 * d.flops() / d.wall.max(1e-30) * 1e-9 / p.peak_gflops.max(1e-30),
+                top.join(", ")
+            );
+        }
+    }
+    Ok(findings)
+}
+
+/// Validation rows whose text is not reproduced by decode(encode(text)), of
+/// how many.
+fn roundtrip(run: &Path) -> Result<(usize, usize)> {
+    let tok = Tokenizer::load(&run.join("data").join("tokenizer.json"))?;
+    let path = run.join("data").join("val.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    let (mut bad, mut n) = (0, 0);
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let row: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::new(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        for field in ["prompt", "text"] {
+            if let Some(s) = row[field].as_str() {
+                n += 1;
+                if tok.decode(&tok.encode_str(s)?)? != s.as_bytes() {
+                    bad += 1;
+                }
+            }
+        }
+    }
+    Ok((bad, n))
+}
+
+/// The compiled forward of one validation row against the f64 interpreter.
+fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding> {
+    let val = crate::data::prep::TokenSet::load(&run.join("data").join("val.tok"))?;
+    let len = val.rows.first().map_or(0, |r| r.0 as usize);
+    let t = len
+        .min(DRIFT_TOKENS)
+        .min(spec.build.seq_len)
+        .min(spec.model.context);
+    let mut finding = Finding {
+        symptom: "numerical drift (compiled C vs f64 reference)".into(),
+        stage: "kernels / backward".into(),
+        action: "cross-entropy parity, accumulation order; irc forward --check".into(),
+        status: Status::NoData,
+        evidence: "no validation tokens".into(),
+    };
+    if t == 0 {
+        return Ok(finding);
+    }
+    let tokens: Vec<i32> = val.tokens[..t].iter().map(|&x| x as i32).collect();
+    // A batch-1 build of exactly these tokens keeps the interpreter quick.
+    let mut small = spec.clone();
+    small.build.batch = 1;
+    small.build.seq_len = t;
+    let dir = tempfile::tempdir()?;
+    let built = model::build(&small, dir.path())?;
+    let mut s = built.session(threads)?;
+    s.load_weights(w)?;
+    let got = s.forward(&tokens, 1, t)?;
+    let mut feeds: BTreeMap<String, Value<f64>> = w
+        .cast::<f64>()
+        .into_iter()
+        .map(|(k, x)| (k, Value::F(x)))
+        .collect();
+    feeds.insert("tokens".into(), Value::I(tokens));
+    feeds.insert("targets".into(), Value::I(vec![-100; t]));
+    let g = &built.compiled.graph;
+    let logits = g
+        .output("logits")
+        .ok_or_else(|| Error::new("the forward program has no logits"))?;
+    let vals = interpret(g, &feeds)?;
+    let err = crate::cli::max_rel_err(&got, &vals[&logits].f().data);
+    finding.status = if err > DRIFT_TOLERANCE {
+        Status::Look
+    } else {
+        Status::Ok
+    };
+    finding.evidence = format!(
+        "logits of {t} validation tokens: max relative error {err:.1e} ({} path; drift above {DRIFT_TOLERANCE:.0e})",
+        built.compiled.schedule.target.name()
+    );
+    Ok(finding)
+}
+
+/// The checklist as a table, the symptoms to look at first.
+pub fn table(findings: &[Finding]) -> String {
+    use std::fmt::Write;
+    let mut rows: Vec<&Finding> = findings.iter().collect();
+    let rank = |s: Status| match s {
+        Status::Look => 0,
+        Status::Ok => 1,
+        Status::NoData => 2,
+    };
+    rows.sort_by_key(|f| rank(f.status));
+    let mut o = String::new();
+    let looks = rows.iter().filter(|f| f.status == Status::Look).count();
+    let _ = writeln!(o, "{looks} of {} symptoms to look at", rows.len());
+    for f in rows {
+        let tag = match f.status {
+            Status::Look => "LOOK",
+            Status::Ok => "ok",
+            Status::NoData => "no data",
+        };
+        let _ = writeln!(o, "\n[{tag}] {}  →  {}", f.symptom, f.stage);
+        let _ = writeln!(o, "    evidence: {}", f.evidence);
+        if f.status != Status::Ok {
+            let _ = writeln!(o, "    check:    {}", f.action);
+        }
+    }
+    o
+}
