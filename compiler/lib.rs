@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod sample;
 pub mod schedule;
 pub mod spec;
+pub mod sweep;
 pub mod tokenizer;
 pub mod toolchain;
 pub mod train;

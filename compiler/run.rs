@@ -150,7 +150,11 @@ impl Printer {
 
 /// Run every stage of `spec_path` (see the module doc).
 pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunSummary> {
-    let mut spec = Spec::load(spec_path)?;
+    run_spec(Spec::load(spec_path)?, opts)
+}
+
+/// Run every stage of a loaded spec (its path places its sources).
+pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     let mut run = train::run_dir(&spec, opts.out.as_deref());
     if opts.quick {
         run = quick_dir(&run);
@@ -166,7 +170,7 @@ pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     if !opts.quiet {
         println!(
             "irc run {}{} -> {}",
-            spec_path.display(),
+            spec.path.display(),
             if opts.quick { " --quick" } else { "" },
             run.display()
         );

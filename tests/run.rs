@@ -409,3 +409,68 @@ fn bad_generate_and_eval_settings_name_their_line_and_field() {
         assert!(!d.path().join("runs").exists(), "{to}: nothing written");
     }
 }
+
+#[test]
+fn sweep_varies_one_knob_at_a_time() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write_spec(dir, &SPEC.replace("steps = 60", "steps = 20"));
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", "tiny.toml", "-o", "sw", "--quick"];
+        args.extend_from_slice(extra);
+        irc(&args, dir)
+    };
+    let knobs = [
+        "--set",
+        "train.lr=4e-3",
+        "--set",
+        "generate.temperature=0.9,1.0",
+    ];
+    let o = sweep(&knobs);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let rows = json(&dir.join("sw/sweep.json"));
+    let rows = rows.as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "baseline",
+            "train.lr=0.004",
+            "generate.temperature=0.9",
+            "generate.temperature=1.0"
+        ]
+    );
+    // Each variant is a run of its own; only the knob differs.
+    let val = |i: usize| rows[i]["val_loss"].as_f64().unwrap();
+    assert_eq!(val(0), val(2), "sampling does not change training");
+    assert_ne!(val(0), val(1), "the learning rate does");
+    let spec_of = |v: &str| {
+        std::fs::read_to_string(dir.join(format!("sw/{v}-quick/build/spec.toml"))).unwrap()
+    };
+    assert!(spec_of("train.lr=0.004").contains("lr = 0.004"));
+    assert!(spec_of("generate.temperature=0.9").contains("lr = 0.005"));
+    assert!(
+        t.contains("<- best val loss") && t.contains("valid SVG"),
+        "{t}"
+    );
+
+    // Again: every stage of every variant is up to date.
+    let t = text(&sweep(&knobs));
+    assert!(!t.contains(" ran "), "{t}");
+
+    // A knob the spec refuses is named, before anything runs.
+    let o = sweep(&["--set", "model.heads=5"]);
+    let t = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        t.contains("--set model.heads=5") && t.contains("heads"),
+        "{t}"
+    );
+    let o = sweep(&["--set", "lr"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("expected KNOB=V1,V2"), "{}", text(&o));
+}

@@ -170,6 +170,25 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// A controlled recipe sweep: the spec, then the spec with one knob
+    /// changed at a time, each an `irc run` into its own folder; one table
+    /// of val/train loss, valid SVG, success and time.
+    Sweep {
+        spec: PathBuf,
+        /// KNOB=V1,V2,... (a dotted key like train.lr or generate.top_k, or
+        /// `vocab`); repeat for more knobs, each varied alone.
+        #[arg(long = "set", required = true)]
+        set: Vec<String>,
+        /// Sweep folder (default: `runs/<name>-sweep`), a run folder per variant.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Every variant as `irc run --quick`.
+        #[arg(long)]
+        quick: bool,
+        /// Training threads (default: the spec's).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// The refinement checklist for a trained run: each symptom, its status
     /// and evidence, and the pipeline stage it points to.
     Doctor {
@@ -511,6 +530,31 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 shapes.len()
             );
+            Ok(())
+        }
+        Cmd::Sweep {
+            spec,
+            set,
+            out,
+            quick,
+            threads,
+        } => {
+            let spec = Spec::load(&spec)?;
+            let knobs = set
+                .iter()
+                .map(|s| crate::sweep::Knob::parse(s))
+                .collect::<Result<Vec<_>>>()?;
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-sweep", spec.model.name))
+            });
+            let opts = crate::run::RunOptions {
+                quick,
+                threads,
+                ..Default::default()
+            };
+            let rows = crate::sweep::sweep(&spec, &knobs, &out, &opts)?;
+            println!("\nsweep of {} ({}):", spec.path.display(), out.display());
+            print!("{}", crate::sweep::table(&rows));
             Ok(())
         }
         Cmd::Doctor {
