@@ -15,13 +15,11 @@
 
 use crate::error::{Error, Result};
 use crate::eval::EvalResult;
-use crate::ir::{interpret, Value};
 use crate::model;
 use crate::report::{diagnose, Finding, MetricsLog, Status};
 use crate::runtime::Weights;
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Tokens of the validation row the drift check runs (fewer if the row is).
@@ -156,22 +154,10 @@ fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding
     small.build.seq_len = t;
     let dir = tempfile::tempdir()?;
     let built = model::build(&small, dir.path())?;
-    let mut s = built.session(threads)?;
-    s.load_weights(w)?;
-    let got = s.forward(&tokens, 1, t)?;
-    let mut feeds: BTreeMap<String, Value<f64>> = w
-        .cast::<f64>()
-        .into_iter()
-        .map(|(k, x)| (k, Value::F(x)))
-        .collect();
-    feeds.insert("tokens".into(), Value::I(tokens));
-    feeds.insert("targets".into(), Value::I(vec![-100; t]));
-    let g = &built.compiled.graph;
-    let logits = g
-        .output("logits")
-        .ok_or_else(|| Error::new("the forward program has no logits"))?;
-    let vals = interpret(g, &feeds)?;
-    let err = crate::cli::max_rel_err(&got, &vals[&logits].f().data);
+    let rows = [tokens];
+    let got = crate::cli::forward_rows(&built, w, &rows, threads)?;
+    let want = crate::cli::interpret_rows(&built, w, &rows)?;
+    let err = crate::cli::max_rel_err(&got, &want);
     finding.status = if err > DRIFT_TOLERANCE {
         Status::Look
     } else {

@@ -700,7 +700,7 @@ pub fn max_rel_err(a: &[f32], b: &[f64]) -> f64 {
 }
 
 /// The reference interpreter (f64) on the same graph, rows padded like the library pads them.
-fn interpret_rows(b: &Built, w: &Weights, rows: &[Vec<i32>]) -> Result<Vec<f64>> {
+pub fn interpret_rows(b: &Built, w: &Weights, rows: &[Vec<i32>]) -> Result<Vec<f64>> {
     use crate::ir::{interpret, Value};
     let (bs, ts, v) = (
         b.compiled.program.batch,

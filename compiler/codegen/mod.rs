@@ -515,8 +515,8 @@ fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
         .collect()
 }
 
-/// Floats of workspace a thread of an attention kernel packs keys and values
-/// into: two panels of T rows rounded up to the vector width.
+/// Floats of workspace a thread of an attention kernel packs its head into:
+/// so many blocks of T rows (rounded up to the vector width) by head_dim.
 fn attention_scratch(g: &Graph, k: &Kernel, target: Target) -> usize {
     let vw = target.vector_width();
     let panels = |panels: usize, t: usize, hd: usize| panels * t.div_ceil(vw) * vw * hd;

@@ -26,7 +26,7 @@
 
 typedef struct irc_snap_profile irc_ctx;
 
-/* Floats of ctx->work each thread of an attention kernel packs keys into. */
+/* Floats of ctx->work each thread of an attention kernel packs its head into. */
 #define IRC_ATTN_SCRATCH ((size_t)512)
 
 struct irc_snap_profile {
