@@ -22,6 +22,7 @@ pub mod memory;
 pub mod model;
 pub mod passes;
 pub mod profile;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod runtime;

@@ -1,7 +1,6 @@
 //! Gallery pieces: SVG sanitizing for inline display, PNG rendering with
 //! `resvg`, base64 data URIs.
 
-use crate::eval::svg::usvg_tree;
 
 /// Elements dropped with their whole subtree: anything that runs script,
 /// embeds other content, animates attributes (which can rewrite `href`), or
@@ -178,24 +177,10 @@ fn write_node(n: roxmltree::Node, prefix: &str, size: u32, is_root: bool, out: &
     out.push('>');
 }
 
-/// Render an SVG to a PNG of at most `size`×`size` pixels (aspect kept, on
-/// white) with `resvg`. `None` when `usvg` cannot parse it or the size is
-/// degenerate. External images are never loaded.
+/// Render an SVG to a PNG of at most `size`×`size` pixels (see
+/// [`crate::render::rasterize`]).
 pub fn render_png(text: &str, size: u32) -> Option<Vec<u8>> {
-    let tree = usvg_tree(text.trim())?;
-    let s = tree.size();
-    let (w, h) = (s.width() as f64, s.height() as f64);
-    if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) || size == 0 {
-        return None;
-    }
-    let scale = size as f64 / w.max(h);
-    let pw = ((w * scale).round() as u32).clamp(1, size);
-    let ph = ((h * scale).round() as u32).clamp(1, size);
-    let mut pix = tiny_skia::Pixmap::new(pw, ph)?;
-    pix.fill(tiny_skia::Color::WHITE);
-    let t = tiny_skia::Transform::from_scale(scale as f32, scale as f32);
-    resvg::render(&tree, t, &mut pix.as_mut());
-    pix.encode_png().ok()
+    crate::render::rasterize(text, size)?.encode_png().ok()
 }
 
 /// Standard base64 (RFC 4648, with padding).
