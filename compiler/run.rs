@@ -33,7 +33,7 @@ use crate::eval::EvalResult;
 use crate::model;
 use crate::runtime::Weights;
 use crate::spec::Spec;
-use crate::train::{self, TrainOptions};
+use crate::train::{self, DataSummary, TrainOptions};
 use crate::util::{atomic_write, sha256_hex};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -247,7 +247,6 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         .steps
         .unwrap_or(spec.train.epochs * batcher.steps_per_epoch())
         .max(1);
-    let dropped = batcher.dropped_rows();
     drop(batcher);
     if opts.quick {
         spec.train.steps = Some(recipe_steps.min(QUICK_STEPS));
@@ -316,11 +315,10 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
                 "step {}/{}{loss}{val}{}",
                 s.steps,
                 s.total_steps,
-                if dropped > 0 {
-                    format!(" ({dropped} rows longer than seq_len left out)")
-                } else {
-                    String::new()
-                }
+                DataSummary::read(&run)?
+                    .and_then(|d| d.dropped_note())
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
             ),
         });
         if s.interrupted {

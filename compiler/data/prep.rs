@@ -91,6 +91,15 @@ impl TokenSet {
         self.tokens.len()
     }
 
+    /// Whether `packing` packs whole rows here (`auto`: when rows are prompted).
+    pub fn packs_rows(&self, packing: super::Packing) -> bool {
+        match packing {
+            super::Packing::Auto => self.prompted,
+            super::Packing::Rows => true,
+            super::Packing::Stream => false,
+        }
+    }
+
     /// True when there are no tokens.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
@@ -212,11 +221,7 @@ impl TokenSet {
     /// Cut into windows of at most `seq_len + 1` tokens (spans into `tokens`).
     /// Returns the windows and the number of rows dropped as too long.
     pub fn windows(&self, seq_len: usize, packing: super::Packing) -> (Vec<Window>, usize) {
-        let rows_mode = match packing {
-            super::Packing::Auto => self.prompted,
-            super::Packing::Rows => true,
-            super::Packing::Stream => false,
-        };
+        let rows_mode = self.packs_rows(packing);
         let mut out = Vec::new();
         if !rows_mode {
             let cap = seq_len + 1;
@@ -352,6 +357,7 @@ pub struct Batcher {
     mask: Vec<bool>,
     windows: Vec<Window>,
     dropped: usize,
+    packs_rows: bool,
     batch: usize,
     seq_len: usize,
     grad_accum: usize,
@@ -403,12 +409,14 @@ impl Batcher {
             );
         }
         let mask = tokens.prompt_mask();
+        let packs_rows = tokens.packs_rows(packing);
         let rng = Rng::new(seed);
         let mut b = Batcher {
             set: tokens,
             mask,
             windows,
             dropped,
+            packs_rows,
             batch,
             seq_len,
             grad_accum,
@@ -440,6 +448,31 @@ impl Batcher {
     /// Rows dropped because they do not fit one window (`rows` packing).
     pub fn dropped_rows(&self) -> usize {
         self.dropped
+    }
+
+    /// Whether windows hold whole rows (else a stream cut every seq_len).
+    pub fn packs_rows(&self) -> bool {
+        self.packs_rows
+    }
+
+    /// The tokens the windows are cut from.
+    pub fn token_set(&self) -> &TokenSet {
+        &self.set
+    }
+
+    /// Sequences per micro-batch.
+    pub fn micro_batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Tokens per sequence.
+    pub fn seq_len(&self) -> usize {
+        self.seq_len
+    }
+
+    /// Micro-batches per optimizer step.
+    pub fn grad_accum(&self) -> usize {
+        self.grad_accum
     }
 
     /// Micro-batches in one epoch (rounded up).

@@ -62,10 +62,12 @@ pub mod config;
 pub mod prompt;
 pub mod svg;
 pub mod text;
+pub mod visual;
 
 pub use prompt::{prompt_kind, prompt_success, PromptKind, PromptOutcome};
 pub use svg::{check_svg, is_valid_svg, Invalid};
 pub use text::{boundary_glitches, exact_match, normalize_ws, repeat_ratio, Glitches, REPEAT_N};
+pub use visual::{SampleVisual, VisualEval};
 
 use crate::error::{At, Result};
 use serde::{Deserialize, Serialize};
@@ -131,6 +133,9 @@ pub struct SampleEval {
     pub repeat_ratio: Option<f64>,
     /// Boundary glitches.
     pub glitches: Glitches,
+    /// Visual scores, when the generation has a reference.
+    #[serde(default)]
+    pub visual: Option<SampleVisual>,
 }
 
 /// Everything `irc eval` measures; serialized as `eval.json`.
@@ -186,6 +191,10 @@ pub struct EvalResult {
     /// the families with at least one generation.
     #[serde(default)]
     pub families: BTreeMap<String, FamilyEval>,
+    /// The visual metric against the references, the retrieval baseline and
+    /// the training icons (`None` when nothing was scored).
+    #[serde(default)]
+    pub visual: Option<VisualEval>,
     /// Per-generation results.
     #[serde(default)]
     pub samples: Vec<SampleEval>,
@@ -219,6 +228,9 @@ pub struct FamilyEval {
     pub non_ascii: usize,
     /// Generations starting with `<svg`, out of n.
     pub starts_with_svg: Rate,
+    /// The visual metric over this family.
+    #[serde(default)]
+    pub visual: Option<VisualEval>,
 }
 
 impl From<&EvalResult> for FamilyEval {
@@ -236,6 +248,7 @@ impl From<&EvalResult> for FamilyEval {
             unclosed: e.unclosed,
             non_ascii: e.non_ascii,
             starts_with_svg: e.starts_with_svg,
+            visual: e.visual.clone(),
         }
     }
 }
@@ -338,10 +351,12 @@ fn evaluate_all(gens: &[Generation]) -> EvalResult {
             outcome,
             repeat_ratio: r,
             glitches: gl,
+            visual: None,
         });
     }
     EvalResult {
         n,
+        visual: None,
         valid_svg: Rate::new(valid, n),
         invalid_by_reason,
         exact_match: Rate::new(exact, with_ref),

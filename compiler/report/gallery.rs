@@ -1,7 +1,6 @@
 //! Gallery pieces: SVG sanitizing for inline display, PNG rendering with
 //! `resvg`, base64 data URIs.
 
-
 /// Elements dropped with their whole subtree: anything that runs script,
 /// embeds other content, animates attributes (which can rewrite `href`), or
 /// carries CSS (an inline `<style>` would restyle the whole report page;

@@ -1,6 +1,9 @@
 //! `irc train`: data → tokenizer → token windows → compiled training steps
 //! with AdamW, evaluation, metrics and resumable checkpoints.
 
+mod data_summary;
+pub use data_summary::{DataSummary, Lengths};
+
 use crate::data::pipeline::{prepare, Prepared};
 use crate::data::prep::{Batcher, BatcherState, EvalBatches, TokenSet};
 use crate::data::DataConfig;
@@ -348,6 +351,11 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         .steps
         .unwrap_or(tr.epochs * batcher.steps_per_epoch())
         .max(1);
+    let summary = DataSummary::of(&batcher, total);
+    summary.write(&run)?;
+    if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
+        eprintln!("note: {note} (a longer [build] seq_len keeps them)");
+    }
     let mut step = 0;
     if let Some(r) = &opts.resume {
         let path = resolve_checkpoint(r);
