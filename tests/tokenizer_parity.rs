@@ -3,7 +3,7 @@
 //! text). Skipped, with a message, when `python3 -c "import tokenizers"` fails.
 
 use irc::data::{read_rows, row_samples};
-use irc::tokenizer::{train::train, Alphabet, TokenizerConfig};
+use irc::tokenizer::{train::train, Alphabet, PreSplit, TokenizerConfig};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -27,7 +27,7 @@ for s in texts:
 json.dump(out, open(sys.argv[3], "w"))
 "#;
 
-fn check(alphabet: Alphabet, vocab: usize, specials: &[&str], extra: &[&str]) {
+fn check(split: PreSplit, alphabet: Alphabet, vocab: usize, specials: &[&str], extra: &[&str]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let rows = read_rows(&root.join("corpus/tabler/icons.jsonl")).unwrap();
     let samples = row_samples(&rows);
@@ -35,6 +35,7 @@ fn check(alphabet: Alphabet, vocab: usize, specials: &[&str], extra: &[&str]) {
         vocab_size: vocab,
         alphabet,
         special_tokens: specials.iter().map(|s| s.to_string()).collect(),
+        pre_split: split,
         ..TokenizerConfig::default()
     };
     let (tok, _) = train(&samples, &cfg).unwrap();
@@ -86,7 +87,7 @@ fn check(alphabet: Alphabet, vocab: usize, specials: &[&str], extra: &[&str]) {
         total += ours.len();
     }
     println!(
-        "parity {alphabet:?}/{vocab}: {} texts, {total} ids identical",
+        "parity {split:?} {alphabet:?}/{vocab}: {} texts, {total} ids identical",
         texts.len()
     );
 }
@@ -108,13 +109,37 @@ fn same_ids_as_hf_tokenizers() {
         "",
     ];
     check(
+        PreSplit::Gpt2,
         Alphabet::Bytes,
         1024,
         &["[circle]", "[palette:cool]"],
         &extra,
     );
-    check(Alphabet::Bytes, 640, &[], &extra);
-    check(Alphabet::Ascii, 640, &["[circle]"], &extra[..3]);
+    check(PreSplit::Gpt2, Alphabet::Bytes, 640, &[], &extra);
+    check(
+        PreSplit::Gpt2,
+        Alphabet::Ascii,
+        640,
+        &["[circle]"],
+        &extra[..3],
+    );
+    // Numbers whole: signs, leading points, a point without digits after,
+    // runs of dots and dashes, numbers glued to letters.
+    let numeric = [
+        "M 8.5 5.5 a .5 .5 0 0 0 -1 0 v 3.362 l -1.429 2.38 z",
+        "M8.5-5.5a.5.5 0 0 0-1 0 1. 2.. -.5 --3 - . ..5 1e-3 x2.5y",
+        "stroke-width=\"1.5\" 12.474-3.273 0.602.602",
+    ];
+    let mut both = extra.to_vec();
+    both.extend(numeric);
+    check(
+        PreSplit::Numbers,
+        Alphabet::Bytes,
+        1024,
+        &["[circle]"],
+        &both,
+    );
+    check(PreSplit::Numbers, Alphabet::Ascii, 640, &[], &numeric);
 }
 
 #[test]

@@ -11,22 +11,71 @@ use std::sync::OnceLock;
 /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
 const PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+";
 
-fn regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(PATTERN).expect("static pattern"))
+/// The `numbers` pre-split: a decimal number with its sign and one leading
+/// space (` -12.5`, ` .5`, `3`) is one word, so BPE can give a coordinate
+/// one token instead of cutting it at the point; letters (path commands,
+/// names) are words as in GPT-2; other punctuation runs stop before `.`
+/// and `-`, which may start a number. Whitespace as in GPT-2.
+const NUMBERS: &str =
+    r" ?-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)| ?\p{L}+| ?[^\s\p{L}\p{N}.\-]+| ?[.\-]+|\s+";
+
+/// How text is cut into words before BPE merges within them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreSplit {
+    /// GPT-2's regex: digits, letters and punctuation apart (`8.5` is three words).
+    #[default]
+    Gpt2,
+    /// Numbers whole, for SVG coordinates (see [`NUMBERS`]).
+    Numbers,
+}
+
+impl std::str::FromStr for PreSplit {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "gpt2" => Ok(PreSplit::Gpt2),
+            "numbers" => Ok(PreSplit::Numbers),
+            _ => Err(format!(
+                "unknown pre_split `{s}` (expected gpt2 or numbers)"
+            )),
+        }
+    }
+}
+
+impl PreSplit {
+    /// The pattern as Hugging Face `tokenizers` writes it in a `Split`
+    /// pre-tokenizer (Oniguruma, with the look-ahead this crate emulates);
+    /// `None` for GPT-2's, which is `ByteLevel(use_regex=true)` itself.
+    pub fn hf_pattern(self) -> Option<String> {
+        match self {
+            PreSplit::Gpt2 => None,
+            PreSplit::Numbers => Some(NUMBERS.replace(r"|\s+", r"|\s+(?!\S)|\s+")),
+        }
+    }
+
+    fn regex(self) -> &'static Regex {
+        static GPT2: OnceLock<Regex> = OnceLock::new();
+        static NUM: OnceLock<Regex> = OnceLock::new();
+        match self {
+            PreSplit::Gpt2 => GPT2.get_or_init(|| Regex::new(PATTERN).expect("static pattern")),
+            PreSplit::Numbers => NUM.get_or_init(|| Regex::new(NUMBERS).expect("static pattern")),
+        }
+    }
 }
 
 /// Cut `text` into pre-tokenization words, calling `f` on each in order.
 /// Every byte lands in exactly one word. Valid UTF-8 is split exactly as the
-/// GPT-2 / HF ByteLevel regex does; a run of bytes that is not valid UTF-8
-/// (which no class of the pattern matches) becomes one word on its own.
-pub fn pre_tokenize<'a>(text: &'a [u8], f: impl FnMut(&'a [u8])) {
+/// GPT-2 / HF ByteLevel regex does (or the `numbers` pattern as HF's `Split`
+/// does); a run of bytes that is not valid UTF-8 (which no class of the
+/// pattern matches) becomes one word on its own.
+pub fn pre_tokenize<'a>(split: PreSplit, text: &'a [u8], f: impl FnMut(&'a [u8])) {
     // One clone per thread: a clone has its own match-cache pool, so threads
     // do not contend on the shared one.
     thread_local! {
-        static RE: Regex = regex().clone();
+        static RE: [Regex; 2] = [PreSplit::Gpt2.regex().clone(), PreSplit::Numbers.regex().clone()];
     }
-    RE.with(|re| split_with(re, text, f))
+    RE.with(|re| split_with(&re[split as usize], text, f))
 }
 
 fn split_with<'a>(re: &Regex, text: &'a [u8], mut f: impl FnMut(&'a [u8])) {

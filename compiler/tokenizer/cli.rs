@@ -27,6 +27,9 @@ pub enum TokenizerCmd {
         /// Merge only pairs seen at least this often.
         #[arg(long, default_value_t = 2)]
         min_frequency: u64,
+        /// Pre-split: gpt2 | numbers (a signed decimal number is one word).
+        #[arg(long, default_value = "gpt2")]
+        pre_split: crate::tokenizer::PreSplit,
     },
     /// Print the ids of a text (or of a file's bytes with --file).
     Encode {
@@ -61,6 +64,7 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
             alphabet,
             specials,
             min_frequency,
+            pre_split,
         } => {
             let samples = crate::data::samples_from(&input)?;
             let cfg = TokenizerConfig {
@@ -69,6 +73,7 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
                 special_tokens: specials,
                 min_frequency,
                 path: None,
+                pre_split,
             };
             let t0 = std::time::Instant::now();
             let (tok, st) = train::train(&samples, &cfg).map_err(|e| e.context(input.display()))?;

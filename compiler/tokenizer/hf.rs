@@ -4,7 +4,7 @@
 //! `ByteLevel` with `add_prefix_space: false`, `use_regex: true`, special
 //! tokens in `added_tokens` with `special: true` and also in the vocab).
 
-use super::bytelevel::{from_chars, to_chars};
+use super::bytelevel::{from_chars, to_chars, PreSplit};
 use super::{Id, Tokenizer};
 use crate::bail;
 use crate::error::Result;
@@ -46,6 +46,13 @@ pub fn to_json(t: &Tokenizer) -> String {
         })
         .collect();
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true});
+    let pre_tokenizer = match t.split().hf_pattern() {
+        None => byte_level.clone(),
+        Some(p) => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+        ]}),
+    };
     let model_head = json!({
         "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
         "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
@@ -61,12 +68,43 @@ pub fn to_json(t: &Tokenizer) -> String {
          \"normalizer\": null,\n  \"pre_tokenizer\": {},\n  \"post_processor\": null,\n  \"decoder\": {},\n  \
          \"model\": {},\n    \"vocab\": {},\n    \"merges\": {}\n  }}\n}}\n",
         serde_json::to_string(&added).unwrap(),
-        byte_level,
+        pre_tokenizer,
         byte_level,
         head,
         vocab,
         serde_json::to_string_pretty(&merges).unwrap().replace("\n", "\n    "),
     )
+}
+
+/// The pre-split a `pre_tokenizer` field stands for: `ByteLevel` with its
+/// regex (GPT-2), or the `Sequence` of the `numbers` `Split` and a
+/// `ByteLevel` without regex that [`to_json`] writes.
+fn pre_split(v: &Value) -> Result<PreSplit> {
+    if v.get("type").and_then(Value::as_str) != Some("Sequence") {
+        check_byte_level(v, "pre_tokenizer")?;
+        return Ok(PreSplit::Gpt2);
+    }
+    let parts = v.get("pretokenizers").and_then(Value::as_array);
+    let [split, bl] = parts.map(Vec::as_slice).unwrap_or(&[]) else {
+        bail!("pre_tokenizer: only a Sequence of Split then ByteLevel is supported");
+    };
+    let want = PreSplit::Numbers.hf_pattern();
+    let pattern = split.pointer("/pattern/Regex").and_then(Value::as_str);
+    if split.get("type").and_then(Value::as_str) != Some("Split")
+        || pattern != want.as_deref()
+        || split.get("behavior").and_then(Value::as_str) != Some("Isolated")
+        || split.get("invert").and_then(Value::as_bool) == Some(true)
+    {
+        bail!("pre_tokenizer.pretokenizers[0]: only irc's `numbers` Split (Isolated) is supported");
+    }
+    let ty = bl.get("type").and_then(Value::as_str);
+    if ty != Some("ByteLevel")
+        || bl.get("use_regex").and_then(Value::as_bool) != Some(false)
+        || bl.get("add_prefix_space").and_then(Value::as_bool) == Some(true)
+    {
+        bail!("pre_tokenizer.pretokenizers[1] must be ByteLevel with use_regex = false and no prefix space");
+    }
+    Ok(PreSplit::Numbers)
 }
 
 fn check_byte_level(v: &Value, what: &str) -> Result<()> {
@@ -110,10 +148,7 @@ pub fn from_json(text: &str) -> Result<Tokenizer> {
     if v.get("normalizer").is_some_and(|x| !x.is_null()) {
         bail!("normalizer must be null");
     }
-    check_byte_level(
-        v.get("pre_tokenizer").unwrap_or(&Value::Null),
-        "pre_tokenizer",
-    )?;
+    let split = pre_split(v.get("pre_tokenizer").unwrap_or(&Value::Null))?;
     let Some(vmap) = model.get("vocab").and_then(Value::as_object) else {
         bail!("model.vocab must be an object")
     };
@@ -191,5 +226,5 @@ pub fn from_json(text: &str) -> Result<Tokenizer> {
         let c = look(&format!("{a}{b}"))?;
         merges.push((ia, ib, c));
     }
-    Tokenizer::from_parts(vocab, specials, merges)
+    Ok(Tokenizer::from_parts(vocab, specials, merges)?.with_split(split))
 }

@@ -24,6 +24,7 @@ pub mod train;
 use crate::error::{At, Result};
 use crate::util::atomic_write;
 use aho_corasick::{AhoCorasick, MatchKind};
+pub use bytelevel::PreSplit;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
@@ -86,6 +87,9 @@ pub struct TokenizerConfig {
     pub min_frequency: u64,
     /// Reuse this `tokenizer.json` instead of training one.
     pub path: Option<std::path::PathBuf>,
+    /// How text is cut into words before merges: `gpt2` or `numbers`
+    /// (a signed decimal number is one word, for SVG coordinates).
+    pub pre_split: PreSplit,
 }
 
 impl Default for TokenizerConfig {
@@ -96,6 +100,7 @@ impl Default for TokenizerConfig {
             special_tokens: Vec::new(),
             min_frequency: 2,
             path: None,
+            pre_split: PreSplit::Gpt2,
         }
     }
 }
@@ -152,6 +157,8 @@ pub struct Tokenizer {
     matcher: Option<AhoCorasick>,
     /// The alphabet it was built from (`None`: a loaded file with another set).
     alphabet: Option<Alphabet>,
+    /// How text is cut into words before merges.
+    split: PreSplit,
     cache: Mutex<FxMap<Vec<u8>, Vec<Id>>>,
 }
 
@@ -163,12 +170,16 @@ impl Clone for Tokenizer {
             self.merges.clone(),
         )
         .expect("a valid tokenizer clones")
+        .with_split(self.split)
     }
 }
 
 impl PartialEq for Tokenizer {
     fn eq(&self, o: &Self) -> bool {
-        self.vocab == o.vocab && self.specials == o.specials && self.merges == o.merges
+        self.vocab == o.vocab
+            && self.specials == o.specials
+            && self.merges == o.merges
+            && self.split == o.split
     }
 }
 
@@ -233,8 +244,22 @@ impl Tokenizer {
             ranks,
             matcher,
             alphabet,
+            split: PreSplit::Gpt2,
             cache: Mutex::new(FxMap::default()),
         })
+    }
+
+    /// The same tokenizer with another pre-split (words cached under the
+    /// old one are forgotten).
+    pub fn with_split(mut self, split: PreSplit) -> Tokenizer {
+        self.split = split;
+        self.cache = Mutex::new(FxMap::default());
+        self
+    }
+
+    /// How text is cut into words before merges.
+    pub fn split(&self) -> PreSplit {
+        self.split
     }
 
     /// Number of ids.
@@ -389,7 +414,7 @@ impl Tokenizer {
                     let base = seg_start;
                     seg_start += t.len();
                     let mut off = base;
-                    bytelevel::pre_tokenize(t, |w| {
+                    bytelevel::pre_tokenize(self.split, t, |w| {
                         if err.is_some() {
                             return;
                         }

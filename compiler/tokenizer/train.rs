@@ -102,7 +102,7 @@ pub fn train<T: AsRef<[u8]> + Sync>(
                         splitter.split_specials(smp, |seg| {
                             if let super::Segment::Text(t) = seg {
                                 bytes += t.len();
-                                super::bytelevel::pre_tokenize(t, |w| *counts.entry(w).or_insert(0) += 1);
+                                super::bytelevel::pre_tokenize(cfg.pre_split, t, |w| *counts.entry(w).or_insert(0) += 1);
                             }
                         });
                     }
@@ -222,7 +222,10 @@ pub fn train<T: AsRef<[u8]> + Sync>(
         }
     }
     stats.merges = merges.len();
-    Ok((Tokenizer::from_parts(vocab, spec_ids, merges)?, stats))
+    Ok((
+        Tokenizer::from_parts(vocab, spec_ids, merges)?.with_split(cfg.pre_split),
+        stats,
+    ))
 }
 
 /// Merge every non-overlapping (a, b), left to right, recording pair deltas.
