@@ -519,6 +519,6 @@ fn shipped_models_parse() {
     assert_eq!(shape(&load("bench-m.toml")), (2048, 256, 8, 512, 8, 8, 256));
     assert_eq!(
         shape(&load("svg-small.toml")),
-        (1024, 256, 4, 192, 6, 16, 256)
+        (1024, 512, 4, 192, 6, 8, 512)
     );
 }

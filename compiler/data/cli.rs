@@ -44,6 +44,9 @@ pub enum DataCmd {
         /// Mix this many synthetic scene rows (seeded with --seed) in with the sources.
         #[arg(long, default_value_t = 0)]
         synthetic: usize,
+        /// SVG rows: canonical (numbers and path data one way, same pixels) | whitespace.
+        #[arg(long, default_value = "canonical")]
+        svg: super::SvgForm,
     },
     /// Print counts, sizes, rejected rows and why, duplicates removed.
     Stats {
@@ -98,6 +101,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             whole_files,
             prompt_from_name,
             synthetic,
+            svg,
         } => {
             let cfg = DataConfig {
                 source: sources,
@@ -110,6 +114,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
                 whole_files,
                 prompt_from_name,
                 synthetic,
+                svg,
                 ..DataConfig::default()
             };
             let m = ingest::ingest(&cfg, &out)?;
@@ -157,6 +162,10 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             }
             println!("{:<16}{:>10}", "transliterated", m.transliterated);
             println!("{:<16}{:>10}", "svg normalized", m.normalized);
+            println!(
+                "{:<16}{:>10}  ({} kept as written: pixels would change)",
+                "svg canonical", m.canonical, m.canonical_kept
+            );
             println!("rejected        {:>10}", m.rejected.values().sum::<usize>());
             for (k, v) in &m.rejected {
                 println!("  {k:<14}{v:>10}");

@@ -9,7 +9,7 @@
 //! root), `too-long` (> `max_len` bytes), `duplicate`, `near-duplicate`.
 
 use super::dedup::{Deduper, Dup};
-use super::{svg, AsciiPolicy, DataConfig, Format, Row};
+use super::{canon, svg, AsciiPolicy, DataConfig, Format, Row};
 use crate::error::{At, Result};
 use crate::tokenizer::{EOS, PAD};
 use crate::util::{atomic_write, sha256_hex, Rng};
@@ -51,6 +51,11 @@ pub struct Gated {
     pub transliterated: usize,
     /// Rows changed by SVG whitespace normalization.
     pub normalized: usize,
+    /// SVG rows rewritten in canonical form.
+    pub canonical: usize,
+    /// SVG rows kept in their input form because the canonical one would
+    /// not render to the same pixels (or could not be read).
+    pub canonical_kept: usize,
 }
 
 impl Gated {
@@ -396,6 +401,17 @@ pub fn gate(raw: Vec<RawRow>, cfg: &DataConfig) -> Gated {
                     continue;
                 }
             }
+            if cfg.svg == super::SvgForm::Canonical {
+                let c = canon::canonicalize(&text);
+                if c != text {
+                    if svg::check(&c).is_ok() && canon::same_pixels(&text, &c) {
+                        g.canonical += 1;
+                        text = c;
+                    } else {
+                        g.canonical_kept += 1;
+                    }
+                }
+            }
         }
         let len = prompt.as_ref().map_or(0, |p| p.len()) + text.len();
         if len > cfg.max_len {
@@ -456,12 +472,29 @@ pub fn split(n: usize, val_ratio: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// The prompt families a data folder keeps apart in its split: rows read
-/// from `source` and rows made by the synthetic scene generator.
-pub const FAMILIES: [&str; 2] = ["source", "synthetic"];
+/// from `source`, rows made by the synthetic scene generator, and the
+/// synthetic scenes with an attribute pair no training scene has
+/// ([`super::synth::Scene::unseen_combination`]), all held out.
+pub const FAMILIES: [&str; 3] = ["source", "synthetic", "unseen"];
 
-/// Family index (into [`FAMILIES`]) of a row by its origin.
-pub fn family_of(origin: &str) -> usize {
-    origin.starts_with(SYNTHETIC_ORIGIN) as usize
+/// Index of the `unseen` family in [`FAMILIES`].
+const UNSEEN: usize = 2;
+
+/// Family index (into [`FAMILIES`]) of a row by its origin and prompt.
+pub fn family_of(origin: &str, row: &Row) -> usize {
+    if !origin.starts_with(SYNTHETIC_ORIGIN) {
+        return 0;
+    }
+    let unseen = row
+        .prompt
+        .as_deref()
+        .and_then(|p| super::synth::parse_prompt(p).ok())
+        .is_some_and(|s| s.unseen_combination());
+    if unseen {
+        UNSEEN
+    } else {
+        1
+    }
 }
 
 /// Split kept rows into (train, val) indices, per family and by prompt:
@@ -475,6 +508,7 @@ pub fn family_of(origin: &str) -> usize {
 /// - validation rows alternate between the families, and within a family
 ///   every prompt comes once before any comes twice, so the first `n`
 ///   held-out rows cover the families evenly and with distinct prompts;
+/// - the `unseen` family goes to validation whole;
 /// - with more than one family, the training rows are shuffled together.
 pub fn split_rows(kept: &[(String, Row)], val_ratio: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut train = Vec::new();
@@ -483,7 +517,7 @@ pub fn split_rows(kept: &[(String, Row)], val_ratio: f64, seed: u64) -> (Vec<usi
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut by_prompt: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, (origin, row)) in kept.iter().enumerate() {
-            if family_of(origin) != fam {
+            if family_of(origin, row) != fam {
                 continue;
             }
             match row.prompt.as_deref() {
@@ -500,7 +534,11 @@ pub fn split_rows(kept: &[(String, Row)], val_ratio: f64, seed: u64) -> (Vec<usi
         if groups.is_empty() {
             continue;
         }
-        let (gt, gv) = split(groups.len(), val_ratio, seed.wrapping_add(fam as u64));
+        let (gt, gv) = if fam == UNSEEN {
+            (Vec::new(), (0..groups.len()).collect())
+        } else {
+            split(groups.len(), val_ratio, seed.wrapping_add(fam as u64))
+        };
         train.extend(gt.iter().flat_map(|&g| groups[g].iter().copied()));
         let depth = gv.iter().map(|&g| groups[g].len()).max().unwrap_or(0);
         let val: Vec<usize> = (0..depth)
@@ -546,14 +584,15 @@ fn family_counts(
     let mut counts: Vec<FamilyCounts> = vec![FamilyCounts::default(); FAMILIES.len()];
     let mut prompts: Vec<std::collections::BTreeSet<&str>> =
         vec![Default::default(); FAMILIES.len()];
-    for (origin, _) in kept {
-        counts[family_of(origin)].kept += 1;
+    let fam = |i: usize| family_of(&kept[i].0, &kept[i].1);
+    for i in 0..kept.len() {
+        counts[fam(i)].kept += 1;
     }
     for &i in train {
-        counts[family_of(&kept[i].0)].train += 1;
+        counts[fam(i)].train += 1;
     }
     for &i in val {
-        let f = family_of(&kept[i].0);
+        let f = fam(i);
         counts[f].val += 1;
         if let Some(p) = &kept[i].1.prompt {
             prompts[f].insert(p);
@@ -603,6 +642,13 @@ pub struct Manifest {
     pub transliterated: usize,
     /// SVG rows changed by whitespace normalization.
     pub normalized: usize,
+    /// SVG rows rewritten in canonical form (`[data] svg = "canonical"`).
+    #[serde(default)]
+    pub canonical: usize,
+    /// SVG rows left in their input form: the canonical one would not
+    /// render to the same pixels.
+    #[serde(default)]
+    pub canonical_kept: usize,
     /// Rows with a prompt.
     pub prompted: usize,
     /// Counts per family (`source`, `synthetic`) that has rows.
@@ -692,6 +738,8 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
         rejected: g.counts(),
         transliterated: g.transliterated,
         normalized: g.normalized,
+        canonical: g.canonical,
+        canonical_kept: g.canonical_kept,
         prompted: g.kept.iter().filter(|(_, r)| r.prompt.is_some()).count(),
         families,
         train_bytes: train.iter().map(|r| r.sample().len()).sum(),

@@ -16,6 +16,7 @@
 //! `<eos>` token when it is tokenized; the literal texts `<eos>` and `<pad>`
 //! are rejected inside rows so they can never be confused with boundaries.
 
+pub mod canon;
 pub mod cli;
 pub mod dedup;
 pub mod ingest;
@@ -72,6 +73,19 @@ pub enum AsciiPolicy {
     /// character reference `&#x...;` (same meaning). Rows still holding
     /// non-ASCII text are rejected. Changed rows are counted.
     Transliterate,
+}
+
+impl std::str::FromStr for SvgForm {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "canonical" => Ok(SvgForm::Canonical),
+            "whitespace" => Ok(SvgForm::Whitespace),
+            _ => Err(format!(
+                "unknown svg form `{s}` (expected canonical or whitespace)"
+            )),
+        }
+    }
 }
 
 impl std::str::FromStr for AsciiPolicy {
@@ -137,6 +151,21 @@ pub struct DataConfig {
     pub mask_prompt: bool,
     /// Windowing of token files.
     pub packing: Packing,
+    /// How SVG rows are written: `canonical` (numbers and path data one
+    /// way, see [`canon`]) or `whitespace` (only whitespace normalized).
+    pub svg: SvgForm,
+}
+
+/// How SVG rows are written after the gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SvgForm {
+    /// Whitespace normalized, then [`canon::canonicalize`]d where the
+    /// rendered pixels stay the same.
+    #[default]
+    Canonical,
+    /// Whitespace normalized only ([`svg::normalize`]).
+    Whitespace,
 }
 
 impl Default for DataConfig {
@@ -156,6 +185,7 @@ impl Default for DataConfig {
             synthetic: 0,
             mask_prompt: false,
             packing: Packing::Auto,
+            svg: SvgForm::Canonical,
         }
     }
 }

@@ -43,6 +43,13 @@ pub const POSITIONS: [&str; 3] = ["top", "middle", "bottom"];
 /// Sizes.
 pub const SIZES: [&str; 2] = ["small", "large"];
 
+/// Attribute pairs no training scene has: every scene with one of them is
+/// held out, so the validation set asks for combinations never seen (each
+/// attribute alone is trained on). (shape, colour) pairs by name.
+pub const UNSEEN_SHAPE_COLOUR: [(&str, &str); 1] = [("triangle", "purple")];
+/// (count, position) pairs held out the same way.
+pub const UNSEEN_COUNT_POSITION: [(usize, &str); 1] = [(3, "top")];
+
 /// Every tag the generator uses (handy as tokenizer special tokens).
 pub fn tags() -> Vec<String> {
     let mut v: Vec<String> = SHAPES.iter().map(|s| format!("[{s}]")).collect();
@@ -79,6 +86,14 @@ impl Scene {
             POSITIONS[self.position],
             SIZES[self.size]
         )
+    }
+
+    /// Whether the scene holds an attribute pair no training scene has
+    /// ([`UNSEEN_SHAPE_COLOUR`], [`UNSEEN_COUNT_POSITION`]).
+    pub fn unseen_combination(&self) -> bool {
+        let sc = (SHAPES[self.shape], COLOURS[self.colour].0);
+        let cp = (self.count, POSITIONS[self.position]);
+        UNSEEN_SHAPE_COLOUR.contains(&sc) || UNSEEN_COUNT_POSITION.contains(&cp)
     }
 
     /// Check an SVG against the scene: shape elements, count, fill, vertical

@@ -263,11 +263,22 @@ pub fn family_name(kind: PromptKind) -> &'static str {
     }
 }
 
+/// The family a prompt's generation is reported under: its kind's name,
+/// and `unseen` for a synthetic scene with an attribute pair no training
+/// scene has (see [`crate::data::synth::UNSEEN_SHAPE_COLOUR`]).
+pub fn prompt_family(prompt: &str) -> &'static str {
+    match crate::data::synth::parse_prompt(prompt) {
+        Ok(s) if s.unseen_combination() => "unseen",
+        _ => family_name(prompt_kind(prompt)),
+    }
+}
+
 /// How a family is titled in tables.
 pub fn family_title(name: &str) -> &str {
     match name {
         "synthetic" => "synthetic",
         "tags" => "icons (tags)",
+        "unseen" => "unseen combinations",
         other => other,
     }
 }
@@ -283,7 +294,7 @@ pub fn evaluate(gens: &[Generation]) -> EvalResult {
     let mut by_family: BTreeMap<&str, Vec<Generation>> = BTreeMap::new();
     for g in gens {
         by_family
-            .entry(family_name(prompt_kind(&g.prompt)))
+            .entry(prompt_family(&g.prompt))
             .or_default()
             .push(g.clone());
     }

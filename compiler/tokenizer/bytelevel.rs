@@ -169,7 +169,7 @@ mod tests {
 
     fn words(s: &str) -> Vec<String> {
         let mut v = Vec::new();
-        pre_tokenize(s.as_bytes(), |w| {
+        pre_tokenize(PreSplit::Gpt2, s.as_bytes(), |w| {
             v.push(String::from_utf8_lossy(w).into_owned())
         });
         v
