@@ -508,6 +508,35 @@ fn run_section(m: &MetricsLog, run_dir: &Path) -> String {
         ("last lr", last.lr.map_or("N/A".into(), fmt_num)),
         ("unreadable metrics lines", m.bad_lines.to_string()),
     ];
+    let data = crate::train::DataSummary::read(run_dir).ok().flatten();
+    let data_rows = data.iter().flat_map(|d| {
+        [
+            (
+                "training rows kept",
+                format!(
+                    "{} of {} ({} longer than seq_len {} left out{})",
+                    d.train_rows - d.rows_dropped,
+                    d.train_rows,
+                    d.rows_dropped,
+                    d.seq_len,
+                    if d.dropped_fraction() >= 0.05 {
+                        ": see the doctor"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (
+                "row tokens median / p90 / p99 / max",
+                format!(
+                    "{} / {} / {} / {}",
+                    d.row_tokens.p50, d.row_tokens.p90, d.row_tokens.p99, d.row_tokens.max
+                ),
+            ),
+            ("passes over the data", format!("{:.1}", d.epochs)),
+        ]
+    });
+    let rows: Vec<(&str, String)> = rows.into_iter().chain(data_rows).collect();
     s.push_str("<table class=\"run\">\n");
     for (k, v) in rows {
         s.push_str(&format!(
