@@ -13,7 +13,8 @@
 //! 4. **What to look at**: each symptom of the refinement checklist, its
 //!    status from the metrics present (*look here*, *ok*, *no data*), the
 //!    evidence, and the pipeline stage and action it points to (see
-//!    [`diagnose`] for the rules and thresholds).
+//!    [`crate::doctor::checks`] for the rules and thresholds, and the order:
+//!    the first *look here* is what to fix first).
 //! 5. **Gallery**: every generated sample at a glance (a tile per sample,
 //!    grouped by prompt family, with valid / follows-prompt marks); then
 //!    per sample, the prompt, the generated SVG inline
@@ -29,6 +30,9 @@ use crate::eval::{self, EvalResult, PromptOutcome};
 use chart::{fmt_num, line_chart, Series};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+pub use crate::doctor::checks::{diagnose, Finding, Status};
+use crate::doctor::checks::{finite, mean};
 
 /// Pixel size of gallery images (inline SVG and PNG).
 pub const GALLERY_SIZE: u32 = 128;
@@ -120,320 +124,11 @@ impl MetricsLog {
         log
     }
 
-    fn series(&self, get: fn(&MetricRow) -> Option<f64>) -> Vec<(f64, f64)> {
+    pub(crate) fn series(&self, get: fn(&MetricRow) -> Option<f64>) -> Vec<(f64, f64)> {
         self.rows
             .iter()
             .filter_map(|r| get(r).map(|y| (r.step, y)))
             .collect()
-    }
-}
-
-/// Status of one checklist item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The metrics point here.
-    Look,
-    /// Measured and fine.
-    Ok,
-    /// Nothing measured for it.
-    NoData,
-}
-
-/// One item of "what to look at".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The symptom.
-    pub symptom: String,
-    /// The pipeline stage it points to.
-    pub stage: String,
-    /// What to check or do.
-    pub action: String,
-    /// Look / ok / no data.
-    pub status: Status,
-    /// The numbers behind the status.
-    pub evidence: String,
-}
-
-fn mean(xs: &[f64]) -> Option<f64> {
-    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-}
-
-fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
-    xs.into_iter()
-        .map(|p| p.1)
-        .filter(|y| y.is_finite())
-        .collect()
-}
-
-/// Map metrics to the pipeline stage to look at. Rules (each only with the
-/// data it needs; otherwise *no data*):
-///
-/// - **UTF artifacts → tokenizer**: any non-ASCII generation.
-/// - **random noise → init / gradients / LR**: under half the generations
-///   start with `<svg` and under 20% are valid; or a non-finite train loss
-///   or gradient norm; or (≥ 20 steps) the final train loss is ≥ 90% of the
-///   first; or, past the first tenth of steps, the max gradient norm exceeds
-///   10× the median.
-/// - **loops → data boundaries and duplicates**: mean 4-gram repeat ratio
-///   more than 0.15 above the references' mean (or above 0.75 without
-///   references), or some generation above 0.9.
-/// - **boundary glitches → end markers and stop**: any boundary glitch.
-/// - **plateau → LR schedule, data, seq-len** (≥ 20 train-loss points):
-///   mean train loss over the last quarter of steps is under 1% lower than
-///   over the quarter before.
-/// - **memorizing (val ≫ train) → split and variety**: the eval's val loss
-///   above 1.15× and 0.1 over its train loss (the same measure); without
-///   them, the last logged val loss above 1.15× and 0.1 over the mean train
-///   loss of the last 10% of steps, or 5% above the best val loss.
-/// - **slow inference → forward kernels**: generation under 50 tokens/s.
-pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut push = |symptom: &str, stage: &str, action: &str, status, evidence: String| {
-        out.push(Finding {
-            symptom: symptom.into(),
-            stage: stage.into(),
-            action: action.into(),
-            status,
-            evidence,
-        })
-    };
-    let train = finite(m.series(|r| r.train_loss));
-    let grads = finite(m.series(|r| r.grad_norm));
-    let vals = finite(m.series(|r| r.val_loss));
-    let nonfinite_loss = m
-        .rows
-        .iter()
-        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
-        || m.rows
-            .iter()
-            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
-
-    // UTF artifacts.
-    match e {
-        Some(e) => push(
-            "UTF artifacts in output",
-            "tokenizer",
-            "ASCII corpus gate; encode/decode roundtrip parity",
-            if e.non_ascii > 0 {
-                Status::Look
-            } else {
-                Status::Ok
-            },
-            format!("{} of {} generations contain non-ASCII", e.non_ascii, e.n),
-        ),
-        None => push(
-            "UTF artifacts in output",
-            "tokenizer",
-            "ASCII corpus gate; encode/decode roundtrip parity",
-            Status::NoData,
-            "no eval".into(),
-        ),
-    }
-
-    // Random noise.
-    let mut ev = Vec::new();
-    let mut look = false;
-    let mut any = false;
-    if let Some(e) = e {
-        any = true;
-        let s = e.starts_with_svg.rate.unwrap_or(0.0);
-        let v = e.valid_svg.rate.unwrap_or(0.0);
-        ev.push(format!(
-            "{} start with <svg, valid {}",
-            e.starts_with_svg.show(),
-            e.valid_svg.show()
-        ));
-        if e.n > 0 && s < 0.5 && v < 0.2 {
-            look = true;
-        }
-    }
-    if nonfinite_loss {
-        any = true;
-        look = true;
-        ev.push("non-finite train loss or grad norm".into());
-    }
-    if train.len() >= 20 {
-        any = true;
-        let (first, last) = (train[0], train[train.len() - 1]);
-        ev.push(format!("train loss {} → {}", fmt_num(first), fmt_num(last)));
-        if last >= 0.9 * first {
-            look = true;
-        }
-    }
-    if grads.len() >= 5 {
-        any = true;
-        // The first tenth of training (warmup) has large gradients by nature.
-        let mut g = grads[grads.len() / 10..].to_vec();
-        g.sort_by(f64::total_cmp);
-        let med = g[g.len() / 2];
-        let max = g[g.len() - 1];
-        ev.push(format!(
-            "grad norm after the first tenth of steps: median {} max {}",
-            fmt_num(med),
-            fmt_num(max)
-        ));
-        if med > 0.0 && max > 10.0 * med {
-            look = true;
-        }
-    }
-    push(
-        "output is random noise",
-        "model init / backward / LR",
-        "weight init, gradient flow (grad norms per tensor), lower the LR",
-        status(any, look),
-        ev.join("; "),
-    );
-
-    // Loops.
-    match e.and_then(|e| e.repeat_ratio_mean.map(|r| (e, r))) {
-        Some((e, r)) => {
-            let max = e.repeat_ratio_max.unwrap_or(r);
-            let (look, base) = match e.repeat_ratio_reference {
-                Some(b) => (r > b + 0.15 || max > 0.9, format!(", references {b:.3}")),
-                None => (r > 0.75 || max > 0.9, String::new()),
-            };
-            push(
-                "loops / repeats templates",
-                "data",
-                "<eos> boundaries present between samples; duplicate rows",
-                status(true, look),
-                format!("repeat ratio mean {r:.3}, max {max:.3}{base}"),
-            );
-        }
-        None => push(
-            "loops / repeats templates",
-            "data",
-            "<eos> boundaries present between samples; duplicate rows",
-            Status::NoData,
-            "no eval".into(),
-        ),
-    }
-
-    // Boundary glitches.
-    match e {
-        Some(e) => push(
-            "boundary glitches (/svg>, text after </svg>, truncation)",
-            "data prep / inference",
-            "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
-            status(e.n > 0, e.boundary_glitches.count > 0),
-            format!(
-                "{} glitched: {} after </svg>, {} unclosed, {} /svg> without <",
-                e.boundary_glitches.show(),
-                e.after_end,
-                e.unclosed,
-                e.stray_close
-            ),
-        ),
-        None => push(
-            "boundary glitches (/svg>, text after </svg>, truncation)",
-            "data prep / inference",
-            "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
-            Status::NoData,
-            "no eval".into(),
-        ),
-    }
-
-    // Plateau.
-    if train.len() >= 20 {
-        let q = train.len() / 4;
-        let prev = mean(&train[train.len() - 2 * q..train.len() - q]).unwrap_or(0.0);
-        let last = mean(&train[train.len() - q..]).unwrap_or(0.0);
-        let gain = if prev > 0.0 {
-            (prev - last) / prev
-        } else {
-            0.0
-        };
-        push(
-            "loss plateaus",
-            "loss / schedule",
-            "LR schedule (warmup, decay), data diversity, longer seq-len",
-            status(true, gain < 0.01),
-            format!(
-                "mean train loss {} → {} over the last two quarters ({:+.1}%)",
-                fmt_num(prev),
-                fmt_num(last),
-                -100.0 * gain
-            ),
-        );
-    } else {
-        push(
-            "loss plateaus",
-            "loss / schedule",
-            "LR schedule (warmup, decay), data diversity, longer seq-len",
-            Status::NoData,
-            format!("{} train-loss points (need 20)", train.len()),
-        );
-    }
-
-    // Memorizing: on the eval's losses when it has both (the same measure:
-    // the whole validation set and as many training windows), else on the
-    // training log's.
-    if let Some((v, t)) = e.and_then(|e| e.val_loss.zip(e.train_loss)) {
-        push(
-            "memorizes, won't generalize (val ≫ train)",
-            "data / data prep",
-            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
-            status(true, v > 1.15 * t && v - t > 0.1),
-            format!(
-                "val loss {} vs train loss {} (same measure, eval)",
-                fmt_num(v),
-                fmt_num(t)
-            ),
-        );
-    } else if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
-        let k = (train.len() / 10).max(1);
-        let tr = mean(&train[train.len() - k..]).unwrap_or(0.0);
-        let best = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-        let gap = last_val > 1.15 * tr && last_val - tr > 0.1;
-        let rising = last_val > 1.05 * best;
-        push(
-            "memorizes, won't generalize (val ≫ train)",
-            "data / data prep",
-            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
-            status(true, gap || rising),
-            format!(
-                "val {} vs train {} (best val {})",
-                fmt_num(last_val),
-                fmt_num(tr),
-                fmt_num(best)
-            ),
-        );
-    } else {
-        push(
-            "memorizes, won't generalize (val ≫ train)",
-            "data / data prep",
-            "train/val split (no leakage, enough val), SVG variety, fewer epochs",
-            Status::NoData,
-            "no val loss".into(),
-        );
-    }
-
-    // Slow inference.
-    match e.and_then(|e| e.gen_tokens_per_s) {
-        Some(t) => push(
-            "inference is slow",
-            "forward",
-            "profile per kernel, SIMD path in use, KV cache, quantized weights",
-            status(true, t < 50.0),
-            format!("{t:.1} generated tokens/s"),
-        ),
-        None => push(
-            "inference is slow",
-            "forward",
-            "profile per kernel, SIMD path in use, KV cache, quantized weights",
-            Status::NoData,
-            "generation speed not measured".into(),
-        ),
-    }
-    out
-}
-
-fn status(any: bool, look: bool) -> Status {
-    match (any, look) {
-        (false, _) => Status::NoData,
-        (true, true) => Status::Look,
-        (true, false) => Status::Ok,
     }
 }
 
@@ -647,6 +342,10 @@ fn doctor_section(f: &[Finding]) -> String {
         "<h2 id=\"look\">What to look at</h2>\n<table class=\"doctor\">\n<tr><th>status</th><th>symptom</th><th>evidence</th><th>stage</th><th>check / action</th></tr>\n",
     );
     for x in f {
+        let action = match &x.sweep {
+            Some(sw) => format!("{} (irc sweep SPEC {sw})", x.action),
+            None => x.action.clone(),
+        };
         let (cls, st) = match x.status {
             Status::Look => ("look", "look here"),
             Status::Ok => ("ok", "ok"),
@@ -657,7 +356,7 @@ fn doctor_section(f: &[Finding]) -> String {
             esc(&x.symptom),
             esc(&x.evidence),
             esc(&x.stage),
-            esc(&x.action)
+            esc(&action)
         ));
     }
     s.push_str("</table>\n");
@@ -839,7 +538,9 @@ pub fn render_html(
     s.push_str(&run_section(metrics, run_dir));
     s.push_str(&charts_section(metrics));
     s.push_str(&eval_section(eval));
-    s.push_str(&doctor_section(&diagnose(metrics, eval)));
+    s.push_str(&doctor_section(&crate::doctor::checks::for_run(
+        run_dir, metrics, eval,
+    )));
     s.push_str(&gallery_section(samples));
     s.push_str("</body>\n</html>\n");
     s

@@ -2,8 +2,11 @@
 //! gets a status (look here / ok / no data), the evidence, and the pipeline
 //! stage and action it points to.
 //!
-//! The metrics-based rules are the report's ([`crate::report::diagnose`]);
-//! the doctor adds checks that need the run's files and compiled model:
+//! The rules on the run's evidence (`metrics.jsonl`, `eval.json`,
+//! `data.json`, the spec's knobs) are in [`checks`], shared with the report;
+//! the findings come ordered, and the table starts with the first fix
+//! (`first fix: <symptom> → <stage>: <action> (irc sweep SPEC --set …)`).
+//! The doctor adds checks that need the run's files and compiled model:
 //!
 //! - **UTF artifacts → tokenizer**: every validation row survives
 //!   encode → decode unchanged.
@@ -16,10 +19,13 @@
 use crate::error::{Error, Result};
 use crate::eval::EvalResult;
 use crate::model;
-use crate::report::{diagnose, Finding, MetricsLog, Status};
+pub mod checks;
+
+use crate::report::MetricsLog;
 use crate::runtime::Weights;
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
+pub use checks::{Finding, Status};
 use std::path::Path;
 
 /// Tokens of the validation row the drift check runs (fewer if the row is).
@@ -48,10 +54,10 @@ pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
     let metrics =
         MetricsLog::read(&run.join("metrics.jsonl")).unwrap_or_else(|_| MetricsLog::parse(""));
     let eval = EvalResult::read_json(&run.join("eval.json")).ok();
-    let mut findings = diagnose(&metrics, eval.as_ref());
+    let mut findings = checks::for_run(run, &metrics, eval.as_ref());
 
     // Tokenizer roundtrip, into the UTF finding.
-    if let Some(f) = findings.iter_mut().find(|f| f.stage == "tokenizer") {
+    if let Some(f) = findings.iter_mut().find(|f| f.symptom == checks::UTF) {
         let (bad, n) = roundtrip(run)?;
         let note = format!("encode → decode changes {bad} of {n} validation rows");
         f.evidence = format!("{}; {note}", f.evidence);
@@ -71,9 +77,7 @@ pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
         let dir = run.join("build-profile");
         let p = crate::profile::profile(&spec, &dir, Some(&weights), opts.threads, 1, &["decode"])?;
         if let (Some(f), Some(d)) = (
-            findings
-                .iter_mut()
-                .find(|f| f.symptom == "inference is slow"),
+            findings.iter_mut().find(|f| f.symptom == checks::SLOW),
             p.programs.first(),
         ) {
             let top: Vec<String> = d
@@ -99,6 +103,7 @@ pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
             );
         }
     }
+    checks::order(&mut findings);
     Ok(findings)
 }
 
@@ -138,11 +143,12 @@ fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding
         .min(spec.build.seq_len)
         .min(spec.model.context);
     let mut finding = Finding {
-        symptom: "numerical drift (compiled C vs f64 reference)".into(),
+        symptom: checks::DRIFT.into(),
         stage: "kernels / backward".into(),
         action: "cross-entropy parity, accumulation order; irc forward --check".into(),
         status: Status::NoData,
         evidence: "no validation tokens".into(),
+        sweep: None,
     };
     if t == 0 {
         return Ok(finding);
@@ -170,20 +176,19 @@ fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding
     Ok(finding)
 }
 
-/// The checklist as a table, the symptoms to look at first.
+/// The checklist as a table: the first fix, then the symptoms to look at
+/// first ([`checks::order`]).
 pub fn table(findings: &[Finding]) -> String {
     use std::fmt::Write;
-    let mut rows: Vec<&Finding> = findings.iter().collect();
-    let rank = |s: Status| match s {
-        Status::Look => 0,
-        Status::Ok => 1,
-        Status::NoData => 2,
-    };
-    rows.sort_by_key(|f| rank(f.status));
+    let mut rows: Vec<Finding> = findings.to_vec();
+    checks::order(&mut rows);
     let mut o = String::new();
+    if let Some(line) = checks::first_fix_line(&rows) {
+        let _ = writeln!(o, "{line}\n");
+    }
     let looks = rows.iter().filter(|f| f.status == Status::Look).count();
     let _ = writeln!(o, "{looks} of {} symptoms to look at", rows.len());
-    for f in rows {
+    for f in &rows {
         let tag = match f.status {
             Status::Look => "LOOK",
             Status::Ok => "ok",
@@ -193,6 +198,9 @@ pub fn table(findings: &[Finding]) -> String {
         let _ = writeln!(o, "    evidence: {}", f.evidence);
         if f.status != Status::Ok {
             let _ = writeln!(o, "    check:    {}", f.action);
+        }
+        if let (Status::Look, Some(s)) = (f.status, &f.sweep) {
+            let _ = writeln!(o, "    sweep:    irc sweep SPEC {s}");
         }
     }
     o
