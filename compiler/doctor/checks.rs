@@ -325,8 +325,15 @@ pub fn undertrained(ev: &Evidence) -> Finding {
         any = true;
         few = d.epochs < FEW_EPOCHS;
         notes.push(format!(
-            "{} steps = {:.2} passes over the {} training windows (short under {FEW_EPOCHS:.0})",
-            d.steps, d.epochs, d.windows
+            "{} steps = {:.2} passes over the {} training windows{}",
+            d.steps,
+            d.epochs,
+            d.windows,
+            if few {
+                format!(" (few: under {FEW_EPOCHS:.0})")
+            } else {
+                String::new()
+            }
         ));
     }
     f.evidence = if any {
