@@ -404,10 +404,6 @@ fn visual_rows_fns() -> Vec<VisualRow> {
     ]
 }
 
-fn visual_rows(_: &VisualEval) -> Vec<VisualRow> {
-    visual_rows_fns()
-}
-
 /// Left-aligned columns under a header and a rule.
 fn text_table(head: &[String], rows: &[Vec<String>]) -> String {
     let width = |i: usize| {
@@ -518,7 +514,7 @@ impl EvalResult {
             ),
         ]);
         if let Some(vis) = &self.visual {
-            v.extend(visual_rows(vis).into_iter().map(|(k, f)| (k, f(vis))));
+            v.extend(visual_rows_fns().into_iter().map(|(k, f)| (k, f(vis))));
         }
         if let Some(t) = self.train_loss {
             v.push(("train loss (same measure)".to_string(), format!("{t:.4}")));

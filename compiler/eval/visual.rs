@@ -263,7 +263,12 @@ impl Training {
             .into_iter()
             .filter_map(|(p, s)| {
                 let m = mask(s, SIZE)?;
-                Some((p.to_string(), prompt_tags(p), Prepared::new(m), s.to_string()))
+                Some((
+                    p.to_string(),
+                    prompt_tags(p),
+                    Prepared::new(m),
+                    s.to_string(),
+                ))
             })
             .collect();
         Training { items }
@@ -370,4 +375,119 @@ pub fn aggregate<'a>(samples: impl IntoIterator<Item = &'a SampleVisual>) -> Opt
         above_baseline: Rate::new(above, bn),
         near_copies: Rate::new(copies, valid),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rect(x: u32, y: u32, w: u32, h: u32) -> String {
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><rect x="{x}" y="{y}" width="{w}" height="{h}" fill="black"/></svg>"#
+        )
+    }
+
+    fn sim(a: &str, b: &str) -> f64 {
+        similarity(&mask(a, SIZE).unwrap(), &mask(b, SIZE).unwrap())
+    }
+
+    #[test]
+    fn identical_is_one() {
+        let a = rect(10, 10, 20, 20);
+        assert_eq!(sim(&a, &a), 1.0);
+        assert!(mask(&a, SIZE).unwrap().count() >= 400);
+    }
+
+    #[test]
+    fn disjoint_is_zero() {
+        assert_eq!(sim(&rect(0, 0, 10, 10), &rect(40, 40, 10, 10)), 0.0);
+    }
+
+    #[test]
+    fn shifted_between_and_monotone() {
+        let a = rect(10, 10, 20, 20);
+        let near = sim(&a, &rect(13, 10, 20, 20));
+        let far = sim(&a, &rect(20, 10, 20, 20));
+        assert!(near > 0.0 && near < 1.0, "{near}");
+        assert!(far > 0.0 && far < near, "{far} {near}");
+        // One pixel is forgiven by the dilation.
+        assert_eq!(sim(&a, &rect(11, 10, 20, 20)), 1.0);
+    }
+
+    #[test]
+    fn empty_masks() {
+        let blank = r#"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"></svg>"#;
+        assert_eq!(sim(blank, blank), 1.0);
+        assert_eq!(sim(blank, &rect(0, 0, 10, 10)), 0.0);
+        assert!(mask("not svg", SIZE).is_none());
+    }
+
+    #[test]
+    fn retrieval_nearest_copy_and_aggregate() {
+        let (a, b, c) = (
+            rect(0, 0, 20, 20),
+            rect(40, 40, 20, 20),
+            rect(0, 40, 20, 20),
+        );
+        let t = Training::new([
+            ("[square][red]", a.as_str()),
+            ("[square][blue]", b.as_str()),
+            ("[square][blue]", c.as_str()),
+        ]);
+        assert_eq!(t.len(), 3);
+        // Highest Jaccard wins; ties go to the first in file order.
+        assert_eq!(t.retrieve("[blue][square]"), Some(1));
+        assert_eq!(t.retrieve("[red]"), Some(0));
+        assert_eq!(t.retrieve("[nothing]"), Some(0));
+        // The generation copies c exactly; the reference is b; the
+        // baseline picks b.
+        let v = score_sample("[blue][square]", &c, Some(&b), Some(&t)).unwrap();
+        assert_eq!(v.score, Some(0.0));
+        assert_eq!(v.baseline, Some(1.0));
+        assert_eq!(v.baseline_prompt.as_deref(), Some("[square][blue]"));
+        assert_eq!(v.nearest, Some(1.0));
+        assert!(v.copy);
+        let w = score_sample("[red]", &rect(5, 5, 10, 10), Some(&a), Some(&t)).unwrap();
+        assert!(!w.copy && w.nearest.unwrap() < COPY_THRESHOLD);
+        let broken = score_sample("[red]", "<svg", Some(&a), Some(&t)).unwrap();
+        assert_eq!((broken.score, broken.nearest), (None, None));
+        let e = aggregate([&v, &w, &broken]).unwrap();
+        assert_eq!(e.n, 3);
+        assert_eq!(e.near_copies, Rate::new(1, 2));
+        assert_eq!(e.above_baseline, Rate::new(0, 3));
+        let expect = (0.0 + w.score.unwrap()) / 3.0;
+        assert!((e.score_mean.unwrap() - expect).abs() < 1e-12);
+        assert!(score_sample("[red]", &a, None, Some(&t)).is_none());
+    }
+
+    #[test]
+    fn families_aggregate() {
+        use crate::eval::{evaluate_with, Generation};
+        let (a, b) = (rect(0, 0, 20, 20), rect(40, 40, 20, 20));
+        let t = Training::new([("[square]", a.as_str())]);
+        let gens = vec![
+            Generation {
+                prompt: "[square]".into(),
+                text: a.clone(),
+                reference: Some(a.clone()),
+            },
+            Generation {
+                prompt: "a red circle".into(),
+                text: b.clone(),
+                reference: Some(a.clone()),
+            },
+        ];
+        let e = evaluate_with(&gens, Some(&t));
+        let all = e.visual.as_ref().unwrap();
+        assert_eq!(all.n, 2);
+        assert!((all.score_mean.unwrap() - 0.5).abs() < 1e-12);
+        let vis = |f: &str| e.families[f].visual.clone().unwrap();
+        let fams: Vec<&String> = e.families.keys().collect();
+        assert_eq!(fams.len(), 2, "{fams:?}");
+        let other = e.families.keys().find(|k| *k != "tags").unwrap().clone();
+        assert_eq!(vis("tags").score_mean, Some(1.0));
+        assert_eq!(vis("tags").near_copies, Rate::new(1, 1));
+        assert_eq!(vis(&other).score_mean, Some(0.0));
+        assert!(e.to_table().contains("visual score mean"));
+    }
 }
