@@ -733,9 +733,16 @@ fn gallery_section(samples: &[GallerySample]) -> String {
         samples.len(),
         overview(samples)
     );
+    s = s.replace(
+        "<div class=\"gallery\">\n",
+        "<p>Sort: <button type=\"button\" onclick=\"gsort(0)\">by index</button> <button type=\"button\" onclick=\"gsort(1)\">by visual score, best first</button> <button type=\"button\" onclick=\"gsort(-1)\">worst first</button></p>\n<script>function gsort(d){var g=document.getElementById('gallery-cards');var c=Array.prototype.slice.call(g.children);c.sort(function(a,b){var x=+a.dataset.i,y=+b.dataset.i;if(d===0)return x-y;var p=+a.dataset.score,q=+b.dataset.score;return d*(q-p)||x-y;});c.forEach(function(e){g.appendChild(e);});}</script>\n<div class=\"gallery\" id=\"gallery-cards\">\n",
+    );
     for (i, g) in samples.iter().enumerate() {
+        let vis = eval::visual::score_sample(&g.prompt, &g.generated, g.reference.as_deref(), None);
+        let score = vis.as_ref().map(|v| v.score.unwrap_or(0.0));
         s.push_str(&format!(
-            "<div class=\"card\" id=\"sample-{i}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+            "<div class=\"card\" id=\"sample-{i}\" data-i=\"{i}\" data-score=\"{}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+            score.map_or("-1".to_string(), |x| format!("{x:.4}")),
             esc(&g.prompt)
         ));
         s.push_str(&figures("generated", &g.generated, &format!("s{i}-")));
@@ -757,6 +764,9 @@ fn gallery_section(samples: &[GallerySample]) -> String {
             } else {
                 "differs from reference".into()
             });
+        }
+        if let Some(x) = score {
+            v.push(format!("visual score {x:.3}"));
         }
         match eval::prompt_success(&g.prompt, &g.generated).1 {
             PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
