@@ -8,7 +8,7 @@
 
 use crate::data::{read_rows, Row};
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, EvalResult, Generation};
+use crate::eval::{evaluate_with, EvalResult, Generation};
 use crate::model::{self, Built};
 use crate::report::{write_report, GallerySample};
 use crate::runtime::{Session, Weights};
@@ -157,6 +157,16 @@ pub fn held_out(run: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The training icons of a run (`RUN/data/train.jsonl`, rows with a
+/// prompt), rendered once for the visual metric; `None` when the file is
+/// missing or unreadable.
+pub fn training_icons(run: &Path) -> Option<crate::eval::Training> {
+    let rows = read_rows(&run.join("data").join("train.jsonl")).ok()?;
+    Some(crate::eval::Training::new(rows.iter().filter_map(|r| {
+        r.prompt.as_deref().map(|p| (p, r.text.as_str()))
+    })))
+}
+
 /// `irc eval`: validation loss and generations for up to `n` held-out
 /// prompts; writes `RUN/eval.json` and `RUN/samples.json`.
 pub fn eval_run(
@@ -181,7 +191,8 @@ pub fn eval_run(
             reference: Some(row.text.clone()),
         });
     }
-    let mut result = evaluate(&gens);
+    let training = training_icons(run);
+    let mut result = evaluate_with(&gens, training.as_ref());
     let secs = started.elapsed().as_secs_f64();
     if tokens > 0 {
         result.gen_tokens_per_s = Some(tokens as f64 / secs.max(1e-9));

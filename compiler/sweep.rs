@@ -106,6 +106,10 @@ pub struct Row {
     pub train_loss: Option<f64>,
     pub valid_svg: Option<f64>,
     pub prompt_success: Option<f64>,
+    /// Mean visual score against the references.
+    pub visual: Option<f64>,
+    /// Mean visual score of the retrieval baseline on the same prompts.
+    pub visual_baseline: Option<f64>,
     /// Seconds of this sweep's call (0 when every stage was up to date).
     pub seconds: f64,
 }
@@ -141,6 +145,8 @@ pub fn sweep(spec: &Spec, knobs: &[Knob], out: &Path, opts: &RunOptions) -> Resu
             train_loss: e.and_then(|e| e.train_loss),
             valid_svg: e.and_then(|e| e.valid_svg.rate),
             prompt_success: e.and_then(|e| e.prompt_success.rate),
+            visual: e.and_then(|e| e.visual.as_ref()?.score_mean),
+            visual_baseline: e.and_then(|e| e.visual.as_ref()?.baseline_mean),
             seconds: t.elapsed().as_secs_f64(),
         });
         if !summary.finished {
@@ -162,6 +168,7 @@ pub fn table(rows: &[Row]) -> String {
         .filter_map(|r| r.val_loss)
         .fold(f64::INFINITY, f64::min);
     let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let vis = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
     let w = rows
         .iter()
@@ -172,18 +179,20 @@ pub fn table(rows: &[Row]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{:<w$}  {:>8}  {:>10}  {:>9}  {:>9}  {:>8}",
-        "variant", "val loss", "train loss", "valid SVG", "success", "time"
+        "{:<w$}  {:>8}  {:>10}  {:>9}  {:>9}  {:>6}  {:>8}  {:>8}",
+        "variant", "val loss", "train loss", "valid SVG", "success", "visual", "baseline", "time"
     );
     for r in rows {
         let _ = writeln!(
             o,
-            "{:<w$}  {:>8}  {:>10}  {:>9}  {:>9}  {:>7.1}s{}",
+            "{:<w$}  {:>8}  {:>10}  {:>9}  {:>9}  {:>6}  {:>8}  {:>7.1}s{}",
             r.variant,
             num(r.val_loss),
             num(r.train_loss),
             pct(r.valid_svg),
             pct(r.prompt_success),
+            vis(r.visual),
+            vis(r.visual_baseline),
             r.seconds,
             if r.val_loss == Some(best) {
                 "  <- best val loss"

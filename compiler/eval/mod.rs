@@ -67,7 +67,7 @@ pub mod visual;
 pub use prompt::{prompt_kind, prompt_success, PromptKind, PromptOutcome};
 pub use svg::{check_svg, is_valid_svg, Invalid};
 pub use text::{boundary_glitches, exact_match, normalize_ws, repeat_ratio, Glitches, REPEAT_N};
-pub use visual::{SampleVisual, VisualEval};
+pub use visual::{SampleVisual, Training, VisualEval};
 
 use crate::error::{At, Result};
 use serde::{Deserialize, Serialize};
@@ -290,7 +290,14 @@ fn mean(xs: &[f64]) -> Option<f64> {
 /// Evaluate generations (see the module doc for every definition),
 /// overall and per prompt family.
 pub fn evaluate(gens: &[Generation]) -> EvalResult {
-    let mut e = evaluate_all(gens);
+    evaluate_with(gens, None)
+}
+
+/// [`evaluate`], with the visual metric's retrieval baseline and near-copy
+/// check against `training` (the run's training icons) when given; the
+/// visual score against the references is computed either way.
+pub fn evaluate_with(gens: &[Generation], training: Option<&Training>) -> EvalResult {
+    let mut e = evaluate_all(gens, training);
     let mut by_family: BTreeMap<&str, Vec<Generation>> = BTreeMap::new();
     for g in gens {
         by_family
@@ -300,13 +307,13 @@ pub fn evaluate(gens: &[Generation]) -> EvalResult {
     }
     e.families = by_family
         .into_iter()
-        .map(|(k, v)| (k.to_string(), FamilyEval::from(&evaluate_all(&v))))
+        .map(|(k, v)| (k.to_string(), FamilyEval::from(&evaluate_all(&v, training))))
         .collect();
     e
 }
 
 /// The overall metrics of [`evaluate`], without the family breakdown.
-fn evaluate_all(gens: &[Generation]) -> EvalResult {
+fn evaluate_all(gens: &[Generation], training: Option<&Training>) -> EvalResult {
     let n = gens.len();
     let mut samples = Vec::with_capacity(n);
     let mut invalid_by_reason: BTreeMap<String, usize> = BTreeMap::new();
@@ -362,12 +369,12 @@ fn evaluate_all(gens: &[Generation]) -> EvalResult {
             outcome,
             repeat_ratio: r,
             glitches: gl,
-            visual: None,
+            visual: visual::score_sample(&g.prompt, &g.text, g.reference.as_deref(), training),
         });
     }
     EvalResult {
         n,
-        visual: None,
+        visual: visual::aggregate(samples.iter().filter_map(|s| s.visual.as_ref())),
         valid_svg: Rate::new(valid, n),
         invalid_by_reason,
         exact_match: Rate::new(exact, with_ref),
@@ -390,6 +397,22 @@ fn evaluate_all(gens: &[Generation]) -> EvalResult {
         families: BTreeMap::new(),
         samples,
     }
+}
+
+type VisualRow = (String, fn(&VisualEval) -> String);
+
+/// The visual metric's table rows: (name, how to show it).
+fn visual_rows_fns() -> Vec<VisualRow> {
+    vec![
+        ("visual score mean".to_string(), |v| opt(v.score_mean, 3)),
+        ("  retrieval baseline mean".to_string(), |v| {
+            opt(v.baseline_mean, 3)
+        }),
+        ("  above baseline".to_string(), |v| v.above_baseline.show()),
+        ("  near-copies of training".to_string(), |v| {
+            v.near_copies.show()
+        }),
+    ]
 }
 
 /// Left-aligned columns under a header and a rule.
@@ -501,6 +524,9 @@ impl EvalResult {
                 opt(self.val_loss.map(f64::exp), 2),
             ),
         ]);
+        if let Some(vis) = &self.visual {
+            v.extend(visual_rows_fns().into_iter().map(|(k, f)| (k, f(vis))));
+        }
         if let Some(t) = self.train_loss {
             v.push(("train loss (same measure)".to_string(), format!("{t:.4}")));
         }
@@ -536,6 +562,12 @@ impl EvalResult {
             row("starts with <svg", &|e| e.starts_with_svg.show()),
             row("non-ASCII", &|e| e.non_ascii.to_string()),
         ];
+        let mut rows = rows;
+        if fams.iter().any(|(_, e)| e.visual.is_some()) {
+            for (k, f) in visual_rows_fns() {
+                rows.push(row(&k, &|e| e.visual.as_ref().map_or("N/A".to_string(), f)));
+            }
+        }
         (titles, rows)
     }
 

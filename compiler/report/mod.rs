@@ -154,7 +154,7 @@ h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f6f6}.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee}
 .look{background:#fde8e8;font-weight:bold}.ok{background:#e8f6e8}.nodata{color:#888}
-.gallery{display:flex;flex-direction:column;gap:14px}
+.gallery{display:flex;flex-direction:column;gap:14px}\n#gsort-s:checked~.gallery .card,p:has(#gsort-s:checked)~.gallery .card{order:var(--rank)}
 .card{border:1px solid #ddd;border-radius:6px;padding:10px}.prompt{font-family:monospace;font-size:13px;margin-bottom:6px}
 .row{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;text-align:center;font-size:11px;color:#555}
 figure .img{width:128px;height:128px;border:1px solid #ccc;background:#fff;display:flex;align-items:center;justify-content:center;overflow:hidden}
@@ -461,9 +461,34 @@ fn gallery_section(samples: &[GallerySample]) -> String {
         samples.len(),
         overview(samples)
     );
+    // Sorting without script: a checked radio puts the cards in the flex
+    // `order` of their rank by visual score (best first, unscored last).
+    s = s.replacen(
+        "<div class=\"gallery\">\n",
+        "<p>Sort: <input type=\"radio\" name=\"gsort\" id=\"gsort-i\" checked><label for=\"gsort-i\">by index</label> <input type=\"radio\" name=\"gsort\" id=\"gsort-s\"><label for=\"gsort-s\">by visual score, best first</label></p>\n<div class=\"gallery\" id=\"gallery-cards\">\n",
+        1,
+    );
+    let scores: Vec<Option<f64>> = samples
+        .iter()
+        .map(|g| {
+            eval::visual::score_sample(&g.prompt, &g.generated, g.reference.as_deref(), None)
+                .map(|v| v.score.unwrap_or(0.0))
+        })
+        .collect();
+    let mut by_score: Vec<usize> = (0..samples.len()).collect();
+    by_score.sort_by(|&x, &y| {
+        let k = |i: usize| scores[i].unwrap_or(-1.0);
+        k(y).total_cmp(&k(x)).then(x.cmp(&y))
+    });
+    let mut rank = vec![0; samples.len()];
+    for (r, &i) in by_score.iter().enumerate() {
+        rank[i] = r;
+    }
     for (i, g) in samples.iter().enumerate() {
+        let score = scores[i];
         s.push_str(&format!(
-            "<div class=\"card\" id=\"sample-{i}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+            "<div class=\"card\" id=\"sample-{i}\" style=\"--rank:{}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+            rank[i],
             esc(&g.prompt)
         ));
         s.push_str(&figures("generated", &g.generated, &format!("s{i}-")));
@@ -485,6 +510,9 @@ fn gallery_section(samples: &[GallerySample]) -> String {
             } else {
                 "differs from reference".into()
             });
+        }
+        if let Some(x) = score {
+            v.push(format!("visual score {x:.3}"));
         }
         match eval::prompt_success(&g.prompt, &g.generated).1 {
             PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
