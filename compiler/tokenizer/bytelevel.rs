@@ -26,7 +26,7 @@ pub enum PreSplit {
     /// GPT-2's regex: digits, letters and punctuation apart (`8.5` is three words).
     #[default]
     Gpt2,
-    /// Numbers whole, for SVG coordinates (see [`NUMBERS`]).
+    /// Numbers whole, for SVG coordinates: a sign, digits and a point (` -12.5`, ` .5`) make one word.
     Numbers,
 }
 
