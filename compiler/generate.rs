@@ -217,10 +217,17 @@ pub fn eval_run(
     result.write_json(&run.join("eval.json"))?;
     let samples: Vec<GallerySample> = gens
         .iter()
-        .map(|g| GallerySample {
-            prompt: g.prompt.clone(),
-            generated: g.text.clone(),
-            reference: g.reference.clone(),
+        .zip(&result.samples)
+        .map(|(g, e)| {
+            let row = |i: Option<usize>| Some(training.as_ref()?.svg(i?).to_string());
+            GallerySample {
+                prompt: g.prompt.clone(),
+                generated: g.text.clone(),
+                reference: g.reference.clone(),
+                baseline: e.visual.as_ref().and_then(|v| row(v.rows.0)),
+                nearest: e.visual.as_ref().and_then(|v| row(v.rows.1)),
+                visual: e.visual.clone(),
+            }
         })
         .collect();
     atomic_write(

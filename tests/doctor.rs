@@ -6,7 +6,7 @@
 use irc::data::synth;
 use irc::doctor::checks::{self, BELOW_BASELINE, COPIES, DROPPED, INVALID, UNDERTRAINED};
 use irc::doctor::{Finding, Status};
-use irc::eval::{evaluate, EvalResult, Generation, Rate, VisualEval};
+use irc::eval::{evaluate, EvalResult, FamilyEval, Generation, Rate, VisualEval};
 use irc::report::MetricsLog;
 use irc::train::{DataSummary, Lengths};
 use std::path::Path;
@@ -95,6 +95,15 @@ fn visual(score: f64, baseline: f64, copies: usize) -> VisualEval {
         above_baseline: Rate::new(if score > baseline { 15 } else { 4 }, 20),
         near_copies: Rate::new(copies, 20),
     }
+}
+
+/// Give `e` the visual scores `v`, as if all its generations were icons
+/// with tag prompts (the family near-copies are judged on).
+fn set_visual(e: &mut EvalResult, v: VisualEval) {
+    let mut icons = FamilyEval::from(&*e);
+    icons.visual = Some(v.clone());
+    e.families.insert("tags".into(), icons);
+    e.visual = Some(v);
 }
 
 /// Write the run folder and run the checks on it.
@@ -231,7 +240,7 @@ fn invalid_svg_not_xml_points_at_dropped_rows() {
 #[test]
 fn below_baseline_fires() {
     let mut e = healthy_eval();
-    e.visual = Some(visual(0.3, 0.5, 0));
+    set_visual(&mut e, visual(0.3, 0.5, 0));
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     let x = first(&f);
     assert_eq!(x.symptom, BELOW_BASELINE, "{f:#?}");
@@ -242,7 +251,7 @@ fn below_baseline_fires() {
         x.evidence
     );
 
-    e.visual = Some(visual(0.6, 0.5, 0));
+    set_visual(&mut e, visual(0.6, 0.5, 0));
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     assert_eq!(get(&f, BELOW_BASELINE).status, Status::Ok);
     assert_eq!(get(&f, COPIES).status, Status::Ok);
@@ -254,7 +263,7 @@ fn below_baseline_fires() {
 #[test]
 fn near_copies_fire() {
     let mut e = healthy_eval();
-    e.visual = Some(visual(0.6, 0.5, 10));
+    set_visual(&mut e, visual(0.6, 0.5, 10));
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     let x = first(&f);
     assert_eq!(x.symptom, COPIES, "{f:#?}");
@@ -262,15 +271,23 @@ fn near_copies_fire() {
     assert!(x.evidence.contains("10/20"), "{}", x.evidence);
     assert_eq!(x.sweep.as_deref(), Some("--set train.epochs=2,1"));
 
-    e.visual = Some(visual(0.6, 0.5, 4));
+    set_visual(&mut e, visual(0.6, 0.5, 4));
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     assert_eq!(get(&f, COPIES).status, Status::Ok);
+
+    // Synthetic scenes copying training scenes is not memorization: the
+    // same rate on the scene family alone stays quiet.
+    let mut e = healthy_eval();
+    e.visual = Some(visual(0.6, 0.5, 10));
+    e.families.get_mut("synthetic").unwrap().visual = Some(visual(0.6, 0.5, 10));
+    let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
+    assert_eq!(get(&f, COPIES).status, Status::NoData, "{f:#?}");
 }
 
 #[test]
 fn dropped_rows_come_before_undertraining() {
     let mut e = healthy_eval();
-    e.visual = Some(visual(0.3, 0.5, 10));
+    set_visual(&mut e, visual(0.3, 0.5, 10));
     let f = run(Some(&data(1.0, 400, 700)), &metrics(true), &e);
     let looks: Vec<&str> = f
         .iter()

@@ -2,7 +2,8 @@
 //! rendering, the "what to look at" rules, and a headless-Chromium check.
 
 use irc::data::synth;
-use irc::eval::{evaluate, EvalResult, Generation};
+use irc::eval::visual::score_sample;
+use irc::eval::{evaluate, EvalResult, Generation, Training};
 use irc::report::gallery::{base64, png_data_uri, render_png, sanitize_svg};
 use irc::report::{diagnose, write_report, GallerySample, MetricsLog, Status};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ fn samples() -> Vec<GallerySample> {
             prompt: r.prompt.clone().unwrap(),
             generated: r.text.clone(),
             reference: Some(r.text.clone()),
+            ..GallerySample::default()
         })
         .collect();
     v.push(GallerySample {
@@ -53,11 +55,13 @@ fn samples() -> Vec<GallerySample> {
             "<svg {NS} xmlns:xlink=\"http://www.w3.org/1999/xlink\" viewBox=\"0 0 64 64\" onload=\"alert(1)\"><script>alert(2)</script><style>body{{display:none}}</style><defs><linearGradient id=\"g\"><stop offset=\"0\" stop-color=\"#f00\"/></linearGradient></defs><circle id=\"c\" cx=\"32\" cy=\"32\" r=\"20\" fill=\"url(#g)\" onclick=\"x()\"/><use xlink:href=\"#c\"/><image href=\"http://evil.example/x.png\" width=\"9\" height=\"9\"/><rect width=\"5\" height=\"5\" fill=\"url(http://evil.example/p)\"/><foreignObject><div xmlns=\"http://www.w3.org/1999/xhtml\">hi</div></foreignObject></svg>"
         ),
         reference: None,
+        ..GallerySample::default()
     });
     v.push(GallerySample {
         prompt: "[circle][blue][2][top][small]".into(),
         generated: "<svg xmlns=\"http://www.w3.org/2000/svg\"><circle cx=\"20\" cy=\"16\" r=\"5\" fill=\"#1e88e5\"/><circ".into(),
         reference: None,
+        ..GallerySample::default()
     });
     v
 }
@@ -181,6 +185,51 @@ fn report_without_metrics_or_eval_still_renders() {
     assert!(html.contains("No eval results."));
     assert!(html.contains("no data"));
     assert!(html.contains("0 samples"));
+}
+
+/// The gallery shows the scores `irc eval` computed (not its own) with the
+/// retrieval baseline's icon and the nearest training icon beside each
+/// generation.
+#[test]
+fn gallery_shows_the_baseline_beside_each_sample() {
+    let rows = synth::generate(4, 5);
+    let (a, b) = (&rows[0], &rows[1]);
+    let training = Training::new([(b.prompt.as_deref().unwrap(), b.text.as_str())]);
+    let visual = score_sample(
+        a.prompt.as_deref().unwrap(),
+        &a.text,
+        Some(&a.text),
+        Some(&training),
+    )
+    .unwrap();
+    assert_eq!(visual.score, Some(1.0));
+    let base = visual.baseline.unwrap();
+    let sample = GallerySample {
+        prompt: a.prompt.clone().unwrap(),
+        generated: a.text.clone(),
+        reference: Some(a.text.clone()),
+        baseline: Some(b.text.clone()),
+        nearest: Some(b.text.clone()),
+        visual: Some(visual.clone()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.html");
+    write_report(&dir.path().join("run"), None, &[sample], &out).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains(&format!("retrieval baseline, score {base:.3}")),
+        "baseline figure"
+    );
+    assert!(html.contains(&format!(
+        "visual score 1.000 vs baseline {base:.3} ({})",
+        b.prompt.as_deref().unwrap()
+    )));
+    assert!(html.contains(&format!(
+        "nearest training icon, {:.3}",
+        visual.nearest.unwrap()
+    )));
+    // The baseline's SVG is drawn inline with its own id prefix.
+    assert!(html.contains("id=\"b0-") || html.matches("<svg").count() >= 3);
 }
 
 #[test]

@@ -44,6 +44,11 @@ pub struct SampleVisual {
     pub nearest_prompt: Option<String>,
     /// `nearest` ≥ [`COPY_THRESHOLD`].
     pub copy: bool,
+    /// The training rows behind `baseline` and `nearest` (indexes into the
+    /// [`Training`] scored against, for showing them beside the sample;
+    /// not kept in `eval.json`).
+    #[serde(skip)]
+    pub rows: (Option<usize>, Option<usize>),
 }
 
 /// The visual scores of a set of generations.
@@ -340,11 +345,13 @@ pub fn score_sample(
         if let Some(i) = t.retrieve(prompt) {
             v.baseline = Some(similarity_prepared(&t.items[i].2, &r));
             v.baseline_prompt = Some(t.prompt(i).to_string());
+            v.rows.0 = Some(i);
         }
         if let Some((i, s)) = g.as_ref().and_then(|g| t.nearest(g)) {
             v.nearest = Some(s);
             v.nearest_prompt = Some(t.prompt(i).to_string());
             v.copy = s >= COPY_THRESHOLD;
+            v.rows.1 = Some(i);
         }
     }
     Some(v)

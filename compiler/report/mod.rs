@@ -41,7 +41,7 @@ pub const GALLERY_SIZE: u32 = 128;
 pub const MAX_INLINE_BYTES: usize = 200_000;
 
 /// One gallery entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GallerySample {
     /// The prompt.
     pub prompt: String,
@@ -50,6 +50,16 @@ pub struct GallerySample {
     /// The reference SVG, when there is one.
     #[serde(default)]
     pub reference: Option<String>,
+    /// The retrieval baseline's pick: the training icon whose tags overlap
+    /// the prompt most.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// The training icon nearest the generation.
+    #[serde(default)]
+    pub nearest: Option<String>,
+    /// The visual scores `irc eval` gave it (`eval.json`'s).
+    #[serde(default)]
+    pub visual: Option<eval::SampleVisual>,
 }
 
 /// One line of `metrics.jsonl` (missing fields are `None`).
@@ -365,44 +375,46 @@ fn doctor_section(f: &[Finding]) -> String {
 
 /// One figure pair (inline SVG, PNG) for a text.
 fn figures(label: &str, text: &str, prefix: &str) -> String {
-    let mut s = String::new();
-    let small = text.len() <= MAX_INLINE_BYTES;
-    let inline = if small {
-        gallery::sanitize_svg(text, prefix, GALLERY_SIZE)
-    } else {
-        None
-    };
+    inline_figure(label, text, prefix) + &png_figure(label, text)
+}
+
+/// The sanitized SVG inline, or the text when it is not well-formed.
+fn inline_figure(label: &str, text: &str, prefix: &str) -> String {
+    let inline = (text.len() <= MAX_INLINE_BYTES)
+        .then(|| gallery::sanitize_svg(text, prefix, GALLERY_SIZE))
+        .flatten();
     match inline {
-        Some(svg) => s.push_str(&format!(
+        Some(svg) => format!(
             "<figure><div class=\"img inline\">{svg}</div><figcaption>{} (inline SVG)</figcaption></figure>\n",
             esc(label)
-        )),
+        ),
         None => {
             let shown: String = text.chars().take(2000).collect();
-            s.push_str(&format!(
+            format!(
                 "<figure><pre class=\"raw\">{}</pre><figcaption>{} (not well-formed: text)</figcaption></figure>\n",
                 esc(&shown),
                 esc(label)
-            ))
+            )
         }
     }
-    let png = if small {
-        gallery::png_data_uri(text, GALLERY_SIZE)
-    } else {
-        None
-    };
+}
+
+/// The unsanitized SVG rendered by resvg, as an embedded PNG.
+fn png_figure(label: &str, text: &str) -> String {
+    let png = (text.len() <= MAX_INLINE_BYTES)
+        .then(|| gallery::png_data_uri(text, GALLERY_SIZE))
+        .flatten();
     match png {
-        Some(uri) => s.push_str(&format!(
+        Some(uri) => format!(
             "<figure><div class=\"img\"><img class=\"gallery-png\" alt=\"{} rendered\" width=\"{GALLERY_SIZE}\" src=\"{uri}\"></div><figcaption>{} (PNG, resvg)</figcaption></figure>\n",
             esc(label),
             esc(label)
-        )),
-        None => s.push_str(&format!(
+        ),
+        None => format!(
             "<figure><div class=\"img nodata\">not renderable</div><figcaption>{} (PNG, resvg)</figcaption></figure>\n",
             esc(label)
-        )),
+        ),
     }
-    s
 }
 
 /// Pixel size of the overview tiles.
@@ -468,12 +480,19 @@ fn gallery_section(samples: &[GallerySample]) -> String {
         "<p>Sort: <input type=\"radio\" name=\"gsort\" id=\"gsort-i\" checked><label for=\"gsort-i\">by index</label> <input type=\"radio\" name=\"gsort\" id=\"gsort-s\"><label for=\"gsort-s\">by visual score, best first</label></p>\n<div class=\"gallery\" id=\"gallery-cards\">\n",
         1,
     );
-    let scores: Vec<Option<f64>> = samples
+    // The scores `irc eval` wrote; a samples.json from before they were
+    // kept is scored here against the references alone.
+    let visuals: Vec<Option<eval::SampleVisual>> = samples
         .iter()
         .map(|g| {
-            eval::visual::score_sample(&g.prompt, &g.generated, g.reference.as_deref(), None)
-                .map(|v| v.score.unwrap_or(0.0))
+            g.visual.clone().or_else(|| {
+                eval::visual::score_sample(&g.prompt, &g.generated, g.reference.as_deref(), None)
+            })
         })
+        .collect();
+    let scores: Vec<Option<f64>> = visuals
+        .iter()
+        .map(|v| v.as_ref().map(|v| v.score.unwrap_or(0.0)))
         .collect();
     let mut by_score: Vec<usize> = (0..samples.len()).collect();
     by_score.sort_by(|&x, &y| {
@@ -495,6 +514,26 @@ fn gallery_section(samples: &[GallerySample]) -> String {
         if let Some(r) = &g.reference {
             s.push_str(&figures("reference", r, &format!("r{i}-")));
         }
+        let vis = visuals[i].as_ref();
+        if let Some(b) = &g.baseline {
+            let label = match vis.and_then(|v| v.baseline) {
+                Some(x) => format!("retrieval baseline, score {x:.3}"),
+                None => "retrieval baseline".into(),
+            };
+            s.push_str(&inline_figure(&label, b, &format!("b{i}-")));
+        }
+        if let (Some(n), Some(x)) = (&g.nearest, vis.and_then(|v| v.nearest)) {
+            let copy = if x >= eval::visual::COPY_THRESHOLD {
+                " (near copy)"
+            } else {
+                ""
+            };
+            s.push_str(&inline_figure(
+                &format!("nearest training icon, {x:.3}{copy}"),
+                n,
+                &format!("n{i}-"),
+            ));
+        }
         s.push_str("</div>\n<div class=\"verdict\">");
         let mut v = Vec::new();
         match eval::check_svg(&g.generated) {
@@ -512,7 +551,11 @@ fn gallery_section(samples: &[GallerySample]) -> String {
             });
         }
         if let Some(x) = score {
-            v.push(format!("visual score {x:.3}"));
+            let versus = match vis.and_then(|v| v.baseline.zip(v.baseline_prompt.as_ref())) {
+                Some((b, p)) => format!(" vs baseline {b:.3} ({})", esc(p)),
+                None => String::new(),
+            };
+            v.push(format!("visual score {x:.3}{versus}"));
         }
         match eval::prompt_success(&g.prompt, &g.generated).1 {
             PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
