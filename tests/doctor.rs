@@ -3,10 +3,11 @@
 //! check fires on a run with its problem, is the first fix where expected,
 //! and stays quiet on a healthy run.
 
-use irc::data::synth;
+mod common;
+
 use irc::doctor::checks::{self, BELOW_BASELINE, COPIES, DROPPED, INVALID, UNDERTRAINED};
 use irc::doctor::{Finding, Status};
-use irc::eval::{evaluate, EvalResult, FamilyEval, Generation, Rate, VisualEval};
+use irc::eval::{EvalResult, FamilyEval, Rate, VisualEval};
 use irc::report::MetricsLog;
 use irc::train::{DataSummary, Lengths};
 use std::path::Path;
@@ -73,16 +74,7 @@ fn metrics(falling: bool) -> String {
 
 /// All-valid generations.
 fn healthy_eval() -> EvalResult {
-    let gens: Vec<Generation> = synth::generate(10, 3)
-        .iter()
-        .map(|r| Generation {
-            prompt: r.prompt.clone().unwrap(),
-            text: r.text.clone(),
-            reference: Some(r.text.clone()),
-        })
-        .collect();
-    let mut e = evaluate(&gens);
-    e.gen_tokens_per_s = Some(900.0);
+    let e = common::perfect_eval(10, 3);
     assert_eq!(e.valid_svg.rate, Some(1.0));
     e
 }

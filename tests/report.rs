@@ -1,6 +1,8 @@
 //! The HTML run report (`irc::report`): structure, sanitizing, PNG
 //! rendering, the "what to look at" rules, and a headless-Chromium check.
 
+mod common;
+
 use irc::data::synth;
 use irc::eval::visual::score_sample;
 use irc::eval::{evaluate, EvalResult, Generation, Training};
@@ -331,17 +333,7 @@ fn what_to_look_at_maps_metrics_to_stages() {
     // A healthy run: everything ok or no data.
     let m = MetricsLog::parse(&metrics_text(300));
     assert_eq!(m.bad_lines, 1);
-    let rows = synth::generate(4, 3);
-    let gens: Vec<Generation> = rows
-        .iter()
-        .map(|r| Generation {
-            prompt: r.prompt.clone().unwrap(),
-            text: r.text.clone(),
-            reference: Some(r.text.clone()),
-        })
-        .collect();
-    let mut e = evaluate(&gens);
-    e.gen_tokens_per_s = Some(900.0);
+    let e = common::perfect_eval(4, 3);
     for x in diagnose(&m, Some(&e)) {
         assert_eq!(x.status, Status::Ok, "{x:?}");
     }

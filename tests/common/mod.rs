@@ -96,3 +96,19 @@ pub fn interp<T: Real>(
         })
         .collect()
 }
+
+/// The eval of `scenes` synthetic scenes generated perfectly (each its own
+/// reference), at a plausible generation speed: a healthy run's eval.
+pub fn perfect_eval(scenes: usize, seed: u64) -> irc::eval::EvalResult {
+    let gens: Vec<irc::eval::Generation> = irc::data::synth::generate(scenes, seed)
+        .iter()
+        .map(|r| irc::eval::Generation {
+            prompt: r.prompt.clone().unwrap(),
+            text: r.text.clone(),
+            reference: Some(r.text.clone()),
+        })
+        .collect();
+    let mut e = irc::eval::evaluate(&gens);
+    e.gen_tokens_per_s = Some(900.0);
+    e
+}
