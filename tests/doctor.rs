@@ -247,6 +247,18 @@ fn below_baseline_fires() {
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     assert_eq!(get(&f, BELOW_BASELINE).status, Status::Ok);
     assert_eq!(get(&f, COPIES).status, Status::Ok);
+    // Above overall, but the icons are below their baseline: it fires and
+    // names the family.
+    e.visual = Some(visual(0.6, 0.5, 0));
+    e.families.get_mut("tags").unwrap().visual = Some(visual(0.34, 0.65, 0));
+    let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
+    let x = get(&f, BELOW_BASELINE);
+    assert_eq!(x.status, Status::Look, "{x:#?}");
+    assert!(
+        x.evidence.contains("below it: icons (tags) 0.340 vs 0.650"),
+        "{}",
+        x.evidence
+    );
     // No visual eval: no data.
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &healthy_eval());
     assert_eq!(get(&f, BELOW_BASELINE).status, Status::NoData);

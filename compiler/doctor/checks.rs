@@ -490,11 +490,26 @@ pub fn below_baseline(ev: &Evidence, under: &Finding) -> Finding {
         f.evidence = "visual score or baseline not measured".into();
         return f;
     };
+    // A family below its baseline is a problem even when another (the
+    // easy synthetic scenes) lifts the overall mean above it.
+    let below: Vec<String> = ev
+        .eval
+        .into_iter()
+        .flat_map(|e| &e.families)
+        .filter_map(|(name, fam)| {
+            let v = fam.visual.as_ref()?;
+            let (s, b) = (v.score_mean?, v.baseline_mean?);
+            (s < b).then(|| format!("{} {s:.3} vs {b:.3}", crate::eval::family_title(name)))
+        })
+        .collect();
     f.evidence = format!(
         "visual score mean {s:.3} vs retrieval baseline {b:.3}; above baseline {}",
         v.above_baseline.show()
     );
-    f.status = status(true, s < b);
+    if !below.is_empty() {
+        f.evidence += &format!("; below it: {}", below.join(", "));
+    }
+    f.status = status(true, s < b || !below.is_empty());
     if f.status == Status::Look {
         f.sweep = under.sweep.clone();
     }
