@@ -28,10 +28,11 @@
 use crate::data::pipeline::{ingest_stage, tokenizer_stage, tokens_stage};
 use crate::data::prep::{Batcher, EvalBatches, TokenSet};
 use crate::error::{At, Error, Result};
-use crate::eval::config::{configs, GenerateConfig};
 use crate::eval::EvalResult;
 use crate::model;
+use crate::rundir::{resolve_checkpoint, DataDir, RunDir};
 use crate::runtime::Weights;
+use crate::spec::GenerateConfig;
 use crate::spec::Spec;
 use crate::train::{self, DataSummary, TrainOptions};
 use crate::util::{atomic_write, sha256_hex};
@@ -162,7 +163,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     if opts.threads > 0 {
         spec.train.threads = opts.threads;
     }
-    let (gen_cfg, eval_cfg) = configs(&spec)?;
+    let (gen_cfg, eval_cfg) = (spec.generate.clone(), spec.eval.clone());
     let (data_cfg, tok_cfg) = train::data_configs(&spec)?;
     train::check_sources(&spec, &data_cfg)?;
     std::fs::create_dir_all(&run).at(run.display())?;
@@ -176,11 +177,13 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         );
     }
     let mut stages = Vec::new();
-    let data_dir = run.join("data");
+    let dir = RunDir::new(&run);
+    let data = dir.data();
+    let data_dir = data.path();
 
     // Stage 1: ingest and gates.
     let t = Instant::now();
-    let (manifest, ran) = ingest_stage(&data_cfg, &data_dir)?;
+    let (manifest, ran) = ingest_stage(&data_cfg, data_dir)?;
     let fams: Vec<String> = manifest
         .families
         .iter()
@@ -204,7 +207,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
 
     // Stage 2: tokenizer.
     let t = Instant::now();
-    let (tokenizer, ran) = tokenizer_stage(&tok_cfg, &manifest, &data_dir)?;
+    let (tokenizer, ran) = tokenizer_stage(&tok_cfg, &manifest, data_dir)?;
     train::check_vocab(&spec, &tokenizer)?;
     stages.push(Stage {
         name: "tokenizer",
@@ -216,9 +219,9 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
 
     // Stage 3: token files.
     let t = Instant::now();
-    let ran = tokens_stage(&manifest, &tokenizer, &data_dir)?;
-    let train_set = TokenSet::load(&data_dir.join("train.tok"))?;
-    let val_set = TokenSet::load(&data_dir.join("val.tok"))?;
+    let ran = tokens_stage(&manifest, &tokenizer, data_dir)?;
+    let train_set = TokenSet::load(&data.train_tokens())?;
+    let val_set = TokenSet::load(&data.val_tokens())?;
     stages.push(Stage {
         name: "tokens",
         ran,
@@ -254,9 +257,9 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         spec.train.eval_samples = 0;
     }
     let t = Instant::now();
-    let key = train_key(&spec, &data_cfg, &data_dir)?;
-    let meta_path = run.join("train.meta.json");
-    let latest = run.join("latest.safetensors");
+    let key = train_key(&spec, &data_cfg, &data)?;
+    let meta_path = dir.train_meta();
+    let latest = dir.latest();
     let meta: Option<TrainMeta> = read_json(&meta_path);
     let same = meta.as_ref().is_some_and(|m| m.inputs_hash == key);
     let done = same && meta.as_ref().is_some_and(|m| m.finished) && latest.exists();
@@ -274,7 +277,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         let resume = (same && latest.exists()).then(|| latest.clone());
         if resume.is_none() {
             // Another recipe's checkpoints must not be resumed from.
-            for p in [run.join("checkpoints"), latest.clone()] {
+            for p in [dir.checkpoints(), latest.clone()] {
                 if p.is_dir() {
                     std::fs::remove_dir_all(&p).at(p.display())?;
                 } else if p.exists() {
@@ -355,11 +358,11 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         eval_cfg.samples
     };
     let t = Instant::now();
-    let key = eval_key(&gen_cfg, n, &run)?;
-    let eval_meta = run.join("eval.meta.json");
-    let eval_json = run.join("eval.json");
-    let fresh = recorded_hash(&eval_meta).as_deref() == Some(key.as_str())
-        && run.join("samples.json").exists();
+    let key = eval_key(&gen_cfg, n, &dir)?;
+    let eval_meta = dir.eval_meta();
+    let eval_json = dir.eval();
+    let fresh =
+        recorded_hash(&eval_meta).as_deref() == Some(key.as_str()) && dir.samples().exists();
     let eval = match (fresh, EvalResult::read_json(&eval_json)) {
         (true, Ok(e)) => {
             stages.push(Stage {
@@ -383,7 +386,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
                 b
             };
             let threads = spec.train.threads;
-            let mut e = crate::generate::eval_run(
+            let mut e = crate::evaluate::eval_run(
                 &run,
                 n,
                 &gen_cfg.sampling(),
@@ -413,16 +416,16 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
 
     // Stage 6: report.
     let t = Instant::now();
-    let report = run.join("report.html");
+    let report = dir.report();
     let mut key = format!("irc-report v1 {}\n", env!("CARGO_PKG_VERSION"));
-    for f in ["metrics.jsonl", "eval.json", "samples.json"] {
-        key.push_str(&format!("{f} {}\n", file_hash(&run.join(f))?));
+    for f in [RunDir::METRICS, RunDir::EVAL, RunDir::SAMPLES] {
+        key.push_str(&format!("{f} {}\n", file_hash(&dir.file(f))?));
     }
     let key = sha256_hex(key.as_bytes());
-    let report_meta = run.join("report.meta.json");
+    let report_meta = dir.report_meta();
     let ran = recorded_hash(&report_meta).as_deref() != Some(key.as_str()) || !report.exists();
     if ran {
-        crate::generate::report_run(&run, &report)?;
+        crate::report::report_run(&run, &report)?;
         atomic_write(
             &report_meta,
             serde_json::to_string_pretty(&json!({ "inputs_hash": key }))?.as_bytes(),
@@ -464,15 +467,20 @@ fn write_train_meta(p: &Path, key: &str, finished: bool, steps: usize, total: us
 /// counts and the output folder aside: results do not depend on them),
 /// the windowing options, the token files and the held-out rows (their
 /// prompts are generated from during training).
-fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &Path) -> Result<String> {
+fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &DataDir) -> Result<String> {
     let mut build = spec.build.clone();
     build.threads = 0;
     let mut tr = spec.train.clone();
     tr.threads = 0;
     tr.out = None;
     let mut files = serde_json::Map::new();
-    for f in ["tokenizer.json", "train.tok", "val.tok", "val.jsonl"] {
-        files.insert(f.into(), json!(file_hash(&data_dir.join(f))?));
+    for f in [
+        DataDir::TOKENIZER,
+        DataDir::TRAIN_TOKENS,
+        DataDir::VAL_TOKENS,
+        DataDir::VAL_ROWS,
+    ] {
+        files.insert(f.into(), json!(file_hash(&data_dir.file(f))?));
     }
     let key = json!({
         "model": spec.model, "build": build, "train": tr,
@@ -484,13 +492,15 @@ fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &Path) -> Re
 
 /// What the eval reads: the final checkpoint, the sampling settings, the
 /// number of prompts and the held-out data.
-fn eval_key(g: &GenerateConfig, n: usize, run: &Path) -> Result<String> {
+fn eval_key(g: &GenerateConfig, n: usize, run: &RunDir) -> Result<String> {
+    let data = run.data();
+    // The key names stay as first written, so older runs stay up to date.
     let key = json!({
-        "checkpoint": file_hash(&run.join("latest.safetensors"))?,
+        "checkpoint": file_hash(&run.latest())?,
         "generate": g, "samples": n,
-        "val.jsonl": file_hash(&run.join("data").join("val.jsonl"))?,
-        "train.tok": file_hash(&run.join("data").join("train.tok"))?,
-        "val.tok": file_hash(&run.join("data").join("val.tok"))?,
+        "val.jsonl": file_hash(&data.val_rows())?,
+        "train.tok": file_hash(&data.train_tokens())?,
+        "val.tok": file_hash(&data.val_tokens())?,
         "irc": env!("CARGO_PKG_VERSION"),
     });
     Ok(sha256_hex(key.to_string().as_bytes()))
@@ -500,15 +510,16 @@ fn eval_key(g: &GenerateConfig, n: usize, run: &Path) -> Result<String> {
 /// measured like the val loss, with the final weights, on the training
 /// build (the spec it recorded, as `irc eval` does for the val loss).
 fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
-    let spec = Spec::load(&run.join("build").join("spec.toml"))?;
+    let dir = RunDir::new(run);
+    let spec = Spec::load(&dir.spec())?;
     let (data, _) = train::data_configs(&spec)?;
-    let built = model::build(&spec, &run.join("build"))?;
+    let built = model::build(&spec, &dir.build())?;
     let mut s = built.session(threads)?;
-    let ckpt = train::resolve_checkpoint(run);
+    let ckpt = resolve_checkpoint(run);
     s.load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
     let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
-    let val = TokenSet::load(&run.join("data").join("val.tok"))?;
+    let val = TokenSet::load(&dir.data().val_tokens())?;
     let batches = EvalBatches::new(val, bs, t, data.packing, data.mask_prompt)?.len();
     if batches == 0 {
         return Ok(None);
@@ -516,7 +527,7 @@ fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
     train::val_loss(
         &mut s,
         &built,
-        &run.join("data").join("train.tok"),
+        &dir.data().train_tokens(),
         batches,
         data.mask_prompt,
         data.packing,

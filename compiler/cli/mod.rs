@@ -1,9 +1,12 @@
 //! The `irc` command line.
 
+mod data;
 mod html;
+mod tokenizer;
 
 use crate::error::{Error, Result};
 use crate::model::{self, Built};
+use crate::parity::{forward_rows, interpret_rows, max_rel_err, LOGITS_TOLERANCE};
 use crate::runtime::weights::read_token_file;
 use crate::runtime::Weights;
 use crate::spec::Spec;
@@ -25,10 +28,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Stage 1: ingest a corpus, show its stats, make synthetic data, tokenize.
     #[command(subcommand)]
-    Data(crate::data::cli::DataCmd),
+    Data(data::DataCmd),
     /// Stage 2: train a byte-level BPE tokenizer, encode, decode.
     #[command(subcommand)]
-    Tokenizer(crate::tokenizer::cli::TokenizerCmd),
+    Tokenizer(tokenizer::TokenizerCmd),
     /// Compile a spec: IR, passes, C, and libirc_model.so / .a + irc_model.h.
     Build {
         spec: PathBuf,
@@ -281,8 +284,8 @@ impl SamplingArgs {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Data(c) => crate::data::cli::run(c),
-        Cmd::Tokenizer(c) => crate::tokenizer::cli::run(c),
+        Cmd::Data(c) => data::run(c),
+        Cmd::Tokenizer(c) => tokenizer::run(c),
         Cmd::Build { spec, out } => {
             let spec = Spec::load(&spec)?;
             let dir = out.unwrap_or_else(|| model::default_dir(&spec));
@@ -399,7 +402,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_default()
             );
             println!("  checkpoint {}", s.checkpoint.display());
-            println!("  metrics    {}", s.run_dir.join("metrics.jsonl").display());
+            println!(
+                "  metrics    {}",
+                crate::rundir::RunDir::new(&s.run_dir).metrics().display()
+            );
             Ok(())
         }
         Cmd::Run {
@@ -454,7 +460,7 @@ pub fn run(cli: Cli) -> Result<()> {
             sampling,
             threads,
         } => {
-            let r = crate::generate::eval_run(
+            let r = crate::evaluate::eval_run(
                 &run,
                 n,
                 &sampling.config(0),
@@ -462,12 +468,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 threads,
             )?;
             print!("{}", r.to_table());
-            println!("wrote {}", run.join("eval.json").display());
+            println!(
+                "wrote {}",
+                crate::rundir::RunDir::new(&run).eval().display()
+            );
             Ok(())
         }
         Cmd::Report { run, out } => {
-            let out = out.unwrap_or_else(|| run.join("report.html"));
-            crate::generate::report_run(&run, &out)?;
+            let out = out.unwrap_or_else(|| crate::rundir::RunDir::new(&run).report());
+            crate::report::report_run(&run, &out)?;
             println!("wrote {}", out.display());
             Ok(())
         }
@@ -512,7 +521,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Init { spec, out, seed } => {
             let spec = Spec::load(&spec)?;
-            let compiled = crate::passes::compile(&spec, model::program(&spec))?;
+            let compiled = crate::driver::compile(&spec, model::program(&spec))?;
             let shapes: Vec<_> = compiled
                 .memory
                 .params
@@ -632,7 +641,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "interpreter (f64) vs compiled ({}): max relative error {err:.2e}",
                     b.compiled.schedule.target.name()
                 );
-                if err > 1e-4 {
+                if err > LOGITS_TOLERANCE {
                     return Err(Error::new(format!(
                         "compiled logits differ from the interpreter by {err:.2e} > 1e-4"
                     )));
@@ -658,78 +667,8 @@ fn build_with_weights(
     Ok((b, w))
 }
 
-/// Run the forward over rows of equal length, in chunks of the compiled batch.
-pub fn forward_rows(b: &Built, w: &Weights, rows: &[Vec<i32>], threads: usize) -> Result<Vec<f32>> {
-    let t = rows[0].len();
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != t) {
-        return Err(Error::new(format!(
-            "sequence {} has {} tokens but the first has {t}; every sequence must have the same length",
-            i + 1,
-            r.len()
-        )));
-    }
-    let max_t = b.compiled.program.seq;
-    if t > max_t {
-        return Err(Error::new(format!(
-            "sequences of {t} tokens exceed the compiled seq_len {max_t} ([build].seq_len)"
-        )));
-    }
-    let mut s = b.session(threads)?;
-    s.load_weights(w)?;
-    let mut logits = Vec::with_capacity(rows.len() * t * b.spec.model.vocab_size);
-    for chunk in rows.chunks(b.compiled.program.batch) {
-        let flat: Vec<i32> = chunk.iter().flatten().copied().collect();
-        logits.extend(s.forward(&flat, chunk.len(), t)?);
-    }
-    Ok(logits)
-}
-
 fn logits_of(w: &Weights) -> Vec<f32> {
     w.get("logits").map(|t| t.data.clone()).unwrap_or_default()
-}
-
-/// max |a - b| / max |b|, the measure every numeric check in irc uses.
-pub fn max_rel_err(a: &[f32], b: &[f64]) -> f64 {
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - y).abs())
-        .fold(0.0, f64::max);
-    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max).max(1e-30);
-    num / den
-}
-
-/// The reference interpreter (f64) on the same graph, rows padded like the library pads them.
-pub fn interpret_rows(b: &Built, w: &Weights, rows: &[Vec<i32>]) -> Result<Vec<f64>> {
-    use crate::ir::{interpret, Value};
-    let (bs, ts, v) = (
-        b.compiled.program.batch,
-        b.compiled.program.seq,
-        b.spec.model.vocab_size,
-    );
-    let g = &b.compiled.graph;
-    let logits_id = g.output("logits").expect("every program outputs logits");
-    let mut out = vec![];
-    for chunk in rows.chunks(bs) {
-        let t = chunk[0].len();
-        let mut tokens = vec![0i32; bs * ts];
-        for (r, row) in chunk.iter().enumerate() {
-            tokens[r * ts..r * ts + t].copy_from_slice(row);
-        }
-        let mut feeds: std::collections::BTreeMap<String, Value<f64>> = w
-            .cast::<f64>()
-            .into_iter()
-            .map(|(k, t)| (k, Value::F(t)))
-            .collect();
-        feeds.insert("tokens".into(), Value::I(tokens));
-        feeds.insert("targets".into(), Value::I(vec![-100; bs * ts]));
-        let vals = interpret(g, &feeds)?;
-        let full = &vals[&logits_id].f().data;
-        for r in 0..chunk.len() {
-            out.extend_from_slice(&full[r * ts * v..(r * ts + t) * v]);
-        }
-    }
-    Ok(out)
 }
 
 fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {

@@ -34,8 +34,7 @@
 //! symptoms.
 
 use crate::eval::{EvalResult, Rate};
-use crate::report::chart::fmt_num;
-use crate::report::MetricsLog;
+use crate::metrics::{fmt_num, MetricsLog};
 use crate::spec::Spec;
 use crate::train::DataSummary;
 use serde::{Deserialize, Serialize};
@@ -98,9 +97,6 @@ pub const FEW_EPOCHS: f64 = 3.0;
 pub const VALID_LOOK: f64 = 0.9;
 /// Near-copy rate of the scored generations that is memorization.
 pub const COPIES_LOOK: f64 = 0.25;
-/// `generate.max_tokens` when the spec does not set it.
-pub const DEFAULT_MAX_TOKENS: usize = 512;
-
 /// The priority of a symptom (lower is fixed first; unknown ones last).
 pub fn priority(symptom: &str) -> usize {
     ORDER
@@ -162,12 +158,7 @@ pub struct Knobs {
 impl Knobs {
     /// The knobs of a parsed spec.
     pub fn of(spec: &Spec) -> Knobs {
-        let max_tokens = spec
-            .sections
-            .get("generate")
-            .and_then(|g| g.get("max_tokens"))
-            .and_then(|v| v.as_integer())
-            .map_or(DEFAULT_MAX_TOKENS, |v| v.max(1) as usize);
+        let max_tokens = spec.generate.max_tokens;
         Knobs {
             seq_len: spec.build.seq_len,
             context: spec.model.context,
@@ -196,7 +187,7 @@ pub struct Evidence<'a> {
 /// (either may be absent or unreadable: those checks say *no data*).
 pub fn for_run(run: &Path, metrics: &MetricsLog, eval: Option<&EvalResult>) -> Vec<Finding> {
     let data = DataSummary::read(run).ok().flatten();
-    let knobs = Spec::load(&run.join("build").join("spec.toml"))
+    let knobs = Spec::load(&crate::rundir::RunDir::new(run).spec())
         .ok()
         .map(|s| Knobs::of(&s));
     all(&Evidence {
