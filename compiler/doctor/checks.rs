@@ -608,31 +608,41 @@ pub(crate) fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
 ///   loss of the last 10% of steps, or 5% above the best val loss.
 /// - **slow inference → forward kernels**: generation under 50 tokens/s.
 pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut push = |symptom: &str, stage: &str, action: &str, status, evidence: String| {
-        out.push(Finding {
-            symptom: symptom.into(),
-            stage: stage.into(),
-            action: action.into(),
-            status,
-            evidence,
-            sweep: None,
-        })
-    };
     let train = finite(m.series(|r| r.train_loss));
-    let grads = finite(m.series(|r| r.grad_norm));
     let vals = finite(m.series(|r| r.val_loss));
-    let nonfinite_loss = m
-        .rows
-        .iter()
-        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
-        || m.rows
-            .iter()
-            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
+    vec![
+        utf_finding(e),
+        noise_finding(m, e, &train),
+        loops_finding(e),
+        glitches_finding(e),
+        plateau_finding(&train),
+        memorizing_finding(e, &train, &vals),
+        slow_finding(e),
+    ]
+}
 
-    // UTF artifacts.
+/// A finding with no sweep suggestion (the report's rules add those).
+fn metric_finding(
+    symptom: &str,
+    stage: &str,
+    action: &str,
+    status: Status,
+    evidence: String,
+) -> Finding {
+    Finding {
+        symptom: symptom.into(),
+        stage: stage.into(),
+        action: action.into(),
+        status,
+        evidence,
+        sweep: None,
+    }
+}
+
+/// UTF artifacts.
+fn utf_finding(e: Option<&EvalResult>) -> Finding {
     match e {
-        Some(e) => push(
+        Some(e) => metric_finding(
             UTF,
             "tokenizer",
             "ASCII corpus gate; encode/decode roundtrip parity",
@@ -643,7 +653,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             },
             format!("{} of {} generations contain non-ASCII", e.non_ascii, e.n),
         ),
-        None => push(
+        None => metric_finding(
             UTF,
             "tokenizer",
             "ASCII corpus gate; encode/decode roundtrip parity",
@@ -651,8 +661,18 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Random noise.
+/// Random noise.
+fn noise_finding(m: &MetricsLog, e: Option<&EvalResult>, train: &[f64]) -> Finding {
+    let grads = finite(m.series(|r| r.grad_norm));
+    let nonfinite_loss = m
+        .rows
+        .iter()
+        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
+        || m.rows
+            .iter()
+            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
     let mut ev = Vec::new();
     let mut look = false;
     let mut any = false;
@@ -672,7 +692,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
     if nonfinite_loss {
         any = true;
         look = true;
-        ev.push("non-finite train loss or grad norm".into());
+        ev.push("non-finite train loss or grad norm".into())
     }
     if train.len() >= 20 {
         any = true;
@@ -698,15 +718,17 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             look = true;
         }
     }
-    push(
+    metric_finding(
         NOISE,
         "model init / backward / LR",
         "weight init, gradient flow (grad norms per tensor), lower the LR",
         status(any, look),
         ev.join("; "),
-    );
+    )
+}
 
-    // Loops.
+/// Loops.
+fn loops_finding(e: Option<&EvalResult>) -> Finding {
     match e.and_then(|e| e.repeat_ratio_mean.map(|r| (e, r))) {
         Some((e, r)) => {
             let max = e.repeat_ratio_max.unwrap_or(r);
@@ -714,15 +736,15 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 Some(b) => (r > b + 0.15 || max > 0.9, format!(", references {b:.3}")),
                 None => (r > 0.75 || max > 0.9, String::new()),
             };
-            push(
+            metric_finding(
                 LOOPS,
                 "data",
                 "<eos> boundaries present between samples; duplicate rows",
                 status(true, look),
                 format!("repeat ratio mean {r:.3}, max {max:.3}{base}"),
-            );
+            )
         }
-        None => push(
+        None => metric_finding(
             LOOPS,
             "data",
             "<eos> boundaries present between samples; duplicate rows",
@@ -730,10 +752,12 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Boundary glitches.
+/// Boundary glitches.
+fn glitches_finding(e: Option<&EvalResult>) -> Finding {
     match e {
-        Some(e) => push(
+        Some(e) => metric_finding(
             GLITCHES,
             "data prep / inference",
             "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
@@ -746,7 +770,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 e.stray_close
             ),
         ),
-        None => push(
+        None => metric_finding(
             GLITCHES,
             "data prep / inference",
             "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
@@ -754,8 +778,10 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Plateau.
+/// Plateau.
+fn plateau_finding(train: &[f64]) -> Finding {
     if train.len() >= 20 {
         let q = train.len() / 4;
         let prev = mean(&train[train.len() - 2 * q..train.len() - q]).unwrap_or(0.0);
@@ -765,7 +791,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
         } else {
             0.0
         };
-        push(
+        metric_finding(
             PLATEAU,
             "loss / schedule",
             "LR schedule (warmup, decay), data diversity, longer seq-len",
@@ -776,22 +802,24 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(last),
                 -100.0 * gain
             ),
-        );
+        )
     } else {
-        push(
+        metric_finding(
             PLATEAU,
             "loss / schedule",
             "LR schedule (warmup, decay), data diversity, longer seq-len",
             Status::NoData,
             format!("{} train-loss points (need 20)", train.len()),
-        );
+        )
     }
+}
 
-    // Memorizing: on the eval's losses when it has both (the same measure:
-    // the whole validation set and as many training windows), else on the
-    // training log's.
+/// Memorizing: on the eval's losses when it has both (the same measure:
+/// the whole validation set and as many training windows), else on the
+/// training log's.
+fn memorizing_finding(e: Option<&EvalResult>, train: &[f64], vals: &[f64]) -> Finding {
     if let Some((v, t)) = e.and_then(|e| e.val_loss.zip(e.train_loss)) {
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
@@ -801,14 +829,14 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(v),
                 fmt_num(t)
             ),
-        );
+        )
     } else if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
         let k = (train.len() / 10).max(1);
         let tr = mean(&train[train.len() - k..]).unwrap_or(0.0);
         let best = vals.iter().cloned().fold(f64::INFINITY, f64::min);
         let gap = last_val > 1.15 * tr && last_val - tr > 0.1;
         let rising = last_val > 1.05 * best;
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
@@ -819,27 +847,29 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(tr),
                 fmt_num(best)
             ),
-        );
+        )
     } else {
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
             Status::NoData,
             "no val loss".into(),
-        );
+        )
     }
+}
 
-    // Slow inference.
+/// Slow inference.
+fn slow_finding(e: Option<&EvalResult>) -> Finding {
     match e.and_then(|e| e.gen_tokens_per_s) {
-        Some(t) => push(
+        Some(t) => metric_finding(
             SLOW,
             "forward",
             "profile per kernel, SIMD path in use, KV cache, quantized weights",
             status(true, t < 50.0),
             format!("{t:.1} generated tokens/s"),
         ),
-        None => push(
+        None => metric_finding(
             SLOW,
             "forward",
             "profile per kernel, SIMD path in use, KV cache, quantized weights",
@@ -847,7 +877,6 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "generation speed not measured".into(),
         ),
     }
-    out
 }
 
 fn status(any: bool, look: bool) -> Status {
