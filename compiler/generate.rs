@@ -1,4 +1,4 @@
-//! Generation, evaluation and the report for a training run directory.
+//! Generation from a training run directory.
 //!
 //! Generation runs the library's KV-cached programs: the prompt is prefilled
 //! once into the key/value cache, then each new token is one decode step
@@ -8,18 +8,15 @@
 
 use crate::data::{read_rows, Row};
 use crate::error::{Error, Result};
-use crate::eval::{evaluate_with, EvalResult, Generation};
 use crate::model::{self, Built};
-use crate::report::{write_report, GallerySample};
+use crate::rundir::{resolve_checkpoint, RunDir};
 use crate::runtime::{Session, Weights};
 use crate::sample::{generate, Generated, Sampler, SamplingConfig, Stop};
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
-use crate::util::atomic_write;
 use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// A trained model from a run directory, ready to generate.
 pub struct RunModel {
@@ -33,7 +30,8 @@ pub struct RunModel {
 /// Open `RUN` (written by `irc train`): its spec, its latest checkpoint and
 /// its tokenizer.
 pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
-    let spec_path = run.join("build").join("spec.toml");
+    let dir = RunDir::new(run);
+    let spec_path = dir.spec();
     if !spec_path.exists() {
         return Err(Error::new(format!(
             "{}: not a run directory (no build/spec.toml); give the folder `irc train` wrote",
@@ -41,14 +39,14 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
         )));
     }
     let spec = Spec::load(&spec_path)?;
-    let built = generation_build(&spec, &run.join("build-gen"))?;
+    let built = generation_build(&spec, &dir.generation_build())?;
     let mut session = built.session(threads)?;
-    let ckpt = crate::train::resolve_checkpoint(run);
+    let ckpt = resolve_checkpoint(run);
     // A training checkpoint: its optimizer.* tensors are skipped.
     session
         .load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
-    let tokenizer = Tokenizer::load(&run.join("data").join("tokenizer.json"))?;
+    let tokenizer = Tokenizer::load(&dir.data().tokenizer())?;
     Ok(RunModel {
         run: run.to_path_buf(),
         spec,
@@ -152,7 +150,7 @@ pub fn generation_build(spec: &Spec, dir: &Path) -> Result<Built> {
 
 /// Held-out rows of a run (`RUN/data/val.jsonl`), prompts first.
 pub fn held_out(run: &Path) -> Result<Vec<Row>> {
-    let mut rows = read_rows(&run.join("data").join("val.jsonl"))?;
+    let mut rows = read_rows(&RunDir::new(run).data().val_rows())?;
     rows.sort_by_key(|r| r.prompt.is_none());
     Ok(rows)
 }
@@ -161,90 +159,10 @@ pub fn held_out(run: &Path) -> Result<Vec<Row>> {
 /// prompt), rendered once for the visual metric; `None` when the file is
 /// missing or unreadable.
 pub fn training_icons(run: &Path) -> Option<crate::eval::Training> {
-    let rows = read_rows(&run.join("data").join("train.jsonl")).ok()?;
+    let rows = read_rows(&RunDir::new(run).data().train_rows()).ok()?;
     Some(crate::eval::Training::new(rows.iter().filter_map(|r| {
         r.prompt.as_deref().map(|p| (p, r.text.as_str()))
     })))
-}
-
-/// `irc eval`: validation loss and generations for up to `n` held-out
-/// prompts; writes `RUN/eval.json` and `RUN/samples.json`.
-pub fn eval_run(
-    run: &Path,
-    n: usize,
-    cfg: &SamplingConfig,
-    max_new: usize,
-    threads: usize,
-) -> Result<EvalResult> {
-    let mut m = open_run(run, threads)?;
-    let rows = held_out(run)?;
-    let mut gens = vec![];
-    let started = Instant::now();
-    let mut tokens = 0usize;
-    for row in rows.iter().take(n) {
-        let prompt = row.prompt.clone().unwrap_or_default();
-        let g = m.generate(&prompt, cfg, max_new, |_| {})?;
-        tokens += g.tokens.len();
-        gens.push(Generation {
-            prompt,
-            text: g.text,
-            reference: Some(row.text.clone()),
-        });
-    }
-    let training = training_icons(run);
-    let mut result = evaluate_with(&gens, training.as_ref());
-    let secs = started.elapsed().as_secs_f64();
-    if tokens > 0 {
-        result.gen_tokens_per_s = Some(tokens as f64 / secs.max(1e-9));
-    }
-    // The validation loss from the training build (its batch shape).
-    let spec = Spec::load(&run.join("build").join("spec.toml"))?;
-    let train_built = model::build(&spec, &run.join("build"))?;
-    let mut s = train_built.session(threads)?;
-    let ckpt = crate::train::resolve_checkpoint(run);
-    s.load_weights(&Weights::load(&ckpt)?)
-        .map_err(|e| e.context(ckpt.display()))?;
-    let (data, _) = crate::train::data_configs(&spec)?;
-    let val = crate::train::val_loss(
-        &mut s,
-        &train_built,
-        &run.join("data").join("val.tok"),
-        0,
-        data.mask_prompt,
-        data.packing,
-    )?;
-    result.val_loss = val;
-    result.write_json(&run.join("eval.json"))?;
-    let samples: Vec<GallerySample> = gens
-        .iter()
-        .zip(&result.samples)
-        .map(|(g, e)| {
-            let row = |i: Option<usize>| Some(training.as_ref()?.svg(i?).to_string());
-            GallerySample {
-                prompt: g.prompt.clone(),
-                generated: g.text.clone(),
-                reference: g.reference.clone(),
-                baseline: e.visual.as_ref().and_then(|v| row(v.rows.0)),
-                nearest: e.visual.as_ref().and_then(|v| row(v.rows.1)),
-                visual: e.visual.clone(),
-            }
-        })
-        .collect();
-    atomic_write(
-        &run.join("samples.json"),
-        serde_json::to_string_pretty(&samples)?.as_bytes(),
-    )?;
-    Ok(result)
-}
-
-/// `irc report`: the HTML report of a run.
-pub fn report_run(run: &Path, out: &Path) -> Result<()> {
-    let eval = EvalResult::read_json(&run.join("eval.json")).ok();
-    let samples: Vec<GallerySample> = std::fs::read_to_string(run.join("samples.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    write_report(run, eval.as_ref(), &samples, out)
 }
 
 /// Print to stdout as text arrives.

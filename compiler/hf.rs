@@ -7,8 +7,8 @@
 //! spec TOML and a weights file irc loads, refusing any config field irc
 //! cannot reproduce exactly, by name.
 
+use crate::driver;
 use crate::error::{At, Error, Result};
-use crate::passes;
 use crate::runtime::{ParamEntry, Weights};
 use crate::spec::{Family, Spec};
 use crate::util::atomic_write;
@@ -17,7 +17,7 @@ use std::path::Path;
 
 /// The parameter table of `spec` (names and shapes), from the compiled graph.
 fn param_table(spec: &Spec) -> Result<Vec<ParamEntry>> {
-    let c = passes::compile(spec, crate::model::program(spec))?;
+    let c = driver::compile(spec, crate::model::program(spec))?;
     Ok(c.memory
         .params
         .iter()

@@ -4,7 +4,8 @@
 //! → `passes` (lowering, fusion, dead nodes) → `schedule` → `memory` →
 //! `codegen` (C through tera) → `toolchain` (system C compiler) → `runtime`
 //! (libloading, weights). Around it: `data`, `tokenizer`, `train`, `eval`,
-//! `generate`, `report`, `run` (every stage from one spec, cached), `cli`.
+//! `generate`, `report`, `run` (every stage from one spec, cached), `cli`;
+//! `rundir` names every file of a run directory.
 
 pub mod error;
 pub mod util;
@@ -14,17 +15,22 @@ pub mod cli;
 pub mod codegen;
 pub mod data;
 pub mod doctor;
+pub mod driver;
 pub mod eval;
+pub mod evaluate;
 pub mod generate;
 pub mod hf;
 pub mod ir;
 pub mod memory;
+pub mod metrics;
 pub mod model;
+pub mod parity;
 pub mod passes;
 pub mod profile;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod rundir;
 pub mod runtime;
 pub mod sample;
 pub mod schedule;

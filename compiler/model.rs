@@ -2,8 +2,9 @@
 //! session that runs it.
 
 use crate::codegen::{self, Sources};
+use crate::driver::{self, Compiled};
 use crate::error::{At, Result};
-use crate::passes::{self, Compiled, Program};
+use crate::passes::{self, Program};
 use crate::runtime::{Library, Session, Weights};
 use crate::spec::{Spec, Target};
 use crate::toolchain::{self, Toolchain, SHARED_LIB};
@@ -60,10 +61,10 @@ pub struct Programs {
 impl Programs {
     pub fn compile(spec: &Spec) -> Result<Programs> {
         Ok(Programs {
-            forward: passes::compile(spec, program(spec))?,
-            train: passes::compile(spec, train_program(spec))?,
-            prefill: passes::compile(spec, prefill_program(spec))?,
-            decode: passes::compile(spec, Program::step(1))?,
+            forward: driver::compile(spec, program(spec))?,
+            train: driver::compile(spec, train_program(spec))?,
+            prefill: driver::compile(spec, prefill_program(spec))?,
+            decode: driver::compile(spec, Program::step(1))?,
         })
     }
 
@@ -128,7 +129,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     };
     let kernels = kernels_of(c);
     let t = &train;
-    let saved = passes::saved_for_backward(&t.graph, &t.kernels);
+    let saved = driver::saved_for_backward(&t.graph, &t.kernels);
     let inspect = json!({
         "model": spec.model, "build": spec.build, "program": { "batch": c.program.batch, "seq": c.program.seq },
         "target": target.name(), "graph": c.graph.to_json(), "ops": c.graph.op_histogram(),

@@ -25,14 +25,17 @@
 //! only), and `[eval].quick_samples` held-out prompts instead of
 //! `[eval].samples`.
 
+use crate::data::ingest::Manifest;
 use crate::data::pipeline::{ingest_stage, tokenizer_stage, tokens_stage};
 use crate::data::prep::{Batcher, EvalBatches, TokenSet};
 use crate::error::{At, Error, Result};
-use crate::eval::config::{configs, GenerateConfig};
 use crate::eval::EvalResult;
 use crate::model;
+use crate::rundir::{resolve_checkpoint, DataDir, RunDir};
 use crate::runtime::Weights;
+use crate::spec::GenerateConfig;
 use crate::spec::Spec;
+use crate::tokenizer::Tokenizer;
 use crate::train::{self, DataSummary, TrainOptions};
 use crate::util::{atomic_write, sha256_hex};
 use serde::{Deserialize, Serialize};
@@ -153,6 +156,94 @@ pub fn run(spec_path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     run_spec(Spec::load(spec_path)?, opts)
 }
 
+/// What the stages of one `irc run` share: the spec and options, the run
+/// directory, and what earlier stages made for later ones.
+struct Pipeline<'a> {
+    spec: Spec,
+    opts: &'a RunOptions,
+    dir: RunDir,
+    manifest: Option<Manifest>,
+    tokenizer: Option<Tokenizer>,
+    train_set: Option<TokenSet>,
+    eval: Option<EvalResult>,
+}
+
+/// What a stage's action reports back to the loop.
+struct Outcome {
+    /// False when the stage was up to date.
+    ran: bool,
+    /// The status line's note.
+    note: String,
+    /// Stop after this stage's line, printing this (training stopped early).
+    stop: Option<String>,
+    /// Fail after this stage's line (training interrupted).
+    error: Option<Error>,
+}
+
+impl Outcome {
+    fn done(ran: bool, note: String) -> Outcome {
+        Outcome {
+            ran,
+            note,
+            stop: None,
+            error: None,
+        }
+    }
+}
+
+/// One stage of `irc run` (the module doc's table). `inputs` and `outputs`
+/// are there for the reader; the action computes and checks the key.
+#[allow(dead_code)]
+struct StageDef {
+    name: &'static str,
+    /// What its cache key hashes.
+    inputs: &'static str,
+    /// What it writes in the run directory.
+    outputs: &'static str,
+    action: fn(&mut Pipeline) -> Result<Outcome>,
+}
+
+/// The stages in order; [`run_spec`] walks them.
+const STAGES: [StageDef; 6] = [
+    StageDef {
+        name: "data",
+        inputs: "[data] (but packing, mask_prompt) + source contents",
+        outputs: "data/train.jsonl, val.jsonl, rejected.jsonl, manifest.json",
+        action: data_stage,
+    },
+    StageDef {
+        name: "tokenizer",
+        inputs: "[tokenizer] + train.jsonl",
+        outputs: "data/tokenizer.json",
+        action: tokenizer_stage_action,
+    },
+    StageDef {
+        name: "tokens",
+        inputs: "tokenizer.json + train.jsonl + val.jsonl",
+        outputs: "data/train.tok, val.tok",
+        action: tokens_stage_action,
+    },
+    StageDef {
+        name: "train",
+        inputs:
+            "[model], [build], [train] (but threads), packing, mask_prompt, token files, val.jsonl",
+        outputs: "latest.safetensors, checkpoints/, metrics.jsonl, data.json",
+        action: train_stage,
+    },
+    StageDef {
+        name: "eval",
+        inputs: "final checkpoint + [generate] + sample count + held-out data",
+        outputs: "eval.json, samples.json",
+        action: eval_stage,
+    },
+    StageDef {
+        name: "report",
+        inputs: "metrics.jsonl + eval.json + samples.json",
+        outputs: "report.html",
+        action: report_stage,
+    },
+];
+
 /// Run every stage of a loaded spec (its path places its sources).
 pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     let mut run = train::run_dir(&spec, opts.out.as_deref());
@@ -162,9 +253,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     if opts.threads > 0 {
         spec.train.threads = opts.threads;
     }
-    let (gen_cfg, eval_cfg) = configs(&spec)?;
-    let (data_cfg, tok_cfg) = train::data_configs(&spec)?;
-    train::check_sources(&spec, &data_cfg)?;
+    train::check_sources(&spec, &spec.data)?;
     std::fs::create_dir_all(&run).at(run.display())?;
     let out = Printer { quiet: opts.quiet };
     if !opts.quiet {
@@ -175,72 +264,119 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
             run.display()
         );
     }
+    let mut p = Pipeline {
+        spec,
+        opts,
+        dir: RunDir::new(&run),
+        manifest: None,
+        tokenizer: None,
+        train_set: None,
+        eval: None,
+    };
     let mut stages = Vec::new();
-    let data_dir = run.join("data");
+    for def in &STAGES {
+        let t = Instant::now();
+        let o = (def.action)(&mut p)?;
+        stages.push(Stage {
+            name: def.name,
+            ran: o.ran,
+            seconds: t.elapsed().as_secs_f64(),
+            note: o.note,
+        });
+        out.stage(stages.last().unwrap());
+        if let Some(e) = o.error {
+            return Err(e);
+        }
+        if let Some(msg) = o.stop {
+            if !opts.quiet {
+                println!("{msg}");
+            }
+            return Ok(RunSummary {
+                run_dir: run,
+                stages,
+                finished: false,
+                report: None,
+                eval: None,
+            });
+        }
+    }
+    let report = p.dir.report();
+    let eval = p.eval.take().expect("the eval stage ran");
+    if !opts.quiet {
+        println!();
+        print!("{}", eval.to_table());
+        println!();
+        println!("report: {}", report.display());
+    }
+    Ok(RunSummary {
+        run_dir: run,
+        stages,
+        finished: true,
+        report: Some(report),
+        eval: Some(eval),
+    })
+}
 
-    // Stage 1: ingest and gates.
-    let t = Instant::now();
-    let (manifest, ran) = ingest_stage(&data_cfg, &data_dir)?;
+/// Stage 1: ingest and gates.
+fn data_stage(p: &mut Pipeline) -> Result<Outcome> {
+    let (manifest, ran) = ingest_stage(&p.spec.data, p.dir.data().path())?;
     let fams: Vec<String> = manifest
         .families
         .iter()
         .map(|(k, c)| format!("{k} {}", c.kept))
         .collect();
-    stages.push(Stage {
-        name: "data",
-        ran,
-        seconds: t.elapsed().as_secs_f64(),
-        note: format!(
-            "{} rows kept of {} ({} train, {} val; {}), {} rejected",
-            manifest.kept,
-            manifest.read,
-            manifest.train,
-            manifest.val,
-            fams.join(", "),
-            manifest.rejected.values().sum::<usize>()
-        ),
-    });
-    out.stage(stages.last().unwrap());
+    let note = format!(
+        "{} rows kept of {} ({} train, {} val; {}), {} rejected",
+        manifest.kept,
+        manifest.read,
+        manifest.train,
+        manifest.val,
+        fams.join(", "),
+        manifest.rejected.values().sum::<usize>()
+    );
+    p.manifest = Some(manifest);
+    Ok(Outcome::done(ran, note))
+}
 
-    // Stage 2: tokenizer.
-    let t = Instant::now();
-    let (tokenizer, ran) = tokenizer_stage(&tok_cfg, &manifest, &data_dir)?;
-    train::check_vocab(&spec, &tokenizer)?;
-    stages.push(Stage {
-        name: "tokenizer",
-        ran,
-        seconds: t.elapsed().as_secs_f64(),
-        note: format!("{} ids", tokenizer.vocab_size()),
-    });
-    out.stage(stages.last().unwrap());
+/// Stage 2: the tokenizer.
+fn tokenizer_stage_action(p: &mut Pipeline) -> Result<Outcome> {
+    let manifest = p.manifest.as_ref().expect("the data stage ran");
+    let (tokenizer, ran) = tokenizer_stage(&p.spec.tokenizer, manifest, p.dir.data().path())?;
+    train::check_vocab(&p.spec, &tokenizer)?;
+    let note = format!("{} ids", tokenizer.vocab_size());
+    p.tokenizer = Some(tokenizer);
+    Ok(Outcome::done(ran, note))
+}
 
-    // Stage 3: token files.
-    let t = Instant::now();
-    let ran = tokens_stage(&manifest, &tokenizer, &data_dir)?;
-    let train_set = TokenSet::load(&data_dir.join("train.tok"))?;
-    let val_set = TokenSet::load(&data_dir.join("val.tok"))?;
-    stages.push(Stage {
-        name: "tokens",
-        ran,
-        seconds: t.elapsed().as_secs_f64(),
-        note: format!(
-            "{} train tokens, {} val tokens",
-            train_set.len(),
-            val_set.len()
-        ),
-    });
-    out.stage(stages.last().unwrap());
+/// Stage 3: the token files.
+fn tokens_stage_action(p: &mut Pipeline) -> Result<Outcome> {
+    let manifest = p.manifest.as_ref().expect("the data stage ran");
+    let tokenizer = p.tokenizer.as_ref().expect("the tokenizer stage ran");
+    let data = p.dir.data();
+    let ran = tokens_stage(manifest, tokenizer, data.path())?;
+    let train_set = TokenSet::load(&data.train_tokens())?;
+    let val_set = TokenSet::load(&data.val_tokens())?;
+    let note = format!(
+        "{} train tokens, {} val tokens",
+        train_set.len(),
+        val_set.len()
+    );
+    p.train_set = Some(train_set);
+    Ok(Outcome::done(ran, note))
+}
 
-    // Stage 4: train.
-    let (bs, seq) = (spec.build.batch, spec.build.seq_len);
+/// Stage 4: training, resumed when its key is unchanged.
+fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
+    let (spec, opts, dir) = (&mut p.spec, p.opts, &p.dir);
+    let train_set = p.train_set.take().expect("the tokens stage ran");
     let batcher = Batcher::with_options(
         train_set,
-        bs,
-        seq,
+        spec.build.batch,
+        spec.build.seq_len,
         spec.train.grad_accum,
         spec.train.seed,
-        data_cfg.packing,
-        data_cfg.mask_prompt,
+        spec.data.packing,
+        spec.data.mask_prompt,
     )?;
     let recipe_steps = spec
         .train
@@ -253,201 +389,146 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
         spec.train.eval_every = 0;
         spec.train.eval_samples = 0;
     }
-    let t = Instant::now();
-    let key = train_key(&spec, &data_cfg, &data_dir)?;
-    let meta_path = run.join("train.meta.json");
-    let latest = run.join("latest.safetensors");
+    let key = train_key(spec, &spec.data, &dir.data())?;
+    let meta_path = dir.train_meta();
+    let latest = dir.latest();
     let meta: Option<TrainMeta> = read_json(&meta_path);
     let same = meta.as_ref().is_some_and(|m| m.inputs_hash == key);
-    let done = same && meta.as_ref().is_some_and(|m| m.finished) && latest.exists();
-    let finished;
-    if done {
-        let m = meta.unwrap();
-        finished = true;
-        stages.push(Stage {
-            name: "train",
-            ran: false,
-            seconds: t.elapsed().as_secs_f64(),
-            note: format!("{} steps", m.total_steps),
-        });
-    } else {
-        let resume = (same && latest.exists()).then(|| latest.clone());
-        if resume.is_none() {
-            // Another recipe's checkpoints must not be resumed from.
-            for p in [run.join("checkpoints"), latest.clone()] {
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p).at(p.display())?;
-                } else if p.exists() {
-                    std::fs::remove_file(&p).at(p.display())?;
-                }
+    if let Some(m) = meta.filter(|m| same && m.finished && latest.exists()) {
+        return Ok(Outcome::done(false, format!("{} steps", m.total_steps)));
+    }
+    let resume = (same && latest.exists()).then(|| latest.clone());
+    if resume.is_none() {
+        // Another recipe's checkpoints must not be resumed from.
+        for path in [dir.checkpoints(), latest.clone()] {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).at(path.display())?;
+            } else if path.exists() {
+                std::fs::remove_file(&path).at(path.display())?;
             }
         }
-        let total = spec.train.steps.unwrap_or(recipe_steps);
-        write_train_meta(&meta_path, &key, false, 0, total)?;
-        if let (Some(r), false) = (&resume, opts.quiet) {
-            println!("train     resuming from {}", r.display());
-        }
-        let s = train::train(
-            &spec,
-            &TrainOptions {
-                resume,
-                out: Some(run.clone()),
-                stop_after: opts.stop_after,
-                quiet: opts.quiet,
-            },
-        )?;
-        finished = s.steps >= s.total_steps;
-        write_train_meta(&meta_path, &key, finished, s.steps, s.total_steps)?;
-        let loss = s
-            .losses
-            .last()
-            .map(|l| format!(", train loss {l:.4}"))
-            .unwrap_or_default();
-        let val = s
-            .val_loss
-            .map(|v| format!(", val loss {v:.4}"))
-            .unwrap_or_default();
-        stages.push(Stage {
-            name: "train",
-            ran: true,
-            seconds: t.elapsed().as_secs_f64(),
-            note: format!(
-                "step {}/{}{loss}{val}{}",
-                s.steps,
-                s.total_steps,
-                DataSummary::read(&run)?
-                    .and_then(|d| d.dropped_note())
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            ),
-        });
-        if s.interrupted {
-            out.stage(stages.last().unwrap());
-            return Err(Error::new(format!(
-                "interrupted at step {} of {}; {} holds the checkpoint, and running the same command again resumes from it",
-                s.steps,
-                s.total_steps,
-                latest.display()
-            )));
-        }
     }
-    out.stage(stages.last().unwrap());
-    if !finished {
-        if !opts.quiet {
-            println!(
-                "stopped before the last step; run the same command again to resume from {}",
-                latest.display()
-            );
-        }
-        return Ok(RunSummary {
-            run_dir: run,
-            stages,
-            finished,
-            report: None,
-            eval: None,
-        });
+    let total = spec.train.steps.unwrap_or(recipe_steps);
+    write_train_meta(&meta_path, &key, false, 0, total)?;
+    if let (Some(r), false) = (&resume, opts.quiet) {
+        println!("train     resuming from {}", r.display());
     }
+    let s = train::train(
+        spec,
+        &TrainOptions {
+            resume,
+            out: Some(dir.path().to_path_buf()),
+            stop_after: opts.stop_after,
+            quiet: opts.quiet,
+        },
+    )?;
+    let finished = s.steps >= s.total_steps;
+    write_train_meta(&meta_path, &key, finished, s.steps, s.total_steps)?;
+    let loss = s
+        .losses
+        .last()
+        .map(|l| format!(", train loss {l:.4}"))
+        .unwrap_or_default();
+    let val = s
+        .val_loss
+        .map(|v| format!(", val loss {v:.4}"))
+        .unwrap_or_default();
+    let dropped = DataSummary::read(dir.path())?
+        .and_then(|d| d.dropped_note())
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let mut o = Outcome::done(
+        true,
+        format!("step {}/{}{loss}{val}{dropped}", s.steps, s.total_steps),
+    );
+    if s.interrupted {
+        o.error = Some(Error::new(format!(
+            "interrupted at step {} of {}; {} holds the checkpoint, and running the same command again resumes from it",
+            s.steps,
+            s.total_steps,
+            latest.display()
+        )));
+    } else if !finished {
+        o.stop = Some(format!(
+            "stopped before the last step; run the same command again to resume from {}",
+            latest.display()
+        ));
+    }
+    Ok(o)
+}
 
-    // Stage 5: eval.
+/// Stage 5: generations from the held-out prompts, scored, and the losses.
+fn eval_stage(p: &mut Pipeline) -> Result<Outcome> {
+    let (spec, opts, dir) = (&p.spec, p.opts, &p.dir);
+    let gen_cfg = &spec.generate;
     let n = if opts.quick {
-        eval_cfg.quick_samples
+        spec.eval.quick_samples
     } else {
-        eval_cfg.samples
+        spec.eval.samples
     };
-    let t = Instant::now();
-    let key = eval_key(&gen_cfg, n, &run)?;
-    let eval_meta = run.join("eval.meta.json");
-    let eval_json = run.join("eval.json");
-    let fresh = recorded_hash(&eval_meta).as_deref() == Some(key.as_str())
-        && run.join("samples.json").exists();
-    let eval = match (fresh, EvalResult::read_json(&eval_json)) {
-        (true, Ok(e)) => {
-            stages.push(Stage {
-                name: "eval",
-                ran: false,
-                seconds: t.elapsed().as_secs_f64(),
-                note: eval_note(&e),
-            });
-            e
-        }
-        _ => {
-            let spinner = if opts.quiet {
-                indicatif::ProgressBar::hidden()
-            } else {
-                let b = indicatif::ProgressBar::new_spinner();
-                b.set_message(format!(
-                    "eval: generating from {n} held-out prompts (temperature {}, top-k {}) and the val loss",
-                    gen_cfg.temperature, gen_cfg.top_k
-                ));
-                b.enable_steady_tick(std::time::Duration::from_millis(200));
-                b
-            };
-            let threads = spec.train.threads;
-            let mut e = crate::generate::eval_run(
-                &run,
-                n,
-                &gen_cfg.sampling(),
-                gen_cfg.max_tokens,
-                threads,
-            )?;
-            e.train_loss = train_loss(&run, threads)?;
-            e.write_json(&eval_json)?;
-            spinner.finish_and_clear();
-            atomic_write(
-                &eval_meta,
-                serde_json::to_string_pretty(
-                    &json!({ "inputs_hash": key, "samples": n, "generate": gen_cfg }),
-                )?
-                .as_bytes(),
-            )?;
-            stages.push(Stage {
-                name: "eval",
-                ran: true,
-                seconds: t.elapsed().as_secs_f64(),
-                note: eval_note(&e),
-            });
-            e
-        }
+    let key = eval_key(gen_cfg, n, dir)?;
+    let eval_meta = dir.eval_meta();
+    let eval_json = dir.eval();
+    let fresh =
+        recorded_hash(&eval_meta).as_deref() == Some(key.as_str()) && dir.samples().exists();
+    if let (true, Ok(e)) = (fresh, EvalResult::read_json(&eval_json)) {
+        let note = eval_note(&e);
+        p.eval = Some(e);
+        return Ok(Outcome::done(false, note));
+    }
+    let spinner = if opts.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_message(format!(
+            "eval: generating from {n} held-out prompts (temperature {}, top-k {}) and the val loss",
+            gen_cfg.temperature, gen_cfg.top_k
+        ));
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
     };
-    out.stage(stages.last().unwrap());
+    let threads = spec.train.threads;
+    let mut e = crate::evaluate::eval_run(
+        dir.path(),
+        n,
+        &gen_cfg.sampling(),
+        gen_cfg.max_tokens,
+        threads,
+    )?;
+    e.train_loss = train_loss(dir.path(), threads)?;
+    e.write_json(&eval_json)?;
+    spinner.finish_and_clear();
+    atomic_write(
+        &eval_meta,
+        serde_json::to_string_pretty(
+            &json!({ "inputs_hash": key, "samples": n, "generate": gen_cfg }),
+        )?
+        .as_bytes(),
+    )?;
+    let note = eval_note(&e);
+    p.eval = Some(e);
+    Ok(Outcome::done(true, note))
+}
 
-    // Stage 6: report.
-    let t = Instant::now();
-    let report = run.join("report.html");
+/// Stage 6: the HTML report.
+fn report_stage(p: &mut Pipeline) -> Result<Outcome> {
+    let dir = &p.dir;
+    let report = dir.report();
     let mut key = format!("irc-report v1 {}\n", env!("CARGO_PKG_VERSION"));
-    for f in ["metrics.jsonl", "eval.json", "samples.json"] {
-        key.push_str(&format!("{f} {}\n", file_hash(&run.join(f))?));
+    for f in [RunDir::METRICS, RunDir::EVAL, RunDir::SAMPLES] {
+        key.push_str(&format!("{f} {}\n", file_hash(&dir.file(f))?));
     }
     let key = sha256_hex(key.as_bytes());
-    let report_meta = run.join("report.meta.json");
+    let report_meta = dir.report_meta();
     let ran = recorded_hash(&report_meta).as_deref() != Some(key.as_str()) || !report.exists();
     if ran {
-        crate::generate::report_run(&run, &report)?;
+        crate::report::report_run(dir.path(), &report)?;
         atomic_write(
             &report_meta,
             serde_json::to_string_pretty(&json!({ "inputs_hash": key }))?.as_bytes(),
         )?;
     }
-    stages.push(Stage {
-        name: "report",
-        ran,
-        seconds: t.elapsed().as_secs_f64(),
-        note: report.display().to_string(),
-    });
-    out.stage(stages.last().unwrap());
-    if !opts.quiet {
-        println!();
-        print!("{}", eval.to_table());
-        println!();
-        println!("report: {}", report.display());
-    }
-    Ok(RunSummary {
-        run_dir: run,
-        stages,
-        finished,
-        report: Some(report),
-        eval: Some(eval),
-    })
+    Ok(Outcome::done(ran, report.display().to_string()))
 }
 
 fn write_train_meta(p: &Path, key: &str, finished: bool, steps: usize, total: usize) -> Result<()> {
@@ -464,15 +545,20 @@ fn write_train_meta(p: &Path, key: &str, finished: bool, steps: usize, total: us
 /// counts and the output folder aside: results do not depend on them),
 /// the windowing options, the token files and the held-out rows (their
 /// prompts are generated from during training).
-fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &Path) -> Result<String> {
+fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &DataDir) -> Result<String> {
     let mut build = spec.build.clone();
     build.threads = 0;
     let mut tr = spec.train.clone();
     tr.threads = 0;
     tr.out = None;
     let mut files = serde_json::Map::new();
-    for f in ["tokenizer.json", "train.tok", "val.tok", "val.jsonl"] {
-        files.insert(f.into(), json!(file_hash(&data_dir.join(f))?));
+    for f in [
+        DataDir::TOKENIZER,
+        DataDir::TRAIN_TOKENS,
+        DataDir::VAL_TOKENS,
+        DataDir::VAL_ROWS,
+    ] {
+        files.insert(f.into(), json!(file_hash(&data_dir.file(f))?));
     }
     let key = json!({
         "model": spec.model, "build": build, "train": tr,
@@ -484,13 +570,15 @@ fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &Path) -> Re
 
 /// What the eval reads: the final checkpoint, the sampling settings, the
 /// number of prompts and the held-out data.
-fn eval_key(g: &GenerateConfig, n: usize, run: &Path) -> Result<String> {
+fn eval_key(g: &GenerateConfig, n: usize, run: &RunDir) -> Result<String> {
+    let data = run.data();
+    // The key names stay as first written, so older runs stay up to date.
     let key = json!({
-        "checkpoint": file_hash(&run.join("latest.safetensors"))?,
+        "checkpoint": file_hash(&run.latest())?,
         "generate": g, "samples": n,
-        "val.jsonl": file_hash(&run.join("data").join("val.jsonl"))?,
-        "train.tok": file_hash(&run.join("data").join("train.tok"))?,
-        "val.tok": file_hash(&run.join("data").join("val.tok"))?,
+        "val.jsonl": file_hash(&data.val_rows())?,
+        "train.tok": file_hash(&data.train_tokens())?,
+        "val.tok": file_hash(&data.val_tokens())?,
         "irc": env!("CARGO_PKG_VERSION"),
     });
     Ok(sha256_hex(key.to_string().as_bytes()))
@@ -500,15 +588,16 @@ fn eval_key(g: &GenerateConfig, n: usize, run: &Path) -> Result<String> {
 /// measured like the val loss, with the final weights, on the training
 /// build (the spec it recorded, as `irc eval` does for the val loss).
 fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
-    let spec = Spec::load(&run.join("build").join("spec.toml"))?;
+    let dir = RunDir::new(run);
+    let spec = Spec::load(&dir.spec())?;
     let (data, _) = train::data_configs(&spec)?;
-    let built = model::build(&spec, &run.join("build"))?;
+    let built = model::build(&spec, &dir.build())?;
     let mut s = built.session(threads)?;
-    let ckpt = train::resolve_checkpoint(run);
+    let ckpt = resolve_checkpoint(run);
     s.load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
     let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
-    let val = TokenSet::load(&run.join("data").join("val.tok"))?;
+    let val = TokenSet::load(&dir.data().val_tokens())?;
     let batches = EvalBatches::new(val, bs, t, data.packing, data.mask_prompt)?.len();
     if batches == 0 {
         return Ok(None);
@@ -516,7 +605,7 @@ fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
     train::val_loss(
         &mut s,
         &built,
-        &run.join("data").join("train.tok"),
+        &dir.data().train_tokens(),
         batches,
         data.mask_prompt,
         data.packing,

@@ -74,7 +74,7 @@ fn gpt2_124m_forward_matches_interpreter() {
     let mut small = spec.clone();
     small.build.seq_len = PREFIX;
     small.build.batch = 1;
-    let compiled = irc::passes::compile(&small, irc::model::program(&small)).unwrap();
+    let compiled = irc::driver::compile(&small, irc::model::program(&small)).unwrap();
     let mut feeds: BTreeMap<String, Value<f64>> = w
         .cast::<f64>()
         .into_iter()

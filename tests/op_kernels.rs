@@ -8,8 +8,9 @@
 mod common;
 use common::rel_err;
 use irc::codegen;
+use irc::driver::compile_graph;
 use irc::ir::{interpret, Graph, NodeId, Op, TensorType, Value};
-use irc::passes::{compile_graph, Program};
+use irc::passes::Program;
 use irc::runtime::{Library, Session, Weights};
 use irc::spec::{Spec, Target};
 use irc::toolchain::{self, Toolchain};

@@ -413,16 +413,16 @@ seq_len = 200
 steps = 10
 
 [data]
-kind = "text"
+format = "text"
 
 [tokenizer]
-vocab = 1000
+vocab_size = 1000
 
 [generate]
 top_k = 5
 
 [eval]
-every = 2
+samples = 2
 "#;
     let s = parse(src).unwrap();
     let m = &s.model;
@@ -450,6 +450,10 @@ every = 2
     let keys: Vec<&str> = s.sections.keys().map(String::as_str).collect();
     assert_eq!(keys, ["data", "eval", "generate", "tokenizer", "train"]);
     assert_eq!(s.sections["train"]["steps"].as_integer(), Some(10));
+    assert_eq!(s.data.format, irc::data::Format::Text);
+    assert_eq!(s.tokenizer.vocab_size, 1000);
+    assert_eq!(s.generate.top_k, 5);
+    assert_eq!(s.eval.samples, 2);
     assert_eq!(s.source, src);
     assert_eq!(s.path, Path::new("x.toml"));
 }
@@ -521,4 +525,57 @@ fn shipped_models_parse() {
         shape(&load("svg-small.toml")),
         (1024, 512, 4, 192, 6, 8, 512)
     );
+}
+
+/// `irc build` reads every section, not only `[model]` and `[build]`: a
+/// broken `[data]`, `[tokenizer]`, `[eval]` or `[generate]` field fails the
+/// build with its file, line, column and field.
+#[test]
+fn build_rejects_a_broken_stage_section() {
+    let cases = [
+        (
+            "[data]\nformat = \"pdf\"\n",
+            ":9:10: [data].format: unknown variant `pdf`",
+        ),
+        (
+            "[data]\nsorce = [\"x\"]\n",
+            ":9:1: [data].sorce: unknown field `sorce`",
+        ),
+        (
+            "[data]\nval_ratio = 1.5\n",
+            ":9:1: [data].val_ratio: 1.5 is out of range",
+        ),
+        (
+            "[tokenizer]\nvocab_size = \"big\"\n",
+            ":9:14: [tokenizer].vocab_size: invalid type: string \"big\"",
+        ),
+        (
+            "[eval]\nsamples = 0\n",
+            ":9:11: [eval].samples: 0 is out of range",
+        ),
+        (
+            "[generate]\ntop_p = 2.0\n",
+            ":9:9: [generate].top_p: 2 is out of range",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    for (section, want) in cases {
+        std::fs::write(&spec, format!("{G}{section}")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_irc"))
+            .arg("build")
+            .arg(&spec)
+            .arg("-o")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{section}: irc build accepted it");
+        let want = format!("{}{want}", spec.display());
+        assert!(err.contains(&want), "{section}: {err:?} lacks {want:?}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "{section}: built before checking the spec"
+        );
+    }
 }

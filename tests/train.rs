@@ -227,10 +227,10 @@ fn generate_eval_and_report_on_a_trained_run() {
     assert!(!a.tokens.is_empty());
     assert_eq!(a.tokens, b.tokens, "greedy generation is deterministic");
     assert_eq!(streamed, a.text, "the streamed pieces make up the text");
-    let r = irc::generate::eval_run(&run, 2, &greedy, 16, 1).unwrap();
+    let r = irc::evaluate::eval_run(&run, 2, &greedy, 16, 1).unwrap();
     assert!(r.val_loss.is_some_and(|v| v.is_finite()));
     assert!(run.join("eval.json").is_file() && run.join("samples.json").is_file());
-    irc::generate::report_run(&run, &run.join("report.html")).unwrap();
+    irc::report::report_run(&run, &run.join("report.html")).unwrap();
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
         html.contains("<svg") && html.contains("val loss"),

@@ -1,9 +1,13 @@
 //! The `irc` command line.
 
+mod commands;
+mod data;
 mod html;
+mod tokenizer;
 
 use crate::error::{Error, Result};
 use crate::model::{self, Built};
+use crate::parity::{forward_rows, interpret_rows, max_rel_err, LOGITS_TOLERANCE};
 use crate::runtime::weights::read_token_file;
 use crate::runtime::Weights;
 use crate::spec::Spec;
@@ -25,10 +29,10 @@ pub struct Cli {
 pub enum Cmd {
     /// Stage 1: ingest a corpus, show its stats, make synthetic data, tokenize.
     #[command(subcommand)]
-    Data(crate::data::cli::DataCmd),
+    Data(data::DataCmd),
     /// Stage 2: train a byte-level BPE tokenizer, encode, decode.
     #[command(subcommand)]
-    Tokenizer(crate::tokenizer::cli::TokenizerCmd),
+    Tokenizer(tokenizer::TokenizerCmd),
     /// Compile a spec: IR, passes, C, and libirc_model.so / .a + irc_model.h.
     Build {
         spec: PathBuf,
@@ -281,46 +285,15 @@ impl SamplingArgs {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Data(c) => crate::data::cli::run(c),
-        Cmd::Tokenizer(c) => crate::tokenizer::cli::run(c),
-        Cmd::Build { spec, out } => {
-            let spec = Spec::load(&spec)?;
-            let dir = out.unwrap_or_else(|| model::default_dir(&spec));
-            let b = model::build(&spec, &dir)?;
-            let c = &b.compiled;
-            println!(
-                "built {} ({} target) in {:.2}s{}: {} ops, {} kernels, {} params, arena {:.2} MiB",
-                spec.model.name,
-                c.schedule.target.name(),
-                b.seconds,
-                if b.cached { " (cached library)" } else { "" },
-                c.graph.len(),
-                c.kernels.len(),
-                c.memory.param_floats,
-                (c.memory.param_floats + c.memory.act_floats) as f64 * 4.0 / (1 << 20) as f64
-            );
-            println!(
-                "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
-                dir.display()
-            );
-            Ok(())
-        }
+        Cmd::Data(c) => data::run(c),
+        Cmd::Tokenizer(c) => tokenizer::run(c),
+        Cmd::Build { spec, out } => commands::build(spec, out),
         Cmd::Inspect {
             dir,
             html,
             ir,
             json,
-        } => {
-            let info = model::read_inspect(&dir)?;
-            if html {
-                print!("{}", html::graph_page(&info)?);
-            } else if json {
-                println!("{}", serde_json::to_string_pretty(&info["graph"])?);
-            } else {
-                print!("{}", inspect_text(&info, ir));
-            }
-            Ok(())
-        }
+        } => commands::inspect(dir, html, ir, json),
         Cmd::Grad {
             spec,
             weights,
@@ -329,244 +302,61 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             build_dir,
             threads,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
-            let rows = read_token_file(&tokens)?;
-            let trows = read_token_file(&targets)?;
-            let shape = |r: &[Vec<i32>]| (r.len(), r.iter().map(Vec::len).collect::<Vec<_>>());
-            if shape(&rows) != shape(&trows) {
-                return Err(Error::new(format!(
-                    "{}: targets must have the same shape as the tokens in {}",
-                    targets.display(),
-                    tokens.display()
-                )));
-            }
-            let (n, t) = (rows.len(), rows[0].len());
-            if rows.iter().any(|r| r.len() != t)
-                || n > b.compiled.program.batch
-                || t > b.compiled.program.seq
-            {
-                return Err(Error::new(format!(
-                    "{}: expected up to {} sequences of equal length up to {} tokens ([build].batch, [build].seq_len)",
-                    tokens.display(),
-                    b.compiled.program.batch,
-                    b.compiled.program.seq
-                )));
-            }
-            let mut s = b.session(threads)?;
-            s.load_weights(&w)?;
-            s.zero_grads();
-            let flat = |r: &[Vec<i32>]| r.iter().flatten().copied().collect::<Vec<_>>();
-            let loss = s
-                .backward(&flat(&rows), &flat(&trows), n, t)
-                .map_err(|e| e.context(tokens.display()))?;
-            let mut g = s.grad_weights();
-            g.insert("loss", &[1], vec![loss]);
-            g.save(&out, None)?;
-            println!("loss {loss:.6}");
-            println!(
-                "wrote {} ({} gradients and the loss)",
-                out.display(),
-                g.tensors.len() - 1
-            );
-            Ok(())
-        }
+        } => commands::grad(spec, weights, tokens, targets, out, build_dir, threads),
         Cmd::Train {
             spec,
             resume,
             out,
             stop_after,
             quiet,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let opts = crate::train::TrainOptions {
-                resume,
-                out,
-                stop_after,
-                quiet,
-            };
-            let s = crate::train::train(&spec, &opts)?;
-            let first = s.losses.first().copied().unwrap_or(f32::NAN);
-            let last = s.losses.last().copied().unwrap_or(f32::NAN);
-            println!(
-                "{} at step {}/{}: train loss {first:.4} -> {last:.4}{}",
-                if s.interrupted { "stopped" } else { "trained" },
-                s.steps,
-                s.total_steps,
-                s.val_loss
-                    .map(|v| format!(", val loss {v:.4}"))
-                    .unwrap_or_default()
-            );
-            println!("  checkpoint {}", s.checkpoint.display());
-            println!("  metrics    {}", s.run_dir.join("metrics.jsonl").display());
-            Ok(())
-        }
+        } => commands::train(spec, resume, out, stop_after, quiet),
         Cmd::Run {
             spec,
             out,
             quick,
             threads,
             stop_after,
-        } => {
-            crate::run::run(
-                &spec,
-                &crate::run::RunOptions {
-                    out,
-                    quick,
-                    threads,
-                    stop_after,
-                    quiet: false,
-                },
-            )?;
-            Ok(())
-        }
+        } => commands::run(spec, out, quick, threads, stop_after),
         Cmd::Generate {
             run,
             prompt,
             sampling,
             n,
             threads,
-        } => {
-            let mut m = crate::generate::open_run(&run, threads)?;
-            for i in 0..n {
-                let started = std::time::Instant::now();
-                print!("{prompt}");
-                let g = m.generate(
-                    &prompt,
-                    &sampling.config(i as u64),
-                    sampling.max_tokens,
-                    crate::generate::print_stream,
-                )?;
-                let secs = started.elapsed().as_secs_f64();
-                eprintln!(
-                    "\n[{} tokens, {:.1} tokens/s, stopped: {:?}]",
-                    g.tokens.len(),
-                    g.tokens.len() as f64 / secs.max(1e-9),
-                    g.reason
-                );
-            }
-            Ok(())
-        }
+        } => commands::generate(run, prompt, sampling, n, threads),
         Cmd::Eval {
             run,
             n,
             sampling,
             threads,
-        } => {
-            let r = crate::generate::eval_run(
-                &run,
-                n,
-                &sampling.config(0),
-                sampling.max_tokens,
-                threads,
-            )?;
-            print!("{}", r.to_table());
-            println!("wrote {}", run.join("eval.json").display());
-            Ok(())
-        }
-        Cmd::Report { run, out } => {
-            let out = out.unwrap_or_else(|| run.join("report.html"));
-            crate::generate::report_run(&run, &out)?;
-            println!("wrote {}", out.display());
-            Ok(())
-        }
+        } => commands::eval(run, n, sampling, threads),
+        Cmd::Report { run, out } => commands::report(run, out),
         Cmd::Export {
             spec,
             weights,
             hf: _,
             tokenizer,
             out,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let w = Weights::load(&weights)?;
-            crate::hf::export_hf(&spec, &w, tokenizer.as_deref(), &out)?;
-            println!(
-                "wrote {}: config.json, model.safetensors{}",
-                out.display(),
-                if tokenizer.is_some() {
-                    ", tokenizer.json"
-                } else {
-                    ""
-                }
-            );
-            Ok(())
-        }
+        } => commands::export(spec, weights, tokenizer, out),
         Cmd::Import {
             dir,
             hf: _,
             spec,
             weights,
-        } => {
-            let s = crate::hf::import_hf(&dir, &spec, &weights)?;
-            println!(
-                "imported {} ({}) into {} and {}",
-                s.model.name,
-                serde_json::to_value(s.model.family)?
-                    .as_str()
-                    .unwrap_or("?"),
-                spec.display(),
-                weights.display()
-            );
-            Ok(())
-        }
-        Cmd::Init { spec, out, seed } => {
-            let spec = Spec::load(&spec)?;
-            let compiled = crate::passes::compile(&spec, model::program(&spec))?;
-            let shapes: Vec<_> = compiled
-                .memory
-                .params
-                .iter()
-                .map(|p| (p.name.clone(), p.shape.clone()))
-                .collect();
-            let w = Weights::init(&spec.model, &shapes, seed);
-            w.save(&out, None)?;
-            let n: usize = shapes
-                .iter()
-                .map(|(_, s)| s.iter().product::<usize>())
-                .sum();
-            println!(
-                "wrote {} ({} tensors, {n} parameters, seed {seed})",
-                out.display(),
-                shapes.len()
-            );
-            Ok(())
-        }
+        } => commands::import(dir, spec, weights),
+        Cmd::Init { spec, out, seed } => commands::init(spec, out, seed),
         Cmd::Sweep {
             spec,
             set,
             out,
             quick,
             threads,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let knobs = set
-                .iter()
-                .map(|s| crate::sweep::Knob::parse(s))
-                .collect::<Result<Vec<_>>>()?;
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!("{}-sweep", spec.model.name))
-            });
-            let opts = crate::run::RunOptions {
-                quick,
-                threads,
-                ..Default::default()
-            };
-            let rows = crate::sweep::sweep(&spec, &knobs, &out, &opts)?;
-            println!("\nsweep of {} ({}):", spec.path.display(), out.display());
-            print!("{}", crate::sweep::table(&rows));
-            Ok(())
-        }
+        } => commands::sweep(spec, set, out, quick, threads),
         Cmd::Doctor {
             run,
             threads,
             profile,
-        } => {
-            let findings =
-                crate::doctor::doctor(&run, crate::doctor::Options { threads, profile })?;
-            print!("{}", crate::doctor::table(&findings));
-            Ok(())
-        }
+        } => commands::doctor(run, threads, profile),
         Cmd::Profile {
             spec,
             program,
@@ -576,32 +366,7 @@ pub fn run(cli: Cli) -> Result<()> {
             top,
             build_dir,
             json,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let dir = build_dir.unwrap_or_else(|| {
-                let mut d = model::default_dir(&spec).into_os_string();
-                d.push("-profile");
-                d.into()
-            });
-            let w = weights
-                .map(|p| Weights::load(&p).map_err(|e| e.context(p.display())))
-                .transpose()?;
-            let programs: Vec<&str> = if program.is_empty() {
-                crate::profile::PROGRAMS.to_vec()
-            } else {
-                program.iter().map(String::as_str).collect()
-            };
-            let p = crate::profile::profile(&spec, &dir, w.as_ref(), threads, iters, &programs)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&p).map_err(|e| Error::new(e.to_string()))?
-                );
-            } else {
-                print!("{}", p.table(top));
-            }
-            Ok(())
-        }
+        } => commands::profile(spec, program, weights, threads, iters, top, build_dir, json),
         Cmd::Forward {
             spec,
             weights,
@@ -610,36 +375,7 @@ pub fn run(cli: Cli) -> Result<()> {
             build_dir,
             threads,
             check,
-        } => {
-            let spec = Spec::load(&spec)?;
-            let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
-            let rows = read_token_file(&tokens)?;
-            let logits =
-                forward_rows(&b, &w, &rows, threads).map_err(|e| e.context(tokens.display()))?;
-            let (n, t) = (rows.len(), rows[0].len());
-            let mut o = Weights::default();
-            o.insert("logits", &[n, t, spec.model.vocab_size], logits);
-            o.save(&out, None)?;
-            println!(
-                "wrote {} (logits {n} x {t} x {})",
-                out.display(),
-                spec.model.vocab_size
-            );
-            if check {
-                let want = interpret_rows(&b, &w, &rows)?;
-                let err = max_rel_err(&logits_of(&o), &want);
-                println!(
-                    "interpreter (f64) vs compiled ({}): max relative error {err:.2e}",
-                    b.compiled.schedule.target.name()
-                );
-                if err > 1e-4 {
-                    return Err(Error::new(format!(
-                        "compiled logits differ from the interpreter by {err:.2e} > 1e-4"
-                    )));
-                }
-            }
-            Ok(())
-        }
+        } => commands::forward(spec, weights, tokens, out, build_dir, threads, check),
     }
 }
 
@@ -658,78 +394,8 @@ fn build_with_weights(
     Ok((b, w))
 }
 
-/// Run the forward over rows of equal length, in chunks of the compiled batch.
-pub fn forward_rows(b: &Built, w: &Weights, rows: &[Vec<i32>], threads: usize) -> Result<Vec<f32>> {
-    let t = rows[0].len();
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != t) {
-        return Err(Error::new(format!(
-            "sequence {} has {} tokens but the first has {t}; every sequence must have the same length",
-            i + 1,
-            r.len()
-        )));
-    }
-    let max_t = b.compiled.program.seq;
-    if t > max_t {
-        return Err(Error::new(format!(
-            "sequences of {t} tokens exceed the compiled seq_len {max_t} ([build].seq_len)"
-        )));
-    }
-    let mut s = b.session(threads)?;
-    s.load_weights(w)?;
-    let mut logits = Vec::with_capacity(rows.len() * t * b.spec.model.vocab_size);
-    for chunk in rows.chunks(b.compiled.program.batch) {
-        let flat: Vec<i32> = chunk.iter().flatten().copied().collect();
-        logits.extend(s.forward(&flat, chunk.len(), t)?);
-    }
-    Ok(logits)
-}
-
 fn logits_of(w: &Weights) -> Vec<f32> {
     w.get("logits").map(|t| t.data.clone()).unwrap_or_default()
-}
-
-/// max |a - b| / max |b|, the measure every numeric check in irc uses.
-pub fn max_rel_err(a: &[f32], b: &[f64]) -> f64 {
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - y).abs())
-        .fold(0.0, f64::max);
-    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max).max(1e-30);
-    num / den
-}
-
-/// The reference interpreter (f64) on the same graph, rows padded like the library pads them.
-pub fn interpret_rows(b: &Built, w: &Weights, rows: &[Vec<i32>]) -> Result<Vec<f64>> {
-    use crate::ir::{interpret, Value};
-    let (bs, ts, v) = (
-        b.compiled.program.batch,
-        b.compiled.program.seq,
-        b.spec.model.vocab_size,
-    );
-    let g = &b.compiled.graph;
-    let logits_id = g.output("logits").expect("every program outputs logits");
-    let mut out = vec![];
-    for chunk in rows.chunks(bs) {
-        let t = chunk[0].len();
-        let mut tokens = vec![0i32; bs * ts];
-        for (r, row) in chunk.iter().enumerate() {
-            tokens[r * ts..r * ts + t].copy_from_slice(row);
-        }
-        let mut feeds: std::collections::BTreeMap<String, Value<f64>> = w
-            .cast::<f64>()
-            .into_iter()
-            .map(|(k, t)| (k, Value::F(t)))
-            .collect();
-        feeds.insert("tokens".into(), Value::I(tokens));
-        feeds.insert("targets".into(), Value::I(vec![-100; bs * ts]));
-        let vals = interpret(g, &feeds)?;
-        let full = &vals[&logits_id].f().data;
-        for r in 0..chunk.len() {
-            out.extend_from_slice(&full[r * ts * v..(r * ts + t) * v]);
-        }
-    }
-    Ok(out)
 }
 
 fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {

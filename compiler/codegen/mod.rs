@@ -3,10 +3,11 @@
 //! strings them together with the program and the ABI. Rust decides
 //! everything here and hands the templates plain values and lines.
 
+use crate::driver::Compiled;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Kernel, KernelKind};
 use crate::memory::{MemoryPlan, Region};
-use crate::passes::{Compiled, Kernel, KernelKind};
 use crate::schedule::Parallel;
 use crate::spec::{Spec, Target};
 use serde_json::{json, Value};

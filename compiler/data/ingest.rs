@@ -11,6 +11,7 @@
 use super::dedup::{Deduper, Dup};
 use super::{canon, svg, AsciiPolicy, DataConfig, Format, Row};
 use crate::error::{At, Result};
+use crate::rundir::DataDir;
 use crate::tokenizer::{EOS, PAD};
 use crate::util::{atomic_write, sha256_hex, Rng};
 use std::collections::BTreeMap;
@@ -667,7 +668,7 @@ pub struct Manifest {
 impl Manifest {
     /// Read `dir/manifest.json`.
     pub fn load(dir: &Path) -> Result<Manifest> {
-        let p = dir.join("manifest.json");
+        let p = DataDir::new(dir).manifest();
         let t = std::fs::read_to_string(&p).at(p.display())?;
         serde_json::from_str(&t).at(p.display())
     }
@@ -718,9 +719,9 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
         rj.push('\n');
     }
     for (name, body) in [
-        ("train.jsonl", &tj),
-        ("val.jsonl", &vj),
-        ("rejected.jsonl", &rj),
+        (DataDir::TRAIN_ROWS, &tj),
+        (DataDir::VAL_ROWS, &vj),
+        (DataDir::REJECTED_ROWS, &rj),
     ] {
         atomic_write(&out.join(name), body.as_bytes())?;
         files.insert(name.to_string(), sha256_hex(body.as_bytes()));
@@ -748,7 +749,7 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
         files,
     };
     atomic_write(
-        &out.join("manifest.json"),
+        &DataDir::new(out).manifest(),
         serde_json::to_string_pretty(&m)?.as_bytes(),
     )?;
     Ok(m)

@@ -17,7 +17,6 @@
 //! are rejected inside rows so they can never be confused with boundaries.
 
 pub mod canon;
-pub mod cli;
 pub mod dedup;
 pub mod ingest;
 pub mod pipeline;
@@ -251,7 +250,9 @@ pub fn row_samples(rows: &[Row]) -> Vec<String> {
 /// `train.jsonl`), a `.jsonl` rows file, or a text file (one sample a line).
 pub fn samples_from(path: &Path) -> Result<Vec<String>> {
     if path.is_dir() {
-        return Ok(row_samples(&read_rows(&path.join("train.jsonl"))?));
+        return Ok(row_samples(&read_rows(
+            &crate::rundir::DataDir::new(path).train_rows(),
+        )?));
     }
     if path.extension().is_some_and(|e| e == "jsonl") {
         return Ok(row_samples(&read_rows(path)?));

@@ -15,6 +15,7 @@
 use super::ingest::{self, Manifest};
 use super::DataConfig;
 use crate::error::{At, Result};
+use crate::rundir::DataDir;
 use crate::tokenizer::{train, Tokenizer, TokenizerConfig};
 use crate::util::{atomic_write, sha256_hex};
 use serde_json::json;
@@ -109,15 +110,16 @@ pub fn tokenizer_stage(
     manifest: &Manifest,
     out: &Path,
 ) -> Result<(Tokenizer, bool)> {
-    let tok_path = out.join("tokenizer.json");
-    let tok_meta = out.join("tokenizer.meta.json");
+    let dir = DataDir::new(out);
+    let tok_path = dir.tokenizer();
+    let tok_meta = dir.tokenizer_meta();
     let h2 = sha256_hex(
         format!(
             "{}\n{}\n{}\nirc-tokenizer v1 {}",
             serde_json::to_string(tok)?,
             manifest
                 .files
-                .get("train.jsonl")
+                .get(DataDir::TRAIN_ROWS)
                 .cloned()
                 .unwrap_or_default(),
             match &tok.path {
@@ -136,7 +138,7 @@ pub fn tokenizer_stage(
     let t = match &tok.path {
         Some(p) => Tokenizer::load(p)?,
         None => {
-            let rows = super::read_rows(&out.join("train.jsonl"))?;
+            let rows = super::read_rows(&dir.train_rows())?;
             let (t, stats) = train::train(&super::row_samples(&rows), tok)?;
             eprintln!(
                 "tokenizer: {} ids ({} merges) from {} words",
@@ -152,7 +154,7 @@ pub fn tokenizer_stage(
         &tok_meta,
         &h2,
         out,
-        &["tokenizer.json"],
+        &[DataDir::TOKENIZER],
         json!({ "config": tok, "vocab_size": t.vocab_size() }),
     )?;
     Ok((t, true))
@@ -162,17 +164,22 @@ pub fn tokenizer_stage(
 /// `train.tok` / `val.tok`, unless the tokenizer and both splits are those
 /// they were made from. Returns whether the stage ran.
 pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> Result<bool> {
-    let meta3 = out.join("tokens.meta.json");
+    let dir = DataDir::new(out);
+    let meta3 = dir.tokens_meta();
     let h3 = sha256_hex(
         format!(
             "{}\n{}\n{}\nirc-tok v1 {}",
-            file_hash(&out.join("tokenizer.json"))?,
+            file_hash(&dir.tokenizer())?,
             manifest
                 .files
-                .get("train.jsonl")
+                .get(DataDir::TRAIN_ROWS)
                 .cloned()
                 .unwrap_or_default(),
-            manifest.files.get("val.jsonl").cloned().unwrap_or_default(),
+            manifest
+                .files
+                .get(DataDir::VAL_ROWS)
+                .cloned()
+                .unwrap_or_default(),
             env!("CARGO_PKG_VERSION")
         )
         .as_bytes(),
@@ -182,13 +189,13 @@ pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> R
     }
     let tr = super::prep::tokenize_split(out, "train", tokenizer)?;
     let va = super::prep::tokenize_split(out, "val", tokenizer)?;
-    tr.save(&out.join("train.tok"))?;
-    va.save(&out.join("val.tok"))?;
+    tr.save(&dir.train_tokens())?;
+    va.save(&dir.val_tokens())?;
     write_meta(
         &meta3,
         &h3,
         out,
-        &["train.tok", "val.tok"],
+        &[DataDir::TRAIN_TOKENS, DataDir::VAL_TOKENS],
         json!({
             "train_tokens": tr.len(), "train_rows": tr.rows.len(),
             "val_tokens": va.len(), "val_rows": va.rows.len(),
@@ -207,9 +214,9 @@ pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<P
     Ok(Prepared {
         dir: out.to_path_buf(),
         manifest,
-        tokenizer: out.join("tokenizer.json"),
-        train: out.join("train.tok"),
-        val: out.join("val.tok"),
+        tokenizer: DataDir::new(out).tokenizer(),
+        train: DataDir::new(out).train_tokens(),
+        val: DataDir::new(out).val_tokens(),
         ran: [ran1, ran2, ran3],
     })
 }

@@ -34,8 +34,7 @@
 //! symptoms.
 
 use crate::eval::{EvalResult, Rate};
-use crate::report::chart::fmt_num;
-use crate::report::MetricsLog;
+use crate::metrics::{fmt_num, MetricsLog};
 use crate::spec::Spec;
 use crate::train::DataSummary;
 use serde::{Deserialize, Serialize};
@@ -98,9 +97,6 @@ pub const FEW_EPOCHS: f64 = 3.0;
 pub const VALID_LOOK: f64 = 0.9;
 /// Near-copy rate of the scored generations that is memorization.
 pub const COPIES_LOOK: f64 = 0.25;
-/// `generate.max_tokens` when the spec does not set it.
-pub const DEFAULT_MAX_TOKENS: usize = 512;
-
 /// The priority of a symptom (lower is fixed first; unknown ones last).
 pub fn priority(symptom: &str) -> usize {
     ORDER
@@ -162,12 +158,7 @@ pub struct Knobs {
 impl Knobs {
     /// The knobs of a parsed spec.
     pub fn of(spec: &Spec) -> Knobs {
-        let max_tokens = spec
-            .sections
-            .get("generate")
-            .and_then(|g| g.get("max_tokens"))
-            .and_then(|v| v.as_integer())
-            .map_or(DEFAULT_MAX_TOKENS, |v| v.max(1) as usize);
+        let max_tokens = spec.generate.max_tokens;
         Knobs {
             seq_len: spec.build.seq_len,
             context: spec.model.context,
@@ -196,7 +187,7 @@ pub struct Evidence<'a> {
 /// (either may be absent or unreadable: those checks say *no data*).
 pub fn for_run(run: &Path, metrics: &MetricsLog, eval: Option<&EvalResult>) -> Vec<Finding> {
     let data = DataSummary::read(run).ok().flatten();
-    let knobs = Spec::load(&run.join("build").join("spec.toml"))
+    let knobs = Spec::load(&crate::rundir::RunDir::new(run).spec())
         .ok()
         .map(|s| Knobs::of(&s));
     all(&Evidence {
@@ -632,31 +623,41 @@ pub(crate) fn finite(xs: Vec<(f64, f64)>) -> Vec<f64> {
 ///   loss of the last 10% of steps, or 5% above the best val loss.
 /// - **slow inference → forward kernels**: generation under 50 tokens/s.
 pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut push = |symptom: &str, stage: &str, action: &str, status, evidence: String| {
-        out.push(Finding {
-            symptom: symptom.into(),
-            stage: stage.into(),
-            action: action.into(),
-            status,
-            evidence,
-            sweep: None,
-        })
-    };
     let train = finite(m.series(|r| r.train_loss));
-    let grads = finite(m.series(|r| r.grad_norm));
     let vals = finite(m.series(|r| r.val_loss));
-    let nonfinite_loss = m
-        .rows
-        .iter()
-        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
-        || m.rows
-            .iter()
-            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
+    vec![
+        utf_finding(e),
+        noise_finding(m, e, &train),
+        loops_finding(e),
+        glitches_finding(e),
+        plateau_finding(&train),
+        memorizing_finding(e, &train, &vals),
+        slow_finding(e),
+    ]
+}
 
-    // UTF artifacts.
+/// A finding with no sweep suggestion (the report's rules add those).
+fn metric_finding(
+    symptom: &str,
+    stage: &str,
+    action: &str,
+    status: Status,
+    evidence: String,
+) -> Finding {
+    Finding {
+        symptom: symptom.into(),
+        stage: stage.into(),
+        action: action.into(),
+        status,
+        evidence,
+        sweep: None,
+    }
+}
+
+/// UTF artifacts.
+fn utf_finding(e: Option<&EvalResult>) -> Finding {
     match e {
-        Some(e) => push(
+        Some(e) => metric_finding(
             UTF,
             "tokenizer",
             "ASCII corpus gate; encode/decode roundtrip parity",
@@ -667,7 +668,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             },
             format!("{} of {} generations contain non-ASCII", e.non_ascii, e.n),
         ),
-        None => push(
+        None => metric_finding(
             UTF,
             "tokenizer",
             "ASCII corpus gate; encode/decode roundtrip parity",
@@ -675,8 +676,18 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Random noise.
+/// Random noise.
+fn noise_finding(m: &MetricsLog, e: Option<&EvalResult>, train: &[f64]) -> Finding {
+    let grads = finite(m.series(|r| r.grad_norm));
+    let nonfinite_loss = m
+        .rows
+        .iter()
+        .any(|r| r.train_loss.is_some_and(|x| !x.is_finite()))
+        || m.rows
+            .iter()
+            .any(|r| r.grad_norm.is_some_and(|x| !x.is_finite()));
     let mut ev = Vec::new();
     let mut look = false;
     let mut any = false;
@@ -696,7 +707,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
     if nonfinite_loss {
         any = true;
         look = true;
-        ev.push("non-finite train loss or grad norm".into());
+        ev.push("non-finite train loss or grad norm".into())
     }
     if train.len() >= 20 {
         any = true;
@@ -722,15 +733,17 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             look = true;
         }
     }
-    push(
+    metric_finding(
         NOISE,
         "model init / backward / LR",
         "weight init, gradient flow (grad norms per tensor), lower the LR",
         status(any, look),
         ev.join("; "),
-    );
+    )
+}
 
-    // Loops.
+/// Loops.
+fn loops_finding(e: Option<&EvalResult>) -> Finding {
     match e.and_then(|e| e.repeat_ratio_mean.map(|r| (e, r))) {
         Some((e, r)) => {
             let max = e.repeat_ratio_max.unwrap_or(r);
@@ -738,15 +751,15 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 Some(b) => (r > b + 0.15 || max > 0.9, format!(", references {b:.3}")),
                 None => (r > 0.75 || max > 0.9, String::new()),
             };
-            push(
+            metric_finding(
                 LOOPS,
                 "data",
                 "<eos> boundaries present between samples; duplicate rows",
                 status(true, look),
                 format!("repeat ratio mean {r:.3}, max {max:.3}{base}"),
-            );
+            )
         }
-        None => push(
+        None => metric_finding(
             LOOPS,
             "data",
             "<eos> boundaries present between samples; duplicate rows",
@@ -754,10 +767,12 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Boundary glitches.
+/// Boundary glitches.
+fn glitches_finding(e: Option<&EvalResult>) -> Finding {
     match e {
-        Some(e) => push(
+        Some(e) => metric_finding(
             GLITCHES,
             "data prep / inference",
             "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
@@ -770,7 +785,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 e.stray_close
             ),
         ),
-        None => push(
+        None => metric_finding(
             GLITCHES,
             "data prep / inference",
             "explicit end markers in the data; stop at the first </svg>; max_new_tokens",
@@ -778,8 +793,10 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "no eval".into(),
         ),
     }
+}
 
-    // Plateau.
+/// Plateau.
+fn plateau_finding(train: &[f64]) -> Finding {
     if train.len() >= 20 {
         let q = train.len() / 4;
         let prev = mean(&train[train.len() - 2 * q..train.len() - q]).unwrap_or(0.0);
@@ -789,7 +806,7 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
         } else {
             0.0
         };
-        push(
+        metric_finding(
             PLATEAU,
             "loss / schedule",
             "LR schedule (warmup, decay), data diversity, longer seq-len",
@@ -800,22 +817,24 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(last),
                 -100.0 * gain
             ),
-        );
+        )
     } else {
-        push(
+        metric_finding(
             PLATEAU,
             "loss / schedule",
             "LR schedule (warmup, decay), data diversity, longer seq-len",
             Status::NoData,
             format!("{} train-loss points (need 20)", train.len()),
-        );
+        )
     }
+}
 
-    // Memorizing: on the eval's losses when it has both (the same measure:
-    // the whole validation set and as many training windows), else on the
-    // training log's.
+/// Memorizing: on the eval's losses when it has both (the same measure:
+/// the whole validation set and as many training windows), else on the
+/// training log's.
+fn memorizing_finding(e: Option<&EvalResult>, train: &[f64], vals: &[f64]) -> Finding {
     if let Some((v, t)) = e.and_then(|e| e.val_loss.zip(e.train_loss)) {
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
@@ -825,14 +844,14 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(v),
                 fmt_num(t)
             ),
-        );
+        )
     } else if let (Some(&last_val), false) = (vals.last(), train.is_empty()) {
         let k = (train.len() / 10).max(1);
         let tr = mean(&train[train.len() - k..]).unwrap_or(0.0);
         let best = vals.iter().cloned().fold(f64::INFINITY, f64::min);
         let gap = last_val > 1.15 * tr && last_val - tr > 0.1;
         let rising = last_val > 1.05 * best;
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
@@ -843,27 +862,29 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
                 fmt_num(tr),
                 fmt_num(best)
             ),
-        );
+        )
     } else {
-        push(
+        metric_finding(
             MEMORIZING,
             "data / data prep",
             "train/val split (no leakage, enough val), SVG variety, fewer epochs",
             Status::NoData,
             "no val loss".into(),
-        );
+        )
     }
+}
 
-    // Slow inference.
+/// Slow inference.
+fn slow_finding(e: Option<&EvalResult>) -> Finding {
     match e.and_then(|e| e.gen_tokens_per_s) {
-        Some(t) => push(
+        Some(t) => metric_finding(
             SLOW,
             "forward",
             "profile per kernel, SIMD path in use, KV cache, quantized weights",
             status(true, t < 50.0),
             format!("{t:.1} generated tokens/s"),
         ),
-        None => push(
+        None => metric_finding(
             SLOW,
             "forward",
             "profile per kernel, SIMD path in use, KV cache, quantized weights",
@@ -871,7 +892,6 @@ pub fn diagnose(m: &MetricsLog, e: Option<&EvalResult>) -> Vec<Finding> {
             "generation speed not measured".into(),
         ),
     }
-    out
 }
 
 fn status(any: bool, look: bool) -> Status {

@@ -21,7 +21,8 @@ use crate::eval::EvalResult;
 use crate::model;
 pub mod checks;
 
-use crate::report::MetricsLog;
+use crate::metrics::MetricsLog;
+use crate::rundir::{resolve_checkpoint, RunDir};
 use crate::runtime::Weights;
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
@@ -31,7 +32,7 @@ use std::path::Path;
 /// Tokens of the validation row the drift check runs (fewer if the row is).
 pub const DRIFT_TOKENS: usize = 64;
 /// Largest relative error of the compiled logits that is not drift.
-pub const DRIFT_TOLERANCE: f64 = 1e-4;
+pub const DRIFT_TOLERANCE: f64 = crate::parity::LOGITS_TOLERANCE;
 
 /// What `irc doctor` checks beyond the metrics.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,16 +45,16 @@ pub struct Options {
 
 /// The checklist for `run`.
 pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
-    let spec_path = run.join("build").join("spec.toml");
+    let dir = RunDir::new(run);
+    let spec_path = dir.spec();
     if !spec_path.exists() {
         return Err(Error::new(format!(
             "{}: not a run directory (no build/spec.toml); give the folder `irc train` or `irc run` wrote",
             run.display()
         )));
     }
-    let metrics =
-        MetricsLog::read(&run.join("metrics.jsonl")).unwrap_or_else(|_| MetricsLog::parse(""));
-    let eval = EvalResult::read_json(&run.join("eval.json")).ok();
+    let metrics = MetricsLog::read(&dir.metrics()).unwrap_or_else(|_| MetricsLog::parse(""));
+    let eval = EvalResult::read_json(&dir.eval()).ok();
     let mut findings = checks::for_run(run, &metrics, eval.as_ref());
 
     // Tokenizer roundtrip, into the UTF finding.
@@ -69,13 +70,19 @@ pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
     }
 
     let spec = Spec::load(&spec_path)?;
-    let ckpt = crate::train::resolve_checkpoint(run);
+    let ckpt = resolve_checkpoint(run);
     let weights = Weights::load(&ckpt).map_err(|e| e.context(ckpt.display()))?;
     findings.push(drift(run, &spec, &weights, opts.threads)?);
 
     if opts.profile {
-        let dir = run.join("build-profile");
-        let p = crate::profile::profile(&spec, &dir, Some(&weights), opts.threads, 1, &["decode"])?;
+        let p = crate::profile::profile(
+            &spec,
+            &dir.profile_build(),
+            Some(&weights),
+            opts.threads,
+            1,
+            &["decode"],
+        )?;
         if let (Some(f), Some(d)) = (
             findings.iter_mut().find(|f| f.symptom == checks::SLOW),
             p.programs.first(),
@@ -110,8 +117,9 @@ pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
 /// Validation rows whose text is not reproduced by decode(encode(text)), of
 /// how many.
 fn roundtrip(run: &Path) -> Result<(usize, usize)> {
-    let tok = Tokenizer::load(&run.join("data").join("tokenizer.json"))?;
-    let path = run.join("data").join("val.jsonl");
+    let data = RunDir::new(run).data();
+    let tok = Tokenizer::load(&data.tokenizer())?;
+    let path = data.val_rows();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
     let (mut bad, mut n) = (0, 0);
@@ -136,7 +144,7 @@ fn roundtrip(run: &Path) -> Result<(usize, usize)> {
 
 /// The compiled forward of one validation row against the f64 interpreter.
 fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding> {
-    let val = crate::data::prep::TokenSet::load(&run.join("data").join("val.tok"))?;
+    let val = crate::data::prep::TokenSet::load(&RunDir::new(run).data().val_tokens())?;
     let len = val.rows.first().map_or(0, |r| r.0 as usize);
     let t = len
         .min(DRIFT_TOKENS)
@@ -161,9 +169,9 @@ fn drift(run: &Path, spec: &Spec, w: &Weights, threads: usize) -> Result<Finding
     let dir = tempfile::tempdir()?;
     let built = model::build(&small, dir.path())?;
     let rows = [tokens];
-    let got = crate::cli::forward_rows(&built, w, &rows, threads)?;
-    let want = crate::cli::interpret_rows(&built, w, &rows)?;
-    let err = crate::cli::max_rel_err(&got, &want);
+    let got = crate::parity::forward_rows(&built, w, &rows, threads)?;
+    let want = crate::parity::interpret_rows(&built, w, &rows)?;
+    let err = crate::parity::max_rel_err(&got, &want);
     finding.status = if err > DRIFT_TOLERANCE {
         Status::Look
     } else {

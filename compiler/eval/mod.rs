@@ -58,7 +58,6 @@
 //! [`EvalResult`] is what `eval.json` holds; [`EvalResult::to_table`] prints
 //! it and [`EvalResult::write_json`] writes it atomically.
 
-pub mod config;
 pub mod prompt;
 pub mod svg;
 pub mod text;

@@ -1,6 +1,7 @@
 //! Valid-SVG check: ASCII, well-formed XML, `<svg>` root, parsed by `usvg`
 //! into a tree with at least one drawable element.
 
+pub use crate::render::{safe_usvg_options, usvg_tree};
 use serde::{Deserialize, Serialize};
 
 /// Why a generation is not a valid SVG (the first failing step).
@@ -45,19 +46,6 @@ impl Invalid {
             Invalid::NoDrawable => "no_drawable",
         }
     }
-}
-
-/// `usvg` options that never touch the file system or the network: image
-/// `href`s that are not `data:` URIs resolve to nothing.
-pub fn safe_usvg_options() -> usvg::Options<'static> {
-    let mut opt = usvg::Options::default();
-    opt.image_href_resolver.resolve_string = Box::new(|_, _| None);
-    opt
-}
-
-/// Parse with `usvg` (safe options); `None` when it fails.
-pub fn usvg_tree(text: &str) -> Option<usvg::Tree> {
-    usvg::Tree::from_str(text, &safe_usvg_options()).ok()
 }
 
 /// Count drawable nodes under a group, recursively: visible paths with a

@@ -6,11 +6,13 @@
 //! grow, so ascending id order is always a topological order.
 
 mod interp;
+mod kernel;
 mod ops;
 mod print;
 mod verify;
 
 pub use interp::{interpret, Real, Tensor, Value};
+pub use kernel::{Kernel, KernelKind};
 pub use ops::Op;
 pub use verify::verify;
 

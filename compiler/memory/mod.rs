@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{DType, Graph, NodeId, Op};
-use crate::passes::{Kernel, KernelKind};
+use crate::ir::{Kernel, KernelKind};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;

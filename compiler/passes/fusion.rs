@@ -13,89 +13,9 @@
 //! 6. every op left is a kernel of its own.
 
 use crate::error::{Error, Result};
-use crate::ir::{Graph, NodeId, Op};
-use serde::Serialize;
+use crate::ir::{Graph, Kernel, KernelKind, NodeId, Op};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KernelKind {
-    /// nodes: `[matmul, (+bias), (gelu)]`
-    Gemm {
-        bias: bool,
-        gelu: bool,
-    },
-    /// nodes: `[(residual add), layernorm | rmsnorm]`
-    Norm {
-        residual: bool,
-    },
-    /// nodes: `[(narrow)*, attention]`
-    Attention,
-    /// nodes: the `cache_write`s of this step's keys and values (with the
-    /// `narrow`s they read through) and the `cached_attention` over them:
-    /// append to the cache, then attend
-    CachedAttention,
-    /// nodes: a chain of elementwise ops, in evaluation order
-    Elementwise,
-    Embedding,
-    Rope,
-    Softmax,
-    CrossEntropy,
-    /// nodes: any of `softmax`, `cross_entropy`, `cross_entropy_grad` of the
-    /// same logits (one pass over each row)
-    SoftmaxCrossEntropy,
-    Narrow,
-    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention
-    AttentionGrad,
-    ReduceRows,
-    Pad,
-    SoftmaxGrad,
-    NormGrad,
-    EmbeddingGrad,
-}
-
-impl KernelKind {
-    pub fn label(&self) -> String {
-        match self {
-            KernelKind::Gemm { bias, gelu } => {
-                format!(
-                    "gemm{}{}",
-                    if *bias { "+bias" } else { "" },
-                    if *gelu { "+gelu" } else { "" }
-                )
-            }
-            KernelKind::Norm { residual: true } => "add+norm".into(),
-            KernelKind::Norm { residual: false } => "norm".into(),
-            KernelKind::Attention => "attention".into(),
-            KernelKind::CachedAttention => "cached_attention".into(),
-            KernelKind::Elementwise => "elementwise".into(),
-            KernelKind::Embedding => "embedding".into(),
-            KernelKind::Rope => "rope".into(),
-            KernelKind::Softmax => "softmax".into(),
-            KernelKind::CrossEntropy => "cross_entropy".into(),
-            KernelKind::SoftmaxCrossEntropy => "softmax+cross_entropy".into(),
-            KernelKind::Narrow => "narrow".into(),
-            KernelKind::AttentionGrad => "attention_grad".into(),
-            KernelKind::ReduceRows => "reduce_rows".into(),
-            KernelKind::Pad => "pad".into(),
-            KernelKind::SoftmaxGrad => "softmax_grad".into(),
-            KernelKind::NormGrad => "norm_grad".into(),
-            KernelKind::EmbeddingGrad => "embedding_grad".into(),
-        }
-    }
-}
-
-/// One kernel: the ops it computes, the values it reads, the values it writes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Kernel {
-    pub kind: KernelKind,
-    pub nodes: Vec<NodeId>,
-    /// Values read from memory (produced by another kernel, a leaf or a view).
-    pub inputs: Vec<NodeId>,
-    /// Values written to memory (read by another kernel, or a graph output).
-    pub outputs: Vec<NodeId>,
-}
 
 struct Fuser<'a> {
     g: &'a Graph,

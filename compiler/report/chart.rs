@@ -46,24 +46,7 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     v
 }
 
-/// A short number label: `0.5`, `12`, `3e-4`, `1.2k`.
-pub fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 {
-        "0".to_string()
-    } else if !(1e-3..1e6).contains(&a) {
-        let s = format!("{v:.1e}");
-        s.replace(".0e", "e")
-    } else if a >= 1e4 {
-        format!("{:.0}k", v / 1e3)
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
-}
+pub use crate::metrics::fmt_num;
 
 fn thin(p: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let p: Vec<(f64, f64)> = p

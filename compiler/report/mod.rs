@@ -25,9 +25,12 @@
 pub mod chart;
 pub mod gallery;
 
-use crate::error::{At, Result};
+use crate::error::Result;
 use crate::eval::{self, EvalResult, PromptOutcome};
-use chart::{fmt_num, line_chart, Series};
+use crate::metrics::fmt_num;
+pub use crate::metrics::{MetricRow, MetricsLog};
+use crate::rundir::RunDir;
+use chart::{line_chart, Series};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -60,86 +63,6 @@ pub struct GallerySample {
     /// The visual scores `irc eval` gave it (`eval.json`'s).
     #[serde(default)]
     pub visual: Option<eval::SampleVisual>,
-}
-
-/// One line of `metrics.jsonl` (missing fields are `None`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricRow {
-    /// Optimizer step.
-    pub step: f64,
-    /// Epoch.
-    pub epoch: Option<f64>,
-    /// Training loss.
-    pub train_loss: Option<f64>,
-    /// Validation loss (eval steps only).
-    pub val_loss: Option<f64>,
-    /// Learning rate.
-    pub lr: Option<f64>,
-    /// Global gradient norm.
-    pub grad_norm: Option<f64>,
-    /// Training throughput.
-    pub tokens_per_s: Option<f64>,
-    /// Valid-SVG rate of the samples generated at an evaluation.
-    pub valid_svg_rate: Option<f64>,
-}
-
-/// The rows of a `metrics.jsonl`, and how many lines could not be read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricsLog {
-    /// Readable rows in file order.
-    pub rows: Vec<MetricRow>,
-    /// Lines that were not a JSON object with a numeric `step`.
-    pub bad_lines: usize,
-}
-
-impl MetricsLog {
-    /// Read a `metrics.jsonl`; a missing file is an empty log.
-    pub fn read(path: &Path) -> Result<MetricsLog> {
-        if !path.exists() {
-            return Ok(MetricsLog::default());
-        }
-        let text = std::fs::read(path).at(path.display())?;
-        Ok(Self::parse(&String::from_utf8_lossy(&text)))
-    }
-
-    /// Parse `metrics.jsonl` text.
-    pub fn parse(text: &str) -> MetricsLog {
-        let mut log = MetricsLog::default();
-        for line in text.lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: serde_json::Value = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(_) => {
-                    log.bad_lines += 1;
-                    continue;
-                }
-            };
-            let f = |k: &str| v.get(k).and_then(|x| x.as_f64());
-            match f("step") {
-                Some(step) => log.rows.push(MetricRow {
-                    step,
-                    epoch: f("epoch"),
-                    train_loss: f("train_loss"),
-                    val_loss: f("val_loss"),
-                    lr: f("lr"),
-                    grad_norm: f("grad_norm"),
-                    tokens_per_s: f("tokens_per_s"),
-                    valid_svg_rate: f("valid_svg_rate"),
-                }),
-                None => log.bad_lines += 1,
-            }
-        }
-        log
-    }
-
-    pub(crate) fn series(&self, get: fn(&MetricRow) -> Option<f64>) -> Vec<(f64, f64)> {
-        self.rows
-            .iter()
-            .filter_map(|r| get(r).map(|y| (r.step, y)))
-            .collect()
-    }
 }
 
 /// Escape text for HTML (element content and quoted attributes).
@@ -625,7 +548,18 @@ pub fn write_report(
     samples: &[GallerySample],
     out: &Path,
 ) -> Result<()> {
-    let metrics = MetricsLog::read(&run_dir.join("metrics.jsonl"))?;
+    let metrics = MetricsLog::read(&RunDir::new(run_dir).metrics())?;
     let html = render_html(run_dir, &metrics, eval, samples);
     crate::util::atomic_write(out, html.as_bytes())
+}
+
+/// `irc report`: the HTML report of a run.
+pub fn report_run(run: &Path, out: &Path) -> Result<()> {
+    let dir = RunDir::new(run);
+    let eval = EvalResult::read_json(&dir.eval()).ok();
+    let samples: Vec<GallerySample> = std::fs::read_to_string(dir.samples())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    write_report(run, eval.as_ref(), &samples, out)
 }

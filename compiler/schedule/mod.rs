@@ -3,7 +3,7 @@
 //! which only says *what* is computed.
 
 use crate::ir::Graph;
-use crate::passes::{Kernel, KernelKind};
+use crate::ir::{Kernel, KernelKind};
 use crate::spec::Target;
 use serde::Serialize;
 use std::fmt::Write;

@@ -5,10 +5,21 @@
 //! keep their source span; `resolve` then applies the family defaults and checks
 //! the numbers against each other. Every error, from either step, names the file,
 //! line, column and field, and says what was expected.
+//!
+//! Every section is read here, once, so every command that takes a spec
+//! (`irc build` included) rejects a bad section of it: `[model]`, `[build]`
+//! and `[train]` ([`TrainSpec`]) resolved field by field, `[generate]` and
+//! `[eval]` ([`GenerateConfig`], [`EvalConfig`]) and `[data]` and
+//! `[tokenizer]` (whose types belong to their stages) typed by serde.
 
+mod generate;
 mod train;
 
+pub use generate::{EvalConfig, GenerateConfig};
 pub use train::{LrSchedule, TrainSpec};
+
+use crate::data::DataConfig;
+use crate::tokenizer::TokenizerConfig;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -203,8 +214,20 @@ pub struct Spec {
     pub build: BuildSpec,
     /// The training recipe (`[train]`, defaults when absent).
     pub train: TrainSpec,
-    /// Sections owned by later stages (`[train]`, `[data]`, `[tokenizer]`,
-    /// `[generate]`), kept as parsed TOML until their stage reads them.
+    /// `[data]`, with relative `source` paths taken from the spec's folder.
+    #[serde(skip)]
+    pub data: DataConfig,
+    /// `[tokenizer]`, with a relative `path` taken from the spec's folder.
+    #[serde(skip)]
+    pub tokenizer: TokenizerConfig,
+    /// `[generate]`: how `irc run` samples.
+    #[serde(skip)]
+    pub generate: GenerateConfig,
+    /// `[eval]`: how many held-out prompts `irc run` scores.
+    #[serde(skip)]
+    pub eval: EvalConfig,
+    /// The later stages' sections as written (`[train]`, `[data]`, `[tokenizer]`,
+    /// `[generate]`, `[eval]`), untyped; the typed fields above are what stages read.
     #[serde(skip)]
     pub sections: toml::Table,
 }
@@ -273,6 +296,11 @@ fn plain_words(msg: &str) -> String {
         ("expected struct RawBuild", "expected a table ([build])"),
         ("expected struct TrainSpec", "expected a table ([train])"),
         ("expected struct DataConfig", "expected a table ([data])"),
+        (
+            "expected struct GenerateConfig",
+            "expected a table ([generate])",
+        ),
+        ("expected struct EvalConfig", "expected a table ([eval])"),
         (
             "expected struct TokenizerConfig",
             "expected a table ([tokenizer])",
@@ -448,6 +476,7 @@ impl Spec {
         let model = resolve_model(&d, model)?;
         let train = resolve_train(&d, src)?;
         let build = resolve_build(&d, raw.build, &model, &train)?;
+        let stages = resolve_stage_sections(&d, src)?;
         let mut sections = toml::Table::new();
         for (k, v) in [
             ("train", raw.train),
@@ -466,6 +495,10 @@ impl Spec {
             model,
             build,
             train,
+            data: stages.data,
+            tokenizer: stages.tokenizer,
+            generate: stages.generate,
+            eval: stages.eval,
             sections,
         })
     }
@@ -726,21 +759,99 @@ fn resolve_train(d: &Diag, src: &str) -> Result<TrainSpec> {
     let span = t.span();
     let t = t.into_inner();
     if let Some((field, msg)) = t.problems() {
-        // Point at `field = ...` inside the [train] table when it is written there.
-        let table = &src[span.clone()];
-        let at = table
-            .lines()
-            .scan(span.start, |off, l| {
-                let here = *off;
-                *off += l.len() + 1;
-                Some((here, l))
-            })
-            .find(|(_, l)| l.trim_start().starts_with(field) && l.contains('='))
-            .map(|(o, l)| o + (l.len() - l.trim_start().len()))
-            .unwrap_or(span.start);
+        let at = key_offset(src, span, field);
         return Err(d.at(at..at, &format!("[train].{field}"), msg));
     }
     Ok(t)
+}
+
+/// Where `field = ...` starts in the table beginning at `span` (up to the
+/// next table header; the table's start when the field is not written
+/// there), so a range error points at its line.
+fn key_offset(src: &str, span: std::ops::Range<usize>, field: &str) -> usize {
+    src[span.start..]
+        .lines()
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.trim_start().starts_with('['))
+        .map(|(_, l)| l)
+        .scan(span.start, |off, l| {
+            let here = *off;
+            *off += l.len() + 1;
+            Some((here, l))
+        })
+        .find(|(_, l)| l.trim_start().starts_with(field) && l.contains('='))
+        .map(|(o, l)| o + (l.len() - l.trim_start().len()))
+        .unwrap_or(span.start)
+}
+
+/// The sections later stages read, typed: serde's errors carry their span,
+/// and the range checks of `[generate]` and `[eval]` run as they are read.
+#[derive(Deserialize)]
+struct RawStageSections {
+    data: Option<Spanned<DataConfig>>,
+    #[serde(default)]
+    tokenizer: TokenizerConfig,
+    #[serde(default)]
+    generate: GenerateConfig,
+    #[serde(default)]
+    eval: EvalConfig,
+}
+
+struct StageSections {
+    data: DataConfig,
+    tokenizer: TokenizerConfig,
+    generate: GenerateConfig,
+    eval: EvalConfig,
+}
+
+fn resolve_stage_sections(d: &Diag, src: &str) -> Result<StageSections> {
+    let raw: RawStageSections = toml::from_str(src).map_err(|e| d.toml_error(&e))?;
+    let data = match raw.data {
+        Some(t) => {
+            let span = t.span();
+            let data = t.into_inner();
+            if let Some((field, msg)) = data_problems(&data) {
+                let at = key_offset(src, span, field);
+                return Err(d.at(at..at, &format!("[data].{field}"), msg));
+            }
+            data
+        }
+        None => DataConfig::default(),
+    };
+    let mut s = StageSections {
+        data,
+        tokenizer: raw.tokenizer,
+        generate: raw.generate,
+        eval: raw.eval,
+    };
+    // Data paths are written relative to the spec, not to the working folder.
+    let base = d.path.parent().unwrap_or(Path::new(""));
+    for p in s.data.source.iter_mut() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    if let Some(p) = s.tokenizer.path.as_mut() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(s)
+}
+
+/// The `[data]` numbers serde cannot check by type alone (the ingest
+/// would reject them later, without a place).
+fn data_problems(d: &DataConfig) -> Option<(&'static str, String)> {
+    if !(0.0..1.0).contains(&d.val_ratio) {
+        return Some((
+            "val_ratio",
+            format!(
+                "{} is out of range; expected a fraction in [0, 1)",
+                d.val_ratio
+            ),
+        ));
+    }
+    None
 }
 
 fn resolve_build(

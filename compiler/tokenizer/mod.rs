@@ -17,7 +17,6 @@
 //! Training is in [`train`]; the `tokenizer.json` format in [`hf`].
 
 pub mod bytelevel;
-pub mod cli;
 pub mod hf;
 pub mod train;
 

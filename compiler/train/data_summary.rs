@@ -4,12 +4,10 @@
 
 use crate::data::prep::Batcher;
 use crate::error::{At, Result};
+use crate::rundir::RunDir;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// The file name under the run folder.
-pub const FILE: &str = "data.json";
 
 /// Token lengths of the training rows (`<eos>` included).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -103,13 +101,13 @@ impl DataSummary {
 
     /// Write `RUN/data.json` atomically.
     pub fn write(&self, run: &Path) -> Result<()> {
-        let p = run.join(FILE);
+        let p = RunDir::new(run).data_summary();
         atomic_write(&p, serde_json::to_string_pretty(self)?.as_bytes())
     }
 
     /// Read `RUN/data.json`; `Ok(None)` when the run has none (older runs).
     pub fn read(run: &Path) -> Result<Option<DataSummary>> {
-        let p = run.join(FILE);
+        let p = RunDir::new(run).data_summary();
         if !p.exists() {
             return Ok(None);
         }

@@ -9,11 +9,12 @@ use crate::data::prep::{Batcher, BatcherState, EvalBatches, TokenSet};
 use crate::data::DataConfig;
 use crate::error::{At, Error, Result};
 use crate::model::{self, Built};
+pub use crate::rundir::resolve_checkpoint;
+use crate::rundir::RunDir;
 use crate::runtime::{AdamwConfig, Session, Weights};
 use crate::spec::Spec;
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
 use crate::util::atomic_write;
-use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -88,31 +89,10 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-/// The `[data]` and `[tokenizer]` sections, typed, with relative data
-/// paths taken from the spec's folder.
+/// The `[data]` and `[tokenizer]` sections (typed and checked when the
+/// spec was read).
 pub fn data_configs(spec: &Spec) -> Result<(DataConfig, TokenizerConfig)> {
-    #[derive(Deserialize)]
-    struct Doc {
-        #[serde(default)]
-        data: DataConfig,
-        #[serde(default)]
-        tokenizer: TokenizerConfig,
-    }
-    let doc: Doc = toml::from_str(&spec.source).map_err(|e| spec.toml_error(&e))?;
-    let base = spec.path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut data = doc.data;
-    for s in data.source.iter_mut() {
-        if s.is_relative() {
-            *s = base.join(&*s);
-        }
-    }
-    let mut tok = doc.tokenizer;
-    if let Some(p) = tok.path.as_mut() {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
-    }
-    Ok((data, tok))
+    Ok((spec.data.clone(), spec.tokenizer.clone()))
 }
 
 /// The run directory of a spec.
@@ -126,7 +106,7 @@ pub fn run_dir(spec: &Spec, out: Option<&Path>) -> PathBuf {
 pub fn prepare_data(spec: &Spec, run: &Path) -> Result<(Prepared, Tokenizer)> {
     let (data, tok) = data_configs(spec)?;
     check_sources(spec, &data)?;
-    let prepared = prepare(&data, &tok, &run.join("data"))?;
+    let prepared = prepare(&data, &tok, RunDir::new(run).data().path())?;
     let tokenizer = Tokenizer::load(&prepared.tokenizer)?;
     check_vocab(spec, &tokenizer)?;
     Ok((prepared, tokenizer))
@@ -270,17 +250,6 @@ fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)
     Ok((step, batcher))
 }
 
-/// `latest.safetensors` in a run directory, or the file itself.
-pub fn resolve_checkpoint(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        return p.join("latest.safetensors");
-    }
-    if !p.exists() && p.with_extension("safetensors").exists() {
-        return p.with_extension("safetensors");
-    }
-    p.to_path_buf()
-}
-
 /// The first parameter whose gradient is not finite.
 fn first_bad_gradient(s: &Session) -> Option<String> {
     let g = s.grads();
@@ -325,9 +294,10 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let tr = &spec.train;
     let run = run_dir(spec, opts.out.as_deref());
     std::fs::create_dir_all(&run).at(run.display())?;
+    let dir = RunDir::new(&run);
     let (prepared, tok) = prepare_data(spec, &run)?;
     let (data_cfg, _) = data_configs(spec)?;
-    let built = model::build(spec, &run.join("build"))?;
+    let built = model::build(spec, &dir.build())?;
     let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
     let mut s = built.session(tr.threads)?;
 
@@ -367,7 +337,7 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     }
     // Generation at evaluations runs on a batch-1 build of the same model.
     let mut sampler_session = if tr.eval_samples > 0 {
-        let gb = crate::generate::generation_build(spec, &run.join("build-gen"))?;
+        let gb = crate::generate::generation_build(spec, &dir.generation_build())?;
         let prompts: Vec<String> = crate::generate::held_out(&run)?
             .into_iter()
             .take(tr.eval_samples)
@@ -377,9 +347,8 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     } else {
         None
     };
-    let ckpt_dir = run.join("checkpoints");
-    let latest = run.join("latest.safetensors");
-    let mut metrics = open_metrics(&run.join("metrics.jsonl"), step)?;
+    let latest = dir.latest();
+    let mut metrics = open_metrics(&dir.metrics(), step)?;
     install_ctrlc();
     let _training = TrainingGuard::start();
 
@@ -403,10 +372,10 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let mut last_val = None;
     let mut checkpoint = latest.clone();
     let save = |s: &mut Session, step: usize, batcher: &Batcher| -> Result<PathBuf> {
-        let p = ckpt_dir.join(format!("step-{step:06}.safetensors"));
+        let p = dir.checkpoint_at(step);
         save_checkpoint(s, spec, step, &batcher.state(), &p)?;
-        std::fs::copy(&p, run.join(".latest.tmp")).at(p.display())?;
-        std::fs::rename(run.join(".latest.tmp"), &latest).at(latest.display())?;
+        std::fs::copy(&p, dir.latest_tmp()).at(p.display())?;
+        std::fs::rename(dir.latest_tmp(), &latest).at(latest.display())?;
         Ok(p)
     };
     let mut interrupted = false;
@@ -497,7 +466,7 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
                 }
             }
         }
-        writeln!(metrics, "{line}").at("metrics.jsonl")?;
+        writeln!(metrics, "{line}").at(RunDir::METRICS)?;
         bar.set_position(step as u64);
         bar.set_message(format!("loss {loss:.4} | {:.0} tok/s", tps));
         if (tr.checkpoint_every > 0 && step % tr.checkpoint_every == 0) || step == end {

@@ -1,7 +1,7 @@
 //! `irc data ...` subcommands.
 
-use super::ingest::{self, Manifest, Rejected};
-use super::{AsciiPolicy, DataConfig, Format};
+use crate::data::ingest::{self, Manifest, Rejected};
+use crate::data::{AsciiPolicy, DataConfig, Format};
 use crate::error::{At, Result};
 use crate::tokenizer::Tokenizer;
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ pub enum DataCmd {
         synthetic: usize,
         /// SVG rows: canonical (numbers and path data one way, same pixels) | whitespace.
         #[arg(long, default_value = "canonical")]
-        svg: super::SvgForm,
+        svg: crate::data::SvgForm,
     },
     /// Print counts, sizes, rejected rows and why, duplicates removed.
     Stats {
@@ -133,7 +133,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             let m = Manifest::load(&dir)?;
             let mut lens: Vec<usize> = Vec::new();
             for s in ["train", "val"] {
-                for r in super::read_rows(&dir.join(format!("{s}.jsonl")))? {
+                for r in crate::data::read_rows(&dir.join(format!("{s}.jsonl")))? {
                     lens.push(r.sample().len());
                 }
             }
@@ -177,7 +177,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
                 q(0.9),
                 q(1.0)
             );
-            let rp = dir.join("rejected.jsonl");
+            let rp = crate::rundir::DataDir::new(&dir).rejected_rows();
             if show > 0 && rp.exists() {
                 let t = std::fs::read_to_string(&rp).at(rp.display())?;
                 for (i, line) in t.lines().take(show).enumerate() {
@@ -189,16 +189,16 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             Ok(())
         }
         DataCmd::Synth { out, count, seed } => {
-            let rows = super::synth::generate(count, seed);
+            let rows = crate::data::synth::generate(count, seed);
             let p = out.join("synth.jsonl");
-            crate::util::atomic_write(&p, super::rows_to_jsonl(&rows).as_bytes())?;
+            crate::util::atomic_write(&p, crate::data::rows_to_jsonl(&rows).as_bytes())?;
             println!("{}: {} rows", p.display(), rows.len());
             Ok(())
         }
         DataCmd::Prep { dir, tokenizer } => {
             let tok = Tokenizer::load(&tokenizer)?;
             for s in ["train", "val"] {
-                let set = super::prep::tokenize_split(&dir, s, &tok)?;
+                let set = crate::data::prep::tokenize_split(&dir, s, &tok)?;
                 let p = dir.join(format!("{s}.tok"));
                 set.save(&p)?;
                 println!(

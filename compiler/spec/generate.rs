@@ -18,9 +18,7 @@
 //! A value out of range is reported at its line and column, as every other
 //! spec error.
 
-use crate::error::Result;
 use crate::sample::SamplingConfig;
-use crate::spec::Spec;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `[generate]`: sampling settings (as `irc generate`'s flags).
@@ -91,19 +89,6 @@ impl Default for EvalConfig {
             quick_samples: 16,
         }
     }
-}
-
-/// Read `[generate]` and `[eval]` from a spec (defaults when absent).
-pub fn configs(spec: &Spec) -> Result<(GenerateConfig, EvalConfig)> {
-    #[derive(Deserialize)]
-    struct Doc {
-        #[serde(default)]
-        generate: GenerateConfig,
-        #[serde(default)]
-        eval: EvalConfig,
-    }
-    let doc: Doc = toml::from_str(&spec.source).map_err(|e| spec.toml_error(&e))?;
-    Ok((doc.generate, doc.eval))
 }
 
 fn checked<'de, D, T>(

@@ -1,7 +1,7 @@
 //! `irc tokenizer ...` subcommands.
 
-use super::{train, Alphabet, Tokenizer, TokenizerConfig};
 use crate::error::{At, Result};
+use crate::tokenizer::{train, Alphabet, Tokenizer, TokenizerConfig};
 use std::path::PathBuf;
 
 /// `irc tokenizer` subcommands.

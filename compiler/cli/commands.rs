@@ -1,0 +1,369 @@
+//! One function per `irc` subcommand (`irc data` and `irc tokenizer` have
+//! their own modules): each reads its arguments, calls the library, prints.
+
+use super::*;
+
+/// `irc build`.
+pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let dir = out.unwrap_or_else(|| model::default_dir(&spec));
+    let b = model::build(&spec, &dir)?;
+    let c = &b.compiled;
+    println!(
+        "built {} ({} target) in {:.2}s{}: {} ops, {} kernels, {} params, arena {:.2} MiB",
+        spec.model.name,
+        c.schedule.target.name(),
+        b.seconds,
+        if b.cached { " (cached library)" } else { "" },
+        c.graph.len(),
+        c.kernels.len(),
+        c.memory.param_floats,
+        (c.memory.param_floats + c.memory.act_floats) as f64 * 4.0 / (1 << 20) as f64
+    );
+    println!(
+        "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `irc inspect`.
+pub(super) fn inspect(dir: PathBuf, html: bool, ir: bool, json: bool) -> Result<()> {
+    let info = model::read_inspect(&dir)?;
+    if html {
+        print!("{}", html::graph_page(&info)?);
+    } else if json {
+        println!("{}", serde_json::to_string_pretty(&info["graph"])?);
+    } else {
+        print!("{}", inspect_text(&info, ir));
+    }
+    Ok(())
+}
+
+/// `irc grad`.
+pub(super) fn grad(
+    spec: PathBuf,
+    weights: PathBuf,
+    tokens: PathBuf,
+    targets: PathBuf,
+    out: PathBuf,
+    build_dir: Option<PathBuf>,
+    threads: usize,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
+    let rows = read_token_file(&tokens)?;
+    let trows = read_token_file(&targets)?;
+    let shape = |r: &[Vec<i32>]| (r.len(), r.iter().map(Vec::len).collect::<Vec<_>>());
+    if shape(&rows) != shape(&trows) {
+        return Err(Error::new(format!(
+            "{}: targets must have the same shape as the tokens in {}",
+            targets.display(),
+            tokens.display()
+        )));
+    }
+    let (n, t) = (rows.len(), rows[0].len());
+    if rows.iter().any(|r| r.len() != t)
+        || n > b.compiled.program.batch
+        || t > b.compiled.program.seq
+    {
+        return Err(Error::new(format!(
+                "{}: expected up to {} sequences of equal length up to {} tokens ([build].batch, [build].seq_len)",
+                tokens.display(),
+                b.compiled.program.batch,
+                b.compiled.program.seq
+            )));
+    }
+    let mut s = b.session(threads)?;
+    s.load_weights(&w)?;
+    s.zero_grads();
+    let flat = |r: &[Vec<i32>]| r.iter().flatten().copied().collect::<Vec<_>>();
+    let loss = s
+        .backward(&flat(&rows), &flat(&trows), n, t)
+        .map_err(|e| e.context(tokens.display()))?;
+    let mut g = s.grad_weights();
+    g.insert("loss", &[1], vec![loss]);
+    g.save(&out, None)?;
+    println!("loss {loss:.6}");
+    println!(
+        "wrote {} ({} gradients and the loss)",
+        out.display(),
+        g.tensors.len() - 1
+    );
+    Ok(())
+}
+
+/// `irc train`.
+pub(super) fn train(
+    spec: PathBuf,
+    resume: Option<PathBuf>,
+    out: Option<PathBuf>,
+    stop_after: Option<usize>,
+    quiet: bool,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let opts = crate::train::TrainOptions {
+        resume,
+        out,
+        stop_after,
+        quiet,
+    };
+    let s = crate::train::train(&spec, &opts)?;
+    let first = s.losses.first().copied().unwrap_or(f32::NAN);
+    let last = s.losses.last().copied().unwrap_or(f32::NAN);
+    println!(
+        "{} at step {}/{}: train loss {first:.4} -> {last:.4}{}",
+        if s.interrupted { "stopped" } else { "trained" },
+        s.steps,
+        s.total_steps,
+        s.val_loss
+            .map(|v| format!(", val loss {v:.4}"))
+            .unwrap_or_default()
+    );
+    println!("  checkpoint {}", s.checkpoint.display());
+    println!(
+        "  metrics    {}",
+        crate::rundir::RunDir::new(&s.run_dir).metrics().display()
+    );
+    Ok(())
+}
+
+/// `irc run`.
+pub(super) fn run(
+    spec: PathBuf,
+    out: Option<PathBuf>,
+    quick: bool,
+    threads: usize,
+    stop_after: Option<usize>,
+) -> Result<()> {
+    crate::run::run(
+        &spec,
+        &crate::run::RunOptions {
+            out,
+            quick,
+            threads,
+            stop_after,
+            quiet: false,
+        },
+    )?;
+    Ok(())
+}
+
+/// `irc generate`.
+pub(super) fn generate(
+    run: PathBuf,
+    prompt: String,
+    sampling: SamplingArgs,
+    n: usize,
+    threads: usize,
+) -> Result<()> {
+    let mut m = crate::generate::open_run(&run, threads)?;
+    for i in 0..n {
+        let started = std::time::Instant::now();
+        print!("{prompt}");
+        let g = m.generate(
+            &prompt,
+            &sampling.config(i as u64),
+            sampling.max_tokens,
+            crate::generate::print_stream,
+        )?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "\n[{} tokens, {:.1} tokens/s, stopped: {:?}]",
+            g.tokens.len(),
+            g.tokens.len() as f64 / secs.max(1e-9),
+            g.reason
+        );
+    }
+    Ok(())
+}
+
+/// `irc eval`.
+pub(super) fn eval(run: PathBuf, n: usize, sampling: SamplingArgs, threads: usize) -> Result<()> {
+    let r = crate::evaluate::eval_run(&run, n, &sampling.config(0), sampling.max_tokens, threads)?;
+    print!("{}", r.to_table());
+    println!(
+        "wrote {}",
+        crate::rundir::RunDir::new(&run).eval().display()
+    );
+    Ok(())
+}
+
+/// `irc report`.
+pub(super) fn report(run: PathBuf, out: Option<PathBuf>) -> Result<()> {
+    let out = out.unwrap_or_else(|| crate::rundir::RunDir::new(&run).report());
+    crate::report::report_run(&run, &out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// `irc export`.
+pub(super) fn export(
+    spec: PathBuf,
+    weights: PathBuf,
+    tokenizer: Option<PathBuf>,
+    out: PathBuf,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let w = Weights::load(&weights)?;
+    crate::hf::export_hf(&spec, &w, tokenizer.as_deref(), &out)?;
+    println!(
+        "wrote {}: config.json, model.safetensors{}",
+        out.display(),
+        if tokenizer.is_some() {
+            ", tokenizer.json"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// `irc import`.
+pub(super) fn import(dir: PathBuf, spec: PathBuf, weights: PathBuf) -> Result<()> {
+    let s = crate::hf::import_hf(&dir, &spec, &weights)?;
+    println!(
+        "imported {} ({}) into {} and {}",
+        s.model.name,
+        serde_json::to_value(s.model.family)?
+            .as_str()
+            .unwrap_or("?"),
+        spec.display(),
+        weights.display()
+    );
+    Ok(())
+}
+
+/// `irc init`.
+pub(super) fn init(spec: PathBuf, out: PathBuf, seed: u64) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let compiled = crate::driver::compile(&spec, model::program(&spec))?;
+    let shapes: Vec<_> = compiled
+        .memory
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.clone()))
+        .collect();
+    let w = Weights::init(&spec.model, &shapes, seed);
+    w.save(&out, None)?;
+    let n: usize = shapes
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    println!(
+        "wrote {} ({} tensors, {n} parameters, seed {seed})",
+        out.display(),
+        shapes.len()
+    );
+    Ok(())
+}
+
+/// `irc sweep`.
+pub(super) fn sweep(
+    spec: PathBuf,
+    set: Vec<String>,
+    out: Option<PathBuf>,
+    quick: bool,
+    threads: usize,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let knobs = set
+        .iter()
+        .map(|s| crate::sweep::Knob::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", spec.model.name)));
+    let opts = crate::run::RunOptions {
+        quick,
+        threads,
+        ..Default::default()
+    };
+    let rows = crate::sweep::sweep(&spec, &knobs, &out, &opts)?;
+    println!("\nsweep of {} ({}):", spec.path.display(), out.display());
+    print!("{}", crate::sweep::table(&rows));
+    Ok(())
+}
+
+/// `irc doctor`.
+pub(super) fn doctor(run: PathBuf, threads: usize, profile: bool) -> Result<()> {
+    let findings = crate::doctor::doctor(&run, crate::doctor::Options { threads, profile })?;
+    print!("{}", crate::doctor::table(&findings));
+    Ok(())
+}
+
+/// `irc profile` (its flags one to one).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn profile(
+    spec: PathBuf,
+    program: Vec<String>,
+    weights: Option<PathBuf>,
+    threads: usize,
+    iters: usize,
+    top: usize,
+    build_dir: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let dir = build_dir.unwrap_or_else(|| {
+        let mut d = model::default_dir(&spec).into_os_string();
+        d.push("-profile");
+        d.into()
+    });
+    let w = weights
+        .map(|p| Weights::load(&p).map_err(|e| e.context(p.display())))
+        .transpose()?;
+    let programs: Vec<&str> = if program.is_empty() {
+        crate::profile::PROGRAMS.to_vec()
+    } else {
+        program.iter().map(String::as_str).collect()
+    };
+    let p = crate::profile::profile(&spec, &dir, w.as_ref(), threads, iters, &programs)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&p).map_err(|e| Error::new(e.to_string()))?
+        );
+    } else {
+        print!("{}", p.table(top));
+    }
+    Ok(())
+}
+
+/// `irc forward`.
+pub(super) fn forward(
+    spec: PathBuf,
+    weights: PathBuf,
+    tokens: PathBuf,
+    out: PathBuf,
+    build_dir: Option<PathBuf>,
+    threads: usize,
+    check: bool,
+) -> Result<()> {
+    let spec = Spec::load(&spec)?;
+    let (b, w) = build_with_weights(&spec, build_dir, &weights)?;
+    let rows = read_token_file(&tokens)?;
+    let logits = forward_rows(&b, &w, &rows, threads).map_err(|e| e.context(tokens.display()))?;
+    let (n, t) = (rows.len(), rows[0].len());
+    let mut o = Weights::default();
+    o.insert("logits", &[n, t, spec.model.vocab_size], logits);
+    o.save(&out, None)?;
+    println!(
+        "wrote {} (logits {n} x {t} x {})",
+        out.display(),
+        spec.model.vocab_size
+    );
+    if check {
+        let want = interpret_rows(&b, &w, &rows)?;
+        let err = max_rel_err(&logits_of(&o), &want);
+        println!(
+            "interpreter (f64) vs compiled ({}): max relative error {err:.2e}",
+            b.compiled.schedule.target.name()
+        );
+        if err > LOGITS_TOLERANCE {
+            return Err(Error::new(format!(
+                "compiled logits differ from the interpreter by {err:.2e} > 1e-4"
+            )));
+        }
+    }
+    Ok(())
+}

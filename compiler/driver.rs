@@ -1,0 +1,106 @@
+//! The pass driver: every pass in order, the verifier between them, and a dump
+//! after any of them on request (`IRC_DUMP=lower,fusion,memory` or `all`).
+
+use crate::error::Result;
+use crate::ir::Kernel;
+use crate::ir::{verify, Graph};
+use crate::memory::MemoryPlan;
+use crate::passes::{autodiff, dce, fusion, lower, Program};
+use crate::schedule::Schedule;
+use crate::spec::Spec;
+
+/// Everything the compiler decided about one program.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub program: Program,
+    pub graph: Graph,
+    pub kernels: Vec<Kernel>,
+    pub schedule: Schedule,
+    pub memory: MemoryPlan,
+}
+
+/// Forward values the backward kernels read: activations kept from the
+/// forward for the backward (irc keeps them all; none are recomputed).
+pub fn saved_for_backward(g: &Graph, kernels: &[Kernel]) -> Vec<crate::ir::NodeId> {
+    let loss = g.output("loss");
+    let Some(loss) = loss else { return vec![] };
+    // Forward nodes are those created up to the loss; backward ones after.
+    let mut saved = std::collections::BTreeSet::new();
+    for k in kernels {
+        if k.nodes.iter().all(|&n| n <= loss) {
+            continue;
+        }
+        for &i in &k.inputs {
+            // Read through views (the backward reshapes activations to rows).
+            let mut root = i;
+            while g.node(root).op.is_view() {
+                root = g.node(root).inputs[0];
+            }
+            if root <= loss && !g.node(root).op.is_leaf() {
+                saved.insert(root);
+            }
+        }
+    }
+    saved.into_iter().collect()
+}
+
+fn dump_requested(pass: &str) -> bool {
+    std::env::var("IRC_DUMP")
+        .map(|v| v.split(',').any(|p| p.trim() == pass || p.trim() == "all"))
+        .unwrap_or(false)
+}
+
+fn dump(pass: &str, text: impl FnOnce() -> String) {
+    if dump_requested(pass) {
+        eprintln!("// ---- IR after {pass} ----\n{}", text());
+    }
+}
+
+/// Run the whole pipeline on one program of the spec's model.
+pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
+    let graph = lower::lower(&spec.model, program)?;
+    compile_graph(graph, program, spec.build.target)
+}
+
+/// Every pass after lowering, on any graph with a `tokens` input and
+/// `logits` / `loss` outputs (the per-op kernel tests build such graphs by hand).
+pub fn compile_graph(
+    mut graph: Graph,
+    program: Program,
+    target: crate::spec::Target,
+) -> Result<Compiled> {
+    verify(&graph)?;
+    dump("lower", || graph.to_text());
+
+    if program.train {
+        let loss = graph
+            .output("loss")
+            .ok_or_else(|| crate::Error::new("a training program needs the loss (with_loss)"))?;
+        graph.unmark_output("logits");
+        autodiff::differentiate(&mut graph, loss)?;
+        verify(&graph)?;
+        dump("autodiff", || graph.to_text());
+    }
+
+    dce::remove_dead(&mut graph);
+    verify(&graph)?;
+    dump("dce", || graph.to_text());
+
+    let kernels = fusion::fuse(&graph);
+    fusion::check(&graph, &kernels)?;
+    dump("fusion", || fusion::describe(&graph, &kernels));
+
+    let schedule = crate::schedule::schedule(&graph, &kernels, target.resolve());
+    dump("schedule", || schedule.describe(&graph, &kernels));
+
+    let memory = crate::memory::plan(&graph, &kernels)?;
+    dump("memory", || memory.describe(&graph));
+
+    Ok(Compiled {
+        program,
+        graph,
+        kernels,
+        schedule,
+        memory,
+    })
+}

@@ -1,0 +1,87 @@
+//! `irc eval`: a finished run's held-out prompts generated from and scored,
+//! its validation loss, `eval.json` and `samples.json`. Apart from both
+//! training (which it reads the results of) and generation (which it uses).
+
+use crate::error::Result;
+use crate::eval::{evaluate_with, EvalResult, Generation};
+use crate::generate::{held_out, open_run, training_icons};
+use crate::model;
+use crate::report::GallerySample;
+use crate::rundir::{resolve_checkpoint, RunDir};
+use crate::runtime::Weights;
+use crate::sample::SamplingConfig;
+use crate::spec::Spec;
+use crate::util::atomic_write;
+use std::path::Path;
+use std::time::Instant;
+
+/// `irc eval`: validation loss and generations for up to `n` held-out
+/// prompts; writes `RUN/eval.json` and `RUN/samples.json`.
+pub fn eval_run(
+    run: &Path,
+    n: usize,
+    cfg: &SamplingConfig,
+    max_new: usize,
+    threads: usize,
+) -> Result<EvalResult> {
+    let mut m = open_run(run, threads)?;
+    let rows = held_out(run)?;
+    let mut gens = vec![];
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    for row in rows.iter().take(n) {
+        let prompt = row.prompt.clone().unwrap_or_default();
+        let g = m.generate(&prompt, cfg, max_new, |_| {})?;
+        tokens += g.tokens.len();
+        gens.push(Generation {
+            prompt,
+            text: g.text,
+            reference: Some(row.text.clone()),
+        });
+    }
+    let training = training_icons(run);
+    let mut result = evaluate_with(&gens, training.as_ref());
+    let secs = started.elapsed().as_secs_f64();
+    if tokens > 0 {
+        result.gen_tokens_per_s = Some(tokens as f64 / secs.max(1e-9));
+    }
+    // The validation loss from the training build (its batch shape).
+    let dir = RunDir::new(run);
+    let spec = Spec::load(&dir.spec())?;
+    let train_built = model::build(&spec, &dir.build())?;
+    let mut s = train_built.session(threads)?;
+    let ckpt = resolve_checkpoint(run);
+    s.load_weights(&Weights::load(&ckpt)?)
+        .map_err(|e| e.context(ckpt.display()))?;
+    let (data, _) = crate::train::data_configs(&spec)?;
+    let val = crate::train::val_loss(
+        &mut s,
+        &train_built,
+        &dir.data().val_tokens(),
+        0,
+        data.mask_prompt,
+        data.packing,
+    )?;
+    result.val_loss = val;
+    result.write_json(&dir.eval())?;
+    let samples: Vec<GallerySample> = gens
+        .iter()
+        .zip(&result.samples)
+        .map(|(g, e)| {
+            let row = |i: Option<usize>| Some(training.as_ref()?.svg(i?).to_string());
+            GallerySample {
+                prompt: g.prompt.clone(),
+                generated: g.text.clone(),
+                reference: g.reference.clone(),
+                baseline: e.visual.as_ref().and_then(|v| row(v.rows.0)),
+                nearest: e.visual.as_ref().and_then(|v| row(v.rows.1)),
+                visual: e.visual.clone(),
+            }
+        })
+        .collect();
+    atomic_write(
+        &dir.samples(),
+        serde_json::to_string_pretty(&samples)?.as_bytes(),
+    )?;
+    Ok(result)
+}
