@@ -20,6 +20,7 @@ pub mod hf;
 pub mod ir;
 pub mod memory;
 pub mod model;
+pub mod ops;
 pub mod passes;
 pub mod profile;
 pub mod render;

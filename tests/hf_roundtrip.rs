@@ -231,8 +231,8 @@ fn unsupported_configs_are_refused_by_field() {
             "gpt2-tiny",
             "activation_function",
             "activation_function",
-            "relu".into(),
-            "tanh GELU",
+            "quick_gelu".into(),
+            "\"quick_gelu\" is not supported",
         ),
         (
             "llama-tiny",
@@ -260,7 +260,7 @@ fn unsupported_configs_are_refused_by_field() {
             "hidden_act",
             "hidden_act",
             "gelu".into(),
-            "SiLU",
+            "\"gelu\" is not supported",
         ),
         (
             "llama-tiny",
