@@ -80,6 +80,7 @@ macro_rules! activations {
 activations! {
     GeluTanh => gelu_tanh,
     Silu => silu,
+    Relu => relu,
 }
 
 /// A primitive op. Operand order is part of the definition (see each variant).
