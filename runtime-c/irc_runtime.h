@@ -113,6 +113,23 @@ static inline irc_vf irc_vrelu_grad(irc_vf x)
 #endif
 }
 
+/* GELU, exact: ½x(1 + erf(x/√2)) (transformers' "gelu"). */
+static inline irc_vf irc_vgelu_erf(irc_vf x)
+{
+    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
+    irc_vf e = irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)));
+    return irc_vmul(irc_vmul(half, x), irc_vadd(one, e));
+}
+
+/* gelu'(x) = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·e^(-x²/2)/√(2π). */
+static inline irc_vf irc_vgelu_erf_grad(irc_vf x)
+{
+    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
+    irc_vf cdf = irc_vmul(half, irc_vadd(one, irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)))));
+    irc_vf pdf = irc_vmul(irc_vexp(irc_vmul(irc_vset1(-0.5f), irc_vmul(x, x))), irc_vset1(0.39894228040143268f));
+    return irc_vfma(x, pdf, cdf);
+}
+
 /* Dot product of two length-n float rows. */
 static inline float irc_dot(const float *a, const float *b, int n)
 {

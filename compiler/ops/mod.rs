@@ -81,6 +81,7 @@ activations! {
     GeluTanh => gelu_tanh,
     Silu => silu,
     Relu => relu,
+    Gelu => gelu,
 }
 
 /// A primitive op. Operand order is part of the definition (see each variant).
