@@ -9,6 +9,7 @@
 
 use crate::driver;
 use crate::error::{At, Error, Result};
+use crate::ops::Act;
 use crate::runtime::{ParamEntry, Weights};
 use crate::spec::{Family, Spec};
 use crate::util::atomic_write;
@@ -51,7 +52,7 @@ pub fn hf_config(spec: &Spec) -> Result<Value> {
                 "n_layer": m.layers,
                 "n_head": m.heads,
                 "n_inner": m.ffn_hidden,
-                "activation_function": "gelu_new",
+                "activation_function": m.activation.def().hf[0],
                 "layer_norm_epsilon": m.norm_eps,
                 "initializer_range": m.init_std,
                 "tie_word_embeddings": m.tied_embeddings,
@@ -85,7 +86,7 @@ pub fn hf_config(spec: &Spec) -> Result<Value> {
             "attention_bias": m.bias,
             "mlp_bias": m.bias,
             "attention_dropout": 0.0,
-            "hidden_act": "silu",
+            "hidden_act": m.activation.def().hf[0],
             "initializer_range": m.init_std,
             "tie_word_embeddings": m.tied_embeddings,
             "pretraining_tp": 1,
@@ -179,6 +180,31 @@ impl Config<'_> {
         self.get(field).and_then(|v| v.as_str())
     }
 
+    /// The activation `field` names (`default` when absent), among those of
+    /// a gated (Llama) or plain (GPT-2) MLP.
+    fn activation(&self, field: &str, default: &str, gated: bool) -> Result<Act> {
+        let name = match self.get(field) {
+            None => default,
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.err(field, format!("{v} is not a string")))?,
+        };
+        Act::from_hf(name, gated).ok_or_else(|| {
+            let ok: Vec<String> = Act::ALL
+                .iter()
+                .filter(|a| a.def().gated == gated)
+                .flat_map(|a| a.def().hf.iter().map(|n| format!("\"{n}\"")))
+                .collect();
+            self.err(
+                field,
+                format!(
+                    "\"{name}\" is not supported: irc implements {}",
+                    ok.join(", ")
+                ),
+            )
+        })
+    }
+
     /// `field` absent, or one of the values irc computes exactly.
     fn only(&self, field: &str, ok: &[Value], why: &str) -> Result<()> {
         match self.get(field) {
@@ -217,7 +243,7 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
             if let Some(a) = archs.iter().find(|a| !matches!(**a, "GPT2LMHeadModel" | "GPT2Model")) {
                 return Err(c.err("architectures", format!("\"{a}\" is not supported; expected GPT2LMHeadModel")));
             }
-            c.only("activation_function", &[json!("gelu_new"), json!("gelu_pytorch_tanh")], "the tanh GELU (\"gelu_new\")")?;
+            let act = c.activation("activation_function", "gelu_new", false)?;
             c.only("scale_attn_by_inverse_layer_idx", &[json!(false)], "false (no per-layer attention scaling)")?;
             c.only("scale_attn_weights", &[json!(true)], "true (scores scaled by 1/sqrt(head_dim))")?;
             c.only("add_cross_attention", &[json!(false)], "false (decoder-only)")?;
@@ -230,6 +256,9 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
             set("heads", int(c.usize("n_head", Some(12))?));
             set("ffn_hidden", int(c.usize("n_inner", Some(4 * d))?));
             set("norm_eps", toml::Value::Float(c.f64("layer_norm_epsilon", 1e-5)?));
+            if act != Act::GeluTanh {
+                set("activation", toml::Value::String(act.def().spec.into()));
+            }
             set("bias", toml::Value::Boolean(true));
             set("tied_embeddings", toml::Value::Boolean(c.bool("tie_word_embeddings", true)?));
         }
@@ -237,7 +266,7 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
             if let Some(a) = archs.iter().find(|a| !matches!(**a, "LlamaForCausalLM" | "LlamaModel")) {
                 return Err(c.err("architectures", format!("\"{a}\" is not supported; expected LlamaForCausalLM")));
             }
-            c.only("hidden_act", &[json!("silu")], "SiLU (SwiGLU MLP)")?;
+            let act = c.activation("hidden_act", "silu", true)?;
             c.only("pretraining_tp", &[json!(1)], "1")?;
             let d = c.usize("hidden_size", Some(4096))?;
             let heads = c.usize("num_attention_heads", Some(32))?;
@@ -280,6 +309,9 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
             set("norm_eps", toml::Value::Float(c.f64("rms_norm_eps", 1e-6)?));
             set("rope_theta", toml::Value::Float(theta));
             set("bias", toml::Value::Boolean(attn_bias));
+            if act != Act::Silu {
+                set("activation", toml::Value::String(act.def().spec.into()));
+            }
             set("tied_embeddings", toml::Value::Boolean(c.bool("tie_word_embeddings", false)?));
         }
         "" => return Err(c.err("model_type", "missing; expected \"gpt2\" or \"llama\"")),

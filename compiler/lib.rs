@@ -24,6 +24,7 @@ pub mod ir;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod parity;
 pub mod passes;
 pub mod profile;

@@ -95,6 +95,41 @@ static inline irc_vf irc_vsilu_grad(irc_vf x)
     return irc_vmul(s, irc_vfma(x, irc_vsub(one, s), one));
 }
 
+/* ReLU: max(x, 0). */
+static inline irc_vf irc_vrelu(irc_vf x) { return irc_vmax(x, irc_vzero()); }
+
+/* relu'(x) = 1 where x > 0, else 0 (0 at 0, as PyTorch): a compare mask
+ * turned into 1.0f lanes. */
+static inline irc_vf irc_vrelu_grad(irc_vf x)
+{
+#if defined(IRC_TARGET_AVX512)
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), irc_vset1(1.0f));
+#elif defined(IRC_TARGET_AVX2)
+    return _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), irc_vset1(1.0f));
+#elif defined(IRC_TARGET_NEON)
+    return vreinterpretq_f32_u32(vandq_u32(vcgtq_f32(x, vdupq_n_f32(0.0f)), vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
+#else
+    return x > 0.0f ? 1.0f : 0.0f;
+#endif
+}
+
+/* GELU, exact: ½x(1 + erf(x/√2)) (transformers' "gelu"). */
+static inline irc_vf irc_vgelu_erf(irc_vf x)
+{
+    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
+    irc_vf e = irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)));
+    return irc_vmul(irc_vmul(half, x), irc_vadd(one, e));
+}
+
+/* gelu'(x) = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·e^(-x²/2)/√(2π). */
+static inline irc_vf irc_vgelu_erf_grad(irc_vf x)
+{
+    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
+    irc_vf cdf = irc_vmul(half, irc_vadd(one, irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)))));
+    irc_vf pdf = irc_vmul(irc_vexp(irc_vmul(irc_vset1(-0.5f), irc_vmul(x, x))), irc_vset1(0.39894228040143268f));
+    return irc_vfma(x, pdf, cdf);
+}
+
 /* Dot product of two length-n float rows. */
 static inline float irc_dot(const float *a, const float *b, int n)
 {

@@ -352,4 +352,32 @@ static inline irc_vf irc_vexp(irc_vf x) { return irc_expf(x); }
 static inline irc_vf irc_vtanh(irc_vf x) { return irc_tanhf(x); }
 
 #endif
+/* erf(x) for f32 on every path: x·P(x²)/Q(x²) on |x| <= 4, and ±1 beyond
+ * (erfc(4) = 1.5e-8 is below f32's half ulp of 1). The coefficients are a
+ * rational fit of erf made for irc (iterated linear least squares on the
+ * relative error in 40-digit arithmetic over 600 Chebyshev points of
+ * [0, 4]): relative error 1.2e-8 before f32 rounding. */
+static inline irc_vf irc_verf(irc_vf x)
+{
+    const irc_vf lim = irc_vset1(4.0f), zero = irc_vzero();
+    /* clamp to [-4, 4] with max alone: min(a, b) = -max(-a, -b) */
+    irc_vf t = irc_vmax(x, irc_vsub(zero, lim));
+    t = irc_vsub(zero, irc_vmax(irc_vsub(zero, t), irc_vsub(zero, lim)));
+    irc_vf s = irc_vmul(t, t);
+    irc_vf p = irc_vset1(-7.7371116629625601e-10f);
+    p = irc_vfma(p, s, irc_vset1(7.6697419582254723e-8f));
+    p = irc_vfma(p, s, irc_vset1(-3.5584101896778752e-6f));
+    p = irc_vfma(p, s, irc_vset1(1.3544850689082023e-4f));
+    p = irc_vfma(p, s, irc_vset1(1.7034899660689112e-3f));
+    p = irc_vfma(p, s, irc_vset1(4.461620974920534e-2f));
+    p = irc_vfma(p, s, irc_vset1(1.4449630383491656e-1f));
+    p = irc_vfma(p, s, irc_vset1(1.1283791536652405f));
+    irc_vf q = irc_vset1(5.7738706329813934e-4f);
+    q = irc_vfma(q, s, irc_vset1(1.0288063071409624e-2f));
+    q = irc_vfma(q, s, irc_vset1(9.3338888997411394e-2f));
+    q = irc_vfma(q, s, irc_vset1(4.6138943658530663e-1f));
+    q = irc_vfma(q, s, irc_vset1(1.0f));
+    return irc_vdiv(irc_vmul(t, p), q);
+}
+
 #endif /* IRC_SIMD_H */

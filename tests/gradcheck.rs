@@ -1,12 +1,13 @@
 //! Finite differences in f64 against autodiff through the reference
 //! interpreter: every op's VJP, and whole GPT-2 and Llama models.
 
-use irc::ir::{interpret, Graph, NodeId, Op, Tensor, TensorType, Value};
+use irc::ir::{interpret, DType, Graph, NodeId, Op, Tensor, TensorType, Value};
+use irc::ops::{self, Case, Dims, Operand};
 use irc::passes::autodiff::{differentiate, grad_output};
 use irc::passes::lower::{lower, Program};
 use irc::spec::Spec;
 use irc::util::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 type Feeds = BTreeMap<String, Value<f64>>;
@@ -174,119 +175,131 @@ fn op_check(name: &str, build: impl Fn(&mut Graph, &mut Feeds, &mut Rng) -> Node
     println!("{name}: worst relative error {worst:e}");
 }
 
-fn param(g: &mut Graph, feeds: &mut Feeds, rng: &mut Rng, name: &str, shape: &[usize]) -> NodeId {
-    feeds.insert(name.into(), randn(rng, shape, 1.0));
-    g.leaf(
-        Op::Param { name: name.into() },
-        TensorType::f32(shape),
-        name,
-    )
+fn param(g: &mut Graph, feeds: &mut Feeds, name: &str, v: Value<f64>, ty: TensorType) -> NodeId {
+    feeds.insert(name.into(), v);
+    let op = if ty.dtype == DType::I32 {
+        Op::Input { name: name.into() }
+    } else {
+        Op::Param { name: name.into() }
+    };
+    g.leaf(op, ty, name)
+}
+
+const DIMS: Dims = Dims { b: 2, t: 3 };
+
+/// The case's steps over fresh parameters (activations are parameters too,
+/// so their gradients are checked).
+fn build(case: &Case, g: &mut Graph, f: &mut Feeds, r: &mut Rng) -> NodeId {
+    let (b, t) = (DIMS.b, DIMS.t);
+    let mut steps: Vec<NodeId> = vec![];
+    for (s, (op, operands)) in case.steps.iter().enumerate() {
+        let mut ins = vec![];
+        for (k, o) in operands.iter().enumerate() {
+            let name = format!("s{s}.{k}");
+            ins.push(match o {
+                Operand::X(n) => {
+                    let v = randn(r, &[b, t, *n], 1.0);
+                    param(g, f, &format!("x{name}"), v, TensorType::f32(&[b, t, *n]))
+                }
+                Operand::Param(shape) => {
+                    let v = randn(r, shape, 1.0);
+                    param(g, f, &format!("p{name}"), v, TensorType::f32(shape))
+                }
+                Operand::Norm(n) => {
+                    let v = Value::F(Tensor::new(
+                        &[*n],
+                        (0..*n).map(|_| 1.0 + 0.3 * r.normal()).collect(),
+                    ));
+                    param(g, f, &format!("norm{name}"), v, TensorType::f32(&[*n]))
+                }
+                Operand::Ids(vocab) => {
+                    let v = Value::I((0..b * t).map(|_| r.below(*vocab as u64) as i32).collect());
+                    param(g, f, &format!("ids{name}"), v, TensorType::i32(&[b, t]))
+                }
+                Operand::Step(i) => steps[*i],
+            });
+        }
+        steps.push(g.add(op.clone(), &ins, format!("y{s}")).unwrap());
+    }
+    *steps.last().unwrap()
+}
+
+fn all_cases() -> Vec<Case> {
+    ops::registry()
+        .iter()
+        .flat_map(|f| (f.cases)(DIMS))
+        .collect()
 }
 
 #[test]
 fn every_op_vjp_matches_finite_differences() {
-    let un = |op: Op, shape: &'static [usize]| {
-        move |g: &mut Graph, f: &mut Feeds, r: &mut Rng| {
-            let x = param(g, f, r, "x", shape);
-            g.add(op.clone(), &[x], "y").unwrap()
+    for case in all_cases().into_iter().filter(|c| c.gradcheck) {
+        op_check(&case.name, |g, f, r| build(&case, g, f, r));
+    }
+}
+
+/// The registry's promise: every op of every family is in some test case
+/// (forward, or the backward autodiff makes of one), and every op a case
+/// uses is listed by its family. An op added without a case fails here.
+#[test]
+fn every_registered_op_has_a_case() {
+    let mut seen = BTreeSet::new();
+    for case in all_cases() {
+        let mut g = Graph::new();
+        let out = build(&case, &mut g, &mut BTreeMap::new(), &mut Rng::new(1));
+        let (n, rows) = (
+            g.node(out).ty.last(),
+            g.node(out).ty.numel() / g.node(out).ty.last(),
+        );
+        let flat = g
+            .add(
+                Op::Reshape {
+                    shape: vec![rows, n],
+                },
+                &[out],
+                "rows",
+            )
+            .unwrap();
+        let w = g.leaf(
+            Op::Param {
+                name: "proj".into(),
+            },
+            TensorType::f32(&[n, 5]),
+            "proj",
+        );
+        let mm = Op::MatMul {
+            ta: false,
+            tb: false,
+        };
+        let logits = g.add(mm, &[flat, w], "logits").unwrap();
+        let tg = g.leaf(
+            Op::Input {
+                name: "targets".into(),
+            },
+            TensorType::i32(&[rows]),
+            "targets",
+        );
+        let loss = g.add(Op::CrossEntropy, &[logits, tg], "loss").unwrap();
+        differentiate(&mut g, loss).unwrap();
+        seen.extend(g.ids().into_iter().map(|id| g.node(id).op.mnemonic()));
+    }
+    let mut listed = BTreeSet::from(["input", "param", "state"]);
+    for fam in ops::registry() {
+        for op in (fam.ops)() {
+            listed.insert(op);
+            if fam.tested_in.is_none() {
+                assert!(
+                    seen.contains(op),
+                    "op `{op}` (family {}) has no test case: add one to its `cases`",
+                    fam.name
+                );
+            }
         }
-    };
-    op_check("gelu", un(Op::Gelu, &[3, 7]));
-    op_check("silu", un(Op::Silu, &[3, 7]));
-    op_check("softmax", un(Op::Softmax, &[3, 7]));
-    op_check("scale", un(Op::Scale { by: -0.7 }, &[2, 3]));
-    op_check(
-        "rope",
-        un(
-            Op::Rope {
-                head_dim: 4,
-                theta: 100.0,
-                inverse: false,
-            },
-            &[2, 3, 8],
-        ),
-    );
-    op_check("narrow", un(Op::Narrow { start: 2, len: 3 }, &[4, 7]));
-    op_check("slice", un(Op::Slice { start: 1, len: 2 }, &[4, 3]));
-    op_check("reshape", un(Op::Reshape { shape: vec![6, 2] }, &[3, 4]));
-    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        op_check(&format!("matmul ta={ta} tb={tb}"), move |g, f, r| {
-            let a = param(g, f, r, "a", if ta { &[4, 3] } else { &[3, 4] });
-            let b = param(g, f, r, "b", if tb { &[5, 4] } else { &[4, 5] });
-            g.add(Op::MatMul { ta, tb }, &[a, b], "y").unwrap()
-        });
-        op_check(
-            &format!("batched matmul ta={ta} tb={tb}"),
-            move |g, f, r| {
-                let a = param(g, f, r, "a", if ta { &[2, 4, 3] } else { &[2, 3, 4] });
-                let b = param(g, f, r, "b", if tb { &[2, 5, 4] } else { &[2, 4, 5] });
-                g.add(Op::MatMul { ta, tb }, &[a, b], "y").unwrap()
-            },
+    }
+    for op in &seen {
+        assert!(
+            listed.contains(op),
+            "op `{op}` is in no family's `ops` list"
         );
     }
-    op_check("matmul with leading axes and a shared weight", |g, f, r| {
-        let a = param(g, f, r, "a", &[2, 3, 4]);
-        let b = param(g, f, r, "b", &[4, 5]);
-        g.add(
-            Op::MatMul {
-                ta: false,
-                tb: false,
-            },
-            &[a, b],
-            "y",
-        )
-        .unwrap()
-    });
-    for op in [Op::Add, Op::Mul] {
-        op_check(&format!("{} broadcast", op.mnemonic()), move |g, f, r| {
-            let a = param(g, f, r, "a", &[2, 3, 4]);
-            let b = param(g, f, r, "b", &[3, 4]);
-            g.add(op.clone(), &[a, b], "y").unwrap()
-        });
-    }
-    op_check("mul of a tensor by itself", |g, f, r| {
-        let a = param(g, f, r, "a", &[3, 4]);
-        g.add(Op::Mul, &[a, a], "y").unwrap()
-    });
-    op_check("layernorm", |g, f, r| {
-        let x = param(g, f, r, "x", &[3, 6]);
-        let w = param(g, f, r, "w", &[6]);
-        let b = param(g, f, r, "b", &[6]);
-        g.add(Op::LayerNorm { eps: 1e-5 }, &[x, w, b], "y").unwrap()
-    });
-    op_check("rmsnorm", |g, f, r| {
-        let x = param(g, f, r, "x", &[3, 6]);
-        let w = param(g, f, r, "w", &[6]);
-        g.add(Op::RmsNorm { eps: 1e-6 }, &[x, w], "y").unwrap()
-    });
-    for (h, kv) in [(2, 2), (4, 2), (3, 1)] {
-        op_check(
-            &format!("attention heads={h} kv_heads={kv}"),
-            move |g, f, r| {
-                let q = param(g, f, r, "q", &[2, 4, h * 3]);
-                let k = param(g, f, r, "k", &[2, 4, kv * 3]);
-                let v = param(g, f, r, "v", &[2, 4, kv * 3]);
-                g.add(
-                    Op::Attention {
-                        heads: h,
-                        kv_heads: kv,
-                        head_dim: 3,
-                    },
-                    &[q, k, v],
-                    "y",
-                )
-                .unwrap()
-            },
-        );
-    }
-    op_check("embedding", |g, f, r| {
-        let table = param(g, f, r, "table", &[6, 4]);
-        let ids = g.leaf(
-            Op::Input { name: "ids".into() },
-            TensorType::i32(&[2, 3]),
-            "ids",
-        );
-        f.insert("ids".into(), Value::I(vec![0, 5, 2, 2, 1, 5]));
-        g.add(Op::Embedding, &[table, ids], "y").unwrap()
-    });
 }

@@ -213,3 +213,18 @@ fn llama_vocab_1000() {
     let m = "family = \"llama\"\nvocab_size = 1000\ncontext = 23\nlayers = 2\nd_model = 20\nheads = 5\nkv_heads = 1\nffn_hidden = 50\n";
     check(&parse("llama_v1000", m, "batch = 3\nseq_len = 11\n"), 8);
 }
+
+/// Every activation a GPT-2 MLP can take (from the op registry), in a whole
+/// model: compiled logits and loss against the interpreter on every path.
+#[test]
+fn gpt2_every_activation() {
+    let plain = irc::ops::Act::ALL.iter().filter(|a| !a.def().gated);
+    for (i, a) in plain.enumerate() {
+        let spec = a.def().spec;
+        let m = format!("family = \"gpt2\"\n{ODD}heads = 3\nactivation = \"{spec}\"\n");
+        check(
+            &parse(&format!("gpt2_{spec}"), &m, ODD_BUILD),
+            10 + i as u64,
+        );
+    }
+}

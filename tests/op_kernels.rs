@@ -3,13 +3,15 @@
 //! vector width or tile; forward and backward.
 //!
 //! Each op runs inside the smallest program the library ABI accepts:
-//! tokens → embedding → OP → matmul → logits → cross-entropy.
+//! tokens → embedding → OP → matmul → logits → cross-entropy. The cases come
+//! from the op registry (`irc::ops::registry`), each family's own.
 
 mod common;
 use common::rel_err;
 use irc::codegen;
 use irc::driver::compile_graph;
 use irc::ir::{interpret, Graph, NodeId, Op, TensorType, Value};
+use irc::ops::{self, Case, Dims, Operand};
 use irc::passes::Program;
 use irc::runtime::{Library, Session, Weights};
 use irc::spec::{Spec, Target};
@@ -17,17 +19,15 @@ use irc::toolchain::{self, Toolchain};
 use irc::util::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const B: usize = 2;
 const T: usize = 7;
 const C: usize = 13;
 const V: usize = 19;
 
-/// Adds a parameter of a name and shape to the graph (and to the weights).
-type ParamFn<'a> = dyn FnMut(&mut Graph, &str, &[usize]) -> NodeId + 'a;
-type Builder = dyn Fn(&mut Graph, NodeId, &mut ParamFn) -> NodeId;
-
-fn run_op(name: &str, build_op: &Builder) {
+fn run_op(case: &Case) {
+    let name = case.name.as_str();
     // The graph: tokens (B,T) → x (B,T,C) → y = op(x) (B,T,N) → logits (B,T,V).
     let mut g = Graph::new();
     let mut params: Vec<(String, Vec<usize>)> = vec![];
@@ -51,7 +51,12 @@ fn run_op(name: &str, build_op: &Builder) {
         params.push((n.to_string(), shape.to_vec()));
         g.leaf(Op::Param { name: n.into() }, TensorType::f32(shape), n)
     };
-    let y = build_op(&mut g, x, &mut param);
+    let y = build(case, &mut g, x, &mut param);
+    assert_eq!(
+        g.node(y).ty.shape[..2],
+        [B, T],
+        "{name}: a kernel case's output is (B, T, N)"
+    );
     let n = g.node(y).ty.last();
     let w = param(&mut g, "head", &[n, V]);
     let logits = g
@@ -186,189 +191,57 @@ fn run_op(name: &str, build_op: &Builder) {
     }
 }
 
-fn unary(op: Op) -> impl Fn(&mut Graph, NodeId, &mut ParamFn) -> NodeId {
-    move |g, x, _| g.add(op.clone(), &[x], "y").unwrap()
-}
-
-#[test]
-fn elementwise_and_row_ops() {
-    run_op("gelu", &unary(Op::Gelu));
-    run_op("silu", &unary(Op::Silu));
-    run_op("scale", &unary(Op::Scale { by: -1.7 }));
-    run_op("softmax", &unary(Op::Softmax));
-    run_op("narrow", &unary(Op::Narrow { start: 3, len: 7 }));
-    run_op("add broadcast", &|g, x, p| {
-        let b = p(g, "b", &[T, C]);
-        g.add(Op::Add, &[x, b], "y").unwrap()
-    });
-    run_op("mul broadcast", &|g, x, p| {
-        let b = p(g, "b", &[C]);
-        g.add(Op::Mul, &[x, b], "y").unwrap()
-    });
-    run_op("mul of two activations", &|g, x, _| {
-        let s = g.add(Op::Silu, &[x], "s").unwrap();
-        g.add(Op::Mul, &[s, x], "y").unwrap()
-    });
-}
-
-#[test]
-fn norms() {
-    run_op("layernorm", &|g, x, p| {
-        let w = p(g, "norm.w", &[C]);
-        let b = p(g, "norm.b", &[C]);
-        g.add(Op::LayerNorm { eps: 1e-5 }, &[x, w, b], "y").unwrap()
-    });
-    run_op("rmsnorm", &|g, x, p| {
-        let w = p(g, "norm.w", &[C]);
-        g.add(Op::RmsNorm { eps: 1e-6 }, &[x, w], "y").unwrap()
-    });
-    run_op("residual add + layernorm", &|g, x, p| {
-        let w = p(g, "norm.w", &[C]);
-        let b = p(g, "norm.b", &[C]);
-        let s = g.add(Op::Gelu, &[x], "s").unwrap();
-        let r = g.add(Op::Add, &[x, s], "r").unwrap();
-        let n = g.add(Op::LayerNorm { eps: 1e-5 }, &[r, w, b], "n").unwrap();
-        g.add(Op::Add, &[r, n], "y").unwrap()
-    });
-}
-
-#[test]
-fn matmuls() {
-    for tb in [false, true] {
-        run_op(&format!("matmul tb={tb}"), &move |g, x, p| {
-            let w = p(g, "w", if tb { &[11, C] } else { &[C, 11] });
-            g.add(Op::MatMul { ta: false, tb }, &[x, w], "y").unwrap()
-        });
+/// The case's steps over the harness's x `(B, T, C)`: an activation of
+/// another width is x times a weight.
+fn build(
+    case: &Case,
+    g: &mut Graph,
+    x: NodeId,
+    param: &mut dyn FnMut(&mut Graph, &str, &[usize]) -> NodeId,
+) -> NodeId {
+    let mut steps: Vec<NodeId> = vec![];
+    for (s, (op, operands)) in case.steps.iter().enumerate() {
+        let mut ins = vec![];
+        for (k, o) in operands.iter().enumerate() {
+            let name = format!("s{s}.{k}");
+            ins.push(match o {
+                Operand::X(n) if *n == C => x,
+                Operand::X(n) => {
+                    let w = param(g, &format!("w{name}"), &[C, *n]);
+                    let mm = Op::MatMul {
+                        ta: false,
+                        tb: false,
+                    };
+                    g.add(mm, &[x, w], format!("x{name}")).unwrap()
+                }
+                Operand::Param(shape) => param(g, &format!("p{name}"), shape),
+                Operand::Norm(n) => param(g, &format!("norm{name}"), &[*n]),
+                Operand::Ids(_) => panic!("{}: the kernel harness has no id operands", case.name),
+                Operand::Step(i) => steps[*i],
+            });
+        }
+        steps.push(g.add(op.clone(), &ins, format!("y{s}")).unwrap());
     }
-    run_op("matmul + bias + gelu", &|g, x, p| {
-        let w = p(g, "w", &[C, 21]);
-        let b = p(g, "b", &[21]);
-        let m = g
-            .add(
-                Op::MatMul {
-                    ta: false,
-                    tb: false,
-                },
-                &[x, w],
-                "m",
-            )
-            .unwrap();
-        let m = g.add(Op::Add, &[m, b], "mb").unwrap();
-        g.add(Op::Gelu, &[m], "y").unwrap()
-    });
-    run_op("batched matmul", &|g, x, p| {
-        let w = p(g, "w", &[B, C, 5]);
-        g.add(
-            Op::MatMul {
-                ta: false,
-                tb: false,
-            },
-            &[x, w],
-            "y",
-        )
-        .unwrap()
-    });
+    *steps.last().unwrap()
 }
 
+/// Every kernel case of every op family in the registry, two at a time.
 #[test]
-fn rope_and_attention() {
-    run_op("rope", &|g, x, p| {
-        let w = p(g, "w", &[C, 12]);
-        let q = g
-            .add(
-                Op::MatMul {
-                    ta: false,
-                    tb: false,
-                },
-                &[x, w],
-                "q",
-            )
-            .unwrap();
-        g.add(
-            Op::Rope {
-                head_dim: 6,
-                theta: 500.0,
-                inverse: false,
-            },
-            &[q],
-            "y",
-        )
-        .unwrap()
-    });
-    for (h, kv) in [(2, 2), (4, 2), (3, 1)] {
-        run_op(&format!("attention heads={h} kv={kv}"), &move |g, x, p| {
-            let d = 5;
-            let wq = p(g, "wq", &[C, h * d]);
-            let wk = p(g, "wk", &[C, kv * d]);
-            let wv = p(g, "wv", &[C, kv * d]);
-            let q = g
-                .add(
-                    Op::MatMul {
-                        ta: false,
-                        tb: false,
-                    },
-                    &[x, wq],
-                    "q",
-                )
-                .unwrap();
-            let k = g
-                .add(
-                    Op::MatMul {
-                        ta: false,
-                        tb: false,
-                    },
-                    &[x, wk],
-                    "k",
-                )
-                .unwrap();
-            let v = g
-                .add(
-                    Op::MatMul {
-                        ta: false,
-                        tb: false,
-                    },
-                    &[x, wv],
-                    "v",
-                )
-                .unwrap();
-            g.add(
-                Op::Attention {
-                    heads: h,
-                    kv_heads: kv,
-                    head_dim: d,
-                },
-                &[q, k, v],
-                "y",
-            )
-            .unwrap()
-        });
-    }
-    run_op("attention on a packed qkv", &|g, x, p| {
-        let w = p(g, "w", &[C, 3 * 8]);
-        let qkv = g
-            .add(
-                Op::MatMul {
-                    ta: false,
-                    tb: false,
-                },
-                &[x, w],
-                "qkv",
-            )
-            .unwrap();
-        let q = g.add(Op::Narrow { start: 0, len: 8 }, &[qkv], "q").unwrap();
-        let k = g.add(Op::Narrow { start: 8, len: 8 }, &[qkv], "k").unwrap();
-        let v = g
-            .add(Op::Narrow { start: 16, len: 8 }, &[qkv], "v")
-            .unwrap();
-        g.add(
-            Op::Attention {
-                heads: 2,
-                kv_heads: 2,
-                head_dim: 4,
-            },
-            &[q, k, v],
-            "y",
-        )
-        .unwrap()
+fn every_registered_op() {
+    let cases: Vec<Case> = ops::registry()
+        .iter()
+        .flat_map(|f| (f.cases)(Dims { b: B, t: T }))
+        .filter(|c| c.kernel)
+        .collect();
+    assert!(!cases.is_empty());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                run_op(case);
+            });
+        }
     });
 }

@@ -449,33 +449,11 @@ impl Emitter<'_> {
         }
         for &id in &k.nodes {
             let n = g.node(id);
-            let a = |i: usize| var[&n.inputs[i]].clone();
-            let t = |i: usize| text[&n.inputs[i]].clone();
-            let (expr, formula) = match &n.op {
-                Op::Add => (
-                    format!("irc_vadd({}, {})", a(0), a(1)),
-                    format!("({} + {})", t(0), t(1)),
-                ),
-                Op::Mul => (
-                    format!("irc_vmul({}, {})", a(0), a(1)),
-                    format!("{} * {}", t(0), t(1)),
-                ),
-                Op::Scale { by } => (
-                    format!("irc_vmul({}, irc_vset1({}f))", a(0), flit(*by)),
-                    format!("{} * {by}", t(0)),
-                ),
-                Op::Gelu => (format!("irc_vgelu({})", a(0)), format!("gelu({})", t(0))),
-                Op::Silu => (format!("irc_vsilu({})", a(0)), format!("silu({})", t(0))),
-                Op::GeluGrad => (
-                    format!("irc_vmul({}, irc_vgelu_grad({}))", a(0), a(1)),
-                    format!("{} * gelu'({})", t(0), t(1)),
-                ),
-                Op::SiluGrad => (
-                    format!("irc_vmul({}, irc_vsilu_grad({}))", a(0), a(1)),
-                    format!("{} * silu'({})", t(0), t(1)),
-                ),
-                other => unreachable!("{} is not elementwise", other.mnemonic()),
-            };
+            let a: Vec<String> = n.inputs.iter().map(|i| var[i].clone()).collect();
+            let t: Vec<String> = n.inputs.iter().map(|i| text[i].clone()).collect();
+            let (expr, formula) =
+                n.op.c_expr(&a, &t)
+                    .unwrap_or_else(|| unreachable!("{} is not elementwise", n.op.mnemonic()));
             let v = format!("v{}", id.0);
             stmts.push(format!("const irc_vf {v} = {expr};"));
             var.insert(id, v);

@@ -7,13 +7,12 @@
 
 mod interp;
 mod kernel;
-mod ops;
 mod print;
 mod verify;
 
-pub use interp::{interpret, Real, Tensor, Value};
+pub use crate::ops::{DType, NodeId, Op, Real, Tensor, TensorType, Value};
+pub use interp::interpret;
 pub use kernel::{Kernel, KernelKind};
-pub use ops::Op;
 pub use verify::verify;
 
 use crate::error::{Error, Result};
@@ -22,66 +21,14 @@ use petgraph::Direction;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A node (= the tensor it produces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct NodeId(pub u32);
+/// Petgraph's index of a node (ids are petgraph indices).
+trait Ix {
+    fn ix(self) -> NodeIndex;
+}
 
-impl NodeId {
+impl Ix for NodeId {
     fn ix(self) -> NodeIndex {
         NodeIndex::new(self.0 as usize)
-    }
-}
-
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "%{}", self.0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    F32,
-    I32,
-}
-
-/// Static shape and element type of a tensor.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct TensorType {
-    pub shape: Vec<usize>,
-    pub dtype: DType,
-}
-
-impl TensorType {
-    pub fn f32(shape: &[usize]) -> Self {
-        TensorType {
-            shape: shape.to_vec(),
-            dtype: DType::F32,
-        }
-    }
-    pub fn i32(shape: &[usize]) -> Self {
-        TensorType {
-            shape: shape.to_vec(),
-            dtype: DType::I32,
-        }
-    }
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-    /// Size of the last axis (1 for a scalar).
-    pub fn last(&self) -> usize {
-        self.shape.last().copied().unwrap_or(1)
-    }
-}
-
-impl std::fmt::Display for TensorType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        let dt = match self.dtype {
-            DType::F32 => "f32",
-            DType::I32 => "i32",
-        };
-        write!(f, "{dt}[{}]", dims.join(","))
     }
 }
 

@@ -14,6 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, Kernel, KernelKind, NodeId, Op};
+use crate::ops::Act;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -116,7 +117,8 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
         }
         let mut gelu = false;
         if let Some(u) = f.only_user(last) {
-            if matches!(op(u), Op::Gelu) && f.free(u) {
+            // The GEMM epilogue computes the tanh GELU only.
+            if matches!(op(u), Op::Act(Act::GeluTanh)) && f.free(u) {
                 nodes.push(u);
                 gelu = true;
             }

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Op, TensorType};
-use crate::spec::{Activation, Family, ModelSpec, Norm, Position};
+use crate::spec::{Family, ModelSpec, Norm, Position};
 
 /// What program to build from the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +279,11 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
         let y = if gpt2 {
             let n = b.norm(x, &format!("{p}.ln_2"), &h("ln_2"))?;
             let u = b.linear(n, &format!("{p}.mlp.c_fc"), c, f, m.bias, &h("mlp.fc"))?;
-            let u = b.g.add(Op::Gelu, &[u], h("mlp.gelu"))?;
+            let u = b.g.add(
+                Op::Act(m.activation),
+                &[u],
+                h(&format!("mlp.{}", m.activation.def().mnemonic)),
+            )?;
             b.linear(u, &format!("{p}.mlp.c_proj"), f, c, m.bias, &h("mlp.proj"))?
         } else {
             let n = b.norm(
@@ -290,8 +294,10 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
             let mp = format!("{p}.mlp");
             let gate = b.linear(n, &format!("{mp}.gate_proj"), c, f, m.bias, &h("mlp.gate"))?;
             let up = b.linear(n, &format!("{mp}.up_proj"), c, f, m.bias, &h("mlp.up"))?;
-            debug_assert_eq!(m.activation, Activation::Swiglu);
-            let s = b.g.add(Op::Silu, &[gate], h("mlp.silu"))?;
+            debug_assert!(m.activation.def().gated);
+            let act = m.activation.def().mnemonic;
+            let s =
+                b.g.add(Op::Act(m.activation), &[gate], h(&format!("mlp.{act}")))?;
             let s = b.g.add(Op::Mul, &[s, up], h("mlp.swiglu"))?;
             b.linear(s, &format!("{mp}.down_proj"), f, c, m.bias, &h("mlp.down"))?
         };

@@ -50,12 +50,8 @@ pub enum Position {
     Rope,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    GeluTanh,
-    Swiglu,
-}
+/// The MLP's activation: an op of `crate::ops` (its spec name there).
+pub use crate::ops::Act as Activation;
 
 /// SIMD path of the emitted C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -520,6 +516,20 @@ impl Spec {
     }
 }
 
+/// The activations a family's MLP takes (plain for GPT-2, gated for
+/// Llama), as `"a"` or `"a", "b" or "c"`.
+fn activation_names(gpt2: bool) -> String {
+    let v: Vec<String> = Activation::ALL
+        .iter()
+        .filter(|a| a.def().gated != gpt2)
+        .map(|a| format!("\"{}\"", a.def().spec))
+        .collect();
+    match v.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => v.join(""),
+    }
+}
+
 fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
     let span = raw.span();
     let m = raw.into_inner();
@@ -625,19 +635,12 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
             format!("rope needs an even head dimension, but d_model / heads = {head_dim}"),
         ));
     }
-    let activation = choice(
-        d,
-        "[model].activation",
-        &m.activation,
-        &[
-            ("gelu_tanh", Activation::GeluTanh),
-            ("swiglu", Activation::Swiglu),
-        ],
-    )?
-    .unwrap_or(if gpt2 {
+    let names: Vec<(&str, Activation)> =
+        Activation::ALL.iter().map(|a| (a.def().spec, *a)).collect();
+    let activation = choice(d, "[model].activation", &m.activation, &names)?.unwrap_or(if gpt2 {
         Activation::GeluTanh
     } else {
-        Activation::Swiglu
+        Activation::Silu
     });
     let bias = m.bias.as_ref().map_or(gpt2, |b| *b.get_ref());
     let tied_embeddings = m.tied_embeddings.as_ref().map_or(gpt2, |b| *b.get_ref());
@@ -657,25 +660,24 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
         ),
         (
             "activation",
-            (activation == Activation::GeluTanh) == gpt2,
+            activation.def().gated != gpt2,
             m.activation.as_ref().map(|v| v.span()),
         ),
     ];
     for (field, ok, s) in fixed {
         if !ok {
             let want = match (field, gpt2) {
-                ("norm", true) => "layernorm",
-                ("norm", false) => "rmsnorm",
-                ("position", true) => "learned",
-                ("position", false) => "rope",
-                ("activation", true) => "gelu_tanh",
-                _ => "swiglu",
+                ("norm", true) => "\"layernorm\"".to_string(),
+                ("norm", false) => "\"rmsnorm\"".to_string(),
+                ("position", true) => "\"learned\"".to_string(),
+                ("position", false) => "\"rope\"".to_string(),
+                _ => activation_names(gpt2),
             };
             return Err(d.at(
                 s.unwrap_or(span.clone()),
                 &format!("[model].{field}"),
                 format!(
-                    "family \"{}\" uses {field} = \"{want}\" (its Hugging Face layout has no other)",
+                    "family \"{}\" uses {field} = {want} (its Hugging Face layout has no other)",
                     if gpt2 { "gpt2" } else { "llama" }
                 ),
             ));

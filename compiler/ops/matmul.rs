@@ -1,0 +1,210 @@
+//! `matmul`: (batched) matrix products with transpose flags.
+
+use super::{arity, f32s, tensor, Act, Case, Dims, Family, Grad, NodeId, Op, Operand, Real};
+use super::{TensorType, Value, Vjp};
+use crate::error::{Error, Result};
+
+pub(super) fn attrs(op: &Op) -> String {
+    let Op::MatMul { ta, tb } = op else {
+        unreachable!()
+    };
+    let mut v = vec![];
+    if *ta {
+        v.push("ta");
+    }
+    if *tb {
+        v.push("tb");
+    }
+    v.join(", ")
+}
+
+pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorType, String> {
+    let Op::MatMul { ta, tb } = op else {
+        unreachable!()
+    };
+    arity(t, 2)?;
+    f32s(t, &[0, 1])?;
+    let (a, b) = (&t[0].shape, &t[1].shape);
+    if a.len() < 2 || b.len() < 2 {
+        return Err(format!(
+            "matmul needs at least 2-d operands, got {} and {}",
+            t[0], t[1]
+        ));
+    }
+    let (m, ka) = if *ta {
+        (a[a.len() - 1], a[a.len() - 2])
+    } else {
+        (a[a.len() - 2], a[a.len() - 1])
+    };
+    let (kb, n) = if *tb {
+        (b[b.len() - 1], b[b.len() - 2])
+    } else {
+        (b[b.len() - 2], b[b.len() - 1])
+    };
+    if ka != kb {
+        return Err(format!(
+            "inner dimensions differ: {} vs {} ({} · {})",
+            ka, kb, t[0], t[1]
+        ));
+    }
+    if b.len() > 2 && b[..b.len() - 2] != a[..a.len() - 2] {
+        return Err(format!("batch axes differ: {} vs {}", t[0], t[1]));
+    }
+    let mut s = a[..a.len() - 2].to_vec();
+    s.extend([m, n]);
+    Ok(TensorType::f32(&s))
+}
+
+pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Value<T>> {
+    let Op::MatMul { ta, tb } = *op else {
+        unreachable!()
+    };
+    let shape = &ty.shape;
+    let (a, b) = (args[0].f(), args[1].f());
+    let (m, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    let k = if ta {
+        a.shape[a.shape.len() - 2]
+    } else {
+        a.shape[a.shape.len() - 1]
+    };
+    let batch: usize = shape[..shape.len() - 2].iter().product();
+    let b_batched = b.shape.len() > 2;
+    let mut data = vec![T::default(); batch * m * n];
+    for bi in 0..batch {
+        let ao = bi * m * k;
+        let bo = if b_batched { bi * k * n } else { 0 };
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::default();
+                for p in 0..k {
+                    let av = if ta {
+                        a.data[ao + p * m + i]
+                    } else {
+                        a.data[ao + i * k + p]
+                    };
+                    let bv = if tb {
+                        b.data[bo + j * k + p]
+                    } else {
+                        b.data[bo + p * n + j]
+                    };
+                    acc += av * bv;
+                }
+                data[bi * m * n + i * n + j] = acc;
+            }
+        }
+    }
+    tensor(ty, data)
+}
+
+const UNSUPPORTED: &str = "autodiff: matmul with a transposed batched `a` and a shared `b`";
+
+pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]) -> Result<()> {
+    let Op::MatMul { ta, tb } = *op else {
+        unreachable!()
+    };
+    let (a, w, gr) = (g.ins[0], g.ins[1], g.gr);
+    let b2d = b.ty(w).shape.len() == 2;
+    let a_batched = b.ty(a).shape.len() > 2;
+    let mm = |ta, tb| Op::MatMul { ta, tb };
+    if g.need[0] {
+        out[0] = Some(if !ta {
+            b.add(mm(false, !tb), &[gr, w], a, "")?
+        } else {
+            if a_batched && b2d {
+                return Err(Error::new(UNSUPPORTED));
+            }
+            b.add(mm(tb, true), &[w, gr], a, "")?
+        });
+    }
+    if g.need[1] {
+        out[1] = Some(if b2d && !ta {
+            // Shared weight: fold every leading axis into the rows.
+            let (a2, g2) = (b.rows(a)?, b.rows(gr)?);
+            let ins = if tb { [g2, a2] } else { [a2, g2] };
+            b.add(mm(true, false), &ins, w, "")?
+        } else {
+            if b2d && a_batched {
+                return Err(Error::new(UNSUPPORTED));
+            }
+            match (ta, tb) {
+                (false, false) => b.add(mm(true, false), &[a, gr], w, "")?,
+                (false, true) => b.add(mm(true, false), &[gr, a], w, "")?,
+                (true, false) => b.add(mm(false, false), &[a, gr], w, "")?,
+                (true, true) => b.add(mm(true, true), &[gr, a], w, "")?,
+            }
+        });
+    }
+    Ok(())
+}
+
+fn ops() -> Vec<&'static str> {
+    vec!["matmul"]
+}
+
+fn cases(d: Dims) -> Vec<Case> {
+    use Operand::{Param, Step, X};
+    let mm = |ta, tb| Op::MatMul { ta, tb };
+    let mut v = vec![];
+    for tb in [false, true] {
+        let w = if tb { vec![11, 7] } else { vec![7, 11] };
+        v.push(
+            Case::op(
+                format!("matmul tb={tb}"),
+                mm(false, tb),
+                vec![X(7), Param(w)],
+            )
+            .only_kernel(),
+        );
+    }
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let a = if ta { vec![4, 3] } else { vec![3, 4] };
+        let w = if tb { vec![5, 4] } else { vec![4, 5] };
+        v.push(
+            Case::op(
+                format!("matmul ta={ta} tb={tb}"),
+                mm(ta, tb),
+                vec![Param(a), Param(w)],
+            )
+            .only_gradcheck(),
+        );
+        let a = if ta { vec![2, 4, 3] } else { vec![2, 3, 4] };
+        let w = if tb { vec![2, 5, 4] } else { vec![2, 4, 5] };
+        v.push(
+            Case::op(
+                format!("batched matmul ta={ta} tb={tb}"),
+                mm(ta, tb),
+                vec![Param(a), Param(w)],
+            )
+            .only_gradcheck(),
+        );
+    }
+    v.push(Case::op(
+        "matmul with leading axes and a shared weight",
+        mm(false, false),
+        vec![X(4), Param(vec![4, 5])],
+    ));
+    v.push(
+        Case::op(
+            "batched matmul",
+            mm(false, false),
+            vec![X(7), Param(vec![d.b, 7, 5])],
+        )
+        .only_kernel(),
+    );
+    v.push(Case::new(
+        "matmul + bias + gelu",
+        vec![
+            (mm(false, false), vec![X(7), Param(vec![7, 21])]),
+            (Op::Add, vec![Step(0), Param(vec![21])]),
+            (Op::Act(Act::GeluTanh), vec![Step(1)]),
+        ],
+    ));
+    v
+}
+
+pub(super) const FAMILY: Family = Family {
+    name: "matmul",
+    ops,
+    cases,
+    tested_in: None,
+};
