@@ -700,8 +700,7 @@ fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
 
 /// Floats of workspace a thread of an attention kernel packs its head into:
 /// so many blocks of T rows (rounded up to the vector width) by head_dim.
-fn attention_scratch(g: &Graph, k: &Kernel, target: Target) -> usize {
-    let vw = target.vector_width();
+fn attention_scratch(g: &Graph, k: &Kernel, vw: usize) -> usize {
     let panels = |panels: usize, t: usize, hd: usize| panels * t.div_ceil(vw) * vw * hd;
     k.nodes
         .iter()
@@ -798,7 +797,7 @@ fn program(
         g: &prog.graph,
         mem: &prog.memory,
         gloss,
-        names: RefCell::default(),
+        names: RefCell::new(Pointers::new(&prog.memory)),
     };
     let accumulate: HashMap<NodeId, usize> = prog.memory.grad_accumulate.iter().copied().collect();
     let mut calls = vec![];
@@ -999,7 +998,8 @@ pub fn emit(
         .flat_map(|(_, p)| p
             .kernels
             .iter()
-            .map(|k| attention_scratch(&p.graph, k, target)))
+            .zip(&p.schedule.kernels)
+            .map(|(k, ks)| attention_scratch(&p.graph, k, ks.vector_width)))
         .max()
         .unwrap_or(0));
     ctx["profile"] = json!(profile);

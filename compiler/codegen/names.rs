@@ -6,7 +6,7 @@
 
 use crate::ir::{Graph, NodeId};
 use crate::memory::{Loc, MemoryPlan, Region};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Dimension letters of the file's glossary and their sizes, most
 /// specific first, so a shape comment names what an axis means.
@@ -78,6 +78,9 @@ fn ident(name: &str) -> String {
 pub struct Pointers {
     by_key: HashMap<(&'static str, usize, NodeId), String>,
     views: HashMap<NodeId, String>,
+    /// The names of the gradient buffers (`dwte_weight`), kept for them:
+    /// a partial gradient in the activations is `dwte_weight_1`.
+    grads: HashSet<String>,
     used: HashMap<String, usize>,
     /// `float *name = acts + 123; /* (B, T, C) */` lines, after the rank
     /// of their region (parameters, gradients, ids, cache, activations).
@@ -105,9 +108,26 @@ fn base(r: Region) -> &'static str {
 }
 
 impl Pointers {
-    fn fresh(&mut self, name: &str) -> String {
+    pub fn new(mem: &MemoryPlan) -> Pointers {
+        let grads = mem
+            .params
+            .iter()
+            .filter_map(|p| grad_name(mem, p.offset))
+            .map(|n| ident(&n))
+            .collect();
+        Pointers {
+            grads,
+            ..Default::default()
+        }
+    }
+
+    fn fresh(&mut self, name: &str, grad: bool) -> String {
         let id = ident(name);
-        let n = self.used.entry(id.clone()).or_insert(0);
+        if grad {
+            return id; // one buffer per parameter
+        }
+        let reserved = self.grads.contains(&id);
+        let n = self.used.entry(id.clone()).or_insert(reserved as usize);
         *n += 1;
         if *n == 1 {
             id
@@ -122,7 +142,7 @@ impl Pointers {
         if let Some(n) = self.by_key.get(&(base(loc.region), loc.offset, root)) {
             return n.clone();
         }
-        let n = self.fresh(name);
+        let n = self.fresh(name, loc.region == Region::Grads);
         if !self.bases.contains(&loc.region) {
             self.bases.push(loc.region);
         }
@@ -155,7 +175,7 @@ impl Pointers {
         if let Some(n) = self.views.get(&key) {
             return n.clone();
         }
-        let n = self.fresh(name);
+        let n = self.fresh(name, false);
         let addr = match start {
             0 => of.to_string(),
             s => format!("{of} + {s}"),

@@ -1492,34 +1492,34 @@ static void run_train(irc_ctx *ctx)
     float *h_1_mlp_c_proj_bias = params + 10240; /* (C) */
     float *ln_f_weight = params + 10272; /* (C) */
     float *ln_f_bias = params + 10304; /* (C) */
-    float *dln_f_weight_1 = grads + 10272; /* (C) */
+    float *dln_f_weight = grads + 10272; /* (C) */
     float *dln_f_bias = grads + 10304; /* (C) */
     float *dh_1_mlp_c_proj_bias = grads + 10240; /* (C) */
     float *dh_1_mlp_c_proj_weight = grads + 9280; /* (F, C) */
     float *dh_1_mlp_c_fc_bias = grads + 9232; /* (F) */
     float *dh_1_mlp_c_fc_weight = grads + 8272; /* (C, F) */
-    float *dh_1_ln_2_weight_1 = grads + 8208; /* (C) */
+    float *dh_1_ln_2_weight = grads + 8208; /* (C) */
     float *dh_1_ln_2_bias = grads + 8240; /* (C) */
     float *dh_1_attn_c_proj_bias = grads + 8176; /* (C) */
     float *dh_1_attn_c_proj_weight = grads + 7600; /* (C, C) */
     float *dh_1_attn_c_attn_bias = grads + 7520; /* (3C) */
     float *dh_1_attn_c_attn_weight = grads + 5792; /* (C, 3C) */
-    float *dh_1_ln_1_weight_1 = grads + 5728; /* (C) */
+    float *dh_1_ln_1_weight = grads + 5728; /* (C) */
     float *dh_1_ln_1_bias = grads + 5760; /* (C) */
     float *dh_0_mlp_c_proj_bias = grads + 5696; /* (C) */
     float *dh_0_mlp_c_proj_weight = grads + 4736; /* (F, C) */
     float *dh_0_mlp_c_fc_bias = grads + 4688; /* (F) */
     float *dh_0_mlp_c_fc_weight = grads + 3728; /* (C, F) */
-    float *dh_0_ln_2_weight_1 = grads + 3664; /* (C) */
+    float *dh_0_ln_2_weight = grads + 3664; /* (C) */
     float *dh_0_ln_2_bias = grads + 3696; /* (C) */
     float *dh_0_attn_c_proj_bias = grads + 3632; /* (C) */
     float *dh_0_attn_c_proj_weight = grads + 3056; /* (C, C) */
     float *dh_0_attn_c_attn_bias = grads + 2976; /* (3C) */
     float *dh_0_attn_c_attn_weight = grads + 1248; /* (C, 3C) */
-    float *dh_0_ln_1_weight_1 = grads + 1184; /* (C) */
+    float *dh_0_ln_1_weight = grads + 1184; /* (C) */
     float *dh_0_ln_1_bias = grads + 1216; /* (C) */
     float *dwpe_weight = grads + 896; /* (12, C) */
-    float *dwte_weight_2 = grads; /* (V, C) */
+    float *dwte_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
@@ -1555,9 +1555,9 @@ static void run_train(irc_ctx *ctx)
     float *loss = acts + 10416; /* (1) */
     float *dlogits = acts + 1648; /* (B, T, V) */
     float *dln_f = acts + 1120; /* (B, T, C) */
-    float *dwte_weight = acts + 4032; /* (V, C) */
+    float *dwte_weight_1 = acts + 4032; /* (V, C) */
     float *dh1_resid_mlp = acts + 1680; /* (B, T, C) */
-    float *dln_f_weight = acts + 2016; /* (C) */
+    float *dln_f_weight_1 = acts + 2016; /* (C) */
     float *dln_f_bias_sum = acts + 2016; /* (C) */
     float *dh_1_mlp_c_proj_bias_sum = acts + 2016; /* (C) */
     float *dh1_mlp_gelu = acts + 1120; /* (B, T, F) */
@@ -1565,7 +1565,7 @@ static void run_train(irc_ctx *ctx)
     float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
     float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
     float *dh1_resid_attn = acts; /* (B, T, C) */
-    float *dh_1_ln_2_weight = acts + 2016; /* (C) */
+    float *dh_1_ln_2_weight_1 = acts + 2016; /* (C) */
     float *dh_1_ln_2_bias_sum = acts + 2016; /* (C) */
     float *dh1_resid_attn_acc = acts + 9408; /* (B, T, C) */
     float *dh_1_attn_c_proj_bias_sum = acts + 3520; /* (C) */
@@ -1580,7 +1580,7 @@ static void run_train(irc_ctx *ctx)
     float *dh_1_attn_c_attn_bias_sum = acts; /* (3C) */
     float *dh1_ln_1 = acts; /* (B, T, C) */
     float *dh0_resid_mlp = acts + 9072; /* (B, T, C) */
-    float *dh_1_ln_1_weight = acts + 336; /* (C) */
+    float *dh_1_ln_1_weight_1 = acts + 336; /* (C) */
     float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
     float *dh0_resid_mlp_acc = acts + 8736; /* (B, T, C) */
     float *dh_0_mlp_c_proj_bias_sum = acts; /* (C) */
@@ -1589,7 +1589,7 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_mlp_c_fc_bias_sum = acts; /* (F) */
     float *dh0_ln_2 = acts; /* (B, T, C) */
     float *dh0_resid_attn = acts + 8400; /* (B, T, C) */
-    float *dh_0_ln_2_weight = acts + 4928; /* (C) */
+    float *dh_0_ln_2_weight_1 = acts + 4928; /* (C) */
     float *dh_0_ln_2_bias_sum = acts + 8064; /* (C) */
     float *dh0_resid_attn_acc = acts + 8064; /* (B, T, C) */
     float *dh_0_attn_c_proj_bias_sum = acts + 4928; /* (C) */
@@ -1604,12 +1604,12 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_attn_c_attn_bias_sum = acts + 4928; /* (3C) */
     float *dh0_ln_1 = acts + 4928; /* (B, T, C) */
     float *dembed_pos = acts + 5264; /* (B, T, C) */
-    float *dh_0_ln_1_weight = acts + 5600; /* (C) */
+    float *dh_0_ln_1_weight_1 = acts + 5600; /* (C) */
     float *dh_0_ln_1_bias_sum = acts + 5600; /* (C) */
     float *dembed_pos_acc = acts + 4928; /* (B, T, C) */
     float *dwpe_T_sum = acts + 288; /* (7, C) */
     float *dwpe_T = acts; /* (12, C) */
-    float *dwte_weight_1 = acts; /* (V, C) */
+    float *dwte_weight_2 = acts; /* (V, C) */
     float *dwte_weight_acc = acts + 896; /* (V, C) */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
@@ -1640,10 +1640,10 @@ static void run_train(irc_ctx *ctx)
     gemm_9(ctx, logits, ln_f, wte_weight); /* k25 logits */
     softmax_cross_entropy_17(logits, targets, loss, dlogits); /* k26 dlogits */
     gemm_18(ctx, dln_f, dlogits, wte_weight); /* k27 dln_f */
-    gemm_19(ctx, dwte_weight, dlogits, ln_f); /* k28 dtransformer.wte.weight */
+    gemm_19(ctx, dwte_weight_1, dlogits, ln_f); /* k28 dtransformer.wte.weight */
     norm_grad_20(dh1_resid_mlp, dln_f, h1_resid_mlp, ln_f_weight); /* k29 dh1.resid_mlp */
-    norm_grad_21(dln_f_weight, dln_f, h1_resid_mlp); /* k30 dtransformer.ln_f.weight */
-    irc_accumulate(dln_f_weight_1, dln_f_weight, 24);
+    norm_grad_21(dln_f_weight_1, dln_f, h1_resid_mlp); /* k30 dtransformer.ln_f.weight */
+    irc_accumulate(dln_f_weight, dln_f_weight_1, 24);
     reduce_rows_22(dln_f_bias_sum, dln_f); /* k31 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 24);
     reduce_rows_22(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k32 dtransformer.h.1.mlp.c_proj.bias.sum */
@@ -1656,8 +1656,8 @@ static void run_train(irc_ctx *ctx)
     gemm_27(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k37 dh1.ln_2 */
     gemm_28(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k38 dtransformer.h.1.mlp.c_fc.weight */
     norm_grad_20(dh1_resid_attn, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight); /* k39 dh1.resid_attn */
-    norm_grad_21(dh_1_ln_2_weight, dh1_ln_2, h1_resid_attn); /* k40 dtransformer.h.1.ln_2.weight */
-    irc_accumulate(dh_1_ln_2_weight_1, dh_1_ln_2_weight, 24);
+    norm_grad_21(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k40 dtransformer.h.1.ln_2.weight */
+    irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
     reduce_rows_22(dh_1_ln_2_bias_sum, dh1_ln_2); /* k41 dtransformer.h.1.ln_2.bias.sum */
     irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
     elementwise_29(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k42 dh1.resid_attn.acc */
@@ -1675,8 +1675,8 @@ static void run_train(irc_ctx *ctx)
     gemm_38(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k52 dh1.ln_1 */
     gemm_39(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k53 dtransformer.h.1.attn.c_attn.weight */
     norm_grad_20(dh0_resid_mlp, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight); /* k54 dh0.resid_mlp */
-    norm_grad_21(dh_1_ln_1_weight, dh1_ln_1, h0_resid_mlp); /* k55 dtransformer.h.1.ln_1.weight */
-    irc_accumulate(dh_1_ln_1_weight_1, dh_1_ln_1_weight, 24);
+    norm_grad_21(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k55 dtransformer.h.1.ln_1.weight */
+    irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
     reduce_rows_22(dh_1_ln_1_bias_sum, dh1_ln_1); /* k56 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
     elementwise_29(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k57 dh0.resid_mlp.acc */
@@ -1690,8 +1690,8 @@ static void run_train(irc_ctx *ctx)
     gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k63 dh0.ln_2 */
     gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k64 dtransformer.h.0.mlp.c_fc.weight */
     norm_grad_20(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k65 dh0.resid_attn */
-    norm_grad_21(dh_0_ln_2_weight, dh0_ln_2, h0_resid_attn); /* k66 dtransformer.h.0.ln_2.weight */
-    irc_accumulate(dh_0_ln_2_weight_1, dh_0_ln_2_weight, 24);
+    norm_grad_21(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k66 dtransformer.h.0.ln_2.weight */
+    irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
     reduce_rows_22(dh_0_ln_2_bias_sum, dh0_ln_2); /* k67 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
     elementwise_29(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k68 dh0.resid_attn.acc */
@@ -1709,17 +1709,17 @@ static void run_train(irc_ctx *ctx)
     gemm_38(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k78 dh0.ln_1 */
     gemm_39(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k79 dtransformer.h.0.attn.c_attn.weight */
     norm_grad_20(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k80 dembed+pos */
-    norm_grad_21(dh_0_ln_1_weight, dh0_ln_1, embed_pos); /* k81 dtransformer.h.0.ln_1.weight */
-    irc_accumulate(dh_0_ln_1_weight_1, dh_0_ln_1_weight, 24);
+    norm_grad_21(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k81 dtransformer.h.0.ln_1.weight */
+    irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
     reduce_rows_22(dh_0_ln_1_bias_sum, dh0_ln_1); /* k82 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
     elementwise_29(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k83 dembed+pos.acc */
     reduce_rows_40(dwpe_T_sum, dembed_pos_acc); /* k84 dwpe[:T].sum */
     pad_41(dwpe_T, dwpe_T_sum); /* k85 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
-    embedding_grad_42(dwte_weight_1, dembed_pos_acc, tokens); /* k86 dtransformer.wte.weight */
-    elementwise_43(dwte_weight_acc, dwte_weight, dwte_weight_1); /* k87 dtransformer.wte.weight.acc */
-    irc_accumulate(dwte_weight_2, dwte_weight_acc, 888);
+    embedding_grad_42(dwte_weight_2, dembed_pos_acc, tokens); /* k86 dtransformer.wte.weight */
+    elementwise_43(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k87 dtransformer.wte.weight.acc */
+    irc_accumulate(dwte_weight, dwte_weight_acc, 888);
 }
 
 static void run_prefill(irc_ctx *ctx)

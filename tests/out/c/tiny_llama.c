@@ -1554,26 +1554,26 @@ static void run_train(irc_ctx *ctx)
     float *norm_weight = params + 15136; /* (C) */
     float *lm_head_weight = params + 15168; /* (V, C) */
     float *dlm_head_weight = grads + 15168; /* (V, C) */
-    float *dnorm_weight_1 = grads + 15136; /* (C) */
+    float *dnorm_weight = grads + 15136; /* (C) */
     float *dlayers_1_mlp_down_proj_weight = grads + 13856; /* (C, F) */
     float *dlayers_1_mlp_up_proj_weight = grads + 12576; /* (F, C) */
     float *dlayers_1_mlp_gate_proj_weight = grads + 11296; /* (F, C) */
-    float *dlayers_1_post_attention_layernorm_weight_1 = grads + 11264; /* (C) */
+    float *dlayers_1_post_attention_layernorm_weight = grads + 11264; /* (C) */
     float *dlayers_1_self_attn_o_proj_weight = grads + 10240; /* (C, C) */
     float *dlayers_1_self_attn_v_proj_weight = grads + 9728; /* (NKV*HD, C) */
     float *dlayers_1_self_attn_k_proj_weight = grads + 9216; /* (NKV*HD, C) */
     float *dlayers_1_self_attn_q_proj_weight = grads + 8192; /* (C, C) */
-    float *dlayers_1_input_layernorm_weight_1 = grads + 8160; /* (C) */
+    float *dlayers_1_input_layernorm_weight = grads + 8160; /* (C) */
     float *dlayers_0_mlp_down_proj_weight = grads + 6880; /* (C, F) */
     float *dlayers_0_mlp_up_proj_weight = grads + 5600; /* (F, C) */
     float *dlayers_0_mlp_gate_proj_weight = grads + 4320; /* (F, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = grads + 4288; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 4288; /* (C) */
     float *dlayers_0_self_attn_o_proj_weight = grads + 3264; /* (C, C) */
     float *dlayers_0_self_attn_v_proj_weight = grads + 2752; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_k_proj_weight = grads + 2240; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_q_proj_weight = grads + 1216; /* (C, C) */
-    float *dlayers_0_input_layernorm_weight_1 = grads + 1184; /* (C) */
-    float *dembed_tokens_weight_1 = grads; /* (V, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 1184; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts + 5600; /* (B, T, C) */
@@ -1615,7 +1615,7 @@ static void run_train(irc_ctx *ctx)
     float *dlogits = acts + 5008; /* (B, T, V) */
     float *dln_f = acts + 4480; /* (B, T, C) */
     float *dh1_resid_mlp = acts + 11424; /* (B, T, C) */
-    float *dnorm_weight = acts + 4928; /* (C) */
+    float *dnorm_weight_1 = acts + 4928; /* (C) */
     float *dh1_mlp_swiglu = acts + 4480; /* (B, T, F) */
     float *dh1_mlp_gate = acts + 5040; /* (B, T, F) */
     float *dh1_mlp_up = acts + 3920; /* (B, T, F) */
@@ -1623,7 +1623,7 @@ static void run_train(irc_ctx *ctx)
     float *dh1_post_attn_norm_1 = acts + 2240; /* (B, T, C) */
     float *dh1_post_attn_norm_acc = acts + 10528; /* (B, T, C) */
     float *dh1_resid_attn = acts + 10976; /* (B, T, C) */
-    float *dlayers_1_post_attention_layernorm_weight = acts + 2240; /* (C) */
+    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 2240; /* (C) */
     float *dh1_resid_attn_acc = acts + 10080; /* (B, T, C) */
     float *dh1_attn = acts + 2240; /* (B, T, C) */
     float *dh1_attn_q_rope = acts + 9632; /* (B, T, C) */
@@ -1636,7 +1636,7 @@ static void run_train(irc_ctx *ctx)
     float *dh1_input_norm_2 = acts + 2688; /* (B, T, C) */
     float *dh1_input_norm_acc = acts + 3136; /* (B, T, C) */
     float *dh0_resid_mlp = acts + 2240; /* (B, T, C) */
-    float *dlayers_1_input_layernorm_weight = acts + 2688; /* (C) */
+    float *dlayers_1_input_layernorm_weight_1 = acts + 2688; /* (C) */
     float *dh0_resid_mlp_acc = acts + 8288; /* (B, T, C) */
     float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
     float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
@@ -1645,7 +1645,7 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 7840; /* (B, T, C) */
     float *dh0_resid_attn = acts; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight = acts + 8736; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 8736; /* (C) */
     float *dh0_resid_attn_acc = acts + 7392; /* (B, T, C) */
     float *dh0_attn = acts; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 6944; /* (B, T, C) */
@@ -1658,9 +1658,9 @@ static void run_train(irc_ctx *ctx)
     float *dh0_input_norm_2 = acts + 448; /* (B, T, C) */
     float *dh0_input_norm_acc = acts + 896; /* (B, T, C) */
     float *dembed = acts; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight = acts + 448; /* (C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 448; /* (C) */
     float *dembed_acc = acts + 1184; /* (B, T, C) */
-    float *dembed_tokens_weight = acts; /* (V, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
     norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
@@ -1697,8 +1697,8 @@ static void run_train(irc_ctx *ctx)
     gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
     gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
     norm_grad_18(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
-    norm_grad_19(dnorm_weight, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
-    irc_accumulate(dnorm_weight_1, dnorm_weight, 32);
+    norm_grad_19(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
+    irc_accumulate(dnorm_weight, dnorm_weight_1, 32);
     gemm_20(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
     gemm_21(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
     elementwise_22(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
@@ -1709,8 +1709,8 @@ static void run_train(irc_ctx *ctx)
     gemm_24(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
     elementwise_25(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
     norm_grad_18(dh1_resid_attn, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight); /* k45 dh1.resid_attn */
-    norm_grad_19(dlayers_1_post_attention_layernorm_weight, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
-    irc_accumulate(dlayers_1_post_attention_layernorm_weight_1, dlayers_1_post_attention_layernorm_weight, 32);
+    norm_grad_19(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
     elementwise_25(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k47 dh1.resid_attn.acc */
     gemm_26(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k48 dh1.attn */
     gemm_27(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k49 dmodel.layers.1.self_attn.o_proj.weight */
@@ -1725,8 +1725,8 @@ static void run_train(irc_ctx *ctx)
     elementwise_33(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k58 dh1.input_norm.acc */
     gemm_27(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k59 dmodel.layers.1.self_attn.q_proj.weight */
     norm_grad_18(dh0_resid_mlp, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight); /* k60 dh0.resid_mlp */
-    norm_grad_19(dlayers_1_input_layernorm_weight, dh1_input_norm_acc, h0_resid_mlp); /* k61 dmodel.layers.1.input_layernorm.weight */
-    irc_accumulate(dlayers_1_input_layernorm_weight_1, dlayers_1_input_layernorm_weight, 32);
+    norm_grad_19(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k61 dmodel.layers.1.input_layernorm.weight */
+    irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
     elementwise_25(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k62 dh0.resid_mlp.acc */
     gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k63 dh0.mlp.swiglu */
     gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k64 dmodel.layers.0.mlp.down_proj.weight */
@@ -1738,8 +1738,8 @@ static void run_train(irc_ctx *ctx)
     gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k70 dmodel.layers.0.mlp.gate_proj.weight */
     elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k71 dh0.post_attn_norm.acc */
     norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k72 dh0.resid_attn */
-    norm_grad_19(dlayers_0_post_attention_layernorm_weight, dh0_post_attn_norm_acc, h0_resid_attn); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
-    irc_accumulate(dlayers_0_post_attention_layernorm_weight_1, dlayers_0_post_attention_layernorm_weight, 32);
+    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
     elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k74 dh0.resid_attn.acc */
     gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k75 dh0.attn */
     gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k76 dmodel.layers.0.self_attn.o_proj.weight */
@@ -1754,11 +1754,11 @@ static void run_train(irc_ctx *ctx)
     elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k85 dh0.input_norm.acc */
     gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k86 dmodel.layers.0.self_attn.q_proj.weight */
     norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k87 dembed */
-    norm_grad_19(dlayers_0_input_layernorm_weight, dh0_input_norm_acc, embed); /* k88 dmodel.layers.0.input_layernorm.weight */
-    irc_accumulate(dlayers_0_input_layernorm_weight_1, dlayers_0_input_layernorm_weight, 32);
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k88 dmodel.layers.0.input_layernorm.weight */
+    irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
     elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k89 dembed.acc */
-    embedding_grad_34(dembed_tokens_weight, dembed_acc, tokens); /* k90 dmodel.embed_tokens.weight */
-    irc_accumulate(dembed_tokens_weight_1, dembed_tokens_weight, 1184);
+    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k90 dmodel.embed_tokens.weight */
+    irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
 }
 
 static void run_prefill(irc_ctx *ctx)

@@ -1437,22 +1437,22 @@ static void run_train(irc_ctx *ctx)
     float *h_0_mlp_c_proj_bias = params + 3392; /* (C) */
     float *ln_f_weight = params + 3424; /* (C) */
     float *ln_f_bias = params + 3456; /* (C) */
-    float *dln_f_weight_1 = grads + 3424; /* (C) */
+    float *dln_f_weight = grads + 3424; /* (C) */
     float *dln_f_bias = grads + 3456; /* (C) */
     float *dh_0_mlp_c_proj_bias = grads + 3392; /* (C) */
     float *dh_0_mlp_c_proj_weight = grads + 2848; /* (F, C) */
     float *dh_0_mlp_c_fc_bias = grads + 2816; /* (F) */
     float *dh_0_mlp_c_fc_weight = grads + 2272; /* (C, F) */
-    float *dh_0_ln_2_weight_1 = grads + 2208; /* (C) */
+    float *dh_0_ln_2_weight = grads + 2208; /* (C) */
     float *dh_0_ln_2_bias = grads + 2240; /* (C) */
     float *dh_0_attn_c_proj_bias = grads + 2176; /* (C) */
     float *dh_0_attn_c_proj_weight = grads + 1840; /* (C, C) */
     float *dh_0_attn_c_attn_bias = grads + 1776; /* (3C) */
     float *dh_0_attn_c_attn_weight = grads + 800; /* (C, 3C) */
-    float *dh_0_ln_1_weight_1 = grads + 736; /* (C) */
+    float *dh_0_ln_1_weight = grads + 736; /* (C) */
     float *dh_0_ln_1_bias = grads + 768; /* (C) */
     float *dwpe_weight = grads + 528; /* (11, C) */
-    float *dwte_weight_2 = grads; /* (V, C) */
+    float *dwte_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
@@ -1475,9 +1475,9 @@ static void run_train(irc_ctx *ctx)
     float *loss = acts + 4272; /* (1) */
     float *dlogits = acts + 1088; /* (B, T, V) */
     float *dln_f = acts + 736; /* (B, T, C) */
-    float *dwte_weight = acts + 2624; /* (V, C) */
+    float *dwte_weight_1 = acts + 2624; /* (V, C) */
     float *dh0_resid_mlp = acts + 1104; /* (B, T, C) */
-    float *dln_f_weight = acts + 2560; /* (C) */
+    float *dln_f_weight_1 = acts + 2560; /* (C) */
     float *dln_f_bias_sum = acts + 1328; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
     float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
@@ -1485,7 +1485,7 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
     float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
     float *dh0_resid_attn = acts; /* (B, T, C) */
-    float *dh_0_ln_2_weight = acts + 2560; /* (C) */
+    float *dh_0_ln_2_weight_1 = acts + 2560; /* (C) */
     float *dh_0_ln_2_bias_sum = acts + 2560; /* (C) */
     float *dh0_resid_attn_acc = acts + 3600; /* (B, T, C) */
     float *dh_0_attn_c_proj_bias_sum = acts + 2336; /* (C) */
@@ -1500,12 +1500,12 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_attn_c_attn_bias_sum = acts; /* (3C) */
     float *dh0_ln_1 = acts; /* (B, T, C) */
     float *dembed_pos = acts + 3376; /* (B, T, C) */
-    float *dh_0_ln_1_weight = acts + 224; /* (C) */
+    float *dh_0_ln_1_weight_1 = acts + 224; /* (C) */
     float *dh_0_ln_1_bias_sum = acts + 3152; /* (C) */
     float *dembed_pos_acc = acts + 3152; /* (B, T, C) */
     float *dwpe_T_sum = acts + 208; /* (HD, C) */
     float *dwpe_T = acts; /* (11, C) */
-    float *dwte_weight_1 = acts; /* (V, C) */
+    float *dwte_weight_2 = acts; /* (V, C) */
     float *dwte_weight_acc = acts + 528; /* (V, C) */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
@@ -1525,10 +1525,10 @@ static void run_train(irc_ctx *ctx)
     gemm_9(ctx, logits, ln_f, wte_weight); /* k14 logits */
     softmax_cross_entropy_17(logits, targets, loss, dlogits); /* k15 dlogits */
     gemm_18(ctx, dln_f, dlogits, wte_weight); /* k16 dln_f */
-    gemm_19(ctx, dwte_weight, dlogits, ln_f); /* k17 dtransformer.wte.weight */
+    gemm_19(ctx, dwte_weight_1, dlogits, ln_f); /* k17 dtransformer.wte.weight */
     norm_grad_20(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k18 dh0.resid_mlp */
-    norm_grad_21(dln_f_weight, dln_f, h0_resid_mlp); /* k19 dtransformer.ln_f.weight */
-    irc_accumulate(dln_f_weight_1, dln_f_weight, 18);
+    norm_grad_21(dln_f_weight_1, dln_f, h0_resid_mlp); /* k19 dtransformer.ln_f.weight */
+    irc_accumulate(dln_f_weight, dln_f_weight_1, 18);
     reduce_rows_22(dln_f_bias_sum, dln_f); /* k20 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
     reduce_rows_22(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k21 dtransformer.h.0.mlp.c_proj.bias.sum */
@@ -1541,8 +1541,8 @@ static void run_train(irc_ctx *ctx)
     gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k26 dh0.ln_2 */
     gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k27 dtransformer.h.0.mlp.c_fc.weight */
     norm_grad_20(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k28 dh0.resid_attn */
-    norm_grad_21(dh_0_ln_2_weight, dh0_ln_2, h0_resid_attn); /* k29 dtransformer.h.0.ln_2.weight */
-    irc_accumulate(dh_0_ln_2_weight_1, dh_0_ln_2_weight, 18);
+    norm_grad_21(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k29 dtransformer.h.0.ln_2.weight */
+    irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
     reduce_rows_22(dh_0_ln_2_bias_sum, dh0_ln_2); /* k30 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
     elementwise_29(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k31 dh0.resid_attn.acc */
@@ -1560,17 +1560,17 @@ static void run_train(irc_ctx *ctx)
     gemm_38(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k41 dh0.ln_1 */
     gemm_39(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k42 dtransformer.h.0.attn.c_attn.weight */
     norm_grad_20(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k43 dembed+pos */
-    norm_grad_21(dh_0_ln_1_weight, dh0_ln_1, embed_pos); /* k44 dtransformer.h.0.ln_1.weight */
-    irc_accumulate(dh_0_ln_1_weight_1, dh_0_ln_1_weight, 18);
+    norm_grad_21(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k44 dtransformer.h.0.ln_1.weight */
+    irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
     reduce_rows_22(dh_0_ln_1_bias_sum, dh0_ln_1); /* k45 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
     elementwise_29(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k46 dembed+pos.acc */
     reduce_rows_40(dwpe_T_sum, dembed_pos_acc); /* k47 dwpe[:T].sum */
     pad_41(dwpe_T, dwpe_T_sum); /* k48 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
-    embedding_grad_42(dwte_weight_1, dembed_pos_acc, tokens); /* k49 dtransformer.wte.weight */
-    elementwise_43(dwte_weight_acc, dwte_weight, dwte_weight_1); /* k50 dtransformer.wte.weight.acc */
-    irc_accumulate(dwte_weight_2, dwte_weight_acc, 522);
+    embedding_grad_42(dwte_weight_2, dembed_pos_acc, tokens); /* k49 dtransformer.wte.weight */
+    elementwise_43(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k50 dtransformer.wte.weight.acc */
+    irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 
 static void run_prefill(irc_ctx *ctx)

@@ -1329,17 +1329,17 @@ static void run_train(irc_ctx *ctx)
     float *norm_weight = params + 9824; /* (C) */
     float *lm_head_weight = params + 9856; /* (V, C) */
     float *dlm_head_weight = grads + 9856; /* (V, C) */
-    float *dnorm_weight_1 = grads + 9824; /* (C) */
+    float *dnorm_weight = grads + 9824; /* (C) */
     float *dlayers_0_mlp_down_proj_weight = grads + 8032; /* (C, F) */
     float *dlayers_0_mlp_up_proj_weight = grads + 6240; /* (F, C) */
     float *dlayers_0_mlp_gate_proj_weight = grads + 4448; /* (F, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = grads + 4416; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 4416; /* (C) */
     float *dlayers_0_self_attn_o_proj_weight = grads + 3392; /* (C, C) */
     float *dlayers_0_self_attn_v_proj_weight = grads + 2880; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_k_proj_weight = grads + 2368; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_q_proj_weight = grads + 1344; /* (C, C) */
-    float *dlayers_0_input_layernorm_weight_1 = grads + 1312; /* (C) */
-    float *dembed_tokens_weight_1 = grads; /* (V, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 1312; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts + 3360; /* (B, T, C) */
@@ -1365,7 +1365,7 @@ static void run_train(irc_ctx *ctx)
     float *dlogits = acts + 2656; /* (B, T, V) */
     float *dln_f = acts + 2240; /* (B, T, C) */
     float *dh0_resid_mlp = acts + 5600; /* (B, T, C) */
-    float *dnorm_weight = acts + 2560; /* (C) */
+    float *dnorm_weight_1 = acts + 2560; /* (C) */
     float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
     float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
     float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
@@ -1373,7 +1373,7 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 4960; /* (B, T, C) */
     float *dh0_resid_attn = acts + 5280; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight = acts; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
     float *dh0_resid_attn_acc = acts + 4640; /* (B, T, C) */
     float *dh0_attn = acts; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 4320; /* (B, T, C) */
@@ -1386,9 +1386,9 @@ static void run_train(irc_ctx *ctx)
     float *dh0_input_norm_2 = acts + 320; /* (B, T, C) */
     float *dh0_input_norm_acc = acts + 640; /* (B, T, C) */
     float *dembed = acts; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight = acts + 320; /* (C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 320; /* (C) */
     float *dembed_acc = acts + 1312; /* (B, T, C) */
-    float *dembed_tokens_weight = acts; /* (V, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[17] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[18] += irc_seconds() - t0; }
@@ -1411,7 +1411,7 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dnorm_weight, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight_1, dnorm_weight, 32); ctx->prof[38] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
@@ -1422,7 +1422,7 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */ ctx->prof[48] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_post_attention_layernorm_weight, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight_1, dlayers_0_post_attention_layernorm_weight, 32); ctx->prof[49] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */ ctx->prof[50] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */ ctx->prof[51] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[52] += irc_seconds() - t0; }
@@ -1437,9 +1437,9 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */ ctx->prof[61] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[62] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */ ctx->prof[63] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight_1, dlayers_0_input_layernorm_weight, 32); ctx->prof[64] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[64] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */ ctx->prof[65] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); embedding_grad_34(dembed_tokens_weight, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight_1, dembed_tokens_weight, 1312); ctx->prof[66] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[66] += irc_seconds() - t0; }
 }
 
 static void run_prefill(irc_ctx *ctx)

@@ -1499,17 +1499,17 @@ static void run_train(irc_ctx *ctx)
     float *norm_weight = params + 1376; /* (C) */
     float *lm_head_weight = params + 1392; /* (V, C) */
     float *dlm_head_weight = grads + 1392; /* (V, C) */
-    float *dnorm_weight_1 = grads + 1376; /* (C) */
+    float *dnorm_weight = grads + 1376; /* (C) */
     float *dlayers_0_mlp_down_proj_weight = grads + 1136; /* (C, F) */
     float *dlayers_0_mlp_up_proj_weight = grads + 896; /* (F, C) */
     float *dlayers_0_mlp_gate_proj_weight = grads + 656; /* (F, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = grads + 640; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 640; /* (C) */
     float *dlayers_0_self_attn_o_proj_weight = grads + 496; /* (C, C) */
     float *dlayers_0_self_attn_v_proj_weight = grads + 448; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_k_proj_weight = grads + 400; /* (NKV*HD, C) */
     float *dlayers_0_self_attn_q_proj_weight = grads + 256; /* (C, C) */
-    float *dlayers_0_input_layernorm_weight_1 = grads + 240; /* (C) */
-    float *dembed_tokens_weight_1 = grads; /* (V, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 240; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts + 672; /* (B, T, C) */
@@ -1535,7 +1535,7 @@ static void run_train(irc_ctx *ctx)
     float *dlogits = acts + 544; /* (B, T, V) */
     float *dln_f = acts + 448; /* (B, T, C) */
     float *dh0_resid_mlp = acts + 1120; /* (B, T, C) */
-    float *dnorm_weight = acts + 512; /* (C) */
+    float *dnorm_weight_1 = acts + 512; /* (C) */
     float *dh0_mlp_swiglu = acts + 448; /* (B, T, F) */
     float *dh0_mlp_gate = acts + 560; /* (B, T, F) */
     float *dh0_mlp_up = acts + 336; /* (B, T, F) */
@@ -1543,7 +1543,7 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 992; /* (B, T, C) */
     float *dh0_resid_attn = acts + 1056; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight = acts; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
     float *dh0_resid_attn_acc = acts + 928; /* (B, T, C) */
     float *dh0_attn = acts; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 864; /* (B, T, C) */
@@ -1556,9 +1556,9 @@ static void run_train(irc_ctx *ctx)
     float *dh0_input_norm_2 = acts + 64; /* (B, T, C) */
     float *dh0_input_norm_acc = acts + 128; /* (B, T, C) */
     float *dembed = acts; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight = acts + 64; /* (C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 64; /* (C) */
     float *dembed_acc = acts + 240; /* (B, T, C) */
-    float *dembed_tokens_weight = acts; /* (V, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
     norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
@@ -1581,8 +1581,8 @@ static void run_train(irc_ctx *ctx)
     gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
     gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
     norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
-    norm_grad_19(dnorm_weight, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
-    irc_accumulate(dnorm_weight_1, dnorm_weight, 12);
+    norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
+    irc_accumulate(dnorm_weight, dnorm_weight_1, 12);
     gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
     gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
     elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
@@ -1593,8 +1593,8 @@ static void run_train(irc_ctx *ctx)
     gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
     elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
     norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */
-    norm_grad_19(dlayers_0_post_attention_layernorm_weight, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
-    irc_accumulate(dlayers_0_post_attention_layernorm_weight_1, dlayers_0_post_attention_layernorm_weight, 12);
+    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
     elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */
     gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */
     gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */
@@ -1609,11 +1609,11 @@ static void run_train(irc_ctx *ctx)
     elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */
     gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */
     norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */
-    norm_grad_19(dlayers_0_input_layernorm_weight, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */
-    irc_accumulate(dlayers_0_input_layernorm_weight_1, dlayers_0_input_layernorm_weight, 12);
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */
+    irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
     elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */
-    embedding_grad_34(dembed_tokens_weight, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */
-    irc_accumulate(dembed_tokens_weight_1, dembed_tokens_weight, 228);
+    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */
+    irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
 }
 
 static void run_prefill(irc_ctx *ctx)
