@@ -1,6 +1,6 @@
 /* irc_gemm.h — header-only fp32 GEMM with a fused epilogue, BLIS-style.
  *
- *   C = act( op(A) op(B) + bias )
+ *   C = act( add + op(A) op(B) + bias )      (pre = the value before act, if requested)
  *   C += op(A) op(B)                          (accumulate = 1)
  *
  * Blocking (the five BLIS loops, outermost first):
@@ -57,8 +57,10 @@ typedef struct {
     const float *A; int lda; int trans_a;  /* op(A) is M×K; trans_a=0: A is M×K row-major (lda ≥ K); 1: A is K×M row-major (lda ≥ M) */
     const float *B; int ldb; int trans_b;  /* op(B) is K×N; trans_b=0: B is K×N row-major (ldb ≥ N); 1: B is N×K row-major (ldb ≥ K) */
     float *C; int ldc;                      /* M×N row-major */
-    int accumulate;         /* 0: C = result; 1: C += op(A)op(B) (bias/act not allowed with 1) */
+    int accumulate;         /* 0: C = result; 1: C += op(A)op(B) (bias/act/add not allowed with 1) */
     const float *bias;      /* NULL or [N], added to every row */
+    const float *add;       /* NULL or M×N with leading dim ldc: residual added (C = add + AB + bias); may alias C */
+    float *pre;             /* NULL or M×N (ldc): stores AB+bias+add before the activation (needed by backward) */
     irc_act act;            /* activation applied last: GELU tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) */
     int threads;            /* ≥1; OpenMP threads used */
     float *work;            /* workspace of at least irc_gemm_work_floats(threads) floats, 64-byte aligned */
@@ -208,17 +210,21 @@ static inline irc_vf irc__gelu_tanh(irc_vf x)
     return irc_vfma(h, irc_vtanh(u), h);
 }
 
-/* C[i0:i0+m, j0:j0+n] holds AB; add the bias, apply act. */
+/* C[i0:i0+m, j0:j0+n] holds add + AB; apply bias, save pre, apply act. */
 static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
 {
-    if (!g->bias && g->act == IRC_ACT_NONE) return;
+    if (!g->bias && !g->pre && g->act == IRC_ACT_NONE) return;
     const ptrdiff_t ldc = g->ldc;
     for (int i = i0; i < i0 + m; i++) {
         float *c = g->C + i * ldc;
+        float *pre = g->pre ? g->pre + i * ldc : NULL;
         for (int j = j0; j < j0 + n; j += IRC_VW) {
             int w = j0 + n - j < IRC_VW ? j0 + n - j : IRC_VW;
             irc_vf v = w == IRC_VW ? irc_vload(c + j) : irc_vload_n(c + j, w);
             if (g->bias) v = irc_vadd(v, w == IRC_VW ? irc_vload(g->bias + j) : irc_vload_n(g->bias + j, w));
+            if (pre) {
+                if (w == IRC_VW) irc_vstore(pre + j, v); else irc_vstore_n(pre + j, v, w);
+            }
             if (g->act == IRC_ACT_GELU_TANH) v = irc__gelu_tanh(v);
             if (w == IRC_VW) irc_vstore(c + j, v); else irc_vstore_n(c + j, v, w);
         }
@@ -231,9 +237,9 @@ static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const flo
 {
     const ptrdiff_t ldc = g->ldc;
     float *c = g->C + i0 * ldc + j0;
-    /* The first K block starts from 0 (or old C when accumulating); later ones from C. */
+    /* First K block starts from add (or old C when accumulating); later ones from C. */
     const float *src = c;
-    if (first && !g->accumulate) src = NULL;
+    if (first && !g->accumulate) src = g->add ? g->add + i0 * ldc + j0 : NULL;
 
     if (mr == IRC_MR && nr == IRC_NR) {
         irc__ukernel(kc, pa, pb, sb, c, ldc, src, ldc);
@@ -401,12 +407,12 @@ static void irc__gemm_packed(const irc_gemm_args *g)
 #define IRC__NT_KERNELS(X) X(1, 8) X(2, 8) X(3, 4) X(4, 4)
 #endif
 
-/* C[i, j : j+w] = src + v (w ≤ VW; src is C when accumulating, else nothing). */
+/* C[i, j : j+w] = src + v (w ≤ VW; src is add, or C when accumulating, or nothing). */
 static inline void irc__small_store(const irc_gemm_args *g, int i, int j, irc_vf v, int w)
 {
     const ptrdiff_t ij = (ptrdiff_t)i * g->ldc + j;
     float *c = g->C + ij;
-    const float *src = g->accumulate ? c : NULL;
+    const float *src = g->accumulate ? c : g->add ? g->add + ij : NULL;
     if (w == IRC_VW) {
         if (src) v = irc_vadd(irc_vload(src), v);
         irc_vstore(c, v);
@@ -525,7 +531,7 @@ static inline void irc__hsum4(irc_vf a, irc_vf b, irc_vf c, irc_vf d, float *out
         SUMS(r)                                                                               \
         const ptrdiff_t i = (ptrdiff_t)(i0 + (r)) * g->ldc + j;                               \
         for (int c = 0; c < nb; c++)                                                          \
-            g->C[i + c] = g->accumulate ? g->C[i + c] + s[c] : s[c];                         \
+            g->C[i + c] = g->accumulate ? g->C[i + c] + s[c] : g->add ? g->add[i + c] + s[c] : s[c]; \
     }
 #define IRC__DEFINE_NT(R, NB)                                                                 \
     static void irc__nt_##R##x##NB(const irc_gemm_args *g, int i0, int j, int nb)             \
@@ -612,11 +618,11 @@ static void irc_gemm(const irc_gemm_args *g)
 {
     const int M = g->M, N = g->N, K = g->K;
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* op(A)op(B) = 0: C = act(bias), or C unchanged when accumulating */
+    if (K <= 0) { /* op(A)op(B) = 0: C = act(add + bias), or C unchanged when accumulating */
         if (g->accumulate) return;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)
-                g->C[(ptrdiff_t)i * g->ldc + j] = 0.0f;
+                g->C[(ptrdiff_t)i * g->ldc + j] = g->add ? g->add[(ptrdiff_t)i * g->ldc + j] : 0.0f;
         irc__epilogue(g, 0, 0, M, N);
         return;
     }

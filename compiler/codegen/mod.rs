@@ -858,6 +858,46 @@ fn program(
     Ok(json!({ "name": fn_name, "decls": decls, "calls": calls, "kernels": prog.kernels.len() }))
 }
 
+/// Offset of the integer input `name` of a program.
+fn id_off(c: &Compiled, name: &str) -> Option<usize> {
+    c.memory
+        .ids
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.offset)
+}
+
+/// Offset of the output `name` of a program.
+fn out_off(c: &Compiled, name: &str) -> Result<usize> {
+    let id = c
+        .graph
+        .output(name)
+        .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
+    Ok(c.memory.loc(id).offset)
+}
+
+/// What the frame needs of the generation programs: their inputs and
+/// logits, and the size of the cache (null without them).
+fn generation(steps: Option<&Steps>) -> Result<Value> {
+    let Some(st) = steps else {
+        return Ok(Value::Null);
+    };
+    let step = |c: &Compiled| -> Result<Value> {
+        let input = |name: &str| {
+            id_off(c, name).ok_or_else(|| {
+                Error::new(format!("codegen: a generation step has no `{name}` input"))
+            })
+        };
+        Ok(json!({ "T": c.program.seq, "tokens_off": input("tokens")?,
+                   "positions_off": input("positions")?,
+                   "logits_at": plus("m->acts", out_off(c, "logits")?) }))
+    };
+    Ok(
+        json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
+               "cache_floats": st.decode.memory.state_floats }),
+    )
+}
+
 /// Emit `model.c` and `irc_model.h` with the programs over one arena: the
 /// forward (`fwd`: logits and loss), the training step (`train`: loss and
 /// parameter gradients) and, with `steps`, KV-cached generation.
@@ -935,43 +975,13 @@ pub fn emit(
                     "offset": p.offset, "numel": p.size, "decay": decays(&p.shape) as u8 })
         })
         .collect();
-    let id_off = |c: &Compiled, name: &str| {
-        c.memory
-            .ids
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.offset)
-    };
-    let out_off = |c: &Compiled, name: &str| -> Result<usize> {
-        let id = c
-            .graph
-            .output(name)
-            .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
-        Ok(c.memory.loc(id).offset)
-    };
     let act_floats = all
         .iter()
         .map(|(_, p)| p.memory.act_floats)
         .max()
         .unwrap_or(0);
     let id_ints = all.iter().map(|(_, p)| p.memory.id_ints).max().unwrap_or(0);
-    let generation = match steps {
-        Some(st) => {
-            let step = |c: &Compiled| -> Result<Value> {
-                let input = |name: &str| {
-                    id_off(c, name).ok_or_else(|| {
-                        Error::new(format!("codegen: a generation step has no `{name}` input"))
-                    })
-                };
-                Ok(json!({ "T": c.program.seq, "tokens_off": input("tokens")?,
-                           "positions_off": input("positions")?,
-                           "logits_at": plus("m->acts", out_off(c, "logits")?) }))
-            };
-            json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
-                    "cache_floats": st.decode.memory.state_floats })
-        }
-        None => Value::Null,
-    };
+    let generation = generation(steps)?;
     let mut ctx = json!({
         "name": m.name, "family": format!("{:?}", m.family).to_lowercase(), "version": env!("CARGO_PKG_VERSION"),
         "spec_file": spec.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
