@@ -196,6 +196,11 @@ static void irc__pack_b(const irc_gemm_args *g, int j0, int nr, int p0, int kc, 
 
 /* ---- epilogue ------------------------------------------------------------------------ */
 
+/* GELU, tanh form, as 0.5x + 0.5x·tanh(x(√(2/π) + √(2/π)·0.044715x²)) with two FMAs. The
+ * elementwise kernel's irc_vgelu (irc_runtime.h) computes the same function in another
+ * order and so rounds differently in the last bit: the fused epilogue (forward and
+ * generation) and the unfused kernel (the training step) each keep their order, so that
+ * every program's results stay what they were. */
 static inline irc_vf irc__gelu_tanh(irc_vf x)
 {
     const float s = 0.7978845608028654f; /* √(2/π) */

@@ -49,18 +49,19 @@ static inline void irc_vstore_upto(float *p, irc_vf v, int n)
         irc_vstore_n(p, v, n);
 }
 
-/* GELU, tanh approximation (GPT-2's gelu_new): 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))). */
-static inline float irc_gelu(float x)
-{
-    const float c = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + irc_tanhf(c * (x + 0.044715f * x * x * x)));
-}
-
-static inline irc_vf irc_vgelu(irc_vf x)
+/* tanh(√(2/π)(x + 0.044715 x³)), x² given: the inner term of GELU and of its derivative. */
+static inline irc_vf irc__gelu_t(irc_vf x, irc_vf x2)
 {
     const irc_vf c = irc_vset1(0.7978845608028654f), k = irc_vset1(0.044715f);
-    irc_vf x3 = irc_vmul(irc_vmul(x, x), x);
-    irc_vf t = irc_vtanh(irc_vmul(c, irc_vfma(k, x3, x)));
+    return irc_vtanh(irc_vmul(c, irc_vfma(k, irc_vmul(x2, x), x)));
+}
+
+/* GELU, tanh approximation (GPT-2's gelu_new): 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))).
+ * The GEMM epilogue's irc__gelu_tanh (irc_gemm.h) is the same function in a fused order
+ * (see there why both stay). */
+static inline irc_vf irc_vgelu(irc_vf x)
+{
+    irc_vf t = irc__gelu_t(x, irc_vmul(x, x));
     return irc_vmul(irc_vmul(irc_vset1(0.5f), x), irc_vadd(irc_vset1(1.0f), t));
 }
 
@@ -76,14 +77,13 @@ static inline irc_vf irc_vsilu(irc_vf x)
 /* gelu'(x) = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)). */
 static inline irc_vf irc_vgelu_grad(irc_vf x)
 {
-    const irc_vf c = irc_vset1(0.7978845608028654f), k = irc_vset1(0.044715f);
+    const irc_vf c = irc_vset1(0.7978845608028654f);
     const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
     irc_vf x2 = irc_vmul(x, x);
-    irc_vf t = irc_vtanh(irc_vmul(c, irc_vfma(k, irc_vmul(x2, x), x)));
+    irc_vf t = irc__gelu_t(x, x2);
     irc_vf dinner = irc_vmul(c, irc_vfma(irc_vset1(3.0f * 0.044715f), x2, one));
     irc_vf a = irc_vmul(half, irc_vadd(one, t));
     irc_vf b = irc_vmul(irc_vmul(half, x), irc_vmul(irc_vsub(one, irc_vmul(t, t)), dinner));
-    (void)k;
     return irc_vadd(a, b);
 }
 

@@ -10,8 +10,16 @@ use crate::ir::{Kernel, KernelKind};
 use crate::memory::{MemoryPlan, Region};
 use crate::schedule::Parallel;
 use crate::spec::{Spec, Target};
+use names::{Glossary, Pointers};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::collections::HashMap;
+
+mod names;
+
+/// The target id of a position that is not trained on (PyTorch's
+/// `ignore_index`).
+pub const IGNORE_INDEX: i32 = -100;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -77,23 +85,82 @@ fn flit(x: f64) -> String {
     format!("{x:e}")
 }
 
+/// `var / n`, or `var` when n is 1.
+fn div(var: &str, n: usize) -> String {
+    if n == 1 {
+        var.to_string()
+    } else {
+        format!("{var} / {n}")
+    }
+}
+
+/// `ptr + n`, or `ptr` when n is 0.
+fn plus(ptr: &str, n: usize) -> String {
+    if n == 0 {
+        ptr.to_string()
+    } else {
+        format!("{ptr} + {n}")
+    }
+}
+
+/// One kernel ready to render: its template and values, the pointers its
+/// call passes, and whether it reads the context (threads, workspace).
+struct Call {
+    tpl: &'static str,
+    v: Value,
+    args: Vec<String>,
+    ctx: bool,
+}
+
+impl Call {
+    fn new(tpl: &'static str, v: Value, args: Vec<String>) -> Call {
+        Call {
+            tpl,
+            v,
+            args,
+            ctx: false,
+        }
+    }
+
+    /// The kernel runs on ctx->threads threads (or packs into ctx->work).
+    fn threaded(mut self, yes: bool) -> Call {
+        self.ctx = yes;
+        self
+    }
+}
+
 struct Emitter<'a> {
     g: &'a Graph,
     mem: &'a MemoryPlan,
+    gloss: &'a Glossary,
+    names: RefCell<Pointers>,
 }
 
 impl Emitter<'_> {
-    /// C expression for a pointer to `id`'s memory.
+    /// The named pointer to `id`'s memory, declared at the program's top.
     fn ptr(&self, id: NodeId) -> String {
         let loc = self.mem.loc(id);
-        let base = match loc.region {
-            Region::Params => "P",
-            Region::Acts => "A",
-            Region::Ids => "I",
-            Region::Grads => "G",
-            Region::State => "S",
-        };
-        format!("{base} + {}", loc.offset)
+        let root = names::root(self.g, id);
+        // A view at its root's address is the root; one inside it (a
+        // slice) is named after itself.
+        let named = if self.mem.loc(root) == loc { root } else { id };
+        let n = self.g.node(named);
+        let shape = self.gloss.shape(&n.ty.shape);
+        match loc.region {
+            // Activations share memory over time: one name per tensor.
+            Region::Acts => self.names.borrow_mut().at(loc, named, &n.name, &shape),
+            // Elsewhere an address is one tensor for the whole program.
+            Region::Grads => {
+                let name = names::grad_name(self.mem, loc.offset).unwrap_or(n.name.clone());
+                self.names
+                    .borrow_mut()
+                    .at(loc, NodeId(u32::MAX), &name, &shape)
+            }
+            _ => self
+                .names
+                .borrow_mut()
+                .at(loc, NodeId(u32::MAX), &n.name, &shape),
+        }
     }
 
     /// Pointer to the first row of `id` as kernel `k` reads it, and the
@@ -105,7 +172,17 @@ impl Emitter<'_> {
             Op::Narrow { start, .. } if k.nodes.contains(&id) => {
                 let src = n.inputs[0];
                 let stride = self.g.node(src).ty.last();
-                (format!("{} + {start}", self.ptr(src)), stride)
+                let of = self.ptr(src);
+                let what = format!(
+                    "{} in rows of {}",
+                    self.gloss.shape(&n.ty.shape),
+                    self.gloss.shape(&[stride]).trim_matches(['(', ')'])
+                );
+                let p = self
+                    .names
+                    .borrow_mut()
+                    .inside(&of, start, id, &n.name, &what);
+                (p, stride)
             }
             _ => (self.ptr(id), n.ty.last()),
         }
@@ -115,309 +192,415 @@ impl Emitter<'_> {
         &self.g.node(id).ty.shape
     }
 
-    /// Template name, template values and call arguments of one kernel.
-    fn kernel(&self, k: &Kernel, parallel: bool) -> Result<(&'static str, Value, Vec<String>)> {
-        let g = self.g;
-        let node = |i: usize| g.node(k.nodes[i]);
-        let last = *k.nodes.last().unwrap();
+    /// Template, template values and call of one kernel.
+    fn kernel(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         Ok(match k.kind {
-            KernelKind::Gemm { bias, gelu } => {
-                let Op::MatMul { ta, tb } = node(0).op else {
-                    unreachable!()
-                };
-                let (a, w) = (node(0).inputs[0], node(0).inputs[1]);
-                let (ash, wsh) = (self.shape(a), self.shape(w));
-                let out = self.shape(last);
-                let n = out[out.len() - 1];
-                let k_dim = if tb {
-                    wsh[wsh.len() - 1]
-                } else {
-                    wsh[wsh.len() - 2]
-                };
-                let b_batched = wsh.len() > 2;
-                // Fold leading axes of `a` into M when the weight is shared and
-                // `a` is read row-major; otherwise loop over the batch.
-                let (batch, m) = if !b_batched && !ta {
-                    (1, ash.iter().product::<usize>() / k_dim)
-                } else {
-                    (out[..out.len() - 2].iter().product(), out[out.len() - 2])
-                };
-                let batch_dims = if batch > 1 {
-                    format!("{batch}, ")
-                } else {
-                    String::new()
-                };
-                let accumulate = self.mem.loc(last).region == Region::Grads;
-                let mut args = vec![self.ptr(last), self.ptr(a), self.ptr(w)];
-                if bias {
-                    args.push(self.ptr(node(1).inputs[1]));
-                }
-                let v = json!({
-                    "M": m, "N": n, "K": k_dim, "batch": batch, "batch_dims": batch_dims,
-                    "ta": ta, "tb": tb, "ta_int": ta as u8, "tb_int": tb as u8,
-                    "lda": if ta { m } else { k_dim }, "ldb": if tb { k_dim } else { n },
-                    "b_batched": b_batched, "bias": bias, "gelu": gelu, "accumulate": accumulate as u8,
-                });
-                ("kernels/gemm.c.tera", v, args)
-            }
-            KernelKind::Norm { residual } => {
-                let norm = g.node(last);
-                let (eps, layer) = match norm.op {
-                    Op::LayerNorm { eps } => (eps, true),
-                    Op::RmsNorm { eps } => (eps, false),
-                    _ => unreachable!(),
-                };
-                let c = norm.ty.last();
-                let mut args = vec![];
-                if residual {
-                    let add = node(0);
-                    args.extend([
-                        self.ptr(k.nodes[0]),
-                        self.ptr(add.inputs[0]),
-                        self.ptr(add.inputs[1]),
-                    ]);
-                } else {
-                    args.push(self.ptr(norm.inputs[0]));
-                }
-                args.push(self.ptr(last));
-                args.extend(norm.inputs[1..].iter().map(|&i| self.ptr(i)));
-                let v = json!({ "R": norm.ty.numel() / c, "C": c, "eps": flit(eps), "layer": layer,
-                                "residual": residual, "parallel": parallel });
-                ("kernels/norm.c.tera", v, args)
-            }
-            KernelKind::Attention => {
-                let attn = g.node(last);
-                let Op::Attention {
-                    heads,
-                    kv_heads,
-                    head_dim,
-                } = attn.op
-                else {
-                    unreachable!()
-                };
-                let mut args = vec![self.ptr(last)];
-                let mut strides = vec![];
-                for &operand in &attn.inputs {
-                    let (p, stride) = self.rows(k, operand);
-                    args.push(p);
-                    strides.push(stride);
-                }
-                let sh = &attn.ty.shape;
-                let v = json!({
-                    "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
-                    "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
-                    "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
-                });
-                ("kernels/attention.c.tera", v, args)
-            }
-            KernelKind::CachedAttention => {
-                let attn = g.node(last);
-                let Op::CachedAttention {
-                    heads,
-                    kv_heads,
-                    head_dim,
-                } = attn.op
-                else {
-                    unreachable!()
-                };
-                let (q, q_stride) = self.rows(k, attn.inputs[0]);
-                let mut args = vec![self.ptr(last), q];
-                let mut strides = vec![];
-                let mut caches = vec![];
-                for &c in &attn.inputs[1..3] {
-                    let w = g.node(c);
-                    if !matches!(w.op, Op::CacheWrite) || !k.nodes.contains(&c) {
-                        return Err(Error::new(
-                            "codegen: cached attention reads the cache writes of its own step",
-                        ));
-                    }
-                    let (p, stride) = self.rows(k, w.inputs[1]);
-                    args.push(p);
-                    strides.push(stride);
-                    caches.push(self.ptr(w.inputs[0]));
-                }
-                args.extend(caches);
-                args.push(self.ptr(attn.inputs[3]));
-                let sh = &attn.ty.shape;
-                let v = json!({
-                    "T": sh[1], "S": g.node(attn.inputs[1]).ty.shape[0], "NH": heads, "NKV": kv_heads,
-                    "HD": head_dim, "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
-                    "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1], "parallel": parallel,
-                    "par_work": crate::schedule::CACHED_ATTENTION_PAR_WORK,
-                });
-                ("kernels/cached_attention.c.tera", v, args)
-            }
+            KernelKind::Gemm { bias, gelu } => self.gemm(k, bias, gelu),
+            KernelKind::Norm { residual } => self.norm(k, residual, parallel),
+            KernelKind::Attention => self.attention(k),
+            KernelKind::CachedAttention => self.cached_attention(k, parallel)?,
             KernelKind::Elementwise => self.elementwise(k, parallel)?,
-            KernelKind::Embedding => {
-                let n = g.node(last);
-                let (table, ids) = (n.inputs[0], n.inputs[1]);
-                let tsh = self.shape(table);
-                let v = json!({ "R": self.g.node(ids).ty.numel(), "C": tsh[1], "V": tsh[0] });
-                (
-                    "kernels/embedding.c.tera",
-                    v,
-                    vec![self.ptr(last), self.ptr(table), self.ptr(ids)],
-                )
-            }
-            KernelKind::Rope => {
-                let n = g.node(last);
-                let Op::Rope {
-                    head_dim,
-                    theta,
-                    inverse,
-                } = n.op
-                else {
-                    unreachable!()
-                };
-                let sh = &n.ty.shape;
-                let positions = n.inputs.len() == 2;
-                let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
-                                "half": head_dim / 2, "theta": flit(theta), "inverse": inverse,
-                                "positions": positions, "parallel": parallel });
-                let args = n.inputs.iter().map(|&i| self.ptr(i));
-                (
-                    "kernels/rope.c.tera",
-                    v,
-                    std::iter::once(self.ptr(last)).chain(args).collect(),
-                )
-            }
+            KernelKind::Embedding => self.embedding(k),
+            KernelKind::Rope => self.rope(k, parallel),
             KernelKind::Softmax | KernelKind::CrossEntropy | KernelKind::SoftmaxCrossEntropy => {
-                let logits = node(0).inputs[0];
-                let v_dim = g.node(logits).ty.last();
-                let r = g.node(logits).ty.numel() / v_dim;
-                let find =
-                    |want: fn(&Op) -> bool| k.nodes.iter().copied().find(|&n| want(&g.node(n).op));
-                let probs = find(|o| matches!(o, Op::Softmax));
-                let ce = find(|o| matches!(o, Op::CrossEntropy));
-                let grad = find(|o| matches!(o, Op::CrossEntropyGrad));
-                let targets = ce.or(grad).map(|n| g.node(n).inputs[1]);
-                let mut args = vec![self.ptr(logits)];
-                args.extend(probs.map(|p| self.ptr(p)));
-                args.extend(targets.map(|t| self.ptr(t)));
-                args.extend(ce.map(|c| self.ptr(c)));
-                args.extend(grad.map(|d| self.ptr(d)));
-                let v = json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "targets": targets.is_some(),
-                                "loss": ce.is_some(), "grad": grad.is_some() });
-                ("kernels/softmax_xent.c.tera", v, args)
+                self.softmax_xent(k)
             }
-            KernelKind::AttentionGrad => {
-                let mut outs = [None; 3];
-                for &n in &k.nodes {
-                    let Op::AttentionGrad { wrt, .. } = g.node(n).op else {
-                        unreachable!()
-                    };
-                    outs[wrt] = Some(n);
-                }
-                let [Some(dq), Some(dk), Some(dv)] = outs else {
-                    return Err(Error::new(
-                        "codegen: an attention_grad kernel computes dq, dk and dv together",
-                    ));
-                };
-                let Op::AttentionGrad {
-                    heads,
-                    kv_heads,
-                    head_dim,
-                    ..
-                } = g.node(dq).op
-                else {
-                    unreachable!()
-                };
-                let ins = &g.node(dq).inputs;
-                let sh = &g.node(ins[0]).ty.shape;
-                let mut args: Vec<String> = [dq, dk, dv].iter().map(|&n| self.ptr(n)).collect();
-                args.extend(ins.iter().map(|&i| self.ptr(i)));
-                let v = json!({
-                    "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
-                    "group": heads / kv_heads, "scale": flit(1.0 / (head_dim as f64).sqrt()),
-                    "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
-                    "v_stride": g.node(ins[3]).ty.last(),
-                });
-                ("kernels/attention_grad.c.tera", v, args)
-            }
-            KernelKind::ReduceRows => {
-                let n = g.node(last);
-                let x = n.inputs[0];
-                let s_dim = n.ty.numel();
-                let v = json!({ "R": g.node(x).ty.numel() / s_dim, "S": s_dim });
-                (
-                    "kernels/reduce_rows.c.tera",
-                    v,
-                    vec![self.ptr(last), self.ptr(x)],
-                )
-            }
-            KernelKind::Pad => {
-                let n = g.node(last);
-                let x = n.inputs[0];
-                let xs = &g.node(x).ty;
-                let v = match n.op {
-                    Op::PadRows { start, total } => {
-                        json!({ "rows": true, "start": start, "total": total,
-                        "len": xs.shape[0], "S": xs.numel() / xs.shape[0] })
-                    }
-                    Op::Pad { start, total } => {
-                        json!({ "rows": false, "start": start, "total": total,
-                        "len": xs.last(), "R": xs.numel() / xs.last() })
-                    }
-                    _ => unreachable!(),
-                };
-                ("kernels/pad.c.tera", v, vec![self.ptr(last), self.ptr(x)])
-            }
-            KernelKind::SoftmaxGrad => {
-                let n = g.node(last);
-                let v_dim = n.ty.last();
-                let v = json!({ "R": n.ty.numel() / v_dim, "V": v_dim });
-                let args = vec![self.ptr(last), self.ptr(n.inputs[0]), self.ptr(n.inputs[1])];
-                ("kernels/softmax_grad.c.tera", v, args)
-            }
-            KernelKind::NormGrad => {
-                let n = g.node(last);
-                let (eps, rms, wrt_x) = match n.op {
-                    Op::NormGradX { eps, rms } => (eps, rms, true),
-                    Op::NormGradW { eps, rms } => (eps, rms, false),
-                    _ => unreachable!(),
-                };
-                let x = &g.node(n.inputs[1]).ty;
-                let c = x.last();
-                let mut args = vec![self.ptr(last)];
-                args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
-                let v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "rms": rms, "wrt_x": wrt_x,
-                                "parallel": parallel });
-                ("kernels/norm_grad.c.tera", v, args)
-            }
-            KernelKind::EmbeddingGrad => {
-                let n = g.node(last);
-                let (dy, ids) = (n.inputs[0], n.inputs[1]);
-                let c = n.ty.last();
-                let v = json!({ "R": g.node(ids).ty.numel(), "C": c, "V": n.ty.shape[0] });
-                (
-                    "kernels/embedding_grad.c.tera",
-                    v,
-                    vec![self.ptr(last), self.ptr(dy), self.ptr(ids)],
-                )
-            }
-            KernelKind::Narrow => {
-                let n = g.node(last);
-                let Op::Narrow { start, len } = n.op else {
-                    unreachable!()
-                };
-                let src = n.inputs[0];
-                let nn = g.node(src).ty.last();
-                let v = json!({ "R": n.ty.numel() / len, "N": nn, "start": start, "len": len });
-                (
-                    "kernels/narrow.c.tera",
-                    v,
-                    vec![self.ptr(last), self.ptr(src)],
-                )
-            }
+            KernelKind::AttentionGrad => self.attention_grad(k)?,
+            KernelKind::ReduceRows => self.reduce_rows(k),
+            KernelKind::Pad => self.pad(k),
+            KernelKind::SoftmaxGrad => self.softmax_grad(k),
+            KernelKind::NormGrad => self.norm_grad(k, parallel),
+            KernelKind::EmbeddingGrad => self.embedding_grad(k),
+            KernelKind::Narrow => self.narrow(k),
         })
     }
 
+    fn last(&self, k: &Kernel) -> NodeId {
+        *k.nodes.last().unwrap()
+    }
+
+    fn gemm(&self, k: &Kernel, bias: bool, gelu: bool) -> Call {
+        let g = self.g;
+        let mm = g.node(k.nodes[0]);
+        let Op::MatMul { ta, tb } = mm.op else {
+            unreachable!()
+        };
+        let (a, w) = (mm.inputs[0], mm.inputs[1]);
+        let (ash, wsh) = (self.shape(a), self.shape(w));
+        let out = self.shape(self.last(k));
+        let n = out[out.len() - 1];
+        let k_dim = if tb {
+            wsh[wsh.len() - 1]
+        } else {
+            wsh[wsh.len() - 2]
+        };
+        let b_batched = wsh.len() > 2;
+        // Fold leading axes of `a` into M when the weight is shared and
+        // `a` is read row-major; otherwise loop over the batch.
+        let (batch, m) = if !b_batched && !ta {
+            (1, ash.iter().product::<usize>() / k_dim)
+        } else {
+            (out[..out.len() - 2].iter().product(), out[out.len() - 2])
+        };
+        let bd = if batch > 1 {
+            format!("{batch}, ")
+        } else {
+            String::new()
+        };
+        let accumulate = self.mem.loc(self.last(k)).region == Region::Grads;
+        let mut args = vec![self.ptr(self.last(k)), self.ptr(a), self.ptr(w)];
+        let mut params = vec!["float *out", "const float *inp", "const float *w"];
+        let t = |yes: bool| if yes { "ᵀ" } else { "" };
+        let read_t = |yes: bool| if yes { ", read transposed" } else { "" };
+        let (ia, ib) = if ta { (k_dim, m) } else { (m, k_dim) };
+        let (wa, wb) = if tb { (n, k_dim) } else { (k_dim, n) };
+        let wbd = if b_batched { bd.as_str() } else { "" };
+        let mut doc = vec![
+            format!(
+                "out ({bd}{m}, {n}) = inp ({m}, {k_dim}) · w{}{}{}",
+                t(tb),
+                if bias {
+                    format!(" + bias ({n})")
+                } else {
+                    String::new()
+                },
+                if gelu { ", then GELU" } else { "" }
+            ),
+            format!("out  is ({bd}{m}, {n})"),
+            format!("inp  is ({bd}{ia}, {ib}){}", read_t(ta)),
+            format!("w    is ({wbd}{wa}, {wb}){}", read_t(tb)),
+        ];
+        if bias {
+            args.push(self.ptr(g.node(k.nodes[1]).inputs[1]));
+            params.push("const float *bias");
+            doc.push(format!("bias is ({n})"));
+        }
+        if accumulate {
+            doc.push("out += the product (a gradient accumulating over micro-batches)".into());
+        }
+        // Per batch element the operands step by a whole matrix.
+        let (a_at, b_at, c_at) = if batch > 1 {
+            (
+                format!("inp + (size_t)b * {}", m * k_dim),
+                if b_batched {
+                    format!("w + (size_t)b * {}", k_dim * n)
+                } else {
+                    "w".to_string()
+                },
+                format!("out + (size_t)b * {}", m * n),
+            )
+        } else {
+            ("inp".into(), "w".into(), "out".into())
+        };
+        let fields = vec![
+            format!(".M = {m}, .N = {n}, .K = {k_dim},"),
+            format!(
+                ".A = {a_at}, .lda = {}, .trans_a = {},",
+                if ta { m } else { k_dim },
+                ta as u8
+            ),
+            format!(
+                ".B = {b_at}, .ldb = {}, .trans_b = {},",
+                if tb { k_dim } else { n },
+                tb as u8
+            ),
+            format!(
+                ".C = {c_at}, .ldc = {n}, .accumulate = {},",
+                accumulate as u8
+            ),
+            format!(
+                ".bias = {}, .act = {},",
+                if bias { "bias" } else { "NULL" },
+                if gelu {
+                    "IRC_ACT_GELU_TANH"
+                } else {
+                    "IRC_ACT_NONE"
+                }
+            ),
+            ".threads = ctx->threads, .work = ctx->work,".to_string(),
+        ];
+        let v =
+            json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields });
+        let tpl = if batch > 1 {
+            "kernels/gemm_batched.c.tera"
+        } else {
+            "kernels/gemm.c.tera"
+        };
+        Call::new(tpl, v, args).threaded(true)
+    }
+
+    fn norm(&self, k: &Kernel, residual: bool, parallel: bool) -> Call {
+        let norm = self.g.node(self.last(k));
+        let (eps, layer) = match norm.op {
+            Op::LayerNorm { eps } => (eps, true),
+            Op::RmsNorm { eps } => (eps, false),
+            _ => unreachable!(),
+        };
+        let c = norm.ty.last();
+        let mut args = vec![];
+        if residual {
+            let add = self.g.node(k.nodes[0]);
+            args.extend([
+                self.ptr(k.nodes[0]),
+                self.ptr(add.inputs[0]),
+                self.ptr(add.inputs[1]),
+            ]);
+        } else {
+            args.push(self.ptr(norm.inputs[0]));
+        }
+        args.push(self.ptr(self.last(k)));
+        args.extend(norm.inputs[1..].iter().map(|&i| self.ptr(i)));
+        let v = json!({ "R": norm.ty.numel() / c, "C": c, "eps": flit(eps), "layer": layer,
+                        "residual": residual, "parallel": parallel });
+        Call::new("kernels/norm.c.tera", v, args).threaded(parallel)
+    }
+
+    fn attention(&self, k: &Kernel) -> Call {
+        let attn = self.g.node(self.last(k));
+        let Op::Attention {
+            heads,
+            kv_heads,
+            head_dim,
+        } = attn.op
+        else {
+            unreachable!()
+        };
+        let mut args = vec![self.ptr(self.last(k))];
+        let mut strides = vec![];
+        for &operand in &attn.inputs {
+            let (p, stride) = self.rows(k, operand);
+            args.push(p);
+            strides.push(stride);
+        }
+        let sh = &attn.ty.shape;
+        let group = heads / kv_heads;
+        let v = json!({
+            "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
+            "group": group, "kv_head": div("h", group), "scale": flit(1.0 / (head_dim as f64).sqrt()),
+            "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
+        });
+        Call::new("kernels/attention.c.tera", v, args).threaded(true)
+    }
+
+    fn cached_attention(&self, k: &Kernel, parallel: bool) -> Result<Call> {
+        let g = self.g;
+        let attn = g.node(self.last(k));
+        let Op::CachedAttention {
+            heads,
+            kv_heads,
+            head_dim,
+        } = attn.op
+        else {
+            unreachable!()
+        };
+        let (q, q_stride) = self.rows(k, attn.inputs[0]);
+        let mut args = vec![self.ptr(self.last(k)), q];
+        let mut strides = vec![];
+        let mut caches = vec![];
+        for &c in &attn.inputs[1..3] {
+            let w = g.node(c);
+            if !matches!(w.op, Op::CacheWrite) || !k.nodes.contains(&c) {
+                return Err(Error::new(
+                    "codegen: cached attention reads the cache writes of its own step",
+                ));
+            }
+            let (p, stride) = self.rows(k, w.inputs[1]);
+            args.push(p);
+            strides.push(stride);
+            caches.push(self.ptr(w.inputs[0]));
+        }
+        args.extend(caches);
+        args.push(self.ptr(attn.inputs[3]));
+        let sh = &attn.ty.shape;
+        let group = heads / kv_heads;
+        let v = json!({
+            "T": sh[1], "S": g.node(attn.inputs[1]).ty.shape[0], "NH": heads, "NKV": kv_heads,
+            "HD": head_dim, "group": group, "kv_head": div("h", group),
+            "scale": flit(1.0 / (head_dim as f64).sqrt()),
+            "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1], "parallel": parallel,
+            "par_work": crate::schedule::CACHED_ATTENTION_PAR_WORK,
+        });
+        Ok(Call::new("kernels/cached_attention.c.tera", v, args).threaded(parallel))
+    }
+
+    fn embedding(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let (table, ids) = (n.inputs[0], n.inputs[1]);
+        let tsh = self.shape(table);
+        let v = json!({ "R": self.g.node(ids).ty.numel(), "C": tsh[1], "V": tsh[0] });
+        let args = vec![self.ptr(self.last(k)), self.ptr(table), self.ptr(ids)];
+        Call::new("kernels/embedding.c.tera", v, args)
+    }
+
+    fn rope(&self, k: &Kernel, parallel: bool) -> Call {
+        let n = self.g.node(self.last(k));
+        let Op::Rope {
+            head_dim,
+            theta,
+            inverse,
+        } = n.op
+        else {
+            unreachable!()
+        };
+        let sh = &n.ty.shape;
+        let positions = n.inputs.len() == 2;
+        let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
+                        "half": head_dim / 2, "theta": flit(theta), "inverse": inverse,
+                        "positions": positions, "parallel": parallel });
+        let mut args = vec![self.ptr(self.last(k))];
+        args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
+        Call::new("kernels/rope.c.tera", v, args).threaded(parallel)
+    }
+
+    fn softmax_xent(&self, k: &Kernel) -> Call {
+        let g = self.g;
+        let logits = g.node(k.nodes[0]).inputs[0];
+        let v_dim = g.node(logits).ty.last();
+        let r = g.node(logits).ty.numel() / v_dim;
+        let find = |want: fn(&Op) -> bool| k.nodes.iter().copied().find(|&n| want(&g.node(n).op));
+        let probs = find(|o| matches!(o, Op::Softmax));
+        let ce = find(|o| matches!(o, Op::CrossEntropy));
+        let grad = find(|o| matches!(o, Op::CrossEntropyGrad));
+        let targets = ce.or(grad).map(|n| g.node(n).inputs[1]);
+        let mut args = vec![self.ptr(logits)];
+        args.extend(probs.map(|p| self.ptr(p)));
+        args.extend(targets.map(|t| self.ptr(t)));
+        args.extend(ce.map(|c| self.ptr(c)));
+        args.extend(grad.map(|d| self.ptr(d)));
+        let v = json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "targets": targets.is_some(),
+                        "loss": ce.is_some(), "grad": grad.is_some(), "ignore": IGNORE_INDEX });
+        Call::new("kernels/softmax_xent.c.tera", v, args)
+    }
+
+    fn attention_grad(&self, k: &Kernel) -> Result<Call> {
+        let g = self.g;
+        let mut outs = [None; 3];
+        for &n in &k.nodes {
+            let Op::AttentionGrad { wrt, .. } = g.node(n).op else {
+                unreachable!()
+            };
+            outs[wrt] = Some(n);
+        }
+        let [Some(dq), Some(dk), Some(dv)] = outs else {
+            return Err(Error::new(
+                "codegen: an attention_grad kernel computes dq, dk and dv together",
+            ));
+        };
+        let Op::AttentionGrad {
+            heads,
+            kv_heads,
+            head_dim,
+            ..
+        } = g.node(dq).op
+        else {
+            unreachable!()
+        };
+        let ins = &g.node(dq).inputs;
+        let sh = &g.node(ins[0]).ty.shape;
+        let mut args: Vec<String> = [dq, dk, dv].iter().map(|&n| self.ptr(n)).collect();
+        args.extend(ins.iter().map(|&i| self.ptr(i)));
+        let group = heads / kv_heads;
+        let (first, end) = if group == 1 {
+            ("kh".to_string(), "kh + 1".to_string())
+        } else {
+            (format!("kh * {group}"), format!("(kh + 1) * {group}"))
+        };
+        let v = json!({
+            "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
+            "group": group, "h_first": first, "h_end": end,
+            "scale": flit(1.0 / (head_dim as f64).sqrt()),
+            "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
+            "v_stride": g.node(ins[3]).ty.last(),
+        });
+        Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))
+    }
+
+    fn reduce_rows(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let x = n.inputs[0];
+        let s_dim = n.ty.numel();
+        let v = json!({ "R": self.g.node(x).ty.numel() / s_dim, "S": s_dim });
+        let args = vec![self.ptr(self.last(k)), self.ptr(x)];
+        Call::new("kernels/reduce_rows.c.tera", v, args)
+    }
+
+    fn pad(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let x = n.inputs[0];
+        let xs = &self.g.node(x).ty;
+        let args = vec![self.ptr(self.last(k)), self.ptr(x)];
+        match n.op {
+            Op::PadRows { start, total } => {
+                let (len, s) = (xs.shape[0], xs.numel() / xs.shape[0]);
+                let v = json!({ "start": start, "total": total, "len": len, "S": s,
+                                "dst": plus("out", start * s) });
+                Call::new("kernels/pad_rows.c.tera", v, args)
+            }
+            Op::Pad { start, total } => {
+                let len = xs.last();
+                let v = json!({ "start": start, "total": total, "len": len, "R": xs.numel() / len,
+                                "dst": plus("o", start) });
+                Call::new("kernels/pad.c.tera", v, args)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    fn softmax_grad(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let v_dim = n.ty.last();
+        let v = json!({ "R": n.ty.numel() / v_dim, "V": v_dim });
+        let args = vec![
+            self.ptr(self.last(k)),
+            self.ptr(n.inputs[0]),
+            self.ptr(n.inputs[1]),
+        ];
+        Call::new("kernels/softmax_grad.c.tera", v, args)
+    }
+
+    fn norm_grad(&self, k: &Kernel, parallel: bool) -> Call {
+        let n = self.g.node(self.last(k));
+        let (eps, rms, wrt_x) = match n.op {
+            Op::NormGradX { eps, rms } => (eps, rms, true),
+            Op::NormGradW { eps, rms } => (eps, rms, false),
+            _ => unreachable!(),
+        };
+        let x = &self.g.node(n.inputs[1]).ty;
+        let c = x.last();
+        let mut args = vec![self.ptr(self.last(k))];
+        args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
+        let v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "rms": rms,
+                        "norm": if rms { "RMSNorm" } else { "LayerNorm" }, "parallel": parallel });
+        if wrt_x {
+            Call::new("kernels/norm_grad_x.c.tera", v, args).threaded(parallel)
+        } else {
+            Call::new("kernels/norm_grad_w.c.tera", v, args)
+        }
+    }
+
+    fn embedding_grad(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let (dy, ids) = (n.inputs[0], n.inputs[1]);
+        let v = json!({ "R": self.g.node(ids).ty.numel(), "C": n.ty.last(), "V": n.ty.shape[0] });
+        let args = vec![self.ptr(self.last(k)), self.ptr(dy), self.ptr(ids)];
+        Call::new("kernels/embedding_grad.c.tera", v, args)
+    }
+
+    fn narrow(&self, k: &Kernel) -> Call {
+        let n = self.g.node(self.last(k));
+        let Op::Narrow { start, len } = n.op else {
+            unreachable!()
+        };
+        let src = n.inputs[0];
+        let nn = self.g.node(src).ty.last();
+        let v = json!({ "R": n.ty.numel() / len, "N": nn, "start": start, "len": len,
+                        "src": plus(&format!("x + (size_t)r * {nn}"), start) });
+        let args = vec![self.ptr(self.last(k)), self.ptr(src)];
+        Call::new("kernels/narrow.c.tera", v, args)
+    }
+
     /// A chain of elementwise ops as vector statements over (R, L) rows.
-    fn elementwise(
-        &self,
-        k: &Kernel,
-        parallel: bool,
-    ) -> Result<(&'static str, Value, Vec<String>)> {
+    fn elementwise(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         let g = self.g;
         let last = *k.nodes.last().unwrap();
         let l = g.node(last).ty.last();
@@ -434,16 +617,14 @@ impl Emitter<'_> {
                     "elementwise kernel: {inp} does not broadcast by rows"
                 )));
             }
-            let row = if rows == r {
-                "r".to_string()
-            } else {
-                format!("(r % {rows})")
+            let at = match rows {
+                1 => format!("in{i} + j"),
+                _ if rows == r => format!("in{i} + (size_t)r * {l} + j"),
+                _ => format!("in{i} + (size_t)(r % {rows}) * {l} + j"),
             };
             params.push(format!("const float *in{i}"));
             args.push(self.ptr(inp));
-            stmts.push(format!(
-                "const irc_vf x{i} = irc_vload_upto(in{i} + (size_t){row} * {l} + j, n);"
-            ));
+            stmts.push(format!("const irc_vf x{i} = irc_vload_upto({at}, n);"));
             var.insert(inp, format!("x{i}"));
             text.insert(inp, format!("in{i}"));
         }
@@ -454,7 +635,9 @@ impl Emitter<'_> {
             let (expr, formula) =
                 n.op.c_expr(&a, &t)
                     .unwrap_or_else(|| unreachable!("{} is not elementwise", n.op.mnemonic()));
-            let v = format!("v{}", id.0);
+            // Temporaries numbered within the kernel, so that the same
+            // chain in another layer is the same function.
+            let v = format!("v{}", var.len() - k.inputs.len());
             stmts.push(format!("const irc_vf {v} = {expr};"));
             var.insert(id, v);
             text.insert(id, formula);
@@ -473,9 +656,9 @@ impl Emitter<'_> {
         let n_in = k.inputs.len();
         params.rotate_left(n_in);
         args.rotate_left(n_in);
-        let v = json!({ "R": r, "L": l, "params": params, "stmts": stmts,
+        let v = json!({ "R": r, "L": l, "params": params.join(", "), "stmts": stmts,
                         "formula": formula.join("; "), "parallel": parallel });
-        Ok(("kernels/elementwise.c.tera", v, args))
+        Ok(Call::new("kernels/elementwise.c.tera", v, args).threaded(parallel))
     }
 }
 
@@ -496,8 +679,7 @@ fn layout(slots: &[crate::memory::Slot]) -> Vec<(&str, usize, usize)> {
 
 /// Floats of workspace a thread of an attention kernel packs its head into:
 /// so many blocks of T rows (rounded up to the vector width) by head_dim.
-fn attention_scratch(g: &Graph, k: &Kernel, target: Target) -> usize {
-    let vw = target.vector_width();
+fn attention_scratch(g: &Graph, k: &Kernel, vw: usize) -> usize {
     let panels = |panels: usize, t: usize, hd: usize| panels * t.div_ceil(vw) * vw * hd;
     k.nodes
         .iter()
@@ -545,6 +727,156 @@ pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
         .sum()
 }
 
+/// The kernel functions of a file, shared between the calls whose code is
+/// identical, and the profile slots of the calls.
+#[derive(Default)]
+struct Functions {
+    /// (name, body, the tensors of its calls)
+    list: Vec<(String, String, Vec<String>)>,
+    by_body: HashMap<String, usize>,
+    profile: bool,
+    slots: Vec<Value>,
+}
+
+/// AdamW's weight decay applies to matrices, not to biases, norms or other
+/// 1-d tensors (GPT-2's and Llama's recipes).
+fn decays(shape: &[usize]) -> bool {
+    shape.len() >= 2
+}
+
+/// The glossary's dimensions, from the forward program and the model.
+fn glossary(spec: &Spec, fwd: &Compiled) -> Glossary {
+    let m = &spec.model;
+    let mut dims = vec![
+        ("C".to_string(), m.d_model),
+        ("F".to_string(), m.ffn_hidden),
+        ("V".to_string(), m.vocab_size),
+    ];
+    if m.kv_heads * m.head_dim() != m.d_model {
+        dims.push(("NKV*HD".into(), m.kv_heads * m.head_dim()));
+    }
+    dims.push(("HD".into(), m.head_dim()));
+    Glossary {
+        b: fwd.program.batch,
+        t: fwd.program.seq,
+        dims,
+    }
+}
+
+/// One program: its pointer declarations, then a call a kernel (and the
+/// gradient accumulations after it).
+fn program(
+    t: &tera::Tera,
+    gloss: &Glossary,
+    fn_name: &str,
+    prog: &Compiled,
+    fns: &mut Functions,
+) -> Result<Value> {
+    let e = Emitter {
+        g: &prog.graph,
+        mem: &prog.memory,
+        gloss,
+        names: RefCell::new(Pointers::new(&prog.memory)),
+    };
+    let accumulate: HashMap<NodeId, usize> = prog.memory.grad_accumulate.iter().copied().collect();
+    let mut calls = vec![];
+    for (i, k) in prog.kernels.iter().enumerate() {
+        let first_call = calls.len();
+        let parallel = prog.schedule.kernels[i].parallel != Parallel::Serial;
+        let mut call = e.kernel(k, parallel)?;
+        call.v["name"] = json!("@NAME@");
+        call.v["title"] = json!("@TITLE@");
+        call.v["ctx"] = json!(if call.ctx { "irc_ctx *ctx, " } else { "" });
+        let body = render(t, call.tpl, &call.v)?;
+        let last = prog.graph.node(*k.nodes.last().unwrap()).name.clone();
+        let f = *fns.by_body.entry(body.clone()).or_insert_with(|| {
+            let base = k.kind.label().replace(['+'], "_");
+            fns.list
+                .push((format!("{base}_{}", fns.list.len()), body, vec![]));
+            fns.list.len() - 1
+        });
+        fns.list[f].2.push(last.clone());
+        calls.push(format!(
+            "{}({}{}); /* k{i} {last} */",
+            fns.list[f].0,
+            if call.ctx { "ctx, " } else { "" },
+            call.args.join(", ")
+        ));
+        for &o in &k.outputs {
+            if let Some(&off) = accumulate.get(&o) {
+                let n = prog.graph.node(o);
+                let name = names::grad_name(&prog.memory, off).unwrap_or(n.name.clone());
+                let loc = crate::memory::Loc {
+                    region: Region::Grads,
+                    offset: off,
+                };
+                let shape = gloss.shape(&n.ty.shape);
+                let into = e
+                    .names
+                    .borrow_mut()
+                    .at(loc, NodeId(u32::MAX), &name, &shape);
+                let numel = n.ty.numel();
+                calls.push(format!("irc_accumulate({into}, {}, {numel});", e.ptr(o)));
+            }
+        }
+        if fns.profile {
+            // The kernel and its gradient accumulation, timed as one slot.
+            let slot = fns.slots.len();
+            let timed = calls.split_off(first_call).join(" ");
+            calls.push(format!(
+                "{{ double t0 = irc_seconds(); {timed} ctx->prof[{slot}] += irc_seconds() - t0; }}"
+            ));
+            fns.slots.push(json!({
+                "program": fn_name.trim_start_matches("run_"), "kernel": i,
+                "function": fns.list[f].0, "node": last,
+                "flops": kernel_flops(&prog.graph, k),
+            }));
+        }
+    }
+    let decls = e.names.borrow().lines();
+    Ok(json!({ "name": fn_name, "decls": decls, "calls": calls, "kernels": prog.kernels.len() }))
+}
+
+/// Offset of the integer input `name` of a program.
+fn id_off(c: &Compiled, name: &str) -> Option<usize> {
+    c.memory
+        .ids
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.offset)
+}
+
+/// Offset of the output `name` of a program.
+fn out_off(c: &Compiled, name: &str) -> Result<usize> {
+    let id = c
+        .graph
+        .output(name)
+        .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
+    Ok(c.memory.loc(id).offset)
+}
+
+/// What the frame needs of the generation programs: their inputs and
+/// logits, and the size of the cache (null without them).
+fn generation(steps: Option<&Steps>) -> Result<Value> {
+    let Some(st) = steps else {
+        return Ok(Value::Null);
+    };
+    let step = |c: &Compiled| -> Result<Value> {
+        let input = |name: &str| {
+            id_off(c, name).ok_or_else(|| {
+                Error::new(format!("codegen: a generation step has no `{name}` input"))
+            })
+        };
+        Ok(json!({ "T": c.program.seq, "tokens_off": input("tokens")?,
+                   "positions_off": input("positions")?,
+                   "logits_at": plus("m->acts", out_off(c, "logits")?) }))
+    };
+    Ok(
+        json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
+               "cache_floats": st.decode.memory.state_floats }),
+    )
+}
+
 /// Emit `model.c` and `irc_model.h` with the programs over one arena: the
 /// forward (`fwd`: logits and loss), the training step (`train`: loss and
 /// parameter gradients) and, with `steps`, KV-cached generation.
@@ -575,63 +907,16 @@ pub fn emit(
     // Kernels: render each with a placeholder name, then share one function
     // between kernels whose code is identical (layers of the same shape, and
     // the forward half of the training step).
-    let mut functions: Vec<(String, String, Vec<String>)> = vec![]; // (name, body, users)
-    let mut by_body: HashMap<String, usize> = HashMap::new();
+    let gloss = glossary(spec, fwd);
+    let mut fns = Functions {
+        profile: spec.build.profile,
+        ..Default::default()
+    };
     let mut programs = vec![];
-    let profile = spec.build.profile;
-    let mut profile_slots: Vec<Value> = vec![];
     for &(fn_name, prog) in &all {
-        let e = Emitter {
-            g: &prog.graph,
-            mem: &prog.memory,
-        };
-        let accumulate: HashMap<NodeId, usize> =
-            prog.memory.grad_accumulate.iter().copied().collect();
-        let mut calls = vec![];
-        for (i, k) in prog.kernels.iter().enumerate() {
-            let first_call = calls.len();
-            let parallel = prog.schedule.kernels[i].parallel != Parallel::Serial;
-            let (tpl, mut v, args) = e.kernel(k, parallel)?;
-            v["name"] = json!("@NAME@");
-            v["title"] = json!("@TITLE@");
-            let body = render(&t, tpl, &v)?;
-            let last = prog.graph.node(*k.nodes.last().unwrap()).name.clone();
-            let f = *by_body.entry(body.clone()).or_insert_with(|| {
-                let base = k.kind.label().replace(['+'], "_");
-                functions.push((format!("{base}_{}", functions.len()), body, vec![]));
-                functions.len() - 1
-            });
-            functions[f].2.push(last.clone());
-            calls.push(format!(
-                "{}(ctx, {}); /* k{i} {last} */",
-                functions[f].0,
-                args.join(", ")
-            ));
-            for &o in &k.outputs {
-                if let Some(&off) = accumulate.get(&o) {
-                    let n = prog.graph.node(o).ty.numel();
-                    calls.push(format!(
-                        "irc_accumulate(G + {off}, {}, {n}); /* into the gradient */",
-                        e.ptr(o)
-                    ));
-                }
-            }
-            if profile {
-                // The kernel and its gradient accumulation, timed as one slot.
-                let slot = profile_slots.len();
-                let timed = calls.split_off(first_call).join(" ");
-                calls.push(format!(
-                    "{{ double t0 = irc_seconds(); {timed} ctx->prof[{slot}] += irc_seconds() - t0; }}"
-                ));
-                profile_slots.push(json!({
-                    "program": fn_name.trim_start_matches("run_"), "kernel": i,
-                    "function": functions[f].0, "node": last,
-                    "flops": kernel_flops(&prog.graph, k),
-                }));
-            }
-        }
-        programs.push(json!({ "name": fn_name, "calls": calls, "kernels": prog.kernels.len() }));
+        programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
     }
+    let (functions, profile, profile_slots) = (fns.list, fns.profile, fns.slots);
     let kernels: Vec<String> = functions
         .iter()
         .map(|(name, body, users)| {
@@ -666,45 +951,16 @@ pub fn emit(
             let mut shape: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
             shape.resize(4, "0".into());
             json!({ "name": p.name, "ndim": p.shape.len(), "shape": shape.join(", "),
-                    "offset": p.offset, "numel": p.size })
+                    "offset": p.offset, "numel": p.size, "decay": decays(&p.shape) as u8 })
         })
         .collect();
-    let id_off = |c: &Compiled, name: &str| {
-        c.memory
-            .ids
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.offset)
-    };
-    let out_off = |c: &Compiled, name: &str| -> Result<usize> {
-        let id = c
-            .graph
-            .output(name)
-            .ok_or_else(|| Error::new(format!("codegen: the program has no `{name}` output")))?;
-        Ok(c.memory.loc(id).offset)
-    };
     let act_floats = all
         .iter()
         .map(|(_, p)| p.memory.act_floats)
         .max()
         .unwrap_or(0);
     let id_ints = all.iter().map(|(_, p)| p.memory.id_ints).max().unwrap_or(0);
-    let generation = match steps {
-        Some(st) => {
-            let step = |c: &Compiled| -> Result<Value> {
-                let input = |name: &str| {
-                    id_off(c, name).ok_or_else(|| {
-                        Error::new(format!("codegen: a generation step has no `{name}` input"))
-                    })
-                };
-                Ok(json!({ "T": c.program.seq, "tokens_off": input("tokens")?,
-                           "positions_off": input("positions")?, "logits_off": out_off(c, "logits")? }))
-            };
-            json!({ "prefill": step(st.prefill)?, "decode": step(st.decode)?,
-                    "cache_floats": st.decode.memory.state_floats })
-        }
-        None => Value::Null,
-    };
+    let generation = generation(steps)?;
     let mut ctx = json!({
         "name": m.name, "family": format!("{:?}", m.family).to_lowercase(), "version": env!("CARGO_PKG_VERSION"),
         "spec_file": spec.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
@@ -721,8 +977,9 @@ pub fn emit(
         "num_params": mem.param_floats,
         "params": params, "kernels": kernels, "programs": programs,
         "act_floats_train": train.memory.act_floats, "train_loss_off": train_loss,
-        "tokens_off": id_off(c, "tokens").unwrap_or(0), "targets_off": id_off(c, "targets").unwrap_or(0),
-        "logits_off": out_off(c, "logits")?, "loss_off": out_off(c, "loss")?,
+        "tokens_at": plus("m->ids", id_off(c, "tokens").unwrap_or(0)),
+        "targets_at": plus("m->ids", id_off(c, "targets").unwrap_or(0)),
+        "logits_at": plus("m->acts", out_off(c, "logits")?), "ignore": IGNORE_INDEX, "loss_off": out_off(c, "loss")?,
     });
     ctx["context"] = json!(m.context);
     ctx["attn_scratch"] = json!(all
@@ -730,7 +987,8 @@ pub fn emit(
         .flat_map(|(_, p)| p
             .kernels
             .iter()
-            .map(|k| attention_scratch(&p.graph, k, target)))
+            .zip(&p.schedule.kernels)
+            .map(|(k, ks)| attention_scratch(&p.graph, k, ks.vector_width)))
         .max()
         .unwrap_or(0));
     ctx["profile"] = json!(profile);

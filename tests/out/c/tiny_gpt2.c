@@ -83,15 +83,18 @@ static const irc_param_info PARAMS[28] = {
     {"transformer.ln_f.bias", 1, { 24, 0, 0, 0 }, 10304, 24},
 };
 
+/* Which parameters take weight decay (the compiler's choice: matrices, not
+ * biases, norms or other 1-d tensors). */
+static const unsigned char DECAY[28] = { 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0 };
+
 /* ---------------------------------------------------------------------------
  * Kernels
  */
 
 /* embedding_0: embed, embed
  * out (R = 14, C = 24) = table[ids]; table is (37, 24), ids is (14), checked by the caller */
-static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_0(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
@@ -99,16 +102,15 @@ static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int3
 /* elementwise_1: embed+pos, embed+pos
  * out0 = (in0 + in1)
  * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_1(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_1(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
             const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)(r % 7) * 24 + j, n);
-            const irc_vf v5 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v5, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 24 + j, v0, n);
         }
     }
 }
@@ -116,9 +118,8 @@ static void elementwise_1(irc_ctx *ctx, float *out0, const float *in0, const flo
 /* norm_2: h0.ln_1, h0.ln_1
  * out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, out are (14, 24); w, bias are (24) */
-static void norm_2(irc_ctx *ctx, const float *x, float *out, const float *w, const float *bias)
+static void norm_2(const float *x, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24;
         float *yr = out + (size_t)r * 24;
@@ -155,7 +156,8 @@ static void norm_2(irc_ctx *ctx, const float *x, float *out, const float *w, con
  * out  is (14, 72)
  * inp  is (14, 24)
  * w    is (24, 72)
- * bias is (72) */
+ * bias is (72)
+ */
 static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -163,8 +165,7 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 72, .trans_b = 0,
         .C = out, .ldc = 72, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -177,7 +178,7 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
  * scores live in row buffers of T, so no T×T matrix is ever stored.
  * q   is (2, 7, 3·8) inside rows of 72 floats
  * k,v are (2, 7, 3·8) inside rows of 72 / 72 floats
- * out is (2, 7, 3·8); query head h reads kv head h / 1 */
+ * out is (2, 7, 3·8); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
@@ -185,7 +186,7 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1;
+            const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
@@ -216,7 +217,8 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
  * out  is (14, 24)
  * inp  is (14, 24)
  * w    is (24, 24)
- * bias is (24) */
+ * bias is (24)
+ */
 static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -224,8 +226,7 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -234,9 +235,8 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
 /* add_norm_6: h0.ln_2, h1.ln_1, ... (8 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (14, 24); w, bias are (24) */
-static void add_norm_6(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_6(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
@@ -275,7 +275,8 @@ static void add_norm_6(irc_ctx *ctx, float *x, const float *a, const float *b, f
  * out  is (14, 40)
  * inp  is (14, 24)
  * w    is (24, 40)
- * bias is (40) */
+ * bias is (40)
+ */
 static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -283,8 +284,7 @@ static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const f
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -295,7 +295,8 @@ static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const f
  * out  is (14, 24)
  * inp  is (14, 40)
  * w    is (40, 24)
- * bias is (24) */
+ * bias is (24)
+ */
 static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -303,8 +304,7 @@ static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -314,7 +314,8 @@ static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float 
  * out (14, 37) = inp (14, 24) · wᵀ
  * out  is (14, 37)
  * inp  is (14, 24)
- * w    is (37, 24), read transposed */
+ * w    is (37, 24), read transposed
+ */
 static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -322,8 +323,7 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -333,9 +333,8 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Over each row of V = 37 logits (14 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * logits are (14, 37); targets is (14); loss is (1) */
-static void cross_entropy_10(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss)
+static void cross_entropy_10(const float *logits, const int32_t *targets, float *loss)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < 14; r++) {
@@ -365,27 +364,24 @@ static void cross_entropy_10(irc_ctx *ctx, const float *logits, const int32_t *t
 
 /* narrow_11: h0.attn.q, h1.attn.q
  * out (14, 24) = columns 0..24 of x (14, 72) */
-static void narrow_11(irc_ctx *ctx, float *out, const float *x)
+static void narrow_11(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++)
-        memcpy(out + (size_t)r * 24, x + (size_t)r * 72 + 0, 24 * sizeof(float));
+        memcpy(out + (size_t)r * 24, x + (size_t)r * 72, 24 * sizeof(float));
 }
 
 /* narrow_12: h0.attn.k, h1.attn.k
  * out (14, 24) = columns 24..48 of x (14, 72) */
-static void narrow_12(irc_ctx *ctx, float *out, const float *x)
+static void narrow_12(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++)
         memcpy(out + (size_t)r * 24, x + (size_t)r * 72 + 24, 24 * sizeof(float));
 }
 
 /* narrow_13: h0.attn.v, h1.attn.v
  * out (14, 24) = columns 48..72 of x (14, 72) */
-static void narrow_13(irc_ctx *ctx, float *out, const float *x)
+static void narrow_13(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++)
         memcpy(out + (size_t)r * 24, x + (size_t)r * 72 + 48, 24 * sizeof(float));
 }
@@ -397,7 +393,7 @@ static void narrow_13(irc_ctx *ctx, float *out, const float *x)
  * scores live in row buffers of T, so no T×T matrix is ever stored.
  * q   is (2, 7, 3·8) inside rows of 24 floats
  * k,v are (2, 7, 3·8) inside rows of 24 / 24 floats
- * out is (2, 7, 3·8); query head h reads kv head h / 1 */
+ * out is (2, 7, 3·8); query head h reads kv head h */
 static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
@@ -405,7 +401,7 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1;
+            const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
@@ -436,7 +432,8 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
  * out  is (14, 40)
  * inp  is (14, 24)
  * w    is (24, 40)
- * bias is (40) */
+ * bias is (40)
+ */
 static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -444,53 +441,34 @@ static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_16: h0.mlp.gelu
+/* elementwise_16: h0.mlp.gelu, h1.mlp.gelu
  * out0 = gelu(in0)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_16(irc_ctx *ctx, float *out0, const float *in0)
+static void elementwise_16(float *out0, const float *in0)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf v29 = irc_vgelu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v29, n);
+            const irc_vf v0 = irc_vgelu(x0);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
         }
     }
 }
 
-/* elementwise_17: h1.mlp.gelu
- * out0 = gelu(in0)
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_17(irc_ctx *ctx, float *out0, const float *in0)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf v58 = irc_vgelu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v58, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_18: dlogits
+/* softmax_cross_entropy_17: dlogits
  * Over each row of V = 37 logits (14 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
-static void softmax_cross_entropy_18(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_17(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     int valid = 0;
@@ -531,50 +509,49 @@ static void softmax_cross_entropy_18(irc_ctx *ctx, const float *logits, const in
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_19: dln_f
+/* gemm_18: dln_f
  * out (14, 24) = inp (14, 37) · w
  * out  is (14, 24)
  * inp  is (14, 37)
- * w    is (37, 24) */
-static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 24)
+ */
+static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 37,
         .A = inp, .lda = 37, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_20: dtransformer.wte.weight
+/* gemm_19: dtransformer.wte.weight
  * out (37, 24) = inp (37, 14) · w
  * out  is (37, 24)
  * inp  is (14, 37), read transposed
- * w    is (14, 24) */
-static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 24)
+ */
+static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 37, .N = 24, .K = 14,
         .A = inp, .lda = 37, .trans_a = 1,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* norm_grad_21: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
+/* norm_grad_20: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)); dx, dy, x are (14, 24), w is (24) */
-static void norm_grad_21(irc_ctx *ctx, float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_20(float *dx, const float *dy, const float *x, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
         float mean = 0.0f, var = 0.0f;
@@ -598,11 +575,10 @@ static void norm_grad_21(irc_ctx *ctx, float *dx, const float *dy, const float *
     }
 }
 
-/* norm_grad_22: dtransformer.ln_f.weight, dtransformer.h.1.ln_2.weight, ... (5 uses)
+/* norm_grad_21: dtransformer.ln_f.weight, dtransformer.h.1.ln_2.weight, ... (5 uses)
  * dw = Σ over rows of dy * x̂ for LayerNorm (eps = 1e-5); dy, x are (14, 24), dw is (24) */
-static void norm_grad_22(irc_ctx *ctx, float *dw, const float *dy, const float *x)
+static void norm_grad_21(float *dw, const float *dy, const float *x)
 {
-    (void)ctx;
     memset(dw, 0, 24 * sizeof(float));
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
@@ -618,178 +594,174 @@ static void norm_grad_22(irc_ctx *ctx, float *dw, const float *dy, const float *
     }
 }
 
-/* reduce_rows_23: dtransformer.ln_f.bias.sum, dtransformer.h.1.mlp.c_proj.bias.sum, ... (9 uses)
+/* reduce_rows_22: dtransformer.ln_f.bias.sum, dtransformer.h.1.mlp.c_proj.bias.sum, ... (9 uses)
  * out (24) = Σ over the 14 rows of x (14, 24), rows added in order (deterministic) */
-static void reduce_rows_23(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_22(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 24 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 24, 24);
 }
 
-/* gemm_24: dh1.mlp.gelu, dh0.mlp.gelu
+/* gemm_23: dh1.mlp.gelu, dh0.mlp.gelu
  * out (14, 40) = inp (14, 24) · wᵀ
  * out  is (14, 40)
  * inp  is (14, 24)
- * w    is (40, 24), read transposed */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (40, 24), read transposed
+ */
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_25: dtransformer.h.1.mlp.c_proj.weight, dtransformer.h.0.mlp.c_proj.weight
+/* gemm_24: dtransformer.h.1.mlp.c_proj.weight, dtransformer.h.0.mlp.c_proj.weight
  * out (40, 24) = inp (40, 14) · w
  * out  is (40, 24)
  * inp  is (14, 40), read transposed
- * w    is (14, 24) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 24)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 40, .N = 24, .K = 14,
         .A = inp, .lda = 40, .trans_a = 1,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh1.mlp.fc+bias
+/* elementwise_25: dh1.mlp.fc+bias, dh0.mlp.fc+bias
  * out0 = in0 * gelu'(in1)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v83 = irc_vmul(x0, irc_vgelu_grad(x1));
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v83, n);
+            const irc_vf v0 = irc_vmul(x0, irc_vgelu_grad(x1));
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
         }
     }
 }
 
-/* reduce_rows_27: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
+/* reduce_rows_26: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
  * out (40) = Σ over the 14 rows of x (14, 40), rows added in order (deterministic) */
-static void reduce_rows_27(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_26(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 40 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 40, 40);
 }
 
-/* gemm_28: dh1.ln_2, dh0.ln_2
+/* gemm_27: dh1.ln_2, dh0.ln_2
  * out (14, 24) = inp (14, 40) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 40)
- * w    is (24, 40), read transposed */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (24, 40), read transposed
+ */
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_29: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
+/* gemm_28: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
  * out (24, 40) = inp (24, 14) · w
  * out  is (24, 40)
  * inp  is (14, 24), read transposed
- * w    is (14, 40) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 40)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 40, .K = 14,
         .A = inp, .lda = 24, .trans_a = 1,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_30: dh1.resid_attn.acc
+/* elementwise_29: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
  * out0 = (in0 + in1)
  * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_30(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_29(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
             const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v92 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v92, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 24 + j, v0, n);
         }
     }
 }
 
-/* gemm_31: dh1.attn, dh0.attn
+/* gemm_30: dh1.attn, dh0.attn
  * out (14, 24) = inp (14, 24) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 24)
- * w    is (24, 24), read transposed */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (24, 24), read transposed
+ */
+static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_32: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
+/* gemm_31: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
  * out (24, 24) = inp (24, 14) · w
  * out  is (24, 24)
  * inp  is (14, 24), read transposed
- * w    is (14, 24) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 24)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 24, .K = 14,
         .A = inp, .lda = 24, .trans_a = 1,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* attention_grad_33: dh1.attn.v, dh0.attn.v
+/* attention_grad_32: dh1.attn.v, dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -800,7 +772,7 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 7, 3·8); dk, dv are (2, 7, 3·8);
  * q, k, v as in the forward (rows of 24 / 24 / 24 floats) */
-static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -815,7 +787,7 @@ static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             memset(dkr, 0, 2 * sizeof(float) * 56);
             float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
-            for (int h = kh * 1; h < (kh + 1) * 1; h++) {
+            for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
                     /* Rows past T repeat the last row with p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
@@ -858,11 +830,10 @@ static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* pad_34: dh1.attn.v, dh0.attn.v
+/* pad_33: dh1.attn.v, dh0.attn.v
  * out (14, 72) = zeros with columns 48..72 taken from x (14, 24) */
-static void pad_34(irc_ctx *ctx, float *out, const float *x)
+static void pad_33(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
         memset(o, 0, 72 * sizeof(float));
@@ -870,12 +841,10 @@ static void pad_34(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-
-/* pad_35: dh1.attn.k, dh0.attn.k
+/* pad_34: dh1.attn.k, dh0.attn.k
  * out (14, 72) = zeros with columns 24..48 taken from x (14, 24) */
-static void pad_35(irc_ctx *ctx, float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
         memset(o, 0, 72 * sizeof(float));
@@ -883,246 +852,146 @@ static void pad_35(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-
-/* pad_36: dh1.attn.q, dh0.attn.q
+/* pad_35: dh1.attn.q, dh0.attn.q
  * out (14, 72) = zeros with columns 0..24 taken from x (14, 24) */
-static void pad_36(irc_ctx *ctx, float *out, const float *x)
+static void pad_35(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
         memset(o, 0, 72 * sizeof(float));
-        memcpy(o + 0, x + (size_t)r * 24, 24 * sizeof(float));
+        memcpy(o, x + (size_t)r * 24, 24 * sizeof(float));
     }
 }
 
-
-/* elementwise_37: dh1.attn.qkv+bias.acc
+/* elementwise_36: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 72); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_37(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_36(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 72; j += IRC_VW) {
             const int n = 72 - j < IRC_VW ? 72 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 72 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 72 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 72 + j, n);
-            const irc_vf v103 = irc_vadd(x0, x1);
-            const irc_vf v105 = irc_vadd(v103, x2);
-            irc_vstore_upto(out0 + (size_t)r * 72 + j, v105, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            const irc_vf v1 = irc_vadd(v0, x2);
+            irc_vstore_upto(out0 + (size_t)r * 72 + j, v1, n);
         }
     }
 }
 
-/* reduce_rows_38: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_37: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
  * out (72) = Σ over the 14 rows of x (14, 72), rows added in order (deterministic) */
-static void reduce_rows_38(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_37(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 72 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 72, 72);
 }
 
-/* gemm_39: dh1.ln_1, dh0.ln_1
+/* gemm_38: dh1.ln_1, dh0.ln_1
  * out (14, 24) = inp (14, 72) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 72)
- * w    is (24, 72), read transposed */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (24, 72), read transposed
+ */
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 72,
         .A = inp, .lda = 72, .trans_a = 0,
         .B = w, .ldb = 72, .trans_b = 1,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_40: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
+/* gemm_39: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
  * out (24, 72) = inp (24, 14) · w
  * out  is (24, 72)
  * inp  is (14, 24), read transposed
- * w    is (14, 72) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 72)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 72, .K = 14,
         .A = inp, .lda = 24, .trans_a = 1,
         .B = w, .ldb = 72, .trans_b = 0,
         .C = out, .ldc = 72, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_41: dh0.resid_mlp.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_41(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 24; j += IRC_VW) {
-            const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v114 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v114, n);
-        }
-    }
-}
-
-/* elementwise_42: dh0.mlp.fc+bias
- * out0 = in0 * gelu'(in1)
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_42(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v120 = irc_vmul(x0, irc_vgelu_grad(x1));
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v120, n);
-        }
-    }
-}
-
-/* elementwise_43: dh0.resid_attn.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_43(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 24; j += IRC_VW) {
-            const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v129 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v129, n);
-        }
-    }
-}
-
-/* elementwise_44: dh0.attn.qkv+bias.acc
- * out0 = ((in0 + in1) + in2)
- * every tensor is (14, 72); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_44(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 72; j += IRC_VW) {
-            const int n = 72 - j < IRC_VW ? 72 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 72 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 72 + j, n);
-            const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 72 + j, n);
-            const irc_vf v140 = irc_vadd(x0, x1);
-            const irc_vf v142 = irc_vadd(v140, x2);
-            irc_vstore_upto(out0 + (size_t)r * 72 + j, v142, n);
-        }
-    }
-}
-
-/* elementwise_45: dembed+pos.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_45(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 24; j += IRC_VW) {
-            const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v151 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v151, n);
-        }
-    }
-}
-
-/* reduce_rows_46: dwpe[:T].sum
+/* reduce_rows_40: dwpe[:T].sum
  * out (168) = Σ over the 2 rows of x (2, 168), rows added in order (deterministic) */
-static void reduce_rows_46(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_40(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 168 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 168, 168);
 }
 
-/* pad_47: dwpe[:T]
+/* pad_41: dwpe[:T]
  * out (12, 24) = zeros with rows 0..7 taken from x (7, 24) */
-static void pad_47(irc_ctx *ctx, float *out, const float *x)
+static void pad_41(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, (size_t)288 * sizeof(float));
-    memcpy(out + (size_t)0, x, (size_t)168 * sizeof(float));
+    memcpy(out, x, (size_t)168 * sizeof(float));
 }
 
-
-/* embedding_grad_48: dtransformer.wte.weight
+/* embedding_grad_42: dtransformer.wte.weight
  * dtable (37, 24) = Σ of the rows of dy (14, 24) by token id, tokens in order (deterministic) */
-static void embedding_grad_48(irc_ctx *ctx, float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_42(float *dtable, const float *dy, const int32_t *ids)
 {
-    (void)ctx;
     memset(dtable, 0, (size_t)888 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 24, 1.0f, dy + (size_t)r * 24, 24);
 }
 
-/* elementwise_49: dtransformer.wte.weight.acc
+/* elementwise_43: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (37, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_49(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_43(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 37; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
             const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v155 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v155, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 24 + j, v0, n);
         }
     }
 }
 
-/* embedding_50: embed
+/* embedding_44: embed
  * out (R = 12, C = 24) = table[ids]; table is (37, 24), ids is (12), checked by the caller */
-static void embedding_50(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_44(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_51: wpe[positions]
+/* embedding_45: wpe[positions]
  * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
-static void embedding_51(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_45(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_52: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_46: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (12, 24); w, bias are (24) */
-static void add_norm_52(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
@@ -1156,27 +1025,27 @@ static void add_norm_52(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_bias_53: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_47: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (12, 72) = inp (12, 24) · w + bias (72)
  * out  is (12, 72)
  * inp  is (12, 24)
  * w    is (24, 72)
- * bias is (72) */
-static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (72)
+ */
+static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 72, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 72, .trans_b = 0,
         .C = out, .ldc = 72, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_54: h0.attn, h1.attn
+/* cached_attention_48: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1185,11 +1054,10 @@ static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float
  * q   is (1, 12, 3·8) inside rows of 72 floats
  * k,v are (1, 12, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (12), each in 0..11 (checked by the caller)
- * out is (1, 12, 3·8); query head h reads kv head h / 1 */
-static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+ * out is (1, 12, 3·8); query head h reads kv head h */
+static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 12; t++) {
         memcpy(kc + (size_t)pos[t] * 24, k + (size_t)t * 72, 24 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
@@ -1200,7 +1068,7 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
         if ((size_t)(pos[11] + 1) * 288 >= 262144)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1, n = pos[t] + 1;
+            const int kh = h, n = pos[t] + 1;
             const float *qt = q + (size_t)t * 72 + h * 8;
             float scores[12];
             float mx = -INFINITY;
@@ -1222,109 +1090,106 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_55: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_49: h0.attn.out+bias, h1.attn.out+bias
  * out (12, 24) = inp (12, 24) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 24)
  * w    is (24, 24)
- * bias is (24) */
-static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (24)
+ */
+static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_56: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_50: h0.mlp.gelu, h1.mlp.gelu
  * out (12, 40) = inp (12, 24) · w + bias (40), then GELU
  * out  is (12, 40)
  * inp  is (12, 24)
  * w    is (24, 40)
- * bias is (40) */
-static void gemm_bias_gelu_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (40)
+ */
+static void gemm_bias_gelu_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_57: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_51: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (12, 24) = inp (12, 40) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 40)
  * w    is (40, 24)
- * bias is (24) */
-static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (24)
+ */
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_58: logits
+/* gemm_52: logits
  * out (12, 37) = inp (12, 24) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 24)
- * w    is (37, 24), read transposed */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 24), read transposed
+ */
+static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* embedding_59: embed
+/* embedding_53: embed
  * out (R = 1, C = 24) = table[ids]; table is (37, 24), ids is (1), checked by the caller */
-static void embedding_59(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_53(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_60: wpe[positions]
+/* embedding_54: wpe[positions]
  * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
-static void embedding_60(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_54(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_61: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_55: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (1, 24); w, bias are (24) */
-static void add_norm_61(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
@@ -1358,27 +1223,27 @@ static void add_norm_61(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_bias_62: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_56: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (1, 72) = inp (1, 24) · w + bias (72)
  * out  is (1, 72)
  * inp  is (1, 24)
  * w    is (24, 72)
- * bias is (72) */
-static void gemm_bias_62(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (72)
+ */
+static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 72, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 72, .trans_b = 0,
         .C = out, .ldc = 72, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_63: h0.attn, h1.attn
+/* cached_attention_57: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1387,11 +1252,10 @@ static void gemm_bias_62(irc_ctx *ctx, float *out, const float *inp, const float
  * q   is (1, 1, 3·8) inside rows of 72 floats
  * k,v are (1, 1, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (1), each in 0..11 (checked by the caller)
- * out is (1, 1, 3·8); query head h reads kv head h / 1 */
-static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+ * out is (1, 1, 3·8); query head h reads kv head h */
+static void cached_attention_57(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 1; t++) {
         memcpy(kc + (size_t)pos[t] * 24, k + (size_t)t * 72, 24 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 24, v + (size_t)t * 72, 24 * sizeof(float));
@@ -1402,7 +1266,7 @@ static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const 
         if ((size_t)(pos[0] + 1) * 24 >= 262144)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1, n = pos[t] + 1;
+            const int kh = h, n = pos[t] + 1;
             const float *qt = q + (size_t)t * 72 + h * 8;
             float scores[12];
             float mx = -INFINITY;
@@ -1424,279 +1288,618 @@ static void cached_attention_63(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_64: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_58: h0.attn.out+bias, h1.attn.out+bias
  * out (1, 24) = inp (1, 24) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 24)
  * w    is (24, 24)
- * bias is (24) */
-static void gemm_bias_64(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (24)
+ */
+static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_65: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_59: h0.mlp.gelu, h1.mlp.gelu
  * out (1, 40) = inp (1, 24) · w + bias (40), then GELU
  * out  is (1, 40)
  * inp  is (1, 24)
  * w    is (24, 40)
- * bias is (40) */
-static void gemm_bias_gelu_65(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (40)
+ */
+static void gemm_bias_gelu_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_66: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_60: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (1, 24) = inp (1, 40) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 40)
  * w    is (40, 24)
- * bias is (24) */
-static void gemm_bias_66(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (24)
+ */
+static void gemm_bias_60(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 0,
         .C = out, .ldc = 24, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_67: logits
+/* gemm_61: logits
  * out (1, 37) = inp (1, 24) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 24)
- * w    is (37, 24), read transposed */
-static void gemm_67(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 24), read transposed
+ */
+static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets (and
- * positions), S the key/value cache.
+ * The programs: kernels in order over named pointers into the arena, at the
+ * offsets of each program's memory plan (activations share memory by
+ * liveness, so one address can carry several names over a program).
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    elementwise_1(ctx, A + 1008, A + 0, P + 896); /* k1 embed+pos */
-    norm_2(ctx, A + 1008, A + 1344, P + 1184, P + 1216); /* k2 h0.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 1344, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
-    attention_4(ctx, A + 1344, A + 0 + 0, A + 0 + 24, A + 0 + 48); /* k4 h0.attn */
-    gemm_bias_5(ctx, A + 0, A + 1344, P + 3056, P + 3632); /* k5 h0.attn.out+bias */
-    add_norm_6(ctx, A + 560, A + 1008, A + 0, A + 1344, P + 3664, P + 3696); /* k6 h0.ln_2 */
-    gemm_bias_gelu_7(ctx, A + 0, A + 1344, P + 3728, P + 4688); /* k7 h0.mlp.gelu */
-    gemm_bias_8(ctx, A + 896, A + 0, P + 4736, P + 5696); /* k8 h0.mlp.proj+bias */
-    add_norm_6(ctx, A + 1232, A + 560, A + 896, A + 1568, P + 5728, P + 5760); /* k9 h1.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 1568, P + 5792, P + 7520); /* k10 h1.attn.qkv+bias */
-    attention_4(ctx, A + 1568, A + 0 + 0, A + 0 + 24, A + 0 + 48); /* k11 h1.attn */
-    gemm_bias_5(ctx, A + 0, A + 1568, P + 7600, P + 8176); /* k12 h1.attn.out+bias */
-    add_norm_6(ctx, A + 560, A + 1232, A + 0, A + 896, P + 8208, P + 8240); /* k13 h1.ln_2 */
-    gemm_bias_gelu_7(ctx, A + 0, A + 896, P + 8272, P + 9232); /* k14 h1.mlp.gelu */
-    gemm_bias_8(ctx, A + 896, A + 0, P + 9280, P + 10240); /* k15 h1.mlp.proj+bias */
-    add_norm_6(ctx, A + 0, A + 560, A + 896, A + 1232, P + 10272, P + 10304); /* k16 ln_f */
-    gemm_9(ctx, A + 0, A + 1232, P + 0); /* k17 logits */
-    cross_entropy_10(ctx, A + 0, I + 16, A + 528); /* k18 loss */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 896; /* (12, C) */
+    float *h_0_ln_1_weight = params + 1184; /* (C) */
+    float *h_0_ln_1_bias = params + 1216; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 1248; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 2976; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 3056; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 3632; /* (C) */
+    float *h_0_ln_2_weight = params + 3664; /* (C) */
+    float *h_0_ln_2_bias = params + 3696; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 3728; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 4688; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 4736; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 5696; /* (C) */
+    float *h_1_ln_1_weight = params + 5728; /* (C) */
+    float *h_1_ln_1_bias = params + 5760; /* (C) */
+    float *h_1_attn_c_attn_weight = params + 5792; /* (C, 3C) */
+    float *h_1_attn_c_attn_bias = params + 7520; /* (3C) */
+    float *h_1_attn_c_proj_weight = params + 7600; /* (C, C) */
+    float *h_1_attn_c_proj_bias = params + 8176; /* (C) */
+    float *h_1_ln_2_weight = params + 8208; /* (C) */
+    float *h_1_ln_2_bias = params + 8240; /* (C) */
+    float *h_1_mlp_c_fc_weight = params + 8272; /* (C, F) */
+    float *h_1_mlp_c_fc_bias = params + 9232; /* (F) */
+    float *h_1_mlp_c_proj_weight = params + 9280; /* (F, C) */
+    float *h_1_mlp_c_proj_bias = params + 10240; /* (C) */
+    float *ln_f_weight = params + 10272; /* (C) */
+    float *ln_f_bias = params + 10304; /* (C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *embed_pos = acts + 1008; /* (B, T, C) */
+    float *h0_ln_1 = acts + 1344; /* (B, T, C) */
+    float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h0_attn = acts + 1344; /* (B, T, C) */
+    float *h0_attn_out_bias = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 560; /* (B, T, C) */
+    float *h0_ln_2 = acts + 1344; /* (B, T, C) */
+    float *h0_mlp_gelu = acts; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 896; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 1232; /* (B, T, C) */
+    float *h1_ln_1 = acts + 1568; /* (B, T, C) */
+    float *h1_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h1_attn = acts + 1568; /* (B, T, C) */
+    float *h1_attn_out_bias = acts; /* (B, T, C) */
+    float *h1_resid_attn = acts + 560; /* (B, T, C) */
+    float *h1_ln_2 = acts + 896; /* (B, T, C) */
+    float *h1_mlp_gelu = acts; /* (B, T, F) */
+    float *h1_mlp_proj_bias = acts + 896; /* (B, T, C) */
+    float *h1_resid_mlp = acts; /* (B, T, C) */
+    float *ln_f = acts + 1232; /* (B, T, C) */
+    float *logits = acts; /* (B, T, V) */
+    float *loss = acts + 528; /* (1) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 24; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 48; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_q = h1_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (B, T, C) in rows of 3C */
+
+    embedding_0(embed, wte_weight, tokens); /* k0 embed */
+    elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
+    norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    attention_4(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k4 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_7(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_3(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    attention_4(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k11 h1.attn */
+    gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_7(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_8(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_6(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    cross_entropy_10(logits, targets, loss); /* k18 loss */
 }
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    elementwise_1(ctx, A + 6048, A + 0, P + 896); /* k1 embed+pos */
-    norm_2(ctx, A + 6048, A + 6384, P + 1184, P + 1216); /* k2 h0.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 6384, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
-    narrow_11(ctx, A + 6720, A + 0); /* k4 h0.attn.q */
-    narrow_12(ctx, A + 7056, A + 0); /* k5 h0.attn.k */
-    narrow_13(ctx, A + 7392, A + 0); /* k6 h0.attn.v */
-    attention_14(ctx, A + 7728, A + 6720, A + 7056, A + 7392); /* k7 h0.attn */
-    gemm_bias_5(ctx, A + 0, A + 7728, P + 3056, P + 3632); /* k8 h0.attn.out+bias */
-    add_norm_6(ctx, A + 8064, A + 6048, A + 0, A + 8400, P + 3664, P + 3696); /* k9 h0.ln_2 */
-    gemm_bias_15(ctx, A + 4928, A + 8400, P + 3728, P + 4688); /* k10 h0.mlp.fc+bias */
-    elementwise_16(ctx, A + 5488, A + 4928); /* k11 h0.mlp.gelu */
-    gemm_bias_8(ctx, A + 0, A + 5488, P + 4736, P + 5696); /* k12 h0.mlp.proj+bias */
-    add_norm_6(ctx, A + 8736, A + 8064, A + 0, A + 9072, P + 5728, P + 5760); /* k13 h1.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 9072, P + 5792, P + 7520); /* k14 h1.attn.qkv+bias */
-    narrow_11(ctx, A + 2176, A + 0); /* k15 h1.attn.q */
-    narrow_12(ctx, A + 2512, A + 0); /* k16 h1.attn.k */
-    narrow_13(ctx, A + 2848, A + 0); /* k17 h1.attn.v */
-    attention_14(ctx, A + 3184, A + 2176, A + 2512, A + 2848); /* k18 h1.attn */
-    gemm_bias_5(ctx, A + 3520, A + 3184, P + 7600, P + 8176); /* k19 h1.attn.out+bias */
-    add_norm_6(ctx, A + 9408, A + 8736, A + 3520, A + 9744, P + 8208, P + 8240); /* k20 h1.ln_2 */
-    gemm_bias_15(ctx, A + 0, A + 9744, P + 8272, P + 9232); /* k21 h1.mlp.fc+bias */
-    elementwise_17(ctx, A + 560, A + 0); /* k22 h1.mlp.gelu */
-    gemm_bias_8(ctx, A + 1120, A + 560, P + 9280, P + 10240); /* k23 h1.mlp.proj+bias */
-    add_norm_6(ctx, A + 3520, A + 9408, A + 1120, A + 10080, P + 10272, P + 10304); /* k24 ln_f */
-    gemm_9(ctx, A + 1120, A + 10080, P + 0); /* k25 logits */
-    softmax_cross_entropy_18(ctx, A + 1120, I + 16, A + 10416, A + 1648); /* k26 dlogits */
-    gemm_19(ctx, A + 1120, A + 1648, P + 0); /* k27 dln_f */
-    gemm_20(ctx, A + 4032, A + 1648, A + 10080); /* k28 dtransformer.wte.weight */
-    norm_grad_21(ctx, A + 1680, A + 1120, A + 3520, P + 10272); /* k29 dh1.resid_mlp */
-    norm_grad_22(ctx, A + 2016, A + 1120, A + 3520); /* k30 dtransformer.ln_f.weight */
-    irc_accumulate(G + 10272, A + 2016, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 2016, A + 1120); /* k31 dtransformer.ln_f.bias.sum */
-    irc_accumulate(G + 10304, A + 2016, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 2016, A + 1680); /* k32 dtransformer.h.1.mlp.c_proj.bias.sum */
-    irc_accumulate(G + 10240, A + 2016, 24); /* into the gradient */
-    gemm_24(ctx, A + 1120, A + 1680, P + 9280); /* k33 dh1.mlp.gelu */
-    gemm_25(ctx, G + 9280, A + 560, A + 1680); /* k34 dtransformer.h.1.mlp.c_proj.weight */
-    elementwise_26(ctx, A + 560, A + 1120, A + 0); /* k35 dh1.mlp.fc+bias */
-    reduce_rows_27(ctx, A + 2016, A + 560); /* k36 dtransformer.h.1.mlp.c_fc.bias.sum */
-    irc_accumulate(G + 9232, A + 2016, 40); /* into the gradient */
-    gemm_28(ctx, A + 3520, A + 560, P + 8272); /* k37 dh1.ln_2 */
-    gemm_29(ctx, G + 8272, A + 9744, A + 560); /* k38 dtransformer.h.1.mlp.c_fc.weight */
-    norm_grad_21(ctx, A + 0, A + 3520, A + 9408, P + 8208); /* k39 dh1.resid_attn */
-    norm_grad_22(ctx, A + 2016, A + 3520, A + 9408); /* k40 dtransformer.h.1.ln_2.weight */
-    irc_accumulate(G + 8208, A + 2016, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 2016, A + 3520); /* k41 dtransformer.h.1.ln_2.bias.sum */
-    irc_accumulate(G + 8240, A + 2016, 24); /* into the gradient */
-    elementwise_30(ctx, A + 9408, A + 1680, A + 0); /* k42 dh1.resid_attn.acc */
-    reduce_rows_23(ctx, A + 3520, A + 9408); /* k43 dtransformer.h.1.attn.c_proj.bias.sum */
-    irc_accumulate(G + 8176, A + 3520, 24); /* into the gradient */
-    gemm_31(ctx, A + 3520, A + 9408, P + 7600); /* k44 dh1.attn */
-    gemm_32(ctx, G + 7600, A + 3184, A + 9408); /* k45 dtransformer.h.1.attn.c_proj.weight */
-    attention_grad_33(ctx, A + 3184, A + 9744, A + 1008, A + 3520, A + 2176, A + 2512, A + 2848); /* k46 dh1.attn.v */
-    pad_34(ctx, A + 0, A + 1008); /* k47 dh1.attn.v */
-    pad_35(ctx, A + 1008, A + 9744); /* k48 dh1.attn.k */
-    pad_36(ctx, A + 2016, A + 3184); /* k49 dh1.attn.q */
-    elementwise_37(ctx, A + 3024, A + 0, A + 1008, A + 2016); /* k50 dh1.attn.qkv+bias.acc */
-    reduce_rows_38(ctx, A + 0, A + 3024); /* k51 dtransformer.h.1.attn.c_attn.bias.sum */
-    irc_accumulate(G + 7520, A + 0, 72); /* into the gradient */
-    gemm_39(ctx, A + 0, A + 3024, P + 5792); /* k52 dh1.ln_1 */
-    gemm_40(ctx, G + 5792, A + 9072, A + 3024); /* k53 dtransformer.h.1.attn.c_attn.weight */
-    norm_grad_21(ctx, A + 9072, A + 0, A + 8736, P + 5728); /* k54 dh0.resid_mlp */
-    norm_grad_22(ctx, A + 336, A + 0, A + 8736); /* k55 dtransformer.h.1.ln_1.weight */
-    irc_accumulate(G + 5728, A + 336, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 8736, A + 0); /* k56 dtransformer.h.1.ln_1.bias.sum */
-    irc_accumulate(G + 5760, A + 8736, 24); /* into the gradient */
-    elementwise_41(ctx, A + 8736, A + 9408, A + 9072); /* k57 dh0.resid_mlp.acc */
-    reduce_rows_23(ctx, A + 0, A + 8736); /* k58 dtransformer.h.0.mlp.c_proj.bias.sum */
-    irc_accumulate(G + 5696, A + 0, 24); /* into the gradient */
-    gemm_24(ctx, A + 0, A + 8736, P + 4736); /* k59 dh0.mlp.gelu */
-    gemm_25(ctx, G + 4736, A + 5488, A + 8736); /* k60 dtransformer.h.0.mlp.c_proj.weight */
-    elementwise_42(ctx, A + 560, A + 0, A + 4928); /* k61 dh0.mlp.fc+bias */
-    reduce_rows_27(ctx, A + 0, A + 560); /* k62 dtransformer.h.0.mlp.c_fc.bias.sum */
-    irc_accumulate(G + 4688, A + 0, 40); /* into the gradient */
-    gemm_28(ctx, A + 0, A + 560, P + 3728); /* k63 dh0.ln_2 */
-    gemm_29(ctx, G + 3728, A + 8400, A + 560); /* k64 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_21(ctx, A + 8400, A + 0, A + 8064, P + 3664); /* k65 dh0.resid_attn */
-    norm_grad_22(ctx, A + 4928, A + 0, A + 8064); /* k66 dtransformer.h.0.ln_2.weight */
-    irc_accumulate(G + 3664, A + 4928, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 8064, A + 0); /* k67 dtransformer.h.0.ln_2.bias.sum */
-    irc_accumulate(G + 3696, A + 8064, 24); /* into the gradient */
-    elementwise_43(ctx, A + 8064, A + 8736, A + 8400); /* k68 dh0.resid_attn.acc */
-    reduce_rows_23(ctx, A + 4928, A + 8064); /* k69 dtransformer.h.0.attn.c_proj.bias.sum */
-    irc_accumulate(G + 3632, A + 4928, 24); /* into the gradient */
-    gemm_31(ctx, A + 4928, A + 8064, P + 3056); /* k70 dh0.attn */
-    gemm_32(ctx, G + 3056, A + 7728, A + 8064); /* k71 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_33(ctx, A + 7728, A + 5264, A + 5600, A + 4928, A + 6720, A + 7056, A + 7392); /* k72 dh0.attn.v */
-    pad_34(ctx, A + 0, A + 5600); /* k73 dh0.attn.v */
-    pad_35(ctx, A + 1008, A + 5264); /* k74 dh0.attn.k */
-    pad_36(ctx, A + 2016, A + 7728); /* k75 dh0.attn.q */
-    elementwise_44(ctx, A + 3024, A + 0, A + 1008, A + 2016); /* k76 dh0.attn.qkv+bias.acc */
-    reduce_rows_38(ctx, A + 4928, A + 3024); /* k77 dtransformer.h.0.attn.c_attn.bias.sum */
-    irc_accumulate(G + 2976, A + 4928, 72); /* into the gradient */
-    gemm_39(ctx, A + 4928, A + 3024, P + 1248); /* k78 dh0.ln_1 */
-    gemm_40(ctx, G + 1248, A + 6384, A + 3024); /* k79 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_21(ctx, A + 5264, A + 4928, A + 6048, P + 1184); /* k80 dembed+pos */
-    norm_grad_22(ctx, A + 5600, A + 4928, A + 6048); /* k81 dtransformer.h.0.ln_1.weight */
-    irc_accumulate(G + 1184, A + 5600, 24); /* into the gradient */
-    reduce_rows_23(ctx, A + 5600, A + 4928); /* k82 dtransformer.h.0.ln_1.bias.sum */
-    irc_accumulate(G + 1216, A + 5600, 24); /* into the gradient */
-    elementwise_45(ctx, A + 4928, A + 8064, A + 5264); /* k83 dembed+pos.acc */
-    reduce_rows_46(ctx, A + 288, A + 4928); /* k84 dwpe[:T].sum */
-    pad_47(ctx, A + 0, A + 288); /* k85 dwpe[:T] */
-    irc_accumulate(G + 896, A + 0, 288); /* into the gradient */
-    embedding_grad_48(ctx, A + 0, A + 4928, I + 0); /* k86 dtransformer.wte.weight */
-    elementwise_49(ctx, A + 896, A + 4032, A + 0); /* k87 dtransformer.wte.weight.acc */
-    irc_accumulate(G + 0, A + 896, 888); /* into the gradient */
+    float *const params = ctx->params;
+    float *const grads = ctx->grads;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 896; /* (12, C) */
+    float *h_0_ln_1_weight = params + 1184; /* (C) */
+    float *h_0_ln_1_bias = params + 1216; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 1248; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 2976; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 3056; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 3632; /* (C) */
+    float *h_0_ln_2_weight = params + 3664; /* (C) */
+    float *h_0_ln_2_bias = params + 3696; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 3728; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 4688; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 4736; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 5696; /* (C) */
+    float *h_1_ln_1_weight = params + 5728; /* (C) */
+    float *h_1_ln_1_bias = params + 5760; /* (C) */
+    float *h_1_attn_c_attn_weight = params + 5792; /* (C, 3C) */
+    float *h_1_attn_c_attn_bias = params + 7520; /* (3C) */
+    float *h_1_attn_c_proj_weight = params + 7600; /* (C, C) */
+    float *h_1_attn_c_proj_bias = params + 8176; /* (C) */
+    float *h_1_ln_2_weight = params + 8208; /* (C) */
+    float *h_1_ln_2_bias = params + 8240; /* (C) */
+    float *h_1_mlp_c_fc_weight = params + 8272; /* (C, F) */
+    float *h_1_mlp_c_fc_bias = params + 9232; /* (F) */
+    float *h_1_mlp_c_proj_weight = params + 9280; /* (F, C) */
+    float *h_1_mlp_c_proj_bias = params + 10240; /* (C) */
+    float *ln_f_weight = params + 10272; /* (C) */
+    float *ln_f_bias = params + 10304; /* (C) */
+    float *dln_f_weight = grads + 10272; /* (C) */
+    float *dln_f_bias = grads + 10304; /* (C) */
+    float *dh_1_mlp_c_proj_bias = grads + 10240; /* (C) */
+    float *dh_1_mlp_c_proj_weight = grads + 9280; /* (F, C) */
+    float *dh_1_mlp_c_fc_bias = grads + 9232; /* (F) */
+    float *dh_1_mlp_c_fc_weight = grads + 8272; /* (C, F) */
+    float *dh_1_ln_2_weight = grads + 8208; /* (C) */
+    float *dh_1_ln_2_bias = grads + 8240; /* (C) */
+    float *dh_1_attn_c_proj_bias = grads + 8176; /* (C) */
+    float *dh_1_attn_c_proj_weight = grads + 7600; /* (C, C) */
+    float *dh_1_attn_c_attn_bias = grads + 7520; /* (3C) */
+    float *dh_1_attn_c_attn_weight = grads + 5792; /* (C, 3C) */
+    float *dh_1_ln_1_weight = grads + 5728; /* (C) */
+    float *dh_1_ln_1_bias = grads + 5760; /* (C) */
+    float *dh_0_mlp_c_proj_bias = grads + 5696; /* (C) */
+    float *dh_0_mlp_c_proj_weight = grads + 4736; /* (F, C) */
+    float *dh_0_mlp_c_fc_bias = grads + 4688; /* (F) */
+    float *dh_0_mlp_c_fc_weight = grads + 3728; /* (C, F) */
+    float *dh_0_ln_2_weight = grads + 3664; /* (C) */
+    float *dh_0_ln_2_bias = grads + 3696; /* (C) */
+    float *dh_0_attn_c_proj_bias = grads + 3632; /* (C) */
+    float *dh_0_attn_c_proj_weight = grads + 3056; /* (C, C) */
+    float *dh_0_attn_c_attn_bias = grads + 2976; /* (3C) */
+    float *dh_0_attn_c_attn_weight = grads + 1248; /* (C, 3C) */
+    float *dh_0_ln_1_weight = grads + 1184; /* (C) */
+    float *dh_0_ln_1_bias = grads + 1216; /* (C) */
+    float *dwpe_weight = grads + 896; /* (12, C) */
+    float *dwte_weight = grads; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *embed_pos = acts + 6048; /* (B, T, C) */
+    float *h0_ln_1 = acts + 6384; /* (B, T, C) */
+    float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h0_attn_q = acts + 6720; /* (B, T, C) */
+    float *h0_attn_k = acts + 7056; /* (B, T, C) */
+    float *h0_attn_v = acts + 7392; /* (B, T, C) */
+    float *h0_attn = acts + 7728; /* (B, T, C) */
+    float *h0_attn_out_bias = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 8064; /* (B, T, C) */
+    float *h0_ln_2 = acts + 8400; /* (B, T, C) */
+    float *h0_mlp_fc_bias = acts + 4928; /* (B, T, F) */
+    float *h0_mlp_gelu = acts + 5488; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 8736; /* (B, T, C) */
+    float *h1_ln_1 = acts + 9072; /* (B, T, C) */
+    float *h1_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h1_attn_q = acts + 2176; /* (B, T, C) */
+    float *h1_attn_k = acts + 2512; /* (B, T, C) */
+    float *h1_attn_v = acts + 2848; /* (B, T, C) */
+    float *h1_attn = acts + 3184; /* (B, T, C) */
+    float *h1_attn_out_bias = acts + 3520; /* (B, T, C) */
+    float *h1_resid_attn = acts + 9408; /* (B, T, C) */
+    float *h1_ln_2 = acts + 9744; /* (B, T, C) */
+    float *h1_mlp_fc_bias = acts; /* (B, T, F) */
+    float *h1_mlp_gelu = acts + 560; /* (B, T, F) */
+    float *h1_mlp_proj_bias = acts + 1120; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 3520; /* (B, T, C) */
+    float *ln_f = acts + 10080; /* (B, T, C) */
+    float *logits = acts + 1120; /* (B, T, V) */
+    float *loss = acts + 10416; /* (1) */
+    float *dlogits = acts + 1648; /* (B, T, V) */
+    float *dln_f = acts + 1120; /* (B, T, C) */
+    float *dwte_weight_1 = acts + 4032; /* (V, C) */
+    float *dh1_resid_mlp = acts + 1680; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 2016; /* (C) */
+    float *dln_f_bias_sum = acts + 2016; /* (C) */
+    float *dh_1_mlp_c_proj_bias_sum = acts + 2016; /* (C) */
+    float *dh1_mlp_gelu = acts + 1120; /* (B, T, F) */
+    float *dh1_mlp_fc_bias = acts + 560; /* (B, T, F) */
+    float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
+    float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
+    float *dh1_resid_attn = acts; /* (B, T, C) */
+    float *dh_1_ln_2_weight_1 = acts + 2016; /* (C) */
+    float *dh_1_ln_2_bias_sum = acts + 2016; /* (C) */
+    float *dh1_resid_attn_acc = acts + 9408; /* (B, T, C) */
+    float *dh_1_attn_c_proj_bias_sum = acts + 3520; /* (C) */
+    float *dh1_attn = acts + 3520; /* (B, T, C) */
+    float *dh1_attn_q = acts + 3184; /* (B, T, C) */
+    float *dh1_attn_k = acts + 9744; /* (B, T, C) */
+    float *dh1_attn_v = acts + 1008; /* (B, T, C) */
+    float *dh1_attn_v_1 = acts; /* (B, T, 3C) */
+    float *dh1_attn_k_1 = acts + 1008; /* (B, T, 3C) */
+    float *dh1_attn_q_1 = acts + 2016; /* (B, T, 3C) */
+    float *dh1_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
+    float *dh_1_attn_c_attn_bias_sum = acts; /* (3C) */
+    float *dh1_ln_1 = acts; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 9072; /* (B, T, C) */
+    float *dh_1_ln_1_weight_1 = acts + 336; /* (C) */
+    float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
+    float *dh0_resid_mlp_acc = acts + 8736; /* (B, T, C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts; /* (C) */
+    float *dh0_mlp_gelu = acts; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 560; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts; /* (F) */
+    float *dh0_ln_2 = acts; /* (B, T, C) */
+    float *dh0_resid_attn = acts + 8400; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 4928; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 8064; /* (C) */
+    float *dh0_resid_attn_acc = acts + 8064; /* (B, T, C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 4928; /* (C) */
+    float *dh0_attn = acts + 4928; /* (B, T, C) */
+    float *dh0_attn_q = acts + 7728; /* (B, T, C) */
+    float *dh0_attn_k = acts + 5264; /* (B, T, C) */
+    float *dh0_attn_v = acts + 5600; /* (B, T, C) */
+    float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
+    float *dh0_attn_k_1 = acts + 1008; /* (B, T, 3C) */
+    float *dh0_attn_q_1 = acts + 2016; /* (B, T, 3C) */
+    float *dh0_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 4928; /* (3C) */
+    float *dh0_ln_1 = acts + 4928; /* (B, T, C) */
+    float *dembed_pos = acts + 5264; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts + 5600; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts + 5600; /* (C) */
+    float *dembed_pos_acc = acts + 4928; /* (B, T, C) */
+    float *dwpe_T_sum = acts + 288; /* (7, C) */
+    float *dwpe_T = acts; /* (12, C) */
+    float *dwte_weight_2 = acts; /* (V, C) */
+    float *dwte_weight_acc = acts + 896; /* (V, C) */
+
+    embedding_0(embed, wte_weight, tokens); /* k0 embed */
+    elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
+    norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
+    narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
+    narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
+    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
+    gemm_bias_15(ctx, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.fc+bias */
+    elementwise_16(h0_mlp_gelu, h0_mlp_fc_bias); /* k11 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k12 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k13 h1.ln_1 */
+    gemm_bias_3(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k14 h1.attn.qkv+bias */
+    narrow_11(h1_attn_q, h1_attn_qkv_bias); /* k15 h1.attn.q */
+    narrow_12(h1_attn_k, h1_attn_qkv_bias); /* k16 h1.attn.k */
+    narrow_13(h1_attn_v, h1_attn_qkv_bias); /* k17 h1.attn.v */
+    attention_14(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k18 h1.attn */
+    gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k19 h1.attn.out+bias */
+    add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k20 h1.ln_2 */
+    gemm_bias_15(ctx, h1_mlp_fc_bias, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k21 h1.mlp.fc+bias */
+    elementwise_16(h1_mlp_gelu, h1_mlp_fc_bias); /* k22 h1.mlp.gelu */
+    gemm_bias_8(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k23 h1.mlp.proj+bias */
+    add_norm_6(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k24 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k25 logits */
+    softmax_cross_entropy_17(logits, targets, loss, dlogits); /* k26 dlogits */
+    gemm_18(ctx, dln_f, dlogits, wte_weight); /* k27 dln_f */
+    gemm_19(ctx, dwte_weight_1, dlogits, ln_f); /* k28 dtransformer.wte.weight */
+    norm_grad_20(dh1_resid_mlp, dln_f, h1_resid_mlp, ln_f_weight); /* k29 dh1.resid_mlp */
+    norm_grad_21(dln_f_weight_1, dln_f, h1_resid_mlp); /* k30 dtransformer.ln_f.weight */
+    irc_accumulate(dln_f_weight, dln_f_weight_1, 24);
+    reduce_rows_22(dln_f_bias_sum, dln_f); /* k31 dtransformer.ln_f.bias.sum */
+    irc_accumulate(dln_f_bias, dln_f_bias_sum, 24);
+    reduce_rows_22(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k32 dtransformer.h.1.mlp.c_proj.bias.sum */
+    irc_accumulate(dh_1_mlp_c_proj_bias, dh_1_mlp_c_proj_bias_sum, 24);
+    gemm_23(ctx, dh1_mlp_gelu, dh1_resid_mlp, h_1_mlp_c_proj_weight); /* k33 dh1.mlp.gelu */
+    gemm_24(ctx, dh_1_mlp_c_proj_weight, h1_mlp_gelu, dh1_resid_mlp); /* k34 dtransformer.h.1.mlp.c_proj.weight */
+    elementwise_25(dh1_mlp_fc_bias, dh1_mlp_gelu, h1_mlp_fc_bias); /* k35 dh1.mlp.fc+bias */
+    reduce_rows_26(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k36 dtransformer.h.1.mlp.c_fc.bias.sum */
+    irc_accumulate(dh_1_mlp_c_fc_bias, dh_1_mlp_c_fc_bias_sum, 40);
+    gemm_27(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k37 dh1.ln_2 */
+    gemm_28(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k38 dtransformer.h.1.mlp.c_fc.weight */
+    norm_grad_20(dh1_resid_attn, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight); /* k39 dh1.resid_attn */
+    norm_grad_21(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k40 dtransformer.h.1.ln_2.weight */
+    irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
+    reduce_rows_22(dh_1_ln_2_bias_sum, dh1_ln_2); /* k41 dtransformer.h.1.ln_2.bias.sum */
+    irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
+    elementwise_29(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k42 dh1.resid_attn.acc */
+    reduce_rows_22(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k43 dtransformer.h.1.attn.c_proj.bias.sum */
+    irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
+    gemm_30(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k44 dh1.attn */
+    gemm_31(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k45 dtransformer.h.1.attn.c_proj.weight */
+    attention_grad_32(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k46 dh1.attn.v */
+    pad_33(dh1_attn_v_1, dh1_attn_v); /* k47 dh1.attn.v */
+    pad_34(dh1_attn_k_1, dh1_attn_k); /* k48 dh1.attn.k */
+    pad_35(dh1_attn_q_1, dh1_attn_q); /* k49 dh1.attn.q */
+    elementwise_36(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k50 dh1.attn.qkv+bias.acc */
+    reduce_rows_37(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k51 dtransformer.h.1.attn.c_attn.bias.sum */
+    irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
+    gemm_38(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k52 dh1.ln_1 */
+    gemm_39(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k53 dtransformer.h.1.attn.c_attn.weight */
+    norm_grad_20(dh0_resid_mlp, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight); /* k54 dh0.resid_mlp */
+    norm_grad_21(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k55 dtransformer.h.1.ln_1.weight */
+    irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
+    reduce_rows_22(dh_1_ln_1_bias_sum, dh1_ln_1); /* k56 dtransformer.h.1.ln_1.bias.sum */
+    irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
+    elementwise_29(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k57 dh0.resid_mlp.acc */
+    reduce_rows_22(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k58 dtransformer.h.0.mlp.c_proj.bias.sum */
+    irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
+    gemm_23(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k59 dh0.mlp.gelu */
+    gemm_24(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k60 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_25(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k61 dh0.mlp.fc+bias */
+    reduce_rows_26(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k62 dtransformer.h.0.mlp.c_fc.bias.sum */
+    irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
+    gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k63 dh0.ln_2 */
+    gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k64 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_20(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k65 dh0.resid_attn */
+    norm_grad_21(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k66 dtransformer.h.0.ln_2.weight */
+    irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
+    reduce_rows_22(dh_0_ln_2_bias_sum, dh0_ln_2); /* k67 dtransformer.h.0.ln_2.bias.sum */
+    irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
+    elementwise_29(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k68 dh0.resid_attn.acc */
+    reduce_rows_22(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k69 dtransformer.h.0.attn.c_proj.bias.sum */
+    irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
+    gemm_30(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k70 dh0.attn */
+    gemm_31(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k71 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_32(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k72 dh0.attn.v */
+    pad_33(dh0_attn_v_1, dh0_attn_v); /* k73 dh0.attn.v */
+    pad_34(dh0_attn_k_1, dh0_attn_k); /* k74 dh0.attn.k */
+    pad_35(dh0_attn_q_1, dh0_attn_q); /* k75 dh0.attn.q */
+    elementwise_36(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k76 dh0.attn.qkv+bias.acc */
+    reduce_rows_37(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k77 dtransformer.h.0.attn.c_attn.bias.sum */
+    irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
+    gemm_38(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k78 dh0.ln_1 */
+    gemm_39(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k79 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_20(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k80 dembed+pos */
+    norm_grad_21(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k81 dtransformer.h.0.ln_1.weight */
+    irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
+    reduce_rows_22(dh_0_ln_1_bias_sum, dh0_ln_1); /* k82 dtransformer.h.0.ln_1.bias.sum */
+    irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
+    elementwise_29(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k83 dembed+pos.acc */
+    reduce_rows_40(dwpe_T_sum, dembed_pos_acc); /* k84 dwpe[:T].sum */
+    pad_41(dwpe_T, dwpe_T_sum); /* k85 dwpe[:T] */
+    irc_accumulate(dwpe_weight, dwpe_T, 288);
+    embedding_grad_42(dwte_weight_2, dembed_pos_acc, tokens); /* k86 dtransformer.wte.weight */
+    elementwise_43(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k87 dtransformer.wte.weight.acc */
+    irc_accumulate(dwte_weight, dwte_weight_acc, 888);
 }
 
 static void run_prefill(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_50(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    embedding_51(ctx, A + 288, P + 896, I + 16); /* k1 wpe[positions] */
-    add_norm_52(ctx, A + 864, A + 0, A + 288, A + 1152, P + 1184, P + 1216); /* k2 h0.ln_1 */
-    gemm_bias_53(ctx, A + 0, A + 1152, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
-    cached_attention_54(ctx, A + 1152, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 0, S + 288, I + 16); /* k4 h0.attn */
-    gemm_bias_55(ctx, A + 0, A + 1152, P + 3056, P + 3632); /* k5 h0.attn.out+bias */
-    add_norm_52(ctx, A + 480, A + 864, A + 0, A + 1152, P + 3664, P + 3696); /* k6 h0.ln_2 */
-    gemm_bias_gelu_56(ctx, A + 0, A + 1152, P + 3728, P + 4688); /* k7 h0.mlp.gelu */
-    gemm_bias_57(ctx, A + 768, A + 0, P + 4736, P + 5696); /* k8 h0.mlp.proj+bias */
-    add_norm_52(ctx, A + 1056, A + 480, A + 768, A + 1344, P + 5728, P + 5760); /* k9 h1.ln_1 */
-    gemm_bias_53(ctx, A + 0, A + 1344, P + 5792, P + 7520); /* k10 h1.attn.qkv+bias */
-    cached_attention_54(ctx, A + 1344, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 576, S + 864, I + 16); /* k11 h1.attn */
-    gemm_bias_55(ctx, A + 0, A + 1344, P + 7600, P + 8176); /* k12 h1.attn.out+bias */
-    add_norm_52(ctx, A + 480, A + 1056, A + 0, A + 768, P + 8208, P + 8240); /* k13 h1.ln_2 */
-    gemm_bias_gelu_56(ctx, A + 0, A + 768, P + 8272, P + 9232); /* k14 h1.mlp.gelu */
-    gemm_bias_57(ctx, A + 768, A + 0, P + 9280, P + 10240); /* k15 h1.mlp.proj+bias */
-    add_norm_52(ctx, A + 0, A + 480, A + 768, A + 1056, P + 10272, P + 10304); /* k16 ln_f */
-    gemm_58(ctx, A + 0, A + 1056, P + 0); /* k17 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 896; /* (12, C) */
+    float *h_0_ln_1_weight = params + 1184; /* (C) */
+    float *h_0_ln_1_bias = params + 1216; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 1248; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 2976; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 3056; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 3632; /* (C) */
+    float *h_0_ln_2_weight = params + 3664; /* (C) */
+    float *h_0_ln_2_bias = params + 3696; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 3728; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 4688; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 4736; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 5696; /* (C) */
+    float *h_1_ln_1_weight = params + 5728; /* (C) */
+    float *h_1_ln_1_bias = params + 5760; /* (C) */
+    float *h_1_attn_c_attn_weight = params + 5792; /* (C, 3C) */
+    float *h_1_attn_c_attn_bias = params + 7520; /* (3C) */
+    float *h_1_attn_c_proj_weight = params + 7600; /* (C, C) */
+    float *h_1_attn_c_proj_bias = params + 8176; /* (C) */
+    float *h_1_ln_2_weight = params + 8208; /* (C) */
+    float *h_1_ln_2_bias = params + 8240; /* (C) */
+    float *h_1_mlp_c_fc_weight = params + 8272; /* (C, F) */
+    float *h_1_mlp_c_fc_bias = params + 9232; /* (F) */
+    float *h_1_mlp_c_proj_weight = params + 9280; /* (F, C) */
+    float *h_1_mlp_c_proj_bias = params + 10240; /* (C) */
+    float *ln_f_weight = params + 10272; /* (C) */
+    float *ln_f_bias = params + 10304; /* (C) */
+    const int32_t *tokens = ids; /* (1, 12) */
+    const int32_t *positions = ids + 16; /* (1, 12) */
+    float *cache_k_0 = kv; /* (12, C) */
+    float *cache_v_0 = kv + 288; /* (12, C) */
+    float *cache_k_1 = kv + 576; /* (12, C) */
+    float *cache_v_1 = kv + 864; /* (12, C) */
+    float *embed = acts; /* (1, 12, C) */
+    float *wpe_positions = acts + 288; /* (1, 12, C) */
+    float *embed_pos = acts + 864; /* (1, 12, C) */
+    float *h0_ln_1 = acts + 1152; /* (1, 12, C) */
+    float *h0_attn_qkv_bias = acts; /* (1, 12, 3C) */
+    float *h0_attn = acts + 1152; /* (1, 12, C) */
+    float *h0_attn_out_bias = acts; /* (1, 12, C) */
+    float *h0_resid_attn = acts + 480; /* (1, 12, C) */
+    float *h0_ln_2 = acts + 1152; /* (1, 12, C) */
+    float *h0_mlp_gelu = acts; /* (1, 12, F) */
+    float *h0_mlp_proj_bias = acts + 768; /* (1, 12, C) */
+    float *h0_resid_mlp = acts + 1056; /* (1, 12, C) */
+    float *h1_ln_1 = acts + 1344; /* (1, 12, C) */
+    float *h1_attn_qkv_bias = acts; /* (1, 12, 3C) */
+    float *h1_attn = acts + 1344; /* (1, 12, C) */
+    float *h1_attn_out_bias = acts; /* (1, 12, C) */
+    float *h1_resid_attn = acts + 480; /* (1, 12, C) */
+    float *h1_ln_2 = acts + 768; /* (1, 12, C) */
+    float *h1_mlp_gelu = acts; /* (1, 12, F) */
+    float *h1_mlp_proj_bias = acts + 768; /* (1, 12, C) */
+    float *h1_resid_mlp = acts; /* (1, 12, C) */
+    float *ln_f = acts + 1056; /* (1, 12, C) */
+    float *logits = acts; /* (1, 12, V) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (1, 12, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 24; /* (1, 12, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 48; /* (1, 12, C) in rows of 3C */
+    const float *h1_attn_q = h1_attn_qkv_bias; /* (1, 12, C) in rows of 3C */
+    const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 12, C) in rows of 3C */
+    const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 12, C) in rows of 3C */
+
+    embedding_44(embed, wte_weight, tokens); /* k0 embed */
+    embedding_45(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_46(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_47(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_48(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_49(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_46(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_50(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_51(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_47(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_48(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_49(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_46(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_50(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_51(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_46(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_52(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_59(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    embedding_60(ctx, A + 32, P + 896, I + 16); /* k1 wpe[positions] */
-    add_norm_61(ctx, A + 80, A + 0, A + 32, A + 112, P + 1184, P + 1216); /* k2 h0.ln_1 */
-    gemm_bias_62(ctx, A + 0, A + 112, P + 1248, P + 2976); /* k3 h0.attn.qkv+bias */
-    cached_attention_63(ctx, A + 112, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 0, S + 288, I + 16); /* k4 h0.attn */
-    gemm_bias_64(ctx, A + 0, A + 112, P + 3056, P + 3632); /* k5 h0.attn.out+bias */
-    add_norm_61(ctx, A + 48, A + 80, A + 0, A + 112, P + 3664, P + 3696); /* k6 h0.ln_2 */
-    gemm_bias_gelu_65(ctx, A + 0, A + 112, P + 3728, P + 4688); /* k7 h0.mlp.gelu */
-    gemm_bias_66(ctx, A + 80, A + 0, P + 4736, P + 5696); /* k8 h0.mlp.proj+bias */
-    add_norm_61(ctx, A + 112, A + 48, A + 80, A + 144, P + 5728, P + 5760); /* k9 h1.ln_1 */
-    gemm_bias_62(ctx, A + 0, A + 144, P + 5792, P + 7520); /* k10 h1.attn.qkv+bias */
-    cached_attention_63(ctx, A + 80, A + 0 + 0, A + 0 + 24, A + 0 + 48, S + 576, S + 864, I + 16); /* k11 h1.attn */
-    gemm_bias_64(ctx, A + 0, A + 80, P + 7600, P + 8176); /* k12 h1.attn.out+bias */
-    add_norm_61(ctx, A + 48, A + 112, A + 0, A + 80, P + 8208, P + 8240); /* k13 h1.ln_2 */
-    gemm_bias_gelu_65(ctx, A + 0, A + 80, P + 8272, P + 9232); /* k14 h1.mlp.gelu */
-    gemm_bias_66(ctx, A + 80, A + 0, P + 9280, P + 10240); /* k15 h1.mlp.proj+bias */
-    add_norm_61(ctx, A + 0, A + 48, A + 80, A + 112, P + 10272, P + 10304); /* k16 ln_f */
-    gemm_67(ctx, A + 0, A + 112, P + 0); /* k17 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 896; /* (12, C) */
+    float *h_0_ln_1_weight = params + 1184; /* (C) */
+    float *h_0_ln_1_bias = params + 1216; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 1248; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 2976; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 3056; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 3632; /* (C) */
+    float *h_0_ln_2_weight = params + 3664; /* (C) */
+    float *h_0_ln_2_bias = params + 3696; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 3728; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 4688; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 4736; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 5696; /* (C) */
+    float *h_1_ln_1_weight = params + 5728; /* (C) */
+    float *h_1_ln_1_bias = params + 5760; /* (C) */
+    float *h_1_attn_c_attn_weight = params + 5792; /* (C, 3C) */
+    float *h_1_attn_c_attn_bias = params + 7520; /* (3C) */
+    float *h_1_attn_c_proj_weight = params + 7600; /* (C, C) */
+    float *h_1_attn_c_proj_bias = params + 8176; /* (C) */
+    float *h_1_ln_2_weight = params + 8208; /* (C) */
+    float *h_1_ln_2_bias = params + 8240; /* (C) */
+    float *h_1_mlp_c_fc_weight = params + 8272; /* (C, F) */
+    float *h_1_mlp_c_fc_bias = params + 9232; /* (F) */
+    float *h_1_mlp_c_proj_weight = params + 9280; /* (F, C) */
+    float *h_1_mlp_c_proj_bias = params + 10240; /* (C) */
+    float *ln_f_weight = params + 10272; /* (C) */
+    float *ln_f_bias = params + 10304; /* (C) */
+    const int32_t *tokens = ids; /* (1, 1) */
+    const int32_t *positions = ids + 16; /* (1, 1) */
+    float *cache_k_0 = kv; /* (12, C) */
+    float *cache_v_0 = kv + 288; /* (12, C) */
+    float *cache_k_1 = kv + 576; /* (12, C) */
+    float *cache_v_1 = kv + 864; /* (12, C) */
+    float *embed = acts; /* (1, 1, C) */
+    float *wpe_positions = acts + 32; /* (1, 1, C) */
+    float *embed_pos = acts + 80; /* (1, 1, C) */
+    float *h0_ln_1 = acts + 112; /* (1, 1, C) */
+    float *h0_attn_qkv_bias = acts; /* (1, 1, 3C) */
+    float *h0_attn = acts + 112; /* (1, 1, C) */
+    float *h0_attn_out_bias = acts; /* (1, 1, C) */
+    float *h0_resid_attn = acts + 48; /* (1, 1, C) */
+    float *h0_ln_2 = acts + 112; /* (1, 1, C) */
+    float *h0_mlp_gelu = acts; /* (1, 1, F) */
+    float *h0_mlp_proj_bias = acts + 80; /* (1, 1, C) */
+    float *h0_resid_mlp = acts + 112; /* (1, 1, C) */
+    float *h1_ln_1 = acts + 144; /* (1, 1, C) */
+    float *h1_attn_qkv_bias = acts; /* (1, 1, 3C) */
+    float *h1_attn = acts + 80; /* (1, 1, C) */
+    float *h1_attn_out_bias = acts; /* (1, 1, C) */
+    float *h1_resid_attn = acts + 48; /* (1, 1, C) */
+    float *h1_ln_2 = acts + 80; /* (1, 1, C) */
+    float *h1_mlp_gelu = acts; /* (1, 1, F) */
+    float *h1_mlp_proj_bias = acts + 80; /* (1, 1, C) */
+    float *h1_resid_mlp = acts; /* (1, 1, C) */
+    float *ln_f = acts + 112; /* (1, 1, C) */
+    float *logits = acts; /* (1, 1, V) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (1, 1, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 24; /* (1, 1, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 48; /* (1, 1, C) in rows of 3C */
+    const float *h1_attn_q = h1_attn_qkv_bias; /* (1, 1, C) in rows of 3C */
+    const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 1, C) in rows of 3C */
+    const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 1, C) in rows of 3C */
+
+    embedding_53(embed, wte_weight, tokens); /* k0 embed */
+    embedding_54(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_55(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_56(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_57(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_58(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_55(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_59(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_60(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_56(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_57(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_58(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_55(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_59(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_60(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_55(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_61(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1711,7 +1914,7 @@ IRC_EXPORT const irc_param_info *irc_snap_gpt2_param_info(int i)
     return i >= 0 && i < 28 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)4 * 10336 + 10432 + 32)
+#define ARENA_FLOATS ((size_t)51808)
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1828,7 +2031,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 {
     if (b < 1 || b > 2 || t < 1 || t > 7)
         return fail(m, "batch %d x %d tokens: expected 1..2 x 1..7", b, t);
-    int32_t *tok = m->ids + 0, *tgt = m->ids + 16;
+    int32_t *tok = m->ids, *tgt = m->ids + 16;
     for (int i = 0; i < 14; i++) {
         tok[i] = 0;
         tgt[i] = -100;
@@ -1851,7 +2054,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 
 static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 {
-    const float *src = m->acts + 0;
+    const float *src = m->acts;
     for (int r = 0; r < b; r++)
         for (int c = 0; c < t; c++)
             memcpy(logits + ((size_t)r * t + c) * 37, src + ((size_t)r * 7 + c) * 37, 37 * sizeof(float));
@@ -1915,8 +2118,7 @@ IRC_EXPORT int irc_snap_gpt2_adamw_step(irc_snap_gpt2 *m, const irc_adamw_config
     m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 28; i++) {
         const irc_param_info *p = &PARAMS[i];
-        /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
-        const float wd = p->ndim >= 2 ? cfg->weight_decay : 0.0f;
+        const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
@@ -1964,13 +2166,13 @@ IRC_EXPORT int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, in
             /* Up to 12 tokens (padded) through the prefill program. */
             stage_step(m, 0, 16, tokens + done, n, 12);
             run_prefill(m);
-            last = m->acts + 0 + (size_t)(n - 1) * 37;
+            last = m->acts + (size_t)(n - 1) * 37;
         } else {
             /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
-            last = m->acts + 0;
+            last = m->acts;
         }
         m->kv_len += n;
         done += n;
@@ -1992,6 +2194,6 @@ IRC_EXPORT int irc_snap_gpt2_decode(irc_snap_gpt2 *m, int32_t token, float *logi
     stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
-    memcpy(logits, m->acts + 0, 37 * sizeof(float));
+    memcpy(logits, m->acts, 37 * sizeof(float));
     return 0;
 }

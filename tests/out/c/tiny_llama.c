@@ -76,15 +76,18 @@ static const irc_param_info PARAMS[21] = {
     {"lm_head.weight", 2, { 37, 32, 0, 0 }, 15168, 1184},
 };
 
+/* Which parameters take weight decay (the compiler's choice: matrices, not
+ * biases, norms or other 1-d tensors). */
+static const unsigned char DECAY[21] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
+
 /* ---------------------------------------------------------------------------
  * Kernels
  */
 
 /* embedding_0: embed, embed
  * out (R = 14, C = 32) = table[ids]; table is (37, 32), ids is (14), checked by the caller */
-static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_0(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
@@ -92,9 +95,8 @@ static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int3
 /* norm_1: h0.input_norm, h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (14, 32); w are (32) */
-static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_1(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32;
         float *yr = out + (size_t)r * 32;
@@ -119,7 +121,8 @@ static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
  * out (14, 32) = inp (14, 32) · wᵀ
  * out  is (14, 32)
  * inp  is (14, 32)
- * w    is (32, 32), read transposed */
+ * w    is (32, 32), read transposed
+ */
 static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -127,8 +130,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -138,7 +140,8 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (14, 16) = inp (14, 32) · wᵀ
  * out  is (14, 16)
  * inp  is (14, 32)
- * w    is (16, 32), read transposed */
+ * w    is (16, 32), read transposed
+ */
 static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -146,8 +149,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -157,9 +159,8 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8).
  * x, out are (2, 7, 4·8) */
-static void rope_4(irc_ctx *ctx, float *out, const float *x)
+static void rope_4(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
         float c[4], s[4];
@@ -185,9 +186,8 @@ static void rope_4(irc_ctx *ctx, float *out, const float *x)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8).
  * x, out are (2, 7, 2·8) */
-static void rope_5(irc_ctx *ctx, float *out, const float *x)
+static void rope_5(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
         float c[4], s[4];
@@ -253,9 +253,8 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
 /* add_norm_7: h0.post_attn_norm, h1.input_norm, ... (8 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (14, 32); w are (32) */
-static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_7(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
@@ -282,7 +281,8 @@ static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, f
  * out (14, 40) = inp (14, 32) · wᵀ
  * out  is (14, 40)
  * inp  is (14, 32)
- * w    is (40, 32), read transposed */
+ * w    is (40, 32), read transposed
+ */
 static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -290,27 +290,25 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_9: h0.mlp.swiglu
+/* elementwise_9: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_9(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            const irc_vf v24 = irc_vmul(v23, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v24, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v1, n);
         }
     }
 }
@@ -319,7 +317,8 @@ static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const flo
  * out (14, 32) = inp (14, 40) · wᵀ
  * out  is (14, 32)
  * inp  is (14, 40)
- * w    is (32, 40), read transposed */
+ * w    is (32, 40), read transposed
+ */
 static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -327,57 +326,37 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_11: h1.mlp.swiglu
- * out0 = silu(in0) * in1
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_11(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v48 = irc_vsilu(x0);
-            const irc_vf v49 = irc_vmul(v48, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v49, n);
-        }
-    }
-}
-
-/* gemm_12: logits, logits
+/* gemm_11: logits, logits
  * out (14, 37) = inp (14, 32) · wᵀ
  * out  is (14, 37)
  * inp  is (14, 32)
- * w    is (37, 32), read transposed */
-static void gemm_12(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 32), read transposed
+ */
+static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cross_entropy_13: loss
+/* cross_entropy_12: loss
  * Over each row of V = 37 logits (14 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * logits are (14, 37); targets is (14); loss is (1) */
-static void cross_entropy_13(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss)
+static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < 14; r++) {
@@ -405,80 +384,44 @@ static void cross_entropy_13(irc_ctx *ctx, const float *logits, const int32_t *t
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* elementwise_14: h0.mlp.silu
+/* elementwise_13: h0.mlp.silu, h1.mlp.silu
  * out0 = silu(in0)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(irc_ctx *ctx, float *out0, const float *in0)
+static void elementwise_13(float *out0, const float *in0)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v23, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
         }
     }
 }
 
-/* elementwise_15: h0.mlp.swiglu
+/* elementwise_14: h0.mlp.swiglu, h1.mlp.swiglu, ... (4 uses)
  * out0 = in0 * in1
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_15(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_14(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v24 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v24, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
         }
     }
 }
 
-/* elementwise_16: h1.mlp.silu
- * out0 = silu(in0)
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_16(irc_ctx *ctx, float *out0, const float *in0)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf v48 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v48, n);
-        }
-    }
-}
-
-/* elementwise_17: h1.mlp.swiglu
- * out0 = in0 * in1
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_17(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v49 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v49, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_18: dlogits
+/* softmax_cross_entropy_15: dlogits
  * Over each row of V = 37 logits (14 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
-static void softmax_cross_entropy_18(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     int valid = 0;
@@ -519,77 +462,72 @@ static void softmax_cross_entropy_18(irc_ctx *ctx, const float *logits, const in
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_19: dln_f
+/* gemm_16: dln_f
  * out (14, 32) = inp (14, 37) · w
  * out  is (14, 32)
  * inp  is (14, 37)
- * w    is (37, 32) */
-static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 32)
+ */
+static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 37,
         .A = inp, .lda = 37, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_20: dlm_head.weight
+/* gemm_17: dlm_head.weight
  * out (37, 32) = inp (37, 14) · w
  * out  is (37, 32)
  * inp  is (14, 37), read transposed
- * w    is (14, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 37, .N = 32, .K = 14,
         .A = inp, .lda = 37, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* norm_grad_21: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
+/* norm_grad_18: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (14, 32), w is (32) */
-static void norm_grad_21(irc_ctx *ctx, float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
         float mean = 0.0f, var = 0.0f;
         for (int i = 0; i < 32; i++)
             var += (xr[i] - mean) * (xr[i] - mean);
         const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        float m1 = 0.0f, m2 = 0.0f;
+        float m2 = 0.0f;
         for (int i = 0; i < 32; i++) {
             const float g = gr[i] * w[i];
-            m1 += g;
             m2 += g * (xr[i] - mean) * rstd;
         }
-        m1 /= 32.0f;
         m2 /= 32.0f;
         float *dr = dx + (size_t)r * 32;
         for (int i = 0; i < 32; i++)
             dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
-        (void)m1;
     }
 }
 
-/* norm_grad_22: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
+/* norm_grad_19: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (14, 32), dw is (32) */
-static void norm_grad_22(irc_ctx *ctx, float *dw, const float *dy, const float *x)
+static void norm_grad_19(float *dw, const float *dy, const float *x)
 {
-    (void)ctx;
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -602,194 +540,158 @@ static void norm_grad_22(irc_ctx *ctx, float *dw, const float *dy, const float *
     }
 }
 
-/* gemm_23: dh1.mlp.swiglu, dh0.mlp.swiglu
+/* gemm_20: dh1.mlp.swiglu, dh0.mlp.swiglu
  * out (14, 40) = inp (14, 32) · w
  * out  is (14, 40)
  * inp  is (14, 32)
- * w    is (32, 40) */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 40)
+ */
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_24: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
+/* gemm_21: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
  * out (32, 40) = inp (32, 14) · w
  * out  is (32, 40)
  * inp  is (14, 32), read transposed
- * w    is (14, 40) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 40)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 40, .K = 14,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 40, .trans_b = 0,
         .C = out, .ldc = 40, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh1.mlp.gate
+/* elementwise_22: dh1.mlp.gate, dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 40 + j, n);
-            const irc_vf v70 = irc_vmul(x0, x1);
-            const irc_vf v72 = irc_vmul(v70, irc_vsilu_grad(x2));
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v72, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            const irc_vf v1 = irc_vmul(v0, irc_vsilu_grad(x2));
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v1, n);
         }
     }
 }
 
-/* elementwise_26: dh1.mlp.up
- * out0 = in0 * in1
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v71 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v71, n);
-        }
-    }
-}
-
-/* gemm_27: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
+/* gemm_23: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
  * out (14, 32) = inp (14, 40) · w
  * out  is (14, 32)
  * inp  is (14, 40)
- * w    is (40, 32) */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (40, 32)
+ */
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_28: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
+/* gemm_24: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
  * out (40, 32) = inp (40, 14) · w
  * out  is (40, 32)
  * inp  is (14, 40), read transposed
- * w    is (14, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 40, .N = 32, .K = 14,
         .A = inp, .lda = 40, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_29: dh1.post_attn_norm.acc
+/* elementwise_25: dh1.post_attn_norm.acc, dh1.resid_attn.acc, ... (6 uses)
  * out0 = (in0 + in1)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_29(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
             const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v81 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v81, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 32 + j, v0, n);
         }
     }
 }
 
-/* elementwise_30: dh1.resid_attn.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_30(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v84 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v84, n);
-        }
-    }
-}
-
-/* gemm_31: dh1.attn, dh1.input_norm, ... (4 uses)
+/* gemm_26: dh1.attn, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 32) · w
  * out  is (14, 32)
  * inp  is (14, 32)
- * w    is (32, 32) */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 32)
+ */
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_32: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
+/* gemm_27: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
  * out (32, 32) = inp (32, 14) · w
  * out  is (32, 32)
  * inp  is (14, 32), read transposed
- * w    is (14, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 14,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* attention_grad_33: dh1.attn.v, dh0.attn.v
+/* attention_grad_28: dh1.attn.v, dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -800,7 +702,7 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 7, 4·8); dk, dv are (2, 7, 2·8);
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -858,13 +760,12 @@ static void attention_grad_33(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_34: dh1.attn.k, dh0.attn.k
+/* rope_29: dh1.attn.k, dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 2·8) */
-static void rope_34(irc_ctx *ctx, float *out, const float *x)
+static void rope_29(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
         float c[4], s[4];
@@ -886,13 +787,12 @@ static void rope_34(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* rope_35: dh1.attn.q, dh0.attn.q
+/* rope_30: dh1.attn.q, dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 4·8) */
-static void rope_35(irc_ctx *ctx, float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
         float c[4], s[4];
@@ -914,212 +814,85 @@ static void rope_35(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* gemm_36: dh1.input_norm, dh1.input_norm, ... (4 uses)
+/* gemm_31: dh1.input_norm, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 16) · w
  * out  is (14, 32)
  * inp  is (14, 16)
- * w    is (16, 32) */
-static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (16, 32)
+ */
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 16,
         .A = inp, .lda = 16, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_37: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
+/* gemm_32: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
  * out (16, 32) = inp (16, 14) · w
  * out  is (16, 32)
  * inp  is (14, 16), read transposed
- * w    is (14, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (14, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 14,
         .A = inp, .lda = 16, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_38: dh1.input_norm.acc
+/* elementwise_33: dh1.input_norm.acc, dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_38(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
             const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 32 + j, n);
-            const irc_vf v102 = irc_vadd(x0, x1);
-            const irc_vf v107 = irc_vadd(v102, x2);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v107, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            const irc_vf v1 = irc_vadd(v0, x2);
+            irc_vstore_upto(out0 + (size_t)r * 32 + j, v1, n);
         }
     }
 }
 
-/* elementwise_39: dh0.resid_mlp.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_39(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v110 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v110, n);
-        }
-    }
-}
-
-/* elementwise_40: dh0.mlp.gate
- * out0 = in0 * in1 * silu'(in2)
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_40(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 40 + j, n);
-            const irc_vf v115 = irc_vmul(x0, x1);
-            const irc_vf v117 = irc_vmul(v115, irc_vsilu_grad(x2));
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v117, n);
-        }
-    }
-}
-
-/* elementwise_41: dh0.mlp.up
- * out0 = in0 * in1
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_41(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v116 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v116, n);
-        }
-    }
-}
-
-/* elementwise_42: dh0.post_attn_norm.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_42(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v126 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v126, n);
-        }
-    }
-}
-
-/* elementwise_43: dh0.resid_attn.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_43(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v129 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v129, n);
-        }
-    }
-}
-
-/* elementwise_44: dh0.input_norm.acc
- * out0 = ((in0 + in1) + in2)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_44(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 32 + j, n);
-            const irc_vf v147 = irc_vadd(x0, x1);
-            const irc_vf v152 = irc_vadd(v147, x2);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v152, n);
-        }
-    }
-}
-
-/* elementwise_45: dembed.acc
- * out0 = (in0 + in1)
- * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_45(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v155 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v155, n);
-        }
-    }
-}
-
-/* embedding_grad_46: dmodel.embed_tokens.weight
+/* embedding_grad_34: dmodel.embed_tokens.weight
  * dtable (37, 32) = Σ of the rows of dy (14, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_46(irc_ctx *ctx, float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
 {
-    (void)ctx;
     memset(dtable, 0, (size_t)1184 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* embedding_47: embed
+/* embedding_35: embed
  * out (R = 12, C = 32) = table[ids]; table is (37, 32), ids is (12), checked by the caller */
-static void embedding_47(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_35(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_48: h0.input_norm
+/* norm_36: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (12, 32); w are (32) */
-static void norm_48(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_36(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 32;
         float *yr = out + (size_t)r * 32;
@@ -1140,52 +913,51 @@ static void norm_48(irc_ctx *ctx, const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_49: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_37: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (12, 32) = inp (12, 32) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 32)
- * w    is (32, 32), read transposed */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 32), read transposed
+ */
+static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_50: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_38: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (12, 16) = inp (12, 32) · wᵀ
  * out  is (12, 16)
  * inp  is (12, 32)
- * w    is (16, 32), read transposed */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (16, 32), read transposed
+ */
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* rope_51: h0.attn.q_rope, h1.attn.q_rope
+/* rope_39: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 4·8), pos is (1, 12) */
-static void rope_51(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_39(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1207,14 +979,13 @@ static void rope_51(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_52: h0.attn.k_rope, h1.attn.k_rope
+/* rope_40: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 2·8), pos is (1, 12) */
-static void rope_52(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1236,7 +1007,7 @@ static void rope_52(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_53: h0.attn, h1.attn
+/* cached_attention_41: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1246,10 +1017,9 @@ static void rope_52(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 12; t++) {
         memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
@@ -1282,12 +1052,11 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_54: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_42: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (12, 32); w are (32) */
-static void add_norm_54(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
@@ -1310,114 +1079,93 @@ static void add_norm_54(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_55: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_43: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (12, 40) = inp (12, 32) · wᵀ
  * out  is (12, 40)
  * inp  is (12, 32)
- * w    is (40, 32), read transposed */
-static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (40, 32), read transposed
+ */
+static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_56: h0.mlp.swiglu
+/* elementwise_44: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_56(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_44(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v29, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v1, n);
         }
     }
 }
 
-/* gemm_57: h0.mlp.down, h1.mlp.down
+/* gemm_45: h0.mlp.down, h1.mlp.down
  * out (12, 32) = inp (12, 40) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 40)
- * w    is (32, 40), read transposed */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 40), read transposed
+ */
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_58: h1.mlp.swiglu
- * out0 = silu(in0) * in1
- * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_58(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v57 = irc_vsilu(x0);
-            const irc_vf v58 = irc_vmul(v57, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v58, n);
-        }
-    }
-}
-
-/* gemm_59: logits
+/* gemm_46: logits
  * out (12, 37) = inp (12, 32) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 32)
- * w    is (37, 32), read transposed */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 32), read transposed
+ */
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* embedding_60: embed
+/* embedding_47: embed
  * out (R = 1, C = 32) = table[ids]; table is (37, 32), ids is (1), checked by the caller */
-static void embedding_60(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_47(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_61: h0.input_norm
+/* norm_48: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w are (32) */
-static void norm_61(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_48(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
         float *yr = out + (size_t)r * 32;
@@ -1438,52 +1186,51 @@ static void norm_61(irc_ctx *ctx, const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_62: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_49: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
- * w    is (32, 32), read transposed */
-static void gemm_62(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 32), read transposed
+ */
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_63: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_50: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
- * w    is (16, 32), read transposed */
-static void gemm_63(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (16, 32), read transposed
+ */
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* rope_64: h0.attn.q_rope, h1.attn.q_rope
+/* rope_51: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_64(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_51(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1505,14 +1252,13 @@ static void rope_64(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_65: h0.attn.k_rope, h1.attn.k_rope
+/* rope_52: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_65(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1534,7 +1280,7 @@ static void rope_65(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_66: h0.attn, h1.attn
+/* cached_attention_53: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1544,10 +1290,9 @@ static void rope_65(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_66(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 1; t++) {
         memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
@@ -1580,12 +1325,11 @@ static void cached_attention_66(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_67: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_54: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w are (32) */
-static void add_norm_67(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
@@ -1608,315 +1352,609 @@ static void add_norm_67(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_68: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_55: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (1, 40) = inp (1, 32) · wᵀ
  * out  is (1, 40)
  * inp  is (1, 32)
- * w    is (40, 32), read transposed */
-static void gemm_68(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (40, 32), read transposed
+ */
+static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_69: h0.mlp.swiglu
+/* elementwise_56: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_69(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_56(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
             const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v29, n);
+            const irc_vf x0 = irc_vload_upto(in0 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v1, n);
         }
     }
 }
 
-/* gemm_70: h0.mlp.down, h1.mlp.down
+/* gemm_57: h0.mlp.down, h1.mlp.down
  * out (1, 32) = inp (1, 40) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 40)
- * w    is (32, 40), read transposed */
-static void gemm_70(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 40), read transposed
+ */
+static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_71: h1.mlp.swiglu
- * out0 = silu(in0) * in1
- * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_71(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 1; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v57 = irc_vsilu(x0);
-            const irc_vf v58 = irc_vmul(v57, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v58, n);
-        }
-    }
-}
-
-/* gemm_72: logits
+/* gemm_58: logits
  * out (1, 37) = inp (1, 32) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 32)
- * w    is (37, 32), read transposed */
-static void gemm_72(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (37, 32), read transposed
+ */
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets (and
- * positions), S the key/value cache.
+ * The programs: kernels in order over named pointers into the arena, at the
+ * offsets of each program's memory plan (activations share memory by
+ * liveness, so one address can carry several names over a program).
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_1(ctx, A + 0, A + 448, P + 1184); /* k1 h0.input_norm */
-    gemm_2(ctx, A + 896, A + 448, P + 1216); /* k2 h0.attn.q */
-    gemm_3(ctx, A + 1344, A + 448, P + 2240); /* k3 h0.attn.k */
-    gemm_3(ctx, A + 1568, A + 448, P + 2752); /* k4 h0.attn.v */
-    rope_4(ctx, A + 448, A + 896); /* k5 h0.attn.q_rope */
-    rope_5(ctx, A + 1792, A + 1344); /* k6 h0.attn.k_rope */
-    attention_6(ctx, A + 896, A + 448, A + 1792, A + 1568); /* k7 h0.attn */
-    gemm_2(ctx, A + 448, A + 896, P + 3264); /* k8 h0.attn.out */
-    add_norm_7(ctx, A + 1680, A + 0, A + 448, A + 1120, P + 4288); /* k9 h0.post_attn_norm */
-    gemm_8(ctx, A + 0, A + 1120, P + 4320); /* k10 h0.mlp.gate */
-    gemm_8(ctx, A + 560, A + 1120, P + 5600); /* k11 h0.mlp.up */
-    elementwise_9(ctx, A + 1120, A + 0, A + 560); /* k12 h0.mlp.swiglu */
-    gemm_10(ctx, A + 0, A + 1120, P + 6880); /* k13 h0.mlp.down */
-    add_norm_7(ctx, A + 448, A + 1680, A + 0, A + 896, P + 8160); /* k14 h1.input_norm */
-    gemm_2(ctx, A + 0, A + 896, P + 8192); /* k15 h1.attn.q */
-    gemm_3(ctx, A + 1344, A + 896, P + 9216); /* k16 h1.attn.k */
-    gemm_3(ctx, A + 1568, A + 896, P + 9728); /* k17 h1.attn.v */
-    rope_4(ctx, A + 896, A + 0); /* k18 h1.attn.q_rope */
-    rope_5(ctx, A + 1792, A + 1344); /* k19 h1.attn.k_rope */
-    attention_6(ctx, A + 0, A + 896, A + 1792, A + 1568); /* k20 h1.attn */
-    gemm_2(ctx, A + 896, A + 0, P + 10240); /* k21 h1.attn.out */
-    add_norm_7(ctx, A + 1680, A + 448, A + 896, A + 2128, P + 11264); /* k22 h1.post_attn_norm */
-    gemm_8(ctx, A + 0, A + 2128, P + 11296); /* k23 h1.mlp.gate */
-    gemm_8(ctx, A + 560, A + 2128, P + 12576); /* k24 h1.mlp.up */
-    elementwise_11(ctx, A + 1120, A + 0, A + 560); /* k25 h1.mlp.swiglu */
-    gemm_10(ctx, A + 0, A + 1120, P + 13856); /* k26 h1.mlp.down */
-    add_norm_7(ctx, A + 448, A + 1680, A + 0, A + 896, P + 15136); /* k27 ln_f */
-    gemm_12(ctx, A + 0, A + 896, P + 15168); /* k28 logits */
-    cross_entropy_13(ctx, A + 0, I + 16, A + 528); /* k29 loss */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1184; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1216; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2240; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2752; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3264; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4288; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4320; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 5600; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 6880; /* (C, F) */
+    float *layers_1_input_layernorm_weight = params + 8160; /* (C) */
+    float *layers_1_self_attn_q_proj_weight = params + 8192; /* (C, C) */
+    float *layers_1_self_attn_k_proj_weight = params + 9216; /* (NKV*HD, C) */
+    float *layers_1_self_attn_v_proj_weight = params + 9728; /* (NKV*HD, C) */
+    float *layers_1_self_attn_o_proj_weight = params + 10240; /* (C, C) */
+    float *layers_1_post_attention_layernorm_weight = params + 11264; /* (C) */
+    float *layers_1_mlp_gate_proj_weight = params + 11296; /* (F, C) */
+    float *layers_1_mlp_up_proj_weight = params + 12576; /* (F, C) */
+    float *layers_1_mlp_down_proj_weight = params + 13856; /* (C, F) */
+    float *norm_weight = params + 15136; /* (C) */
+    float *lm_head_weight = params + 15168; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *h0_input_norm = acts + 448; /* (B, T, C) */
+    float *h0_attn_q = acts + 896; /* (B, T, C) */
+    float *h0_attn_k = acts + 1344; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 1568; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 448; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 1792; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 896; /* (B, T, C) */
+    float *h0_attn_out = acts + 448; /* (B, T, C) */
+    float *h0_resid_attn = acts + 1680; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 1120; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 560; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_down = acts; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 448; /* (B, T, C) */
+    float *h1_input_norm = acts + 896; /* (B, T, C) */
+    float *h1_attn_q = acts; /* (B, T, C) */
+    float *h1_attn_k = acts + 1344; /* (B, T, NKV*HD) */
+    float *h1_attn_v = acts + 1568; /* (B, T, NKV*HD) */
+    float *h1_attn_q_rope = acts + 896; /* (B, T, C) */
+    float *h1_attn_k_rope = acts + 1792; /* (B, T, NKV*HD) */
+    float *h1_attn = acts; /* (B, T, C) */
+    float *h1_attn_out = acts + 896; /* (B, T, C) */
+    float *h1_resid_attn = acts + 1680; /* (B, T, C) */
+    float *h1_post_attn_norm = acts + 2128; /* (B, T, C) */
+    float *h1_mlp_gate = acts; /* (B, T, F) */
+    float *h1_mlp_up = acts + 560; /* (B, T, F) */
+    float *h1_mlp_swiglu = acts + 1120; /* (B, T, F) */
+    float *h1_mlp_down = acts; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 448; /* (B, T, C) */
+    float *ln_f = acts + 896; /* (B, T, C) */
+    float *logits = acts; /* (B, T, V) */
+    float *loss = acts + 528; /* (1) */
+
+    embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
+    rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
+    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_2(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_3(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_3(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_4(h1_attn_q_rope, h1_attn_q); /* k18 h1.attn.q_rope */
+    rope_5(h1_attn_k_rope, h1_attn_k); /* k19 h1.attn.k_rope */
+    attention_6(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k20 h1.attn */
+    gemm_2(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_7(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_8(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_8(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_9(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_10(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_7(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    cross_entropy_12(logits, targets, loss); /* k29 loss */
 }
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 5600, P + 0, I + 0); /* k0 embed */
-    norm_1(ctx, A + 5600, A + 6048, P + 1184); /* k1 h0.input_norm */
-    gemm_2(ctx, A + 0, A + 6048, P + 1216); /* k2 h0.attn.q */
-    gemm_3(ctx, A + 448, A + 6048, P + 2240); /* k3 h0.attn.k */
-    gemm_3(ctx, A + 11872, A + 6048, P + 2752); /* k4 h0.attn.v */
-    rope_4(ctx, A + 6496, A + 0); /* k5 h0.attn.q_rope */
-    rope_5(ctx, A + 12096, A + 448); /* k6 h0.attn.k_rope */
-    attention_6(ctx, A + 6944, A + 6496, A + 12096, A + 11872); /* k7 h0.attn */
-    gemm_2(ctx, A + 0, A + 6944, P + 3264); /* k8 h0.attn.out */
-    add_norm_7(ctx, A + 7392, A + 5600, A + 0, A + 7840, P + 4288); /* k9 h0.post_attn_norm */
-    gemm_8(ctx, A + 0, A + 7840, P + 4320); /* k10 h0.mlp.gate */
-    gemm_8(ctx, A + 560, A + 7840, P + 5600); /* k11 h0.mlp.up */
-    elementwise_14(ctx, A + 1120, A + 0); /* k12 h0.mlp.silu */
-    elementwise_15(ctx, A + 1680, A + 1120, A + 560); /* k13 h0.mlp.swiglu */
-    gemm_10(ctx, A + 2240, A + 1680, P + 6880); /* k14 h0.mlp.down */
-    add_norm_7(ctx, A + 8288, A + 7392, A + 2240, A + 8736, P + 8160); /* k15 h1.input_norm */
-    gemm_2(ctx, A + 2240, A + 8736, P + 8192); /* k16 h1.attn.q */
-    gemm_3(ctx, A + 9632, A + 8736, P + 9216); /* k17 h1.attn.k */
-    gemm_3(ctx, A + 12320, A + 8736, P + 9728); /* k18 h1.attn.v */
-    rope_4(ctx, A + 9184, A + 2240); /* k19 h1.attn.q_rope */
-    rope_5(ctx, A + 12544, A + 9632); /* k20 h1.attn.k_rope */
-    attention_6(ctx, A + 9632, A + 9184, A + 12544, A + 12320); /* k21 h1.attn */
-    gemm_2(ctx, A + 2240, A + 9632, P + 10240); /* k22 h1.attn.out */
-    add_norm_7(ctx, A + 10080, A + 8288, A + 2240, A + 10528, P + 11264); /* k23 h1.post_attn_norm */
-    gemm_8(ctx, A + 2240, A + 10528, P + 11296); /* k24 h1.mlp.gate */
-    gemm_8(ctx, A + 2800, A + 10528, P + 12576); /* k25 h1.mlp.up */
-    elementwise_16(ctx, A + 3360, A + 2240); /* k26 h1.mlp.silu */
-    elementwise_17(ctx, A + 3920, A + 3360, A + 2800); /* k27 h1.mlp.swiglu */
-    gemm_10(ctx, A + 4480, A + 3920, P + 13856); /* k28 h1.mlp.down */
-    add_norm_7(ctx, A + 10976, A + 10080, A + 4480, A + 11424, P + 15136); /* k29 ln_f */
-    gemm_12(ctx, A + 4480, A + 11424, P + 15168); /* k30 logits */
-    softmax_cross_entropy_18(ctx, A + 4480, I + 16, A + 12768, A + 5008); /* k31 dlogits */
-    gemm_19(ctx, A + 4480, A + 5008, P + 15168); /* k32 dln_f */
-    gemm_20(ctx, G + 15168, A + 5008, A + 11424); /* k33 dlm_head.weight */
-    norm_grad_21(ctx, A + 11424, A + 4480, A + 10976, P + 15136); /* k34 dh1.resid_mlp */
-    norm_grad_22(ctx, A + 4928, A + 4480, A + 10976); /* k35 dmodel.norm.weight */
-    irc_accumulate(G + 15136, A + 4928, 32); /* into the gradient */
-    gemm_23(ctx, A + 4480, A + 11424, P + 13856); /* k36 dh1.mlp.swiglu */
-    gemm_24(ctx, G + 13856, A + 11424, A + 3920); /* k37 dmodel.layers.1.mlp.down_proj.weight */
-    elementwise_25(ctx, A + 5040, A + 4480, A + 2800, A + 2240); /* k38 dh1.mlp.gate */
-    elementwise_26(ctx, A + 3920, A + 4480, A + 3360); /* k39 dh1.mlp.up */
-    gemm_27(ctx, A + 10976, A + 3920, P + 12576); /* k40 dh1.post_attn_norm */
-    gemm_28(ctx, G + 12576, A + 3920, A + 10528); /* k41 dmodel.layers.1.mlp.up_proj.weight */
-    gemm_27(ctx, A + 2240, A + 5040, P + 11296); /* k42 dh1.post_attn_norm */
-    gemm_28(ctx, G + 11296, A + 5040, A + 10528); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
-    elementwise_29(ctx, A + 10528, A + 10976, A + 2240); /* k44 dh1.post_attn_norm.acc */
-    norm_grad_21(ctx, A + 10976, A + 10528, A + 10080, P + 11264); /* k45 dh1.resid_attn */
-    norm_grad_22(ctx, A + 2240, A + 10528, A + 10080); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
-    irc_accumulate(G + 11264, A + 2240, 32); /* into the gradient */
-    elementwise_30(ctx, A + 10080, A + 11424, A + 10976); /* k47 dh1.resid_attn.acc */
-    gemm_31(ctx, A + 2240, A + 10080, P + 10240); /* k48 dh1.attn */
-    gemm_32(ctx, G + 10240, A + 10080, A + 9632); /* k49 dmodel.layers.1.self_attn.o_proj.weight */
-    attention_grad_33(ctx, A + 9632, A + 10528, A + 10752, A + 2240, A + 9184, A + 12544, A + 12320); /* k50 dh1.attn.v */
-    rope_34(ctx, A + 10976, A + 10528); /* k51 dh1.attn.k */
-    rope_35(ctx, A + 9184, A + 9632); /* k52 dh1.attn.q */
-    gemm_36(ctx, A + 9632, A + 10752, P + 9728); /* k53 dh1.input_norm */
-    gemm_37(ctx, G + 9728, A + 10752, A + 8736); /* k54 dmodel.layers.1.self_attn.v_proj.weight */
-    gemm_36(ctx, A + 2240, A + 10976, P + 9216); /* k55 dh1.input_norm */
-    gemm_37(ctx, G + 9216, A + 10976, A + 8736); /* k56 dmodel.layers.1.self_attn.k_proj.weight */
-    gemm_31(ctx, A + 2688, A + 9184, P + 8192); /* k57 dh1.input_norm */
-    elementwise_38(ctx, A + 3136, A + 9632, A + 2240, A + 2688); /* k58 dh1.input_norm.acc */
-    gemm_32(ctx, G + 8192, A + 9184, A + 8736); /* k59 dmodel.layers.1.self_attn.q_proj.weight */
-    norm_grad_21(ctx, A + 2240, A + 3136, A + 8288, P + 8160); /* k60 dh0.resid_mlp */
-    norm_grad_22(ctx, A + 2688, A + 3136, A + 8288); /* k61 dmodel.layers.1.input_layernorm.weight */
-    irc_accumulate(G + 8160, A + 2688, 32); /* into the gradient */
-    elementwise_39(ctx, A + 8288, A + 10080, A + 2240); /* k62 dh0.resid_mlp.acc */
-    gemm_23(ctx, A + 2240, A + 8288, P + 6880); /* k63 dh0.mlp.swiglu */
-    gemm_24(ctx, G + 6880, A + 8288, A + 1680); /* k64 dmodel.layers.0.mlp.down_proj.weight */
-    elementwise_40(ctx, A + 2800, A + 2240, A + 560, A + 0); /* k65 dh0.mlp.gate */
-    elementwise_41(ctx, A + 1680, A + 2240, A + 1120); /* k66 dh0.mlp.up */
-    gemm_27(ctx, A + 2240, A + 1680, P + 5600); /* k67 dh0.post_attn_norm */
-    gemm_28(ctx, G + 5600, A + 1680, A + 7840); /* k68 dmodel.layers.0.mlp.up_proj.weight */
-    gemm_27(ctx, A + 0, A + 2800, P + 4320); /* k69 dh0.post_attn_norm */
-    gemm_28(ctx, G + 4320, A + 2800, A + 7840); /* k70 dmodel.layers.0.mlp.gate_proj.weight */
-    elementwise_42(ctx, A + 7840, A + 2240, A + 0); /* k71 dh0.post_attn_norm.acc */
-    norm_grad_21(ctx, A + 0, A + 7840, A + 7392, P + 4288); /* k72 dh0.resid_attn */
-    norm_grad_22(ctx, A + 8736, A + 7840, A + 7392); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
-    irc_accumulate(G + 4288, A + 8736, 32); /* into the gradient */
-    elementwise_43(ctx, A + 7392, A + 8288, A + 0); /* k74 dh0.resid_attn.acc */
-    gemm_31(ctx, A + 0, A + 7392, P + 3264); /* k75 dh0.attn */
-    gemm_32(ctx, G + 3264, A + 7392, A + 6944); /* k76 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_33(ctx, A + 6944, A + 7840, A + 8064, A + 0, A + 6496, A + 12096, A + 11872); /* k77 dh0.attn.v */
-    rope_34(ctx, A + 448, A + 7840); /* k78 dh0.attn.k */
-    rope_35(ctx, A + 6496, A + 6944); /* k79 dh0.attn.q */
-    gemm_36(ctx, A + 6944, A + 8064, P + 2752); /* k80 dh0.input_norm */
-    gemm_37(ctx, G + 2752, A + 8064, A + 6048); /* k81 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_36(ctx, A + 0, A + 448, P + 2240); /* k82 dh0.input_norm */
-    gemm_37(ctx, G + 2240, A + 448, A + 6048); /* k83 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_31(ctx, A + 448, A + 6496, P + 1216); /* k84 dh0.input_norm */
-    elementwise_44(ctx, A + 896, A + 6944, A + 0, A + 448); /* k85 dh0.input_norm.acc */
-    gemm_32(ctx, G + 1216, A + 6496, A + 6048); /* k86 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_21(ctx, A + 0, A + 896, A + 5600, P + 1184); /* k87 dembed */
-    norm_grad_22(ctx, A + 448, A + 896, A + 5600); /* k88 dmodel.layers.0.input_layernorm.weight */
-    irc_accumulate(G + 1184, A + 448, 32); /* into the gradient */
-    elementwise_45(ctx, A + 1184, A + 7392, A + 0); /* k89 dembed.acc */
-    embedding_grad_46(ctx, A + 0, A + 1184, I + 0); /* k90 dmodel.embed_tokens.weight */
-    irc_accumulate(G + 0, A + 0, 1184); /* into the gradient */
+    float *const params = ctx->params;
+    float *const grads = ctx->grads;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1184; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1216; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2240; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2752; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3264; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4288; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4320; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 5600; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 6880; /* (C, F) */
+    float *layers_1_input_layernorm_weight = params + 8160; /* (C) */
+    float *layers_1_self_attn_q_proj_weight = params + 8192; /* (C, C) */
+    float *layers_1_self_attn_k_proj_weight = params + 9216; /* (NKV*HD, C) */
+    float *layers_1_self_attn_v_proj_weight = params + 9728; /* (NKV*HD, C) */
+    float *layers_1_self_attn_o_proj_weight = params + 10240; /* (C, C) */
+    float *layers_1_post_attention_layernorm_weight = params + 11264; /* (C) */
+    float *layers_1_mlp_gate_proj_weight = params + 11296; /* (F, C) */
+    float *layers_1_mlp_up_proj_weight = params + 12576; /* (F, C) */
+    float *layers_1_mlp_down_proj_weight = params + 13856; /* (C, F) */
+    float *norm_weight = params + 15136; /* (C) */
+    float *lm_head_weight = params + 15168; /* (V, C) */
+    float *dlm_head_weight = grads + 15168; /* (V, C) */
+    float *dnorm_weight = grads + 15136; /* (C) */
+    float *dlayers_1_mlp_down_proj_weight = grads + 13856; /* (C, F) */
+    float *dlayers_1_mlp_up_proj_weight = grads + 12576; /* (F, C) */
+    float *dlayers_1_mlp_gate_proj_weight = grads + 11296; /* (F, C) */
+    float *dlayers_1_post_attention_layernorm_weight = grads + 11264; /* (C) */
+    float *dlayers_1_self_attn_o_proj_weight = grads + 10240; /* (C, C) */
+    float *dlayers_1_self_attn_v_proj_weight = grads + 9728; /* (NKV*HD, C) */
+    float *dlayers_1_self_attn_k_proj_weight = grads + 9216; /* (NKV*HD, C) */
+    float *dlayers_1_self_attn_q_proj_weight = grads + 8192; /* (C, C) */
+    float *dlayers_1_input_layernorm_weight = grads + 8160; /* (C) */
+    float *dlayers_0_mlp_down_proj_weight = grads + 6880; /* (C, F) */
+    float *dlayers_0_mlp_up_proj_weight = grads + 5600; /* (F, C) */
+    float *dlayers_0_mlp_gate_proj_weight = grads + 4320; /* (F, C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 4288; /* (C) */
+    float *dlayers_0_self_attn_o_proj_weight = grads + 3264; /* (C, C) */
+    float *dlayers_0_self_attn_v_proj_weight = grads + 2752; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_k_proj_weight = grads + 2240; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_q_proj_weight = grads + 1216; /* (C, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 1184; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts + 5600; /* (B, T, C) */
+    float *h0_input_norm = acts + 6048; /* (B, T, C) */
+    float *h0_attn_q = acts; /* (B, T, C) */
+    float *h0_attn_k = acts + 448; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 11872; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 6496; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 12096; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 6944; /* (B, T, C) */
+    float *h0_attn_out = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 7392; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 7840; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 560; /* (B, T, F) */
+    float *h0_mlp_silu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 1680; /* (B, T, F) */
+    float *h0_mlp_down = acts + 2240; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 8288; /* (B, T, C) */
+    float *h1_input_norm = acts + 8736; /* (B, T, C) */
+    float *h1_attn_q = acts + 2240; /* (B, T, C) */
+    float *h1_attn_k = acts + 9632; /* (B, T, NKV*HD) */
+    float *h1_attn_v = acts + 12320; /* (B, T, NKV*HD) */
+    float *h1_attn_q_rope = acts + 9184; /* (B, T, C) */
+    float *h1_attn_k_rope = acts + 12544; /* (B, T, NKV*HD) */
+    float *h1_attn = acts + 9632; /* (B, T, C) */
+    float *h1_attn_out = acts + 2240; /* (B, T, C) */
+    float *h1_resid_attn = acts + 10080; /* (B, T, C) */
+    float *h1_post_attn_norm = acts + 10528; /* (B, T, C) */
+    float *h1_mlp_gate = acts + 2240; /* (B, T, F) */
+    float *h1_mlp_up = acts + 2800; /* (B, T, F) */
+    float *h1_mlp_silu = acts + 3360; /* (B, T, F) */
+    float *h1_mlp_swiglu = acts + 3920; /* (B, T, F) */
+    float *h1_mlp_down = acts + 4480; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 10976; /* (B, T, C) */
+    float *ln_f = acts + 11424; /* (B, T, C) */
+    float *logits = acts + 4480; /* (B, T, V) */
+    float *loss = acts + 12768; /* (1) */
+    float *dlogits = acts + 5008; /* (B, T, V) */
+    float *dln_f = acts + 4480; /* (B, T, C) */
+    float *dh1_resid_mlp = acts + 11424; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 4928; /* (C) */
+    float *dh1_mlp_swiglu = acts + 4480; /* (B, T, F) */
+    float *dh1_mlp_gate = acts + 5040; /* (B, T, F) */
+    float *dh1_mlp_up = acts + 3920; /* (B, T, F) */
+    float *dh1_post_attn_norm = acts + 10976; /* (B, T, C) */
+    float *dh1_post_attn_norm_1 = acts + 2240; /* (B, T, C) */
+    float *dh1_post_attn_norm_acc = acts + 10528; /* (B, T, C) */
+    float *dh1_resid_attn = acts + 10976; /* (B, T, C) */
+    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 2240; /* (C) */
+    float *dh1_resid_attn_acc = acts + 10080; /* (B, T, C) */
+    float *dh1_attn = acts + 2240; /* (B, T, C) */
+    float *dh1_attn_q_rope = acts + 9632; /* (B, T, C) */
+    float *dh1_attn_k_rope = acts + 10528; /* (B, T, NKV*HD) */
+    float *dh1_attn_v = acts + 10752; /* (B, T, NKV*HD) */
+    float *dh1_attn_k = acts + 10976; /* (B, T, NKV*HD) */
+    float *dh1_attn_q = acts + 9184; /* (B, T, C) */
+    float *dh1_input_norm = acts + 9632; /* (B, T, C) */
+    float *dh1_input_norm_1 = acts + 2240; /* (B, T, C) */
+    float *dh1_input_norm_2 = acts + 2688; /* (B, T, C) */
+    float *dh1_input_norm_acc = acts + 3136; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 2240; /* (B, T, C) */
+    float *dlayers_1_input_layernorm_weight_1 = acts + 2688; /* (C) */
+    float *dh0_resid_mlp_acc = acts + 8288; /* (B, T, C) */
+    float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
+    float *dh0_post_attn_norm = acts + 2240; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts + 7840; /* (B, T, C) */
+    float *dh0_resid_attn = acts; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 8736; /* (C) */
+    float *dh0_resid_attn_acc = acts + 7392; /* (B, T, C) */
+    float *dh0_attn = acts; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts + 6944; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 7840; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 8064; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 448; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 6496; /* (B, T, C) */
+    float *dh0_input_norm = acts + 6944; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 448; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 896; /* (B, T, C) */
+    float *dembed = acts; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 448; /* (C) */
+    float *dembed_acc = acts + 1184; /* (B, T, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
+
+    embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
+    rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
+    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
+    elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k15 h1.input_norm */
+    gemm_2(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k16 h1.attn.q */
+    gemm_3(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k17 h1.attn.k */
+    gemm_3(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k18 h1.attn.v */
+    rope_4(h1_attn_q_rope, h1_attn_q); /* k19 h1.attn.q_rope */
+    rope_5(h1_attn_k_rope, h1_attn_k); /* k20 h1.attn.k_rope */
+    attention_6(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k21 h1.attn */
+    gemm_2(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k22 h1.attn.out */
+    add_norm_7(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k23 h1.post_attn_norm */
+    gemm_8(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k24 h1.mlp.gate */
+    gemm_8(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k25 h1.mlp.up */
+    elementwise_13(h1_mlp_silu, h1_mlp_gate); /* k26 h1.mlp.silu */
+    elementwise_14(h1_mlp_swiglu, h1_mlp_silu, h1_mlp_up); /* k27 h1.mlp.swiglu */
+    gemm_10(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k28 h1.mlp.down */
+    add_norm_7(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k29 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k30 logits */
+    softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k31 dlogits */
+    gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
+    gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
+    norm_grad_18(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
+    norm_grad_19(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
+    irc_accumulate(dnorm_weight, dnorm_weight_1, 32);
+    gemm_20(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
+    gemm_21(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
+    elementwise_22(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
+    elementwise_14(dh1_mlp_up, dh1_mlp_swiglu, h1_mlp_silu); /* k39 dh1.mlp.up */
+    gemm_23(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
+    gemm_24(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm); /* k41 dmodel.layers.1.mlp.up_proj.weight */
+    gemm_23(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
+    gemm_24(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
+    elementwise_25(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
+    norm_grad_18(dh1_resid_attn, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight); /* k45 dh1.resid_attn */
+    norm_grad_19(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
+    elementwise_25(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k47 dh1.resid_attn.acc */
+    gemm_26(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k48 dh1.attn */
+    gemm_27(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k49 dmodel.layers.1.self_attn.o_proj.weight */
+    attention_grad_28(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k50 dh1.attn.v */
+    rope_29(dh1_attn_k, dh1_attn_k_rope); /* k51 dh1.attn.k */
+    rope_30(dh1_attn_q, dh1_attn_q_rope); /* k52 dh1.attn.q */
+    gemm_31(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k53 dh1.input_norm */
+    gemm_32(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k54 dmodel.layers.1.self_attn.v_proj.weight */
+    gemm_31(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k55 dh1.input_norm */
+    gemm_32(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k56 dmodel.layers.1.self_attn.k_proj.weight */
+    gemm_26(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k57 dh1.input_norm */
+    elementwise_33(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k58 dh1.input_norm.acc */
+    gemm_27(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k59 dmodel.layers.1.self_attn.q_proj.weight */
+    norm_grad_18(dh0_resid_mlp, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight); /* k60 dh0.resid_mlp */
+    norm_grad_19(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k61 dmodel.layers.1.input_layernorm.weight */
+    irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
+    elementwise_25(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k62 dh0.resid_mlp.acc */
+    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k63 dh0.mlp.swiglu */
+    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k64 dmodel.layers.0.mlp.down_proj.weight */
+    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k65 dh0.mlp.gate */
+    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k66 dh0.mlp.up */
+    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k67 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.up_proj.weight */
+    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k69 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k70 dmodel.layers.0.mlp.gate_proj.weight */
+    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k71 dh0.post_attn_norm.acc */
+    norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k72 dh0.resid_attn */
+    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
+    elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k74 dh0.resid_attn.acc */
+    gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k75 dh0.attn */
+    gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k76 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k77 dh0.attn.v */
+    rope_29(dh0_attn_k, dh0_attn_k_rope); /* k78 dh0.attn.k */
+    rope_30(dh0_attn_q, dh0_attn_q_rope); /* k79 dh0.attn.q */
+    gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k80 dh0.input_norm */
+    gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k81 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k82 dh0.input_norm */
+    gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k83 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k84 dh0.input_norm */
+    elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k85 dh0.input_norm.acc */
+    gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k86 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k87 dembed */
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k88 dmodel.layers.0.input_layernorm.weight */
+    irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
+    elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k89 dembed.acc */
+    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k90 dmodel.embed_tokens.weight */
+    irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
 }
 
 static void run_prefill(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_47(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_48(ctx, A + 0, A + 384, P + 1184); /* k1 h0.input_norm */
-    gemm_49(ctx, A + 768, A + 384, P + 1216); /* k2 h0.attn.q */
-    gemm_50(ctx, A + 1152, A + 384, P + 2240); /* k3 h0.attn.k */
-    gemm_50(ctx, A + 1344, A + 384, P + 2752); /* k4 h0.attn.v */
-    rope_51(ctx, A + 384, A + 768, I + 16); /* k5 h0.attn.q_rope */
-    rope_52(ctx, A + 1536, A + 1152, I + 16); /* k6 h0.attn.k_rope */
-    cached_attention_53(ctx, A + 768, A + 384, A + 1536, A + 1344, S + 0, S + 192, I + 16); /* k7 h0.attn */
-    gemm_49(ctx, A + 384, A + 768, P + 3264); /* k8 h0.attn.out */
-    add_norm_54(ctx, A + 1440, A + 0, A + 384, A + 960, P + 4288); /* k9 h0.post_attn_norm */
-    gemm_55(ctx, A + 0, A + 960, P + 4320); /* k10 h0.mlp.gate */
-    gemm_55(ctx, A + 480, A + 960, P + 5600); /* k11 h0.mlp.up */
-    elementwise_56(ctx, A + 960, A + 0, A + 480); /* k12 h0.mlp.swiglu */
-    gemm_57(ctx, A + 0, A + 960, P + 6880); /* k13 h0.mlp.down */
-    add_norm_54(ctx, A + 384, A + 1440, A + 0, A + 768, P + 8160); /* k14 h1.input_norm */
-    gemm_49(ctx, A + 0, A + 768, P + 8192); /* k15 h1.attn.q */
-    gemm_50(ctx, A + 1152, A + 768, P + 9216); /* k16 h1.attn.k */
-    gemm_50(ctx, A + 1344, A + 768, P + 9728); /* k17 h1.attn.v */
-    rope_51(ctx, A + 768, A + 0, I + 16); /* k18 h1.attn.q_rope */
-    rope_52(ctx, A + 1536, A + 1152, I + 16); /* k19 h1.attn.k_rope */
-    cached_attention_53(ctx, A + 0, A + 768, A + 1536, A + 1344, S + 384, S + 576, I + 16); /* k20 h1.attn */
-    gemm_49(ctx, A + 768, A + 0, P + 10240); /* k21 h1.attn.out */
-    add_norm_54(ctx, A + 1440, A + 384, A + 768, A + 1824, P + 11264); /* k22 h1.post_attn_norm */
-    gemm_55(ctx, A + 0, A + 1824, P + 11296); /* k23 h1.mlp.gate */
-    gemm_55(ctx, A + 480, A + 1824, P + 12576); /* k24 h1.mlp.up */
-    elementwise_58(ctx, A + 960, A + 0, A + 480); /* k25 h1.mlp.swiglu */
-    gemm_57(ctx, A + 0, A + 960, P + 13856); /* k26 h1.mlp.down */
-    add_norm_54(ctx, A + 384, A + 1440, A + 0, A + 768, P + 15136); /* k27 ln_f */
-    gemm_59(ctx, A + 0, A + 768, P + 15168); /* k28 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1184; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1216; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2240; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2752; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3264; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4288; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4320; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 5600; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 6880; /* (C, F) */
+    float *layers_1_input_layernorm_weight = params + 8160; /* (C) */
+    float *layers_1_self_attn_q_proj_weight = params + 8192; /* (C, C) */
+    float *layers_1_self_attn_k_proj_weight = params + 9216; /* (NKV*HD, C) */
+    float *layers_1_self_attn_v_proj_weight = params + 9728; /* (NKV*HD, C) */
+    float *layers_1_self_attn_o_proj_weight = params + 10240; /* (C, C) */
+    float *layers_1_post_attention_layernorm_weight = params + 11264; /* (C) */
+    float *layers_1_mlp_gate_proj_weight = params + 11296; /* (F, C) */
+    float *layers_1_mlp_up_proj_weight = params + 12576; /* (F, C) */
+    float *layers_1_mlp_down_proj_weight = params + 13856; /* (C, F) */
+    float *norm_weight = params + 15136; /* (C) */
+    float *lm_head_weight = params + 15168; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 12) */
+    const int32_t *positions = ids + 16; /* (1, 12) */
+    float *cache_k_0 = kv; /* (12, NKV*HD) */
+    float *cache_v_0 = kv + 192; /* (12, NKV*HD) */
+    float *cache_k_1 = kv + 384; /* (12, NKV*HD) */
+    float *cache_v_1 = kv + 576; /* (12, NKV*HD) */
+    float *embed = acts; /* (1, 12, C) */
+    float *h0_input_norm = acts + 384; /* (1, 12, C) */
+    float *h0_attn_q = acts + 768; /* (1, 12, C) */
+    float *h0_attn_k = acts + 1152; /* (1, 12, NKV*HD) */
+    float *h0_attn_v = acts + 1344; /* (1, 12, NKV*HD) */
+    float *h0_attn_q_rope = acts + 384; /* (1, 12, C) */
+    float *h0_attn_k_rope = acts + 1536; /* (1, 12, NKV*HD) */
+    float *h0_attn = acts + 768; /* (1, 12, C) */
+    float *h0_attn_out = acts + 384; /* (1, 12, C) */
+    float *h0_resid_attn = acts + 1440; /* (1, 12, C) */
+    float *h0_post_attn_norm = acts + 960; /* (1, 12, C) */
+    float *h0_mlp_gate = acts; /* (1, 12, F) */
+    float *h0_mlp_up = acts + 480; /* (1, 12, F) */
+    float *h0_mlp_swiglu = acts + 960; /* (1, 12, F) */
+    float *h0_mlp_down = acts; /* (1, 12, C) */
+    float *h0_resid_mlp = acts + 384; /* (1, 12, C) */
+    float *h1_input_norm = acts + 768; /* (1, 12, C) */
+    float *h1_attn_q = acts; /* (1, 12, C) */
+    float *h1_attn_k = acts + 1152; /* (1, 12, NKV*HD) */
+    float *h1_attn_v = acts + 1344; /* (1, 12, NKV*HD) */
+    float *h1_attn_q_rope = acts + 768; /* (1, 12, C) */
+    float *h1_attn_k_rope = acts + 1536; /* (1, 12, NKV*HD) */
+    float *h1_attn = acts; /* (1, 12, C) */
+    float *h1_attn_out = acts + 768; /* (1, 12, C) */
+    float *h1_resid_attn = acts + 1440; /* (1, 12, C) */
+    float *h1_post_attn_norm = acts + 1824; /* (1, 12, C) */
+    float *h1_mlp_gate = acts; /* (1, 12, F) */
+    float *h1_mlp_up = acts + 480; /* (1, 12, F) */
+    float *h1_mlp_swiglu = acts + 960; /* (1, 12, F) */
+    float *h1_mlp_down = acts; /* (1, 12, C) */
+    float *h1_resid_mlp = acts + 384; /* (1, 12, C) */
+    float *ln_f = acts + 768; /* (1, 12, C) */
+    float *logits = acts; /* (1, 12, V) */
+
+    embedding_35(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_36(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_37(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_38(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_38(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_39(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_40(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_41(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_37(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_42(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_43(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_43(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_44(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_45(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_37(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_38(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_38(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_39(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_40(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_41(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_37(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_42(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_43(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_43(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_44(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_45(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_42(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_46(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_60(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_61(ctx, A + 0, A + 32, P + 1184); /* k1 h0.input_norm */
-    gemm_62(ctx, A + 64, A + 32, P + 1216); /* k2 h0.attn.q */
-    gemm_63(ctx, A + 96, A + 32, P + 2240); /* k3 h0.attn.k */
-    gemm_63(ctx, A + 112, A + 32, P + 2752); /* k4 h0.attn.v */
-    rope_64(ctx, A + 32, A + 64, I + 16); /* k5 h0.attn.q_rope */
-    rope_65(ctx, A + 128, A + 96, I + 16); /* k6 h0.attn.k_rope */
-    cached_attention_66(ctx, A + 64, A + 32, A + 128, A + 112, S + 0, S + 192, I + 16); /* k7 h0.attn */
-    gemm_62(ctx, A + 32, A + 64, P + 3264); /* k8 h0.attn.out */
-    add_norm_67(ctx, A + 144, A + 0, A + 32, A + 96, P + 4288); /* k9 h0.post_attn_norm */
-    gemm_68(ctx, A + 0, A + 96, P + 4320); /* k10 h0.mlp.gate */
-    gemm_68(ctx, A + 48, A + 96, P + 5600); /* k11 h0.mlp.up */
-    elementwise_69(ctx, A + 96, A + 0, A + 48); /* k12 h0.mlp.swiglu */
-    gemm_70(ctx, A + 0, A + 96, P + 6880); /* k13 h0.mlp.down */
-    add_norm_67(ctx, A + 32, A + 144, A + 0, A + 64, P + 8160); /* k14 h1.input_norm */
-    gemm_62(ctx, A + 0, A + 64, P + 8192); /* k15 h1.attn.q */
-    gemm_63(ctx, A + 96, A + 64, P + 9216); /* k16 h1.attn.k */
-    gemm_63(ctx, A + 112, A + 64, P + 9728); /* k17 h1.attn.v */
-    rope_64(ctx, A + 64, A + 0, I + 16); /* k18 h1.attn.q_rope */
-    rope_65(ctx, A + 128, A + 96, I + 16); /* k19 h1.attn.k_rope */
-    cached_attention_66(ctx, A + 0, A + 64, A + 128, A + 112, S + 384, S + 576, I + 16); /* k20 h1.attn */
-    gemm_62(ctx, A + 64, A + 0, P + 10240); /* k21 h1.attn.out */
-    add_norm_67(ctx, A + 144, A + 32, A + 64, A + 96, P + 11264); /* k22 h1.post_attn_norm */
-    gemm_68(ctx, A + 0, A + 96, P + 11296); /* k23 h1.mlp.gate */
-    gemm_68(ctx, A + 48, A + 96, P + 12576); /* k24 h1.mlp.up */
-    elementwise_71(ctx, A + 96, A + 0, A + 48); /* k25 h1.mlp.swiglu */
-    gemm_70(ctx, A + 0, A + 96, P + 13856); /* k26 h1.mlp.down */
-    add_norm_67(ctx, A + 32, A + 144, A + 0, A + 64, P + 15136); /* k27 ln_f */
-    gemm_72(ctx, A + 0, A + 64, P + 15168); /* k28 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1184; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1216; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2240; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2752; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3264; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4288; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4320; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 5600; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 6880; /* (C, F) */
+    float *layers_1_input_layernorm_weight = params + 8160; /* (C) */
+    float *layers_1_self_attn_q_proj_weight = params + 8192; /* (C, C) */
+    float *layers_1_self_attn_k_proj_weight = params + 9216; /* (NKV*HD, C) */
+    float *layers_1_self_attn_v_proj_weight = params + 9728; /* (NKV*HD, C) */
+    float *layers_1_self_attn_o_proj_weight = params + 10240; /* (C, C) */
+    float *layers_1_post_attention_layernorm_weight = params + 11264; /* (C) */
+    float *layers_1_mlp_gate_proj_weight = params + 11296; /* (F, C) */
+    float *layers_1_mlp_up_proj_weight = params + 12576; /* (F, C) */
+    float *layers_1_mlp_down_proj_weight = params + 13856; /* (C, F) */
+    float *norm_weight = params + 15136; /* (C) */
+    float *lm_head_weight = params + 15168; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 1) */
+    const int32_t *positions = ids + 16; /* (1, 1) */
+    float *cache_k_0 = kv; /* (12, NKV*HD) */
+    float *cache_v_0 = kv + 192; /* (12, NKV*HD) */
+    float *cache_k_1 = kv + 384; /* (12, NKV*HD) */
+    float *cache_v_1 = kv + 576; /* (12, NKV*HD) */
+    float *embed = acts; /* (1, 1, C) */
+    float *h0_input_norm = acts + 32; /* (1, 1, C) */
+    float *h0_attn_q = acts + 64; /* (1, 1, C) */
+    float *h0_attn_k = acts + 96; /* (1, 1, NKV*HD) */
+    float *h0_attn_v = acts + 112; /* (1, 1, NKV*HD) */
+    float *h0_attn_q_rope = acts + 32; /* (1, 1, C) */
+    float *h0_attn_k_rope = acts + 128; /* (1, 1, NKV*HD) */
+    float *h0_attn = acts + 64; /* (1, 1, C) */
+    float *h0_attn_out = acts + 32; /* (1, 1, C) */
+    float *h0_resid_attn = acts + 144; /* (1, 1, C) */
+    float *h0_post_attn_norm = acts + 96; /* (1, 1, C) */
+    float *h0_mlp_gate = acts; /* (1, 1, F) */
+    float *h0_mlp_up = acts + 48; /* (1, 1, F) */
+    float *h0_mlp_swiglu = acts + 96; /* (1, 1, F) */
+    float *h0_mlp_down = acts; /* (1, 1, C) */
+    float *h0_resid_mlp = acts + 32; /* (1, 1, C) */
+    float *h1_input_norm = acts + 64; /* (1, 1, C) */
+    float *h1_attn_q = acts; /* (1, 1, C) */
+    float *h1_attn_k = acts + 96; /* (1, 1, NKV*HD) */
+    float *h1_attn_v = acts + 112; /* (1, 1, NKV*HD) */
+    float *h1_attn_q_rope = acts + 64; /* (1, 1, C) */
+    float *h1_attn_k_rope = acts + 128; /* (1, 1, NKV*HD) */
+    float *h1_attn = acts; /* (1, 1, C) */
+    float *h1_attn_out = acts + 64; /* (1, 1, C) */
+    float *h1_resid_attn = acts + 144; /* (1, 1, C) */
+    float *h1_post_attn_norm = acts + 96; /* (1, 1, C) */
+    float *h1_mlp_gate = acts; /* (1, 1, F) */
+    float *h1_mlp_up = acts + 48; /* (1, 1, F) */
+    float *h1_mlp_swiglu = acts + 96; /* (1, 1, F) */
+    float *h1_mlp_down = acts; /* (1, 1, C) */
+    float *h1_resid_mlp = acts + 32; /* (1, 1, C) */
+    float *ln_f = acts + 64; /* (1, 1, C) */
+    float *logits = acts; /* (1, 1, V) */
+
+    embedding_47(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_48(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_49(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_50(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_50(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_51(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_52(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_53(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_49(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_54(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_55(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_55(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_56(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_57(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_49(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_50(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_50(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_51(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_52(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_53(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_49(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_54(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_55(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_55(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_56(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_57(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_54(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_58(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1931,7 +1969,7 @@ IRC_EXPORT const irc_param_info *irc_snap_llama_param_info(int i)
     return i >= 0 && i < 21 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)4 * 16352 + 12784 + 32)
+#define ARENA_FLOATS ((size_t)78224)
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -2048,7 +2086,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 {
     if (b < 1 || b > 2 || t < 1 || t > 7)
         return fail(m, "batch %d x %d tokens: expected 1..2 x 1..7", b, t);
-    int32_t *tok = m->ids + 0, *tgt = m->ids + 16;
+    int32_t *tok = m->ids, *tgt = m->ids + 16;
     for (int i = 0; i < 14; i++) {
         tok[i] = 0;
         tgt[i] = -100;
@@ -2071,7 +2109,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 
 static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 {
-    const float *src = m->acts + 0;
+    const float *src = m->acts;
     for (int r = 0; r < b; r++)
         for (int c = 0; c < t; c++)
             memcpy(logits + ((size_t)r * t + c) * 37, src + ((size_t)r * 7 + c) * 37, 37 * sizeof(float));
@@ -2135,8 +2173,7 @@ IRC_EXPORT int irc_snap_llama_adamw_step(irc_snap_llama *m, const irc_adamw_conf
     m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 21; i++) {
         const irc_param_info *p = &PARAMS[i];
-        /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
-        const float wd = p->ndim >= 2 ? cfg->weight_decay : 0.0f;
+        const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
@@ -2184,13 +2221,13 @@ IRC_EXPORT int irc_snap_llama_prefill(irc_snap_llama *m, const int32_t *tokens, 
             /* Up to 12 tokens (padded) through the prefill program. */
             stage_step(m, 0, 16, tokens + done, n, 12);
             run_prefill(m);
-            last = m->acts + 0 + (size_t)(n - 1) * 37;
+            last = m->acts + (size_t)(n - 1) * 37;
         } else {
             /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
-            last = m->acts + 0;
+            last = m->acts;
         }
         m->kv_len += n;
         done += n;
@@ -2212,6 +2249,6 @@ IRC_EXPORT int irc_snap_llama_decode(irc_snap_llama *m, int32_t token, float *lo
     stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
-    memcpy(logits, m->acts + 0, 37 * sizeof(float));
+    memcpy(logits, m->acts, 37 * sizeof(float));
     return 0;
 }

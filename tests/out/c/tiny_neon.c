@@ -71,15 +71,18 @@ static const irc_param_info PARAMS[16] = {
     {"transformer.ln_f.bias", 1, { 18, 0, 0, 0 }, 3456, 18},
 };
 
+/* Which parameters take weight decay (the compiler's choice: matrices, not
+ * biases, norms or other 1-d tensors). */
+static const unsigned char DECAY[16] = { 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0 };
+
 /* ---------------------------------------------------------------------------
  * Kernels
  */
 
 /* embedding_0: embed, embed
  * out (R = 12, C = 18) = table[ids]; table is (29, 18), ids is (12), checked by the caller */
-static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_0(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
@@ -87,16 +90,15 @@ static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int3
 /* elementwise_1: embed+pos, embed+pos
  * out0 = (in0 + in1)
  * every tensor is (12, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_1(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_1(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
             const int n = 18 - j < IRC_VW ? 18 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 18 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)(r % 6) * 18 + j, n);
-            const irc_vf v5 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 18 + j, v5, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 18 + j, v0, n);
         }
     }
 }
@@ -104,9 +106,8 @@ static void elementwise_1(irc_ctx *ctx, float *out0, const float *in0, const flo
 /* norm_2: h0.ln_1, h0.ln_1
  * out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, out are (12, 18); w, bias are (18) */
-static void norm_2(irc_ctx *ctx, const float *x, float *out, const float *w, const float *bias)
+static void norm_2(const float *x, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18;
         float *yr = out + (size_t)r * 18;
@@ -143,7 +144,8 @@ static void norm_2(irc_ctx *ctx, const float *x, float *out, const float *w, con
  * out  is (12, 54)
  * inp  is (12, 18)
  * w    is (18, 54)
- * bias is (54) */
+ * bias is (54)
+ */
 static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -151,8 +153,7 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
         .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -165,7 +166,7 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
  * scores live in row buffers of T, so no T×T matrix is ever stored.
  * q   is (2, 6, 3·6) inside rows of 54 floats
  * k,v are (2, 6, 3·6) inside rows of 54 / 54 floats
- * out is (2, 6, 3·6); query head h reads kv head h / 1 */
+ * out is (2, 6, 3·6); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
@@ -173,7 +174,7 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1;
+            const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
@@ -204,7 +205,8 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
  * out  is (12, 18)
  * inp  is (12, 18)
  * w    is (18, 18)
- * bias is (18) */
+ * bias is (18)
+ */
 static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -212,8 +214,7 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -222,9 +223,8 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
 /* add_norm_6: h0.ln_2, ln_f, ... (4 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (12, 18); w, bias are (18) */
-static void add_norm_6(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_6(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
         float *xr = x + (size_t)r * 18;
@@ -263,7 +263,8 @@ static void add_norm_6(irc_ctx *ctx, float *x, const float *a, const float *b, f
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (18, 30)
- * bias is (30) */
+ * bias is (30)
+ */
 static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -271,8 +272,7 @@ static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const f
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
         .C = out, .ldc = 30, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -283,7 +283,8 @@ static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const f
  * out  is (12, 18)
  * inp  is (12, 30)
  * w    is (30, 18)
- * bias is (18) */
+ * bias is (18)
+ */
 static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -291,8 +292,7 @@ static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float 
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -302,7 +302,8 @@ static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float 
  * out (12, 29) = inp (12, 18) · wᵀ
  * out  is (12, 29)
  * inp  is (12, 18)
- * w    is (29, 18), read transposed */
+ * w    is (29, 18), read transposed
+ */
 static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -310,8 +311,7 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -321,9 +321,8 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Over each row of V = 29 logits (12 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * logits are (12, 29); targets is (12); loss is (1) */
-static void cross_entropy_10(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss)
+static void cross_entropy_10(const float *logits, const int32_t *targets, float *loss)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < 12; r++) {
@@ -353,27 +352,24 @@ static void cross_entropy_10(irc_ctx *ctx, const float *logits, const int32_t *t
 
 /* narrow_11: h0.attn.q
  * out (12, 18) = columns 0..18 of x (12, 54) */
-static void narrow_11(irc_ctx *ctx, float *out, const float *x)
+static void narrow_11(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
-        memcpy(out + (size_t)r * 18, x + (size_t)r * 54 + 0, 18 * sizeof(float));
+        memcpy(out + (size_t)r * 18, x + (size_t)r * 54, 18 * sizeof(float));
 }
 
 /* narrow_12: h0.attn.k
  * out (12, 18) = columns 18..36 of x (12, 54) */
-static void narrow_12(irc_ctx *ctx, float *out, const float *x)
+static void narrow_12(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 18, x + (size_t)r * 54 + 18, 18 * sizeof(float));
 }
 
 /* narrow_13: h0.attn.v
  * out (12, 18) = columns 36..54 of x (12, 54) */
-static void narrow_13(irc_ctx *ctx, float *out, const float *x)
+static void narrow_13(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 18, x + (size_t)r * 54 + 36, 18 * sizeof(float));
 }
@@ -385,7 +381,7 @@ static void narrow_13(irc_ctx *ctx, float *out, const float *x)
  * scores live in row buffers of T, so no T×T matrix is ever stored.
  * q   is (2, 6, 3·6) inside rows of 18 floats
  * k,v are (2, 6, 3·6) inside rows of 18 / 18 floats
- * out is (2, 6, 3·6); query head h reads kv head h / 1 */
+ * out is (2, 6, 3·6); query head h reads kv head h */
 static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
@@ -393,7 +389,7 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1;
+            const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
@@ -424,7 +420,8 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (18, 30)
- * bias is (30) */
+ * bias is (30)
+ */
 static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
@@ -432,8 +429,7 @@ static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
         .C = out, .ldc = 30, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -442,15 +438,14 @@ static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float
 /* elementwise_16: h0.mlp.gelu
  * out0 = gelu(in0)
  * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_16(irc_ctx *ctx, float *out0, const float *in0)
+static void elementwise_16(float *out0, const float *in0)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 30; j += IRC_VW) {
             const int n = 30 - j < IRC_VW ? 30 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 30 + j, n);
-            const irc_vf v29 = irc_vgelu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 30 + j, v29, n);
+            const irc_vf v0 = irc_vgelu(x0);
+            irc_vstore_upto(out0 + (size_t)r * 30 + j, v0, n);
         }
     }
 }
@@ -460,9 +455,8 @@ static void elementwise_16(irc_ctx *ctx, float *out0, const float *in0)
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (12, 29); targets is (12); loss is (1); dlogits is (12, 29) */
-static void softmax_cross_entropy_17(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_17(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     int valid = 0;
@@ -507,7 +501,8 @@ static void softmax_cross_entropy_17(irc_ctx *ctx, const float *logits, const in
  * out (12, 18) = inp (12, 29) · w
  * out  is (12, 18)
  * inp  is (12, 29)
- * w    is (29, 18) */
+ * w    is (29, 18)
+ */
 static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -515,8 +510,7 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 29, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -526,7 +520,8 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (29, 18) = inp (29, 12) · w
  * out  is (29, 18)
  * inp  is (12, 29), read transposed
- * w    is (12, 18) */
+ * w    is (12, 18)
+ */
 static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -534,8 +529,7 @@ static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 29, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -544,9 +538,8 @@ static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* norm_grad_20: dh0.resid_mlp, dh0.resid_attn, dembed+pos
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)); dx, dy, x are (12, 18), w is (18) */
-static void norm_grad_20(irc_ctx *ctx, float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_20(float *dx, const float *dy, const float *x, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
         float mean = 0.0f, var = 0.0f;
@@ -572,9 +565,8 @@ static void norm_grad_20(irc_ctx *ctx, float *dx, const float *dy, const float *
 
 /* norm_grad_21: dtransformer.ln_f.weight, dtransformer.h.0.ln_2.weight, dtransformer.h.0.ln_1.weight
  * dw = Σ over rows of dy * x̂ for LayerNorm (eps = 1e-5); dy, x are (12, 18), dw is (18) */
-static void norm_grad_21(irc_ctx *ctx, float *dw, const float *dy, const float *x)
+static void norm_grad_21(float *dw, const float *dy, const float *x)
 {
-    (void)ctx;
     memset(dw, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
@@ -592,9 +584,8 @@ static void norm_grad_21(irc_ctx *ctx, float *dw, const float *dy, const float *
 
 /* reduce_rows_22: dtransformer.ln_f.bias.sum, dtransformer.h.0.mlp.c_proj.bias.sum, ... (5 uses)
  * out (18) = Σ over the 12 rows of x (12, 18), rows added in order (deterministic) */
-static void reduce_rows_22(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_22(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 18, 18);
@@ -604,7 +595,8 @@ static void reduce_rows_22(irc_ctx *ctx, float *out, const float *x)
  * out (12, 30) = inp (12, 18) · wᵀ
  * out  is (12, 30)
  * inp  is (12, 18)
- * w    is (30, 18), read transposed */
+ * w    is (30, 18), read transposed
+ */
 static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -612,8 +604,7 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 30, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -623,8 +614,9 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (30, 18) = inp (30, 12) · w
  * out  is (30, 18)
  * inp  is (12, 30), read transposed
- * w    is (12, 18) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (12, 18)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -632,8 +624,7 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 30, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -642,25 +633,23 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* elementwise_25: dh0.mlp.fc+bias
  * out0 = in0 * gelu'(in1)
  * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 30; j += IRC_VW) {
             const int n = 30 - j < IRC_VW ? 30 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 30 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 30 + j, n);
-            const irc_vf v54 = irc_vmul(x0, irc_vgelu_grad(x1));
-            irc_vstore_upto(out0 + (size_t)r * 30 + j, v54, n);
+            const irc_vf v0 = irc_vmul(x0, irc_vgelu_grad(x1));
+            irc_vstore_upto(out0 + (size_t)r * 30 + j, v0, n);
         }
     }
 }
 
 /* reduce_rows_26: dtransformer.h.0.mlp.c_fc.bias.sum
  * out (30) = Σ over the 12 rows of x (12, 30), rows added in order (deterministic) */
-static void reduce_rows_26(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_26(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 30 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 30, 30);
@@ -670,7 +659,8 @@ static void reduce_rows_26(irc_ctx *ctx, float *out, const float *x)
  * out (12, 18) = inp (12, 30) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 30)
- * w    is (18, 30), read transposed */
+ * w    is (18, 30), read transposed
+ */
 static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -678,8 +668,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 1,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -689,8 +678,9 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (18, 30) = inp (18, 12) · w
  * out  is (18, 30)
  * inp  is (12, 18), read transposed
- * w    is (12, 30) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (12, 30)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -698,26 +688,24 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 30, .trans_b = 0,
         .C = out, .ldc = 30, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_29: dh0.resid_attn.acc
+/* elementwise_29: dh0.resid_attn.acc, dembed+pos.acc
  * out0 = (in0 + in1)
  * every tensor is (12, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_29(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_29(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
             const int n = 18 - j < IRC_VW ? 18 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 18 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 18 + j, n);
-            const irc_vf v63 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 18 + j, v63, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 18 + j, v0, n);
         }
     }
 }
@@ -726,7 +714,8 @@ static void elementwise_29(irc_ctx *ctx, float *out0, const float *in0, const fl
  * out (12, 18) = inp (12, 18) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 18)
- * w    is (18, 18), read transposed */
+ * w    is (18, 18), read transposed
+ */
 static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -734,8 +723,7 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -745,8 +733,9 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (18, 18) = inp (18, 12) · w
  * out  is (18, 18)
  * inp  is (12, 18), read transposed
- * w    is (12, 18) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (12, 18)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -754,8 +743,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -787,7 +775,7 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             memset(dkr, 0, 2 * sizeof(float) * 36);
             float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[6];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
-            for (int h = kh * 1; h < (kh + 1) * 1; h++) {
+            for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
                     /* Rows past T repeat the last row with p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
@@ -832,9 +820,8 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
 
 /* pad_33: dh0.attn.v
  * out (12, 54) = zeros with columns 36..54 taken from x (12, 18) */
-static void pad_33(irc_ctx *ctx, float *out, const float *x)
+static void pad_33(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
         memset(o, 0, 54 * sizeof(float));
@@ -842,12 +829,10 @@ static void pad_33(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-
 /* pad_34: dh0.attn.k
  * out (12, 54) = zeros with columns 18..36 taken from x (12, 18) */
-static void pad_34(irc_ctx *ctx, float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
         memset(o, 0, 54 * sizeof(float));
@@ -855,44 +840,39 @@ static void pad_34(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-
 /* pad_35: dh0.attn.q
  * out (12, 54) = zeros with columns 0..18 taken from x (12, 18) */
-static void pad_35(irc_ctx *ctx, float *out, const float *x)
+static void pad_35(float *out, const float *x)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
         memset(o, 0, 54 * sizeof(float));
-        memcpy(o + 0, x + (size_t)r * 18, 18 * sizeof(float));
+        memcpy(o, x + (size_t)r * 18, 18 * sizeof(float));
     }
 }
-
 
 /* elementwise_36: dh0.attn.qkv+bias.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (12, 54); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_36(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_36(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 54; j += IRC_VW) {
             const int n = 54 - j < IRC_VW ? 54 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 54 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 54 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 54 + j, n);
-            const irc_vf v74 = irc_vadd(x0, x1);
-            const irc_vf v76 = irc_vadd(v74, x2);
-            irc_vstore_upto(out0 + (size_t)r * 54 + j, v76, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            const irc_vf v1 = irc_vadd(v0, x2);
+            irc_vstore_upto(out0 + (size_t)r * 54 + j, v1, n);
         }
     }
 }
 
 /* reduce_rows_37: dtransformer.h.0.attn.c_attn.bias.sum
  * out (54) = Σ over the 12 rows of x (12, 54), rows added in order (deterministic) */
-static void reduce_rows_37(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_37(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 54 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 54, 54);
@@ -902,7 +882,8 @@ static void reduce_rows_37(irc_ctx *ctx, float *out, const float *x)
  * out (12, 18) = inp (12, 54) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 54)
- * w    is (18, 54), read transposed */
+ * w    is (18, 54), read transposed
+ */
 static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -910,8 +891,7 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 54, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 1,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -921,8 +901,9 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (18, 54) = inp (18, 12) · w
  * out  is (18, 54)
  * inp  is (12, 18), read transposed
- * w    is (12, 54) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (12, 54)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -930,101 +911,75 @@ static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 54, .trans_b = 0,
         .C = out, .ldc = 54, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_40: dembed+pos.acc
- * out0 = (in0 + in1)
- * every tensor is (12, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_40(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 18; j += IRC_VW) {
-            const int n = 18 - j < IRC_VW ? 18 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 18 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 18 + j, n);
-            const irc_vf v85 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 18 + j, v85, n);
-        }
-    }
-}
-
-/* reduce_rows_41: dwpe[:T].sum
+/* reduce_rows_40: dwpe[:T].sum
  * out (108) = Σ over the 2 rows of x (2, 108), rows added in order (deterministic) */
-static void reduce_rows_41(irc_ctx *ctx, float *out, const float *x)
+static void reduce_rows_40(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, 108 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 108, 108);
 }
 
-/* pad_42: dwpe[:T]
+/* pad_41: dwpe[:T]
  * out (11, 18) = zeros with rows 0..6 taken from x (6, 18) */
-static void pad_42(irc_ctx *ctx, float *out, const float *x)
+static void pad_41(float *out, const float *x)
 {
-    (void)ctx;
     memset(out, 0, (size_t)198 * sizeof(float));
-    memcpy(out + (size_t)0, x, (size_t)108 * sizeof(float));
+    memcpy(out, x, (size_t)108 * sizeof(float));
 }
 
-
-/* embedding_grad_43: dtransformer.wte.weight
+/* embedding_grad_42: dtransformer.wte.weight
  * dtable (29, 18) = Σ of the rows of dy (12, 18) by token id, tokens in order (deterministic) */
-static void embedding_grad_43(irc_ctx *ctx, float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_42(float *dtable, const float *dy, const int32_t *ids)
 {
-    (void)ctx;
     memset(dtable, 0, (size_t)522 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(dtable + (size_t)ids[r] * 18, 1.0f, dy + (size_t)r * 18, 18);
 }
 
-/* elementwise_44: dtransformer.wte.weight.acc
+/* elementwise_43: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (29, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_44(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_43(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 29; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
             const int n = 18 - j < IRC_VW ? 18 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 18 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 18 + j, n);
-            const irc_vf v89 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 18 + j, v89, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 18 + j, v0, n);
         }
     }
 }
 
-/* embedding_45: embed
+/* embedding_44: embed
  * out (R = 11, C = 18) = table[ids]; table is (29, 18), ids is (11), checked by the caller */
-static void embedding_45(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_44(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_46: wpe[positions]
+/* embedding_45: wpe[positions]
  * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
-static void embedding_46(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_45(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_47: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_46: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (11, 18); w, bias are (18) */
-static void add_norm_47(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 11; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
         float *xr = x + (size_t)r * 18;
@@ -1058,27 +1013,27 @@ static void add_norm_47(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_bias_48: h0.attn.qkv+bias
+/* gemm_bias_47: h0.attn.qkv+bias
  * out (11, 54) = inp (11, 18) · w + bias (54)
  * out  is (11, 54)
  * inp  is (11, 18)
  * w    is (18, 54)
- * bias is (54) */
-static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (54)
+ */
+static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 54, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
         .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_49: h0.attn
+/* cached_attention_48: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1087,11 +1042,10 @@ static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float
  * q   is (1, 11, 3·6) inside rows of 54 floats
  * k,v are (1, 11, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (11), each in 0..10 (checked by the caller)
- * out is (1, 11, 3·6); query head h reads kv head h / 1 */
-static void cached_attention_49(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+ * out is (1, 11, 3·6); query head h reads kv head h */
+static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 11; t++) {
         memcpy(kc + (size_t)pos[t] * 18, k + (size_t)t * 54, 18 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 18, v + (size_t)t * 54, 18 * sizeof(float));
@@ -1102,7 +1056,7 @@ static void cached_attention_49(irc_ctx *ctx, float *out, const float *q, const 
         if ((size_t)(pos[10] + 1) * 198 >= 262144)
     for (int t = 0; t < 11; t++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1, n = pos[t] + 1;
+            const int kh = h, n = pos[t] + 1;
             const float *qt = q + (size_t)t * 54 + h * 6;
             float scores[11];
             float mx = -INFINITY;
@@ -1124,109 +1078,106 @@ static void cached_attention_49(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_50: h0.attn.out+bias
+/* gemm_bias_49: h0.attn.out+bias
  * out (11, 18) = inp (11, 18) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 18)
  * w    is (18, 18)
- * bias is (18) */
-static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (18)
+ */
+static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_51: h0.mlp.gelu
+/* gemm_bias_gelu_50: h0.mlp.gelu
  * out (11, 30) = inp (11, 18) · w + bias (30), then GELU
  * out  is (11, 30)
  * inp  is (11, 18)
  * w    is (18, 30)
- * bias is (30) */
-static void gemm_bias_gelu_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (30)
+ */
+static void gemm_bias_gelu_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
         .C = out, .ldc = 30, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_52: h0.mlp.proj+bias
+/* gemm_bias_51: h0.mlp.proj+bias
  * out (11, 18) = inp (11, 30) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 30)
  * w    is (30, 18)
- * bias is (18) */
-static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (18)
+ */
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_53: logits
+/* gemm_52: logits
  * out (11, 29) = inp (11, 18) · wᵀ
  * out  is (11, 29)
  * inp  is (11, 18)
- * w    is (29, 18), read transposed */
-static void gemm_53(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (29, 18), read transposed
+ */
+static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 11, .N = 29, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* embedding_54: embed
+/* embedding_53: embed
  * out (R = 1, C = 18) = table[ids]; table is (29, 18), ids is (1), checked by the caller */
-static void embedding_54(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_53(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_55: wpe[positions]
+/* embedding_54: wpe[positions]
  * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
-static void embedding_55(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_54(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_56: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_55: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (1, 18); w, bias are (18) */
-static void add_norm_56(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
         float *xr = x + (size_t)r * 18;
@@ -1260,27 +1211,27 @@ static void add_norm_56(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_bias_57: h0.attn.qkv+bias
+/* gemm_bias_56: h0.attn.qkv+bias
  * out (1, 54) = inp (1, 18) · w + bias (54)
  * out  is (1, 54)
  * inp  is (1, 18)
  * w    is (18, 54)
- * bias is (54) */
-static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (54)
+ */
+static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 54, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
         .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_58: h0.attn
+/* cached_attention_57: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1289,11 +1240,10 @@ static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float
  * q   is (1, 1, 3·6) inside rows of 54 floats
  * k,v are (1, 1, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (1), each in 0..10 (checked by the caller)
- * out is (1, 1, 3·6); query head h reads kv head h / 1 */
-static void cached_attention_58(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+ * out is (1, 1, 3·6); query head h reads kv head h */
+static void cached_attention_57(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 1; t++) {
         memcpy(kc + (size_t)pos[t] * 18, k + (size_t)t * 54, 18 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 18, v + (size_t)t * 54, 18 * sizeof(float));
@@ -1304,7 +1254,7 @@ static void cached_attention_58(irc_ctx *ctx, float *out, const float *q, const 
         if ((size_t)(pos[0] + 1) * 18 >= 262144)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
-            const int kh = h / 1, n = pos[t] + 1;
+            const int kh = h, n = pos[t] + 1;
             const float *qt = q + (size_t)t * 54 + h * 6;
             float scores[11];
             float mx = -INFINITY;
@@ -1326,213 +1276,415 @@ static void cached_attention_58(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_59: h0.attn.out+bias
+/* gemm_bias_58: h0.attn.out+bias
  * out (1, 18) = inp (1, 18) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 18)
  * w    is (18, 18)
- * bias is (18) */
-static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (18)
+ */
+static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_60: h0.mlp.gelu
+/* gemm_bias_gelu_59: h0.mlp.gelu
  * out (1, 30) = inp (1, 18) · w + bias (30), then GELU
  * out  is (1, 30)
  * inp  is (1, 18)
  * w    is (18, 30)
- * bias is (30) */
-static void gemm_bias_gelu_60(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (30)
+ */
+static void gemm_bias_gelu_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
         .C = out, .ldc = 30, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_GELU_TANH,
+        .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_61: h0.mlp.proj+bias
+/* gemm_bias_60: h0.mlp.proj+bias
  * out (1, 18) = inp (1, 30) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 30)
  * w    is (30, 18)
- * bias is (18) */
-static void gemm_bias_61(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+ * bias is (18)
+ */
+static void gemm_bias_60(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
         .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias,
-        .act = IRC_ACT_NONE,
+        .bias = bias, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_62: logits
+/* gemm_61: logits
  * out (1, 29) = inp (1, 18) · wᵀ
  * out  is (1, 29)
  * inp  is (1, 18)
- * w    is (29, 18), read transposed */
-static void gemm_62(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (29, 18), read transposed
+ */
+static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 29, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets (and
- * positions), S the key/value cache.
+ * The programs: kernels in order over named pointers into the arena, at the
+ * offsets of each program's memory plan (activations share memory by
+ * liveness, so one address can carry several names over a program).
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    elementwise_1(ctx, A + 656, A + 0, P + 528); /* k1 embed+pos */
-    norm_2(ctx, A + 656, A + 880, P + 736, P + 768); /* k2 h0.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 880, P + 800, P + 1776); /* k3 h0.attn.qkv+bias */
-    attention_4(ctx, A + 880, A + 0 + 0, A + 0 + 18, A + 0 + 36); /* k4 h0.attn */
-    gemm_bias_5(ctx, A + 0, A + 880, P + 1840, P + 2176); /* k5 h0.attn.out+bias */
-    add_norm_6(ctx, A + 368, A + 656, A + 0, A + 880, P + 2208, P + 2240); /* k6 h0.ln_2 */
-    gemm_bias_gelu_7(ctx, A + 0, A + 880, P + 2272, P + 2816); /* k7 h0.mlp.gelu */
-    gemm_bias_8(ctx, A + 592, A + 0, P + 2848, P + 3392); /* k8 h0.mlp.proj+bias */
-    add_norm_6(ctx, A + 0, A + 368, A + 592, A + 816, P + 3424, P + 3456); /* k9 ln_f */
-    gemm_9(ctx, A + 0, A + 816, P + 0); /* k10 logits */
-    cross_entropy_10(ctx, A + 0, I + 16, A + 352); /* k11 loss */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 528; /* (11, C) */
+    float *h_0_ln_1_weight = params + 736; /* (C) */
+    float *h_0_ln_1_bias = params + 768; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 800; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 1776; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 1840; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 2176; /* (C) */
+    float *h_0_ln_2_weight = params + 2208; /* (C) */
+    float *h_0_ln_2_bias = params + 2240; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 2272; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 2816; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 2848; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 3392; /* (C) */
+    float *ln_f_weight = params + 3424; /* (C) */
+    float *ln_f_bias = params + 3456; /* (C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *embed_pos = acts + 656; /* (B, T, C) */
+    float *h0_ln_1 = acts + 880; /* (B, T, C) */
+    float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h0_attn = acts + 880; /* (B, T, C) */
+    float *h0_attn_out_bias = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 368; /* (B, T, C) */
+    float *h0_ln_2 = acts + 880; /* (B, T, C) */
+    float *h0_mlp_gelu = acts; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 592; /* (B, T, C) */
+    float *h0_resid_mlp = acts; /* (B, T, C) */
+    float *ln_f = acts + 816; /* (B, T, C) */
+    float *logits = acts; /* (B, T, V) */
+    float *loss = acts + 352; /* (1) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (B, T, C) in rows of 3C */
+
+    embedding_0(embed, wte_weight, tokens); /* k0 embed */
+    elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
+    norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    attention_4(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k4 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_7(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    cross_entropy_10(logits, targets, loss); /* k11 loss */
 }
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    elementwise_1(ctx, A + 3152, A + 0, P + 528); /* k1 embed+pos */
-    norm_2(ctx, A + 3152, A + 3376, P + 736, P + 768); /* k2 h0.ln_1 */
-    gemm_bias_3(ctx, A + 0, A + 3376, P + 800, P + 1776); /* k3 h0.attn.qkv+bias */
-    narrow_11(ctx, A + 1440, A + 0); /* k4 h0.attn.q */
-    narrow_12(ctx, A + 1664, A + 0); /* k5 h0.attn.k */
-    narrow_13(ctx, A + 1888, A + 0); /* k6 h0.attn.v */
-    attention_14(ctx, A + 2112, A + 1440, A + 1664, A + 1888); /* k7 h0.attn */
-    gemm_bias_5(ctx, A + 2336, A + 2112, P + 1840, P + 2176); /* k8 h0.attn.out+bias */
-    add_norm_6(ctx, A + 3600, A + 3152, A + 2336, A + 3824, P + 2208, P + 2240); /* k9 h0.ln_2 */
-    gemm_bias_15(ctx, A + 0, A + 3824, P + 2272, P + 2816); /* k10 h0.mlp.fc+bias */
-    elementwise_16(ctx, A + 368, A + 0); /* k11 h0.mlp.gelu */
-    gemm_bias_8(ctx, A + 736, A + 368, P + 2848, P + 3392); /* k12 h0.mlp.proj+bias */
-    add_norm_6(ctx, A + 2336, A + 3600, A + 736, A + 4048, P + 3424, P + 3456); /* k13 ln_f */
-    gemm_9(ctx, A + 736, A + 4048, P + 0); /* k14 logits */
-    softmax_cross_entropy_17(ctx, A + 736, I + 16, A + 4272, A + 1088); /* k15 dlogits */
-    gemm_18(ctx, A + 736, A + 1088, P + 0); /* k16 dln_f */
-    gemm_19(ctx, A + 2624, A + 1088, A + 4048); /* k17 dtransformer.wte.weight */
-    norm_grad_20(ctx, A + 1104, A + 736, A + 2336, P + 3424); /* k18 dh0.resid_mlp */
-    norm_grad_21(ctx, A + 2560, A + 736, A + 2336); /* k19 dtransformer.ln_f.weight */
-    irc_accumulate(G + 3424, A + 2560, 18); /* into the gradient */
-    reduce_rows_22(ctx, A + 1328, A + 736); /* k20 dtransformer.ln_f.bias.sum */
-    irc_accumulate(G + 3456, A + 1328, 18); /* into the gradient */
-    reduce_rows_22(ctx, A + 1328, A + 1104); /* k21 dtransformer.h.0.mlp.c_proj.bias.sum */
-    irc_accumulate(G + 3392, A + 1328, 18); /* into the gradient */
-    gemm_23(ctx, A + 736, A + 1104, P + 2848); /* k22 dh0.mlp.gelu */
-    gemm_24(ctx, G + 2848, A + 368, A + 1104); /* k23 dtransformer.h.0.mlp.c_proj.weight */
-    elementwise_25(ctx, A + 368, A + 736, A + 0); /* k24 dh0.mlp.fc+bias */
-    reduce_rows_26(ctx, A + 1328, A + 368); /* k25 dtransformer.h.0.mlp.c_fc.bias.sum */
-    irc_accumulate(G + 2816, A + 1328, 30); /* into the gradient */
-    gemm_27(ctx, A + 2336, A + 368, P + 2272); /* k26 dh0.ln_2 */
-    gemm_28(ctx, G + 2272, A + 3824, A + 368); /* k27 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_20(ctx, A + 0, A + 2336, A + 3600, P + 2208); /* k28 dh0.resid_attn */
-    norm_grad_21(ctx, A + 2560, A + 2336, A + 3600); /* k29 dtransformer.h.0.ln_2.weight */
-    irc_accumulate(G + 2208, A + 2560, 18); /* into the gradient */
-    reduce_rows_22(ctx, A + 2560, A + 2336); /* k30 dtransformer.h.0.ln_2.bias.sum */
-    irc_accumulate(G + 2240, A + 2560, 18); /* into the gradient */
-    elementwise_29(ctx, A + 3600, A + 1104, A + 0); /* k31 dh0.resid_attn.acc */
-    reduce_rows_22(ctx, A + 2336, A + 3600); /* k32 dtransformer.h.0.attn.c_proj.bias.sum */
-    irc_accumulate(G + 2176, A + 2336, 18); /* into the gradient */
-    gemm_30(ctx, A + 2336, A + 3600, P + 1840); /* k33 dh0.attn */
-    gemm_31(ctx, G + 1840, A + 2112, A + 3600); /* k34 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_32(ctx, A + 2112, A + 3824, A + 656, A + 2336, A + 1440, A + 1664, A + 1888); /* k35 dh0.attn.v */
-    pad_33(ctx, A + 0, A + 656); /* k36 dh0.attn.v */
-    pad_34(ctx, A + 656, A + 3824); /* k37 dh0.attn.k */
-    pad_35(ctx, A + 1312, A + 2112); /* k38 dh0.attn.q */
-    elementwise_36(ctx, A + 1968, A + 0, A + 656, A + 1312); /* k39 dh0.attn.qkv+bias.acc */
-    reduce_rows_37(ctx, A + 0, A + 1968); /* k40 dtransformer.h.0.attn.c_attn.bias.sum */
-    irc_accumulate(G + 1776, A + 0, 54); /* into the gradient */
-    gemm_38(ctx, A + 0, A + 1968, P + 800); /* k41 dh0.ln_1 */
-    gemm_39(ctx, G + 800, A + 3376, A + 1968); /* k42 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_20(ctx, A + 3376, A + 0, A + 3152, P + 736); /* k43 dembed+pos */
-    norm_grad_21(ctx, A + 224, A + 0, A + 3152); /* k44 dtransformer.h.0.ln_1.weight */
-    irc_accumulate(G + 736, A + 224, 18); /* into the gradient */
-    reduce_rows_22(ctx, A + 3152, A + 0); /* k45 dtransformer.h.0.ln_1.bias.sum */
-    irc_accumulate(G + 768, A + 3152, 18); /* into the gradient */
-    elementwise_40(ctx, A + 3152, A + 3600, A + 3376); /* k46 dembed+pos.acc */
-    reduce_rows_41(ctx, A + 208, A + 3152); /* k47 dwpe[:T].sum */
-    pad_42(ctx, A + 0, A + 208); /* k48 dwpe[:T] */
-    irc_accumulate(G + 528, A + 0, 198); /* into the gradient */
-    embedding_grad_43(ctx, A + 0, A + 3152, I + 0); /* k49 dtransformer.wte.weight */
-    elementwise_44(ctx, A + 528, A + 2624, A + 0); /* k50 dtransformer.wte.weight.acc */
-    irc_accumulate(G + 0, A + 528, 522); /* into the gradient */
+    float *const params = ctx->params;
+    float *const grads = ctx->grads;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 528; /* (11, C) */
+    float *h_0_ln_1_weight = params + 736; /* (C) */
+    float *h_0_ln_1_bias = params + 768; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 800; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 1776; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 1840; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 2176; /* (C) */
+    float *h_0_ln_2_weight = params + 2208; /* (C) */
+    float *h_0_ln_2_bias = params + 2240; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 2272; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 2816; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 2848; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 3392; /* (C) */
+    float *ln_f_weight = params + 3424; /* (C) */
+    float *ln_f_bias = params + 3456; /* (C) */
+    float *dln_f_weight = grads + 3424; /* (C) */
+    float *dln_f_bias = grads + 3456; /* (C) */
+    float *dh_0_mlp_c_proj_bias = grads + 3392; /* (C) */
+    float *dh_0_mlp_c_proj_weight = grads + 2848; /* (F, C) */
+    float *dh_0_mlp_c_fc_bias = grads + 2816; /* (F) */
+    float *dh_0_mlp_c_fc_weight = grads + 2272; /* (C, F) */
+    float *dh_0_ln_2_weight = grads + 2208; /* (C) */
+    float *dh_0_ln_2_bias = grads + 2240; /* (C) */
+    float *dh_0_attn_c_proj_bias = grads + 2176; /* (C) */
+    float *dh_0_attn_c_proj_weight = grads + 1840; /* (C, C) */
+    float *dh_0_attn_c_attn_bias = grads + 1776; /* (3C) */
+    float *dh_0_attn_c_attn_weight = grads + 800; /* (C, 3C) */
+    float *dh_0_ln_1_weight = grads + 736; /* (C) */
+    float *dh_0_ln_1_bias = grads + 768; /* (C) */
+    float *dwpe_weight = grads + 528; /* (11, C) */
+    float *dwte_weight = grads; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *embed_pos = acts + 3152; /* (B, T, C) */
+    float *h0_ln_1 = acts + 3376; /* (B, T, C) */
+    float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
+    float *h0_attn_q = acts + 1440; /* (B, T, C) */
+    float *h0_attn_k = acts + 1664; /* (B, T, C) */
+    float *h0_attn_v = acts + 1888; /* (B, T, C) */
+    float *h0_attn = acts + 2112; /* (B, T, C) */
+    float *h0_attn_out_bias = acts + 2336; /* (B, T, C) */
+    float *h0_resid_attn = acts + 3600; /* (B, T, C) */
+    float *h0_ln_2 = acts + 3824; /* (B, T, C) */
+    float *h0_mlp_fc_bias = acts; /* (B, T, F) */
+    float *h0_mlp_gelu = acts + 368; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 736; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 2336; /* (B, T, C) */
+    float *ln_f = acts + 4048; /* (B, T, C) */
+    float *logits = acts + 736; /* (B, T, V) */
+    float *loss = acts + 4272; /* (1) */
+    float *dlogits = acts + 1088; /* (B, T, V) */
+    float *dln_f = acts + 736; /* (B, T, C) */
+    float *dwte_weight_1 = acts + 2624; /* (V, C) */
+    float *dh0_resid_mlp = acts + 1104; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 2560; /* (C) */
+    float *dln_f_bias_sum = acts + 1328; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
+    float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 368; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
+    float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
+    float *dh0_resid_attn = acts; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 2560; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 2560; /* (C) */
+    float *dh0_resid_attn_acc = acts + 3600; /* (B, T, C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 2336; /* (C) */
+    float *dh0_attn = acts + 2336; /* (B, T, C) */
+    float *dh0_attn_q = acts + 2112; /* (B, T, C) */
+    float *dh0_attn_k = acts + 3824; /* (B, T, C) */
+    float *dh0_attn_v = acts + 656; /* (B, T, C) */
+    float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
+    float *dh0_attn_k_1 = acts + 656; /* (B, T, 3C) */
+    float *dh0_attn_q_1 = acts + 1312; /* (B, T, 3C) */
+    float *dh0_attn_qkv_bias_acc = acts + 1968; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts; /* (3C) */
+    float *dh0_ln_1 = acts; /* (B, T, C) */
+    float *dembed_pos = acts + 3376; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts + 224; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts + 3152; /* (C) */
+    float *dembed_pos_acc = acts + 3152; /* (B, T, C) */
+    float *dwpe_T_sum = acts + 208; /* (HD, C) */
+    float *dwpe_T = acts; /* (11, C) */
+    float *dwte_weight_2 = acts; /* (V, C) */
+    float *dwte_weight_acc = acts + 528; /* (V, C) */
+
+    embedding_0(embed, wte_weight, tokens); /* k0 embed */
+    elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
+    norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
+    narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
+    narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
+    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
+    gemm_bias_15(ctx, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.fc+bias */
+    elementwise_16(h0_mlp_gelu, h0_mlp_fc_bias); /* k11 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k12 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k13 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k14 logits */
+    softmax_cross_entropy_17(logits, targets, loss, dlogits); /* k15 dlogits */
+    gemm_18(ctx, dln_f, dlogits, wte_weight); /* k16 dln_f */
+    gemm_19(ctx, dwte_weight_1, dlogits, ln_f); /* k17 dtransformer.wte.weight */
+    norm_grad_20(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k18 dh0.resid_mlp */
+    norm_grad_21(dln_f_weight_1, dln_f, h0_resid_mlp); /* k19 dtransformer.ln_f.weight */
+    irc_accumulate(dln_f_weight, dln_f_weight_1, 18);
+    reduce_rows_22(dln_f_bias_sum, dln_f); /* k20 dtransformer.ln_f.bias.sum */
+    irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
+    reduce_rows_22(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k21 dtransformer.h.0.mlp.c_proj.bias.sum */
+    irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 18);
+    gemm_23(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k22 dh0.mlp.gelu */
+    gemm_24(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp); /* k23 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_25(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k24 dh0.mlp.fc+bias */
+    reduce_rows_26(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k25 dtransformer.h.0.mlp.c_fc.bias.sum */
+    irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
+    gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k26 dh0.ln_2 */
+    gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k27 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_20(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k28 dh0.resid_attn */
+    norm_grad_21(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k29 dtransformer.h.0.ln_2.weight */
+    irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
+    reduce_rows_22(dh_0_ln_2_bias_sum, dh0_ln_2); /* k30 dtransformer.h.0.ln_2.bias.sum */
+    irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
+    elementwise_29(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k31 dh0.resid_attn.acc */
+    reduce_rows_22(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.bias.sum */
+    irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
+    gemm_30(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k33 dh0.attn */
+    gemm_31(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k34 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_32(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k35 dh0.attn.v */
+    pad_33(dh0_attn_v_1, dh0_attn_v); /* k36 dh0.attn.v */
+    pad_34(dh0_attn_k_1, dh0_attn_k); /* k37 dh0.attn.k */
+    pad_35(dh0_attn_q_1, dh0_attn_q); /* k38 dh0.attn.q */
+    elementwise_36(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k39 dh0.attn.qkv+bias.acc */
+    reduce_rows_37(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.bias.sum */
+    irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
+    gemm_38(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k41 dh0.ln_1 */
+    gemm_39(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k42 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_20(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k43 dembed+pos */
+    norm_grad_21(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k44 dtransformer.h.0.ln_1.weight */
+    irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
+    reduce_rows_22(dh_0_ln_1_bias_sum, dh0_ln_1); /* k45 dtransformer.h.0.ln_1.bias.sum */
+    irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
+    elementwise_29(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k46 dembed+pos.acc */
+    reduce_rows_40(dwpe_T_sum, dembed_pos_acc); /* k47 dwpe[:T].sum */
+    pad_41(dwpe_T, dwpe_T_sum); /* k48 dwpe[:T] */
+    irc_accumulate(dwpe_weight, dwpe_T, 198);
+    embedding_grad_42(dwte_weight_2, dembed_pos_acc, tokens); /* k49 dtransformer.wte.weight */
+    elementwise_43(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k50 dtransformer.wte.weight.acc */
+    irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 
 static void run_prefill(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_45(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    embedding_46(ctx, A + 208, P + 528, I + 16); /* k1 wpe[positions] */
-    add_norm_47(ctx, A + 608, A + 0, A + 208, A + 816, P + 736, P + 768); /* k2 h0.ln_1 */
-    gemm_bias_48(ctx, A + 0, A + 816, P + 800, P + 1776); /* k3 h0.attn.qkv+bias */
-    cached_attention_49(ctx, A + 816, A + 0 + 0, A + 0 + 18, A + 0 + 36, S + 0, S + 208, I + 16); /* k4 h0.attn */
-    gemm_bias_50(ctx, A + 0, A + 816, P + 1840, P + 2176); /* k5 h0.attn.out+bias */
-    add_norm_47(ctx, A + 336, A + 608, A + 0, A + 816, P + 2208, P + 2240); /* k6 h0.ln_2 */
-    gemm_bias_gelu_51(ctx, A + 0, A + 816, P + 2272, P + 2816); /* k7 h0.mlp.gelu */
-    gemm_bias_52(ctx, A + 544, A + 0, P + 2848, P + 3392); /* k8 h0.mlp.proj+bias */
-    add_norm_47(ctx, A + 0, A + 336, A + 544, A + 752, P + 3424, P + 3456); /* k9 ln_f */
-    gemm_53(ctx, A + 0, A + 752, P + 0); /* k10 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 528; /* (11, C) */
+    float *h_0_ln_1_weight = params + 736; /* (C) */
+    float *h_0_ln_1_bias = params + 768; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 800; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 1776; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 1840; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 2176; /* (C) */
+    float *h_0_ln_2_weight = params + 2208; /* (C) */
+    float *h_0_ln_2_bias = params + 2240; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 2272; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 2816; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 2848; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 3392; /* (C) */
+    float *ln_f_weight = params + 3424; /* (C) */
+    float *ln_f_bias = params + 3456; /* (C) */
+    const int32_t *tokens = ids; /* (1, 11) */
+    const int32_t *positions = ids + 16; /* (1, 11) */
+    float *cache_k_0 = kv; /* (11, C) */
+    float *cache_v_0 = kv + 208; /* (11, C) */
+    float *embed = acts; /* (1, 11, C) */
+    float *wpe_positions = acts + 208; /* (1, 11, C) */
+    float *embed_pos = acts + 608; /* (1, 11, C) */
+    float *h0_ln_1 = acts + 816; /* (1, 11, C) */
+    float *h0_attn_qkv_bias = acts; /* (1, 11, 3C) */
+    float *h0_attn = acts + 816; /* (1, 11, C) */
+    float *h0_attn_out_bias = acts; /* (1, 11, C) */
+    float *h0_resid_attn = acts + 336; /* (1, 11, C) */
+    float *h0_ln_2 = acts + 816; /* (1, 11, C) */
+    float *h0_mlp_gelu = acts; /* (1, 11, F) */
+    float *h0_mlp_proj_bias = acts + 544; /* (1, 11, C) */
+    float *h0_resid_mlp = acts; /* (1, 11, C) */
+    float *ln_f = acts + 752; /* (1, 11, C) */
+    float *logits = acts; /* (1, 11, V) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (1, 11, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 11, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 11, C) in rows of 3C */
+
+    embedding_44(embed, wte_weight, tokens); /* k0 embed */
+    embedding_45(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_46(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_47(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_48(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_49(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_46(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_50(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_51(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_52(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_54(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    embedding_55(ctx, A + 32, P + 528, I + 16); /* k1 wpe[positions] */
-    add_norm_56(ctx, A + 64, A + 0, A + 32, A + 96, P + 736, P + 768); /* k2 h0.ln_1 */
-    gemm_bias_57(ctx, A + 0, A + 96, P + 800, P + 1776); /* k3 h0.attn.qkv+bias */
-    cached_attention_58(ctx, A + 96, A + 0 + 0, A + 0 + 18, A + 0 + 36, S + 0, S + 208, I + 16); /* k4 h0.attn */
-    gemm_bias_59(ctx, A + 0, A + 96, P + 1840, P + 2176); /* k5 h0.attn.out+bias */
-    add_norm_56(ctx, A + 32, A + 64, A + 0, A + 96, P + 2208, P + 2240); /* k6 h0.ln_2 */
-    gemm_bias_gelu_60(ctx, A + 0, A + 96, P + 2272, P + 2816); /* k7 h0.mlp.gelu */
-    gemm_bias_61(ctx, A + 64, A + 0, P + 2848, P + 3392); /* k8 h0.mlp.proj+bias */
-    add_norm_56(ctx, A + 0, A + 32, A + 64, A + 96, P + 3424, P + 3456); /* k9 ln_f */
-    gemm_62(ctx, A + 0, A + 96, P + 0); /* k10 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *wte_weight = params; /* (V, C) */
+    float *wpe_weight = params + 528; /* (11, C) */
+    float *h_0_ln_1_weight = params + 736; /* (C) */
+    float *h_0_ln_1_bias = params + 768; /* (C) */
+    float *h_0_attn_c_attn_weight = params + 800; /* (C, 3C) */
+    float *h_0_attn_c_attn_bias = params + 1776; /* (3C) */
+    float *h_0_attn_c_proj_weight = params + 1840; /* (C, C) */
+    float *h_0_attn_c_proj_bias = params + 2176; /* (C) */
+    float *h_0_ln_2_weight = params + 2208; /* (C) */
+    float *h_0_ln_2_bias = params + 2240; /* (C) */
+    float *h_0_mlp_c_fc_weight = params + 2272; /* (C, F) */
+    float *h_0_mlp_c_fc_bias = params + 2816; /* (F) */
+    float *h_0_mlp_c_proj_weight = params + 2848; /* (F, C) */
+    float *h_0_mlp_c_proj_bias = params + 3392; /* (C) */
+    float *ln_f_weight = params + 3424; /* (C) */
+    float *ln_f_bias = params + 3456; /* (C) */
+    const int32_t *tokens = ids; /* (1, 1) */
+    const int32_t *positions = ids + 16; /* (1, 1) */
+    float *cache_k_0 = kv; /* (11, C) */
+    float *cache_v_0 = kv + 208; /* (11, C) */
+    float *embed = acts; /* (1, 1, C) */
+    float *wpe_positions = acts + 32; /* (1, 1, C) */
+    float *embed_pos = acts + 64; /* (1, 1, C) */
+    float *h0_ln_1 = acts + 96; /* (1, 1, C) */
+    float *h0_attn_qkv_bias = acts; /* (1, 1, 3C) */
+    float *h0_attn = acts + 96; /* (1, 1, C) */
+    float *h0_attn_out_bias = acts; /* (1, 1, C) */
+    float *h0_resid_attn = acts + 32; /* (1, 1, C) */
+    float *h0_ln_2 = acts + 96; /* (1, 1, C) */
+    float *h0_mlp_gelu = acts; /* (1, 1, F) */
+    float *h0_mlp_proj_bias = acts + 64; /* (1, 1, C) */
+    float *h0_resid_mlp = acts; /* (1, 1, C) */
+    float *ln_f = acts + 96; /* (1, 1, C) */
+    float *logits = acts; /* (1, 1, V) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (1, 1, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 1, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 1, C) in rows of 3C */
+
+    embedding_53(embed, wte_weight, tokens); /* k0 embed */
+    embedding_54(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_55(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_56(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_57(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_58(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_55(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_59(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_60(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_61(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1547,7 +1699,7 @@ IRC_EXPORT const irc_param_info *irc_snap_neon_param_info(int i)
     return i >= 0 && i < 16 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)4 * 3488 + 4288 + 32)
+#define ARENA_FLOATS ((size_t)18272)
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1664,7 +1816,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 {
     if (b < 1 || b > 2 || t < 1 || t > 6)
         return fail(m, "batch %d x %d tokens: expected 1..2 x 1..6", b, t);
-    int32_t *tok = m->ids + 0, *tgt = m->ids + 16;
+    int32_t *tok = m->ids, *tgt = m->ids + 16;
     for (int i = 0; i < 12; i++) {
         tok[i] = 0;
         tgt[i] = -100;
@@ -1687,7 +1839,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 
 static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 {
-    const float *src = m->acts + 0;
+    const float *src = m->acts;
     for (int r = 0; r < b; r++)
         for (int c = 0; c < t; c++)
             memcpy(logits + ((size_t)r * t + c) * 29, src + ((size_t)r * 6 + c) * 29, 29 * sizeof(float));
@@ -1751,8 +1903,7 @@ IRC_EXPORT int irc_snap_neon_adamw_step(irc_snap_neon *m, const irc_adamw_config
     m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 16; i++) {
         const irc_param_info *p = &PARAMS[i];
-        /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
-        const float wd = p->ndim >= 2 ? cfg->weight_decay : 0.0f;
+        const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
@@ -1800,13 +1951,13 @@ IRC_EXPORT int irc_snap_neon_prefill(irc_snap_neon *m, const int32_t *tokens, in
             /* Up to 11 tokens (padded) through the prefill program. */
             stage_step(m, 0, 16, tokens + done, n, 11);
             run_prefill(m);
-            last = m->acts + 0 + (size_t)(n - 1) * 29;
+            last = m->acts + (size_t)(n - 1) * 29;
         } else {
             /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
-            last = m->acts + 0;
+            last = m->acts;
         }
         m->kv_len += n;
         done += n;
@@ -1828,6 +1979,6 @@ IRC_EXPORT int irc_snap_neon_decode(irc_snap_neon *m, int32_t token, float *logi
     stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
-    memcpy(logits, m->acts + 0, 29 * sizeof(float));
+    memcpy(logits, m->acts, 29 * sizeof(float));
     return 0;
 }

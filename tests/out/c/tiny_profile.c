@@ -69,15 +69,18 @@ static const irc_param_info PARAMS[12] = {
     {"lm_head.weight", 2, { 41, 32, 0, 0 }, 9856, 1312},
 };
 
+/* Which parameters take weight decay (the compiler's choice: matrices, not
+ * biases, norms or other 1-d tensors). */
+static const unsigned char DECAY[12] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
+
 /* ---------------------------------------------------------------------------
  * Kernels
  */
 
 /* embedding_0: embed, embed, embed
  * out (R = 10, C = 32) = table[ids]; table is (41, 32), ids is (10), checked by the caller */
-static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_0(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
@@ -85,9 +88,8 @@ static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int3
 /* norm_1: h0.input_norm, h0.input_norm, h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (10, 32); w are (32) */
-static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_1(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32;
         float *yr = out + (size_t)r * 32;
@@ -112,7 +114,8 @@ static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
  * out (10, 32) = inp (10, 32) · wᵀ
  * out  is (10, 32)
  * inp  is (10, 32)
- * w    is (32, 32), read transposed */
+ * w    is (32, 32), read transposed
+ */
 static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -120,8 +123,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -131,7 +133,8 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (10, 16) = inp (10, 32) · wᵀ
  * out  is (10, 16)
  * inp  is (10, 32)
- * w    is (16, 32), read transposed */
+ * w    is (16, 32), read transposed
+ */
 static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -139,8 +142,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -150,9 +152,8 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8).
  * x, out are (2, 5, 4·8) */
-static void rope_4(irc_ctx *ctx, float *out, const float *x)
+static void rope_4(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
         float c[4], s[4];
@@ -178,9 +179,8 @@ static void rope_4(irc_ctx *ctx, float *out, const float *x)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8).
  * x, out are (2, 5, 2·8) */
-static void rope_5(irc_ctx *ctx, float *out, const float *x)
+static void rope_5(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
         float c[4], s[4];
@@ -246,9 +246,8 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
 /* add_norm_7: h0.post_attn_norm, ln_f, ... (6 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (10, 32); w are (32) */
-static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_7(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
@@ -275,7 +274,8 @@ static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, f
  * out (10, 56) = inp (10, 32) · wᵀ
  * out  is (10, 56)
  * inp  is (10, 32)
- * w    is (56, 32), read transposed */
+ * w    is (56, 32), read transposed
+ */
 static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -283,27 +283,25 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_9: h0.mlp.swiglu
+/* elementwise_9: h0.mlp.swiglu, h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_9(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
             const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            const irc_vf v24 = irc_vmul(v23, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v24, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v1, n);
         }
     }
 }
@@ -312,7 +310,8 @@ static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const flo
  * out (10, 32) = inp (10, 56) · wᵀ
  * out  is (10, 32)
  * inp  is (10, 56)
- * w    is (32, 56), read transposed */
+ * w    is (32, 56), read transposed
+ */
 static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -320,8 +319,7 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -331,7 +329,8 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (10, 41) = inp (10, 32) · wᵀ
  * out  is (10, 41)
  * inp  is (10, 32)
- * w    is (41, 32), read transposed */
+ * w    is (41, 32), read transposed
+ */
 static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -339,8 +338,7 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 41, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -350,9 +348,8 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Over each row of V = 41 logits (10 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * logits are (10, 41); targets is (10); loss is (1) */
-static void cross_entropy_12(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss)
+static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < 10; r++) {
@@ -383,32 +380,30 @@ static void cross_entropy_12(irc_ctx *ctx, const float *logits, const int32_t *t
 /* elementwise_13: h0.mlp.silu
  * out0 = silu(in0)
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_13(irc_ctx *ctx, float *out0, const float *in0)
+static void elementwise_13(float *out0, const float *in0)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
             const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v23, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v0, n);
         }
     }
 }
 
-/* elementwise_14: h0.mlp.swiglu
+/* elementwise_14: h0.mlp.swiglu, dh0.mlp.up
  * out0 = in0 * in1
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_14(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
             const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v24 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v24, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v0, n);
         }
     }
 }
@@ -418,9 +413,8 @@ static void elementwise_14(irc_ctx *ctx, float *out0, const float *in0, const fl
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (10, 41); targets is (10); loss is (1); dlogits is (10, 41) */
-static void softmax_cross_entropy_15(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     int valid = 0;
@@ -465,7 +459,8 @@ static void softmax_cross_entropy_15(irc_ctx *ctx, const float *logits, const in
  * out (10, 32) = inp (10, 41) · w
  * out  is (10, 32)
  * inp  is (10, 41)
- * w    is (41, 32) */
+ * w    is (41, 32)
+ */
 static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -473,8 +468,7 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 41, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -484,8 +478,9 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (41, 32) = inp (41, 10) · w
  * out  is (41, 32)
  * inp  is (10, 41), read transposed
- * w    is (10, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (10, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -493,8 +488,7 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 41, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -503,35 +497,30 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* norm_grad_18: dh0.resid_mlp, dh0.resid_attn, dembed
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (10, 32), w is (32) */
-static void norm_grad_18(irc_ctx *ctx, float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
         float mean = 0.0f, var = 0.0f;
         for (int i = 0; i < 32; i++)
             var += (xr[i] - mean) * (xr[i] - mean);
         const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        float m1 = 0.0f, m2 = 0.0f;
+        float m2 = 0.0f;
         for (int i = 0; i < 32; i++) {
             const float g = gr[i] * w[i];
-            m1 += g;
             m2 += g * (xr[i] - mean) * rstd;
         }
-        m1 /= 32.0f;
         m2 /= 32.0f;
         float *dr = dx + (size_t)r * 32;
         for (int i = 0; i < 32; i++)
             dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
-        (void)m1;
     }
 }
 
 /* norm_grad_19: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (10, 32), dw is (32) */
-static void norm_grad_19(irc_ctx *ctx, float *dw, const float *dy, const float *x)
+static void norm_grad_19(float *dw, const float *dy, const float *x)
 {
-    (void)ctx;
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -548,7 +537,8 @@ static void norm_grad_19(irc_ctx *ctx, float *dw, const float *dy, const float *
  * out (10, 56) = inp (10, 32) · w
  * out  is (10, 56)
  * inp  is (10, 32)
- * w    is (32, 56) */
+ * w    is (32, 56)
+ */
 static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -556,8 +546,7 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 0,
         .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -567,8 +556,9 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (32, 56) = inp (32, 10) · w
  * out  is (32, 56)
  * inp  is (10, 32), read transposed
- * w    is (10, 56) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (10, 56)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -576,8 +566,7 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 56, .trans_b = 0,
         .C = out, .ldc = 56, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -586,152 +575,116 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* elementwise_22: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
             const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 56 + j, n);
-            const irc_vf v45 = irc_vmul(x0, x1);
-            const irc_vf v47 = irc_vmul(v45, irc_vsilu_grad(x2));
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v47, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            const irc_vf v1 = irc_vmul(v0, irc_vsilu_grad(x2));
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v1, n);
         }
     }
 }
 
-/* elementwise_23: dh0.mlp.up
- * out0 = in0 * in1
- * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_23(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 56; j += IRC_VW) {
-            const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v46 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v46, n);
-        }
-    }
-}
-
-/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
  * out (10, 32) = inp (10, 56) · w
  * out  is (10, 32)
  * inp  is (10, 56)
- * w    is (56, 32) */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (56, 32)
+ */
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 56,
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (56, 32) = inp (56, 10) · w
  * out  is (56, 32)
  * inp  is (10, 56), read transposed
- * w    is (10, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (10, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 56, .N = 32, .K = 10,
         .A = inp, .lda = 56, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh0.post_attn_norm.acc
+/* elementwise_25: dh0.post_attn_norm.acc, dh0.resid_attn.acc, dembed.acc
  * out0 = (in0 + in1)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
             const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v56 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v56, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 32 + j, v0, n);
         }
     }
 }
 
-/* elementwise_27: dh0.resid_attn.acc
- * out0 = (in0 + in1)
- * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_27(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v59 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v59, n);
-        }
-    }
-}
-
-/* gemm_28: dh0.attn, dh0.input_norm
+/* gemm_26: dh0.attn, dh0.input_norm
  * out (10, 32) = inp (10, 32) · w
  * out  is (10, 32)
  * inp  is (10, 32)
- * w    is (32, 32) */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 32)
+ */
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_27: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (32, 32) = inp (32, 10) · w
  * out  is (32, 32)
  * inp  is (10, 32), read transposed
- * w    is (10, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (10, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 10,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh0.attn.v
+/* attention_grad_28: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -742,7 +695,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 5, 4·8); dk, dv are (2, 5, 2·8);
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -800,13 +753,12 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_31: dh0.attn.k
+/* rope_29: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 2·8) */
-static void rope_31(irc_ctx *ctx, float *out, const float *x)
+static void rope_29(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
         float c[4], s[4];
@@ -828,13 +780,12 @@ static void rope_31(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* rope_32: dh0.attn.q
+/* rope_30: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 4·8) */
-static void rope_32(irc_ctx *ctx, float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
         float c[4], s[4];
@@ -856,99 +807,79 @@ static void rope_32(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* gemm_33: dh0.input_norm, dh0.input_norm
+/* gemm_31: dh0.input_norm, dh0.input_norm
  * out (10, 32) = inp (10, 16) · w
  * out  is (10, 32)
  * inp  is (10, 16)
- * w    is (16, 32) */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (16, 32)
+ */
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 16,
         .A = inp, .lda = 16, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_32: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (16, 32) = inp (16, 10) · w
  * out  is (16, 32)
  * inp  is (10, 16), read transposed
- * w    is (10, 32) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (10, 32)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 10,
         .A = inp, .lda = 16, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
         .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_35: dh0.input_norm.acc
+/* elementwise_33: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
             const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 32 + j, n);
-            const irc_vf v77 = irc_vadd(x0, x1);
-            const irc_vf v82 = irc_vadd(v77, x2);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v82, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            const irc_vf v1 = irc_vadd(v0, x2);
+            irc_vstore_upto(out0 + (size_t)r * 32 + j, v1, n);
         }
     }
 }
 
-/* elementwise_36: dembed.acc
- * out0 = (in0 + in1)
- * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_36(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 32; j += IRC_VW) {
-            const int n = 32 - j < IRC_VW ? 32 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 32 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 32 + j, n);
-            const irc_vf v85 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 32 + j, v85, n);
-        }
-    }
-}
-
-/* embedding_grad_37: dmodel.embed_tokens.weight
+/* embedding_grad_34: dmodel.embed_tokens.weight
  * dtable (41, 32) = Σ of the rows of dy (10, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_37(irc_ctx *ctx, float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
 {
-    (void)ctx;
     memset(dtable, 0, (size_t)1312 * sizeof(float));
     for (int r = 0; r < 10; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* rope_38: h0.attn.q_rope
+/* rope_35: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 4·8), pos is (1, 10) */
-static void rope_38(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_35(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -970,14 +901,13 @@ static void rope_38(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_39: h0.attn.k_rope
+/* rope_36: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 2·8), pos is (1, 10) */
-static void rope_39(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_36(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -999,7 +929,7 @@ static void rope_39(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_40: h0.attn
+/* cached_attention_37: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1009,10 +939,9 @@ static void rope_39(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 10, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (10), each in 0..9 (checked by the caller)
  * out is (1, 10, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_40(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_37(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 10; t++) {
         memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
@@ -1045,39 +974,19 @@ static void cached_attention_40(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* elementwise_41: h0.mlp.swiglu
- * out0 = silu(in0) * in1
- * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_41(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 56; j += IRC_VW) {
-            const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v29, n);
-        }
-    }
-}
-
-/* embedding_42: embed
+/* embedding_38: embed
  * out (R = 1, C = 32) = table[ids]; table is (41, 32), ids is (1), checked by the caller */
-static void embedding_42(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_38(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_43: h0.input_norm
+/* norm_39: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w are (32) */
-static void norm_43(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_39(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
         float *yr = out + (size_t)r * 32;
@@ -1098,52 +1007,51 @@ static void norm_43(irc_ctx *ctx, const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_44: h0.attn.q, h0.attn.out
+/* gemm_40: h0.attn.q, h0.attn.out
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
- * w    is (32, 32), read transposed */
-static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 32), read transposed
+ */
+static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_45: h0.attn.k, h0.attn.v
+/* gemm_41: h0.attn.k, h0.attn.v
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
- * w    is (16, 32), read transposed */
-static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (16, 32), read transposed
+ */
+static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* rope_46: h0.attn.q_rope
+/* rope_42: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_46(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_42(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1165,14 +1073,13 @@ static void rope_46(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_47: h0.attn.k_rope
+/* rope_43: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_47(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_43(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[4], s[4];
@@ -1194,7 +1101,7 @@ static void rope_47(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_48: h0.attn
+/* cached_attention_44: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1204,10 +1111,9 @@ static void rope_47(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (1), each in 0..9 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 1; t++) {
         memcpy(kc + (size_t)pos[t] * 16, k + (size_t)t * 16, 16 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 16, v + (size_t)t * 16, 16 * sizeof(float));
@@ -1240,12 +1146,11 @@ static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_49: h0.post_attn_norm, ln_f
+/* add_norm_45: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w are (32) */
-static void add_norm_49(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
@@ -1268,211 +1173,391 @@ static void add_norm_49(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_50: h0.mlp.gate, h0.mlp.up
+/* gemm_46: h0.mlp.gate, h0.mlp.up
  * out (1, 56) = inp (1, 32) · wᵀ
  * out  is (1, 56)
  * inp  is (1, 32)
- * w    is (56, 32), read transposed */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (56, 32), read transposed
+ */
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 56, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_51: h0.mlp.swiglu
+/* elementwise_47: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_51(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_47(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
             const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v29, n);
+            const irc_vf x0 = irc_vload_upto(in0 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v1, n);
         }
     }
 }
 
-/* gemm_52: h0.mlp.down
+/* gemm_48: h0.mlp.down
  * out (1, 32) = inp (1, 56) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 56)
- * w    is (32, 56), read transposed */
-static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (32, 56), read transposed
+ */
+static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 56,
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 1,
         .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_53: logits
+/* gemm_49: logits
  * out (1, 41) = inp (1, 32) · wᵀ
  * out  is (1, 41)
  * inp  is (1, 32)
- * w    is (41, 32), read transposed */
-static void gemm_53(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (41, 32), read transposed
+ */
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 41, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
         .C = out, .ldc = 41, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets (and
- * positions), S the key/value cache.
+ * The programs: kernels in order over named pointers into the arena, at the
+ * offsets of each program's memory plan (activations share memory by
+ * liveness, so one address can carry several names over a program).
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    { double t0 = irc_seconds(); embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */ ctx->prof[0] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_1(ctx, A + 0, A + 320, P + 1312); /* k1 h0.input_norm */ ctx->prof[1] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 640, A + 320, P + 1344); /* k2 h0.attn.q */ ctx->prof[2] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 960, A + 320, P + 2368); /* k3 h0.attn.k */ ctx->prof[3] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 1120, A + 320, P + 2880); /* k4 h0.attn.v */ ctx->prof[4] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_4(ctx, A + 320, A + 640); /* k5 h0.attn.q_rope */ ctx->prof[5] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_5(ctx, A + 1280, A + 960); /* k6 h0.attn.k_rope */ ctx->prof[6] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_6(ctx, A + 640, A + 320, A + 1280, A + 1120); /* k7 h0.attn */ ctx->prof[7] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 320, A + 640, P + 3392); /* k8 h0.attn.out */ ctx->prof[8] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 1680, A + 0, A + 320, A + 1120, P + 4416); /* k9 h0.post_attn_norm */ ctx->prof[9] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 0, A + 1120, P + 4448); /* k10 h0.mlp.gate */ ctx->prof[10] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 560, A + 1120, P + 6240); /* k11 h0.mlp.up */ ctx->prof[11] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_9(ctx, A + 1120, A + 0, A + 560); /* k12 h0.mlp.swiglu */ ctx->prof[12] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, A + 0, A + 1120, P + 8032); /* k13 h0.mlp.down */ ctx->prof[13] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 320, A + 1680, A + 0, A + 640, P + 9824); /* k14 ln_f */ ctx->prof[14] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, A + 0, A + 640, P + 9856); /* k15 logits */ ctx->prof[15] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cross_entropy_12(ctx, A + 0, I + 16, A + 416); /* k16 loss */ ctx->prof[16] += irc_seconds() - t0; }
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1312; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1344; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2368; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2880; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3392; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4416; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4448; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 6240; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 8032; /* (C, F) */
+    float *norm_weight = params + 9824; /* (C) */
+    float *lm_head_weight = params + 9856; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *h0_input_norm = acts + 320; /* (B, T, C) */
+    float *h0_attn_q = acts + 640; /* (B, T, C) */
+    float *h0_attn_k = acts + 960; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 1120; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 320; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 1280; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 640; /* (B, T, C) */
+    float *h0_attn_out = acts + 320; /* (B, T, C) */
+    float *h0_resid_attn = acts + 1680; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 1120; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 560; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_down = acts; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 320; /* (B, T, C) */
+    float *ln_f = acts + 640; /* (B, T, C) */
+    float *logits = acts; /* (B, T, V) */
+    float *loss = acts + 416; /* (1) */
+
+    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[0] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[1] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[2] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[3] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[4] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */ ctx->prof[5] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */ ctx->prof[6] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */ ctx->prof[7] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[8] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[9] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[10] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[11] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[12] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[13] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[14] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[15] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cross_entropy_12(logits, targets, loss); /* k16 loss */ ctx->prof[16] += irc_seconds() - t0; }
 }
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    { double t0 = irc_seconds(); embedding_0(ctx, A + 3360, P + 0, I + 0); /* k0 embed */ ctx->prof[17] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_1(ctx, A + 3360, A + 3680, P + 1312); /* k1 h0.input_norm */ ctx->prof[18] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 0, A + 3680, P + 1344); /* k2 h0.attn.q */ ctx->prof[19] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 320, A + 3680, P + 2368); /* k3 h0.attn.k */ ctx->prof[20] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 5920, A + 3680, P + 2880); /* k4 h0.attn.v */ ctx->prof[21] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_4(ctx, A + 4000, A + 0); /* k5 h0.attn.q_rope */ ctx->prof[22] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_5(ctx, A + 6080, A + 320); /* k6 h0.attn.k_rope */ ctx->prof[23] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_6(ctx, A + 4320, A + 4000, A + 6080, A + 5920); /* k7 h0.attn */ ctx->prof[24] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 0, A + 4320, P + 3392); /* k8 h0.attn.out */ ctx->prof[25] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 4640, A + 3360, A + 0, A + 4960, P + 4416); /* k9 h0.post_attn_norm */ ctx->prof[26] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 0, A + 4960, P + 4448); /* k10 h0.mlp.gate */ ctx->prof[27] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 560, A + 4960, P + 6240); /* k11 h0.mlp.up */ ctx->prof[28] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_13(ctx, A + 1120, A + 0); /* k12 h0.mlp.silu */ ctx->prof[29] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_14(ctx, A + 1680, A + 1120, A + 560); /* k13 h0.mlp.swiglu */ ctx->prof[30] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, A + 2240, A + 1680, P + 8032); /* k14 h0.mlp.down */ ctx->prof[31] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 5280, A + 4640, A + 2240, A + 5600, P + 9824); /* k15 ln_f */ ctx->prof[32] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, A + 2240, A + 5600, P + 9856); /* k16 logits */ ctx->prof[33] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); softmax_cross_entropy_15(ctx, A + 2240, I + 16, A + 6240, A + 2656); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_16(ctx, A + 2240, A + 2656, P + 9856); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_17(ctx, G + 9856, A + 2656, A + 5600); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(ctx, A + 5600, A + 2240, A + 5280, P + 9824); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(ctx, A + 2560, A + 2240, A + 5280); /* k21 dmodel.norm.weight */ irc_accumulate(G + 9824, A + 2560, 32); /* into the gradient */ ctx->prof[38] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_20(ctx, A + 2240, A + 5600, P + 8032); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_21(ctx, G + 8032, A + 5600, A + 1680); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_22(ctx, A + 2800, A + 2240, A + 560, A + 0); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_23(ctx, A + 1680, A + 2240, A + 1120); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_24(ctx, A + 5280, A + 1680, P + 6240); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_25(ctx, G + 6240, A + 1680, A + 4960); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_24(ctx, A + 0, A + 2800, P + 4448); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_25(ctx, G + 4448, A + 2800, A + 4960); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_26(ctx, A + 4960, A + 5280, A + 0); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(ctx, A + 5280, A + 4960, A + 4640, P + 4416); /* k31 dh0.resid_attn */ ctx->prof[48] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(ctx, A + 0, A + 4960, A + 4640); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(G + 4416, A + 0, 32); /* into the gradient */ ctx->prof[49] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_27(ctx, A + 4640, A + 5600, A + 5280); /* k33 dh0.resid_attn.acc */ ctx->prof[50] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_28(ctx, A + 0, A + 4640, P + 3392); /* k34 dh0.attn */ ctx->prof[51] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_29(ctx, G + 3392, A + 4640, A + 4320); /* k35 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[52] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_grad_30(ctx, A + 4320, A + 4960, A + 5120, A + 0, A + 4000, A + 6080, A + 5920); /* k36 dh0.attn.v */ ctx->prof[53] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_31(ctx, A + 320, A + 4960); /* k37 dh0.attn.k */ ctx->prof[54] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_32(ctx, A + 4000, A + 4320); /* k38 dh0.attn.q */ ctx->prof[55] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_33(ctx, A + 4320, A + 5120, P + 2880); /* k39 dh0.input_norm */ ctx->prof[56] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_34(ctx, G + 2880, A + 5120, A + 3680); /* k40 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[57] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_33(ctx, A + 0, A + 320, P + 2368); /* k41 dh0.input_norm */ ctx->prof[58] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_34(ctx, G + 2368, A + 320, A + 3680); /* k42 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[59] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_28(ctx, A + 320, A + 4000, P + 1344); /* k43 dh0.input_norm */ ctx->prof[60] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_35(ctx, A + 640, A + 4320, A + 0, A + 320); /* k44 dh0.input_norm.acc */ ctx->prof[61] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_29(ctx, G + 1344, A + 4000, A + 3680); /* k45 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[62] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(ctx, A + 0, A + 640, A + 3360, P + 1312); /* k46 dembed */ ctx->prof[63] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(ctx, A + 320, A + 640, A + 3360); /* k47 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(G + 1312, A + 320, 32); /* into the gradient */ ctx->prof[64] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_36(ctx, A + 1312, A + 4640, A + 0); /* k48 dembed.acc */ ctx->prof[65] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); embedding_grad_37(ctx, A + 0, A + 1312, I + 0); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(G + 0, A + 0, 1312); /* into the gradient */ ctx->prof[66] += irc_seconds() - t0; }
+    float *const params = ctx->params;
+    float *const grads = ctx->grads;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1312; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1344; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2368; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2880; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3392; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4416; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4448; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 6240; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 8032; /* (C, F) */
+    float *norm_weight = params + 9824; /* (C) */
+    float *lm_head_weight = params + 9856; /* (V, C) */
+    float *dlm_head_weight = grads + 9856; /* (V, C) */
+    float *dnorm_weight = grads + 9824; /* (C) */
+    float *dlayers_0_mlp_down_proj_weight = grads + 8032; /* (C, F) */
+    float *dlayers_0_mlp_up_proj_weight = grads + 6240; /* (F, C) */
+    float *dlayers_0_mlp_gate_proj_weight = grads + 4448; /* (F, C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 4416; /* (C) */
+    float *dlayers_0_self_attn_o_proj_weight = grads + 3392; /* (C, C) */
+    float *dlayers_0_self_attn_v_proj_weight = grads + 2880; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_k_proj_weight = grads + 2368; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_q_proj_weight = grads + 1344; /* (C, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 1312; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts + 3360; /* (B, T, C) */
+    float *h0_input_norm = acts + 3680; /* (B, T, C) */
+    float *h0_attn_q = acts; /* (B, T, C) */
+    float *h0_attn_k = acts + 320; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 5920; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 4000; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 6080; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 4320; /* (B, T, C) */
+    float *h0_attn_out = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 4640; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 4960; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 560; /* (B, T, F) */
+    float *h0_mlp_silu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 1680; /* (B, T, F) */
+    float *h0_mlp_down = acts + 2240; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 5280; /* (B, T, C) */
+    float *ln_f = acts + 5600; /* (B, T, C) */
+    float *logits = acts + 2240; /* (B, T, V) */
+    float *loss = acts + 6240; /* (1) */
+    float *dlogits = acts + 2656; /* (B, T, V) */
+    float *dln_f = acts + 2240; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 5600; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 2560; /* (C) */
+    float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
+    float *dh0_post_attn_norm = acts + 5280; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts + 4960; /* (B, T, C) */
+    float *dh0_resid_attn = acts + 5280; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
+    float *dh0_resid_attn_acc = acts + 4640; /* (B, T, C) */
+    float *dh0_attn = acts; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts + 4320; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 4960; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 5120; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 320; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 4000; /* (B, T, C) */
+    float *dh0_input_norm = acts + 4320; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 320; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 640; /* (B, T, C) */
+    float *dembed = acts; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 320; /* (C) */
+    float *dembed_acc = acts + 1312; /* (B, T, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
+
+    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[17] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[18] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[19] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[20] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[21] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */ ctx->prof[22] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */ ctx->prof[23] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */ ctx->prof[24] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[25] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[26] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[27] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[28] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */ ctx->prof[29] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */ ctx->prof[30] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */ ctx->prof[31] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */ ctx->prof[32] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */ ctx->prof[33] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */ ctx->prof[48] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */ ctx->prof[50] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */ ctx->prof[51] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[52] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k36 dh0.attn.v */ ctx->prof[53] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_29(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */ ctx->prof[54] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_30(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */ ctx->prof[55] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k39 dh0.input_norm */ ctx->prof[56] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k40 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[57] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k41 dh0.input_norm */ ctx->prof[58] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k42 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[59] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k43 dh0.input_norm */ ctx->prof[60] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */ ctx->prof[61] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[62] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */ ctx->prof[63] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[64] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */ ctx->prof[65] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[66] += irc_seconds() - t0; }
 }
 
 static void run_prefill(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    { double t0 = irc_seconds(); embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */ ctx->prof[67] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_1(ctx, A + 0, A + 320, P + 1312); /* k1 h0.input_norm */ ctx->prof[68] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 640, A + 320, P + 1344); /* k2 h0.attn.q */ ctx->prof[69] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 960, A + 320, P + 2368); /* k3 h0.attn.k */ ctx->prof[70] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, A + 1120, A + 320, P + 2880); /* k4 h0.attn.v */ ctx->prof[71] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_38(ctx, A + 320, A + 640, I + 16); /* k5 h0.attn.q_rope */ ctx->prof[72] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_39(ctx, A + 1280, A + 960, I + 16); /* k6 h0.attn.k_rope */ ctx->prof[73] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_40(ctx, A + 640, A + 320, A + 1280, A + 1120, S + 0, S + 160, I + 16); /* k7 h0.attn */ ctx->prof[74] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, A + 320, A + 640, P + 3392); /* k8 h0.attn.out */ ctx->prof[75] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 1680, A + 0, A + 320, A + 1120, P + 4416); /* k9 h0.post_attn_norm */ ctx->prof[76] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 0, A + 1120, P + 4448); /* k10 h0.mlp.gate */ ctx->prof[77] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, A + 560, A + 1120, P + 6240); /* k11 h0.mlp.up */ ctx->prof[78] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_41(ctx, A + 1120, A + 0, A + 560); /* k12 h0.mlp.swiglu */ ctx->prof[79] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, A + 0, A + 1120, P + 8032); /* k13 h0.mlp.down */ ctx->prof[80] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(ctx, A + 320, A + 1680, A + 0, A + 640, P + 9824); /* k14 ln_f */ ctx->prof[81] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, A + 0, A + 640, P + 9856); /* k15 logits */ ctx->prof[82] += irc_seconds() - t0; }
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1312; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1344; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2368; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2880; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3392; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4416; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4448; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 6240; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 8032; /* (C, F) */
+    float *norm_weight = params + 9824; /* (C) */
+    float *lm_head_weight = params + 9856; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 10) */
+    const int32_t *positions = ids + 16; /* (1, 10) */
+    float *cache_k_0 = kv; /* (10, NKV*HD) */
+    float *cache_v_0 = kv + 160; /* (10, NKV*HD) */
+    float *embed = acts; /* (1, 10, C) */
+    float *h0_input_norm = acts + 320; /* (1, 10, C) */
+    float *h0_attn_q = acts + 640; /* (1, 10, C) */
+    float *h0_attn_k = acts + 960; /* (1, 10, NKV*HD) */
+    float *h0_attn_v = acts + 1120; /* (1, 10, NKV*HD) */
+    float *h0_attn_q_rope = acts + 320; /* (1, 10, C) */
+    float *h0_attn_k_rope = acts + 1280; /* (1, 10, NKV*HD) */
+    float *h0_attn = acts + 640; /* (1, 10, C) */
+    float *h0_attn_out = acts + 320; /* (1, 10, C) */
+    float *h0_resid_attn = acts + 1680; /* (1, 10, C) */
+    float *h0_post_attn_norm = acts + 1120; /* (1, 10, C) */
+    float *h0_mlp_gate = acts; /* (1, 10, F) */
+    float *h0_mlp_up = acts + 560; /* (1, 10, F) */
+    float *h0_mlp_swiglu = acts + 1120; /* (1, 10, F) */
+    float *h0_mlp_down = acts; /* (1, 10, C) */
+    float *h0_resid_mlp = acts + 320; /* (1, 10, C) */
+    float *ln_f = acts + 640; /* (1, 10, C) */
+    float *logits = acts; /* (1, 10, V) */
+
+    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[67] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[68] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[69] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[70] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[71] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_35(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[72] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_36(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[73] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_37(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[74] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[75] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[76] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[77] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[78] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[79] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[80] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[81] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[82] += irc_seconds() - t0; }
 }
 
 static void run_decode(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    { double t0 = irc_seconds(); embedding_42(ctx, A + 0, P + 0, I + 0); /* k0 embed */ ctx->prof[83] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_43(ctx, A + 0, A + 32, P + 1312); /* k1 h0.input_norm */ ctx->prof[84] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_44(ctx, A + 64, A + 32, P + 1344); /* k2 h0.attn.q */ ctx->prof[85] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_45(ctx, A + 96, A + 32, P + 2368); /* k3 h0.attn.k */ ctx->prof[86] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_45(ctx, A + 112, A + 32, P + 2880); /* k4 h0.attn.v */ ctx->prof[87] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_46(ctx, A + 32, A + 64, I + 16); /* k5 h0.attn.q_rope */ ctx->prof[88] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_47(ctx, A + 128, A + 96, I + 16); /* k6 h0.attn.k_rope */ ctx->prof[89] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_48(ctx, A + 64, A + 32, A + 128, A + 112, S + 0, S + 160, I + 16); /* k7 h0.attn */ ctx->prof[90] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_44(ctx, A + 32, A + 64, P + 3392); /* k8 h0.attn.out */ ctx->prof[91] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_49(ctx, A + 192, A + 0, A + 32, A + 128, P + 4416); /* k9 h0.post_attn_norm */ ctx->prof[92] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_50(ctx, A + 0, A + 128, P + 4448); /* k10 h0.mlp.gate */ ctx->prof[93] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_50(ctx, A + 64, A + 128, P + 6240); /* k11 h0.mlp.up */ ctx->prof[94] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_51(ctx, A + 128, A + 0, A + 64); /* k12 h0.mlp.swiglu */ ctx->prof[95] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_52(ctx, A + 0, A + 128, P + 8032); /* k13 h0.mlp.down */ ctx->prof[96] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_49(ctx, A + 32, A + 192, A + 0, A + 64, P + 9824); /* k14 ln_f */ ctx->prof[97] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_53(ctx, A + 0, A + 64, P + 9856); /* k15 logits */ ctx->prof[98] += irc_seconds() - t0; }
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 1312; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 1344; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 2368; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 2880; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 3392; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 4416; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 4448; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 6240; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 8032; /* (C, F) */
+    float *norm_weight = params + 9824; /* (C) */
+    float *lm_head_weight = params + 9856; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 1) */
+    const int32_t *positions = ids + 16; /* (1, 1) */
+    float *cache_k_0 = kv; /* (10, NKV*HD) */
+    float *cache_v_0 = kv + 160; /* (10, NKV*HD) */
+    float *embed = acts; /* (1, 1, C) */
+    float *h0_input_norm = acts + 32; /* (1, 1, C) */
+    float *h0_attn_q = acts + 64; /* (1, 1, C) */
+    float *h0_attn_k = acts + 96; /* (1, 1, NKV*HD) */
+    float *h0_attn_v = acts + 112; /* (1, 1, NKV*HD) */
+    float *h0_attn_q_rope = acts + 32; /* (1, 1, C) */
+    float *h0_attn_k_rope = acts + 128; /* (1, 1, NKV*HD) */
+    float *h0_attn = acts + 64; /* (1, 1, C) */
+    float *h0_attn_out = acts + 32; /* (1, 1, C) */
+    float *h0_resid_attn = acts + 192; /* (1, 1, C) */
+    float *h0_post_attn_norm = acts + 128; /* (1, 1, C) */
+    float *h0_mlp_gate = acts; /* (1, 1, F) */
+    float *h0_mlp_up = acts + 64; /* (1, 1, F) */
+    float *h0_mlp_swiglu = acts + 128; /* (1, 1, F) */
+    float *h0_mlp_down = acts; /* (1, 1, C) */
+    float *h0_resid_mlp = acts + 32; /* (1, 1, C) */
+    float *ln_f = acts + 64; /* (1, 1, C) */
+    float *logits = acts; /* (1, 1, V) */
+
+    { double t0 = irc_seconds(); embedding_38(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[83] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_39(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[84] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_40(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[85] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[86] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[87] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_42(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[88] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_43(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[89] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_44(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[90] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_40(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[91] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_45(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[92] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_46(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[93] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_46(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[94] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_47(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[95] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[96] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[97] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_49(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[98] += irc_seconds() - t0; }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1487,7 +1572,7 @@ IRC_EXPORT const irc_param_info *irc_snap_profile_param_info(int i)
     return i >= 0 && i < 12 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)4 * 11168 + 6256 + 32)
+#define ARENA_FLOATS ((size_t)50960)
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1604,7 +1689,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 {
     if (b < 1 || b > 2 || t < 1 || t > 5)
         return fail(m, "batch %d x %d tokens: expected 1..2 x 1..5", b, t);
-    int32_t *tok = m->ids + 0, *tgt = m->ids + 16;
+    int32_t *tok = m->ids, *tgt = m->ids + 16;
     for (int i = 0; i < 10; i++) {
         tok[i] = 0;
         tgt[i] = -100;
@@ -1627,7 +1712,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 
 static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 {
-    const float *src = m->acts + 0;
+    const float *src = m->acts;
     for (int r = 0; r < b; r++)
         for (int c = 0; c < t; c++)
             memcpy(logits + ((size_t)r * t + c) * 41, src + ((size_t)r * 5 + c) * 41, 41 * sizeof(float));
@@ -1691,8 +1776,7 @@ IRC_EXPORT int irc_snap_profile_adamw_step(irc_snap_profile *m, const irc_adamw_
     m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 12; i++) {
         const irc_param_info *p = &PARAMS[i];
-        /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
-        const float wd = p->ndim >= 2 ? cfg->weight_decay : 0.0f;
+        const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
@@ -1749,63 +1833,63 @@ static const irc_profile_info PROFILE[] = {
     {"train", 22, "gemm_20", "dh0.mlp.swiglu", 35840},
     {"train", 23, "gemm_21", "dmodel.layers.0.mlp.down_proj.weight", 35840},
     {"train", 24, "elementwise_22", "dh0.mlp.gate", 0},
-    {"train", 25, "elementwise_23", "dh0.mlp.up", 0},
-    {"train", 26, "gemm_24", "dh0.post_attn_norm", 35840},
-    {"train", 27, "gemm_25", "dmodel.layers.0.mlp.up_proj.weight", 35840},
-    {"train", 28, "gemm_24", "dh0.post_attn_norm", 35840},
-    {"train", 29, "gemm_25", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
-    {"train", 30, "elementwise_26", "dh0.post_attn_norm.acc", 0},
+    {"train", 25, "elementwise_14", "dh0.mlp.up", 0},
+    {"train", 26, "gemm_23", "dh0.post_attn_norm", 35840},
+    {"train", 27, "gemm_24", "dmodel.layers.0.mlp.up_proj.weight", 35840},
+    {"train", 28, "gemm_23", "dh0.post_attn_norm", 35840},
+    {"train", 29, "gemm_24", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
+    {"train", 30, "elementwise_25", "dh0.post_attn_norm.acc", 0},
     {"train", 31, "norm_grad_18", "dh0.resid_attn", 0},
     {"train", 32, "norm_grad_19", "dmodel.layers.0.post_attention_layernorm.weight", 0},
-    {"train", 33, "elementwise_27", "dh0.resid_attn.acc", 0},
-    {"train", 34, "gemm_28", "dh0.attn", 20480},
-    {"train", 35, "gemm_29", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
-    {"train", 36, "attention_grad_30", "dh0.attn.v", 0},
-    {"train", 37, "rope_31", "dh0.attn.k", 0},
-    {"train", 38, "rope_32", "dh0.attn.q", 0},
-    {"train", 39, "gemm_33", "dh0.input_norm", 10240},
-    {"train", 40, "gemm_34", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
-    {"train", 41, "gemm_33", "dh0.input_norm", 10240},
-    {"train", 42, "gemm_34", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
-    {"train", 43, "gemm_28", "dh0.input_norm", 20480},
-    {"train", 44, "elementwise_35", "dh0.input_norm.acc", 0},
-    {"train", 45, "gemm_29", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
+    {"train", 33, "elementwise_25", "dh0.resid_attn.acc", 0},
+    {"train", 34, "gemm_26", "dh0.attn", 20480},
+    {"train", 35, "gemm_27", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
+    {"train", 36, "attention_grad_28", "dh0.attn.v", 0},
+    {"train", 37, "rope_29", "dh0.attn.k", 0},
+    {"train", 38, "rope_30", "dh0.attn.q", 0},
+    {"train", 39, "gemm_31", "dh0.input_norm", 10240},
+    {"train", 40, "gemm_32", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
+    {"train", 41, "gemm_31", "dh0.input_norm", 10240},
+    {"train", 42, "gemm_32", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
+    {"train", 43, "gemm_26", "dh0.input_norm", 20480},
+    {"train", 44, "elementwise_33", "dh0.input_norm.acc", 0},
+    {"train", 45, "gemm_27", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
     {"train", 46, "norm_grad_18", "dembed", 0},
     {"train", 47, "norm_grad_19", "dmodel.layers.0.input_layernorm.weight", 0},
-    {"train", 48, "elementwise_36", "dembed.acc", 0},
-    {"train", 49, "embedding_grad_37", "dmodel.embed_tokens.weight", 0},
+    {"train", 48, "elementwise_25", "dembed.acc", 0},
+    {"train", 49, "embedding_grad_34", "dmodel.embed_tokens.weight", 0},
     {"prefill", 0, "embedding_0", "embed", 0},
     {"prefill", 1, "norm_1", "h0.input_norm", 0},
     {"prefill", 2, "gemm_2", "h0.attn.q", 20480},
     {"prefill", 3, "gemm_3", "h0.attn.k", 10240},
     {"prefill", 4, "gemm_3", "h0.attn.v", 10240},
-    {"prefill", 5, "rope_38", "h0.attn.q_rope", 0},
-    {"prefill", 6, "rope_39", "h0.attn.k_rope", 0},
-    {"prefill", 7, "cached_attention_40", "h0.attn", 0},
+    {"prefill", 5, "rope_35", "h0.attn.q_rope", 0},
+    {"prefill", 6, "rope_36", "h0.attn.k_rope", 0},
+    {"prefill", 7, "cached_attention_37", "h0.attn", 0},
     {"prefill", 8, "gemm_2", "h0.attn.out", 20480},
     {"prefill", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"prefill", 10, "gemm_8", "h0.mlp.gate", 35840},
     {"prefill", 11, "gemm_8", "h0.mlp.up", 35840},
-    {"prefill", 12, "elementwise_41", "h0.mlp.swiglu", 0},
+    {"prefill", 12, "elementwise_9", "h0.mlp.swiglu", 0},
     {"prefill", 13, "gemm_10", "h0.mlp.down", 35840},
     {"prefill", 14, "add_norm_7", "ln_f", 0},
     {"prefill", 15, "gemm_11", "logits", 26240},
-    {"decode", 0, "embedding_42", "embed", 0},
-    {"decode", 1, "norm_43", "h0.input_norm", 0},
-    {"decode", 2, "gemm_44", "h0.attn.q", 2048},
-    {"decode", 3, "gemm_45", "h0.attn.k", 1024},
-    {"decode", 4, "gemm_45", "h0.attn.v", 1024},
-    {"decode", 5, "rope_46", "h0.attn.q_rope", 0},
-    {"decode", 6, "rope_47", "h0.attn.k_rope", 0},
-    {"decode", 7, "cached_attention_48", "h0.attn", 0},
-    {"decode", 8, "gemm_44", "h0.attn.out", 2048},
-    {"decode", 9, "add_norm_49", "h0.post_attn_norm", 0},
-    {"decode", 10, "gemm_50", "h0.mlp.gate", 3584},
-    {"decode", 11, "gemm_50", "h0.mlp.up", 3584},
-    {"decode", 12, "elementwise_51", "h0.mlp.swiglu", 0},
-    {"decode", 13, "gemm_52", "h0.mlp.down", 3584},
-    {"decode", 14, "add_norm_49", "ln_f", 0},
-    {"decode", 15, "gemm_53", "logits", 2624},
+    {"decode", 0, "embedding_38", "embed", 0},
+    {"decode", 1, "norm_39", "h0.input_norm", 0},
+    {"decode", 2, "gemm_40", "h0.attn.q", 2048},
+    {"decode", 3, "gemm_41", "h0.attn.k", 1024},
+    {"decode", 4, "gemm_41", "h0.attn.v", 1024},
+    {"decode", 5, "rope_42", "h0.attn.q_rope", 0},
+    {"decode", 6, "rope_43", "h0.attn.k_rope", 0},
+    {"decode", 7, "cached_attention_44", "h0.attn", 0},
+    {"decode", 8, "gemm_40", "h0.attn.out", 2048},
+    {"decode", 9, "add_norm_45", "h0.post_attn_norm", 0},
+    {"decode", 10, "gemm_46", "h0.mlp.gate", 3584},
+    {"decode", 11, "gemm_46", "h0.mlp.up", 3584},
+    {"decode", 12, "elementwise_47", "h0.mlp.swiglu", 0},
+    {"decode", 13, "gemm_48", "h0.mlp.down", 3584},
+    {"decode", 14, "add_norm_45", "ln_f", 0},
+    {"decode", 15, "gemm_49", "logits", 2624},
 };
 
 IRC_EXPORT int irc_snap_profile_profile_count(void) { return 99; }
@@ -1858,13 +1942,13 @@ IRC_EXPORT int irc_snap_profile_prefill(irc_snap_profile *m, const int32_t *toke
             /* Up to 10 tokens (padded) through the prefill program. */
             stage_step(m, 0, 16, tokens + done, n, 10);
             run_prefill(m);
-            last = m->acts + 0 + (size_t)(n - 1) * 41;
+            last = m->acts + (size_t)(n - 1) * 41;
         } else {
             /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
-            last = m->acts + 0;
+            last = m->acts;
         }
         m->kv_len += n;
         done += n;
@@ -1886,6 +1970,6 @@ IRC_EXPORT int irc_snap_profile_decode(irc_snap_profile *m, int32_t token, float
     stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
-    memcpy(logits, m->acts + 0, 41 * sizeof(float));
+    memcpy(logits, m->acts, 41 * sizeof(float));
     return 0;
 }

@@ -67,15 +67,18 @@ static const irc_param_info PARAMS[12] = {
     {"lm_head.weight", 2, { 19, 12, 0, 0 }, 1392, 228},
 };
 
+/* Which parameters take weight decay (the compiler's choice: matrices, not
+ * biases, norms or other 1-d tensors). */
+static const unsigned char DECAY[12] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
+
 /* ---------------------------------------------------------------------------
  * Kernels
  */
 
 /* embedding_0: embed, embed
  * out (R = 5, C = 12) = table[ids]; table is (19, 12), ids is (5), checked by the caller */
-static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_0(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
@@ -83,9 +86,8 @@ static void embedding_0(irc_ctx *ctx, float *out, const float *table, const int3
 /* norm_1: h0.input_norm, h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (5, 12); w are (12) */
-static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_1(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12;
         float *yr = out + (size_t)r * 12;
@@ -110,7 +112,8 @@ static void norm_1(irc_ctx *ctx, const float *x, float *out, const float *w)
  * out (5, 12) = inp (5, 12) · wᵀ
  * out  is (5, 12)
  * inp  is (5, 12)
- * w    is (12, 12), read transposed */
+ * w    is (12, 12), read transposed
+ */
 static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -118,8 +121,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -129,7 +131,8 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (5, 4) = inp (5, 12) · wᵀ
  * out  is (5, 4)
  * inp  is (5, 12)
- * w    is (4, 12), read transposed */
+ * w    is (4, 12), read transposed
+ */
 static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -137,8 +140,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -148,9 +150,8 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4).
  * x, out are (1, 5, 3·4) */
-static void rope_4(irc_ctx *ctx, float *out, const float *x)
+static void rope_4(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
         float c[2], s[2];
@@ -176,9 +177,8 @@ static void rope_4(irc_ctx *ctx, float *out, const float *x)
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4).
  * x, out are (1, 5, 1·4) */
-static void rope_5(irc_ctx *ctx, float *out, const float *x)
+static void rope_5(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
         float c[2], s[2];
@@ -244,9 +244,8 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
 /* add_norm_7: h0.post_attn_norm, ln_f, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (5, 12); w are (12) */
-static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_7(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
@@ -273,7 +272,8 @@ static void add_norm_7(irc_ctx *ctx, float *x, const float *a, const float *b, f
  * out (5, 20) = inp (5, 12) · wᵀ
  * out  is (5, 20)
  * inp  is (5, 12)
- * w    is (20, 12), read transposed */
+ * w    is (20, 12), read transposed
+ */
 static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -281,8 +281,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -291,17 +290,16 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* elementwise_9: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_9(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            const irc_vf v24 = irc_vmul(v23, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v24, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v1, n);
         }
     }
 }
@@ -310,7 +308,8 @@ static void elementwise_9(irc_ctx *ctx, float *out0, const float *in0, const flo
  * out (5, 12) = inp (5, 20) · wᵀ
  * out  is (5, 12)
  * inp  is (5, 20)
- * w    is (12, 20), read transposed */
+ * w    is (12, 20), read transposed
+ */
 static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -318,8 +317,7 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -329,7 +327,8 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (5, 19) = inp (5, 12) · wᵀ
  * out  is (5, 19)
  * inp  is (5, 12)
- * w    is (19, 12), read transposed */
+ * w    is (19, 12), read transposed
+ */
 static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -337,8 +336,7 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -348,9 +346,8 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * Over each row of V = 19 logits (5 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * logits are (5, 19); targets is (5); loss is (1) */
-static void cross_entropy_12(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss)
+static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < 5; r++) {
@@ -381,32 +378,30 @@ static void cross_entropy_12(irc_ctx *ctx, const float *logits, const int32_t *t
 /* elementwise_13: h0.mlp.silu
  * out0 = silu(in0)
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_13(irc_ctx *ctx, float *out0, const float *in0)
+static void elementwise_13(float *out0, const float *in0)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
-            const irc_vf v23 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v23, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v0, n);
         }
     }
 }
 
-/* elementwise_14: h0.mlp.swiglu
+/* elementwise_14: h0.mlp.swiglu, dh0.mlp.up
  * out0 = in0 * in1
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_14(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v24 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v24, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v0, n);
         }
     }
 }
@@ -416,9 +411,8 @@ static void elementwise_14(irc_ctx *ctx, float *out0, const float *in0, const fl
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (5, 19); targets is (5); loss is (1); dlogits is (5, 19) */
-static void softmax_cross_entropy_15(irc_ctx *ctx, const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
-    (void)ctx;
     double total = 0.0;
     int count = 0;
     int valid = 0;
@@ -463,7 +457,8 @@ static void softmax_cross_entropy_15(irc_ctx *ctx, const float *logits, const in
  * out (5, 12) = inp (5, 19) · w
  * out  is (5, 12)
  * inp  is (5, 19)
- * w    is (19, 12) */
+ * w    is (19, 12)
+ */
 static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -471,8 +466,7 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 19, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -482,8 +476,9 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (19, 12) = inp (19, 5) · w
  * out  is (19, 12)
  * inp  is (5, 19), read transposed
- * w    is (5, 12) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (5, 12)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -491,8 +486,7 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 19, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -501,35 +495,30 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* norm_grad_18: dh0.resid_mlp, dh0.resid_attn, dembed
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (5, 12), w is (12) */
-static void norm_grad_18(irc_ctx *ctx, float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
         float mean = 0.0f, var = 0.0f;
         for (int i = 0; i < 12; i++)
             var += (xr[i] - mean) * (xr[i] - mean);
         const float rstd = 1.0f / sqrtf(var / 12.0f + 1e-6f);
-        float m1 = 0.0f, m2 = 0.0f;
+        float m2 = 0.0f;
         for (int i = 0; i < 12; i++) {
             const float g = gr[i] * w[i];
-            m1 += g;
             m2 += g * (xr[i] - mean) * rstd;
         }
-        m1 /= 12.0f;
         m2 /= 12.0f;
         float *dr = dx + (size_t)r * 12;
         for (int i = 0; i < 12; i++)
             dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
-        (void)m1;
     }
 }
 
 /* norm_grad_19: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (5, 12), dw is (12) */
-static void norm_grad_19(irc_ctx *ctx, float *dw, const float *dy, const float *x)
+static void norm_grad_19(float *dw, const float *dy, const float *x)
 {
-    (void)ctx;
     memset(dw, 0, 12 * sizeof(float));
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
@@ -546,7 +535,8 @@ static void norm_grad_19(irc_ctx *ctx, float *dw, const float *dy, const float *
  * out (5, 20) = inp (5, 12) · w
  * out  is (5, 20)
  * inp  is (5, 12)
- * w    is (12, 20) */
+ * w    is (12, 20)
+ */
 static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -554,8 +544,7 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 0,
         .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -565,8 +554,9 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * out (12, 20) = inp (12, 5) · w
  * out  is (12, 20)
  * inp  is (5, 12), read transposed
- * w    is (5, 20) */
-/* out += the product (a gradient accumulating over micro-batches) */
+ * w    is (5, 20)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
 static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
@@ -574,8 +564,7 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .A = inp, .lda = 12, .trans_a = 1,
         .B = w, .ldb = 20, .trans_b = 0,
         .C = out, .ldc = 20, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -584,152 +573,116 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* elementwise_22: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 20 + j, n);
-            const irc_vf v45 = irc_vmul(x0, x1);
-            const irc_vf v47 = irc_vmul(v45, irc_vsilu_grad(x2));
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v47, n);
+            const irc_vf v0 = irc_vmul(x0, x1);
+            const irc_vf v1 = irc_vmul(v0, irc_vsilu_grad(x2));
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v1, n);
         }
     }
 }
 
-/* elementwise_23: dh0.mlp.up
- * out0 = in0 * in1
- * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_23(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 5; r++) {
-        for (int j = 0; j < 20; j += IRC_VW) {
-            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v46 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v46, n);
-        }
-    }
-}
-
-/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
  * out (5, 12) = inp (5, 20) · w
  * out  is (5, 12)
  * inp  is (5, 20)
- * w    is (20, 12) */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (20, 12)
+ */
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (20, 12) = inp (20, 5) · w
  * out  is (20, 12)
  * inp  is (5, 20), read transposed
- * w    is (5, 12) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (5, 12)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 20, .N = 12, .K = 5,
         .A = inp, .lda = 20, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh0.post_attn_norm.acc
+/* elementwise_25: dh0.post_attn_norm.acc, dh0.resid_attn.acc, dembed.acc
  * out0 = (in0 + in1)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
             const int n = 12 - j < IRC_VW ? 12 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 12 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 12 + j, n);
-            const irc_vf v56 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 12 + j, v56, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 12 + j, v0, n);
         }
     }
 }
 
-/* elementwise_27: dh0.resid_attn.acc
- * out0 = (in0 + in1)
- * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_27(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 5; r++) {
-        for (int j = 0; j < 12; j += IRC_VW) {
-            const int n = 12 - j < IRC_VW ? 12 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 12 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 12 + j, n);
-            const irc_vf v59 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 12 + j, v59, n);
-        }
-    }
-}
-
-/* gemm_28: dh0.attn, dh0.input_norm
+/* gemm_26: dh0.attn, dh0.input_norm
  * out (5, 12) = inp (5, 12) · w
  * out  is (5, 12)
  * inp  is (5, 12)
- * w    is (12, 12) */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (12, 12)
+ */
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_27: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (12, 12) = inp (12, 5) · w
  * out  is (12, 12)
  * inp  is (5, 12), read transposed
- * w    is (5, 12) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (5, 12)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 12, .K = 5,
         .A = inp, .lda = 12, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh0.attn.v
+/* attention_grad_28: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √4;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -740,7 +693,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (1, 5, 3·4); dk, dv are (1, 5, 1·4);
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 5e-1f;
     enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -798,13 +751,12 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_31: dh0.attn.k
+/* rope_29: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 1·4) */
-static void rope_31(irc_ctx *ctx, float *out, const float *x)
+static void rope_29(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
         float c[2], s[2];
@@ -826,13 +778,12 @@ static void rope_31(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* rope_32: dh0.attn.q
+/* rope_30: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 3·4) */
-static void rope_32(irc_ctx *ctx, float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
-    (void)ctx;
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
         float c[2], s[2];
@@ -854,106 +805,85 @@ static void rope_32(irc_ctx *ctx, float *out, const float *x)
     }
 }
 
-/* gemm_33: dh0.input_norm, dh0.input_norm
+/* gemm_31: dh0.input_norm, dh0.input_norm
  * out (5, 12) = inp (5, 4) · w
  * out  is (5, 12)
  * inp  is (5, 4)
- * w    is (4, 12) */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (4, 12)
+ */
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 4,
         .A = inp, .lda = 4, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_32: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (4, 12) = inp (4, 5) · w
  * out  is (4, 12)
  * inp  is (5, 4), read transposed
- * w    is (5, 12) */
-/* out += the product (a gradient accumulating over micro-batches) */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (5, 12)
+ * out += the product (a gradient accumulating over micro-batches)
+ */
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 4, .N = 12, .K = 5,
         .A = inp, .lda = 4, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
         .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_35: dh0.input_norm.acc
+/* elementwise_33: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(irc_ctx *ctx, float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
 {
-    (void)ctx;
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
             const int n = 12 - j < IRC_VW ? 12 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 12 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 12 + j, n);
             const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 12 + j, n);
-            const irc_vf v77 = irc_vadd(x0, x1);
-            const irc_vf v82 = irc_vadd(v77, x2);
-            irc_vstore_upto(out0 + (size_t)r * 12 + j, v82, n);
+            const irc_vf v0 = irc_vadd(x0, x1);
+            const irc_vf v1 = irc_vadd(v0, x2);
+            irc_vstore_upto(out0 + (size_t)r * 12 + j, v1, n);
         }
     }
 }
 
-/* elementwise_36: dembed.acc
- * out0 = (in0 + in1)
- * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_36(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
-{
-    (void)ctx;
-    for (int r = 0; r < 5; r++) {
-        for (int j = 0; j < 12; j += IRC_VW) {
-            const int n = 12 - j < IRC_VW ? 12 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 12 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 12 + j, n);
-            const irc_vf v85 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 12 + j, v85, n);
-        }
-    }
-}
-
-/* embedding_grad_37: dmodel.embed_tokens.weight
+/* embedding_grad_34: dmodel.embed_tokens.weight
  * dtable (19, 12) = Σ of the rows of dy (5, 12) by token id, tokens in order (deterministic) */
-static void embedding_grad_37(irc_ctx *ctx, float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
 {
-    (void)ctx;
     memset(dtable, 0, (size_t)228 * sizeof(float));
     for (int r = 0; r < 5; r++)
         irc_axpy(dtable + (size_t)ids[r] * 12, 1.0f, dy + (size_t)r * 12, 12);
 }
 
-/* embedding_38: embed
+/* embedding_35: embed
  * out (R = 8, C = 12) = table[ids]; table is (19, 12), ids is (8), checked by the caller */
-static void embedding_38(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_35(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 8; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_39: h0.input_norm
+/* norm_36: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (8, 12); w are (12) */
-static void norm_39(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_36(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 8; r++) {
         const float *xr = x + (size_t)r * 12;
         float *yr = out + (size_t)r * 12;
@@ -974,52 +904,51 @@ static void norm_39(irc_ctx *ctx, const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_40: h0.attn.q, h0.attn.out
+/* gemm_37: h0.attn.q, h0.attn.out
  * out (8, 12) = inp (8, 12) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 12)
- * w    is (12, 12), read transposed */
-static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (12, 12), read transposed
+ */
+static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_41: h0.attn.k, h0.attn.v
+/* gemm_38: h0.attn.k, h0.attn.v
  * out (8, 4) = inp (8, 12) · wᵀ
  * out  is (8, 4)
  * inp  is (8, 12)
- * w    is (4, 12), read transposed */
-static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (4, 12), read transposed
+ */
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 4, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* rope_42: h0.attn.q_rope
+/* rope_39: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 3·4), pos is (1, 8) */
-static void rope_42(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_39(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
         float c[2], s[2];
@@ -1041,14 +970,13 @@ static void rope_42(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_43: h0.attn.k_rope
+/* rope_40: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 1·4), pos is (1, 8) */
-static void rope_43(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
         float c[2], s[2];
@@ -1070,7 +998,7 @@ static void rope_43(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_44: h0.attn
+/* cached_attention_41: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1080,10 +1008,9 @@ static void rope_43(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 8, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (8), each in 0..7 (checked by the caller)
  * out is (1, 8, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 8; t++) {
         memcpy(kc + (size_t)pos[t] * 4, k + (size_t)t * 4, 4 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
@@ -1116,12 +1043,11 @@ static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_45: h0.post_attn_norm, ln_f
+/* add_norm_42: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (8, 12); w are (12) */
-static void add_norm_45(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 8; r++) {
         const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
@@ -1144,96 +1070,93 @@ static void add_norm_45(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_46: h0.mlp.gate, h0.mlp.up
+/* gemm_43: h0.mlp.gate, h0.mlp.up
  * out (8, 20) = inp (8, 12) · wᵀ
  * out  is (8, 20)
  * inp  is (8, 12)
- * w    is (20, 12), read transposed */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (20, 12), read transposed
+ */
+static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_47: h0.mlp.swiglu
+/* elementwise_44: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (8, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_47(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_44(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 8; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
             const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
             const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v29, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v1, n);
         }
     }
 }
 
-/* gemm_48: h0.mlp.down
+/* gemm_45: h0.mlp.down
  * out (8, 12) = inp (8, 20) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 20)
- * w    is (12, 20), read transposed */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (12, 20), read transposed
+ */
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_49: logits
+/* gemm_46: logits
  * out (8, 19) = inp (8, 12) · wᵀ
  * out  is (8, 19)
  * inp  is (8, 12)
- * w    is (19, 12), read transposed */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (19, 12), read transposed
+ */
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 19, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* embedding_50: embed
+/* embedding_47: embed
  * out (R = 1, C = 12) = table[ids]; table is (19, 12), ids is (1), checked by the caller */
-static void embedding_50(irc_ctx *ctx, float *out, const float *table, const int32_t *ids)
+static void embedding_47(float *out, const float *table, const int32_t *ids)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_51: h0.input_norm
+/* norm_48: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (1, 12); w are (12) */
-static void norm_51(irc_ctx *ctx, const float *x, float *out, const float *w)
+static void norm_48(const float *x, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 12;
         float *yr = out + (size_t)r * 12;
@@ -1254,52 +1177,51 @@ static void norm_51(irc_ctx *ctx, const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_52: h0.attn.q, h0.attn.out
+/* gemm_49: h0.attn.q, h0.attn.out
  * out (1, 12) = inp (1, 12) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 12)
- * w    is (12, 12), read transposed */
-static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (12, 12), read transposed
+ */
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_53: h0.attn.k, h0.attn.v
+/* gemm_50: h0.attn.k, h0.attn.v
  * out (1, 4) = inp (1, 12) · wᵀ
  * out  is (1, 4)
  * inp  is (1, 12)
- * w    is (4, 12), read transposed */
-static void gemm_53(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (4, 12), read transposed
+ */
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 4, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* rope_54: h0.attn.q_rope
+/* rope_51: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 3·4), pos is (1, 1) */
-static void rope_54(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_51(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[2], s[2];
@@ -1321,14 +1243,13 @@ static void rope_54(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* rope_55: h0.attn.k_rope
+/* rope_52: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 1·4), pos is (1, 1) */
-static void rope_55(irc_ctx *ctx, float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
-    (void)ctx;
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
         float c[2], s[2];
@@ -1350,7 +1271,7 @@ static void rope_55(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
     }
 }
 
-/* cached_attention_56: h0.attn
+/* cached_attention_53: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1360,10 +1281,9 @@ static void rope_55(irc_ctx *ctx, float *out, const float *x, const int32_t *pos
  * k,v are (1, 1, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (1), each in 0..7 (checked by the caller)
  * out is (1, 1, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
-    (void)ctx;
     for (int t = 0; t < 1; t++) {
         memcpy(kc + (size_t)pos[t] * 4, k + (size_t)t * 4, 4 * sizeof(float));
         memcpy(vc + (size_t)pos[t] * 4, v + (size_t)t * 4, 4 * sizeof(float));
@@ -1396,12 +1316,11 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_57: h0.post_attn_norm, ln_f
+/* add_norm_54: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (1, 12); w are (12) */
-static void add_norm_57(irc_ctx *ctx, float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
@@ -1424,215 +1343,395 @@ static void add_norm_57(irc_ctx *ctx, float *x, const float *a, const float *b, 
     }
 }
 
-/* gemm_58: h0.mlp.gate, h0.mlp.up
+/* gemm_55: h0.mlp.gate, h0.mlp.up
  * out (1, 20) = inp (1, 12) · wᵀ
  * out  is (1, 20)
  * inp  is (1, 12)
- * w    is (20, 12), read transposed */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (20, 12), read transposed
+ */
+static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_59: h0.mlp.swiglu
+/* elementwise_56: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_59(irc_ctx *ctx, float *out0, const float *in0, const float *in1)
+static void elementwise_56(float *out0, const float *in0, const float *in1)
 {
-    (void)ctx;
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
             const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v28 = irc_vsilu(x0);
-            const irc_vf v29 = irc_vmul(v28, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v29, n);
+            const irc_vf x0 = irc_vload_upto(in0 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(v0, x1);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v1, n);
         }
     }
 }
 
-/* gemm_60: h0.mlp.down
+/* gemm_57: h0.mlp.down
  * out (1, 12) = inp (1, 20) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 20)
- * w    is (12, 20), read transposed */
-static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (12, 20), read transposed
+ */
+static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
         .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_61: logits
+/* gemm_58: logits
  * out (1, 19) = inp (1, 12) · wᵀ
  * out  is (1, 19)
  * inp  is (1, 12)
- * w    is (19, 12), read transposed */
-static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
+ * w    is (19, 12), read transposed
+ */
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 19, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
         .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL,
-        .act = IRC_ACT_NONE,
+        .bias = NULL, .act = IRC_ACT_NONE,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order, pointers at the offsets of each memory plan.
- * P parameters, G gradients, A activations, I token ids and targets (and
- * positions), S the key/value cache.
+ * The programs: kernels in order over named pointers into the arena, at the
+ * offsets of each program's memory plan (activations share memory by
+ * liveness, so one address can carry several names over a program).
  */
 static void run_forward(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_1(ctx, A + 0, A + 64, P + 240); /* k1 h0.input_norm */
-    gemm_2(ctx, A + 128, A + 64, P + 256); /* k2 h0.attn.q */
-    gemm_3(ctx, A + 192, A + 64, P + 400); /* k3 h0.attn.k */
-    gemm_3(ctx, A + 224, A + 64, P + 448); /* k4 h0.attn.v */
-    rope_4(ctx, A + 64, A + 128); /* k5 h0.attn.q_rope */
-    rope_5(ctx, A + 256, A + 192); /* k6 h0.attn.k_rope */
-    attention_6(ctx, A + 128, A + 64, A + 256, A + 224); /* k7 h0.attn */
-    gemm_2(ctx, A + 64, A + 128, P + 496); /* k8 h0.attn.out */
-    add_norm_7(ctx, A + 336, A + 0, A + 64, A + 224, P + 640); /* k9 h0.post_attn_norm */
-    gemm_8(ctx, A + 0, A + 224, P + 656); /* k10 h0.mlp.gate */
-    gemm_8(ctx, A + 112, A + 224, P + 896); /* k11 h0.mlp.up */
-    elementwise_9(ctx, A + 224, A + 0, A + 112); /* k12 h0.mlp.swiglu */
-    gemm_10(ctx, A + 0, A + 224, P + 1136); /* k13 h0.mlp.down */
-    add_norm_7(ctx, A + 64, A + 336, A + 0, A + 128, P + 1376); /* k14 ln_f */
-    gemm_11(ctx, A + 0, A + 128, P + 1392); /* k15 logits */
-    cross_entropy_12(ctx, A + 0, I + 16, A + 96); /* k16 loss */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 240; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 256; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 400; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 448; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 496; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 640; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 656; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 896; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 1136; /* (C, F) */
+    float *norm_weight = params + 1376; /* (C) */
+    float *lm_head_weight = params + 1392; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts; /* (B, T, C) */
+    float *h0_input_norm = acts + 64; /* (B, T, C) */
+    float *h0_attn_q = acts + 128; /* (B, T, C) */
+    float *h0_attn_k = acts + 192; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 224; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 64; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 256; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 128; /* (B, T, C) */
+    float *h0_attn_out = acts + 64; /* (B, T, C) */
+    float *h0_resid_attn = acts + 336; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 224; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 112; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 224; /* (B, T, F) */
+    float *h0_mlp_down = acts; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 64; /* (B, T, C) */
+    float *ln_f = acts + 128; /* (B, T, C) */
+    float *logits = acts; /* (B, T, V) */
+    float *loss = acts + 96; /* (1) */
+
+    embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
+    rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
+    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    cross_entropy_12(logits, targets, loss); /* k16 loss */
 }
 
 static void run_train(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_0(ctx, A + 672, P + 0, I + 0); /* k0 embed */
-    norm_1(ctx, A + 672, A + 736, P + 240); /* k1 h0.input_norm */
-    gemm_2(ctx, A + 0, A + 736, P + 256); /* k2 h0.attn.q */
-    gemm_3(ctx, A + 64, A + 736, P + 400); /* k3 h0.attn.k */
-    gemm_3(ctx, A + 1184, A + 736, P + 448); /* k4 h0.attn.v */
-    rope_4(ctx, A + 800, A + 0); /* k5 h0.attn.q_rope */
-    rope_5(ctx, A + 1216, A + 64); /* k6 h0.attn.k_rope */
-    attention_6(ctx, A + 864, A + 800, A + 1216, A + 1184); /* k7 h0.attn */
-    gemm_2(ctx, A + 0, A + 864, P + 496); /* k8 h0.attn.out */
-    add_norm_7(ctx, A + 928, A + 672, A + 0, A + 992, P + 640); /* k9 h0.post_attn_norm */
-    gemm_8(ctx, A + 0, A + 992, P + 656); /* k10 h0.mlp.gate */
-    gemm_8(ctx, A + 112, A + 992, P + 896); /* k11 h0.mlp.up */
-    elementwise_13(ctx, A + 224, A + 0); /* k12 h0.mlp.silu */
-    elementwise_14(ctx, A + 336, A + 224, A + 112); /* k13 h0.mlp.swiglu */
-    gemm_10(ctx, A + 448, A + 336, P + 1136); /* k14 h0.mlp.down */
-    add_norm_7(ctx, A + 1056, A + 928, A + 448, A + 1120, P + 1376); /* k15 ln_f */
-    gemm_11(ctx, A + 448, A + 1120, P + 1392); /* k16 logits */
-    softmax_cross_entropy_15(ctx, A + 448, I + 16, A + 1248, A + 544); /* k17 dlogits */
-    gemm_16(ctx, A + 448, A + 544, P + 1392); /* k18 dln_f */
-    gemm_17(ctx, G + 1392, A + 544, A + 1120); /* k19 dlm_head.weight */
-    norm_grad_18(ctx, A + 1120, A + 448, A + 1056, P + 1376); /* k20 dh0.resid_mlp */
-    norm_grad_19(ctx, A + 512, A + 448, A + 1056); /* k21 dmodel.norm.weight */
-    irc_accumulate(G + 1376, A + 512, 12); /* into the gradient */
-    gemm_20(ctx, A + 448, A + 1120, P + 1136); /* k22 dh0.mlp.swiglu */
-    gemm_21(ctx, G + 1136, A + 1120, A + 336); /* k23 dmodel.layers.0.mlp.down_proj.weight */
-    elementwise_22(ctx, A + 560, A + 448, A + 112, A + 0); /* k24 dh0.mlp.gate */
-    elementwise_23(ctx, A + 336, A + 448, A + 224); /* k25 dh0.mlp.up */
-    gemm_24(ctx, A + 1056, A + 336, P + 896); /* k26 dh0.post_attn_norm */
-    gemm_25(ctx, G + 896, A + 336, A + 992); /* k27 dmodel.layers.0.mlp.up_proj.weight */
-    gemm_24(ctx, A + 0, A + 560, P + 656); /* k28 dh0.post_attn_norm */
-    gemm_25(ctx, G + 656, A + 560, A + 992); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
-    elementwise_26(ctx, A + 992, A + 1056, A + 0); /* k30 dh0.post_attn_norm.acc */
-    norm_grad_18(ctx, A + 1056, A + 992, A + 928, P + 640); /* k31 dh0.resid_attn */
-    norm_grad_19(ctx, A + 0, A + 992, A + 928); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
-    irc_accumulate(G + 640, A + 0, 12); /* into the gradient */
-    elementwise_27(ctx, A + 928, A + 1120, A + 1056); /* k33 dh0.resid_attn.acc */
-    gemm_28(ctx, A + 0, A + 928, P + 496); /* k34 dh0.attn */
-    gemm_29(ctx, G + 496, A + 928, A + 864); /* k35 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_30(ctx, A + 864, A + 992, A + 1024, A + 0, A + 800, A + 1216, A + 1184); /* k36 dh0.attn.v */
-    rope_31(ctx, A + 64, A + 992); /* k37 dh0.attn.k */
-    rope_32(ctx, A + 800, A + 864); /* k38 dh0.attn.q */
-    gemm_33(ctx, A + 864, A + 1024, P + 448); /* k39 dh0.input_norm */
-    gemm_34(ctx, G + 448, A + 1024, A + 736); /* k40 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_33(ctx, A + 0, A + 64, P + 400); /* k41 dh0.input_norm */
-    gemm_34(ctx, G + 400, A + 64, A + 736); /* k42 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_28(ctx, A + 64, A + 800, P + 256); /* k43 dh0.input_norm */
-    elementwise_35(ctx, A + 128, A + 864, A + 0, A + 64); /* k44 dh0.input_norm.acc */
-    gemm_29(ctx, G + 256, A + 800, A + 736); /* k45 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_18(ctx, A + 0, A + 128, A + 672, P + 240); /* k46 dembed */
-    norm_grad_19(ctx, A + 64, A + 128, A + 672); /* k47 dmodel.layers.0.input_layernorm.weight */
-    irc_accumulate(G + 240, A + 64, 12); /* into the gradient */
-    elementwise_36(ctx, A + 240, A + 928, A + 0); /* k48 dembed.acc */
-    embedding_grad_37(ctx, A + 0, A + 240, I + 0); /* k49 dmodel.embed_tokens.weight */
-    irc_accumulate(G + 0, A + 0, 228); /* into the gradient */
+    float *const params = ctx->params;
+    float *const grads = ctx->grads;
+    const int32_t *const ids = ctx->ids;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 240; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 256; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 400; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 448; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 496; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 640; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 656; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 896; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 1136; /* (C, F) */
+    float *norm_weight = params + 1376; /* (C) */
+    float *lm_head_weight = params + 1392; /* (V, C) */
+    float *dlm_head_weight = grads + 1392; /* (V, C) */
+    float *dnorm_weight = grads + 1376; /* (C) */
+    float *dlayers_0_mlp_down_proj_weight = grads + 1136; /* (C, F) */
+    float *dlayers_0_mlp_up_proj_weight = grads + 896; /* (F, C) */
+    float *dlayers_0_mlp_gate_proj_weight = grads + 656; /* (F, C) */
+    float *dlayers_0_post_attention_layernorm_weight = grads + 640; /* (C) */
+    float *dlayers_0_self_attn_o_proj_weight = grads + 496; /* (C, C) */
+    float *dlayers_0_self_attn_v_proj_weight = grads + 448; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_k_proj_weight = grads + 400; /* (NKV*HD, C) */
+    float *dlayers_0_self_attn_q_proj_weight = grads + 256; /* (C, C) */
+    float *dlayers_0_input_layernorm_weight = grads + 240; /* (C) */
+    float *dembed_tokens_weight = grads; /* (V, C) */
+    const int32_t *tokens = ids; /* (B, T) */
+    const int32_t *targets = ids + 16; /* (B, T) */
+    float *embed = acts + 672; /* (B, T, C) */
+    float *h0_input_norm = acts + 736; /* (B, T, C) */
+    float *h0_attn_q = acts; /* (B, T, C) */
+    float *h0_attn_k = acts + 64; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 1184; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 800; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 1216; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 864; /* (B, T, C) */
+    float *h0_attn_out = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 928; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 992; /* (B, T, C) */
+    float *h0_mlp_gate = acts; /* (B, T, F) */
+    float *h0_mlp_up = acts + 112; /* (B, T, F) */
+    float *h0_mlp_silu = acts + 224; /* (B, T, F) */
+    float *h0_mlp_swiglu = acts + 336; /* (B, T, F) */
+    float *h0_mlp_down = acts + 448; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 1056; /* (B, T, C) */
+    float *ln_f = acts + 1120; /* (B, T, C) */
+    float *logits = acts + 448; /* (B, T, V) */
+    float *loss = acts + 1248; /* (1) */
+    float *dlogits = acts + 544; /* (B, T, V) */
+    float *dln_f = acts + 448; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 1120; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 512; /* (C) */
+    float *dh0_mlp_swiglu = acts + 448; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 560; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 336; /* (B, T, F) */
+    float *dh0_post_attn_norm = acts + 1056; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts + 992; /* (B, T, C) */
+    float *dh0_resid_attn = acts + 1056; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
+    float *dh0_resid_attn_acc = acts + 928; /* (B, T, C) */
+    float *dh0_attn = acts; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts + 864; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 992; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 1024; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 64; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 800; /* (B, T, C) */
+    float *dh0_input_norm = acts + 864; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 64; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 128; /* (B, T, C) */
+    float *dembed = acts; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 64; /* (C) */
+    float *dembed_acc = acts + 240; /* (B, T, C) */
+    float *dembed_tokens_weight_1 = acts; /* (V, C) */
+
+    embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
+    rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
+    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
+    elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */
+    softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k17 dlogits */
+    gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
+    gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
+    norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
+    norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
+    irc_accumulate(dnorm_weight, dnorm_weight_1, 12);
+    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
+    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
+    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
+    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */
+    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */
+    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
+    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
+    norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */
+    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
+    irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
+    elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */
+    gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */
+    gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k36 dh0.attn.v */
+    rope_29(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */
+    rope_30(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */
+    gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k39 dh0.input_norm */
+    gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k40 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k41 dh0.input_norm */
+    gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k42 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k43 dh0.input_norm */
+    elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */
+    gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */
+    irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
+    elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */
+    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */
+    irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
 }
 
 static void run_prefill(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_38(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_39(ctx, A + 0, A + 96, P + 240); /* k1 h0.input_norm */
-    gemm_40(ctx, A + 192, A + 96, P + 256); /* k2 h0.attn.q */
-    gemm_41(ctx, A + 288, A + 96, P + 400); /* k3 h0.attn.k */
-    gemm_41(ctx, A + 320, A + 96, P + 448); /* k4 h0.attn.v */
-    rope_42(ctx, A + 96, A + 192, I + 16); /* k5 h0.attn.q_rope */
-    rope_43(ctx, A + 352, A + 288, I + 16); /* k6 h0.attn.k_rope */
-    cached_attention_44(ctx, A + 192, A + 96, A + 352, A + 320, S + 0, S + 32, I + 16); /* k7 h0.attn */
-    gemm_40(ctx, A + 96, A + 192, P + 496); /* k8 h0.attn.out */
-    add_norm_45(ctx, A + 480, A + 0, A + 96, A + 320, P + 640); /* k9 h0.post_attn_norm */
-    gemm_46(ctx, A + 0, A + 320, P + 656); /* k10 h0.mlp.gate */
-    gemm_46(ctx, A + 160, A + 320, P + 896); /* k11 h0.mlp.up */
-    elementwise_47(ctx, A + 320, A + 0, A + 160); /* k12 h0.mlp.swiglu */
-    gemm_48(ctx, A + 0, A + 320, P + 1136); /* k13 h0.mlp.down */
-    add_norm_45(ctx, A + 96, A + 480, A + 0, A + 192, P + 1376); /* k14 ln_f */
-    gemm_49(ctx, A + 0, A + 192, P + 1392); /* k15 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 240; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 256; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 400; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 448; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 496; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 640; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 656; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 896; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 1136; /* (C, F) */
+    float *norm_weight = params + 1376; /* (C) */
+    float *lm_head_weight = params + 1392; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 8) */
+    const int32_t *positions = ids + 16; /* (1, 8) */
+    float *cache_k_0 = kv; /* (8, NKV*HD) */
+    float *cache_v_0 = kv + 32; /* (8, NKV*HD) */
+    float *embed = acts; /* (B, 8, C) */
+    float *h0_input_norm = acts + 96; /* (B, 8, C) */
+    float *h0_attn_q = acts + 192; /* (B, 8, C) */
+    float *h0_attn_k = acts + 288; /* (B, 8, NKV*HD) */
+    float *h0_attn_v = acts + 320; /* (B, 8, NKV*HD) */
+    float *h0_attn_q_rope = acts + 96; /* (B, 8, C) */
+    float *h0_attn_k_rope = acts + 352; /* (B, 8, NKV*HD) */
+    float *h0_attn = acts + 192; /* (B, 8, C) */
+    float *h0_attn_out = acts + 96; /* (B, 8, C) */
+    float *h0_resid_attn = acts + 480; /* (B, 8, C) */
+    float *h0_post_attn_norm = acts + 320; /* (B, 8, C) */
+    float *h0_mlp_gate = acts; /* (B, 8, F) */
+    float *h0_mlp_up = acts + 160; /* (B, 8, F) */
+    float *h0_mlp_swiglu = acts + 320; /* (B, 8, F) */
+    float *h0_mlp_down = acts; /* (B, 8, C) */
+    float *h0_resid_mlp = acts + 96; /* (B, 8, C) */
+    float *ln_f = acts + 192; /* (B, 8, C) */
+    float *logits = acts; /* (B, 8, V) */
+
+    embedding_35(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_36(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_37(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_38(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_38(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_39(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_40(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_41(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_37(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_42(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_43(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_43(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_44(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_45(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_46(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
 {
-    float *P = ctx->params, *G = ctx->grads, *A = ctx->acts, *S = ctx->kv;
-    const int32_t *I = ctx->ids;
-    (void)P; (void)G; (void)A; (void)S; (void)I;
-    embedding_50(ctx, A + 0, P + 0, I + 0); /* k0 embed */
-    norm_51(ctx, A + 0, A + 16, P + 240); /* k1 h0.input_norm */
-    gemm_52(ctx, A + 32, A + 16, P + 256); /* k2 h0.attn.q */
-    gemm_53(ctx, A + 48, A + 16, P + 400); /* k3 h0.attn.k */
-    gemm_53(ctx, A + 64, A + 16, P + 448); /* k4 h0.attn.v */
-    rope_54(ctx, A + 16, A + 32, I + 16); /* k5 h0.attn.q_rope */
-    rope_55(ctx, A + 32, A + 48, I + 16); /* k6 h0.attn.k_rope */
-    cached_attention_56(ctx, A + 48, A + 16, A + 32, A + 64, S + 0, S + 32, I + 16); /* k7 h0.attn */
-    gemm_52(ctx, A + 16, A + 48, P + 496); /* k8 h0.attn.out */
-    add_norm_57(ctx, A + 96, A + 0, A + 16, A + 64, P + 640); /* k9 h0.post_attn_norm */
-    gemm_58(ctx, A + 0, A + 64, P + 656); /* k10 h0.mlp.gate */
-    gemm_58(ctx, A + 32, A + 64, P + 896); /* k11 h0.mlp.up */
-    elementwise_59(ctx, A + 64, A + 0, A + 32); /* k12 h0.mlp.swiglu */
-    gemm_60(ctx, A + 0, A + 64, P + 1136); /* k13 h0.mlp.down */
-    add_norm_57(ctx, A + 16, A + 96, A + 0, A + 32, P + 1376); /* k14 ln_f */
-    gemm_61(ctx, A + 0, A + 32, P + 1392); /* k15 logits */
+    float *const params = ctx->params;
+    const int32_t *const ids = ctx->ids;
+    float *const kv = ctx->kv;
+    float *const acts = ctx->acts;
+    float *embed_tokens_weight = params; /* (V, C) */
+    float *layers_0_input_layernorm_weight = params + 240; /* (C) */
+    float *layers_0_self_attn_q_proj_weight = params + 256; /* (C, C) */
+    float *layers_0_self_attn_k_proj_weight = params + 400; /* (NKV*HD, C) */
+    float *layers_0_self_attn_v_proj_weight = params + 448; /* (NKV*HD, C) */
+    float *layers_0_self_attn_o_proj_weight = params + 496; /* (C, C) */
+    float *layers_0_post_attention_layernorm_weight = params + 640; /* (C) */
+    float *layers_0_mlp_gate_proj_weight = params + 656; /* (F, C) */
+    float *layers_0_mlp_up_proj_weight = params + 896; /* (F, C) */
+    float *layers_0_mlp_down_proj_weight = params + 1136; /* (C, F) */
+    float *norm_weight = params + 1376; /* (C) */
+    float *lm_head_weight = params + 1392; /* (V, C) */
+    const int32_t *tokens = ids; /* (1, 1) */
+    const int32_t *positions = ids + 16; /* (1, 1) */
+    float *cache_k_0 = kv; /* (8, NKV*HD) */
+    float *cache_v_0 = kv + 32; /* (8, NKV*HD) */
+    float *embed = acts; /* (B, 1, C) */
+    float *h0_input_norm = acts + 16; /* (B, 1, C) */
+    float *h0_attn_q = acts + 32; /* (B, 1, C) */
+    float *h0_attn_k = acts + 48; /* (B, 1, NKV*HD) */
+    float *h0_attn_v = acts + 64; /* (B, 1, NKV*HD) */
+    float *h0_attn_q_rope = acts + 16; /* (B, 1, C) */
+    float *h0_attn_k_rope = acts + 32; /* (B, 1, NKV*HD) */
+    float *h0_attn = acts + 48; /* (B, 1, C) */
+    float *h0_attn_out = acts + 16; /* (B, 1, C) */
+    float *h0_resid_attn = acts + 96; /* (B, 1, C) */
+    float *h0_post_attn_norm = acts + 64; /* (B, 1, C) */
+    float *h0_mlp_gate = acts; /* (B, 1, F) */
+    float *h0_mlp_up = acts + 32; /* (B, 1, F) */
+    float *h0_mlp_swiglu = acts + 64; /* (B, 1, F) */
+    float *h0_mlp_down = acts; /* (B, 1, C) */
+    float *h0_resid_mlp = acts + 16; /* (B, 1, C) */
+    float *ln_f = acts + 32; /* (B, 1, C) */
+    float *logits = acts; /* (B, 1, V) */
+
+    embedding_47(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_48(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_49(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_50(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_50(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_51(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_52(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_53(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_49(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_54(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_55(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_55(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_56(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_57(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_58(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1647,7 +1746,7 @@ IRC_EXPORT const irc_param_info *irc_snap_scalar_param_info(int i)
     return i >= 0 && i < 12 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)4 * 1632 + 1264 + 32)
+#define ARENA_FLOATS ((size_t)7824)
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1764,7 +1863,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 {
     if (b < 1 || b > 1 || t < 1 || t > 5)
         return fail(m, "batch %d x %d tokens: expected 1..1 x 1..5", b, t);
-    int32_t *tok = m->ids + 0, *tgt = m->ids + 16;
+    int32_t *tok = m->ids, *tgt = m->ids + 16;
     for (int i = 0; i < 5; i++) {
         tok[i] = 0;
         tgt[i] = -100;
@@ -1787,7 +1886,7 @@ static int stage_inputs(irc_ctx *m, const int32_t *tokens, const int32_t *target
 
 static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 {
-    const float *src = m->acts + 0;
+    const float *src = m->acts;
     for (int r = 0; r < b; r++)
         for (int c = 0; c < t; c++)
             memcpy(logits + ((size_t)r * t + c) * 19, src + ((size_t)r * 5 + c) * 19, 19 * sizeof(float));
@@ -1851,8 +1950,7 @@ IRC_EXPORT int irc_snap_scalar_adamw_step(irc_snap_scalar *m, const irc_adamw_co
     m->kv_len = 0; /* the cache holds the old weights' keys and values */
     for (int i = 0; i < 12; i++) {
         const irc_param_info *p = &PARAMS[i];
-        /* Weight decay on matrices only: not on biases, norms or 1-d tensors. */
-        const float wd = p->ndim >= 2 ? cfg->weight_decay : 0.0f;
+        const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
         irc_adamw_update(m->params + p->offset, m->grads + p->offset, m->opt_m + p->offset, m->opt_v + p->offset,
                          p->numel, cfg, scale * clip, wd, m->threads);
     }
@@ -1900,13 +1998,13 @@ IRC_EXPORT int irc_snap_scalar_prefill(irc_snap_scalar *m, const int32_t *tokens
             /* Up to 8 tokens (padded) through the prefill program. */
             stage_step(m, 0, 16, tokens + done, n, 8);
             run_prefill(m);
-            last = m->acts + 0 + (size_t)(n - 1) * 19;
+            last = m->acts + (size_t)(n - 1) * 19;
         } else {
             /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
-            last = m->acts + 0;
+            last = m->acts;
         }
         m->kv_len += n;
         done += n;
@@ -1928,6 +2026,6 @@ IRC_EXPORT int irc_snap_scalar_decode(irc_snap_scalar *m, int32_t token, float *
     stage_step(m, 0, 16, &token, 1, 1);
     run_decode(m);
     m->kv_len += 1;
-    memcpy(logits, m->acts + 0, 19 * sizeof(float));
+    memcpy(logits, m->acts, 19 * sizeof(float));
     return 0;
 }
