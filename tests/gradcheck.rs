@@ -118,12 +118,9 @@ fn llama_model_gradients() {
     );
 }
 
-/// Each op on its own: out = op(params...), loss = CE(rows(out) · W, targets).
-fn op_check(name: &str, build: impl Fn(&mut Graph, &mut Feeds, &mut Rng) -> NodeId) {
-    let mut g = Graph::new();
-    let mut feeds: Feeds = BTreeMap::new();
-    let mut rng = Rng::new(3);
-    let out = build(&mut g, &mut feeds, &mut rng);
+/// The loss of the op checks: CE(rows(out) · W, targets), with W and the
+/// targets (one ignored) fed from `rng`.
+fn with_loss(g: &mut Graph, feeds: &mut Feeds, rng: &mut Rng, out: NodeId) -> NodeId {
     let ty = g.node(out).ty.clone();
     let n = ty.last();
     let rows = ty.numel() / n;
@@ -143,17 +140,12 @@ fn op_check(name: &str, build: impl Fn(&mut Graph, &mut Feeds, &mut Rng) -> Node
         TensorType::f32(&[n, 5]),
         "proj",
     );
-    feeds.insert("proj".into(), randn(&mut rng, &[n, 5], 1.0));
-    let logits = g
-        .add(
-            Op::MatMul {
-                ta: false,
-                tb: false,
-            },
-            &[flat, w],
-            "logits",
-        )
-        .unwrap();
+    feeds.insert("proj".into(), randn(rng, &[n, 5], 1.0));
+    let mm = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
+    let logits = g.add(mm, &[flat, w], "logits").unwrap();
     let tg = g.leaf(
         Op::Input {
             name: "targets".into(),
@@ -169,7 +161,16 @@ fn op_check(name: &str, build: impl Fn(&mut Graph, &mut Feeds, &mut Rng) -> Node
                 .collect(),
         ),
     );
-    let loss = g.add(Op::CrossEntropy, &[logits, tg], "loss").unwrap();
+    g.add(Op::CrossEntropy, &[logits, tg], "loss").unwrap()
+}
+
+/// Each op on its own: out = op(params...), loss = CE(rows(out) · W, targets).
+fn op_check(name: &str, build: impl Fn(&mut Graph, &mut Feeds, &mut Rng) -> NodeId) {
+    let mut g = Graph::new();
+    let mut feeds: Feeds = BTreeMap::new();
+    let mut rng = Rng::new(3);
+    let out = build(&mut g, &mut feeds, &mut rng);
+    let loss = with_loss(&mut g, &mut feeds, &mut rng, out);
     g.mark_output("loss", loss);
     let worst = check(&mut g, &feeds, 6, name);
     println!("{name}: worst relative error {worst:e}");
@@ -246,40 +247,9 @@ fn every_registered_op_has_a_case() {
     let mut seen = BTreeSet::new();
     for case in all_cases() {
         let mut g = Graph::new();
-        let out = build(&case, &mut g, &mut BTreeMap::new(), &mut Rng::new(1));
-        let (n, rows) = (
-            g.node(out).ty.last(),
-            g.node(out).ty.numel() / g.node(out).ty.last(),
-        );
-        let flat = g
-            .add(
-                Op::Reshape {
-                    shape: vec![rows, n],
-                },
-                &[out],
-                "rows",
-            )
-            .unwrap();
-        let w = g.leaf(
-            Op::Param {
-                name: "proj".into(),
-            },
-            TensorType::f32(&[n, 5]),
-            "proj",
-        );
-        let mm = Op::MatMul {
-            ta: false,
-            tb: false,
-        };
-        let logits = g.add(mm, &[flat, w], "logits").unwrap();
-        let tg = g.leaf(
-            Op::Input {
-                name: "targets".into(),
-            },
-            TensorType::i32(&[rows]),
-            "targets",
-        );
-        let loss = g.add(Op::CrossEntropy, &[logits, tg], "loss").unwrap();
+        let (mut feeds, mut rng) = (BTreeMap::new(), Rng::new(1));
+        let out = build(&case, &mut g, &mut feeds, &mut rng);
+        let loss = with_loss(&mut g, &mut feeds, &mut rng, out);
         differentiate(&mut g, loss).unwrap();
         seen.extend(g.ids().into_iter().map(|id| g.node(id).op.mnemonic()));
     }
