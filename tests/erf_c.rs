@@ -3,48 +3,15 @@
 //! this host runs, with the system compiler and clang where present, and on
 //! NEON through `aarch64-linux-gnu-gcc` and `qemu-aarch64` when installed.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{host_c_targets, runs};
+use std::path::Path;
 use std::process::Command;
-
-fn runs(cc: &str) -> bool {
-    Command::new(cc)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// (target macro suffix, compiler flags) this host can run.
-fn host_targets() -> Vec<(&'static str, &'static [&'static str])> {
-    let mut v: Vec<(&'static str, &'static [&'static str])> = vec![("SCALAR", &[])];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            v.push(("AVX2", &["-mavx2", "-mfma"]));
-        }
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-        {
-            let f = &[
-                "-mavx512f",
-                "-mavx512bw",
-                "-mavx512dq",
-                "-mavx512vl",
-                "-mavx2",
-                "-mfma",
-            ];
-            v.push(("AVX512", f));
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    v.push(("NEON", &[]));
-    v
-}
 
 /// Compile for `target` and run (through `runner`), checking the verdict line.
 fn check(cc: &str, target: &str, flags: &[&str], runner: &[&str], dir: &Path) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = common::root();
     let exe = dir.join(format!("erf_{}_{target}", cc.replace('/', "_")));
     let out = Command::new(cc)
         .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"])
@@ -81,7 +48,7 @@ fn erf_matches_libm_on_every_path() {
     let ccs: Vec<&str> = ["cc", "clang"].into_iter().filter(|c| runs(c)).collect();
     assert!(!ccs.is_empty(), "no C compiler found");
     for cc in ccs {
-        for (target, flags) in host_targets() {
+        for (target, flags) in host_c_targets() {
             check(cc, target, flags, &[], dir.path());
         }
     }

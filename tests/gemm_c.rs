@@ -10,21 +10,13 @@
 //! (the small-M thread split forced whatever the size), and A, B and bias ending at an
 //! unmapped page, all against a double-precision reference (relative error ≤ 1e-5).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{host_c_targets, root, runs};
+use std::path::Path;
 use std::process::Command;
 
 const COMMON_FLAGS: &[&str] = &["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn runs(cc: &str) -> bool {
-    Command::new(cc)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 /// The system compiler (`$CC`, else `cc`), plus clang where present.
 fn compilers() -> Vec<String> {
@@ -51,37 +43,6 @@ fn run_gemm_test(runner: &[&str], exe: &Path, what: &str) {
         "gemm_test failed for {what}:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// Targets the host can run: (macro suffix, extra compiler flags).
-fn host_targets() -> Vec<(&'static str, &'static [&'static str])> {
-    let mut targets: Vec<(&'static str, &'static [&'static str])> = vec![("SCALAR", &[])];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            targets.push(("AVX2", &["-mavx2", "-mfma"]));
-        }
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-        {
-            targets.push((
-                "AVX512",
-                &[
-                    "-mavx512f",
-                    "-mavx512bw",
-                    "-mavx512dq",
-                    "-mavx512vl",
-                    "-mavx2",
-                    "-mfma",
-                ],
-            ));
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    targets.push(("NEON", &[]));
-    targets
 }
 
 fn compile(compiler: &str, target: &str, flags: &[&str], extra: &[&str], out: &Path) {
@@ -112,7 +73,7 @@ fn gemm_c_all_host_targets() {
     let ccs = compilers();
     assert!(!ccs.is_empty(), "no C compiler found");
     for (n, compiler) in ccs.iter().enumerate() {
-        for (target, flags) in host_targets() {
+        for (target, flags) in host_c_targets() {
             let exe = dir
                 .path()
                 .join(format!("gemm_test_{}_{n}", target.to_lowercase()));

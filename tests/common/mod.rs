@@ -112,3 +112,28 @@ pub fn perfect_eval(scenes: usize, seed: u64) -> irc::eval::EvalResult {
     e.gen_tokens_per_s = Some(900.0);
     e
 }
+
+/// Whether the program `cc` is installed (it answers `--version`).
+pub fn runs(cc: &str) -> bool {
+    std::process::Command::new(cc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The SIMD paths this host runs, for the C tests that compile the runtime
+/// headers by hand: (the `IRC_TARGET_*` macro suffix, the compiler flags).
+pub fn host_c_targets() -> Vec<(&'static str, &'static [&'static str])> {
+    Target::host_paths()
+        .into_iter()
+        .map(|t| {
+            let name = match t {
+                Target::Avx512 => "AVX512",
+                Target::Avx2 => "AVX2",
+                Target::Neon => "NEON",
+                _ => "SCALAR",
+            };
+            (name, irc::toolchain::target_flags(t))
+        })
+        .collect()
+}
