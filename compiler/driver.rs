@@ -90,7 +90,7 @@ pub fn compile_graph(
     fusion::check(&graph, &kernels)?;
     dump("fusion", || fusion::describe(&graph, &kernels));
 
-    let schedule = crate::schedule::schedule(&graph, &kernels, target.resolve());
+    let schedule = crate::schedule::schedule(&graph, &kernels, target);
     dump("schedule", || schedule.describe(&graph, &kernels));
 
     let memory = crate::memory::plan(&graph, &kernels)?;

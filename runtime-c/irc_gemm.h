@@ -66,36 +66,39 @@ typedef struct {
     float *work;            /* workspace of at least irc_gemm_work_floats(threads) floats, 64-byte aligned */
 } irc_gemm_args;
 
-/* ---- per-target tile and block sizes ---------------------------------------------------
- * NR is always two vectors. KC·NR·4 bytes (the B micro-panel) must sit in L1 next to an
- * A micro-panel; MC·KC·4 (the A block) fits in L2; KC·NC·4 (the B block) in L3.
- * MC, NC are multiples of MR, NR. */
+/* ---- per-target tile, and block sizes from the caches -------------------------------------
+ * The register tile is the microkernel's: MR rows × NR = two vectors. */
 #define IRC_NR (2 * IRC_VW)
 #if defined(IRC_TARGET_AVX512)
 #define IRC_MR 12            /* 24 zmm accumulators + 2 B vectors + 1 broadcast of 32 */
-#define IRC_KC 192  /* B micro-panel 192·NR·4 B: half of a 48 KiB L1 or less */
-#define IRC_MC 240
-#define IRC_NC 3072
 #define IRC_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #elif defined(IRC_TARGET_AVX2)
 #define IRC_MR 6             /* 12 ymm accumulators + 2 B vectors + 1 broadcast of 16 */
-#define IRC_KC 192  /* B micro-panel 192·NR·4 B: half of a 48 KiB L1 or less */
-#define IRC_MC 144
-#define IRC_NC 3072
 #define IRC_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #elif defined(IRC_TARGET_NEON)
 #define IRC_MR 8             /* 16 q accumulators + 2 B vectors + 1 broadcast of 32 */
-#define IRC_KC 256
-#define IRC_MC 128
-#define IRC_NC 2048
 #define IRC_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #else
 #define IRC_MR 4             /* 4×2 tile of plain floats */
-#define IRC_KC 256
-#define IRC_MC 64
-#define IRC_NC 1024
 #define IRC_GEMM_ROWS(X) X(0) X(1) X(2) X(3)
 #endif
+
+/* The blocks follow the caches of the CPU the library is built for, which irc build defines
+ * (the schedule's caches; `irc inspect` shows them):
+ *   KC: the B micro-panel (KC×NR floats) fills half of L1d, the other half holds the A
+ *       micro-panel streaming through and the C tile;
+ *   MC: the A block (MC×KC) fills half of L2;
+ *   NC: the B block (KC×NC) half of this core's share of L3 (at most 4096 columns, which
+ *       bounds the workspace).
+ * KC sets the order of the sums over K, so the results of a build depend on the caches it
+ * was blocked for (and on nothing else: not on the thread count). */
+#if !defined(IRC_L1D_BYTES) || !defined(IRC_L2_BYTES) || !defined(IRC_L3_BYTES_PER_CORE)
+#error "define IRC_L1D_BYTES, IRC_L2_BYTES and IRC_L3_BYTES_PER_CORE (irc build does: see the schedule's caches)"
+#endif
+#define IRC__CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
+#define IRC_KC IRC__CLAMP(IRC_L1D_BYTES / 2 / (4 * IRC_NR) / 16 * 16, 32, 512)
+#define IRC_MC IRC__CLAMP(IRC_L2_BYTES / 2 / (4 * IRC_KC) / IRC_MR * IRC_MR, IRC_MR, 128 * IRC_MR)
+#define IRC_NC IRC__CLAMP(IRC_L3_BYTES_PER_CORE / 2 / (4 * IRC_KC) / IRC_NR * IRC_NR, IRC_NR, 4096)
 
 /* Each thread packs into its own B block (KC×NC) and A block (MC×KC): no barriers. */
 #define IRC_WORK_PER_THREAD ((size_t)IRC_KC * IRC_NC + (size_t)IRC_MC * IRC_KC)

@@ -9,10 +9,13 @@
 //! add, pre, GELU, padded leading dimensions, bit-identical results for 1, 2 and 3 threads
 //! (the small-M thread split forced whatever the size), and A, B and bias ending at an
 //! unmapped page, all against a double-precision reference (relative error ≤ 1e-5).
+//! Each is built twice: blocked for the generic caches, and for tiny ones, which split every
+//! dimension of the larger shapes into several KC, MC and NC blocks.
 
 mod common;
 
 use common::{host_c_targets, root, runs};
+use irc::schedule::Caches;
 use std::path::Path;
 use std::process::Command;
 
@@ -45,11 +48,30 @@ fn run_gemm_test(runner: &[&str], exe: &Path, what: &str) {
     );
 }
 
+/// Caches so small that K = 577 takes several KC blocks, M several MC blocks, N several NC.
+const TINY: Caches = Caches {
+    l1d: 4 << 10,
+    l2: 16 << 10,
+    l3_per_core: 64 << 10,
+};
+
 fn compile(compiler: &str, target: &str, flags: &[&str], extra: &[&str], out: &Path) {
+    compile_for(compiler, target, flags, extra, Caches::GENERIC, out)
+}
+
+fn compile_for(
+    compiler: &str,
+    target: &str,
+    flags: &[&str],
+    extra: &[&str],
+    caches: Caches,
+    out: &Path,
+) {
     let root = root();
     let output = Command::new(compiler)
         .args(COMMON_FLAGS)
         .args(flags)
+        .args(caches.c_flags())
         .arg("-D")
         .arg(format!("IRC_TARGET_{target}"))
         .arg("-I")
@@ -74,13 +96,16 @@ fn gemm_c_all_host_targets() {
     assert!(!ccs.is_empty(), "no C compiler found");
     for (n, compiler) in ccs.iter().enumerate() {
         for (target, flags) in host_c_targets() {
-            let exe = dir
-                .path()
-                .join(format!("gemm_test_{}_{n}", target.to_lowercase()));
-            let mut all_flags = vec!["-fopenmp"];
-            all_flags.extend_from_slice(flags);
-            compile(compiler, target, &all_flags, &["-lm"], &exe);
-            run_gemm_test(&[], &exe, &format!("IRC_TARGET_{target} ({compiler})"));
+            for (which, caches) in [("generic", Caches::GENERIC), ("tiny", TINY)] {
+                let exe = dir
+                    .path()
+                    .join(format!("gemm_test_{}_{which}_{n}", target.to_lowercase()));
+                let mut all_flags = vec!["-fopenmp"];
+                all_flags.extend_from_slice(flags);
+                compile_for(compiler, target, &all_flags, &["-lm"], caches, &exe);
+                let what = format!("IRC_TARGET_{target} ({compiler}, {which} caches)");
+                run_gemm_test(&[], &exe, &what);
+            }
         }
     }
 }

@@ -981,6 +981,14 @@ pub fn emit(
         "targets_at": plus("m->ids", id_off(c, "targets").unwrap_or(0)),
         "logits_at": plus("m->acts", out_off(c, "logits")?), "ignore": IGNORE_INDEX, "loss_off": out_off(c, "loss")?,
     });
+    let caches = c.schedule.caches;
+    ctx["caches"] = json!(caches.describe());
+    ctx["caches_from"] = json!(if spec.build.target == Target::Native {
+        "this machine's, read when it was built"
+    } else {
+        "which any CPU of the target has (so the build is the same everywhere)"
+    });
+    ctx["cache_defines"] = json!(caches.c_defines());
     ctx["context"] = json!(m.context);
     ctx["attn_scratch"] = json!(all
         .iter()

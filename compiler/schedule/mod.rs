@@ -2,6 +2,10 @@
 //! loop is spread over threads — kept in a side table apart from the graph,
 //! which only says *what* is computed.
 
+mod caches;
+
+pub use caches::Caches;
+
 use crate::ir::Graph;
 use crate::ir::{Kernel, KernelKind};
 use crate::spec::Target;
@@ -36,13 +40,14 @@ pub struct KernelSchedule {
     pub parallel: Parallel,
     /// f32 lanes per vector on the target.
     pub vector_width: usize,
-    /// GEMM register tile (MR, NR), for matmuls.
-    pub tile: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Schedule {
     pub target: Target,
+    /// The caches the GEMM is blocked for (its register tile is the
+    /// microkernel's own, in runtime-c/irc_gemm.h).
+    pub caches: Caches,
     pub kernels: Vec<KernelSchedule>,
 }
 
@@ -55,19 +60,11 @@ impl Target {
             _ => 1,
         }
     }
-
-    /// The GEMM microkernel's register tile (must match runtime-c/irc_gemm.h).
-    pub fn gemm_tile(self) -> (usize, usize) {
-        match self.resolve() {
-            Target::Avx512 => (12, 32),
-            Target::Avx2 => (6, 16),
-            Target::Neon => (8, 8),
-            _ => (4, 2),
-        }
-    }
 }
 
+/// `target` as the spec says it: "native" also blocks for this machine's caches.
 pub fn schedule(g: &Graph, kernels: &[Kernel], target: Target) -> Schedule {
+    let caches = Caches::for_target(target);
     let target = target.resolve();
     let kernels = kernels
         .iter()
@@ -88,32 +85,33 @@ pub fn schedule(g: &Graph, kernels: &[Kernel], target: Target) -> Schedule {
                 _ if big => Parallel::Rows,
                 _ => Parallel::Serial,
             };
-            let tile = matches!(k.kind, KernelKind::Gemm { .. }).then(|| target.gemm_tile());
             KernelSchedule {
                 parallel,
                 vector_width: target.vector_width(),
-                tile,
             }
         })
         .collect();
-    Schedule { target, kernels }
+    Schedule {
+        target,
+        caches,
+        kernels,
+    }
 }
 
 impl Schedule {
     pub fn describe(&self, g: &Graph, kernels: &[Kernel]) -> String {
-        let mut s = format!("target {}\n", self.target.name());
+        let mut s = format!(
+            "target {}, GEMM blocked for {}\n",
+            self.target.name(),
+            self.caches.describe()
+        );
         for (i, (k, ks)) in kernels.iter().zip(&self.kernels).enumerate() {
-            let tile = ks
-                .tile
-                .map(|(m, n)| format!(" tile {m}x{n}"))
-                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "k{i:<3} {:<22} {:?} vec {}{}  # {}",
+                "k{i:<3} {:<22} {:?} vec {}  # {}",
                 k.kind.label(),
                 ks.parallel,
                 ks.vector_width,
-                tile,
                 g.node(*k.nodes.last().unwrap()).name
             );
         }

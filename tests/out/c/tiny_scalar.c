@@ -13,6 +13,11 @@
  * Target: scalar (1 lanes).
  */
 #define IRC_TARGET_SCALAR 1
+/* irc_gemm.h sizes the GEMM's blocks for these caches: L1d 32 KiB, L2 512 KiB, L3 2048 KiB a core,
+ * which any CPU of the target has (so the build is the same everywhere). */
+#define IRC_L1D_BYTES 32768
+#define IRC_L2_BYTES 524288
+#define IRC_L3_BYTES_PER_CORE 2097152
 #include "irc_model.h"
 #include "irc_runtime.h"
 #include "irc_safetensors.h"
