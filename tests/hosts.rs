@@ -440,3 +440,55 @@ fn rust_host_example_runs() {
     }
     assert!(out.contains(&format!("ids: {ids:?}")), "{out}");
 }
+
+/// A context that only generates holds no training state: the gradients and
+/// AdamW moments (3 x the parameters) are allocated by the first call that
+/// needs them. Measured with glibc's malloc statistics, not timings.
+#[test]
+fn a_generating_context_holds_no_training_state() {
+    let m = Model::gpt2();
+    let host = r#"
+#include <malloc.h>
+#include <stdio.h>
+#include "irc_model.h"
+#define CAT_(a, b, c) a##b##c
+#define CAT(a, b, c) CAT_(a, b, c)
+#define F(fn) CAT(irc_, MODEL, _##fn)
+static size_t in_use(void) { struct mallinfo2 mi = mallinfo2(); return mi.uordblks + mi.hblkhd; }
+int main(void) {
+    size_t base = in_use();
+    CAT(irc_, MODEL, ) *m = F(create)(1);
+    int32_t ids[4] = {1, 2, 3, 4};
+    static float logits[CAT(IRC_, MODEL_UC, _VOCAB)];
+    if (!m || F(prefill)(m, ids, 4, logits) || F(decode)(m, 5, logits)) return 1;
+    size_t generate = in_use() - base;
+    if (!F(grads)(m)) return 1;
+    size_t train = in_use() - base;
+    printf("%zu %zu %zu\n", (size_t)CAT(IRC_, MODEL_UC, _NUM_PARAMS) * sizeof(float), generate, train);
+    F(destroy)(m);
+    return 0;
+}
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("lean.c");
+    std::fs::write(&src, host).unwrap();
+    let mut args = os(&STRICT);
+    args.extend(m.defines());
+    args.extend(os(&[format!("-I{}", m.dir().display())]));
+    args.extend([
+        src.into_os_string(),
+        m.dir().join("libirc_model.a").into(),
+        "-fopenmp".into(),
+        "-lm".into(),
+    ]);
+    let bin = compile(&args, &tmp.path().join("lean"));
+    let (code, out, err) = run(&mut Command::new(&bin));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Vec<usize> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let (params, generate, train) = (v[0], v[1], v[2]);
+    assert!(
+        train - generate >= 3 * params,
+        "the training state ({} bytes) should come with the first training call: {out}",
+        3 * params
+    );
+}

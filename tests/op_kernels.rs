@@ -175,7 +175,7 @@ fn run_op(case: &Case) {
         );
         s.zero_grads();
         s.backward(&toks, &tgts, B, T).unwrap();
-        let got = s.grad_weights();
+        let got = s.grad_weights().unwrap();
         for (out_name, id) in train_ref.graph.outputs() {
             let Some(p) = out_name.strip_prefix("grad:") else {
                 continue;

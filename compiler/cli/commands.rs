@@ -10,7 +10,7 @@ pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
     let b = model::build(&spec, &dir)?;
     let c = &b.compiled;
     println!(
-        "built {} ({} target) in {:.2}s{}: {} ops, {} kernels, {} params, arena {:.2} MiB",
+        "built {} ({} target) in {:.2}s{}: {} ops, {} kernels, {} params; memory {:.2} MiB to run it, {:.2} MiB to train it",
         spec.model.name,
         c.schedule.target.name(),
         b.seconds,
@@ -18,13 +18,18 @@ pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
         c.graph.len(),
         c.kernels.len(),
         c.memory.param_floats,
-        (c.memory.param_floats + c.memory.act_floats) as f64 * 4.0 / (1 << 20) as f64
+        mib(c.memory.param_floats + c.memory.act_floats),
+        mib(4 * c.memory.param_floats + b.train.memory.act_floats.max(c.memory.act_floats))
     );
     println!(
         "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
         dir.display()
     );
     Ok(())
+}
+
+fn mib(floats: usize) -> f64 {
+    floats as f64 * 4.0 / (1 << 20) as f64
 }
 
 /// `irc inspect`.
@@ -81,7 +86,7 @@ pub(super) fn grad(
     let loss = s
         .backward(&flat(&rows), &flat(&trows), n, t)
         .map_err(|e| e.context(tokens.display()))?;
-    let mut g = s.grad_weights();
+    let mut g = s.grad_weights()?;
     g.insert("loss", &[1], vec![loss]);
     g.save(&out, None)?;
     println!("loss {loss:.6}");

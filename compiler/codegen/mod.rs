@@ -954,11 +954,11 @@ pub fn emit(
                     "offset": p.offset, "numel": p.size, "decay": decays(&p.shape) as u8 })
         })
         .collect();
-    let act_floats = all
-        .iter()
-        .map(|(_, p)| p.memory.act_floats)
-        .max()
-        .unwrap_or(0);
+    let acts = |name: &str| {
+        all.iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, p)| p.memory.act_floats)
+    };
     let id_ints = all.iter().map(|(_, p)| p.memory.id_ints).max().unwrap_or(0);
     let generation = generation(steps)?;
     let mut ctx = json!({
@@ -969,8 +969,8 @@ pub fn emit(
         "B": c.program.batch, "T": c.program.seq, "C": m.d_model, "V": m.vocab_size, "L": m.layers,
         "NH": m.heads, "NKV": m.kv_heads, "HD": m.head_dim(), "F": m.ffn_hidden,
         "target": target.name(), "target_macro": target_macro(target), "vector_width": target.vector_width(),
-        "param_floats": mem.param_floats, "act_floats": act_floats, "id_ints": id_ints,
-        "arena_floats": 4 * mem.param_floats + act_floats + id_ints,
+        "param_floats": mem.param_floats, "act_floats_forward": acts("run_forward"),
+        "act_floats_generate": acts("run_prefill").max(acts("run_decode")), "id_ints": id_ints,
         "max_threads": MAX_THREADS,
         "default_threads": if spec.build.threads == 0 { "irc_default_threads()".to_string() } else { spec.build.threads.to_string() },
         "default_threads_doc": if spec.build.threads == 0 { "one per core".to_string() } else { spec.build.threads.to_string() },

@@ -457,23 +457,33 @@ impl Session {
 }
 
 impl Session {
-    /// The gradient region (parameter layout).
-    pub fn grads(&self) -> &[f32] {
+    /// The gradient region (parameter layout). The training state is made
+    /// on first use: this fails only when it cannot be allocated.
+    pub fn grads(&self) -> Result<&[f32]> {
+        // SAFETY: valid context.
+        let p = unsafe { (self.lib.grads)(self.ctx) };
+        if p.is_null() {
+            return Err(self.check(1).unwrap_err());
+        }
         // SAFETY: the region holds num_params floats for the context's life.
-        unsafe { std::slice::from_raw_parts((self.lib.grads)(self.ctx), self.lib.num_params) }
+        Ok(unsafe { std::slice::from_raw_parts(p, self.lib.num_params) })
     }
 
     /// Gradients by parameter name.
-    pub fn grad_weights(&self) -> Weights {
-        self.named(self.grads())
+    pub fn grad_weights(&self) -> Result<Weights> {
+        Ok(self.named(self.grads()?))
     }
 
-    /// AdamW moments (first, then second): 2 × num_params floats.
-    pub fn opt_state_mut(&mut self) -> &mut [f32] {
-        // SAFETY: the region holds 2·num_params floats for the context's life.
-        unsafe {
-            std::slice::from_raw_parts_mut((self.lib.opt_state)(self.ctx), 2 * self.lib.num_params)
+    /// AdamW moments (first, then second): 2 × num_params floats, made on
+    /// first use like the gradients.
+    pub fn opt_state_mut(&mut self) -> Result<&mut [f32]> {
+        // SAFETY: valid context.
+        let p = unsafe { (self.lib.opt_state)(self.ctx) };
+        if p.is_null() {
+            return Err(self.check(1).unwrap_err());
         }
+        // SAFETY: the region holds 2·num_params floats for the context's life.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, 2 * self.lib.num_params) })
     }
 
     pub fn zero_grads(&mut self) {

@@ -189,7 +189,7 @@ fn save_checkpoint(
     let mut w = s.weights();
     let table = s.library().param_table.clone();
     let n = s.library().num_params;
-    let opt = s.opt_state_mut().to_vec();
+    let opt = s.opt_state_mut()?.to_vec();
     for p in &table {
         w.insert(
             &format!("optimizer.m.{}", p.name),
@@ -237,7 +237,7 @@ fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)
         .map_err(|e| e.context(path.display()))?;
     let table = s.library().param_table.clone();
     let n = s.library().num_params;
-    let opt = s.opt_state_mut();
+    let opt = s.opt_state_mut()?;
     for p in &table {
         for (i, which) in ["m", "v"].iter().enumerate() {
             let name = format!("optimizer.{which}.{}", p.name);
@@ -252,7 +252,7 @@ fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)
 
 /// The first parameter whose gradient is not finite.
 fn first_bad_gradient(s: &Session) -> Option<String> {
-    let g = s.grads();
+    let g = s.grads().ok()?; // none: no training step has run
     s.library()
         .param_table
         .iter()

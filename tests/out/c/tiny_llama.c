@@ -4,12 +4,13 @@
  * Glossary: B batch (2), T time (7), C channels (32), V vocabulary (37),
  * NH query heads (4), NKV key/value heads (2), HD head size (8), F FFN width (40).
  *
- * Memory: one arena of 78224 floats = parameters (16352) | their gradients
- * | AdamW first and second moments | activations (12784, shared by liveness, the larger
- * of the programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count, and
- * the key/value cache (768 floats: 2 layers x keys and values x 12 positions
- * x 16) a third, made by the first prefill.
+ * Memory: the parameters (16352 floats), 32 int32 ids and the GEMM workspace (which
+ * grows with the thread count) from the start; the rest by the first call that needs it, so a
+ * context holds only what the programs it ran use: activations shared by liveness, as many as
+ * the largest program run so far needs (forward 2576 floats, prefill and decode 2208,
+ * training step 12784); the training state (gradients and AdamW's two moments,
+ * 3 x 16352 floats); the key/value cache (768 floats: 2 layers x keys and
+ * values x 12 positions x 16).
  * Target: avx2 (8 lanes).
  */
 #define IRC_TARGET_AVX2 1
@@ -34,12 +35,12 @@ typedef struct irc_snap_llama irc_ctx;
 #define IRC_ATTN_SCRATCH ((size_t)256)
 
 struct irc_snap_llama {
-    float *arena;    /* the one allocation; everything below points into it */
     float *params;   /* 16352 floats */
-    float *grads;    /* 16352 floats, laid out as params */
-    float *opt_m;    /* 16352 floats: AdamW first moment */
-    float *opt_v;    /* 16352 floats: AdamW second moment */
-    float *acts;     /* 12784 floats */
+    float *grads;    /* the training state, NULL until a call needs it: 3 x 16352 floats, */
+    float *opt_m;    /* the gradients (laid out as params) and AdamW's first */
+    float *opt_v;    /* and second moments; grads owns the allocation */
+    float *acts;     /* acts_floats: the larger of the programs run so far */
+    size_t acts_floats;
     int32_t *ids;    /* 32 ints: tokens, targets (or positions) */
     float *work;     /* GEMM packing and attention key panels, sized for work_threads threads */
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
@@ -1432,7 +1433,7 @@ static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order over named pointers into the arena, at the
+ * The programs: kernels in order over named pointers into the regions, at the
  * offsets of each program's memory plan (activations share memory by
  * liveness, so one address can carry several names over a program).
  */
@@ -1974,7 +1975,48 @@ IRC_EXPORT const irc_param_info *irc_snap_llama_param_info(int i)
     return i >= 0 && i < 21 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)78224)
+/* 64-byte aligned, zeroed floats (NULL when out of memory). */
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* Activations for a program that needs `floats` of them (their values do not
+ * outlive a call, so a larger buffer replaces the old one). */
+static int reserve_acts(irc_ctx *m, size_t floats)
+{
+    if (floats <= m->acts_floats)
+        return 0;
+    float *a = alloc_floats(floats);
+    if (!a)
+        return fail(m, "out of memory for %zu MiB of activations", floats * sizeof(float) >> 20);
+    free(m->acts);
+    m->acts = a;
+    m->acts_floats = floats;
+    return 0;
+}
+
+/* The training state: gradients, AdamW moments and the training step's
+ * activations, made by the first call that needs them. */
+static int reserve_training(irc_ctx *m)
+{
+    if (reserve_acts(m, 12784))
+        return 1;
+    if (m->grads)
+        return 0;
+    float *state = alloc_floats((size_t)3 * 16352);
+    if (!state)
+        return fail(m, "out of memory for the training state (%zu MiB)",
+                    (size_t)3 * 16352 * sizeof(float) >> 20);
+    m->grads = state;
+    m->opt_m = state + 16352;
+    m->opt_v = state + 2 * (size_t)16352;
+    return 0;
+}
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -2003,22 +2045,10 @@ IRC_EXPORT irc_snap_llama *irc_snap_llama_create(int threads)
     m->threads = threads > 0 ? threads : irc_default_threads();
     if (m->threads > 256)
         m->threads = 256;
-    size_t bytes = (ARENA_FLOATS * sizeof(float) + 63) / 64 * 64;
-    m->arena = aligned_alloc(64, bytes);
-    if (!m->arena) {
-        free(m);
-        return NULL;
-    }
-    memset(m->arena, 0, bytes);
-    m->params = m->arena;
-    m->grads = m->params + 16352;
-    m->opt_m = m->grads + 16352;
-    m->opt_v = m->opt_m + 16352;
-    m->acts = m->opt_v + 16352;
-    m->ids = (int32_t *)(m->acts + 12784);
-    if (reserve_work(m, m->threads)) {
-        free(m->arena);
-        free(m);
+    m->params = alloc_floats(16352);
+    m->ids = (int32_t *)alloc_floats(32);
+    if (!m->params || !m->ids || reserve_work(m, m->threads)) {
+        irc_snap_llama_destroy(m);
         return NULL;
     }
     return m;
@@ -2029,7 +2059,10 @@ IRC_EXPORT void irc_snap_llama_destroy(irc_snap_llama *m)
     if (m) {
         free(m->kv);
         free(m->work);
-        free(m->arena);
+        free(m->grads);
+        free(m->acts);
+        free(m->ids);
+        free(m->params);
         free(m);
     }
 }
@@ -2122,7 +2155,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_llama_forward(irc_snap_llama *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (stage_inputs(m, tokens, NULL, b, t))
+    if (reserve_acts(m, 2576) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -2132,7 +2165,7 @@ IRC_EXPORT int irc_snap_llama_forward(irc_snap_llama *m, const int32_t *tokens, 
 IRC_EXPORT int irc_snap_llama_loss(irc_snap_llama *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_acts(m, 2576) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[528];
@@ -2141,12 +2174,13 @@ IRC_EXPORT int irc_snap_llama_loss(irc_snap_llama *m, const int32_t *tokens, con
     return 0;
 }
 
-IRC_EXPORT float *irc_snap_llama_grads(irc_snap_llama *m) { return m->grads; }
-IRC_EXPORT float *irc_snap_llama_opt_state(irc_snap_llama *m) { return m->opt_m; }
+IRC_EXPORT float *irc_snap_llama_grads(irc_snap_llama *m) { return reserve_training(m) ? NULL : m->grads; }
+IRC_EXPORT float *irc_snap_llama_opt_state(irc_snap_llama *m) { return reserve_training(m) ? NULL : m->opt_m; }
 
 IRC_EXPORT void irc_snap_llama_zero_grads(irc_snap_llama *m)
 {
-    memset(m->grads, 0, (size_t)16352 * sizeof(float));
+    if (m->grads) /* none yet: nothing to zero (they start at zero) */
+        memset(m->grads, 0, (size_t)16352 * sizeof(float));
 }
 
 IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens, const int32_t *targets, int b, int t,
@@ -2154,7 +2188,7 @@ IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens,
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[12768];
@@ -2166,6 +2200,8 @@ IRC_EXPORT int irc_snap_llama_adamw_step(irc_snap_llama *m, const irc_adamw_conf
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
+    if (reserve_training(m))
+        return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
     const float scale = cfg->grad_scale > 0.0f ? cfg->grad_scale : 1.0f;
@@ -2213,6 +2249,8 @@ IRC_EXPORT int irc_snap_llama_prefill(irc_snap_llama *m, const int32_t *tokens, 
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 37)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..36", tokens[i], i);
+    if (reserve_acts(m, 2208))
+        return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)768 * sizeof(float) + 63) / 64 * 64;
         if (!(m->kv = aligned_alloc(64, bytes)))

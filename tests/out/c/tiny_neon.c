@@ -4,12 +4,13 @@
  * Glossary: B batch (2), T time (6), C channels (18), V vocabulary (29),
  * NH query heads (3), NKV key/value heads (3), HD head size (6), F FFN width (30).
  *
- * Memory: one arena of 18272 floats = parameters (3488) | their gradients
- * | AdamW first and second moments | activations (4288, shared by liveness, the larger
- * of the programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count, and
- * the key/value cache (416 floats: 1 layers x keys and values x 11 positions
- * x 18) a third, made by the first prefill.
+ * Memory: the parameters (3488 floats), 32 int32 ids and the GEMM workspace (which
+ * grows with the thread count) from the start; the rest by the first call that needs it, so a
+ * context holds only what the programs it ran use: activations shared by liveness, as many as
+ * the largest program run so far needs (forward 1104 floats, prefill and decode 1024,
+ * training step 4288); the training state (gradients and AdamW's two moments,
+ * 3 x 3488 floats); the key/value cache (416 floats: 1 layers x keys and
+ * values x 11 positions x 18).
  * Target: neon (4 lanes).
  */
 #define IRC_TARGET_NEON 1
@@ -34,12 +35,12 @@ typedef struct irc_snap_neon irc_ctx;
 #define IRC_ATTN_SCRATCH ((size_t)192)
 
 struct irc_snap_neon {
-    float *arena;    /* the one allocation; everything below points into it */
     float *params;   /* 3488 floats */
-    float *grads;    /* 3488 floats, laid out as params */
-    float *opt_m;    /* 3488 floats: AdamW first moment */
-    float *opt_v;    /* 3488 floats: AdamW second moment */
-    float *acts;     /* 4288 floats */
+    float *grads;    /* the training state, NULL until a call needs it: 3 x 3488 floats, */
+    float *opt_m;    /* the gradients (laid out as params) and AdamW's first */
+    float *opt_v;    /* and second moments; grads owns the allocation */
+    float *acts;     /* acts_floats: the larger of the programs run so far */
+    size_t acts_floats;
     int32_t *ids;    /* 32 ints: tokens, targets (or positions) */
     float *work;     /* GEMM packing and attention key panels, sized for work_threads threads */
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
@@ -1361,7 +1362,7 @@ static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order over named pointers into the arena, at the
+ * The programs: kernels in order over named pointers into the regions, at the
  * offsets of each program's memory plan (activations share memory by
  * liveness, so one address can carry several names over a program).
  */
@@ -1704,7 +1705,48 @@ IRC_EXPORT const irc_param_info *irc_snap_neon_param_info(int i)
     return i >= 0 && i < 16 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)18272)
+/* 64-byte aligned, zeroed floats (NULL when out of memory). */
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* Activations for a program that needs `floats` of them (their values do not
+ * outlive a call, so a larger buffer replaces the old one). */
+static int reserve_acts(irc_ctx *m, size_t floats)
+{
+    if (floats <= m->acts_floats)
+        return 0;
+    float *a = alloc_floats(floats);
+    if (!a)
+        return fail(m, "out of memory for %zu MiB of activations", floats * sizeof(float) >> 20);
+    free(m->acts);
+    m->acts = a;
+    m->acts_floats = floats;
+    return 0;
+}
+
+/* The training state: gradients, AdamW moments and the training step's
+ * activations, made by the first call that needs them. */
+static int reserve_training(irc_ctx *m)
+{
+    if (reserve_acts(m, 4288))
+        return 1;
+    if (m->grads)
+        return 0;
+    float *state = alloc_floats((size_t)3 * 3488);
+    if (!state)
+        return fail(m, "out of memory for the training state (%zu MiB)",
+                    (size_t)3 * 3488 * sizeof(float) >> 20);
+    m->grads = state;
+    m->opt_m = state + 3488;
+    m->opt_v = state + 2 * (size_t)3488;
+    return 0;
+}
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1733,22 +1775,10 @@ IRC_EXPORT irc_snap_neon *irc_snap_neon_create(int threads)
     m->threads = threads > 0 ? threads : irc_default_threads();
     if (m->threads > 256)
         m->threads = 256;
-    size_t bytes = (ARENA_FLOATS * sizeof(float) + 63) / 64 * 64;
-    m->arena = aligned_alloc(64, bytes);
-    if (!m->arena) {
-        free(m);
-        return NULL;
-    }
-    memset(m->arena, 0, bytes);
-    m->params = m->arena;
-    m->grads = m->params + 3488;
-    m->opt_m = m->grads + 3488;
-    m->opt_v = m->opt_m + 3488;
-    m->acts = m->opt_v + 3488;
-    m->ids = (int32_t *)(m->acts + 4288);
-    if (reserve_work(m, m->threads)) {
-        free(m->arena);
-        free(m);
+    m->params = alloc_floats(3488);
+    m->ids = (int32_t *)alloc_floats(32);
+    if (!m->params || !m->ids || reserve_work(m, m->threads)) {
+        irc_snap_neon_destroy(m);
         return NULL;
     }
     return m;
@@ -1759,7 +1789,10 @@ IRC_EXPORT void irc_snap_neon_destroy(irc_snap_neon *m)
     if (m) {
         free(m->kv);
         free(m->work);
-        free(m->arena);
+        free(m->grads);
+        free(m->acts);
+        free(m->ids);
+        free(m->params);
         free(m);
     }
 }
@@ -1852,7 +1885,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_neon_forward(irc_snap_neon *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (stage_inputs(m, tokens, NULL, b, t))
+    if (reserve_acts(m, 1104) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -1862,7 +1895,7 @@ IRC_EXPORT int irc_snap_neon_forward(irc_snap_neon *m, const int32_t *tokens, in
 IRC_EXPORT int irc_snap_neon_loss(irc_snap_neon *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_acts(m, 1104) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[352];
@@ -1871,12 +1904,13 @@ IRC_EXPORT int irc_snap_neon_loss(irc_snap_neon *m, const int32_t *tokens, const
     return 0;
 }
 
-IRC_EXPORT float *irc_snap_neon_grads(irc_snap_neon *m) { return m->grads; }
-IRC_EXPORT float *irc_snap_neon_opt_state(irc_snap_neon *m) { return m->opt_m; }
+IRC_EXPORT float *irc_snap_neon_grads(irc_snap_neon *m) { return reserve_training(m) ? NULL : m->grads; }
+IRC_EXPORT float *irc_snap_neon_opt_state(irc_snap_neon *m) { return reserve_training(m) ? NULL : m->opt_m; }
 
 IRC_EXPORT void irc_snap_neon_zero_grads(irc_snap_neon *m)
 {
-    memset(m->grads, 0, (size_t)3488 * sizeof(float));
+    if (m->grads) /* none yet: nothing to zero (they start at zero) */
+        memset(m->grads, 0, (size_t)3488 * sizeof(float));
 }
 
 IRC_EXPORT int irc_snap_neon_backward(irc_snap_neon *m, const int32_t *tokens, const int32_t *targets, int b, int t,
@@ -1884,7 +1918,7 @@ IRC_EXPORT int irc_snap_neon_backward(irc_snap_neon *m, const int32_t *tokens, c
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[4272];
@@ -1896,6 +1930,8 @@ IRC_EXPORT int irc_snap_neon_adamw_step(irc_snap_neon *m, const irc_adamw_config
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
+    if (reserve_training(m))
+        return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
     const float scale = cfg->grad_scale > 0.0f ? cfg->grad_scale : 1.0f;
@@ -1943,6 +1979,8 @@ IRC_EXPORT int irc_snap_neon_prefill(irc_snap_neon *m, const int32_t *tokens, in
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 29)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..28", tokens[i], i);
+    if (reserve_acts(m, 1024))
+        return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)416 * sizeof(float) + 63) / 64 * 64;
         if (!(m->kv = aligned_alloc(64, bytes)))

@@ -4,12 +4,13 @@
  * Glossary: B batch (2), T time (5), C channels (32), V vocabulary (41),
  * NH query heads (4), NKV key/value heads (2), HD head size (8), F FFN width (56).
  *
- * Memory: one arena of 50960 floats = parameters (11168) | their gradients
- * | AdamW first and second moments | activations (6256, shared by liveness, the larger
- * of the programs) | 32 int32 ids; the GEMM
- * workspace is a second allocation that grows with the thread count, and
- * the key/value cache (320 floats: 1 layers x keys and values x 10 positions
- * x 16) a third, made by the first prefill.
+ * Memory: the parameters (11168 floats), 32 int32 ids and the GEMM workspace (which
+ * grows with the thread count) from the start; the rest by the first call that needs it, so a
+ * context holds only what the programs it ran use: activations shared by liveness, as many as
+ * the largest program run so far needs (forward 2000 floats, prefill and decode 2000,
+ * training step 6256); the training state (gradients and AdamW's two moments,
+ * 3 x 11168 floats); the key/value cache (320 floats: 1 layers x keys and
+ * values x 10 positions x 16).
  * Target: avx512 (16 lanes).
  */
 #define IRC_TARGET_AVX512 1
@@ -35,12 +36,12 @@ typedef struct irc_snap_profile irc_ctx;
 #define IRC_ATTN_SCRATCH ((size_t)512)
 
 struct irc_snap_profile {
-    float *arena;    /* the one allocation; everything below points into it */
     float *params;   /* 11168 floats */
-    float *grads;    /* 11168 floats, laid out as params */
-    float *opt_m;    /* 11168 floats: AdamW first moment */
-    float *opt_v;    /* 11168 floats: AdamW second moment */
-    float *acts;     /* 6256 floats */
+    float *grads;    /* the training state, NULL until a call needs it: 3 x 11168 floats, */
+    float *opt_m;    /* the gradients (laid out as params) and AdamW's first */
+    float *opt_v;    /* and second moments; grads owns the allocation */
+    float *acts;     /* acts_floats: the larger of the programs run so far */
+    size_t acts_floats;
     int32_t *ids;    /* 32 ints: tokens, targets (or positions) */
     float *work;     /* GEMM packing and attention key panels, sized for work_threads threads */
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
@@ -1253,7 +1254,7 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* ---------------------------------------------------------------------------
- * The programs: kernels in order over named pointers into the arena, at the
+ * The programs: kernels in order over named pointers into the regions, at the
  * offsets of each program's memory plan (activations share memory by
  * liveness, so one address can carry several names over a program).
  */
@@ -1577,7 +1578,48 @@ IRC_EXPORT const irc_param_info *irc_snap_profile_param_info(int i)
     return i >= 0 && i < 12 ? &PARAMS[i] : NULL;
 }
 
-#define ARENA_FLOATS ((size_t)50960)
+/* 64-byte aligned, zeroed floats (NULL when out of memory). */
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* Activations for a program that needs `floats` of them (their values do not
+ * outlive a call, so a larger buffer replaces the old one). */
+static int reserve_acts(irc_ctx *m, size_t floats)
+{
+    if (floats <= m->acts_floats)
+        return 0;
+    float *a = alloc_floats(floats);
+    if (!a)
+        return fail(m, "out of memory for %zu MiB of activations", floats * sizeof(float) >> 20);
+    free(m->acts);
+    m->acts = a;
+    m->acts_floats = floats;
+    return 0;
+}
+
+/* The training state: gradients, AdamW moments and the training step's
+ * activations, made by the first call that needs them. */
+static int reserve_training(irc_ctx *m)
+{
+    if (reserve_acts(m, 6256))
+        return 1;
+    if (m->grads)
+        return 0;
+    float *state = alloc_floats((size_t)3 * 11168);
+    if (!state)
+        return fail(m, "out of memory for the training state (%zu MiB)",
+                    (size_t)3 * 11168 * sizeof(float) >> 20);
+    m->grads = state;
+    m->opt_m = state + 11168;
+    m->opt_v = state + 2 * (size_t)11168;
+    return 0;
+}
 
 /* (Re)size the workspace for `threads` threads: GEMM packing, or each
  * thread's IRC_ATTN_SCRATCH floats of packed keys in attention kernels. */
@@ -1606,22 +1648,10 @@ IRC_EXPORT irc_snap_profile *irc_snap_profile_create(int threads)
     m->threads = threads > 0 ? threads : irc_default_threads();
     if (m->threads > 256)
         m->threads = 256;
-    size_t bytes = (ARENA_FLOATS * sizeof(float) + 63) / 64 * 64;
-    m->arena = aligned_alloc(64, bytes);
-    if (!m->arena) {
-        free(m);
-        return NULL;
-    }
-    memset(m->arena, 0, bytes);
-    m->params = m->arena;
-    m->grads = m->params + 11168;
-    m->opt_m = m->grads + 11168;
-    m->opt_v = m->opt_m + 11168;
-    m->acts = m->opt_v + 11168;
-    m->ids = (int32_t *)(m->acts + 6256);
-    if (reserve_work(m, m->threads)) {
-        free(m->arena);
-        free(m);
+    m->params = alloc_floats(11168);
+    m->ids = (int32_t *)alloc_floats(32);
+    if (!m->params || !m->ids || reserve_work(m, m->threads)) {
+        irc_snap_profile_destroy(m);
         return NULL;
     }
     return m;
@@ -1632,7 +1662,10 @@ IRC_EXPORT void irc_snap_profile_destroy(irc_snap_profile *m)
     if (m) {
         free(m->kv);
         free(m->work);
-        free(m->arena);
+        free(m->grads);
+        free(m->acts);
+        free(m->ids);
+        free(m->params);
         free(m);
     }
 }
@@ -1725,7 +1758,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_profile_forward(irc_snap_profile *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (stage_inputs(m, tokens, NULL, b, t))
+    if (reserve_acts(m, 2000) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -1735,7 +1768,7 @@ IRC_EXPORT int irc_snap_profile_forward(irc_snap_profile *m, const int32_t *toke
 IRC_EXPORT int irc_snap_profile_loss(irc_snap_profile *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_acts(m, 2000) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[416];
@@ -1744,12 +1777,13 @@ IRC_EXPORT int irc_snap_profile_loss(irc_snap_profile *m, const int32_t *tokens,
     return 0;
 }
 
-IRC_EXPORT float *irc_snap_profile_grads(irc_snap_profile *m) { return m->grads; }
-IRC_EXPORT float *irc_snap_profile_opt_state(irc_snap_profile *m) { return m->opt_m; }
+IRC_EXPORT float *irc_snap_profile_grads(irc_snap_profile *m) { return reserve_training(m) ? NULL : m->grads; }
+IRC_EXPORT float *irc_snap_profile_opt_state(irc_snap_profile *m) { return reserve_training(m) ? NULL : m->opt_m; }
 
 IRC_EXPORT void irc_snap_profile_zero_grads(irc_snap_profile *m)
 {
-    memset(m->grads, 0, (size_t)11168 * sizeof(float));
+    if (m->grads) /* none yet: nothing to zero (they start at zero) */
+        memset(m->grads, 0, (size_t)11168 * sizeof(float));
 }
 
 IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tokens, const int32_t *targets, int b, int t,
@@ -1757,7 +1791,7 @@ IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tok
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (stage_inputs(m, tokens, targets, b, t))
+    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[6240];
@@ -1769,6 +1803,8 @@ IRC_EXPORT int irc_snap_profile_adamw_step(irc_snap_profile *m, const irc_adamw_
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
+    if (reserve_training(m))
+        return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
     const float scale = cfg->grad_scale > 0.0f ? cfg->grad_scale : 1.0f;
@@ -1934,6 +1970,8 @@ IRC_EXPORT int irc_snap_profile_prefill(irc_snap_profile *m, const int32_t *toke
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 41)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..40", tokens[i], i);
+    if (reserve_acts(m, 2000))
+        return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)320 * sizeof(float) + 63) / 64 * 64;
         if (!(m->kv = aligned_alloc(64, bytes)))

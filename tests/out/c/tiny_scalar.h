@@ -2,8 +2,9 @@
  *
  * Every function is prefixed `irc_snap_scalar_`, so several models link into one
  * program. A context holds one copy of the model (parameters, activations,
- * workspace) in a single arena; contexts share nothing, so any number can live
- * side by side. Functions that can fail return 0 on success and a non-zero
+ * workspace); the training state (gradients, AdamW moments) is made by the
+ * first call that needs it, so a context that only runs the model never holds
+ * it. Contexts share nothing, so any number can live side by side. Functions that can fail return 0 on success and a non-zero
  * status otherwise; irc_snap_scalar_last_error() then says why.
  *
  * Dimensions: B = 1 sequences of up to T = 5 tokens per call,
