@@ -92,12 +92,6 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     }
     let programs = Programs::compile(spec)?;
     let sources = programs.emit(spec)?;
-    let Programs {
-        forward: compiled,
-        train,
-        prefill,
-        decode,
-    } = programs;
     let tc = Toolchain::find(target, spec.build.opt_level)?;
     let outcome = toolchain::build(&sources, &tc, dir)?;
     toolchain::write_pkg_config(
@@ -113,27 +107,67 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     )?;
     let seconds = start.elapsed().as_secs_f64();
 
-    let c = &compiled;
-    let kernels_of = |c: &Compiled| -> Vec<serde_json::Value> {
-        c.kernels
-            .iter()
-            .zip(&c.schedule.kernels)
-            .map(|(k, s)| {
-                json!({
-                    "kind": k.kind.label(),
-                    "nodes": k.nodes.iter().map(|&n| c.graph.node(n).name.clone()).collect::<Vec<_>>(),
-                    "node_ids": k.nodes, "inputs": k.inputs, "outputs": k.outputs, "schedule": s,
-                })
+    let inspect = inspect_json(spec, target.name(), &programs);
+    atomic_write(
+        &dir.join("inspect.json"),
+        serde_json::to_string(&inspect)?.as_bytes(),
+    )?;
+    let c = &programs.forward;
+    let manifest = json!({
+        "irc": env!("CARGO_PKG_VERSION"), "abi": codegen::ABI_VERSION, "spec_hash": spec.build_hash(),
+        "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
+        "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
+        "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
+        "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
+    });
+    atomic_write(
+        &dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
+    atomic_write(&dir.join("spec.toml"), spec.source.as_bytes())?;
+    let Programs {
+        forward: compiled,
+        train,
+        ..
+    } = programs;
+    Ok(Built {
+        spec: spec.clone(),
+        compiled,
+        train,
+        sources,
+        dir: dir.to_path_buf(),
+        cached: outcome.cached,
+        seconds,
+    })
+}
+
+/// A program's kernels as `inspect.json` lists them: kind, node names and
+/// ids, inputs, outputs and schedule.
+fn kernels_json(c: &Compiled) -> Vec<serde_json::Value> {
+    c.kernels
+        .iter()
+        .zip(&c.schedule.kernels)
+        .map(|(k, s)| {
+            json!({
+                "kind": k.kind.label(),
+                "nodes": k.nodes.iter().map(|&n| c.graph.node(n).name.clone()).collect::<Vec<_>>(),
+                "node_ids": k.nodes, "inputs": k.inputs, "outputs": k.outputs, "schedule": s,
             })
-            .collect()
-    };
-    let kernels = kernels_of(c);
-    let t = &train;
+        })
+        .collect()
+}
+
+/// What `irc inspect` shows of a build (`inspect.json`): the forward
+/// program in full, the training step, and the generation steps.
+fn inspect_json(spec: &Spec, target: &str, programs: &Programs) -> serde_json::Value {
+    let c = &programs.forward;
+    let t = &programs.train;
+    let (prefill, decode) = (&programs.prefill, &programs.decode);
     let saved = driver::saved_for_backward(&t.graph, &t.kernels);
-    let inspect = json!({
+    json!({
         "model": spec.model, "build": spec.build, "program": { "batch": c.program.batch, "seq": c.program.seq },
-        "target": target.name(), "graph": c.graph.to_json(), "ops": c.graph.op_histogram(),
-        "kernels": kernels, "memory": c.memory,
+        "target": target, "graph": c.graph.to_json(), "ops": c.graph.op_histogram(),
+        "kernels": kernels_json(c), "memory": c.memory,
         "text": {
             "ir": c.graph.to_text(),
             "fusion": passes::fusion::describe(&c.graph, &c.kernels),
@@ -141,7 +175,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
             "memory": c.memory.describe(&c.graph),
         },
         "train": {
-            "graph": t.graph.to_json(), "ops": t.graph.op_histogram(), "kernels": kernels_of(t), "memory": t.memory,
+            "graph": t.graph.to_json(), "ops": t.graph.op_histogram(), "kernels": kernels_json(t), "memory": t.memory,
             "saved_for_backward": saved.iter().map(|&n| json!({
                 "id": n, "name": t.graph.node(n).name, "type": t.graph.node(n).ty.to_string(),
             })).collect::<Vec<_>>(),
@@ -156,7 +190,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
             "prefill_tokens": prefill.program.seq, "cache_floats": decode.memory.state_floats,
             "cache": decode.memory.state, "prefill_kernels": prefill.kernels.len(),
             "decode": {
-                "ops": decode.graph.op_histogram(), "kernels": kernels_of(&decode), "memory": decode.memory,
+                "ops": decode.graph.op_histogram(), "kernels": kernels_json(decode), "memory": decode.memory,
                 "text": {
                     "ir": decode.graph.to_text(),
                     "fusion": passes::fusion::describe(&decode.graph, &decode.kernels),
@@ -164,31 +198,6 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
                 },
             },
         },
-    });
-    atomic_write(
-        &dir.join("inspect.json"),
-        serde_json::to_string(&inspect)?.as_bytes(),
-    )?;
-    let manifest = json!({
-        "irc": env!("CARGO_PKG_VERSION"), "abi": codegen::ABI_VERSION, "spec_hash": spec.build_hash(),
-        "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
-        "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
-        "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
-        "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
-    });
-    atomic_write(
-        &dir.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
-    atomic_write(&dir.join("spec.toml"), spec.source.as_bytes())?;
-    Ok(Built {
-        spec: spec.clone(),
-        compiled,
-        train,
-        sources,
-        dir: dir.to_path_buf(),
-        cached: outcome.cached,
-        seconds,
     })
 }
 

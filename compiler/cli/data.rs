@@ -4,7 +4,7 @@ use crate::data::ingest::{self, Manifest, Rejected};
 use crate::data::{AsciiPolicy, DataConfig, Format};
 use crate::error::{At, Result};
 use crate::tokenizer::Tokenizer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `irc data` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -129,65 +129,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             );
             Ok(())
         }
-        DataCmd::Stats { dir, show } => {
-            let m = Manifest::load(&dir)?;
-            let mut lens: Vec<usize> = Vec::new();
-            for s in ["train", "val"] {
-                for r in crate::data::read_rows(&dir.join(format!("{s}.jsonl")))? {
-                    lens.push(r.sample().len());
-                }
-            }
-            lens.sort_unstable();
-            let q = |f: f64| {
-                lens.get(((lens.len().max(1) - 1) as f64 * f) as usize)
-                    .copied()
-                    .unwrap_or(0)
-            };
-            println!("data folder     {}", dir.display());
-            println!(
-                "format          {:?}  ascii {:?}  max_len {}  near {}",
-                m.options.format, m.options.ascii, m.options.max_len, m.options.near_threshold
-            );
-            println!("sources         {} files", m.sources.len());
-            println!("{:<16}{:>10}", "rows read", m.read);
-            println!("{:<16}{:>10}", "kept", m.kept);
-            println!("{:<16}{:>10}  {}", "  train", m.train, kb(m.train_bytes));
-            println!("{:<16}{:>10}  {}", "  val", m.val, kb(m.val_bytes));
-            println!("{:<16}{:>10}", "  with prompt", m.prompted);
-            for (name, c) in &m.families {
-                println!(
-                    "  {name:<14}{:>10}  {} train, {} val ({} distinct val prompts)",
-                    c.kept, c.train, c.val, c.val_prompts
-                );
-            }
-            println!("{:<16}{:>10}", "transliterated", m.transliterated);
-            println!("{:<16}{:>10}", "svg normalized", m.normalized);
-            println!(
-                "{:<16}{:>10}  ({} kept as written: pixels would change)",
-                "svg canonical", m.canonical, m.canonical_kept
-            );
-            println!("rejected        {:>10}", m.rejected.values().sum::<usize>());
-            for (k, v) in &m.rejected {
-                println!("  {k:<14}{v:>10}");
-            }
-            println!(
-                "sample bytes    min {}  median {}  p90 {}  max {}",
-                q(0.0),
-                q(0.5),
-                q(0.9),
-                q(1.0)
-            );
-            let rp = crate::rundir::DataDir::new(&dir).rejected_rows();
-            if show > 0 && rp.exists() {
-                let t = std::fs::read_to_string(&rp).at(rp.display())?;
-                for (i, line) in t.lines().take(show).enumerate() {
-                    let r: Rejected =
-                        serde_json::from_str(line).at(format!("{}:{}", rp.display(), i + 1))?;
-                    println!("  {:<15} {}  {}", r.reason, r.origin, r.detail);
-                }
-            }
-            Ok(())
-        }
+        DataCmd::Stats { dir, show } => stats(&dir, show),
         DataCmd::Synth { out, count, seed } => {
             let rows = crate::data::synth::generate(count, seed);
             let p = out.join("synth.jsonl");
@@ -211,4 +153,72 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `irc data stats`: the manifest's counts, the sample lengths, and the
+/// first `show` rejected rows.
+fn stats(dir: &Path, show: usize) -> Result<()> {
+    let m = Manifest::load(dir)?;
+    let lens = sample_lengths(dir)?;
+    let q = |f: f64| {
+        lens.get(((lens.len().max(1) - 1) as f64 * f) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!("data folder     {}", dir.display());
+    println!(
+        "format          {:?}  ascii {:?}  max_len {}  near {}",
+        m.options.format, m.options.ascii, m.options.max_len, m.options.near_threshold
+    );
+    println!("sources         {} files", m.sources.len());
+    println!("{:<16}{:>10}", "rows read", m.read);
+    println!("{:<16}{:>10}", "kept", m.kept);
+    println!("{:<16}{:>10}  {}", "  train", m.train, kb(m.train_bytes));
+    println!("{:<16}{:>10}  {}", "  val", m.val, kb(m.val_bytes));
+    println!("{:<16}{:>10}", "  with prompt", m.prompted);
+    for (name, c) in &m.families {
+        println!(
+            "  {name:<14}{:>10}  {} train, {} val ({} distinct val prompts)",
+            c.kept, c.train, c.val, c.val_prompts
+        );
+    }
+    println!("{:<16}{:>10}", "transliterated", m.transliterated);
+    println!("{:<16}{:>10}", "svg normalized", m.normalized);
+    println!(
+        "{:<16}{:>10}  ({} kept as written: pixels would change)",
+        "svg canonical", m.canonical, m.canonical_kept
+    );
+    println!("rejected        {:>10}", m.rejected.values().sum::<usize>());
+    for (k, v) in &m.rejected {
+        println!("  {k:<14}{v:>10}");
+    }
+    println!(
+        "sample bytes    min {}  median {}  p90 {}  max {}",
+        q(0.0),
+        q(0.5),
+        q(0.9),
+        q(1.0)
+    );
+    let rp = crate::rundir::DataDir::new(dir).rejected_rows();
+    if show > 0 && rp.exists() {
+        let t = std::fs::read_to_string(&rp).at(rp.display())?;
+        for (i, line) in t.lines().take(show).enumerate() {
+            let r: Rejected =
+                serde_json::from_str(line).at(format!("{}:{}", rp.display(), i + 1))?;
+            println!("  {:<15} {}  {}", r.reason, r.origin, r.detail);
+        }
+    }
+    Ok(())
+}
+
+/// The byte lengths (prompt + text) of the folder's train and val rows, sorted.
+fn sample_lengths(dir: &Path) -> Result<Vec<usize>> {
+    let mut lens: Vec<usize> = Vec::new();
+    for s in ["train", "val"] {
+        for r in crate::data::read_rows(&dir.join(format!("{s}.jsonl")))? {
+            lens.push(r.sample().len());
+        }
+    }
+    lens.sort_unstable();
+    Ok(lens)
 }

@@ -309,152 +309,172 @@ pub fn transliterate(s: &str, is_svg: bool) -> Option<String> {
     Some(out)
 }
 
+/// Why a gate dropped a row: the gate's name and the details.
+type Reject = (&'static str, String);
+
 /// Run the gates and deduplication over raw rows (see the module doc).
 pub fn gate(raw: Vec<RawRow>, cfg: &DataConfig) -> Gated {
     let mut g = Gated::default();
     let mut dedup = Deduper::new(cfg.near_threshold, cfg.round_decimals);
     let mut origins: Vec<String> = Vec::new();
-    let reject = |g: &mut Gated, origin: &str, reason: &str, detail: String| {
-        g.rejected.push(Rejected {
+    for r in raw {
+        let RawRow {
+            origin,
+            prompt,
+            text,
+            is_svg,
+        } = r;
+        let row = text
+            .map_err(|e| ("unreadable", e))
+            .and_then(|text| clean_row(prompt, text, is_svg, cfg, &mut g));
+        let row = match row {
+            Ok(row) => row,
+            Err((reason, detail)) => {
+                g.reject(&origin, reason, detail);
+                continue;
+            }
+        };
+        let key = format!("{}\0{}", row.prompt.as_deref().unwrap_or(""), row.text);
+        let id = origins.len();
+        match dedup.check(id, &key) {
+            None => {
+                origins.push(origin.clone());
+                g.kept.push((origin, row));
+            }
+            Some(dup) => {
+                let (reason, detail) = duplicate(dup, &origins);
+                g.reject(&origin, reason, detail);
+            }
+        }
+    }
+    g
+}
+
+impl Gated {
+    fn reject(&mut self, origin: &str, reason: &str, detail: String) {
+        self.rejected.push(Rejected {
             origin: origin.to_string(),
             reason: reason.into(),
             detail,
         })
+    }
+}
+
+/// The gates of one readable row, in the module doc's order up to
+/// `too-long`: the row as kept, or why not. Transliterations, SVG
+/// normalizations and canonical forms are counted in `g`.
+fn clean_row(
+    prompt: Option<String>,
+    text: String,
+    is_svg: bool,
+    cfg: &DataConfig,
+    g: &mut Gated,
+) -> std::result::Result<Row, Reject> {
+    let mut prompt = prompt.filter(|p| !p.is_empty());
+    let mut text = if is_svg {
+        text.trim().to_string()
+    } else {
+        text
     };
-    for r in raw {
-        let text = match r.text {
-            Ok(t) => t,
-            Err(e) => {
-                reject(&mut g, &r.origin, "unreadable", e);
-                continue;
+    if text.trim().is_empty() {
+        return Err(("empty", String::new()));
+    }
+    let both = format!("{}{}", prompt.as_deref().unwrap_or(""), text);
+    if let Some(t) = [EOS, PAD].iter().find(|t| both.contains(**t)) {
+        return Err(("reserved-token", format!("contains `{t}`")));
+    }
+    if let Some(first) = both.chars().find(|c| !c.is_ascii()) {
+        (prompt, text) = to_ascii(&prompt, &text, first, is_svg, cfg, g)?;
+    }
+    if let Some(c) = format!("{}{}", prompt.as_deref().unwrap_or(""), text)
+        .bytes()
+        .find(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F)
+    {
+        return Err(("control-char", format!("byte 0x{c:02X}")));
+    }
+    if is_svg {
+        text = svg_gates(text, cfg, g)?;
+    }
+    let len = prompt.as_ref().map_or(0, |p| p.len()) + text.len();
+    if len > cfg.max_len {
+        return Err(("too-long", format!("{len} bytes > max_len {}", cfg.max_len)));
+    }
+    Ok(Row { prompt, text })
+}
+
+/// The `non-ascii` gate of a row whose first non-ASCII char is `first`:
+/// rejected by policy, or transliterated (counted in `g`) if every char has
+/// a transliteration.
+fn to_ascii(
+    prompt: &Option<String>,
+    text: &str,
+    first: char,
+    is_svg: bool,
+    cfg: &DataConfig,
+    g: &mut Gated,
+) -> std::result::Result<(Option<String>, String), Reject> {
+    if cfg.ascii == AsciiPolicy::Reject {
+        return Err((
+            "non-ascii",
+            format!("first non-ASCII char U+{:04X}", first as u32),
+        ));
+    }
+    g.transliterated += 1;
+    let p2 = prompt.as_deref().map(|p| transliterate(p, false));
+    match (p2, transliterate(text, is_svg)) {
+        (Some(None), _) | (_, None) => Err((
+            "non-ascii",
+            format!("U+{:04X} has no ASCII transliteration", first as u32),
+        )),
+        (p, Some(t)) => Ok((p.flatten(), t)),
+    }
+}
+
+/// The `malformed-svg` gate, then whitespace normalization and (with
+/// `svg = "canonical"`) the canonical form where it renders the same pixels;
+/// each change counted in `g`.
+fn svg_gates(
+    mut text: String,
+    cfg: &DataConfig,
+    g: &mut Gated,
+) -> std::result::Result<String, Reject> {
+    svg::check(&text).map_err(|e| ("malformed-svg", e))?;
+    let n = svg::normalize(&text).map_err(|e| ("malformed-svg", e))?;
+    if n != text {
+        g.normalized += 1;
+        text = n;
+    }
+    if cfg.svg == super::SvgForm::Canonical {
+        let c = canon::canonicalize(&text);
+        if c != text {
+            if svg::check(&c).is_ok() && canon::same_pixels(&text, &c) {
+                g.canonical += 1;
+                text = c;
+            } else {
+                g.canonical_kept += 1;
             }
-        };
-        let mut prompt = r.prompt.filter(|p| !p.is_empty());
-        let mut text = if r.is_svg {
-            text.trim().to_string()
-        } else {
-            text
-        };
-        if text.trim().is_empty() {
-            reject(&mut g, &r.origin, "empty", String::new());
-            continue;
-        }
-        let both = format!("{}{}", prompt.as_deref().unwrap_or(""), text);
-        if let Some(t) = [EOS, PAD].iter().find(|t| both.contains(**t)) {
-            reject(
-                &mut g,
-                &r.origin,
-                "reserved-token",
-                format!("contains `{t}`"),
-            );
-            continue;
-        }
-        if !both.is_ascii() {
-            let first = both.chars().find(|c| !c.is_ascii()).unwrap();
-            if cfg.ascii == AsciiPolicy::Reject {
-                reject(
-                    &mut g,
-                    &r.origin,
-                    "non-ascii",
-                    format!("first non-ASCII char U+{:04X}", first as u32),
-                );
-                continue;
-            }
-            g.transliterated += 1;
-            let p2 = prompt.as_deref().map(|p| transliterate(p, false));
-            match (p2, transliterate(&text, r.is_svg)) {
-                (Some(None), _) | (_, None) => {
-                    reject(
-                        &mut g,
-                        &r.origin,
-                        "non-ascii",
-                        format!("U+{:04X} has no ASCII transliteration", first as u32),
-                    );
-                    continue;
-                }
-                (p, Some(t)) => {
-                    prompt = p.flatten();
-                    text = t;
-                }
-            }
-        }
-        if let Some(c) = format!("{}{}", prompt.as_deref().unwrap_or(""), text)
-            .bytes()
-            .find(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F)
-        {
-            reject(&mut g, &r.origin, "control-char", format!("byte 0x{c:02X}"));
-            continue;
-        }
-        if r.is_svg {
-            if let Err(e) = svg::check(&text) {
-                reject(&mut g, &r.origin, "malformed-svg", e);
-                continue;
-            }
-            match svg::normalize(&text) {
-                Ok(n) => {
-                    if n != text {
-                        g.normalized += 1;
-                        text = n;
-                    }
-                }
-                Err(e) => {
-                    reject(&mut g, &r.origin, "malformed-svg", e);
-                    continue;
-                }
-            }
-            if cfg.svg == super::SvgForm::Canonical {
-                let c = canon::canonicalize(&text);
-                if c != text {
-                    if svg::check(&c).is_ok() && canon::same_pixels(&text, &c) {
-                        g.canonical += 1;
-                        text = c;
-                    } else {
-                        g.canonical_kept += 1;
-                    }
-                }
-            }
-        }
-        let len = prompt.as_ref().map_or(0, |p| p.len()) + text.len();
-        if len > cfg.max_len {
-            reject(
-                &mut g,
-                &r.origin,
-                "too-long",
-                format!("{len} bytes > max_len {}", cfg.max_len),
-            );
-            continue;
-        }
-        let key = format!("{}\0{}", prompt.as_deref().unwrap_or(""), text);
-        let id = origins.len();
-        match dedup.check(id, &key) {
-            None => {
-                origins.push(r.origin.clone());
-                g.kept.push((r.origin, Row { prompt, text }));
-            }
-            Some(Dup::Exact(o)) => reject(
-                &mut g,
-                &r.origin,
-                "duplicate",
-                format!("same as {}", origins[o]),
-            ),
-            Some(Dup::Normalized(o)) => reject(
-                &mut g,
-                &r.origin,
-                "near-duplicate",
-                format!(
-                    "same as {} after whitespace/number normalization",
-                    origins[o]
-                ),
-            ),
-            Some(Dup::Similar(o, j)) => reject(
-                &mut g,
-                &r.origin,
-                "near-duplicate",
-                format!("similarity {j:.2} to {}", origins[o]),
-            ),
         }
     }
-    g
+    Ok(text)
+}
+
+/// The `duplicate` / `near-duplicate` rejection of a row the deduper
+/// matched to an earlier kept row (its origin in `origins`).
+fn duplicate(dup: Dup, origins: &[String]) -> Reject {
+    match dup {
+        Dup::Exact(o) => ("duplicate", format!("same as {}", origins[o])),
+        Dup::Normalized(o) => (
+            "near-duplicate",
+            format!(
+                "same as {} after whitespace/number normalization",
+                origins[o]
+            ),
+        ),
+        Dup::Similar(o, j) => (
+            "near-duplicate",
+            format!("similarity {j:.2} to {}", origins[o]),
+        ),
+    }
 }
 
 /// Split row indices into (train, val) by `val_ratio` with `seed`: whole rows,

@@ -131,18 +131,71 @@ impl MemoryPlan {
 /// Plan memory for `kernels` (in execution order) over `g`.
 pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
     let mut locs = HashMap::new();
-    let mut params = vec![];
-    let mut param_floats = 0;
-    let mut ids = vec![];
-    let mut id_ints = 0;
-    let mut state = vec![];
-    let mut state_floats = 0;
+    let leaves = place_leaves(g, &mut locs)?;
+    let grad_of = grad_offsets(g, &leaves.params)?;
+    let (life, grad_accumulate) = lifetimes(g, kernels, &grad_of, &mut locs);
+    let placed = best_fit(g, &life);
+    for b in &placed {
+        locs.insert(
+            b.node,
+            Loc {
+                region: Region::Acts,
+                offset: b.offset,
+            },
+        );
+    }
+    alias_views(g, &mut locs);
+    let act_floats = placed.iter().map(|b| b.offset + b.size).max().unwrap_or(0);
+    let unshared_floats = placed.iter().map(|b| b.size).sum();
+    let Leaves {
+        params,
+        param_floats,
+        ids,
+        id_ints,
+        state,
+        state_floats,
+    } = leaves;
+    Ok(MemoryPlan {
+        params,
+        param_floats,
+        ids,
+        id_ints,
+        state,
+        state_floats,
+        buffers: placed,
+        act_floats,
+        unshared_floats,
+        grad_accumulate,
+        locs,
+    })
+}
+
+/// The leaves' slots, each region packed in graph order.
+struct Leaves {
+    params: Vec<Slot>,
+    param_floats: usize,
+    ids: Vec<Slot>,
+    id_ints: usize,
+    state: Vec<Slot>,
+    state_floats: usize,
+}
+
+/// Give every parameter, integer input and state tensor its slot (and loc).
+fn place_leaves(g: &Graph, locs: &mut HashMap<NodeId, Loc>) -> Result<Leaves> {
+    let mut l = Leaves {
+        params: vec![],
+        param_floats: 0,
+        ids: vec![],
+        id_ints: 0,
+        state: vec![],
+        state_floats: 0,
+    };
     for id in g.ids() {
         let n = g.node(id);
         let (list, top, region) = match (&n.op, n.ty.dtype) {
-            (Op::Param { .. }, _) => (&mut params, &mut param_floats, Region::Params),
-            (Op::Input { .. }, DType::I32) => (&mut ids, &mut id_ints, Region::Ids),
-            (Op::State { .. }, DType::F32) => (&mut state, &mut state_floats, Region::State),
+            (Op::Param { .. }, _) => (&mut l.params, &mut l.param_floats, Region::Params),
+            (Op::Input { .. }, DType::I32) => (&mut l.ids, &mut l.id_ints, Region::Ids),
+            (Op::State { .. }, DType::F32) => (&mut l.state, &mut l.state_floats, Region::State),
             (Op::Input { name }, _) => {
                 return Err(Error::new(format!(
                     "memory: float input `{name}` is not supported"
@@ -167,9 +220,11 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         );
         *top += align(size);
     }
+    Ok(l)
+}
 
-    // Gradient outputs: a GEMM accumulates straight into the gradient
-    // region; any other kernel writes a buffer that is added in right after.
+/// The gradient outputs (`grad:<param>`) and their parameter's offset.
+fn grad_offsets(g: &Graph, params: &[Slot]) -> Result<HashMap<NodeId, usize>> {
     let mut grad_of: HashMap<NodeId, usize> = HashMap::new();
     for (name, id) in g.outputs() {
         if let Some(param) = name.strip_prefix("grad:") {
@@ -179,11 +234,28 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
             grad_of.insert(*id, slot.offset);
         }
     }
-    let mut grad_accumulate = vec![];
+    Ok(grad_of)
+}
 
-    // Lifetimes of kernel-written values, in kernel indices.
+/// Each kernel-written value's (first, last) kernel index.
+type Lives = HashMap<NodeId, (usize, usize)>;
+
+/// Lifetimes of kernel-written values, in kernel indices (first write, last
+/// read; graph outputs live to the end).
+///
+/// Gradient outputs: a GEMM accumulates straight into the gradient region
+/// (its loc goes into `locs`, and it needs no buffer); any other kernel
+/// writes a buffer that is added in right after, listed in the returned
+/// `(node, gradient offset)`s.
+fn lifetimes(
+    g: &Graph,
+    kernels: &[Kernel],
+    grad_of: &HashMap<NodeId, usize>,
+    locs: &mut HashMap<NodeId, Loc>,
+) -> (Lives, Vec<(NodeId, usize)>) {
+    let mut grad_accumulate = vec![];
     let end = kernels.len();
-    let mut life: HashMap<NodeId, (usize, usize)> = HashMap::new();
+    let mut life: Lives = HashMap::new();
     for (k, kern) in kernels.iter().enumerate() {
         for &o in &kern.outputs {
             if let Some(&off) = grad_of.get(&o) {
@@ -226,7 +298,12 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
             l.1 = end;
         }
     }
+    (life, grad_accumulate)
+}
 
+/// Place each live value, largest first, in the smallest gap among the
+/// buffers alive at the same time (or past them all); sorted by node.
+fn best_fit(g: &Graph, life: &Lives) -> Vec<Buffer> {
     let mut order: Vec<(NodeId, usize, usize, usize)> = life
         .iter()
         .map(|(&id, &(first, last))| (id, align(g.node(id).ty.numel()), first, last))
@@ -263,17 +340,12 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         });
     }
     placed.sort_by_key(|b| b.node);
-    for b in &placed {
-        locs.insert(
-            b.node,
-            Loc {
-                region: Region::Acts,
-                offset: b.offset,
-            },
-        );
-    }
-    // Views alias their operand, shifted for slices; a cache write is its
-    // cache, updated in place.
+    placed
+}
+
+/// Views alias their operand, shifted for slices; a cache write is its
+/// cache, updated in place.
+fn alias_views(g: &Graph, locs: &mut HashMap<NodeId, Loc>) {
     for id in g.ids() {
         let n = g.node(id);
         let shift = match &n.op {
@@ -290,19 +362,4 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
             },
         );
     }
-    let act_floats = placed.iter().map(|b| b.offset + b.size).max().unwrap_or(0);
-    let unshared_floats = placed.iter().map(|b| b.size).sum();
-    Ok(MemoryPlan {
-        params,
-        param_floats,
-        ids,
-        id_ints,
-        state,
-        state_floats,
-        buffers: placed,
-        act_floats,
-        unshared_floats,
-        grad_accumulate,
-        locs,
-    })
 }

@@ -24,7 +24,11 @@ struct Fuser<'a> {
     groups: Vec<(KernelKind, Vec<NodeId>)>,
 }
 
-impl Fuser<'_> {
+impl<'a> Fuser<'a> {
+    fn op(&self, id: NodeId) -> &'a Op {
+        &self.g.node(id).op
+    }
+
     fn free(&self, id: NodeId) -> bool {
         !self.owner.contains_key(&id)
     }
@@ -59,211 +63,255 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
         groups: vec![],
     };
     let ids = g.ids();
-    let op = |id: NodeId| &g.node(id).op;
-
-    // 1. attention absorbs the narrows that feed only it.
-    for &id in &ids {
-        if let Op::Attention { .. } = op(id) {
-            let mut nodes: Vec<NodeId> = vec![];
-            for &i in &g.node(id).inputs {
-                if matches!(op(i), Op::Narrow { .. }) && f.private_to(i, id) && !nodes.contains(&i)
-                {
-                    nodes.push(i);
-                }
-            }
-            nodes.push(id);
-            f.claim(KernelKind::Attention, nodes);
-        }
-        if let Op::CachedAttention { .. } = op(id) {
-            let narrow_into =
-                |i: NodeId, by: NodeId| matches!(op(i), Op::Narrow { .. }) && f.private_to(i, by);
-            let mut nodes: BTreeSet<NodeId> = BTreeSet::new();
-            for &i in &g.node(id).inputs {
-                if narrow_into(i, id) {
-                    nodes.insert(i);
-                }
-                if matches!(op(i), Op::CacheWrite) && f.private_to(i, id) {
-                    nodes.insert(i);
-                    let new = g.node(i).inputs[1];
-                    if narrow_into(new, i) {
-                        nodes.insert(new);
-                    }
-                }
-            }
-            nodes.insert(id);
-            f.claim(KernelKind::CachedAttention, nodes.into_iter().collect());
-        }
-    }
-    // 2. matmul + bias (+ gelu).
-    for &id in &ids {
-        if !matches!(op(id), Op::MatMul { .. }) || !f.free(id) {
-            continue;
-        }
-        let mut nodes = vec![id];
-        let mut last = id;
-        let n = g.node(id).ty.last();
-        let mut bias = false;
-        if let Some(u) = f.only_user(id) {
-            let un = g.node(u);
-            if matches!(un.op, Op::Add)
-                && un.inputs[0] == id
-                && g.node(un.inputs[1]).ty.shape == [n]
-                && f.free(u)
-            {
-                nodes.push(u);
-                last = u;
-                bias = true;
-            }
-        }
-        let mut gelu = false;
-        if let Some(u) = f.only_user(last) {
-            // The GEMM epilogue computes the tanh GELU only.
-            if matches!(op(u), Op::Act(Act::GeluTanh)) && f.free(u) {
-                nodes.push(u);
-                gelu = true;
-            }
-        }
-        f.claim(KernelKind::Gemm { bias, gelu }, nodes);
-    }
-    // 3. residual add + norm.
-    for &id in &ids {
-        if !matches!(op(id), Op::LayerNorm { .. } | Op::RmsNorm { .. }) || !f.free(id) {
-            continue;
-        }
-        let x = g.node(id).inputs[0];
-        let xn = g.node(x);
-        let residual = matches!(xn.op, Op::Add)
-            && f.free(x)
-            && g.node(xn.inputs[0]).ty.shape == g.node(xn.inputs[1]).ty.shape;
-        let nodes = if residual { vec![x, id] } else { vec![id] };
-        f.claim(KernelKind::Norm { residual }, nodes);
-    }
-    // 4. softmax, cross-entropy and its gradient over the same logits (and
-    // targets): one pass over each row.
-    for &id in &ids {
-        if !matches!(op(id), Op::CrossEntropy | Op::CrossEntropyGrad) || !f.free(id) {
-            continue;
-        }
-        let ins = g.node(id).inputs.clone();
-        let mut nodes: Vec<NodeId> = g
-            .users(ins[0])
-            .into_iter()
-            .filter(|&u| {
-                f.free(u)
-                    && match op(u) {
-                        Op::Softmax => true,
-                        Op::CrossEntropy | Op::CrossEntropyGrad => g.node(u).inputs == ins,
-                        _ => false,
-                    }
-            })
-            .collect();
-        nodes.sort();
-        let kind = if nodes.len() == 1 && matches!(op(id), Op::CrossEntropy) {
-            KernelKind::CrossEntropy
-        } else {
-            KernelKind::SoftmaxCrossEntropy
-        };
-        f.claim(kind, nodes);
-    }
-    // The gradients of one attention (same operands) in one kernel.
-    for &id in &ids {
-        if !matches!(op(id), Op::AttentionGrad { .. }) || !f.free(id) {
-            continue;
-        }
-        let ins = &g.node(id).inputs;
-        let nodes: Vec<NodeId> = ids
-            .iter()
-            .copied()
-            .filter(|&n| {
-                matches!(op(n), Op::AttentionGrad { .. }) && &g.node(n).inputs == ins && f.free(n)
-            })
-            .collect();
-        f.claim(KernelKind::AttentionGrad, nodes);
-    }
-    // 5. elementwise chains. A node joins the group of an operand it alone
-    // reads, unless it also reads another open elementwise group (which could
-    // make two groups wait on each other).
-    let mut ew: HashMap<NodeId, usize> = HashMap::new();
-    for &id in &ids {
-        if !op(id).is_elementwise() || !f.free(id) {
-            continue;
-        }
-        let ins = &g.node(id).inputs;
-        let host = ins.iter().copied().find(|&i| {
-            ew.contains_key(&i) && f.private_to(i, id) && g.node(i).ty.shape == g.node(id).ty.shape
-        });
-        let clash = ins
-            .iter()
-            .any(|i| ew.contains_key(i) && ew.get(i) != host.and_then(|h| ew.get(&h)));
-        match host {
-            Some(h) if !clash => {
-                let k = ew[&h];
-                f.groups[k].1.push(id);
-                f.owner.insert(id, k);
-                ew.insert(id, k);
-            }
-            _ => {
-                f.claim(KernelKind::Elementwise, vec![id]);
-                ew.insert(id, f.groups.len() - 1);
-            }
-        }
-    }
-    // 6. the rest, one op a kernel.
-    for &id in &ids {
-        let kind = match op(id) {
-            _ if !f.free(id) => continue,
-            Op::Input { .. } | Op::Param { .. } | Op::State { .. } => continue,
-            Op::Slice { .. } | Op::Reshape { .. } => continue,
-            // Only inside a cached attention kernel (check() reports it).
-            Op::CacheWrite => continue,
-            Op::Embedding => KernelKind::Embedding,
-            Op::Rope { .. } => KernelKind::Rope,
-            Op::Softmax => KernelKind::Softmax,
-            Op::Narrow { .. } => KernelKind::Narrow,
-            Op::LayerNorm { .. } | Op::RmsNorm { .. } => KernelKind::Norm { residual: false },
-            Op::ReduceTo { .. } => KernelKind::ReduceRows,
-            Op::Pad { .. } | Op::PadRows { .. } => KernelKind::Pad,
-            Op::SoftmaxGrad => KernelKind::SoftmaxGrad,
-            Op::NormGradX { .. } | Op::NormGradW { .. } => KernelKind::NormGrad,
-            Op::EmbeddingGrad { .. } => KernelKind::EmbeddingGrad,
-            other => unreachable!("fusion left {} unassigned", other.mnemonic()),
-        };
-        f.claim(kind, vec![id]);
-    }
-
+    // The patterns in the order of the module comment: an earlier pattern
+    // claims its ops first.
+    f.attention(&ids);
+    f.gemm_epilogues(&ids);
+    f.residual_norms(&ids);
+    f.cross_entropy(&ids);
+    f.attention_grads(&ids);
+    f.elementwise_chains(&ids);
+    f.singles(&ids);
     let kernels: Vec<Kernel> = f
         .groups
         .iter()
-        .map(|(kind, nodes)| {
-            let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
-            let mut inputs = vec![];
-            for &n in nodes {
-                for &i in &g.node(n).inputs {
-                    if !inside.contains(&i) && !inputs.contains(&i) {
-                        inputs.push(i);
+        .map(|(kind, nodes)| kernel(g, *kind, nodes))
+        .collect();
+    order(g, kernels)
+}
+
+impl Fuser<'_> {
+    /// Pattern 1: attention absorbs the narrows that feed only it; cached
+    /// attention also its cache writes (and the narrows that feed only those).
+    fn attention(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if let Op::Attention { .. } = self.op(id) {
+                let mut nodes: Vec<NodeId> = vec![];
+                for &i in &g.node(id).inputs {
+                    if matches!(self.op(i), Op::Narrow { .. })
+                        && self.private_to(i, id)
+                        && !nodes.contains(&i)
+                    {
+                        nodes.push(i);
                     }
                 }
+                nodes.push(id);
+                self.claim(KernelKind::Attention, nodes);
             }
-            // The residual add+norm kernel always stores the sum: it is the
-            // residual stream, and the kernel writes it on its way anyway.
-            let stored =
-                |n: NodeId| matches!(kind, KernelKind::Norm { residual: true }) && n == nodes[0];
-            let outputs = nodes
+            if let Op::CachedAttention { .. } = self.op(id) {
+                let narrow_into = |i: NodeId, by: NodeId| {
+                    matches!(self.op(i), Op::Narrow { .. }) && self.private_to(i, by)
+                };
+                let mut nodes: BTreeSet<NodeId> = BTreeSet::new();
+                for &i in &g.node(id).inputs {
+                    if narrow_into(i, id) {
+                        nodes.insert(i);
+                    }
+                    if matches!(self.op(i), Op::CacheWrite) && self.private_to(i, id) {
+                        nodes.insert(i);
+                        let new = g.node(i).inputs[1];
+                        if narrow_into(new, i) {
+                            nodes.insert(new);
+                        }
+                    }
+                }
+                nodes.insert(id);
+                self.claim(KernelKind::CachedAttention, nodes.into_iter().collect());
+            }
+        }
+    }
+
+    /// Pattern 2: matmul + bias (+ gelu).
+    fn gemm_epilogues(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if !matches!(self.op(id), Op::MatMul { .. }) || !self.free(id) {
+                continue;
+            }
+            let mut nodes = vec![id];
+            let mut last = id;
+            let n = g.node(id).ty.last();
+            let mut bias = false;
+            if let Some(u) = self.only_user(id) {
+                let un = g.node(u);
+                if matches!(un.op, Op::Add)
+                    && un.inputs[0] == id
+                    && g.node(un.inputs[1]).ty.shape == [n]
+                    && self.free(u)
+                {
+                    nodes.push(u);
+                    last = u;
+                    bias = true;
+                }
+            }
+            let mut gelu = false;
+            if let Some(u) = self.only_user(last) {
+                // The GEMM epilogue computes the tanh GELU only.
+                if matches!(self.op(u), Op::Act(Act::GeluTanh)) && self.free(u) {
+                    nodes.push(u);
+                    gelu = true;
+                }
+            }
+            self.claim(KernelKind::Gemm { bias, gelu }, nodes);
+        }
+    }
+
+    /// Pattern 3: residual add + norm.
+    fn residual_norms(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if !matches!(self.op(id), Op::LayerNorm { .. } | Op::RmsNorm { .. }) || !self.free(id) {
+                continue;
+            }
+            let x = g.node(id).inputs[0];
+            let xn = g.node(x);
+            let residual = matches!(xn.op, Op::Add)
+                && self.free(x)
+                && g.node(xn.inputs[0]).ty.shape == g.node(xn.inputs[1]).ty.shape;
+            let nodes = if residual { vec![x, id] } else { vec![id] };
+            self.claim(KernelKind::Norm { residual }, nodes);
+        }
+    }
+
+    /// Pattern 4: softmax, cross-entropy and its gradient over the same
+    /// logits (and targets): one pass over each row.
+    fn cross_entropy(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if !matches!(self.op(id), Op::CrossEntropy | Op::CrossEntropyGrad) || !self.free(id) {
+                continue;
+            }
+            let ins = g.node(id).inputs.clone();
+            let mut nodes: Vec<NodeId> = g
+                .users(ins[0])
+                .into_iter()
+                .filter(|&u| {
+                    self.free(u)
+                        && match self.op(u) {
+                            Op::Softmax => true,
+                            Op::CrossEntropy | Op::CrossEntropyGrad => g.node(u).inputs == ins,
+                            _ => false,
+                        }
+                })
+                .collect();
+            nodes.sort();
+            let kind = if nodes.len() == 1 && matches!(self.op(id), Op::CrossEntropy) {
+                KernelKind::CrossEntropy
+            } else {
+                KernelKind::SoftmaxCrossEntropy
+            };
+            self.claim(kind, nodes);
+        }
+    }
+
+    /// The gradients of one attention (same operands) in one kernel.
+    fn attention_grads(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if !matches!(self.op(id), Op::AttentionGrad { .. }) || !self.free(id) {
+                continue;
+            }
+            let ins = &g.node(id).inputs;
+            let nodes: Vec<NodeId> = ids
                 .iter()
                 .copied()
                 .filter(|&n| {
-                    stored(n) || g.is_output(n) || g.users(n).iter().any(|u| !inside.contains(u))
+                    matches!(self.op(n), Op::AttentionGrad { .. })
+                        && &g.node(n).inputs == ins
+                        && self.free(n)
                 })
                 .collect();
-            Kernel {
-                kind: *kind,
-                nodes: nodes.clone(),
-                inputs,
-                outputs,
+            self.claim(KernelKind::AttentionGrad, nodes);
+        }
+    }
+
+    /// Pattern 5: elementwise chains. A node joins the group of an operand
+    /// it alone reads, unless it also reads another open elementwise group
+    /// (which could make two groups wait on each other).
+    fn elementwise_chains(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        let mut ew: HashMap<NodeId, usize> = HashMap::new();
+        for &id in ids {
+            if !self.op(id).is_elementwise() || !self.free(id) {
+                continue;
             }
-        })
+            let ins = &g.node(id).inputs;
+            let host = ins.iter().copied().find(|&i| {
+                ew.contains_key(&i)
+                    && self.private_to(i, id)
+                    && g.node(i).ty.shape == g.node(id).ty.shape
+            });
+            let clash = ins
+                .iter()
+                .any(|i| ew.contains_key(i) && ew.get(i) != host.and_then(|h| ew.get(&h)));
+            match host {
+                Some(h) if !clash => {
+                    let k = ew[&h];
+                    self.groups[k].1.push(id);
+                    self.owner.insert(id, k);
+                    ew.insert(id, k);
+                }
+                _ => {
+                    self.claim(KernelKind::Elementwise, vec![id]);
+                    ew.insert(id, self.groups.len() - 1);
+                }
+            }
+        }
+    }
+
+    /// Pattern 6: the rest, one op a kernel.
+    fn singles(&mut self, ids: &[NodeId]) {
+        for &id in ids {
+            let kind = match self.op(id) {
+                _ if !self.free(id) => continue,
+                Op::Input { .. } | Op::Param { .. } | Op::State { .. } => continue,
+                Op::Slice { .. } | Op::Reshape { .. } => continue,
+                // Only inside a cached attention kernel (check() reports it).
+                Op::CacheWrite => continue,
+                Op::Embedding => KernelKind::Embedding,
+                Op::Rope { .. } => KernelKind::Rope,
+                Op::Softmax => KernelKind::Softmax,
+                Op::Narrow { .. } => KernelKind::Narrow,
+                Op::LayerNorm { .. } | Op::RmsNorm { .. } => KernelKind::Norm { residual: false },
+                Op::ReduceTo { .. } => KernelKind::ReduceRows,
+                Op::Pad { .. } | Op::PadRows { .. } => KernelKind::Pad,
+                Op::SoftmaxGrad => KernelKind::SoftmaxGrad,
+                Op::NormGradX { .. } | Op::NormGradW { .. } => KernelKind::NormGrad,
+                Op::EmbeddingGrad { .. } => KernelKind::EmbeddingGrad,
+                other => unreachable!("fusion left {} unassigned", other.mnemonic()),
+            };
+            self.claim(kind, vec![id]);
+        }
+    }
+}
+
+/// The kernel of one group: its inputs are the values it reads from outside,
+/// its outputs the values read outside it (or graph outputs).
+fn kernel(g: &Graph, kind: KernelKind, nodes: &[NodeId]) -> Kernel {
+    let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
+    let mut inputs = vec![];
+    for &n in nodes {
+        for &i in &g.node(n).inputs {
+            if !inside.contains(&i) && !inputs.contains(&i) {
+                inputs.push(i);
+            }
+        }
+    }
+    // The residual add+norm kernel always stores the sum: it is the
+    // residual stream, and the kernel writes it on its way anyway.
+    let stored = |n: NodeId| matches!(kind, KernelKind::Norm { residual: true }) && n == nodes[0];
+    let outputs = nodes
+        .iter()
+        .copied()
+        .filter(|&n| stored(n) || g.is_output(n) || g.users(n).iter().any(|u| !inside.contains(u)))
         .collect();
-    order(g, kernels)
+    Kernel {
+        kind,
+        nodes: nodes.to_vec(),
+        inputs,
+        outputs,
+    }
 }
 
 /// Topological order of kernels (Kahn), ties broken by first node id so the

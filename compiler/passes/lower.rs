@@ -111,6 +111,35 @@ impl Builder<'_> {
     }
 }
 
+/// The Hugging Face names of the token embedding, the layer stack, the final
+/// norm and the head, by family.
+struct HfNames {
+    wte: &'static str,
+    layer: &'static str,
+    ln_f: &'static str,
+    head: &'static str,
+}
+
+impl HfNames {
+    fn of(family: Family) -> HfNames {
+        if family == Family::Gpt2 {
+            HfNames {
+                wte: "transformer.wte.weight",
+                layer: "transformer.h",
+                ln_f: "transformer.ln_f",
+                head: "lm_head.weight",
+            }
+        } else {
+            HfNames {
+                wte: "model.embed_tokens.weight",
+                layer: "model.layers",
+                ln_f: "model.norm",
+                head: "lm_head.weight",
+            }
+        }
+    }
+}
+
 /// Lower `m` to a forward graph over `(batch, seq)` token ids with output
 /// `logits` (and `loss` when asked).
 pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
@@ -122,65 +151,124 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
             m.context
         )));
     }
-    let (c, v, f) = (m.d_model, m.vocab_size, m.ffn_hidden);
-    let (nh, nkv, hd) = (m.heads, m.kv_heads, m.head_dim());
-    let gpt2 = m.family == Family::Gpt2;
-    let tokens = b.g.leaf(
-        Op::Input {
-            name: "tokens".into(),
-        },
-        TensorType::i32(&[bs, t]),
-        "tokens",
-    );
-
-    let (wte_name, layer, ln_f, head) = if gpt2 {
-        (
-            "transformer.wte.weight",
-            "transformer.h",
-            "transformer.ln_f",
-            "lm_head.weight",
-        )
-    } else {
-        (
-            "model.embed_tokens.weight",
-            "model.layers",
-            "model.norm",
-            "lm_head.weight",
-        )
-    };
+    let names = HfNames::of(m.family);
+    let tokens = b.input("tokens", &[bs, t]);
     // A cached step's tokens sit at runtime positions; a forward's at 0..T.
-    let positions = p.cached.then(|| {
-        b.g.leaf(
-            Op::Input {
-                name: "positions".into(),
-            },
-            TensorType::i32(&[1, t]),
-            "positions",
+    let positions = p.cached.then(|| b.input("positions", &[1, t]));
+    let (wte, mut x) = b.embed(names.wte, tokens, positions, t)?;
+    for l in 0..m.layers {
+        let prefix = format!("{}.{l}", names.layer);
+        x = b.attention_block(l, &prefix, x, positions)?;
+        x = b.ffn_block(l, &prefix, x)?;
+    }
+    b.head(x, wte, &names, p)?;
+    Ok(b.g)
+}
+
+/// The node labels of layer `l`: `h{l}.{s}`.
+fn layer_label(l: usize) -> impl Fn(&str) -> String {
+    move |s: &str| format!("h{l}.{s}")
+}
+
+impl Builder<'_> {
+    /// An `i32` runtime input named and labelled `name`.
+    fn input(&mut self, name: &str, shape: &[usize]) -> NodeId {
+        self.g.leaf(
+            Op::Input { name: name.into() },
+            TensorType::i32(shape),
+            name,
         )
-    });
-    let wte = b.param(wte_name, &[v, c]);
-    let mut x = b.g.add(Op::Embedding, &[wte, tokens], "embed")?;
-    if m.position == Position::Learned {
-        let wpe = b.param("transformer.wpe.weight", &[m.context, c]);
-        let pos = match positions {
-            Some(ps) => b.g.add(Op::Embedding, &[wpe, ps], "wpe[positions]")?,
-            None => b.g.add(Op::Slice { start: 0, len: t }, &[wpe], "wpe[:T]")?,
-        };
-        x = b.g.add(Op::Add, &[x, pos], "embed+pos")?;
     }
 
-    for l in 0..m.layers {
-        let p = format!("{layer}.{l}");
-        let h = |s: &str| format!("h{l}.{s}");
-        let rope = Op::Rope {
-            inverse: false,
-            head_dim: hd,
-            theta: m.rope_theta,
+    /// The token embedding plus, for learned positions, the position
+    /// embedding of the runtime `positions` (a cached step) or of `0..t`.
+    /// Returns the embedding table (the head may be tied to it) and the
+    /// embedded tokens.
+    fn embed(
+        &mut self,
+        wte_name: &str,
+        tokens: NodeId,
+        positions: Option<NodeId>,
+        t: usize,
+    ) -> Result<(NodeId, NodeId)> {
+        let m = self.m;
+        let wte = self.param(wte_name, &[m.vocab_size, m.d_model]);
+        let mut x = self.g.add(Op::Embedding, &[wte, tokens], "embed")?;
+        if m.position == Position::Learned {
+            let wpe = self.param("transformer.wpe.weight", &[m.context, m.d_model]);
+            let pos = match positions {
+                Some(ps) => self.g.add(Op::Embedding, &[wpe, ps], "wpe[positions]")?,
+                None => self
+                    .g
+                    .add(Op::Slice { start: 0, len: t }, &[wpe], "wpe[:T]")?,
+            };
+            x = self.g.add(Op::Add, &[x, pos], "embed+pos")?;
+        }
+        Ok((wte, x))
+    }
+
+    /// Layer `l`'s attention with its residual: `x + out(attn(norm(x)))`.
+    fn attention_block(
+        &mut self,
+        l: usize,
+        p: &str,
+        x: NodeId,
+        positions: Option<NodeId>,
+    ) -> Result<NodeId> {
+        let m = self.m;
+        let h = layer_label(l);
+        let (q, k, vv, out_prefix) = self.qkv(l, p, x)?;
+        let (q, k) = if m.position == Position::Rope {
+            let rope = Op::Rope {
+                inverse: false,
+                head_dim: m.head_dim(),
+                theta: m.rope_theta,
+            };
+            let ins = |x: NodeId| {
+                [Some(x), positions]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+            };
+            let q = self.g.add(rope.clone(), &ins(q), h("attn.q_rope"))?;
+            let k = self.g.add(rope, &ins(k), h("attn.k_rope"))?;
+            (q, k)
+        } else {
+            (q, k)
         };
-        // Attention.
-        let (q, k, vv, out_prefix) = if gpt2 {
-            let n = b.norm(x, &format!("{p}.ln_1"), &h("ln_1"))?;
-            let qkv = b.linear(
+        let a = match positions {
+            Some(ps) => self.cached_attention(l, q, k, vv, ps)?,
+            None => self.g.add(
+                Op::Attention {
+                    heads: m.heads,
+                    kv_heads: m.kv_heads,
+                    head_dim: m.head_dim(),
+                },
+                &[q, k, vv],
+                h("attn"),
+            )?,
+        };
+        let o = self.linear(
+            a,
+            &out_prefix,
+            m.heads * m.head_dim(),
+            m.d_model,
+            m.bias,
+            &h("attn.out"),
+        )?;
+        self.g.add(Op::Add, &[x, o], h("resid_attn"))
+    }
+
+    /// The normed input and its query, key and value projections, and the
+    /// prefix of the output projection: GPT-2 packs q, k, v in one `c_attn`
+    /// and narrows it; Llama has three projections (k and v over `kv_heads`).
+    fn qkv(&mut self, l: usize, p: &str, x: NodeId) -> Result<(NodeId, NodeId, NodeId, String)> {
+        let m = self.m;
+        let h = layer_label(l);
+        let (c, nh, nkv, hd) = (m.d_model, m.heads, m.kv_heads, m.head_dim());
+        if m.family == Family::Gpt2 {
+            let n = self.norm(x, &format!("{p}.ln_1"), &h("ln_1"))?;
+            let qkv = self.linear(
                 n,
                 &format!("{p}.attn.c_attn"),
                 c,
@@ -188,11 +276,13 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
                 m.bias,
                 &h("attn.qkv"),
             )?;
-            let q =
-                b.g.add(Op::Narrow { start: 0, len: c }, &[qkv], h("attn.q"))?;
-            let k =
-                b.g.add(Op::Narrow { start: c, len: c }, &[qkv], h("attn.k"))?;
-            let vv = b.g.add(
+            let q = self
+                .g
+                .add(Op::Narrow { start: 0, len: c }, &[qkv], h("attn.q"))?;
+            let k = self
+                .g
+                .add(Op::Narrow { start: c, len: c }, &[qkv], h("attn.k"))?;
+            let vv = self.g.add(
                 Op::Narrow {
                     start: 2 * c,
                     len: c,
@@ -200,135 +290,128 @@ pub fn lower(m: &ModelSpec, p: Program) -> Result<Graph> {
                 &[qkv],
                 h("attn.v"),
             )?;
-            (q, k, vv, format!("{p}.attn.c_proj"))
-        } else {
-            let n = b.norm(x, &format!("{p}.input_layernorm"), &h("input_norm"))?;
-            let sa = format!("{p}.self_attn");
-            let q = b.linear(n, &format!("{sa}.q_proj"), c, nh * hd, m.bias, &h("attn.q"))?;
-            let k = b.linear(
-                n,
-                &format!("{sa}.k_proj"),
-                c,
-                nkv * hd,
-                m.bias,
-                &h("attn.k"),
-            )?;
-            let vv = b.linear(
-                n,
-                &format!("{sa}.v_proj"),
-                c,
-                nkv * hd,
-                m.bias,
-                &h("attn.v"),
-            )?;
-            (q, k, vv, format!("{sa}.o_proj"))
-        };
-        let (q, k) = if m.position == Position::Rope {
-            let ins = |x: NodeId| {
-                [Some(x), positions]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-            };
-            let q = b.g.add(rope.clone(), &ins(q), h("attn.q_rope"))?;
-            let k = b.g.add(rope, &ins(k), h("attn.k_rope"))?;
-            (q, k)
-        } else {
-            (q, k)
-        };
-        let a = match positions {
-            Some(ps) => {
-                // Append this step's keys and values to the layer's cache,
-                // then attend over the cache.
-                let [kn, vn] = cache_names(l);
-                let kvd = nkv * hd;
-                let state = |b: &mut Builder, name: String| {
-                    b.g.leaf(
-                        Op::State { name: name.clone() },
-                        TensorType::f32(&[m.context, kvd]),
-                        name,
-                    )
-                };
-                let (kc, vc) = (state(&mut b, kn), state(&mut b, vn));
-                let kc = b.g.add(Op::CacheWrite, &[kc, k, ps], h("attn.k_cache"))?;
-                let vc = b.g.add(Op::CacheWrite, &[vc, vv, ps], h("attn.v_cache"))?;
-                b.g.add(
-                    Op::CachedAttention {
-                        heads: nh,
-                        kv_heads: nkv,
-                        head_dim: hd,
-                    },
-                    &[q, kc, vc, ps],
-                    h("attn"),
-                )?
-            }
-            None => b.g.add(
-                Op::Attention {
-                    heads: nh,
-                    kv_heads: nkv,
-                    head_dim: hd,
-                },
-                &[q, k, vv],
-                h("attn"),
-            )?,
-        };
-        let o = b.linear(a, &out_prefix, nh * hd, c, m.bias, &h("attn.out"))?;
-        x = b.g.add(Op::Add, &[x, o], h("resid_attn"))?;
+            return Ok((q, k, vv, format!("{p}.attn.c_proj")));
+        }
+        let n = self.norm(x, &format!("{p}.input_layernorm"), &h("input_norm"))?;
+        let sa = format!("{p}.self_attn");
+        let q = self.linear(n, &format!("{sa}.q_proj"), c, nh * hd, m.bias, &h("attn.q"))?;
+        let k = self.linear(
+            n,
+            &format!("{sa}.k_proj"),
+            c,
+            nkv * hd,
+            m.bias,
+            &h("attn.k"),
+        )?;
+        let vv = self.linear(
+            n,
+            &format!("{sa}.v_proj"),
+            c,
+            nkv * hd,
+            m.bias,
+            &h("attn.v"),
+        )?;
+        Ok((q, k, vv, format!("{sa}.o_proj")))
+    }
 
-        // Feed-forward.
-        let y = if gpt2 {
-            let n = b.norm(x, &format!("{p}.ln_2"), &h("ln_2"))?;
-            let u = b.linear(n, &format!("{p}.mlp.c_fc"), c, f, m.bias, &h("mlp.fc"))?;
-            let u = b.g.add(
+    /// Append this step's keys and values to layer `l`'s cache, then attend
+    /// over the cache.
+    fn cached_attention(
+        &mut self,
+        l: usize,
+        q: NodeId,
+        k: NodeId,
+        vv: NodeId,
+        ps: NodeId,
+    ) -> Result<NodeId> {
+        let m = self.m;
+        let h = layer_label(l);
+        let [kn, vn] = cache_names(l);
+        let kvd = m.kv_heads * m.head_dim();
+        let state = |b: &mut Builder, name: String| {
+            b.g.leaf(
+                Op::State { name: name.clone() },
+                TensorType::f32(&[m.context, kvd]),
+                name,
+            )
+        };
+        let (kc, vc) = (state(self, kn), state(self, vn));
+        let kc = self
+            .g
+            .add(Op::CacheWrite, &[kc, k, ps], h("attn.k_cache"))?;
+        let vc = self
+            .g
+            .add(Op::CacheWrite, &[vc, vv, ps], h("attn.v_cache"))?;
+        self.g.add(
+            Op::CachedAttention {
+                heads: m.heads,
+                kv_heads: m.kv_heads,
+                head_dim: m.head_dim(),
+            },
+            &[q, kc, vc, ps],
+            h("attn"),
+        )
+    }
+
+    /// Layer `l`'s feed-forward with its residual: GPT-2's `proj(act(fc(x)))`,
+    /// Llama's gated `down(act(gate(x)) * up(x))`.
+    fn ffn_block(&mut self, l: usize, p: &str, x: NodeId) -> Result<NodeId> {
+        let m = self.m;
+        let h = layer_label(l);
+        let (c, f) = (m.d_model, m.ffn_hidden);
+        let y = if m.family == Family::Gpt2 {
+            let n = self.norm(x, &format!("{p}.ln_2"), &h("ln_2"))?;
+            let u = self.linear(n, &format!("{p}.mlp.c_fc"), c, f, m.bias, &h("mlp.fc"))?;
+            let u = self.g.add(
                 Op::Act(m.activation),
                 &[u],
                 h(&format!("mlp.{}", m.activation.def().mnemonic)),
             )?;
-            b.linear(u, &format!("{p}.mlp.c_proj"), f, c, m.bias, &h("mlp.proj"))?
+            self.linear(u, &format!("{p}.mlp.c_proj"), f, c, m.bias, &h("mlp.proj"))?
         } else {
-            let n = b.norm(
+            let n = self.norm(
                 x,
                 &format!("{p}.post_attention_layernorm"),
                 &h("post_attn_norm"),
             )?;
             let mp = format!("{p}.mlp");
-            let gate = b.linear(n, &format!("{mp}.gate_proj"), c, f, m.bias, &h("mlp.gate"))?;
-            let up = b.linear(n, &format!("{mp}.up_proj"), c, f, m.bias, &h("mlp.up"))?;
+            let gate = self.linear(n, &format!("{mp}.gate_proj"), c, f, m.bias, &h("mlp.gate"))?;
+            let up = self.linear(n, &format!("{mp}.up_proj"), c, f, m.bias, &h("mlp.up"))?;
             debug_assert!(m.activation.def().gated);
             let act = m.activation.def().mnemonic;
-            let s =
-                b.g.add(Op::Act(m.activation), &[gate], h(&format!("mlp.{act}")))?;
-            let s = b.g.add(Op::Mul, &[s, up], h("mlp.swiglu"))?;
-            b.linear(s, &format!("{mp}.down_proj"), f, c, m.bias, &h("mlp.down"))?
+            let s = self
+                .g
+                .add(Op::Act(m.activation), &[gate], h(&format!("mlp.{act}")))?;
+            let s = self.g.add(Op::Mul, &[s, up], h("mlp.swiglu"))?;
+            self.linear(s, &format!("{mp}.down_proj"), f, c, m.bias, &h("mlp.down"))?
         };
-        x = b.g.add(Op::Add, &[x, y], h("resid_mlp"))?;
+        self.g.add(Op::Add, &[x, y], h("resid_mlp"))
     }
 
-    let n = b.norm(x, ln_f, "ln_f")?;
-    let head_w = if m.tied_embeddings {
-        wte
-    } else {
-        b.param(head, &[v, c])
-    };
-    let logits = b.g.add(
-        Op::MatMul {
-            ta: false,
-            tb: true,
-        },
-        &[n, head_w],
-        "logits",
-    )?;
-    b.g.mark_output("logits", logits);
-    if p.with_loss {
-        let targets = b.g.leaf(
-            Op::Input {
-                name: "targets".into(),
+    /// The final norm and the head (tied to `wte` or its own), output
+    /// `logits`, and with targets the mean cross-entropy `loss`.
+    fn head(&mut self, x: NodeId, wte: NodeId, names: &HfNames, p: Program) -> Result<()> {
+        let m = self.m;
+        let n = self.norm(x, names.ln_f, "ln_f")?;
+        let head_w = if m.tied_embeddings {
+            wte
+        } else {
+            self.param(names.head, &[m.vocab_size, m.d_model])
+        };
+        let logits = self.g.add(
+            Op::MatMul {
+                ta: false,
+                tb: true,
             },
-            TensorType::i32(&[bs, t]),
-            "targets",
-        );
-        let loss = b.g.add(Op::CrossEntropy, &[logits, targets], "loss")?;
-        b.g.mark_output("loss", loss);
+            &[n, head_w],
+            "logits",
+        )?;
+        self.g.mark_output("logits", logits);
+        if p.with_loss {
+            let targets = self.input("targets", &[p.batch, p.seq]);
+            let loss = self.g.add(Op::CrossEntropy, &[logits, targets], "loss")?;
+            self.g.mark_output("loss", loss);
+        }
+        Ok(())
     }
-    Ok(b.g)
 }

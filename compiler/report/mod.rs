@@ -417,103 +417,132 @@ fn gallery_section(samples: &[GallerySample]) -> String {
         .iter()
         .map(|v| v.as_ref().map(|v| v.score.unwrap_or(0.0)))
         .collect();
-    let mut by_score: Vec<usize> = (0..samples.len()).collect();
+    let rank = score_ranks(&scores);
+    for (i, g) in samples.iter().enumerate() {
+        s.push_str(&sample_card(i, g, rank[i], visuals[i].as_ref(), scores[i]));
+    }
+    s.push_str("</div>\n");
+    s
+}
+
+/// Each sample's rank by visual score: best first, unscored last, ties by
+/// index.
+fn score_ranks(scores: &[Option<f64>]) -> Vec<usize> {
+    let mut by_score: Vec<usize> = (0..scores.len()).collect();
     by_score.sort_by(|&x, &y| {
         let k = |i: usize| scores[i].unwrap_or(-1.0);
         k(y).total_cmp(&k(x)).then(x.cmp(&y))
     });
-    let mut rank = vec![0; samples.len()];
+    let mut rank = vec![0; scores.len()];
     for (r, &i) in by_score.iter().enumerate() {
         rank[i] = r;
     }
-    for (i, g) in samples.iter().enumerate() {
-        let score = scores[i];
-        s.push_str(&format!(
-            "<div class=\"card\" id=\"sample-{i}\" style=\"--rank:{}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
-            rank[i],
-            esc(&g.prompt)
-        ));
-        s.push_str(&figures("generated", &g.generated, &format!("s{i}-")));
-        if let Some(r) = &g.reference {
-            s.push_str(&figures("reference", r, &format!("r{i}-")));
-        }
-        let vis = visuals[i].as_ref();
-        if let Some(b) = &g.baseline {
-            let label = match vis.and_then(|v| v.baseline) {
-                Some(x) => format!("retrieval baseline, score {x:.3}"),
-                None => "retrieval baseline".into(),
-            };
-            s.push_str(&inline_figure(&label, b, &format!("b{i}-")));
-        }
-        if let (Some(n), Some(x)) = (&g.nearest, vis.and_then(|v| v.nearest)) {
-            let copy = if x >= eval::visual::COPY_THRESHOLD {
-                " (near copy)"
-            } else {
-                ""
-            };
-            s.push_str(&inline_figure(
-                &format!("nearest training icon, {x:.3}{copy}"),
-                n,
-                &format!("n{i}-"),
-            ));
-        }
-        s.push_str("</div>\n<div class=\"verdict\">");
-        let mut v = Vec::new();
-        match eval::check_svg(&g.generated) {
-            Ok(_) => v.push("<span class=\"good\">valid SVG</span>".to_string()),
-            Err(e) => v.push(format!(
-                "<span class=\"bad\">invalid: {}</span>",
-                esc(e.name())
-            )),
-        }
-        if let Some(r) = &g.reference {
-            v.push(if eval::exact_match(&g.generated, r) {
-                "<span class=\"good\">exact match</span>".into()
-            } else {
-                "differs from reference".into()
-            });
-        }
-        if let Some(x) = score {
-            let versus = match vis.and_then(|v| v.baseline.zip(v.baseline_prompt.as_ref())) {
-                Some((b, p)) => format!(" vs baseline {b:.3} ({})", esc(p)),
-                None => String::new(),
-            };
-            v.push(format!("visual score {x:.3}{versus}"));
-        }
-        match eval::prompt_success(&g.prompt, &g.generated).1 {
-            PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
-            PromptOutcome::Fail(why) => v.push(format!(
-                "<span class=\"bad\">prompt: {}</span>",
-                esc(&why.join("; "))
-            )),
-            PromptOutcome::NotApplicable => v.push("prompt: not checkable".into()),
-        }
-        let gl = eval::boundary_glitches(&g.generated);
-        if gl.any() {
-            v.push(format!(
-                "<span class=\"bad\">glitch:{}{}{}</span>",
-                if gl.after_end {
-                    " text after &lt;/svg&gt;"
-                } else {
-                    ""
-                },
-                if gl.unclosed { " unclosed" } else { "" },
-                if gl.stray_close {
-                    " /svg&gt; without &lt;"
-                } else {
-                    ""
-                }
-            ));
-        }
-        s.push_str(&v.join(" · "));
-        let shown: String = g.generated.chars().take(20_000).collect();
-        s.push_str(&format!(
-            "</div>\n<details><summary>source</summary><pre>{}</pre></details>\n</div>\n",
-            esc(&shown)
+    rank
+}
+
+/// The card of sample `i`: its prompt, the generated SVG beside the
+/// reference, the retrieval baseline and the nearest training icon, then
+/// the verdicts and the source.
+fn sample_card(
+    i: usize,
+    g: &GallerySample,
+    rank: usize,
+    vis: Option<&eval::SampleVisual>,
+    score: Option<f64>,
+) -> String {
+    let mut s = format!(
+        "<div class=\"card\" id=\"sample-{i}\" style=\"--rank:{}\">\n<div class=\"prompt\">#{i} <b>{}</b></div>\n<div class=\"row\">\n",
+        rank,
+        esc(&g.prompt)
+    );
+    s.push_str(&figures("generated", &g.generated, &format!("s{i}-")));
+    if let Some(r) = &g.reference {
+        s.push_str(&figures("reference", r, &format!("r{i}-")));
+    }
+    if let Some(b) = &g.baseline {
+        let label = match vis.and_then(|v| v.baseline) {
+            Some(x) => format!("retrieval baseline, score {x:.3}"),
+            None => "retrieval baseline".into(),
+        };
+        s.push_str(&inline_figure(&label, b, &format!("b{i}-")));
+    }
+    if let (Some(n), Some(x)) = (&g.nearest, vis.and_then(|v| v.nearest)) {
+        let copy = if x >= eval::visual::COPY_THRESHOLD {
+            " (near copy)"
+        } else {
+            ""
+        };
+        s.push_str(&inline_figure(
+            &format!("nearest training icon, {x:.3}{copy}"),
+            n,
+            &format!("n{i}-"),
         ));
     }
-    s.push_str("</div>\n");
+    s.push_str("</div>\n<div class=\"verdict\">");
+    s.push_str(&verdicts(g, vis, score).join(" · "));
+    let shown: String = g.generated.chars().take(20_000).collect();
+    s.push_str(&format!(
+        "</div>\n<details><summary>source</summary><pre>{}</pre></details>\n</div>\n",
+        esc(&shown)
+    ));
     s
+}
+
+/// What the checks say of one sample: valid SVG, exact match, visual score,
+/// prompt, boundary glitches.
+fn verdicts(
+    g: &GallerySample,
+    vis: Option<&eval::SampleVisual>,
+    score: Option<f64>,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    match eval::check_svg(&g.generated) {
+        Ok(_) => v.push("<span class=\"good\">valid SVG</span>".to_string()),
+        Err(e) => v.push(format!(
+            "<span class=\"bad\">invalid: {}</span>",
+            esc(e.name())
+        )),
+    }
+    if let Some(r) = &g.reference {
+        v.push(if eval::exact_match(&g.generated, r) {
+            "<span class=\"good\">exact match</span>".into()
+        } else {
+            "differs from reference".into()
+        });
+    }
+    if let Some(x) = score {
+        let versus = match vis.and_then(|v| v.baseline.zip(v.baseline_prompt.as_ref())) {
+            Some((b, p)) => format!(" vs baseline {b:.3} ({})", esc(p)),
+            None => String::new(),
+        };
+        v.push(format!("visual score {x:.3}{versus}"));
+    }
+    match eval::prompt_success(&g.prompt, &g.generated).1 {
+        PromptOutcome::Success => v.push("<span class=\"good\">prompt satisfied</span>".into()),
+        PromptOutcome::Fail(why) => v.push(format!(
+            "<span class=\"bad\">prompt: {}</span>",
+            esc(&why.join("; "))
+        )),
+        PromptOutcome::NotApplicable => v.push("prompt: not checkable".into()),
+    }
+    let gl = eval::boundary_glitches(&g.generated);
+    if gl.any() {
+        v.push(format!(
+            "<span class=\"bad\">glitch:{}{}{}</span>",
+            if gl.after_end {
+                " text after &lt;/svg&gt;"
+            } else {
+                ""
+            },
+            if gl.unclosed { " unclosed" } else { "" },
+            if gl.stray_close {
+                " /svg&gt; without &lt;"
+            } else {
+                ""
+            }
+        ));
+    }
+    v
 }
 
 /// Build the report HTML (see the module doc).

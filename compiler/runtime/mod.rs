@@ -169,103 +169,41 @@ impl Library {
         // SAFETY: loading runs the library's initializers; it is a library irc
         // emitted (checked below by its ABI version and spec hash).
         let lib = unsafe { open_resident(path) }.map_err(|e| fail(format!("cannot load: {e}")))?;
-        unsafe fn sym<T: Copy>(
-            lib: &libloading::Library,
-            name: &str,
-        ) -> std::result::Result<T, String> {
-            lib.get::<T>(name.as_bytes())
-                .map(|s| *s)
-                .map_err(|e| format!("missing symbol {name}: {e}"))
-        }
-        let s = |n: &str| format!("{prefix}_{n}");
+        let syms = Symbols {
+            lib: &lib,
+            prefix,
+            path,
+        };
         // SAFETY: the signatures match templates/model.h.tera for ABI_VERSION.
         unsafe {
-            let abi: unsafe extern "C" fn() -> c_uint =
-                sym(&lib, &s("abi_version")).map_err(fail)?;
-            if abi() != ABI_VERSION {
-                return Err(fail(format!(
-                    "ABI version {} but this irc speaks {ABI_VERSION}; rebuild it",
-                    abi()
-                )));
-            }
-            let hash: unsafe extern "C" fn() -> *const c_char =
-                sym(&lib, &s("spec_hash")).map_err(fail)?;
-            let got = CStr::from_ptr(hash()).to_string_lossy().to_string();
-            if got != spec_hash {
-                return Err(fail(format!(
-                    "built from a different spec (hash {got}, expected {spec_hash}); rebuild it"
-                )));
-            }
-            let target: unsafe extern "C" fn() -> *const c_char =
-                sym(&lib, &s("target")).map_err(fail)?;
-            let target = CStr::from_ptr(target()).to_string_lossy().to_string();
-            let count: unsafe extern "C" fn() -> c_int =
-                sym(&lib, &s("param_count")).map_err(fail)?;
-            let info: unsafe extern "C" fn(c_int) -> *const ParamInfo =
-                sym(&lib, &s("param_info")).map_err(fail)?;
-            let mut param_table = vec![];
-            for i in 0..count() {
-                let p = &*info(i);
-                param_table.push(ParamEntry {
-                    name: CStr::from_ptr(p.name).to_string_lossy().to_string(),
-                    shape: p.shape[..p.ndim as usize]
-                        .iter()
-                        .map(|&d| d as usize)
-                        .collect(),
-                    offset: p.offset,
-                    numel: p.numel,
-                });
-            }
-            let context: unsafe extern "C" fn() -> c_int =
-                sym(&lib, &s("context")).map_err(fail)?;
+            syms.check_identity(spec_hash)?;
+            let target: unsafe extern "C" fn() -> *const c_char = syms.get("target")?;
+            let target = c_string(target());
+            let param_table = syms.param_table()?;
+            let context: unsafe extern "C" fn() -> c_int = syms.get("context")?;
             let context = context().max(0) as usize;
-            let profiler = match sym::<unsafe extern "C" fn() -> c_int>(&lib, &s("profile_count")) {
-                Err(_) => None,
-                Ok(count) => {
-                    let info: unsafe extern "C" fn(c_int) -> *const ProfileInfo =
-                        sym(&lib, &s("profile_info")).map_err(fail)?;
-                    let text = |p: *const c_char| CStr::from_ptr(p).to_string_lossy().to_string();
-                    let slots = (0..count())
-                        .map(|i| {
-                            let p = &*info(i);
-                            ProfileSlot {
-                                program: text(p.program),
-                                kernel: p.kernel as usize,
-                                function: text(p.function),
-                                node: text(p.node),
-                                flops: p.flops,
-                            }
-                        })
-                        .collect();
-                    Some(Profiler {
-                        slots,
-                        read: sym(&lib, &s("profile_read")).map_err(fail)?,
-                        reset: sym(&lib, &s("profile_reset")).map_err(fail)?,
-                        peak: sym(&lib, &s("fma_peak_gflops")).map_err(fail)?,
-                    })
-                }
-            };
+            let profiler = syms.profiler()?;
             let num_params = param_table
                 .iter()
                 .map(|p| p.offset + p.numel)
                 .max()
                 .unwrap_or(0);
             Ok(Arc::new(Library {
-                create: sym(&lib, &s("create")).map_err(fail)?,
-                destroy: sym(&lib, &s("destroy")).map_err(fail)?,
-                last_error: sym(&lib, &s("last_error")).map_err(fail)?,
-                set_threads: sym(&lib, &s("set_threads")).map_err(fail)?,
-                params: sym(&lib, &s("params")).map_err(fail)?,
-                forward: sym(&lib, &s("forward")).map_err(fail)?,
-                loss: sym(&lib, &s("loss")).map_err(fail)?,
-                backward: sym(&lib, &s("backward")).map_err(fail)?,
-                grads: sym(&lib, &s("grads")).map_err(fail)?,
-                opt_state: sym(&lib, &s("opt_state")).map_err(fail)?,
-                zero_grads: sym(&lib, &s("zero_grads")).map_err(fail)?,
-                adamw: sym(&lib, &s("adamw_step")).map_err(fail)?,
-                prefill: sym(&lib, &s("prefill")).map_err(fail)?,
-                decode: sym(&lib, &s("decode")).map_err(fail)?,
-                cache_len: sym(&lib, &s("cache_len")).map_err(fail)?,
+                create: syms.get("create")?,
+                destroy: syms.get("destroy")?,
+                last_error: syms.get("last_error")?,
+                set_threads: syms.get("set_threads")?,
+                params: syms.get("params")?,
+                forward: syms.get("forward")?,
+                loss: syms.get("loss")?,
+                backward: syms.get("backward")?,
+                grads: syms.get("grads")?,
+                opt_state: syms.get("opt_state")?,
+                zero_grads: syms.get("zero_grads")?,
+                adamw: syms.get("adamw_step")?,
+                prefill: syms.get("prefill")?,
+                decode: syms.get("decode")?,
+                cache_len: syms.get("cache_len")?,
                 profiler,
                 _lib: lib,
                 prefix: prefix.to_string(),
@@ -278,6 +216,108 @@ impl Library {
                 context,
             }))
         }
+    }
+}
+
+/// A C string the library owns, copied.
+///
+/// SAFETY: `p` points at a NUL-terminated string.
+unsafe fn c_string(p: *const c_char) -> String {
+    CStr::from_ptr(p).to_string_lossy().to_string()
+}
+
+/// The symbols of a library being opened, each named `<prefix>_<name>`;
+/// errors name the library's path.
+struct Symbols<'a> {
+    lib: &'a libloading::Library,
+    prefix: &'a str,
+    path: &'a Path,
+}
+
+impl Symbols<'_> {
+    fn fail(&self, what: String) -> Error {
+        Error::new(format!("{}: {what}", self.path.display()))
+    }
+
+    /// SAFETY: `T` is the symbol's type.
+    unsafe fn get<T: Copy>(&self, name: &str) -> Result<T> {
+        let name = format!("{}_{name}", self.prefix);
+        self.lib
+            .get::<T>(name.as_bytes())
+            .map(|s| *s)
+            .map_err(|e| self.fail(format!("missing symbol {name}: {e}")))
+    }
+
+    /// The library speaks this irc's ABI version and was built from the
+    /// spec hashing to `spec_hash`.
+    ///
+    /// SAFETY: as [`Symbols::get`], for the identity functions.
+    unsafe fn check_identity(&self, spec_hash: &str) -> Result<()> {
+        let abi: unsafe extern "C" fn() -> c_uint = self.get("abi_version")?;
+        if abi() != ABI_VERSION {
+            return Err(self.fail(format!(
+                "ABI version {} but this irc speaks {ABI_VERSION}; rebuild it",
+                abi()
+            )));
+        }
+        let hash: unsafe extern "C" fn() -> *const c_char = self.get("spec_hash")?;
+        let got = c_string(hash());
+        if got != spec_hash {
+            return Err(self.fail(format!(
+                "built from a different spec (hash {got}, expected {spec_hash}); rebuild it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every parameter's name, shape and place, as the library lays them out.
+    ///
+    /// SAFETY: as [`Symbols::get`], for `param_count` and `param_info`.
+    unsafe fn param_table(&self) -> Result<Vec<ParamEntry>> {
+        let count: unsafe extern "C" fn() -> c_int = self.get("param_count")?;
+        let info: unsafe extern "C" fn(c_int) -> *const ParamInfo = self.get("param_info")?;
+        let mut param_table = vec![];
+        for i in 0..count() {
+            let p = &*info(i);
+            param_table.push(ParamEntry {
+                name: c_string(p.name),
+                shape: p.shape[..p.ndim as usize]
+                    .iter()
+                    .map(|&d| d as usize)
+                    .collect(),
+                offset: p.offset,
+                numel: p.numel,
+            });
+        }
+        Ok(param_table)
+    }
+
+    /// The profiler of a profile build (one with `profile_count`), else none.
+    ///
+    /// SAFETY: as [`Symbols::get`], for the profiling functions.
+    unsafe fn profiler(&self) -> Result<Option<Profiler>> {
+        let Ok(count) = self.get::<unsafe extern "C" fn() -> c_int>("profile_count") else {
+            return Ok(None);
+        };
+        let info: unsafe extern "C" fn(c_int) -> *const ProfileInfo = self.get("profile_info")?;
+        let slots = (0..count())
+            .map(|i| {
+                let p = &*info(i);
+                ProfileSlot {
+                    program: c_string(p.program),
+                    kernel: p.kernel as usize,
+                    function: c_string(p.function),
+                    node: c_string(p.node),
+                    flops: p.flops,
+                }
+            })
+            .collect();
+        Ok(Some(Profiler {
+            slots,
+            read: self.get("profile_read")?,
+            reset: self.get("profile_reset")?,
+            peak: self.get("fma_peak_gflops")?,
+        }))
     }
 }
 

@@ -74,6 +74,63 @@ pub fn train<T: AsRef<[u8]> + Sync>(
     let splitter = Tokenizer::from_parts(vocab.clone(), spec_ids.clone(), Vec::new())?;
 
     // 1. Word counts, in parallel.
+    let (counts, bytes) = count_words(samples, cfg, &splitter, &byte_id)?;
+    let mut stats = TrainStats {
+        bytes,
+        ..TrainStats::default()
+    };
+    let mut uniq: Vec<(&[u8], u64)> = counts.into_iter().collect();
+    uniq.sort_unstable();
+    stats.words = uniq.len();
+    let freq: Vec<u64> = uniq.iter().map(|&(_, n)| n).collect();
+    let mut words: Vec<Vec<Id>> = uniq
+        .iter()
+        .map(|&(w, _)| w.iter().map(|&b| byte_id[b as usize]).collect())
+        .collect();
+    drop(uniq);
+
+    // 2. Pair counts and where each pair occurs.
+    let mut pairs = Pairs::index(&words, &freq);
+
+    // 3. Merge loop.
+    let mut merges: Vec<(Id, Id, Id)> = Vec::new();
+    let mut by_bytes: FxMap<Vec<u8>, Id> = vocab
+        .iter()
+        .enumerate()
+        .skip(specials.len())
+        .map(|(i, t)| (t.clone(), i as Id))
+        .collect();
+    let min_freq = cfg.min_frequency.max(1) as i64;
+    let mut changes: Vec<((Id, Id), i64, u32)> = Vec::new();
+    while vocab.len() < cfg.vocab_size {
+        let Some(pair) = pairs.pop_best(min_freq) else {
+            break;
+        };
+        let (a, b) = pair;
+        let new = intern_concat(&mut vocab, &mut by_bytes, a, b);
+        merges.push((a, b, new));
+        changes.clear();
+        for wi in pairs.take_holders(pair) {
+            merge_word(&mut words[wi as usize], a, b, new, wi, &mut changes);
+        }
+        pairs.apply(pair, &changes, &freq);
+    }
+    stats.merges = merges.len();
+    Ok((
+        Tokenizer::from_parts(vocab, spec_ids, merges)?.with_split(cfg.pre_split),
+        stats,
+    ))
+}
+
+/// Count the distinct pre-tokenized words of `samples` outside special
+/// tokens, one table a thread, and the bytes they hold. A byte outside the
+/// alphabet (no id in `byte_id`) is an error naming its sample.
+fn count_words<'s, T: AsRef<[u8]> + Sync>(
+    samples: &'s [T],
+    cfg: &TokenizerConfig,
+    splitter: &Tokenizer,
+    byte_id: &[Id; 256],
+) -> Result<(FxMap<&'s [u8], u64>, usize)> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -84,8 +141,6 @@ pub fn train<T: AsRef<[u8]> + Sync>(
             .chunks(chunk)
             .enumerate()
             .map(|(ci, part)| {
-                let splitter = &splitter;
-                let byte_id = &byte_id;
                 s.spawn(move || {
                     let mut counts: FxMap<&[u8], u64> = FxMap::default();
                     let mut bytes = 0usize;
@@ -115,10 +170,10 @@ pub fn train<T: AsRef<[u8]> + Sync>(
             .collect()
     });
     let mut counts: FxMap<&[u8], u64> = FxMap::default();
-    let mut stats = TrainStats::default();
+    let mut bytes = 0usize;
     for p in partial {
         let (c, b) = p?;
-        stats.bytes += b;
+        bytes += b;
         if counts.is_empty() {
             counts = c;
         } else {
@@ -127,105 +182,108 @@ pub fn train<T: AsRef<[u8]> + Sync>(
             }
         }
     }
-    let mut uniq: Vec<(&[u8], u64)> = counts.into_iter().collect();
-    uniq.sort_unstable();
-    stats.words = uniq.len();
-    let freq: Vec<u64> = uniq.iter().map(|&(_, n)| n).collect();
-    let mut words: Vec<Vec<Id>> = uniq
-        .iter()
-        .map(|&(w, _)| w.iter().map(|&b| byte_id[b as usize]).collect())
-        .collect();
-    drop(uniq);
+    Ok((counts, bytes))
+}
 
-    // 2. Pair counts and where each pair occurs.
-    let mut pair_count: FxMap<(Id, Id), i64> = FxMap::default();
-    let mut pair_where: FxMap<
-        (Id, Id),
-        HashSet<u32, std::hash::BuildHasherDefault<super::FxHasher>>,
-    > = FxMap::default();
-    for (wi, w) in words.iter().enumerate() {
-        for p in w.windows(2) {
-            let k = (p[0], p[1]);
-            *pair_count.entry(k).or_insert(0) += freq[wi] as i64;
-            pair_where.entry(k).or_default().insert(wi as u32);
+/// The id of token `a` followed by token `b`, added to `vocab` if new.
+fn intern_concat(vocab: &mut Vec<Vec<u8>>, by_bytes: &mut FxMap<Vec<u8>, Id>, a: Id, b: Id) -> Id {
+    let mut cat = vocab[a as usize].clone();
+    cat.extend_from_slice(&vocab[b as usize]);
+    match by_bytes.get(&cat) {
+        Some(&id) => id,
+        None => {
+            let id = vocab.len() as Id;
+            by_bytes.insert(cat.clone(), id);
+            vocab.push(cat);
+            id
         }
     }
-    let mut heap: BinaryHeap<(i64, Reverse<(Id, Id)>)> =
-        pair_count.iter().map(|(&p, &c)| (c, Reverse(p))).collect();
+}
 
-    // 3. Merge loop.
-    let mut merges: Vec<(Id, Id, Id)> = Vec::new();
-    let mut by_bytes: FxMap<Vec<u8>, Id> = vocab
-        .iter()
-        .enumerate()
-        .skip(specials.len())
-        .map(|(i, t)| (t.clone(), i as Id))
-        .collect();
-    let min_freq = cfg.min_frequency.max(1) as i64;
-    let mut changes: Vec<((Id, Id), i64, u32)> = Vec::new();
-    while vocab.len() < cfg.vocab_size {
-        let Some((c, Reverse(pair))) = heap.pop() else {
-            break;
-        };
-        let actual = pair_count.get(&pair).copied().unwrap_or(0);
-        if c != actual {
-            if actual > 0 {
-                heap.push((actual, Reverse(pair)));
+type WordSet = HashSet<u32, std::hash::BuildHasherDefault<super::FxHasher>>;
+
+/// The adjacent pairs of the words: their frequency-weighted counts, which
+/// words hold each, and a max-heap of counts that may hold stale entries.
+struct Pairs {
+    count: FxMap<(Id, Id), i64>,
+    holders: FxMap<(Id, Id), WordSet>,
+    heap: BinaryHeap<(i64, Reverse<(Id, Id)>)>,
+}
+
+impl Pairs {
+    fn index(words: &[Vec<Id>], freq: &[u64]) -> Pairs {
+        let mut count: FxMap<(Id, Id), i64> = FxMap::default();
+        let mut holders: FxMap<(Id, Id), WordSet> = FxMap::default();
+        for (wi, w) in words.iter().enumerate() {
+            for p in w.windows(2) {
+                let k = (p[0], p[1]);
+                *count.entry(k).or_insert(0) += freq[wi] as i64;
+                holders.entry(k).or_default().insert(wi as u32);
             }
-            continue;
         }
-        if c < min_freq {
-            break;
+        let heap = count.iter().map(|(&p, &c)| (c, Reverse(p))).collect();
+        Pairs {
+            count,
+            holders,
+            heap,
         }
-        let (a, b) = pair;
-        let mut cat = vocab[a as usize].clone();
-        cat.extend_from_slice(&vocab[b as usize]);
-        let new = match by_bytes.get(&cat) {
-            Some(&id) => id,
-            None => {
-                let id = vocab.len() as Id;
-                by_bytes.insert(cat.clone(), id);
-                vocab.push(cat);
-                id
+    }
+
+    /// The most frequent pair (ties: the smallest), if it occurs at least
+    /// `min_freq` times. A stale heap entry is re-pushed with its true count.
+    fn pop_best(&mut self, min_freq: i64) -> Option<(Id, Id)> {
+        loop {
+            let (c, Reverse(pair)) = self.heap.pop()?;
+            let actual = self.count.get(&pair).copied().unwrap_or(0);
+            if c != actual {
+                if actual > 0 {
+                    self.heap.push((actual, Reverse(pair)));
+                }
+                continue;
             }
-        };
-        merges.push((a, b, new));
-        pair_count.remove(&pair);
-        let mut holders: Vec<u32> = pair_where
+            if c < min_freq {
+                return None;
+            }
+            return Some(pair);
+        }
+    }
+
+    /// Forget the merged `pair`; returns the words that held it, in order.
+    fn take_holders(&mut self, pair: (Id, Id)) -> Vec<u32> {
+        self.count.remove(&pair);
+        let mut holders: Vec<u32> = self
+            .holders
             .remove(&pair)
             .map(|s| s.into_iter().collect())
             .unwrap_or_default();
         holders.sort_unstable();
-        changes.clear();
-        for &wi in &holders {
-            merge_word(&mut words[wi as usize], a, b, new, wi, &mut changes);
-        }
+        holders
+    }
+
+    /// Apply the pair deltas of merging `pair` in some words, and push the
+    /// pairs that gained onto the heap.
+    fn apply(&mut self, pair: (Id, Id), changes: &[((Id, Id), i64, u32)], freq: &[u64]) {
         let mut touched: Vec<(Id, Id)> = Vec::new();
-        for &(p, d, wi) in &changes {
+        for &(p, d, wi) in changes {
             if p == pair {
                 continue;
             }
-            let e = pair_count.entry(p).or_insert(0);
+            let e = self.count.entry(p).or_insert(0);
             *e += d * freq[wi as usize] as i64;
             if d > 0 {
-                pair_where.entry(p).or_default().insert(wi);
+                self.holders.entry(p).or_default().insert(wi);
                 touched.push(p);
             }
         }
         touched.sort_unstable();
         touched.dedup();
         for p in touched {
-            let c = pair_count[&p];
+            let c = self.count[&p];
             if c > 0 {
-                heap.push((c, Reverse(p)));
+                self.heap.push((c, Reverse(p)));
             }
         }
     }
-    stats.merges = merges.len();
-    Ok((
-        Tokenizer::from_parts(vocab, spec_ids, merges)?.with_split(cfg.pre_split),
-        stats,
-    ))
 }
 
 /// Merge every non-overlapping (a, b), left to right, recording pair deltas.

@@ -289,174 +289,58 @@ fn open_metrics(path: &Path, keep_until: usize) -> Result<std::fs::File> {
         .at(path.display())
 }
 
+/// A training run between its steps: the data, the compiled model and its
+/// session, and where the run writes.
+struct Trainer<'a> {
+    spec: &'a Spec,
+    dir: RunDir,
+    prepared: Prepared,
+    data_cfg: DataConfig,
+    tok: Tokenizer,
+    built: Built,
+    s: Session,
+    batcher: Batcher,
+    /// Steps of the whole schedule.
+    total: usize,
+    /// The batch-1 generation session and the held-out prompts it samples
+    /// at evaluations (with `eval_samples > 0`).
+    sampler: Option<(Session, Vec<String>)>,
+    latest: PathBuf,
+}
+
+/// What one optimizer step measured.
+struct StepDone {
+    loss: f32,
+    lr: f64,
+    grad_norm: f32,
+    tokens_per_s: f64,
+}
+
 /// Train the spec's model on its data.
 pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let tr = &spec.train;
     let run = run_dir(spec, opts.out.as_deref());
-    std::fs::create_dir_all(&run).at(run.display())?;
-    let dir = RunDir::new(&run);
-    let (prepared, tok) = prepare_data(spec, &run)?;
-    let (data_cfg, _) = data_configs(spec)?;
-    let built = model::build(spec, &dir.build())?;
-    let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
-    let mut s = built.session(tr.threads)?;
-
-    let train_set = TokenSet::load(&prepared.train)?;
-    let mut batcher = Batcher::with_options(
-        train_set,
-        bs,
-        t,
-        tr.grad_accum,
-        tr.seed,
-        data_cfg.packing,
-        data_cfg.mask_prompt,
-    )?;
-    if batcher.windows() == 0 {
-        return Err(Error::new(format!(
-            "{}: no training windows: the corpus is empty after the gates, or every row is longer than seq_len = {t}",
-            spec.path.display()
-        )));
-    }
-    let total = tr
-        .steps
-        .unwrap_or(tr.epochs * batcher.steps_per_epoch())
-        .max(1);
-    let summary = DataSummary::of(&batcher, total);
-    summary.write(&run)?;
-    if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
-        eprintln!("note: {note} (a longer [build] seq_len keeps them)");
-    }
-    let mut step = 0;
-    if let Some(r) = &opts.resume {
-        let path = resolve_checkpoint(r);
-        let (st, bstate) = load_checkpoint(&mut s, &path)?;
-        batcher.restore(&bstate)?;
-        step = st;
-    } else {
-        s.load_weights(&built.init_weights(tr.seed))?;
-    }
-    // Generation at evaluations runs on a batch-1 build of the same model.
-    let mut sampler_session = if tr.eval_samples > 0 {
-        let gb = crate::generate::generation_build(spec, &dir.generation_build())?;
-        let prompts: Vec<String> = crate::generate::held_out(&run)?
-            .into_iter()
-            .take(tr.eval_samples)
-            .map(|r| r.prompt.unwrap_or_default())
-            .collect();
-        Some((gb.session(tr.threads)?, prompts))
-    } else {
-        None
-    };
-    let latest = dir.latest();
-    let mut metrics = open_metrics(&dir.metrics(), step)?;
+    let (mut trainer, mut step) = Trainer::open(spec, &run, opts)?;
+    let total = trainer.total;
+    let mut metrics = open_metrics(&trainer.dir.metrics(), step)?;
     install_ctrlc();
     let _training = TrainingGuard::start();
 
     let end = opts.stop_after.map_or(total, |n| (step + n).min(total));
-    let bar = if opts.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} step {pos}/{len} [{bar:30}] {msg} ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_position(step as u64);
-        b
-    };
-    let tokens_per_step = (bs * t * tr.grad_accum) as f64;
+    let bar = progress_bar(opts.quiet, total, step);
     let mut losses = vec![];
     let mut last_val = None;
-    let mut checkpoint = latest.clone();
-    let save = |s: &mut Session, step: usize, batcher: &Batcher| -> Result<PathBuf> {
-        let p = dir.checkpoint_at(step);
-        save_checkpoint(s, spec, step, &batcher.state(), &p)?;
-        std::fs::copy(&p, dir.latest_tmp()).at(p.display())?;
-        std::fs::rename(dir.latest_tmp(), &latest).at(latest.display())?;
-        Ok(p)
-    };
+    let mut checkpoint = trainer.latest.clone();
     let mut interrupted = false;
     while step < end {
-        let started = Instant::now();
-        s.zero_grads();
-        let mut loss_sum = 0.0f64;
-        for mb in batcher.next_step() {
-            let l = s.backward(&mb.inputs, &mb.targets, bs, t)?;
-            loss_sum += l as f64;
-        }
-        let loss = (loss_sum / tr.grad_accum as f64) as f32;
-        let lr = tr.lr_at(step, total);
-        let cfg = AdamwConfig {
-            lr: lr as f32,
-            beta1: tr.beta1 as f32,
-            beta2: tr.beta2 as f32,
-            eps: tr.eps as f32,
-            weight_decay: tr.weight_decay as f32,
-            grad_scale: 1.0 / tr.grad_accum as f32,
-            clip: tr.clip as f32,
-            step: (step + 1) as i32,
-        };
-        let bad = |s: &Session, what: String| -> Error {
-            let tensor = first_bad_gradient(s)
-                .map(|n| format!("; first non-finite gradient: `{n}`"))
-                .unwrap_or_default();
-            Error::new(format!(
-                "step {}: {what}{tensor}. Training stopped; the last good checkpoint is {}. Try a lower [train].lr or a smaller init_std",
-                step + 1,
-                if latest.exists() { latest.display().to_string() } else { "(none yet)".into() }
-            ))
-        };
-        if !loss.is_finite() {
-            bar.abandon();
-            return Err(bad(&s, format!("the training loss is {loss}")));
-        }
-        let norm = match s.adamw_step(&cfg) {
-            Ok(n) => n,
-            Err(e) => {
-                bar.abandon();
-                return Err(bad(&s, e.to_string()));
-            }
-        };
+        let done = trainer.step(step, &bar)?;
         step += 1;
-        let secs = started.elapsed().as_secs_f64();
-        let tps = tokens_per_step / secs.max(1e-9);
+        let loss = done.loss;
         losses.push(loss);
-        let mut line = json!({ "step": step, "epoch": batcher.epoch(), "train_loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": tps });
+        let mut line = json!({ "step": step, "epoch": trainer.batcher.epoch(), "train_loss": loss, "lr": done.lr, "grad_norm": done.grad_norm, "tokens_per_s": done.tokens_per_s });
         let eval_now = (tr.eval_every > 0 && step % tr.eval_every == 0) || step == total;
         if eval_now {
-            last_val = val_loss(
-                &mut s,
-                &built,
-                &prepared.val,
-                tr.eval_batches,
-                data_cfg.mask_prompt,
-                data_cfg.packing,
-            )?;
-            if let Some((gs, prompts)) = sampler_session.as_mut() {
-                gs.load_weights(&s.weights())?;
-                let cfg = crate::sample::SamplingConfig {
-                    temperature: 0.0,
-                    top_k: 0,
-                    top_p: 1.0,
-                    repetition_penalty: 1.0,
-                    seed: 0,
-                };
-                let mut gens = vec![];
-                for p in prompts.iter() {
-                    let g = crate::generate::generate_with(gs, &tok, p, &cfg, usize::MAX, |_| {})?;
-                    gens.push(crate::eval::Generation {
-                        prompt: p.clone(),
-                        text: g.text,
-                        reference: None,
-                    });
-                }
-                let r = crate::eval::evaluate(&gens);
-                line["valid_svg_rate"] = json!(r.valid_svg.rate);
-                line["samples"] = json!(gens.len());
-            }
+            last_val = trainer.evaluate(&mut line)?;
             if let Some(v) = last_val {
                 line["val_loss"] = json!(v);
                 if !opts.quiet {
@@ -468,13 +352,13 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         }
         writeln!(metrics, "{line}").at(RunDir::METRICS)?;
         bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.4} | {:.0} tok/s", tps));
+        bar.set_message(format!("loss {loss:.4} | {:.0} tok/s", done.tokens_per_s));
         if (tr.checkpoint_every > 0 && step % tr.checkpoint_every == 0) || step == end {
-            checkpoint = save(&mut s, step, &batcher)?;
+            checkpoint = trainer.save(step)?;
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
             if step != end {
-                checkpoint = save(&mut s, step, &batcher)?;
+                checkpoint = trainer.save(step)?;
             }
             interrupted = true;
             bar.println(format!(
@@ -494,4 +378,213 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         checkpoint,
         interrupted,
     })
+}
+
+/// The step bar (hidden when quiet), at `step` of `total`.
+fn progress_bar(quiet: bool, total: usize, step: usize) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(total as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} step {pos}/{len} [{bar:30}] {msg} ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    b.set_position(step as u64);
+    b
+}
+
+impl<'a> Trainer<'a> {
+    /// Prepare the data into `run`, build the model, write the data summary
+    /// and start from `opts.resume` or from fresh weights. Returns the
+    /// trainer and the step it starts at.
+    fn open(spec: &'a Spec, run: &Path, opts: &TrainOptions) -> Result<(Self, usize)> {
+        let tr = &spec.train;
+        std::fs::create_dir_all(run).at(run.display())?;
+        let dir = RunDir::new(run);
+        let (prepared, tok) = prepare_data(spec, run)?;
+        let (data_cfg, _) = data_configs(spec)?;
+        let built = model::build(spec, &dir.build())?;
+        let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
+        let mut s = built.session(tr.threads)?;
+
+        let train_set = TokenSet::load(&prepared.train)?;
+        let mut batcher = Batcher::with_options(
+            train_set,
+            bs,
+            t,
+            tr.grad_accum,
+            tr.seed,
+            data_cfg.packing,
+            data_cfg.mask_prompt,
+        )?;
+        if batcher.windows() == 0 {
+            return Err(Error::new(format!(
+                "{}: no training windows: the corpus is empty after the gates, or every row is longer than seq_len = {t}",
+                spec.path.display()
+            )));
+        }
+        let total = tr
+            .steps
+            .unwrap_or(tr.epochs * batcher.steps_per_epoch())
+            .max(1);
+        let summary = DataSummary::of(&batcher, total);
+        summary.write(run)?;
+        if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
+            eprintln!("note: {note} (a longer [build] seq_len keeps them)");
+        }
+        let mut step = 0;
+        if let Some(r) = &opts.resume {
+            let path = resolve_checkpoint(r);
+            let (st, bstate) = load_checkpoint(&mut s, &path)?;
+            batcher.restore(&bstate)?;
+            step = st;
+        } else {
+            s.load_weights(&built.init_weights(tr.seed))?;
+        }
+        let sampler = eval_sampler(spec, &dir, run)?;
+        let latest = dir.latest();
+        let trainer = Trainer {
+            spec,
+            dir,
+            prepared,
+            data_cfg,
+            tok,
+            built,
+            s,
+            batcher,
+            total,
+            sampler,
+            latest,
+        };
+        Ok((trainer, step))
+    }
+
+    /// One optimizer step after `step` done: the gradients of its
+    /// micro-batches, then AdamW. A non-finite loss or AdamW's refusal stops
+    /// training (see [`Trainer::diverged`]).
+    fn step(&mut self, step: usize, bar: &indicatif::ProgressBar) -> Result<StepDone> {
+        let tr = &self.spec.train;
+        let (bs, t) = (
+            self.built.compiled.program.batch,
+            self.built.compiled.program.seq,
+        );
+        let tokens_per_step = (bs * t * tr.grad_accum) as f64;
+        let started = Instant::now();
+        self.s.zero_grads();
+        let mut loss_sum = 0.0f64;
+        for mb in self.batcher.next_step() {
+            let l = self.s.backward(&mb.inputs, &mb.targets, bs, t)?;
+            loss_sum += l as f64;
+        }
+        let loss = (loss_sum / tr.grad_accum as f64) as f32;
+        let lr = tr.lr_at(step, self.total);
+        let cfg = AdamwConfig {
+            lr: lr as f32,
+            beta1: tr.beta1 as f32,
+            beta2: tr.beta2 as f32,
+            eps: tr.eps as f32,
+            weight_decay: tr.weight_decay as f32,
+            grad_scale: 1.0 / tr.grad_accum as f32,
+            clip: tr.clip as f32,
+            step: (step + 1) as i32,
+        };
+        if !loss.is_finite() {
+            bar.abandon();
+            return Err(self.diverged(step, format!("the training loss is {loss}")));
+        }
+        let grad_norm = match self.s.adamw_step(&cfg) {
+            Ok(n) => n,
+            Err(e) => {
+                bar.abandon();
+                return Err(self.diverged(step, e.to_string()));
+            }
+        };
+        let secs = started.elapsed().as_secs_f64();
+        Ok(StepDone {
+            loss,
+            lr,
+            grad_norm,
+            tokens_per_s: tokens_per_step / secs.max(1e-9),
+        })
+    }
+
+    /// The error that stops a diverged step: what went wrong, the first
+    /// parameter with a non-finite gradient, and the last good checkpoint.
+    fn diverged(&self, step: usize, what: String) -> Error {
+        let tensor = first_bad_gradient(&self.s)
+            .map(|n| format!("; first non-finite gradient: `{n}`"))
+            .unwrap_or_default();
+        let latest = &self.latest;
+        Error::new(format!(
+            "step {}: {what}{tensor}. Training stopped; the last good checkpoint is {}. Try a lower [train].lr or a smaller init_std",
+            step + 1,
+            if latest.exists() { latest.display().to_string() } else { "(none yet)".into() }
+        ))
+    }
+
+    /// The validation loss; with a sampler, also the valid-SVG rate of
+    /// greedy generations from the held-out prompts, into `line`.
+    fn evaluate(&mut self, line: &mut serde_json::Value) -> Result<Option<f64>> {
+        let tr = &self.spec.train;
+        let val = val_loss(
+            &mut self.s,
+            &self.built,
+            &self.prepared.val,
+            tr.eval_batches,
+            self.data_cfg.mask_prompt,
+            self.data_cfg.packing,
+        )?;
+        if let Some((gs, prompts)) = self.sampler.as_mut() {
+            gs.load_weights(&self.s.weights())?;
+            let cfg = crate::sample::SamplingConfig {
+                temperature: 0.0,
+                top_k: 0,
+                top_p: 1.0,
+                repetition_penalty: 1.0,
+                seed: 0,
+            };
+            let mut gens = vec![];
+            for p in prompts.iter() {
+                let g = crate::generate::generate_with(gs, &self.tok, p, &cfg, usize::MAX, |_| {})?;
+                gens.push(crate::eval::Generation {
+                    prompt: p.clone(),
+                    text: g.text,
+                    reference: None,
+                });
+            }
+            let r = crate::eval::evaluate(&gens);
+            line["valid_svg_rate"] = json!(r.valid_svg.rate);
+            line["samples"] = json!(gens.len());
+        }
+        Ok(val)
+    }
+
+    /// Checkpoint at `step` and point `latest` at it (by an atomic rename).
+    fn save(&mut self, step: usize) -> Result<PathBuf> {
+        let p = self.dir.checkpoint_at(step);
+        save_checkpoint(&mut self.s, self.spec, step, &self.batcher.state(), &p)?;
+        std::fs::copy(&p, self.dir.latest_tmp()).at(p.display())?;
+        std::fs::rename(self.dir.latest_tmp(), &self.latest).at(self.latest.display())?;
+        Ok(p)
+    }
+}
+
+/// Generation at evaluations runs on a batch-1 build of the same model,
+/// over the first `eval_samples` held-out prompts.
+fn eval_sampler(spec: &Spec, dir: &RunDir, run: &Path) -> Result<Option<(Session, Vec<String>)>> {
+    let tr = &spec.train;
+    if tr.eval_samples == 0 {
+        return Ok(None);
+    }
+    let gb = crate::generate::generation_build(spec, &dir.generation_build())?;
+    let prompts: Vec<String> = crate::generate::held_out(run)?
+        .into_iter()
+        .take(tr.eval_samples)
+        .map(|r| r.prompt.unwrap_or_default())
+        .collect();
+    Ok(Some((gb.session(tr.threads)?, prompts)))
 }
