@@ -877,6 +877,39 @@ fn generation(steps: Option<&Steps>) -> Result<Value> {
     )
 }
 
+/// Each distinct kernel's C under its function name, titled with its users.
+fn kernel_functions(functions: &[(String, String, Vec<String>)]) -> Vec<String> {
+    functions
+        .iter()
+        .map(|(name, body, users)| {
+            let title = if users.len() > 3 {
+                format!(
+                    "{name}: {}, {}, ... ({} uses)",
+                    users[0],
+                    users[1],
+                    users.len()
+                )
+            } else {
+                format!("{name}: {}", users.join(", "))
+            };
+            body.replace("@NAME@", name).replace("@TITLE@", &title)
+        })
+        .collect()
+}
+
+/// The PARAMS table of model.c: name, shape, offset and weight decay of each.
+fn param_table(mem: &MemoryPlan) -> Vec<Value> {
+    mem.params
+        .iter()
+        .map(|p| {
+            let mut shape: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
+            shape.resize(4, "0".into());
+            json!({ "name": p.name, "ndim": p.shape.len(), "shape": shape.join(", "),
+                    "offset": p.offset, "numel": p.size, "decay": decays(&p.shape) as u8 })
+        })
+        .collect()
+}
+
 /// Emit `model.c` and `irc_model.h` with the programs over one arena: the
 /// forward (`fwd`: logits and loss), the training step (`train`: loss and
 /// parameter gradients) and, with `steps`, KV-cached generation.
@@ -917,22 +950,7 @@ pub fn emit(
         programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
     }
     let (functions, profile, profile_slots) = (fns.list, fns.profile, fns.slots);
-    let kernels: Vec<String> = functions
-        .iter()
-        .map(|(name, body, users)| {
-            let title = if users.len() > 3 {
-                format!(
-                    "{name}: {}, {}, ... ({} uses)",
-                    users[0],
-                    users[1],
-                    users.len()
-                )
-            } else {
-                format!("{name}: {}", users.join(", "))
-            };
-            body.replace("@NAME@", name).replace("@TITLE@", &title)
-        })
-        .collect();
+    let kernels = kernel_functions(&functions);
     if fwd.memory.ids != train.memory.ids || fwd.memory.param_floats != train.memory.param_floats {
         return Err(Error::new(
             "codegen: the forward and training programs disagree on inputs or parameters",
@@ -944,16 +962,7 @@ pub fn emit(
         .map(|id| train.memory.loc(id).offset)
         .ok_or_else(|| Error::new("codegen: the training program has no loss"))?;
     let mem = &c.memory;
-    let params: Vec<Value> = mem
-        .params
-        .iter()
-        .map(|p| {
-            let mut shape: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
-            shape.resize(4, "0".into());
-            json!({ "name": p.name, "ndim": p.shape.len(), "shape": shape.join(", "),
-                    "offset": p.offset, "numel": p.size, "decay": decays(&p.shape) as u8 })
-        })
-        .collect();
+    let params = param_table(mem);
     let acts = |name: &str| {
         all.iter()
             .find(|(n, _)| *n == name)

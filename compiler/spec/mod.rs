@@ -547,46 +547,14 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
         )
     })?;
     let gpt2 = family == Family::Gpt2;
-    let vocab_size = count(
-        d,
-        "[model].vocab_size",
-        &m.vocab_size,
-        2,
-        None,
-        span.clone(),
-    )?;
-    let context = count(d, "[model].context", &m.context, 1, None, span.clone())?;
-    let layers = count(d, "[model].layers", &m.layers, 1, None, span.clone())?;
-    let d_model = count(d, "[model].d_model", &m.d_model, 1, None, span.clone())?;
-    let heads = count(d, "[model].heads", &m.heads, 1, None, span.clone())?;
-    if d_model % heads != 0 {
-        let s = m.heads.as_ref().unwrap().span();
-        return Err(d.at(
-            s,
-            "[model].heads",
-            format!(
-                "{heads} heads do not divide d_model = {d_model}; expected a divisor of d_model"
-            ),
-        ));
-    }
-    let kv_heads = count(
-        d,
-        "[model].kv_heads",
-        &m.kv_heads,
-        1,
-        Some(heads),
-        span.clone(),
-    )?;
-    if heads % kv_heads != 0 {
-        let s = m.kv_heads.as_ref().unwrap().span();
-        return Err(d.at(
-            s,
-            "[model].kv_heads",
-            format!(
-                "{kv_heads} kv_heads do not divide heads = {heads}; expected a divisor of heads"
-            ),
-        ));
-    }
+    let Dims {
+        vocab_size,
+        context,
+        layers,
+        d_model,
+        heads,
+        kv_heads,
+    } = model_dims(d, &m, span.clone())?;
     let default_ffn = if gpt2 {
         4 * d_model
     } else {
@@ -645,8 +613,134 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
     let bias = m.bias.as_ref().map_or(gpt2, |b| *b.get_ref());
     let tied_embeddings = m.tied_embeddings.as_ref().map_or(gpt2, |b| *b.get_ref());
     let init_std = positive_f64(d, "[model].init_std", &m.init_std, 0.02)?;
-    // The Hugging Face layouts fix some choices per family; say so rather than
-    // emit weights no other tool can read.
+    check_family_layout(
+        d,
+        &m,
+        span.clone(),
+        gpt2,
+        (norm, position, activation),
+        (heads, kv_heads),
+    )?;
+    let name = model_name(d, &m.name)?;
+    Ok(ModelSpec {
+        name,
+        family,
+        vocab_size,
+        context,
+        layers,
+        d_model,
+        heads,
+        kv_heads,
+        ffn_hidden,
+        norm,
+        norm_eps,
+        position,
+        rope_theta,
+        activation,
+        bias,
+        tied_embeddings,
+        init_std,
+    })
+}
+
+/// `[model]`'s sizes, with heads dividing d_model and kv_heads dividing heads.
+struct Dims {
+    vocab_size: usize,
+    context: usize,
+    layers: usize,
+    d_model: usize,
+    heads: usize,
+    kv_heads: usize,
+}
+
+fn model_dims(d: &Diag, m: &RawModel, span: std::ops::Range<usize>) -> Result<Dims> {
+    let vocab_size = count(
+        d,
+        "[model].vocab_size",
+        &m.vocab_size,
+        2,
+        None,
+        span.clone(),
+    )?;
+    let context = count(d, "[model].context", &m.context, 1, None, span.clone())?;
+    let layers = count(d, "[model].layers", &m.layers, 1, None, span.clone())?;
+    let d_model = count(d, "[model].d_model", &m.d_model, 1, None, span.clone())?;
+    let heads = count(d, "[model].heads", &m.heads, 1, None, span.clone())?;
+    if d_model % heads != 0 {
+        let s = m.heads.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[model].heads",
+            format!(
+                "{heads} heads do not divide d_model = {d_model}; expected a divisor of d_model"
+            ),
+        ));
+    }
+    let kv_heads = count(
+        d,
+        "[model].kv_heads",
+        &m.kv_heads,
+        1,
+        Some(heads),
+        span.clone(),
+    )?;
+    if heads % kv_heads != 0 {
+        let s = m.kv_heads.as_ref().unwrap().span();
+        return Err(d.at(
+            s,
+            "[model].kv_heads",
+            format!(
+                "{kv_heads} kv_heads do not divide heads = {heads}; expected a divisor of heads"
+            ),
+        ));
+    }
+    Ok(Dims {
+        vocab_size,
+        context,
+        layers,
+        d_model,
+        heads,
+        kv_heads,
+    })
+}
+
+/// `[model].name`, or the spec file's stem made into a name.
+fn model_name(d: &Diag, name: &Option<Spanned<String>>) -> Result<String> {
+    Ok(match name {
+        Some(n) => {
+            let v = n.get_ref();
+            let ok = !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && !v.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(d.at(
+                    n.span(),
+                    "[model].name",
+                    format!("\"{v}\" is not a valid name; expected letters, digits, '_' or '-', not starting with a digit"),
+                ));
+            }
+            v.clone()
+        }
+        None => d
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(sanitize_name)
+            .unwrap_or_else(|| "model".into()),
+    })
+}
+
+/// The Hugging Face layouts fix some choices per family; say so rather than
+/// emit weights no other tool can read.
+fn check_family_layout(
+    d: &Diag,
+    m: &RawModel,
+    span: std::ops::Range<usize>,
+    gpt2: bool,
+    (norm, position, activation): (Norm, Position, Activation),
+    (heads, kv_heads): (usize, usize),
+) -> Result<()> {
     let fixed: [(&str, bool, Option<std::ops::Range<usize>>); 3] = [
         (
             "norm",
@@ -691,48 +785,7 @@ fn resolve_model(d: &Diag, raw: Spanned<RawModel>) -> Result<ModelSpec> {
             format!("family \"gpt2\" has no grouped-query attention; expected kv_heads = heads = {heads}"),
         ));
     }
-    let name = match &m.name {
-        Some(n) => {
-            let v = n.get_ref();
-            let ok = !v.is_empty()
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                && !v.starts_with(|c: char| c.is_ascii_digit());
-            if !ok {
-                return Err(d.at(
-                    n.span(),
-                    "[model].name",
-                    format!("\"{v}\" is not a valid name; expected letters, digits, '_' or '-', not starting with a digit"),
-                ));
-            }
-            v.clone()
-        }
-        None => d
-            .path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(sanitize_name)
-            .unwrap_or_else(|| "model".into()),
-    };
-    Ok(ModelSpec {
-        name,
-        family,
-        vocab_size,
-        context,
-        layers,
-        d_model,
-        heads,
-        kv_heads,
-        ffn_hidden,
-        norm,
-        norm_eps,
-        position,
-        rope_theta,
-        activation,
-        bias,
-        tied_embeddings,
-        init_std,
-    })
+    Ok(())
 }
 
 /// A file stem as an identifier-friendly model name.
