@@ -17,7 +17,7 @@
 //! harness, `fuzz/c/safetensors.c`.
 
 use crate::data::ingest;
-use crate::data::prep::{Batcher, TokenSet};
+use crate::data::prep::{Batcher, EvalBatches, TokenSet};
 use crate::data::{DataConfig, Packing};
 use crate::runtime::{ParamEntry, Weights};
 use crate::spec::Spec;
@@ -101,14 +101,56 @@ pub fn tokenizer(data: &[u8]) {
 }
 
 /// A token file; if it loads, its windows in both packings and a few
-/// batches of a small batcher, with a state saved and restored.
+/// batches of a small batcher, with a state saved and restored. Then the
+/// same for a token file made from the bytes with its sizes consistent
+/// (random bytes rarely get past the size checks), which must read back
+/// as written when the reader accepts it.
 pub fn tokens(data: &[u8]) {
-    let Ok(set) = TokenSet::from_bytes(data) else {
-        return;
-    };
-    for packing in [Packing::Stream, Packing::Rows] {
-        let _ = set.windows(4, packing);
-        let Ok(mut b) = Batcher::with_options(set.clone(), 2, 4, 2, 7, packing, true) else {
+    let seq = 1 + data.first().map_or(3, |b| (b % 9) as usize);
+    if let Ok(set) = TokenSet::from_bytes(data) {
+        batches(&set, seq);
+    }
+    if let Some(set) = token_set_from(data) {
+        if let Ok(back) = TokenSet::from_bytes(&set.to_bytes()) {
+            assert_eq!(back, set, "a token file reads back as written");
+            batches(&back, seq);
+        }
+    }
+}
+
+/// A token set from bytes: the vocab, `<eos>`, `<pad>` and flags from the
+/// first five, then per 3 bytes a token (sometimes outside the vocab) and
+/// whether a row ends there (with a prompt length from the same bytes).
+fn token_set_from(data: &[u8]) -> Option<TokenSet> {
+    let (head, body) = (data.get(..5)?, &data[5..]);
+    let vocab_size = 1 + u32::from(u16::from_le_bytes([head[0], head[1]]) % 1000);
+    let (mut tokens, mut rows) = (vec![], vec![]);
+    let mut row_start = 0;
+    for c in body.chunks_exact(3) {
+        tokens.push(u32::from(u16::from_le_bytes([c[0], c[1]])) % (vocab_size + 1));
+        if c[2] & 3 == 0 {
+            let len = (tokens.len() - row_start) as u32;
+            rows.push((len, u32::from(c[2] >> 2) % (len + 1)));
+            row_start = tokens.len();
+        }
+    }
+    if row_start < tokens.len() {
+        rows.push(((tokens.len() - row_start) as u32, 0));
+    }
+    Some(TokenSet {
+        tokens,
+        rows,
+        vocab_size,
+        eos: u32::from(head[2]) % (vocab_size + 1),
+        pad: u32::from(head[3]) % (vocab_size + 1),
+        prompted: head[4] & 1 == 1,
+    })
+}
+
+fn batches(set: &TokenSet, seq: usize) {
+    for packing in [Packing::Stream, Packing::Rows, Packing::Auto] {
+        let _ = set.windows(seq, packing);
+        let Ok(mut b) = Batcher::with_options(set.clone(), 2, seq, 2, 7, packing, true) else {
             continue;
         };
         if b.windows() == 0 {
@@ -116,10 +158,27 @@ pub fn tokens(data: &[u8]) {
         }
         let state = b.state();
         for _ in 0..3 {
-            let _ = b.next_step();
+            for mb in b.next_step() {
+                let v = set.vocab_size as i32;
+                assert!(
+                    mb.inputs.iter().all(|&t| (0..v).contains(&t)),
+                    "an input id outside the vocab"
+                );
+                assert!(
+                    mb.targets
+                        .iter()
+                        .all(|&t| t == crate::data::prep::IGNORE || (0..v).contains(&t)),
+                    "a target outside the vocab"
+                );
+            }
         }
         let _ = b.restore(&state);
         let _ = b.next_step();
+        if let Ok(e) = EvalBatches::new(set.clone(), 2, seq, packing, true) {
+            for mb in e.take(4) {
+                let _ = mb.unmasked();
+            }
+        }
     }
 }
 

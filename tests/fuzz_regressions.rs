@@ -118,3 +118,36 @@ fn c_safetensors_reader_replays_its_corpus() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// What the regressions found is refused with a clear message.
+#[test]
+fn regressions_are_clear_errors() {
+    let reg = common::root().join("fuzz/regressions");
+    for (file, want) in [
+        ("tokenizer/oom-huge-special-id.json", "past the"),
+        ("tokenizer/overflow-max-special-id.json", "past the"),
+        ("tokenizer/truncated-special-id.json", "past the"),
+    ] {
+        let err = irc::tokenizer::Tokenizer::load(&reg.join(file))
+            .err()
+            .unwrap_or_else(|| panic!("{file} loaded"))
+            .to_string();
+        assert!(err.contains(want), "{file}: {err}");
+    }
+    for (file, want) in [
+        (
+            "tokens/eos-outside-vocab.tok",
+            "<eos> id 4 is outside the vocab",
+        ),
+        (
+            "tokens/pad-outside-vocab.tok",
+            "<pad> id 9 is outside the vocab",
+        ),
+    ] {
+        let err = irc::data::prep::TokenSet::load(&reg.join(file))
+            .err()
+            .unwrap_or_else(|| panic!("{file} loaded"))
+            .to_string();
+        assert!(err.contains(want), "{file}: {err}");
+    }
+}
