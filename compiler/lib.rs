@@ -18,6 +18,8 @@ pub mod doctor;
 pub mod driver;
 pub mod eval;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod hf;
 pub mod ir;

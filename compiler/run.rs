@@ -397,7 +397,12 @@ fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
     if let Some(m) = meta.filter(|m| same && m.finished && latest.exists()) {
         return Ok(Outcome::done(false, format!("{} steps", m.total_steps)));
     }
-    let resume = (same && latest.exists()).then(|| latest.clone());
+    // Resumed from the newest valid of latest.safetensors and checkpoints/
+    // (train::checkpoint::resume), if any has a readable header.
+    let has_checkpoint = !train::checkpoint::candidates(dir.path())
+        .newest_first
+        .is_empty();
+    let resume = (same && has_checkpoint).then(|| dir.path().to_path_buf());
     if resume.is_none() {
         // Another recipe's checkpoints must not be resumed from.
         for path in [dir.checkpoints(), latest.clone()] {

@@ -5,16 +5,25 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
+/// How the temporary files of [`atomic_write`] begin (`.irc-tmp-XXXXXX`),
+/// so that a later run can tell the ones a kill left behind from anything
+/// else in a folder (see `train::checkpoint::remove_stale_temporaries`).
+pub const TEMP_PREFIX: &str = ".irc-tmp-";
+
 /// Write `bytes` to `path` atomically: write a temporary file in the same
 /// directory, fsync it, then rename over the target. A reader (or a crash)
-/// never sees a half-written file, and the old file survives a failed write.
+/// never sees a half-written file, and the old file survives a failed write
+/// (a kill leaves the temporary, named [`TEMP_PREFIX`]`XXXXXX`).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).at(dir.display())?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).at(dir.display())?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .at(dir.display())?;
     tmp.write_all(bytes).at(path.display())?;
     // A temporary file is private (0600); the result should look like any
     // other file the user writes: keep the old file's mode, else 0644.

@@ -324,6 +324,7 @@ fn interrupted_run_resumes_to_the_same_result() {
         b.join("latest.safetensors"),
     )
     .unwrap();
+    std::fs::remove_file(b.join("checkpoints/step-000023.safetensors")).unwrap();
     let out = run_ok(dir, &["--quick", "-o", "b"]);
     assert!(
         out.contains("resuming from"),

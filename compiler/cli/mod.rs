@@ -111,7 +111,8 @@ pub enum Cmd {
     /// Train the spec's model on its `[data]` with its `[train]` recipe.
     Train {
         spec: PathBuf,
-        /// Continue from a checkpoint file or a run directory (its latest).
+        /// Continue from a checkpoint file, or a run directory (its newest
+        /// valid checkpoint: `latest.safetensors` or `checkpoints/`).
         #[arg(long)]
         resume: Option<PathBuf>,
         /// Run directory (default: `[train].out`, else `runs/<name>`).

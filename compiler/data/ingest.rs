@@ -211,40 +211,45 @@ fn read_files(cfg: &DataConfig) -> Result<Vec<RawRow>> {
                     });
                 }
             }
-            _ => {
-                for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let origin = format!("{name}:{}", i + 1);
-                    let parsed: std::result::Result<Row, String> = std::str::from_utf8(line)
-                        .map_err(|e| format!("not UTF-8: {e}"))
-                        .and_then(|l| {
-                            serde_json::from_str::<Row>(l).map_err(|e| format!("bad JSON row: {e}"))
-                        });
-                    match parsed {
-                        Ok(r) => {
-                            let is_svg = r.text.trim_start().starts_with("<svg")
-                                || r.text.trim_start().starts_with("<?xml");
-                            rows.push(RawRow {
-                                origin,
-                                prompt: r.prompt,
-                                text: Ok(r.text),
-                                is_svg,
-                            })
-                        }
-                        Err(e) => rows.push(RawRow {
-                            origin,
-                            prompt: None,
-                            text: Err(e),
-                            is_svg: false,
-                        }),
-                    }
-                }
-            }
+            _ => rows.extend(jsonl_rows(&name, &bytes)),
         }
     }
     Ok(rows)
+}
+
+/// The rows of a JSON Lines file's bytes (`{"text": ..., "prompt": ...}` a
+/// line; blank lines skipped). A line that is not UTF-8 or not a row comes
+/// back as a row whose text is the reason, for the gates to reject and count.
+pub fn jsonl_rows(name: &str, bytes: &[u8]) -> Vec<RawRow> {
+    let mut rows = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let origin = format!("{name}:{}", i + 1);
+        let parsed: std::result::Result<Row, String> = std::str::from_utf8(line)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|l| serde_json::from_str::<Row>(l).map_err(|e| format!("bad JSON row: {e}")));
+        match parsed {
+            Ok(r) => {
+                let is_svg = r.text.trim_start().starts_with("<svg")
+                    || r.text.trim_start().starts_with("<?xml");
+                rows.push(RawRow {
+                    origin,
+                    prompt: r.prompt,
+                    text: Ok(r.text),
+                    is_svg,
+                })
+            }
+            Err(e) => rows.push(RawRow {
+                origin,
+                prompt: None,
+                text: Err(e),
+                is_svg: false,
+            }),
+        }
+    }
+    rows
 }
 
 /// ASCII replacement for common non-ASCII characters.

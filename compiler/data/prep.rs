@@ -155,6 +155,12 @@ impl TokenSet {
         }
         let n = n as usize;
         let (vocab_size, eos, pad, flags) = (u32_at(32), u32_at(36), u32_at(40), u32_at(44));
+        // Windows start with <eos> and end padded with <pad>: both are inputs.
+        for (what, id) in [("<eos>", eos), ("<pad>", pad)] {
+            if id >= vocab_size {
+                bail!("the {what} id {id} is outside the vocab ({vocab_size})");
+            }
+        }
         let body = &b[HEADER..HEADER + n * dt];
         let tokens: Vec<u32> = if dt == 2 {
             body.chunks_exact(2)

@@ -5,10 +5,17 @@ use super::ParamEntry;
 use crate::error::{At, Error, Result};
 use crate::ir::Tensor;
 use crate::spec::{Family, ModelSpec};
-use crate::util::{atomic_write, Rng};
+use crate::util::{atomic_write, sha256_hex, Rng};
 use safetensors::tensor::{Dtype, TensorView};
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// Metadata key of irc's checksum: the SHA-256 of the whole file as written
+/// with this value set to 64 zeros (see [`Weights::to_sealed_bytes`]).
+pub const META_SHA256: &str = "irc.sha256";
+
+const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Named f32 tensors, in a stable (name) order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,9 +51,15 @@ impl Weights {
         Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))
     }
 
+    /// Parse safetensors bytes; a file with irc's checksum
+    /// ([`META_SHA256`]) must match it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Weights> {
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::new(format!("not a valid safetensors file: {e}")))?;
+        let bad = |e| Error::new(format!("not a valid safetensors file: {e}"));
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(bad)?;
+        if let Some(want) = header.metadata().as_ref().and_then(|m| m.get(META_SHA256)) {
+            verify_checksum(bytes, want)?;
+        }
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(bad)?;
         let mut w = Weights::default();
         for (name, view) in st.tensors() {
             let data = to_f32(&view).map_err(|e| Error::new(format!("tensor `{name}`: {e}")))?;
@@ -61,29 +74,67 @@ impl Weights {
         atomic_write(path, &bytes)
     }
 
+    /// The safetensors bytes: the header lists `__metadata__` first (its
+    /// keys sorted), then the tensors in name order, so the same weights and
+    /// metadata give the same bytes in every process. (The `safetensors`
+    /// crate takes metadata as a `HashMap` and writes it in that map's
+    /// order, which changes from process to process.)
     pub fn to_bytes(&self, metadata: Option<BTreeMap<String, String>>) -> Result<Vec<u8>> {
-        let raw: Vec<(String, Vec<u8>, Vec<usize>)> = self
-            .tensors
-            .iter()
-            .map(|(n, t)| {
-                (
-                    n.clone(),
-                    t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                    t.shape.clone(),
-                )
-            })
-            .collect();
-        let views: Vec<(String, TensorView)> = raw
-            .iter()
-            .map(|(n, b, s)| {
-                (
-                    n.clone(),
-                    TensorView::new(Dtype::F32, s.clone(), b).expect("sized"),
-                )
-            })
-            .collect();
-        let meta = metadata.map(|m| m.into_iter().collect());
-        safetensors::serialize(views, meta).map_err(|e| Error::new(format!("safetensors: {e}")))
+        use std::fmt::Write as _;
+        let json = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        let mut header = String::from("{");
+        if let Some(meta) = &metadata {
+            header.push_str("\"__metadata__\":{");
+            for (i, (k, v)) in meta.iter().enumerate() {
+                let comma = if i > 0 { "," } else { "" };
+                let _ = write!(header, "{comma}{}:{}", json(k), json(v));
+            }
+            header.push('}');
+        }
+        let mut offset = 0usize;
+        for (i, (name, t)) in self.tensors.iter().enumerate() {
+            let numel: usize = t.shape.iter().product();
+            if numel != t.data.len() {
+                return Err(Error::new(format!(
+                    "tensor `{name}`: shape {:?} holds {numel} values, the data {}",
+                    t.shape,
+                    t.data.len()
+                )));
+            }
+            let shape: Vec<String> = t.shape.iter().map(usize::to_string).collect();
+            let end = offset + 4 * numel;
+            let comma = if i > 0 || metadata.is_some() { "," } else { "" };
+            let _ = write!(
+                header,
+                "{comma}{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+                json(name),
+                shape.join(",")
+            );
+            offset = end;
+        }
+        header.push('}');
+        // Pad with spaces to a multiple of 8, as the reference writer does.
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+        let mut out = Vec::with_capacity(8 + header.len() + offset);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        for t in self.tensors.values() {
+            out.extend(t.data.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        Ok(out)
+    }
+
+    /// [`Weights::to_bytes`] with `meta` and irc's checksum of the result
+    /// ([`META_SHA256`]).
+    pub fn to_sealed_bytes(&self, mut meta: BTreeMap<String, String>) -> Result<Vec<u8>> {
+        meta.insert(META_SHA256.to_string(), ZEROS.to_string());
+        let mut bytes = self.to_bytes(Some(meta))?;
+        let at = checksum_at(&bytes, ZEROS).expect("the placeholder was just written");
+        let sum = sha256_hex(&bytes);
+        bytes[at..at + 64].copy_from_slice(sum.as_bytes());
+        Ok(bytes)
     }
 
     /// Every parameter of `table` present with its exact shape; nothing else
@@ -163,6 +214,51 @@ impl Weights {
             .map(|(n, t)| (n.clone(), t.cast()))
             .collect()
     }
+}
+
+/// Where the 64 hex digits of `"irc.sha256":"<value>"` sit in the header:
+/// the one place the pattern can occur, since a `"` inside a JSON string is
+/// always escaped.
+fn checksum_at(bytes: &[u8], value: &str) -> Option<usize> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
+    let pattern = format!("\"{META_SHA256}\":\"{value}\"");
+    let pat = pattern.as_bytes();
+    let mut hits = header
+        .windows(pat.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pat)
+        .map(|(i, _)| i);
+    let first = hits.next()?;
+    if hits.next().is_some() {
+        return None;
+    }
+    Some(8 + first + pattern.len() - 65)
+}
+
+/// The file's checksum is `want` (see [`META_SHA256`]).
+fn verify_checksum(bytes: &[u8], want: &str) -> Result<()> {
+    if want.len() != 64 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::new(format!(
+            "`{META_SHA256}` is not a SHA-256 in hex: {want:?}"
+        )));
+    }
+    let at = checksum_at(bytes, want).ok_or_else(|| {
+        Error::new(format!(
+            "`{META_SHA256}` is not written as irc writes it (was the file rewritten by another tool?)"
+        ))
+    })?;
+    let mut h = sha2::Sha256::new();
+    h.update(&bytes[..at]);
+    h.update(ZEROS.as_bytes());
+    h.update(&bytes[at + 64..]);
+    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if !got.eq_ignore_ascii_case(want) {
+        return Err(Error::new(format!(
+            "checksum mismatch: the file's SHA-256 is {got} but its `{META_SHA256}` says {want} (the file is damaged)"
+        )));
+    }
+    Ok(())
 }
 
 fn to_f32(v: &TensorView) -> std::result::Result<Vec<f32>, String> {

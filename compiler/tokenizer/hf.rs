@@ -152,7 +152,7 @@ pub fn from_json(text: &str) -> Result<Tokenizer> {
     let Some(vmap) = model.get("vocab").and_then(Value::as_object) else {
         bail!("model.vocab must be an object")
     };
-    let mut specials: Vec<(String, Id)> = Vec::new();
+    let mut specials: Vec<(String, u64)> = Vec::new();
     if let Some(added) = v.get("added_tokens").and_then(Value::as_array) {
         for (i, a) in added.iter().enumerate() {
             let content = a.get("content").and_then(Value::as_str);
@@ -163,9 +163,16 @@ pub fn from_json(text: &str) -> Result<Tokenizer> {
             if a.get("special").and_then(Value::as_bool) != Some(true) {
                 bail!("added_tokens[{i}] `{c}`: only special added tokens are supported");
             }
-            specials.push((c.to_string(), id as Id));
+            specials.push((c.to_string(), id));
         }
     }
+    // Ids run 0..n without a gap, so none is past the tokens listed: check
+    // before allocating (an id of 4e8 would take gigabytes) or casting.
+    let listed = vmap.len() + specials.len();
+    if let Some((c, id)) = specials.iter().find(|&&(_, id)| id >= listed as u64) {
+        bail!("added_tokens: `{c}` has id {id}, past the {listed} tokens listed (ids run from 0 without gaps)");
+    }
+    let specials: Vec<(String, Id)> = specials.into_iter().map(|(c, id)| (c, id as Id)).collect();
     let n = vmap.len().max(
         specials
             .iter()

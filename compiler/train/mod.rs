@@ -1,22 +1,22 @@
 //! `irc train`: data → tokenizer → token windows → compiled training steps
 //! with AdamW, evaluation, metrics and resumable checkpoints.
 
+pub mod checkpoint;
 mod data_summary;
 pub use data_summary::{DataSummary, Lengths};
 
 use crate::data::pipeline::{prepare, Prepared};
-use crate::data::prep::{Batcher, BatcherState, EvalBatches, TokenSet};
+use crate::data::prep::{Batcher, EvalBatches, TokenSet};
 use crate::data::DataConfig;
 use crate::error::{At, Error, Result};
 use crate::model::{self, Built};
 pub use crate::rundir::resolve_checkpoint;
 use crate::rundir::RunDir;
-use crate::runtime::{AdamwConfig, Session, Weights};
+use crate::runtime::{AdamwConfig, Session};
 use crate::spec::Spec;
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
 use crate::util::atomic_write;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,7 +65,8 @@ impl Drop for TrainingGuard {
 /// Options the command line adds to the spec's `[train]`.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Continue from this checkpoint (a file, or a run directory's `latest`).
+    /// Continue from this checkpoint (a file, or a run directory: its newest
+    /// valid checkpoint, see [`checkpoint::resume`]).
     pub resume: Option<PathBuf>,
     /// Run directory (default: `[train].out`, else `runs/<name>`).
     pub out: Option<PathBuf>,
@@ -170,84 +171,6 @@ pub fn val_loss(
         count += n;
     }
     Ok((count > 0).then(|| total / count as f64))
-}
-
-const META_STEP: &str = "irc.step";
-const META_BATCHER: &str = "irc.batcher";
-const META_SPEC: &str = "irc.spec_hash";
-
-/// Write a checkpoint: weights under their HF names, AdamW moments as
-/// `optimizer.m.<name>` / `optimizer.v.<name>`, and the step and batcher
-/// state as metadata. Atomic: a reader sees the old file or the new one.
-fn save_checkpoint(
-    s: &mut Session,
-    spec: &Spec,
-    step: usize,
-    batcher: &BatcherState,
-    path: &Path,
-) -> Result<()> {
-    let mut w = s.weights();
-    let table = s.library().param_table.clone();
-    let n = s.library().num_params;
-    let opt = s.opt_state_mut()?.to_vec();
-    for p in &table {
-        w.insert(
-            &format!("optimizer.m.{}", p.name),
-            &p.shape,
-            opt[p.offset..p.offset + p.numel].to_vec(),
-        );
-        w.insert(
-            &format!("optimizer.v.{}", p.name),
-            &p.shape,
-            opt[n + p.offset..n + p.offset + p.numel].to_vec(),
-        );
-    }
-    let mut meta = BTreeMap::new();
-    meta.insert(META_STEP.to_string(), step.to_string());
-    meta.insert(META_BATCHER.to_string(), serde_json::to_string(batcher)?);
-    meta.insert(META_SPEC.to_string(), spec.build_hash());
-    w.save(path, Some(meta))
-}
-
-/// Load a checkpoint into a session; returns (step, batcher state).
-fn load_checkpoint(s: &mut Session, path: &Path) -> Result<(usize, BatcherState)> {
-    let bytes = std::fs::read(path).at(path.display())?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-        Error::new(format!(
-            "{}: not a safetensors checkpoint: {e}",
-            path.display()
-        ))
-    })?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    let get = |k: &str| {
-        meta.get(k).cloned().ok_or_else(|| {
-            Error::new(format!(
-                "{}: not an irc training checkpoint (no `{k}` metadata)",
-                path.display()
-            ))
-        })
-    };
-    let step: usize = get(META_STEP)?
-        .parse()
-        .map_err(|_| Error::new(format!("{}: bad step", path.display())))?;
-    let batcher: BatcherState = serde_json::from_str(&get(META_BATCHER)?)?;
-    let all = Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))?;
-    // load_weights skips the optimizer.* tensors; they are read below.
-    s.load_weights(&all)
-        .map_err(|e| e.context(path.display()))?;
-    let table = s.library().param_table.clone();
-    let n = s.library().num_params;
-    let opt = s.opt_state_mut()?;
-    for p in &table {
-        for (i, which) in ["m", "v"].iter().enumerate() {
-            let name = format!("optimizer.{which}.{}", p.name);
-            let t = all
-                .get(&name)
-                .ok_or_else(|| Error::new(format!("{}: missing `{name}`", path.display())))?;
-            opt[i * n + p.offset..i * n + p.offset + p.numel].copy_from_slice(&t.data);
-        }
-    }
-    Ok((step, batcher))
 }
 
 /// The first parameter whose gradient is not finite.
@@ -405,6 +328,7 @@ impl<'a> Trainer<'a> {
         let tr = &spec.train;
         std::fs::create_dir_all(run).at(run.display())?;
         let dir = RunDir::new(run);
+        checkpoint::remove_stale_temporaries(&dir)?;
         let (prepared, tok) = prepare_data(spec, run)?;
         let (data_cfg, _) = data_configs(spec)?;
         let built = model::build(spec, &dir.build())?;
@@ -438,10 +362,7 @@ impl<'a> Trainer<'a> {
         }
         let mut step = 0;
         if let Some(r) = &opts.resume {
-            let path = resolve_checkpoint(r);
-            let (st, bstate) = load_checkpoint(&mut s, &path)?;
-            batcher.restore(&bstate)?;
-            step = st;
+            step = checkpoint::resume(&mut s, &mut batcher, r)?;
         } else {
             s.load_weights(&built.init_weights(tr.seed))?;
         }
@@ -566,7 +487,7 @@ impl<'a> Trainer<'a> {
     /// Checkpoint at `step` and point `latest` at it (by an atomic rename).
     fn save(&mut self, step: usize) -> Result<PathBuf> {
         let p = self.dir.checkpoint_at(step);
-        save_checkpoint(&mut self.s, self.spec, step, &self.batcher.state(), &p)?;
+        checkpoint::save(&mut self.s, self.spec, step, &self.batcher.state(), &p)?;
         std::fs::copy(&p, self.dir.latest_tmp()).at(p.display())?;
         std::fs::rename(self.dir.latest_tmp(), &self.latest).at(self.latest.display())?;
         Ok(p)

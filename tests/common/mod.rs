@@ -137,3 +137,5 @@ pub fn host_c_targets() -> Vec<(&'static str, &'static [&'static str])> {
         })
         .collect()
 }
+
+pub mod tiny_train;

@@ -1,0 +1,4 @@
+//! See `irc::fuzzing::jsonl`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| irc::fuzzing::jsonl(data));
