@@ -159,15 +159,15 @@ fn batches(set: &TokenSet, seq: usize) {
         let state = b.state();
         for _ in 0..3 {
             for mb in b.next_step() {
-                let v = set.vocab_size as i32;
+                let v = i64::from(set.vocab_size);
                 assert!(
-                    mb.inputs.iter().all(|&t| (0..v).contains(&t)),
+                    mb.inputs.iter().all(|&t| (0..v).contains(&i64::from(t))),
                     "an input id outside the vocab"
                 );
                 assert!(
                     mb.targets
                         .iter()
-                        .all(|&t| t == crate::data::prep::IGNORE || (0..v).contains(&t)),
+                        .all(|&t| t == crate::data::prep::IGNORE || (0..v).contains(&i64::from(t))),
                     "a target outside the vocab"
                 );
             }

@@ -155,6 +155,10 @@ impl TokenSet {
         }
         let n = n as usize;
         let (vocab_size, eos, pad, flags) = (u32_at(32), u32_at(36), u32_at(40), u32_at(44));
+        // Batches hold ids as i32 (as the compiled model takes them).
+        if vocab_size > i32::MAX as u32 {
+            bail!("vocab size {vocab_size} is too large (ids must fit in 31 bits)");
+        }
         // Windows start with <eos> and end padded with <pad>: both are inputs.
         for (what, id) in [("<eos>", eos), ("<pad>", pad)] {
             if id >= vocab_size {
