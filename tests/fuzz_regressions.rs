@@ -123,6 +123,13 @@ fn c_safetensors_reader_replays_its_corpus() {
 #[test]
 fn regressions_are_clear_errors() {
     let reg = common::root().join("fuzz/regressions");
+    let spec = reg.join("spec/train-seq-len-past-context.toml");
+    let err = irc::spec::Spec::load(&spec).unwrap_err().to_string();
+    assert!(
+        err.contains("train-seq-len-past-context.toml:11:1: [train].seq_len")
+            && err.contains("32 exceeds [model].context = 16"),
+        "{err}"
+    );
     for (file, want) in [
         ("tokenizer/oom-huge-special-id.json", "past the"),
         ("tokenizer/overflow-max-special-id.json", "past the"),

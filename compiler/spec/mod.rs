@@ -820,6 +820,18 @@ fn resolve_train(d: &Diag, src: &str) -> Result<TrainSpec> {
     Ok(t)
 }
 
+/// Where the `[train]` table's header line starts.
+fn train_table_start(src: &str) -> Option<usize> {
+    let mut at = 0;
+    for line in src.split_inclusive('\n') {
+        if line.trim_start().starts_with("[train]") {
+            return Some(at + line.len() - line.trim_start().len());
+        }
+        at += line.len();
+    }
+    None
+}
+
 /// Where `field = ...` starts in the table beginning at `span` (up to the
 /// next table header; the table's start when the field is not written
 /// there), so a range error points at its line.
@@ -987,10 +999,18 @@ fn resolve_build(
         }
     }
     if seq_len > model.context {
-        let s = b.seq_len.as_ref().unwrap().span();
+        // The length comes from [build], or else from [train].
+        let (s, field) = match &b.seq_len {
+            Some(v) => (v.span(), "[build].seq_len"),
+            None => {
+                let at = train_table_start(d.src)
+                    .map_or(0, |t| key_offset(d.src, t..d.src.len(), "seq_len"));
+                (at..at, "[train].seq_len")
+            }
+        };
         return Err(d.at(
             s,
-            "[build].seq_len",
+            field,
             format!(
                 "{seq_len} exceeds [model].context = {}; expected at most the context",
                 model.context
