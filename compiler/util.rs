@@ -42,8 +42,16 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Hex SHA-256 of a byte string (build cache keys, data manifests).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex_of(&[bytes])
+}
+
+/// Hex SHA-256 of the concatenation of `parts`, without building it.
+pub fn sha256_hex_of(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A small, fast, seedable RNG (SplitMix64 seeding a xoshiro256**).

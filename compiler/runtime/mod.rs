@@ -387,9 +387,14 @@ impl Session {
         if status == 0 {
             return Ok(());
         }
+        Err(self.last_error())
+    }
+
+    /// What the context's last failing call said.
+    fn last_error(&self) -> Error {
         // SAFETY: last_error returns a NUL-terminated string owned by the context.
         let msg = unsafe { CStr::from_ptr((self.lib.last_error)(self.ctx)) };
-        Err(Error::new(msg.to_string_lossy().to_string()))
+        Error::new(msg.to_string_lossy().to_string())
     }
 
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
@@ -503,7 +508,7 @@ impl Session {
         // SAFETY: valid context.
         let p = unsafe { (self.lib.grads)(self.ctx) };
         if p.is_null() {
-            return Err(self.check(1).unwrap_err());
+            return Err(self.last_error());
         }
         // SAFETY: the region holds num_params floats for the context's life.
         Ok(unsafe { std::slice::from_raw_parts(p, self.lib.num_params) })
@@ -520,7 +525,7 @@ impl Session {
         // SAFETY: valid context.
         let p = unsafe { (self.lib.opt_state)(self.ctx) };
         if p.is_null() {
-            return Err(self.check(1).unwrap_err());
+            return Err(self.last_error());
         }
         // SAFETY: the region holds 2·num_params floats for the context's life.
         Ok(unsafe { std::slice::from_raw_parts_mut(p, 2 * self.lib.num_params) })

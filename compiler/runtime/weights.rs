@@ -5,9 +5,8 @@ use super::ParamEntry;
 use crate::error::{At, Error, Result};
 use crate::ir::Tensor;
 use crate::spec::{Family, ModelSpec};
-use crate::util::{atomic_write, sha256_hex, Rng};
+use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
 use safetensors::tensor::{Dtype, TensorView};
-use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -248,11 +247,7 @@ fn verify_checksum(bytes: &[u8], want: &str) -> Result<()> {
             "`{META_SHA256}` is not written as irc writes it (was the file rewritten by another tool?)"
         ))
     })?;
-    let mut h = sha2::Sha256::new();
-    h.update(&bytes[..at]);
-    h.update(ZEROS.as_bytes());
-    h.update(&bytes[at + 64..]);
-    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let got = sha256_hex_of(&[&bytes[..at], ZEROS.as_bytes(), &bytes[at + 64..]]);
     if !got.eq_ignore_ascii_case(want) {
         return Err(Error::new(format!(
             "checksum mismatch: the file's SHA-256 is {got} but its `{META_SHA256}` says {want} (the file is damaged)"

@@ -6,6 +6,7 @@
 use crate::spec::Target;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Caches {
@@ -37,8 +38,14 @@ impl Caches {
         }
     }
 
-    /// This machine's caches (Linux sysfs), each one GENERIC's where unknown.
+    /// This machine's caches (Linux sysfs), each one GENERIC's where unknown;
+    /// read once a process (every program of a build asks).
     pub fn host() -> Caches {
+        static HOST: OnceLock<Caches> = OnceLock::new();
+        *HOST.get_or_init(Caches::read_host)
+    }
+
+    fn read_host() -> Caches {
         let mut c = Caches::GENERIC;
         let dir = Path::new("/sys/devices/system/cpu/cpu0/cache");
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -72,19 +79,23 @@ impl Caches {
         c
     }
 
-    /// The C definitions runtime-c/irc_gemm.h reads.
-    pub fn c_defines(&self) -> [String; 3] {
+    /// The macros runtime-c/irc_gemm.h reads, with their values.
+    fn macros(&self) -> [(&'static str, usize); 3] {
         [
-            format!("#define IRC_L1D_BYTES {}", self.l1d),
-            format!("#define IRC_L2_BYTES {}", self.l2),
-            format!("#define IRC_L3_BYTES_PER_CORE {}", self.l3_per_core),
+            ("IRC_L1D_BYTES", self.l1d),
+            ("IRC_L2_BYTES", self.l2),
+            ("IRC_L3_BYTES_PER_CORE", self.l3_per_core),
         ]
+    }
+
+    /// Those macros as C definitions, for model.c.
+    pub fn c_defines(&self) -> [String; 3] {
+        self.macros().map(|(m, v)| format!("#define {m} {v}"))
     }
 
     /// The same as compiler flags, for C compiled apart from a model (tests, benches).
     pub fn c_flags(&self) -> [String; 3] {
-        self.c_defines()
-            .map(|d| format!("-D{}", d["#define ".len()..].replacen(' ', "=", 1)))
+        self.macros().map(|(m, v)| format!("-D{m}={v}"))
     }
 
     pub fn describe(&self) -> String {
