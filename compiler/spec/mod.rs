@@ -666,16 +666,7 @@ fn model_dims(d: &Diag, m: &RawModel, span: std::ops::Range<usize>) -> Result<Di
     let layers = count(d, "[model].layers", &m.layers, 1, None, span.clone())?;
     let d_model = count(d, "[model].d_model", &m.d_model, 1, None, span.clone())?;
     let heads = count(d, "[model].heads", &m.heads, 1, None, span.clone())?;
-    if d_model % heads != 0 {
-        let s = m.heads.as_ref().unwrap().span();
-        return Err(d.at(
-            s,
-            "[model].heads",
-            format!(
-                "{heads} heads do not divide d_model = {d_model}; expected a divisor of d_model"
-            ),
-        ));
-    }
+    divides(d, &m.heads, "heads", heads, ("d_model", d_model))?;
     let kv_heads = count(
         d,
         "[model].kv_heads",
@@ -684,16 +675,7 @@ fn model_dims(d: &Diag, m: &RawModel, span: std::ops::Range<usize>) -> Result<Di
         Some(heads),
         span.clone(),
     )?;
-    if heads % kv_heads != 0 {
-        let s = m.kv_heads.as_ref().unwrap().span();
-        return Err(d.at(
-            s,
-            "[model].kv_heads",
-            format!(
-                "{kv_heads} kv_heads do not divide heads = {heads}; expected a divisor of heads"
-            ),
-        ));
-    }
+    divides(d, &m.kv_heads, "kv_heads", kv_heads, ("heads", heads))?;
     Ok(Dims {
         vocab_size,
         context,
@@ -702,6 +684,24 @@ fn model_dims(d: &Diag, m: &RawModel, span: std::ops::Range<usize>) -> Result<Di
         heads,
         kv_heads,
     })
+}
+
+/// `[model].<field>` = `n` (given in the spec, at `raw`) divides `of`.
+fn divides(
+    d: &Diag,
+    raw: &Option<Spanned<i64>>,
+    field: &str,
+    n: usize,
+    (of_name, of): (&str, usize),
+) -> Result<()> {
+    match raw {
+        Some(v) if of % n != 0 => Err(d.at(
+            v.span(),
+            &format!("[model].{field}"),
+            format!("{n} {field} do not divide {of_name} = {of}; expected a divisor of {of_name}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `[model].name`, or the spec file's stem made into a name.
