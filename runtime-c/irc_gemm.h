@@ -1,6 +1,7 @@
 /* irc_gemm.h — header-only fp32 GEMM with a fused epilogue, BLIS-style.
  *
- *   C = act( add + op(A) op(B) + bias )      (pre = the value before act, if requested)
+ *   C = act( op(A) op(B) + bias )            (pre = the value before act, if requested)
+ *   C = op(A) op(B) · act'(act_grad_x)       (the backward of an activation, fused)
  *   C += op(A) op(B)                          (accumulate = 1)
  *
  * Blocking (the five BLIS loops, outermost first):
@@ -21,9 +22,9 @@
  * region has no barrier and a preempted thread (a busy machine) delays only its own range.
  *
  * Determinism: every C element is ((src + Σ_{k in block 0}) + Σ_{k in block 1}) + ... with
- * src = add, C (accumulate) or 0; KC is a constant and tiles start at multiples of MR/NR
+ * src = C (accumulate) or 0; KC is a constant and tiles start at multiples of MR/NR
  * whatever the split, each tile is computed by one thread with the same code, and the
- * epilogue (bias, pre, act) runs on a tile after its last K block. So the output is
+ * epilogue (bias, pre, act or act') runs on a tile after its last K block. So the output is
  * bit-identical for any thread count.
  *
  * Small M (decode, a few rows of A): no packing and no tiles of MR rows; see "small M" below.
@@ -39,6 +40,7 @@
 
 #include <stddef.h>
 #include "irc_simd.h"
+#include "irc_act.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -50,18 +52,17 @@
 #define IRC_OMP(directive)
 #endif
 
-typedef enum { IRC_ACT_NONE = 0, IRC_ACT_GELU_TANH = 1 } irc_act;
-
 typedef struct {
     int M, N, K;
     const float *A; int lda; int trans_a;  /* op(A) is M×K; trans_a=0: A is M×K row-major (lda ≥ K); 1: A is K×M row-major (lda ≥ M) */
     const float *B; int ldb; int trans_b;  /* op(B) is K×N; trans_b=0: B is K×N row-major (ldb ≥ N); 1: B is N×K row-major (ldb ≥ K) */
     float *C; int ldc;                      /* M×N row-major */
-    int accumulate;         /* 0: C = result; 1: C += op(A)op(B) (bias/act/add not allowed with 1) */
+    int accumulate;         /* 0: C = result; 1: C += op(A)op(B) (no epilogue allowed with 1) */
     const float *bias;      /* NULL or [N], added to every row */
-    const float *add;       /* NULL or M×N with leading dim ldc: residual added (C = add + AB + bias); may alias C */
-    float *pre;             /* NULL or M×N (ldc): stores AB+bias+add before the activation (needed by backward) */
-    irc_act act;            /* activation applied last: GELU tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) */
+    float *pre;             /* NULL or M×N (ldc): stores AB+bias before the activation (the backward reads it) */
+    irc_act act;            /* activation applied last (irc_act.h), or IRC_ACT_NONE */
+    irc_act act_grad;       /* or: C = AB · act_grad'(act_grad_x), an activation's backward fused */
+    const float *act_grad_x; /* M×N (ldc): the activation's input, when act_grad is set */
     int threads;            /* ≥1; OpenMP threads used */
     float *work;            /* workspace of at least irc_gemm_work_floats(threads) floats, 64-byte aligned */
 } irc_gemm_args;
@@ -199,28 +200,15 @@ static void irc__pack_b(const irc_gemm_args *g, int j0, int nr, int p0, int kc, 
 
 /* ---- epilogue ------------------------------------------------------------------------ */
 
-/* GELU, tanh form, as 0.5x + 0.5x·tanh(x(√(2/π) + √(2/π)·0.044715x²)) with two FMAs. The
- * elementwise kernel's irc_vgelu (irc_runtime.h) computes the same function in another
- * order and so rounds differently in the last bit: the fused epilogue (forward and
- * generation) and the unfused kernel (the training step) each keep their order, so that
- * every program's results stay what they were. */
-static inline irc_vf irc__gelu_tanh(irc_vf x)
-{
-    const float s = 0.7978845608028654f; /* √(2/π) */
-    irc_vf x2 = irc_vmul(x, x);
-    irc_vf u = irc_vmul(x, irc_vfma(irc_vset1(s * 0.044715f), x2, irc_vset1(s)));
-    irc_vf h = irc_vmul(irc_vset1(0.5f), x);
-    return irc_vfma(h, irc_vtanh(u), h);
-}
-
-/* C[i0:i0+m, j0:j0+n] holds add + AB; apply bias, save pre, apply act. */
+/* C[i0:i0+m, j0:j0+n] holds AB; apply bias, save pre, apply act (or times act'). */
 static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
 {
-    if (!g->bias && !g->pre && g->act == IRC_ACT_NONE) return;
+    if (!g->bias && !g->pre && g->act == IRC_ACT_NONE && g->act_grad == IRC_ACT_NONE) return;
     const ptrdiff_t ldc = g->ldc;
     for (int i = i0; i < i0 + m; i++) {
         float *c = g->C + i * ldc;
         float *pre = g->pre ? g->pre + i * ldc : NULL;
+        const float *x = g->act_grad != IRC_ACT_NONE ? g->act_grad_x + i * ldc : NULL;
         for (int j = j0; j < j0 + n; j += IRC_VW) {
             int w = j0 + n - j < IRC_VW ? j0 + n - j : IRC_VW;
             irc_vf v = w == IRC_VW ? irc_vload(c + j) : irc_vload_n(c + j, w);
@@ -228,7 +216,8 @@ static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
             if (pre) {
                 if (w == IRC_VW) irc_vstore(pre + j, v); else irc_vstore_n(pre + j, v, w);
             }
-            if (g->act == IRC_ACT_GELU_TANH) v = irc__gelu_tanh(v);
+            if (g->act != IRC_ACT_NONE) v = irc_vact(g->act, v);
+            if (x) v = irc_vmul(v, irc_vact_grad(g->act_grad, w == IRC_VW ? irc_vload(x + j) : irc_vload_n(x + j, w)));
             if (w == IRC_VW) irc_vstore(c + j, v); else irc_vstore_n(c + j, v, w);
         }
     }
@@ -240,9 +229,8 @@ static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const flo
 {
     const ptrdiff_t ldc = g->ldc;
     float *c = g->C + i0 * ldc + j0;
-    /* First K block starts from add (or old C when accumulating); later ones from C. */
-    const float *src = c;
-    if (first && !g->accumulate) src = g->add ? g->add + i0 * ldc + j0 : NULL;
+    /* The first K block starts from 0 (or old C when accumulating); later ones from C. */
+    const float *src = first && !g->accumulate ? NULL : c;
 
     if (mr == IRC_MR && nr == IRC_NR) {
         irc__ukernel(kc, pa, pb, sb, c, ldc, src, ldc);
@@ -355,7 +343,7 @@ static void irc__gemm_packed(const irc_gemm_args *g)
  *
  * Every C element is the same sequence of operations wherever it falls (kernel width, row
  * group, thread range): one FMA chain over k in order (trans_b = 1: one per vector lane,
- * then the same reduction tree over the lanes), then src (add, or C when accumulating),
+ * then the same reduction tree over the lanes), then C when accumulating,
  * then the epilogue lane by lane.
  * So the result is bit-identical for any thread count, like the packed path's (though not
  * bit-identical to the packed path's).
@@ -410,17 +398,15 @@ static void irc__gemm_packed(const irc_gemm_args *g)
 #define IRC__NT_KERNELS(X) X(1, 8) X(2, 8) X(3, 4) X(4, 4)
 #endif
 
-/* C[i, j : j+w] = src + v (w ≤ VW; src is add, or C when accumulating, or nothing). */
+/* C[i, j : j+w] = v, or C + v when accumulating (w ≤ VW). */
 static inline void irc__small_store(const irc_gemm_args *g, int i, int j, irc_vf v, int w)
 {
-    const ptrdiff_t ij = (ptrdiff_t)i * g->ldc + j;
-    float *c = g->C + ij;
-    const float *src = g->accumulate ? c : g->add ? g->add + ij : NULL;
+    float *c = g->C + (ptrdiff_t)i * g->ldc + j;
     if (w == IRC_VW) {
-        if (src) v = irc_vadd(irc_vload(src), v);
+        if (g->accumulate) v = irc_vadd(irc_vload(c), v);
         irc_vstore(c, v);
     } else {
-        if (src) v = irc_vadd(irc_vload_n(src, w), v);
+        if (g->accumulate) v = irc_vadd(irc_vload_n(c, w), v);
         irc_vstore_n(c, v, w);
     }
 }
@@ -534,7 +520,7 @@ static inline void irc__hsum4(irc_vf a, irc_vf b, irc_vf c, irc_vf d, float *out
         SUMS(r)                                                                               \
         const ptrdiff_t i = (ptrdiff_t)(i0 + (r)) * g->ldc + j;                               \
         for (int c = 0; c < nb; c++)                                                          \
-            g->C[i + c] = g->accumulate ? g->C[i + c] + s[c] : g->add ? g->add[i + c] + s[c] : s[c]; \
+            g->C[i + c] = g->accumulate ? g->C[i + c] + s[c] : s[c];                             \
     }
 #define IRC__DEFINE_NT(R, NB)                                                                 \
     static void irc__nt_##R##x##NB(const irc_gemm_args *g, int i0, int j, int nb)             \
@@ -621,11 +607,11 @@ static void irc_gemm(const irc_gemm_args *g)
 {
     const int M = g->M, N = g->N, K = g->K;
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* op(A)op(B) = 0: C = act(add + bias), or C unchanged when accumulating */
+    if (K <= 0) { /* op(A)op(B) = 0: C = act(bias), or C unchanged when accumulating */
         if (g->accumulate) return;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)
-                g->C[(ptrdiff_t)i * g->ldc + j] = g->add ? g->add[(ptrdiff_t)i * g->ldc + j] : 0.0f;
+                g->C[(ptrdiff_t)i * g->ldc + j] = 0.0f;
         irc__epilogue(g, 0, 0, M, N);
         return;
     }

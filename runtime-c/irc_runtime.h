@@ -1,8 +1,8 @@
 /* irc_runtime.h — the hand-written part every generated model includes.
  *
  * It pulls in the vector abstraction (irc_simd.h) and the GEMM engine
- * (irc_gemm.h), and adds the few helpers the kernel templates share:
- * activation functions in scalar and vector form, and tail-safe loads.
+ * (irc_gemm.h) with the activations both use (irc_act.h), and adds the few
+ * helpers the kernel templates share: tail-safe loads, reductions, errors.
  * Everything is static: a model is one translation unit and exports only its
  * own prefixed ABI, so two models link into one program without clashes.
  */
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "irc_simd.h"
+#include "irc_act.h"
 #include "irc_gemm.h"
 
 #ifdef _OPENMP
@@ -47,87 +48,6 @@ static inline void irc_vstore_upto(float *p, irc_vf v, int n)
         irc_vstore(p, v);
     else
         irc_vstore_n(p, v, n);
-}
-
-/* tanh(√(2/π)(x + 0.044715 x³)), x² given: the inner term of GELU and of its derivative. */
-static inline irc_vf irc__gelu_t(irc_vf x, irc_vf x2)
-{
-    const irc_vf c = irc_vset1(0.7978845608028654f), k = irc_vset1(0.044715f);
-    return irc_vtanh(irc_vmul(c, irc_vfma(k, irc_vmul(x2, x), x)));
-}
-
-/* GELU, tanh approximation (GPT-2's gelu_new): 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))).
- * The GEMM epilogue's irc__gelu_tanh (irc_gemm.h) is the same function in a fused order
- * (see there why both stay). */
-static inline irc_vf irc_vgelu(irc_vf x)
-{
-    irc_vf t = irc__gelu_t(x, irc_vmul(x, x));
-    return irc_vmul(irc_vmul(irc_vset1(0.5f), x), irc_vadd(irc_vset1(1.0f), t));
-}
-
-/* SiLU: x · sigmoid(x) = x / (1 + e^-x). */
-static inline float irc_silu(float x) { return x / (1.0f + irc_expf(-x)); }
-
-static inline irc_vf irc_vsilu(irc_vf x)
-{
-    irc_vf e = irc_vexp(irc_vsub(irc_vzero(), x));
-    return irc_vdiv(x, irc_vadd(irc_vset1(1.0f), e));
-}
-
-/* gelu'(x) = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)). */
-static inline irc_vf irc_vgelu_grad(irc_vf x)
-{
-    const irc_vf c = irc_vset1(0.7978845608028654f);
-    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
-    irc_vf x2 = irc_vmul(x, x);
-    irc_vf t = irc__gelu_t(x, x2);
-    irc_vf dinner = irc_vmul(c, irc_vfma(irc_vset1(3.0f * 0.044715f), x2, one));
-    irc_vf a = irc_vmul(half, irc_vadd(one, t));
-    irc_vf b = irc_vmul(irc_vmul(half, x), irc_vmul(irc_vsub(one, irc_vmul(t, t)), dinner));
-    return irc_vadd(a, b);
-}
-
-/* silu'(x) = s(1 + x(1 - s)), s = sigmoid(x). */
-static inline irc_vf irc_vsilu_grad(irc_vf x)
-{
-    const irc_vf one = irc_vset1(1.0f);
-    irc_vf s = irc_vdiv(one, irc_vadd(one, irc_vexp(irc_vsub(irc_vzero(), x))));
-    return irc_vmul(s, irc_vfma(x, irc_vsub(one, s), one));
-}
-
-/* ReLU: max(x, 0). */
-static inline irc_vf irc_vrelu(irc_vf x) { return irc_vmax(x, irc_vzero()); }
-
-/* relu'(x) = 1 where x > 0, else 0 (0 at 0, as PyTorch): a compare mask
- * turned into 1.0f lanes. */
-static inline irc_vf irc_vrelu_grad(irc_vf x)
-{
-#if defined(IRC_TARGET_AVX512)
-    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), irc_vset1(1.0f));
-#elif defined(IRC_TARGET_AVX2)
-    return _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ), irc_vset1(1.0f));
-#elif defined(IRC_TARGET_NEON)
-    return vreinterpretq_f32_u32(vandq_u32(vcgtq_f32(x, vdupq_n_f32(0.0f)), vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
-#else
-    return x > 0.0f ? 1.0f : 0.0f;
-#endif
-}
-
-/* GELU, exact: ½x(1 + erf(x/√2)) (transformers' "gelu"). */
-static inline irc_vf irc_vgelu_erf(irc_vf x)
-{
-    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
-    irc_vf e = irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)));
-    return irc_vmul(irc_vmul(half, x), irc_vadd(one, e));
-}
-
-/* gelu'(x) = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·e^(-x²/2)/√(2π). */
-static inline irc_vf irc_vgelu_erf_grad(irc_vf x)
-{
-    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
-    irc_vf cdf = irc_vmul(half, irc_vadd(one, irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)))));
-    irc_vf pdf = irc_vmul(irc_vexp(irc_vmul(irc_vset1(-0.5f), irc_vmul(x, x))), irc_vset1(0.39894228040143268f));
-    return irc_vfma(x, pdf, cdf);
 }
 
 /* Dot product of two length-n float rows. */

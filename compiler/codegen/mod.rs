@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::ir::{Graph, NodeId, Op};
 use crate::ir::{Kernel, KernelKind};
 use crate::memory::{MemoryPlan, Region};
+use crate::ops::Act;
 use crate::schedule::Parallel;
 use crate::spec::{Spec, Target};
 use names::{Glossary, Pointers};
@@ -195,7 +196,11 @@ impl Emitter<'_> {
     /// Template, template values and call of one kernel.
     fn kernel(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         Ok(match k.kind {
-            KernelKind::Gemm { bias, gelu } => self.gemm(k, bias, gelu),
+            KernelKind::Gemm {
+                bias,
+                act,
+                act_grad,
+            } => self.gemm(k, bias, act, act_grad),
             KernelKind::Norm { residual } => self.norm(k, residual, parallel),
             KernelKind::Attention => self.attention(k),
             KernelKind::CachedAttention => self.cached_attention(k, parallel)?,
@@ -219,7 +224,7 @@ impl Emitter<'_> {
         *k.nodes.last().unwrap()
     }
 
-    fn gemm(&self, k: &Kernel, bias: bool, gelu: bool) -> Call {
+    fn gemm(&self, k: &Kernel, bias: bool, act: Option<Act>, act_grad: Option<Act>) -> Call {
         let g = self.g;
         let mm = g.node(k.nodes[0]);
         let Op::MatMul { ta, tb } = mm.op else {
@@ -264,7 +269,11 @@ impl Emitter<'_> {
                 } else {
                     String::new()
                 },
-                if gelu { ", then GELU" } else { "" }
+                match (act, act_grad) {
+                    (Some(a), _) => format!(", then {}", a.def().mnemonic),
+                    (_, Some(a)) => format!(", times {}'(x)", a.def().mnemonic),
+                    _ => String::new(),
+                }
             ),
             format!("out  is ({bd}{m}, {n})"),
             format!("inp  is ({bd}{ia}, {ib}){}", read_t(ta)),
@@ -275,24 +284,38 @@ impl Emitter<'_> {
             params.push("const float *bias");
             doc.push(format!("bias is ({n})"));
         }
+        // The value before the activation, where the backward reads it.
+        let pre = act.is_some() && k.outputs.contains(&k.nodes[k.nodes.len() - 2]);
+        if pre {
+            args.insert(1, self.ptr(k.nodes[k.nodes.len() - 2]));
+            params.insert(1, "float *pre");
+            doc.push(format!(
+                "pre  is ({bd}{m}, {n}): the value before the activation"
+            ));
+        }
+        if act_grad.is_some() {
+            args.push(self.ptr(g.node(self.last(k)).inputs[1]));
+            params.push("const float *x");
+            doc.push(format!("x    is ({bd}{m}, {n}): the activation's input"));
+        }
         if accumulate {
             doc.push("out += the product (a gradient accumulating over micro-batches)".into());
         }
         // Per batch element the operands step by a whole matrix.
-        let (a_at, b_at, c_at) = if batch > 1 {
-            (
-                format!("inp + (size_t)b * {}", m * k_dim),
-                if b_batched {
-                    format!("w + (size_t)b * {}", k_dim * n)
-                } else {
-                    "w".to_string()
-                },
-                format!("out + (size_t)b * {}", m * n),
-            )
-        } else {
-            ("inp".into(), "w".into(), "out".into())
+        let at = |p: &str, stride: usize| {
+            if batch > 1 {
+                format!("{p} + (size_t)b * {stride}")
+            } else {
+                p.to_string()
+            }
         };
-        let fields = vec![
+        let (a_at, c_at) = (at("inp", m * k_dim), at("out", m * n));
+        let b_at = if b_batched {
+            at("w", k_dim * n)
+        } else {
+            "w".into()
+        };
+        let mut fields = vec![
             format!(".M = {m}, .N = {n}, .K = {k_dim},"),
             format!(
                 ".A = {a_at}, .lda = {}, .trans_a = {},",
@@ -304,21 +327,34 @@ impl Emitter<'_> {
                 if tb { k_dim } else { n },
                 tb as u8
             ),
-            format!(
-                ".C = {c_at}, .ldc = {n}, .accumulate = {},",
-                accumulate as u8
-            ),
-            format!(
-                ".bias = {}, .act = {},",
-                if bias { "bias" } else { "NULL" },
-                if gelu {
-                    "IRC_ACT_GELU_TANH"
-                } else {
-                    "IRC_ACT_NONE"
-                }
-            ),
-            ".threads = ctx->threads, .work = ctx->work,".to_string(),
+            format!(".C = {c_at}, .ldc = {n},"),
         ];
+        // Accumulation and the epilogue: only what this call uses (the rest
+        // is zero: none).
+        let mut epilogue = vec![];
+        if accumulate {
+            epilogue.push(".accumulate = 1,".to_string());
+        }
+        if bias {
+            epilogue.push(".bias = bias,".to_string());
+        }
+        if pre {
+            epilogue.push(format!(".pre = {},", at("pre", m * n)));
+        }
+        if let Some(a) = act {
+            epilogue.push(format!(".act = {},", a.def().c_enum));
+        }
+        if let Some(a) = act_grad {
+            let x = at("x", m * n);
+            epilogue.push(format!(
+                ".act_grad = {}, .act_grad_x = {x},",
+                a.def().c_enum
+            ));
+        }
+        if !epilogue.is_empty() {
+            fields.push(epilogue.join(" "));
+        }
+        fields.push(".threads = ctx->threads, .work = ctx->work,".to_string());
         let v =
             json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields });
         let tpl = if batch > 1 {

@@ -3,16 +3,20 @@
 //! so they live beside the graph rather than inside the fusion pass.
 
 use super::NodeId;
+use crate::ops::Act;
 use serde::Serialize;
 
 /// What a kernel computes, and so which template renders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelKind {
-    /// nodes: `[matmul, (+bias), (gelu)]`
+    /// nodes: `[matmul, (+bias), (act)]`, or `[matmul, act_grad]` (the
+    /// product times the activation's derivative: its backward). The value
+    /// before `act` is stored as well when something else reads it.
     Gemm {
         bias: bool,
-        gelu: bool,
+        act: Option<Act>,
+        act_grad: Option<Act>,
     },
     /// nodes: `[(residual add), layernorm | rmsnorm]`
     Norm {
@@ -46,12 +50,22 @@ pub enum KernelKind {
 impl KernelKind {
     pub fn label(&self) -> String {
         match self {
-            KernelKind::Gemm { bias, gelu } => {
-                format!(
-                    "gemm{}{}",
-                    if *bias { "+bias" } else { "" },
-                    if *gelu { "+gelu" } else { "" }
-                )
+            KernelKind::Gemm {
+                bias,
+                act,
+                act_grad,
+            } => {
+                let mut s = "gemm".to_string();
+                if *bias {
+                    s += "+bias";
+                }
+                if let Some(a) = act {
+                    s += &format!("+{}", a.def().mnemonic);
+                }
+                if let Some(a) = act_grad {
+                    s += &format!("+{}", a.def().grad_mnemonic);
+                }
+                s
             }
             KernelKind::Norm { residual: true } => "add+norm".into(),
             KernelKind::Norm { residual: false } => "norm".into(),

@@ -11,6 +11,7 @@ pub const DEF: ActDef = ActDef {
     hf: &["gelu"],
     c: "irc_vgelu_erf",
     c_grad: "irc_vgelu_erf_grad",
+    c_enum: "IRC_ACT_GELU_ERF",
 };
 
 pub fn f<T: Real>(x: T) -> T {

@@ -11,6 +11,7 @@ pub const DEF: ActDef = ActDef {
     hf: &["gelu_new", "gelu_pytorch_tanh"],
     c: "irc_vgelu",
     c_grad: "irc_vgelu_grad",
+    c_enum: "IRC_ACT_GELU_TANH",
 };
 
 pub fn f<T: Real>(x: T) -> T {

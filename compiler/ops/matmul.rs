@@ -199,6 +199,24 @@ fn cases(d: Dims) -> Vec<Case> {
             (Op::Act(Act::GeluTanh), vec![Step(1)]),
         ],
     ));
+    // An MLP per activation: its training step stores the value before the
+    // activation from the first GEMM's epilogue (the backward reads it) and
+    // multiplies the second GEMM's dX by the activation's derivative in its
+    // epilogue.
+    for &a in Act::ALL.iter().filter(|a| !a.def().gated) {
+        v.push(
+            Case::new(
+                format!("matmul + bias, {}, matmul", a.def().mnemonic),
+                vec![
+                    (mm(false, false), vec![X(7), Param(vec![7, 21])]),
+                    (Op::Add, vec![Step(0), Param(vec![21])]),
+                    (Op::Act(a), vec![Step(1)]),
+                    (mm(false, true), vec![Step(2), Param(vec![5, 21])]),
+                ],
+            )
+            .only_kernel(),
+        );
+    }
     v
 }
 

@@ -11,6 +11,7 @@ pub const DEF: ActDef = ActDef {
     hf: &["relu"],
     c: "irc_vrelu",
     c_grad: "irc_vrelu_grad",
+    c_enum: "IRC_ACT_RELU",
 };
 
 pub fn f<T: Real>(x: T) -> T {

@@ -10,6 +10,7 @@ pub const DEF: ActDef = ActDef {
     hf: &["silu"],
     c: "irc_vsilu",
     c_grad: "irc_vsilu_grad",
+    c_enum: "IRC_ACT_SILU",
 };
 
 pub fn f<T: Real>(x: T) -> T {

@@ -6,7 +6,8 @@
 //! 1. attention reads its q/k/v straight out of a packed qkv tensor
 //!    (the `narrow`s become strided reads); cached attention also writes
 //!    this step's keys and values into the cache;
-//! 2. matmul epilogues: `+ bias` and then GELU;
+//! 2. matmul epilogues: `+ bias` and then an activation (also where the
+//!    backward reads the value before it), or an activation's derivative;
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
 //! 4. softmax + cross-entropy on the same logits: one pass over each row;
 //! 5. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
@@ -122,7 +123,8 @@ impl Fuser<'_> {
         }
     }
 
-    /// Pattern 2: matmul + bias (+ gelu).
+    /// Pattern 2: matmul + bias (+ activation), or matmul × an activation's
+    /// derivative (the backward of the activation, whose `dy` the matmul makes).
     fn gemm_epilogues(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
@@ -145,16 +147,43 @@ impl Fuser<'_> {
                     bias = true;
                 }
             }
-            let mut gelu = false;
-            if let Some(u) = self.only_user(last) {
-                // The GEMM epilogue computes the tanh GELU only.
-                if matches!(self.op(u), Op::Act(Act::GeluTanh)) && self.free(u) {
-                    nodes.push(u);
-                    gelu = true;
+            let (mut act, mut act_grad) = (None, None);
+            if let Some((u, a)) = self.activation_of(last) {
+                nodes.push(u);
+                act = Some(a);
+            } else if let Some(u) = self.only_user(last).filter(|&u| !bias && self.free(u)) {
+                if let Op::ActGrad(a) = *self.op(u) {
+                    if g.node(u).inputs[0] == last {
+                        nodes.push(u);
+                        act_grad = Some(a);
+                    }
                 }
             }
-            self.claim(KernelKind::Gemm { bias, gelu }, nodes);
+            let kind = KernelKind::Gemm {
+                bias,
+                act,
+                act_grad,
+            };
+            self.claim(kind, nodes);
         }
+    }
+
+    /// The activation applied to `x`, if one is (and not yet claimed). Other
+    /// readers of `x` (a training step's backward) make the kernel store `x`
+    /// too, as the epilogue's `pre`. A gated activation (SwiGLU's `silu(g) *
+    /// u`) stays in the elementwise chain with its multiply: fused here it
+    /// would move the same bytes in one more kernel.
+    fn activation_of(&self, x: NodeId) -> Option<(NodeId, Act)> {
+        let mut acts = self
+            .g
+            .users(x)
+            .into_iter()
+            .filter_map(|u| match *self.op(u) {
+                Op::Act(a) if self.free(u) && !a.def().gated => Some((u, a)),
+                _ => None,
+            });
+        let first = acts.next();
+        first.filter(|_| acts.next().is_none())
     }
 
     /// Pattern 3: residual add + norm.

@@ -7,7 +7,7 @@
  * 1. irc_vexp / irc_vtanh / irc_expf / irc_tanhf against libm in double (dense sweeps,
  *    tails, extremes), partial loads next to an unmapped page, reductions.
  * 2. irc_gemm against a double-precision reference over many shapes, all transposes,
- *    padded leading dimensions, accumulate / bias / add (aliased or not) / pre / GELU,
+ *    padded leading dimensions, accumulate / bias / pre / every activation / an activation's derivative,
  *    and bit-identical results for 1, 2 and 3 threads.
  * 3. The small-M path (decode) the same way over M ∈ {1,2,3,5,8} and odd N, K up to 1031,
  *    both trans_b (also where irc_gemm would pack instead); its thread split forced to 2 and 3
@@ -180,13 +180,51 @@ static void test_math(void)
 
 /* ---- GEMM ------------------------------------------------------------------------- */
 
-enum { V_PLAIN, V_ACC, V_BIAS, V_ADD, V_ADD_ALIAS_BIAS, V_BIAS_PRE_GELU, V_ADD_PRE_GELU, V_GELU, N_VARIANTS };
-static const char *variant_name[] = {"plain", "accumulate", "bias", "add", "add=C+bias",
-                                     "bias+pre+gelu", "add+pre+gelu", "gelu"};
+/* The epilogues the GEMM takes: accumulate, bias, pre, an activation or an activation's
+ * derivative (C = AB · act'(x), x another M×N input). */
+static const struct {
+    const char *name;
+    int accumulate, bias, pre;
+    irc_act act, act_grad;
+} variant[] = {
+    {"plain", 0, 0, 0, IRC_ACT_NONE, IRC_ACT_NONE},
+    {"accumulate", 1, 0, 0, IRC_ACT_NONE, IRC_ACT_NONE},
+    {"bias", 0, 1, 0, IRC_ACT_NONE, IRC_ACT_NONE},
+    {"bias+pre+gelu", 0, 1, 1, IRC_ACT_GELU_TANH, IRC_ACT_NONE},
+    {"gelu", 0, 0, 0, IRC_ACT_GELU_TANH, IRC_ACT_NONE},
+    {"bias+gelu_erf", 0, 1, 0, IRC_ACT_GELU_ERF, IRC_ACT_NONE},
+    {"pre+silu", 0, 0, 1, IRC_ACT_SILU, IRC_ACT_NONE},
+    {"bias+pre+relu", 0, 1, 1, IRC_ACT_RELU, IRC_ACT_NONE},
+    {"gelu'", 0, 0, 0, IRC_ACT_NONE, IRC_ACT_GELU_TANH},
+    {"gelu_erf'", 0, 0, 0, IRC_ACT_NONE, IRC_ACT_GELU_ERF},
+    {"silu'", 0, 0, 0, IRC_ACT_NONE, IRC_ACT_SILU},
+    {"relu'", 0, 0, 0, IRC_ACT_NONE, IRC_ACT_RELU},
+};
+#define N_VARIANTS ((int)(sizeof variant / sizeof variant[0]))
 
 static double gelu_ref(double x)
 {
     return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+static double act_ref(irc_act a, double x)
+{
+    switch (a) {
+    case IRC_ACT_GELU_TANH: return gelu_ref(x);
+    case IRC_ACT_GELU_ERF: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case IRC_ACT_SILU: return x / (1.0 + exp(-x));
+    case IRC_ACT_RELU: return x > 0.0 ? x : 0.0;
+    case IRC_ACT_NONE: break;
+    }
+    return x;
+}
+
+/* The derivative by a central difference of the double reference: exact enough for a
+ * 1e-5 check (relu' at exactly 0 never comes up with random inputs). */
+static double act_grad_ref(irc_act a, double x)
+{
+    const double h = 1e-6;
+    return (act_ref(a, x + h) - act_ref(a, x - h)) / (2.0 * h);
 }
 
 static float *work;
@@ -195,7 +233,7 @@ static int force_small;
 static size_t work_floats;
 static const float SENTINEL = 12345.0f; /* fills padding and must survive */
 
-static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
+static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int v)
 {
     const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad * 2, ldc = N + pad * 3;
     const size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)(tb ? N : K) * ldb + 1,
@@ -203,13 +241,13 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
     float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float));
     float *C0 = malloc(nc * sizeof(float)), *C = malloc(nc * sizeof(float));
     float *C1 = malloc(nc * sizeof(float)), *P = malloc(nc * sizeof(float)), *P1 = malloc(nc * sizeof(float));
-    float *add = malloc(nc * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
+    float *X = malloc(nc * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
     for (size_t i = 0; i < na; i++) A[i] = (float)rnd();
     for (size_t i = 0; i < nb; i++) B[i] = (float)rnd();
     for (size_t i = 0; i < nc; i++) {
         int in = (int)(i % (size_t)ldc) < N;
         C0[i] = in ? (float)rnd() : SENTINEL;
-        add[i] = in ? (float)rnd() : SENTINEL;
+        X[i] = in ? (float)(4.0 * rnd()) : SENTINEL;
     }
     for (int j = 0; j < N; j++) bias[j] = (float)rnd();
 
@@ -219,14 +257,12 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
     g.B = B; g.ldb = ldb; g.trans_b = tb;
     g.ldc = ldc;
     g.work = work;
-    int has_add = variant == V_ADD || variant == V_ADD_PRE_GELU || variant == V_ADD_ALIAS_BIAS;
-    g.accumulate = variant == V_ACC;
-    g.bias = (variant == V_BIAS || variant == V_ADD_ALIAS_BIAS || variant == V_BIAS_PRE_GELU) ? bias : NULL;
-    g.act = (variant == V_BIAS_PRE_GELU || variant == V_ADD_PRE_GELU || variant == V_GELU) ? IRC_ACT_GELU_TANH
-                                                                                        : IRC_ACT_NONE;
-    int has_pre = variant == V_BIAS_PRE_GELU || variant == V_ADD_PRE_GELU;
-    /* Aliased add: the residual starts out in C. */
-    const float *addv = variant == V_ADD_ALIAS_BIAS ? C0 : add;
+    const int has_pre = variant[v].pre;
+    g.accumulate = variant[v].accumulate;
+    g.bias = variant[v].bias ? bias : NULL;
+    g.act = variant[v].act;
+    g.act_grad = variant[v].act_grad;
+    g.act_grad_x = g.act_grad != IRC_ACT_NONE ? X : NULL;
 
     double max_err = 0.0, max_pre_err = 0.0;
     int pad_ok = 1, identical = 1;
@@ -236,7 +272,6 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
         memcpy(out, C0, nc * sizeof(float));
         for (size_t i = 0; i < nc; i++) pre[i] = SENTINEL;
         g.C = out;
-        g.add = !has_add ? NULL : variant == V_ADD_ALIAS_BIAS ? out : add;
         g.pre = has_pre ? pre : NULL;
         g.threads = threads[t];
         if (force_small) irc__gemm_small(&g, threads[t]);
@@ -251,7 +286,6 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
         memcpy(C1, C0, nc * sizeof(float));
         for (size_t i = 0; i < nc; i++) P1[i] = SENTINEL;
         g.C = C1;
-        g.add = !has_add ? NULL : variant == V_ADD_ALIAS_BIAS ? C1 : add;
         g.pre = has_pre ? P1 : NULL;
         irc__gemm_small(&g, t);
         identical &= memcmp(C, C1, nc * sizeof(float)) == 0;
@@ -272,8 +306,12 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
             double pre = ab;
             if (g.accumulate) { pre += C0[ij]; scale += fabs(C0[ij]); }
             if (g.bias) { pre += bias[j]; scale += fabs(bias[j]); }
-            if (has_add) { pre += addv[ij]; scale += fabs(addv[ij]); }
-            double out = g.act == IRC_ACT_GELU_TANH ? gelu_ref(pre) : pre;
+            double out = act_ref(g.act, pre);
+            if (g.act_grad != IRC_ACT_NONE) {
+                const double d = act_grad_ref(g.act_grad, X[ij]);
+                out *= d;
+                scale *= fabs(d) > 1.0 ? fabs(d) : 1.0;
+            }
             if (scale < 1e-30) scale = 1e-30;
             double e = fabs(C[ij] - out) / scale;
             if (!(e <= max_err)) max_err = e; /* NaN counts as the worst error */
@@ -286,10 +324,10 @@ static void test_gemm(int M, int N, int K, int ta, int tb, int pad, int variant)
 
     char msg[256];
     snprintf(msg, sizeof msg, "%sM=%d N=%d K=%d ta=%d tb=%d pad=%d %s: err %.3g pre_err %.3g pad %s threads %s",
-             force_small ? "small-M path forced: " : "", M, N, K, ta, tb, pad, variant_name[variant], max_err, max_pre_err, pad_ok ? "ok" : "CLOBBERED",
+             force_small ? "small-M path forced: " : "", M, N, K, ta, tb, pad, variant[v].name, max_err, max_pre_err, pad_ok ? "ok" : "CLOBBERED",
              identical ? "identical" : "DIFFER");
     check(max_err <= 1e-5 && max_pre_err <= 1e-5 && pad_ok && identical, msg);
-    free(A); free(B); free(C0); free(C); free(C1); free(P); free(P1); free(add); free(bias);
+    free(A); free(B); free(C0); free(C); free(C1); free(P); free(P1); free(X); free(bias);
 }
 
 /* Small-M shapes with A, B and bias each ending exactly at an unmapped page: a load past

@@ -135,8 +135,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -154,8 +153,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 16,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -295,8 +293,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 40,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -331,8 +328,7 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -350,8 +346,7 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 37,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -480,8 +475,7 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 37,
         .A = inp, .lda = 37, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -500,8 +494,8 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 37, .N = 32, .K = 14,
         .A = inp, .lda = 37, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -558,8 +552,7 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 0,
-        .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 40,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -578,8 +571,8 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 32, .N = 40, .K = 14,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 40, .trans_b = 0,
-        .C = out, .ldc = 40, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 40,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -615,8 +608,7 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -635,8 +627,8 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 40, .N = 32, .K = 14,
         .A = inp, .lda = 40, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -670,8 +662,7 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -690,8 +681,8 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 32, .N = 32, .K = 14,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -832,8 +823,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 14, .N = 32, .K = 16,
         .A = inp, .lda = 16, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -852,8 +842,8 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 16, .N = 32, .K = 14,
         .A = inp, .lda = 16, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -931,8 +921,7 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -950,8 +939,7 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 16,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1097,8 +1085,7 @@ static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 40,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1133,8 +1120,7 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1152,8 +1138,7 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 37,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1204,8 +1189,7 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1223,8 +1207,7 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 16,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1370,8 +1353,7 @@ static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 40, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 40, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 40,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1406,8 +1388,7 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 32, .K = 40,
         .A = inp, .lda = 40, .trans_a = 0,
         .B = w, .ldb = 40, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1425,8 +1406,7 @@ static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 37, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 37, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 37,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);

@@ -158,8 +158,8 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
         .M = 12, .N = 54, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
-        .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 54,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -219,8 +219,8 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
         .M = 12, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -265,7 +265,7 @@ static void add_norm_6(float *x, const float *a, const float *b, float *out, con
 }
 
 /* gemm_bias_gelu_7: h0.mlp.gelu
- * out (12, 30) = inp (12, 18) · w + bias (30), then GELU
+ * out (12, 30) = inp (12, 18) · w + bias (30), then gelu
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (18, 30)
@@ -277,7 +277,7 @@ static void gemm_bias_gelu_7(irc_ctx *ctx, float *out, const float *inp, const f
         .M = 12, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
-        .C = out, .ldc = 30, .accumulate = 0,
+        .C = out, .ldc = 30,
         .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
@@ -297,8 +297,8 @@ static void gemm_bias_8(irc_ctx *ctx, float *out, const float *inp, const float 
         .M = 12, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -316,8 +316,7 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 29, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
-        .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 29,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -421,47 +420,33 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
     }
 }
 
-/* gemm_bias_15: h0.mlp.fc+bias
- * out (12, 30) = inp (12, 18) · w + bias (30)
+/* gemm_bias_gelu_15: h0.mlp.gelu
+ * out (12, 30) = inp (12, 18) · w + bias (30), then gelu
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (18, 30)
  * bias is (30)
+ * pre  is (12, 30): the value before the activation
  */
-static void gemm_bias_15(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
-        .C = out, .ldc = 30, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 30,
+        .bias = bias, .pre = pre, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_16: h0.mlp.gelu
- * out0 = gelu(in0)
- * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_16(float *out0, const float *in0)
-{
-    for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 30; j += IRC_VW) {
-            const int n = 30 - j < IRC_VW ? 30 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 30 + j, n);
-            const irc_vf v0 = irc_vgelu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 30 + j, v0, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_17: dlogits
+/* softmax_cross_entropy_16: dlogits
  * Over each row of V = 29 logits (12 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (12, 29); targets is (12); loss is (1); dlogits is (12, 29) */
-static void softmax_cross_entropy_17(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     double total = 0.0;
     int count = 0;
@@ -503,48 +488,46 @@ static void softmax_cross_entropy_17(const float *logits, const int32_t *targets
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_18: dln_f
+/* gemm_17: dln_f
  * out (12, 18) = inp (12, 29) · w
  * out  is (12, 18)
  * inp  is (12, 29)
  * w    is (29, 18)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 29,
         .A = inp, .lda = 29, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_19: dtransformer.wte.weight
+/* gemm_18: dtransformer.wte.weight
  * out (29, 18) = inp (29, 12) · w
  * out  is (29, 18)
  * inp  is (12, 29), read transposed
  * w    is (12, 18)
  */
-static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 29, .N = 18, .K = 12,
         .A = inp, .lda = 29, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* norm_grad_20: dh0.resid_mlp, dh0.resid_attn, dembed+pos
+/* norm_grad_19: dh0.resid_mlp, dh0.resid_attn, dembed+pos
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)); dx, dy, x are (12, 18), w is (18) */
-static void norm_grad_20(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
@@ -569,9 +552,9 @@ static void norm_grad_20(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_21: dtransformer.ln_f.weight, dtransformer.h.0.ln_2.weight, dtransformer.h.0.ln_1.weight
+/* norm_grad_20: dtransformer.ln_f.weight, dtransformer.h.0.ln_2.weight, dtransformer.h.0.ln_1.weight
  * dw = Σ over rows of dy * x̂ for LayerNorm (eps = 1e-5); dy, x are (12, 18), dw is (18) */
-static void norm_grad_21(float *dw, const float *dy, const float *x)
+static void norm_grad_20(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++) {
@@ -588,122 +571,106 @@ static void norm_grad_21(float *dw, const float *dy, const float *x)
     }
 }
 
-/* reduce_rows_22: dtransformer.ln_f.bias.sum, dtransformer.h.0.mlp.c_proj.bias.sum, ... (5 uses)
+/* reduce_rows_21: dtransformer.ln_f.bias.sum, dtransformer.h.0.mlp.c_proj.bias.sum, ... (5 uses)
  * out (18) = Σ over the 12 rows of x (12, 18), rows added in order (deterministic) */
-static void reduce_rows_22(float *out, const float *x)
+static void reduce_rows_21(float *out, const float *x)
 {
     memset(out, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 18, 18);
 }
 
-/* gemm_23: dh0.mlp.gelu
- * out (12, 30) = inp (12, 18) · wᵀ
+/* gemm_gelu_grad_22: dh0.mlp.fc+bias
+ * out (12, 30) = inp (12, 18) · wᵀ, times gelu'(x)
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (30, 18), read transposed
+ * x    is (12, 30): the activation's input
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_gelu_grad_22(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *x)
 {
     irc_gemm_args g = {
         .M = 12, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
-        .C = out, .ldc = 30, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 30,
+        .act_grad = IRC_ACT_GELU_TANH, .act_grad_x = x,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_24: dtransformer.h.0.mlp.c_proj.weight
+/* gemm_23: dtransformer.h.0.mlp.c_proj.weight
  * out (30, 18) = inp (30, 12) · w
  * out  is (30, 18)
  * inp  is (12, 30), read transposed
  * w    is (12, 18)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 30, .N = 18, .K = 12,
         .A = inp, .lda = 30, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.mlp.fc+bias
- * out0 = in0 * gelu'(in1)
- * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
-{
-    for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 30; j += IRC_VW) {
-            const int n = 30 - j < IRC_VW ? 30 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 30 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 30 + j, n);
-            const irc_vf v0 = irc_vmul(x0, irc_vgelu_grad(x1));
-            irc_vstore_upto(out0 + (size_t)r * 30 + j, v0, n);
-        }
-    }
-}
-
-/* reduce_rows_26: dtransformer.h.0.mlp.c_fc.bias.sum
+/* reduce_rows_24: dtransformer.h.0.mlp.c_fc.bias.sum
  * out (30) = Σ over the 12 rows of x (12, 30), rows added in order (deterministic) */
-static void reduce_rows_26(float *out, const float *x)
+static void reduce_rows_24(float *out, const float *x)
 {
     memset(out, 0, 30 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 30, 30);
 }
 
-/* gemm_27: dh0.ln_2
+/* gemm_25: dh0.ln_2
  * out (12, 18) = inp (12, 30) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 30)
  * w    is (18, 30), read transposed
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 1,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_28: dtransformer.h.0.mlp.c_fc.weight
+/* gemm_26: dtransformer.h.0.mlp.c_fc.weight
  * out (18, 30) = inp (18, 12) · w
  * out  is (18, 30)
  * inp  is (12, 18), read transposed
  * w    is (12, 30)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 30, .K = 12,
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 30, .trans_b = 0,
-        .C = out, .ldc = 30, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 30,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* elementwise_29: dh0.resid_attn.acc, dembed+pos.acc
+/* elementwise_27: dh0.resid_attn.acc, dembed+pos.acc
  * out0 = (in0 + in1)
  * every tensor is (12, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_29(float *out0, const float *in0, const float *in1)
+static void elementwise_27(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
@@ -716,46 +683,45 @@ static void elementwise_29(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_30: dh0.attn
+/* gemm_28: dh0.attn
  * out (12, 18) = inp (12, 18) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 18)
  * w    is (18, 18), read transposed
  */
-static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_31: dtransformer.h.0.attn.c_proj.weight
+/* gemm_29: dtransformer.h.0.attn.c_proj.weight
  * out (18, 18) = inp (18, 12) · w
  * out  is (18, 18)
  * inp  is (12, 18), read transposed
  * w    is (12, 18)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 18, .K = 12,
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* attention_grad_32: dh0.attn.v
+/* attention_grad_30: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √6;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -766,7 +732,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 6, 3·6); dk, dv are (2, 6, 3·6);
  * q, k, v as in the forward (rows of 18 / 18 / 18 floats) */
-static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
     enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -824,9 +790,9 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* pad_33: dh0.attn.v
+/* pad_31: dh0.attn.v
  * out (12, 54) = zeros with columns 36..54 taken from x (12, 18) */
-static void pad_33(float *out, const float *x)
+static void pad_31(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -835,9 +801,9 @@ static void pad_33(float *out, const float *x)
     }
 }
 
-/* pad_34: dh0.attn.k
+/* pad_32: dh0.attn.k
  * out (12, 54) = zeros with columns 18..36 taken from x (12, 18) */
-static void pad_34(float *out, const float *x)
+static void pad_32(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -846,9 +812,9 @@ static void pad_34(float *out, const float *x)
     }
 }
 
-/* pad_35: dh0.attn.q
+/* pad_33: dh0.attn.q
  * out (12, 54) = zeros with columns 0..18 taken from x (12, 18) */
-static void pad_35(float *out, const float *x)
+static void pad_33(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -857,10 +823,10 @@ static void pad_35(float *out, const float *x)
     }
 }
 
-/* elementwise_36: dh0.attn.qkv+bias.acc
+/* elementwise_34: dh0.attn.qkv+bias.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (12, 54); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_36(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 54; j += IRC_VW) {
@@ -875,84 +841,83 @@ static void elementwise_36(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* reduce_rows_37: dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_35: dtransformer.h.0.attn.c_attn.bias.sum
  * out (54) = Σ over the 12 rows of x (12, 54), rows added in order (deterministic) */
-static void reduce_rows_37(float *out, const float *x)
+static void reduce_rows_35(float *out, const float *x)
 {
     memset(out, 0, 54 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 54, 54);
 }
 
-/* gemm_38: dh0.ln_1
+/* gemm_36: dh0.ln_1
  * out (12, 18) = inp (12, 54) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 54)
  * w    is (18, 54), read transposed
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 54,
         .A = inp, .lda = 54, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 1,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_39: dtransformer.h.0.attn.c_attn.weight
+/* gemm_37: dtransformer.h.0.attn.c_attn.weight
  * out (18, 54) = inp (18, 12) · w
  * out  is (18, 54)
  * inp  is (12, 18), read transposed
  * w    is (12, 54)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 54, .K = 12,
         .A = inp, .lda = 18, .trans_a = 1,
         .B = w, .ldb = 54, .trans_b = 0,
-        .C = out, .ldc = 54, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 54,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* reduce_rows_40: dwpe[:T].sum
+/* reduce_rows_38: dwpe[:T].sum
  * out (108) = Σ over the 2 rows of x (2, 108), rows added in order (deterministic) */
-static void reduce_rows_40(float *out, const float *x)
+static void reduce_rows_38(float *out, const float *x)
 {
     memset(out, 0, 108 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 108, 108);
 }
 
-/* pad_41: dwpe[:T]
+/* pad_39: dwpe[:T]
  * out (11, 18) = zeros with rows 0..6 taken from x (6, 18) */
-static void pad_41(float *out, const float *x)
+static void pad_39(float *out, const float *x)
 {
     memset(out, 0, (size_t)198 * sizeof(float));
     memcpy(out, x, (size_t)108 * sizeof(float));
 }
 
-/* embedding_grad_42: dtransformer.wte.weight
+/* embedding_grad_40: dtransformer.wte.weight
  * dtable (29, 18) = Σ of the rows of dy (12, 18) by token id, tokens in order (deterministic) */
-static void embedding_grad_42(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_40(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)522 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(dtable + (size_t)ids[r] * 18, 1.0f, dy + (size_t)r * 18, 18);
 }
 
-/* elementwise_43: dtransformer.wte.weight.acc
+/* elementwise_41: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (29, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_43(float *out0, const float *in0, const float *in1)
+static void elementwise_41(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 29; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
@@ -965,26 +930,26 @@ static void elementwise_43(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_44: embed
+/* embedding_42: embed
  * out (R = 11, C = 18) = table[ids]; table is (29, 18), ids is (11), checked by the caller */
-static void embedding_44(float *out, const float *table, const int32_t *ids)
+static void embedding_42(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_45: wpe[positions]
+/* embedding_43: wpe[positions]
  * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
-static void embedding_45(float *out, const float *table, const int32_t *ids)
+static void embedding_43(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_46: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_44: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (11, 18); w, bias are (18) */
-static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 11; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
@@ -1019,27 +984,27 @@ static void add_norm_46(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_47: h0.attn.qkv+bias
+/* gemm_bias_45: h0.attn.qkv+bias
  * out (11, 54) = inp (11, 18) · w + bias (54)
  * out  is (11, 54)
  * inp  is (11, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 54, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
-        .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 54,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_48: h0.attn
+/* cached_attention_46: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1049,7 +1014,7 @@ static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 11, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (11), each in 0..10 (checked by the caller)
  * out is (1, 11, 3·6); query head h reads kv head h */
-static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 11; t++) {
@@ -1084,105 +1049,104 @@ static void cached_attention_48(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_49: h0.attn.out+bias
+/* gemm_bias_47: h0.attn.out+bias
  * out (11, 18) = inp (11, 18) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_50: h0.mlp.gelu
- * out (11, 30) = inp (11, 18) · w + bias (30), then GELU
+/* gemm_bias_gelu_48: h0.mlp.gelu
+ * out (11, 30) = inp (11, 18) · w + bias (30), then gelu
  * out  is (11, 30)
  * inp  is (11, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
-        .C = out, .ldc = 30, .accumulate = 0,
+        .C = out, .ldc = 30,
         .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_51: h0.mlp.proj+bias
+/* gemm_bias_49: h0.mlp.proj+bias
  * out (11, 18) = inp (11, 30) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_52: logits
+/* gemm_50: logits
  * out (11, 29) = inp (11, 18) · wᵀ
  * out  is (11, 29)
  * inp  is (11, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 11, .N = 29, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
-        .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 29,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* embedding_53: embed
+/* embedding_51: embed
  * out (R = 1, C = 18) = table[ids]; table is (29, 18), ids is (1), checked by the caller */
-static void embedding_53(float *out, const float *table, const int32_t *ids)
+static void embedding_51(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_54: wpe[positions]
+/* embedding_52: wpe[positions]
  * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
-static void embedding_54(float *out, const float *table, const int32_t *ids)
+static void embedding_52(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_55: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_53: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (1, 18); w, bias are (18) */
-static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_53(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
@@ -1217,27 +1181,27 @@ static void add_norm_55(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_56: h0.attn.qkv+bias
+/* gemm_bias_54: h0.attn.qkv+bias
  * out (1, 54) = inp (1, 18) · w + bias (54)
  * out  is (1, 54)
  * inp  is (1, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 54, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 54, .trans_b = 0,
-        .C = out, .ldc = 54, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 54,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* cached_attention_57: h0.attn
+/* cached_attention_55: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1247,7 +1211,7 @@ static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (1), each in 0..10 (checked by the caller)
  * out is (1, 1, 3·6); query head h reads kv head h */
-static void cached_attention_57(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1282,80 +1246,79 @@ static void cached_attention_57(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_58: h0.attn.out+bias
+/* gemm_bias_56: h0.attn.out+bias
  * out (1, 18) = inp (1, 18) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_59: h0.mlp.gelu
- * out (1, 30) = inp (1, 18) · w + bias (30), then GELU
+/* gemm_bias_gelu_57: h0.mlp.gelu
+ * out (1, 30) = inp (1, 18) · w + bias (30), then gelu
  * out  is (1, 30)
  * inp  is (1, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 30, .trans_b = 0,
-        .C = out, .ldc = 30, .accumulate = 0,
+        .C = out, .ldc = 30,
         .bias = bias, .act = IRC_ACT_GELU_TANH,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_bias_60: h0.mlp.proj+bias
+/* gemm_bias_58: h0.mlp.proj+bias
  * out (1, 18) = inp (1, 30) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_60(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 30,
         .A = inp, .lda = 30, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 0,
-        .C = out, .ldc = 18, .accumulate = 0,
-        .bias = bias, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 18,
+        .bias = bias,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
 }
 
-/* gemm_61: logits
+/* gemm_59: logits
  * out (1, 29) = inp (1, 18) · wᵀ
  * out  is (1, 29)
  * inp  is (1, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_61(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 29, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
-        .C = out, .ldc = 29, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 29,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1472,8 +1435,8 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_out_bias = acts + 2336; /* (B, T, C) */
     float *h0_resid_attn = acts + 3600; /* (B, T, C) */
     float *h0_ln_2 = acts + 3824; /* (B, T, C) */
-    float *h0_mlp_fc_bias = acts; /* (B, T, F) */
     float *h0_mlp_gelu = acts + 368; /* (B, T, F) */
+    float *h0_mlp_fc_bias = acts; /* (B, T, F) */
     float *h0_mlp_proj_bias = acts + 736; /* (B, T, C) */
     float *h0_resid_mlp = acts + 2336; /* (B, T, C) */
     float *ln_f = acts + 4048; /* (B, T, C) */
@@ -1486,8 +1449,7 @@ static void run_train(irc_ctx *ctx)
     float *dln_f_weight_1 = acts + 2560; /* (C) */
     float *dln_f_bias_sum = acts + 1328; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
-    float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
-    float *dh0_mlp_fc_bias = acts + 368; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 736; /* (B, T, F) */
     float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
     float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
     float *dh0_resid_attn = acts; /* (B, T, C) */
@@ -1524,58 +1486,56 @@ static void run_train(irc_ctx *ctx)
     attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
     gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
     add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
-    gemm_bias_15(ctx, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.fc+bias */
-    elementwise_16(h0_mlp_gelu, h0_mlp_fc_bias); /* k11 h0.mlp.gelu */
-    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k12 h0.mlp.proj+bias */
-    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k13 ln_f */
-    gemm_9(ctx, logits, ln_f, wte_weight); /* k14 logits */
-    softmax_cross_entropy_17(logits, targets, loss, dlogits); /* k15 dlogits */
-    gemm_18(ctx, dln_f, dlogits, wte_weight); /* k16 dln_f */
-    gemm_19(ctx, dwte_weight_1, dlogits, ln_f); /* k17 dtransformer.wte.weight */
-    norm_grad_20(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k18 dh0.resid_mlp */
-    norm_grad_21(dln_f_weight_1, dln_f, h0_resid_mlp); /* k19 dtransformer.ln_f.weight */
+    gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k11 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k12 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k13 logits */
+    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k14 dlogits */
+    gemm_17(ctx, dln_f, dlogits, wte_weight); /* k15 dln_f */
+    gemm_18(ctx, dwte_weight_1, dlogits, ln_f); /* k16 dtransformer.wte.weight */
+    norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k17 dh0.resid_mlp */
+    norm_grad_20(dln_f_weight_1, dln_f, h0_resid_mlp); /* k18 dtransformer.ln_f.weight */
     irc_accumulate(dln_f_weight, dln_f_weight_1, 18);
-    reduce_rows_22(dln_f_bias_sum, dln_f); /* k20 dtransformer.ln_f.bias.sum */
+    reduce_rows_21(dln_f_bias_sum, dln_f); /* k19 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
-    reduce_rows_22(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k21 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k20 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 18);
-    gemm_23(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k22 dh0.mlp.gelu */
-    gemm_24(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp); /* k23 dtransformer.h.0.mlp.c_proj.weight */
-    elementwise_25(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k24 dh0.mlp.fc+bias */
-    reduce_rows_26(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k25 dtransformer.h.0.mlp.c_fc.bias.sum */
+    gemm_gelu_grad_22(ctx, dh0_mlp_fc_bias, dh0_resid_mlp, h_0_mlp_c_proj_weight, h0_mlp_fc_bias); /* k21 dh0.mlp.fc+bias */
+    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp); /* k22 dtransformer.h.0.mlp.c_proj.weight */
+    reduce_rows_24(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k23 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
-    gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k26 dh0.ln_2 */
-    gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k27 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_20(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k28 dh0.resid_attn */
-    norm_grad_21(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k29 dtransformer.h.0.ln_2.weight */
+    gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k24 dh0.ln_2 */
+    gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k25 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_19(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k26 dh0.resid_attn */
+    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k27 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
-    reduce_rows_22(dh_0_ln_2_bias_sum, dh0_ln_2); /* k30 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k28 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
-    elementwise_29(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k31 dh0.resid_attn.acc */
-    reduce_rows_22(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.bias.sum */
+    elementwise_27(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k29 dh0.resid_attn.acc */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k30 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
-    gemm_30(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k33 dh0.attn */
-    gemm_31(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k34 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_32(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k35 dh0.attn.v */
-    pad_33(dh0_attn_v_1, dh0_attn_v); /* k36 dh0.attn.v */
-    pad_34(dh0_attn_k_1, dh0_attn_k); /* k37 dh0.attn.k */
-    pad_35(dh0_attn_q_1, dh0_attn_q); /* k38 dh0.attn.q */
-    elementwise_36(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k39 dh0.attn.qkv+bias.acc */
-    reduce_rows_37(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
+    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k33 dh0.attn.v */
+    pad_31(dh0_attn_v_1, dh0_attn_v); /* k34 dh0.attn.v */
+    pad_32(dh0_attn_k_1, dh0_attn_k); /* k35 dh0.attn.k */
+    pad_33(dh0_attn_q_1, dh0_attn_q); /* k36 dh0.attn.q */
+    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k37 dh0.attn.qkv+bias.acc */
+    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k38 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
-    gemm_38(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k41 dh0.ln_1 */
-    gemm_39(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k42 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_20(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k43 dembed+pos */
-    norm_grad_21(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k44 dtransformer.h.0.ln_1.weight */
+    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k39 dh0.ln_1 */
+    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_19(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k41 dembed+pos */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k42 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
-    reduce_rows_22(dh_0_ln_1_bias_sum, dh0_ln_1); /* k45 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k43 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
-    elementwise_29(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k46 dembed+pos.acc */
-    reduce_rows_40(dwpe_T_sum, dembed_pos_acc); /* k47 dwpe[:T].sum */
-    pad_41(dwpe_T, dwpe_T_sum); /* k48 dwpe[:T] */
+    elementwise_27(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k44 dembed+pos.acc */
+    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k45 dwpe[:T].sum */
+    pad_39(dwpe_T, dwpe_T_sum); /* k46 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
-    embedding_grad_42(dwte_weight_2, dembed_pos_acc, tokens); /* k49 dtransformer.wte.weight */
-    elementwise_43(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k50 dtransformer.wte.weight.acc */
+    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k47 dtransformer.wte.weight */
+    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k48 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 
@@ -1623,17 +1583,17 @@ static void run_prefill(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 11, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 11, C) in rows of 3C */
 
-    embedding_44(embed, wte_weight, tokens); /* k0 embed */
-    embedding_45(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_46(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_47(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_48(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_49(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_46(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_50(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_51(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_52(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_42(embed, wte_weight, tokens); /* k0 embed */
+    embedding_43(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_44(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_45(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_46(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_47(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_44(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_48(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_49(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_50(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1680,17 +1640,17 @@ static void run_decode(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 1, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 1, C) in rows of 3C */
 
-    embedding_53(embed, wte_weight, tokens); /* k0 embed */
-    embedding_54(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_55(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_56(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_57(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_58(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_55(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_59(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_60(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_61(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_51(embed, wte_weight, tokens); /* k0 embed */
+    embedding_52(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_53(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_54(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_55(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_56(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_53(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_57(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_58(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_53(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_59(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 /* ---------------------------------------------------------------------------

@@ -128,8 +128,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -147,8 +146,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 16,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -288,8 +286,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 56, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 56,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -324,8 +321,7 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 56,
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -343,8 +339,7 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 41, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 41, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 41,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -473,8 +468,7 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 41,
         .A = inp, .lda = 41, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -493,8 +487,8 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 41, .N = 32, .K = 10,
         .A = inp, .lda = 41, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -551,8 +545,7 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 56, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 0,
-        .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 56,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -571,8 +564,8 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 32, .N = 56, .K = 10,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 56, .trans_b = 0,
-        .C = out, .ldc = 56, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 56,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -608,8 +601,7 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 56,
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -628,8 +620,8 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 56, .N = 32, .K = 10,
         .A = inp, .lda = 56, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -663,8 +655,7 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -683,8 +674,8 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 32, .N = 32, .K = 10,
         .A = inp, .lda = 32, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -825,8 +816,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 10, .N = 32, .K = 16,
         .A = inp, .lda = 16, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -845,8 +835,8 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 16, .N = 32, .K = 10,
         .A = inp, .lda = 16, .trans_a = 1,
         .B = w, .ldb = 32, .trans_b = 0,
-        .C = out, .ldc = 32, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1025,8 +1015,7 @@ static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 32, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1044,8 +1033,7 @@ static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 16, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 16, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 16,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1191,8 +1179,7 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 56, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 56, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 56,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1227,8 +1214,7 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 32, .K = 56,
         .A = inp, .lda = 56, .trans_a = 0,
         .B = w, .ldb = 56, .trans_b = 1,
-        .C = out, .ldc = 32, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 32,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1246,8 +1232,7 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 41, .K = 32,
         .A = inp, .lda = 32, .trans_a = 0,
         .B = w, .ldb = 32, .trans_b = 1,
-        .C = out, .ldc = 41, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 41,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);

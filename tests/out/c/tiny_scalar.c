@@ -126,8 +126,7 @@ static void gemm_2(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -145,8 +144,7 @@ static void gemm_3(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 4, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 4,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -286,8 +284,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 20,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -322,8 +319,7 @@ static void gemm_10(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -341,8 +337,7 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 19, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 19,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -471,8 +466,7 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 19,
         .A = inp, .lda = 19, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -491,8 +485,8 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 19, .N = 12, .K = 5,
         .A = inp, .lda = 19, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -549,8 +543,7 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 0,
-        .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 20,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -569,8 +562,8 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 20, .K = 5,
         .A = inp, .lda = 12, .trans_a = 1,
         .B = w, .ldb = 20, .trans_b = 0,
-        .C = out, .ldc = 20, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 20,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -606,8 +599,7 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -626,8 +618,8 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 20, .N = 12, .K = 5,
         .A = inp, .lda = 20, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -661,8 +653,7 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -681,8 +672,8 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 12, .N = 12, .K = 5,
         .A = inp, .lda = 12, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -823,8 +814,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 5, .N = 12, .K = 4,
         .A = inp, .lda = 4, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -843,8 +833,8 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 4, .N = 12, .K = 5,
         .A = inp, .lda = 4, .trans_a = 1,
         .B = w, .ldb = 12, .trans_b = 0,
-        .C = out, .ldc = 12, .accumulate = 1,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
+        .accumulate = 1,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -922,8 +912,7 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 8, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -941,8 +930,7 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 8, .N = 4, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 4,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1088,8 +1076,7 @@ static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 8, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 20,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1124,8 +1111,7 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 8, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1143,8 +1129,7 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 8, .N = 19, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 19,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1195,8 +1180,7 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 12, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1214,8 +1198,7 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 4, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 4, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 4,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1361,8 +1344,7 @@ static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 20, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 20, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 20,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1397,8 +1379,7 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 12, .K = 20,
         .A = inp, .lda = 20, .trans_a = 0,
         .B = w, .ldb = 20, .trans_b = 1,
-        .C = out, .ldc = 12, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 12,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -1416,8 +1397,7 @@ static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
         .M = 1, .N = 19, .K = 12,
         .A = inp, .lda = 12, .trans_a = 0,
         .B = w, .ldb = 12, .trans_b = 1,
-        .C = out, .ldc = 19, .accumulate = 0,
-        .bias = NULL, .act = IRC_ACT_NONE,
+        .C = out, .ldc = 19,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
