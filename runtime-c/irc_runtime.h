@@ -50,6 +50,31 @@ static inline void irc_vstore_upto(float *p, irc_vf v, int n)
         irc_vstore_n(p, v, n);
 }
 
+/* The mean of a row of n floats. */
+static inline float irc_row_mean(const float *x, int n)
+{
+    irc_vf acc = irc_vzero();
+    for (int i = 0; i < n; i += IRC_VW)
+        acc = irc_vadd(acc, irc_vload_upto(x + i, n - i < IRC_VW ? n - i : IRC_VW));
+    return irc_vhsum(acc) / (float)n;
+}
+
+/* 1 / sqrt(mean((x - mean)²) + eps) over a row of n floats: the variance from a second
+ * pass over the row, exact where E[x²] - E[x]² is not (mean 0: RMSNorm's statistic). */
+static inline float irc_row_rstd(const float *x, float mean, int n, float eps)
+{
+    irc_vf vm = irc_vset1(mean), sq = irc_vzero();
+    int i = 0;
+    for (; i + IRC_VW <= n; i += IRC_VW) {
+        irc_vf d = irc_vsub(irc_vload(x + i), vm);
+        sq = irc_vfma(d, d, sq);
+    }
+    float var = irc_vhsum(sq);
+    for (; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    return 1.0f / sqrtf(var / (float)n + eps);
+}
+
 /* Dot product of two length-n float rows. */
 static inline float irc_dot(const float *a, const float *b, int n)
 {

@@ -214,7 +214,7 @@ impl Emitter<'_> {
             KernelKind::ReduceRows => self.reduce_rows(k),
             KernelKind::Pad => self.pad(k),
             KernelKind::SoftmaxGrad => self.softmax_grad(k),
-            KernelKind::NormGrad => self.norm_grad(k, parallel),
+            KernelKind::NormGrad { residual } => self.norm_grad(k, residual, parallel),
             KernelKind::EmbeddingGrad => self.embedding_grad(k),
             KernelKind::Narrow => self.narrow(k),
         })
@@ -594,24 +594,49 @@ impl Emitter<'_> {
         Call::new("kernels/softmax_grad.c.tera", v, args)
     }
 
-    fn norm_grad(&self, k: &Kernel, parallel: bool) -> Call {
-        let n = self.g.node(self.last(k));
-        let (eps, rms, wrt_x) = match n.op {
-            Op::NormGradX { eps, rms } => (eps, rms, true),
-            Op::NormGradW { eps, rms } => (eps, rms, false),
+    fn norm_grad(&self, k: &Kernel, residual: bool, parallel: bool) -> Call {
+        let n = self.g.node(k.nodes[0]);
+        let (eps, rms) = match n.op {
+            Op::NormGradX { eps, rms } | Op::NormGradW { eps, rms } => (eps, rms),
             _ => unreachable!(),
         };
         let x = &self.g.node(n.inputs[1]).ty;
-        let c = x.last();
+        let (c, norm) = (x.last(), if rms { "RMSNorm" } else { "LayerNorm" });
         let mut args = vec![self.ptr(self.last(k))];
         args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
-        let v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "rms": rms,
-                        "norm": if rms { "RMSNorm" } else { "LayerNorm" }, "parallel": parallel });
-        if wrt_x {
-            Call::new("kernels/norm_grad_x.c.tera", v, args).threaded(parallel)
-        } else {
-            Call::new("kernels/norm_grad_w.c.tera", v, args)
+        // RMSNorm's rows are not centred: no mean, and no mean(g) term.
+        let centred = |yes: &str, no: &str| if rms { no } else { yes }.to_string();
+        let mut v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "norm": norm,
+                            "parallel": parallel,
+                            "mean": centred(&format!("irc_row_mean(xr, {c})"), "0.0f") });
+        if matches!(n.op, Op::NormGradW { .. }) {
+            return Call::new("kernels/norm_grad_w.c.tera", v, args);
         }
+        let mut formula = format!("rstd * (g - {}x̂ * mean(g * x̂))", centred("mean(g) - ", ""));
+        let mut params = "float *dx, const float *dy, const float *x, const float *w".to_string();
+        let mut shapes = "dx, dy, x";
+        let mut result = "d".to_string();
+        if residual {
+            // The add's other operand: the gradient already on the residual stream.
+            let add = self.g.node(k.nodes[1]);
+            let other = if add.inputs[0] == k.nodes[0] {
+                add.inputs[1]
+            } else {
+                add.inputs[0]
+            };
+            args.push(self.ptr(other));
+            formula = format!("dresid + {formula} (the residual stream's gradient)");
+            params += ", const float *dresid";
+            shapes = "dx, dy, x, dresid";
+            result = "irc_vadd(irc_vload_upto(dresid + (size_t)r * C + i, n), d)"
+                .replace("C", &c.to_string());
+        }
+        v["formula"] = json!(formula);
+        v["params"] = json!(params);
+        v["shapes"] = json!(format!("{shapes} are ({}, {c}); w is ({c})", x.numel() / c));
+        v["result"] = json!(result);
+        v["mean_g"] = json!(centred(&format!("irc_vhsum(sg) / {c}.0f"), "0.0f"));
+        Call::new("kernels/norm_grad_x.c.tera", v, args).threaded(parallel)
     }
 
     fn embedding_grad(&self, k: &Kernel) -> Call {

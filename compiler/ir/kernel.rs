@@ -43,7 +43,11 @@ pub enum KernelKind {
     ReduceRows,
     Pad,
     SoftmaxGrad,
-    NormGrad,
+    /// nodes: `[norm_grad_x, (add)]` (the add: the residual stream's
+    /// gradient, summed as dx is stored), or `[norm_grad_w]`
+    NormGrad {
+        residual: bool,
+    },
     EmbeddingGrad,
 }
 
@@ -82,7 +86,8 @@ impl KernelKind {
             KernelKind::ReduceRows => "reduce_rows".into(),
             KernelKind::Pad => "pad".into(),
             KernelKind::SoftmaxGrad => "softmax_grad".into(),
-            KernelKind::NormGrad => "norm_grad".into(),
+            KernelKind::NormGrad { residual: false } => "norm_grad".into(),
+            KernelKind::NormGrad { residual: true } => "norm_grad+add".into(),
             KernelKind::EmbeddingGrad => "embedding_grad".into(),
         }
     }

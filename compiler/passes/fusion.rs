@@ -10,8 +10,10 @@
 //!    backward reads the value before it), or an activation's derivative;
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
 //! 4. softmax + cross-entropy on the same logits: one pass over each row;
-//! 5. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
-//! 6. every op left is a kernel of its own.
+//! 5. an attention's dq, dk and dv: one kernel;
+//! 6. a norm's dx with the residual gradient it is added to;
+//! 7. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
+//! 8. every op left is a kernel of its own.
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, Kernel, KernelKind, NodeId, Op};
@@ -71,6 +73,7 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
     f.residual_norms(&ids);
     f.cross_entropy(&ids);
     f.attention_grads(&ids);
+    f.residual_norm_grads(&ids);
     f.elementwise_chains(&ids);
     f.singles(&ids);
     let kernels: Vec<Kernel> = f
@@ -203,6 +206,33 @@ impl Fuser<'_> {
         }
     }
 
+    /// Pattern 6: a norm's dx summed into the residual stream's gradient (the add the
+    /// backward of `x + f(norm(x))` makes) as it is stored.
+    fn residual_norm_grads(&mut self, ids: &[NodeId]) {
+        let g = self.g;
+        for &id in ids {
+            if !matches!(self.op(id), Op::NormGradX { .. }) || !self.free(id) {
+                continue;
+            }
+            let Some(u) = self.only_user(id) else {
+                continue;
+            };
+            let un = g.node(u);
+            let other = if un.inputs[0] == id {
+                un.inputs[1]
+            } else {
+                un.inputs[0]
+            };
+            if matches!(un.op, Op::Add)
+                && self.free(u)
+                && other != id
+                && g.node(other).ty.shape == g.node(id).ty.shape
+            {
+                self.claim(KernelKind::NormGrad { residual: true }, vec![id, u]);
+            }
+        }
+    }
+
     /// Pattern 4: softmax, cross-entropy and its gradient over the same
     /// logits (and targets): one pass over each row.
     fn cross_entropy(&mut self, ids: &[NodeId]) {
@@ -234,7 +264,7 @@ impl Fuser<'_> {
         }
     }
 
-    /// The gradients of one attention (same operands) in one kernel.
+    /// Pattern 5: the gradients of one attention (same operands) in one kernel.
     fn attention_grads(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
@@ -255,7 +285,7 @@ impl Fuser<'_> {
         }
     }
 
-    /// Pattern 5: elementwise chains. A node joins the group of an operand
+    /// Pattern 7: elementwise chains. A node joins the group of an operand
     /// it alone reads, unless it also reads another open elementwise group
     /// (which could make two groups wait on each other).
     fn elementwise_chains(&mut self, ids: &[NodeId]) {
@@ -289,7 +319,7 @@ impl Fuser<'_> {
         }
     }
 
-    /// Pattern 6: the rest, one op a kernel.
+    /// Pattern 8: the rest, one op a kernel.
     fn singles(&mut self, ids: &[NodeId]) {
         for &id in ids {
             let kind = match self.op(id) {
@@ -306,7 +336,9 @@ impl Fuser<'_> {
                 Op::ReduceTo { .. } => KernelKind::ReduceRows,
                 Op::Pad { .. } | Op::PadRows { .. } => KernelKind::Pad,
                 Op::SoftmaxGrad => KernelKind::SoftmaxGrad,
-                Op::NormGradX { .. } | Op::NormGradW { .. } => KernelKind::NormGrad,
+                Op::NormGradX { .. } | Op::NormGradW { .. } => {
+                    KernelKind::NormGrad { residual: false }
+                }
                 Op::EmbeddingGrad { .. } => KernelKind::EmbeddingGrad,
                 other => unreachable!("fusion left {} unassigned", other.mnemonic()),
             };

@@ -136,17 +136,7 @@ static void norm_2(const float *x, float *out, const float *w, const float *bias
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 24.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 24; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 24; i += IRC_VW) {
             int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
@@ -255,17 +245,7 @@ static void add_norm_6(float *x, const float *a, const float *b, float *out, con
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 24.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 24; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 24; i += IRC_VW) {
             int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
@@ -536,31 +516,35 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
+/* norm_grad_19: dh1.resid_mlp
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
- * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)); dx, dy, x are (14, 24), w is (24) */
+ * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂))
+ * dx, dy, x are (14, 24); w is (24) */
 static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 24; i++)
-            mean += xr[i];
-        mean /= 24.0f;
-        for (int i = 0; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
-        float m1 = 0.0f, m2 = 0.0f;
-        for (int i = 0; i < 24; i++) {
-            const float g = gr[i] * w[i];
-            m1 += g;
-            m2 += g * (xr[i] - mean) * rstd;
-        }
-        m1 /= 24.0f;
-        m2 /= 24.0f;
         float *dr = dx + (size_t)r * 24;
-        for (int i = 0; i < 24; i++)
-            dr[i] = rstd * (gr[i] * w[i] - m1 - (xr[i] - mean) * rstd * m2);
+        const float mean = irc_row_mean(xr, 24);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 24; i += IRC_VW) {
+            const int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(irc_vhsum(sg) / 24.0f), mgx = irc_vset1(irc_vhsum(sgx) / 24.0f);
+        for (int i = 0; i < 24; i += IRC_VW) {
+            const int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, d, n);
+        }
     }
 }
 
@@ -571,15 +555,13 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     memset(dw, 0, 24 * sizeof(float));
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 24; i++)
-            mean += xr[i];
-        mean /= 24.0f;
-        for (int i = 0; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
-        for (int i = 0; i < 24; i++)
-            dw[i] += gr[i] * (xr[i] - mean) * rstd;
+        const float mean = irc_row_mean(xr, 24);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(irc_row_rstd(xr, mean, 24, 1e-5f));
+        for (int i = 0; i < 24; i += IRC_VW) {
+            const int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            irc_vstore_upto(dw + i, irc_vfma(irc_vload_upto(gr + i, n), xhat, irc_vload_upto(dw + i, n)), n);
+        }
     }
 }
 
@@ -679,18 +661,34 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_27: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
- * out0 = (in0 + in1)
- * every tensor is (14, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_27(float *out0, const float *in0, const float *in1)
+/* norm_grad_add_27: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+ * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
+ * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
+ * dx, dy, x, dresid are (14, 24); w is (24) */
+static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 24; j += IRC_VW) {
-            const int n = 24 - j < IRC_VW ? 24 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 24 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 24 + j, n);
-            const irc_vf v0 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 24 + j, v0, n);
+        const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
+        float *dr = dx + (size_t)r * 24;
+        const float mean = irc_row_mean(xr, 24);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 24; i += IRC_VW) {
+            const int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(irc_vhsum(sg) / 24.0f), mgx = irc_vset1(irc_vhsum(sgx) / 24.0f);
+        for (int i = 0; i < 24; i += IRC_VW) {
+            const int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, irc_vadd(irc_vload_upto(dresid + (size_t)r * 24 + i, n), d), n);
         }
     }
 }
@@ -975,17 +973,7 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 24.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 24; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 24; i += IRC_VW) {
             int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
@@ -1172,17 +1160,7 @@ static void add_norm_53(float *x, const float *a, const float *b, float *out, co
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 24.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 24; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 24; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 24.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 24; i += IRC_VW) {
             int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
@@ -1532,50 +1510,46 @@ static void run_train(irc_ctx *ctx)
     float *dh1_mlp_fc_bias = acts + 1120; /* (B, T, F) */
     float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
     float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
-    float *dh1_resid_attn = acts; /* (B, T, C) */
-    float *dh_1_ln_2_weight_1 = acts + 2016; /* (C) */
-    float *dh_1_ln_2_bias_sum = acts + 2016; /* (C) */
-    float *dh1_resid_attn_acc = acts + 9408; /* (B, T, C) */
-    float *dh_1_attn_c_proj_bias_sum = acts + 3520; /* (C) */
-    float *dh1_attn = acts + 3520; /* (B, T, C) */
+    float *dh1_resid_attn_acc = acts + 9744; /* (B, T, C) */
+    float *dh_1_ln_2_weight_1 = acts + 3856; /* (C) */
+    float *dh_1_ln_2_bias_sum = acts + 3856; /* (C) */
+    float *dh_1_attn_c_proj_bias_sum = acts + 9408; /* (C) */
+    float *dh1_attn = acts + 9408; /* (B, T, C) */
     float *dh1_attn_q = acts + 3184; /* (B, T, C) */
-    float *dh1_attn_k = acts + 9744; /* (B, T, C) */
+    float *dh1_attn_k = acts + 3520; /* (B, T, C) */
     float *dh1_attn_v = acts + 1008; /* (B, T, C) */
     float *dh1_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh1_attn_k_1 = acts + 1008; /* (B, T, 3C) */
     float *dh1_attn_q_1 = acts + 2016; /* (B, T, 3C) */
     float *dh1_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
-    float *dh_1_attn_c_attn_bias_sum = acts; /* (3C) */
-    float *dh1_ln_1 = acts; /* (B, T, C) */
-    float *dh0_resid_mlp = acts + 9072; /* (B, T, C) */
-    float *dh_1_ln_1_weight_1 = acts + 336; /* (C) */
+    float *dh_1_attn_c_attn_bias_sum = acts + 9408; /* (3C) */
+    float *dh1_ln_1 = acts + 9408; /* (B, T, C) */
+    float *dh0_resid_mlp_acc = acts + 9072; /* (B, T, C) */
+    float *dh_1_ln_1_weight_1 = acts; /* (C) */
     float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
-    float *dh0_resid_mlp_acc = acts + 8736; /* (B, T, C) */
-    float *dh_0_mlp_c_proj_bias_sum = acts; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 8736; /* (C) */
     float *dh0_mlp_fc_bias = acts; /* (B, T, F) */
-    float *dh_0_mlp_c_fc_bias_sum = acts + 4928; /* (F) */
-    float *dh0_ln_2 = acts + 4928; /* (B, T, C) */
-    float *dh0_resid_attn = acts + 8400; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts + 5264; /* (C) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 8736; /* (F) */
+    float *dh0_ln_2 = acts + 8736; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 8400; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 4928; /* (C) */
     float *dh_0_ln_2_bias_sum = acts + 8064; /* (C) */
-    float *dh0_resid_attn_acc = acts + 8064; /* (B, T, C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 4928; /* (C) */
-    float *dh0_attn = acts + 4928; /* (B, T, C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 8064; /* (C) */
+    float *dh0_attn = acts + 8064; /* (B, T, C) */
     float *dh0_attn_q = acts + 7728; /* (B, T, C) */
-    float *dh0_attn_k = acts + 5264; /* (B, T, C) */
-    float *dh0_attn_v = acts + 5600; /* (B, T, C) */
+    float *dh0_attn_k = acts + 4928; /* (B, T, C) */
+    float *dh0_attn_v = acts + 5264; /* (B, T, C) */
     float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh0_attn_k_1 = acts + 1008; /* (B, T, 3C) */
     float *dh0_attn_q_1 = acts + 2016; /* (B, T, 3C) */
     float *dh0_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
     float *dh_0_attn_c_attn_bias_sum = acts + 4928; /* (3C) */
     float *dh0_ln_1 = acts + 4928; /* (B, T, C) */
-    float *dembed_pos = acts + 5264; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 5264; /* (B, T, C) */
     float *dh_0_ln_1_weight_1 = acts + 5600; /* (C) */
-    float *dh_0_ln_1_bias_sum = acts + 5600; /* (C) */
-    float *dembed_pos_acc = acts + 4928; /* (B, T, C) */
-    float *dwpe_T_sum = acts + 288; /* (7, C) */
-    float *dwpe_T = acts; /* (12, C) */
+    float *dh_0_ln_1_bias_sum = acts; /* (C) */
+    float *dwpe_T_sum = acts; /* (7, C) */
+    float *dwpe_T = acts + 4928; /* (12, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
     float *dwte_weight_acc = acts + 896; /* (V, C) */
 
@@ -1619,69 +1593,65 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_1_mlp_c_fc_bias, dh_1_mlp_c_fc_bias_sum, 40);
     gemm_25(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k34 dh1.ln_2 */
     gemm_26(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k35 dtransformer.h.1.mlp.c_fc.weight */
-    norm_grad_19(dh1_resid_attn, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight); /* k36 dh1.resid_attn */
+    norm_grad_add_27(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k36 dh1.resid_attn.acc */
     norm_grad_20(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k37 dtransformer.h.1.ln_2.weight */
     irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
     reduce_rows_21(dh_1_ln_2_bias_sum, dh1_ln_2); /* k38 dtransformer.h.1.ln_2.bias.sum */
     irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
-    elementwise_27(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k39 dh1.resid_attn.acc */
-    reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k40 dtransformer.h.1.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k39 dtransformer.h.1.attn.c_proj.bias.sum */
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
-    gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k41 dh1.attn */
-    gemm_29(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k42 dtransformer.h.1.attn.c_proj.weight */
-    attention_grad_30(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k43 dh1.attn.v */
-    pad_31(dh1_attn_v_1, dh1_attn_v); /* k44 dh1.attn.v */
-    pad_32(dh1_attn_k_1, dh1_attn_k); /* k45 dh1.attn.k */
-    pad_33(dh1_attn_q_1, dh1_attn_q); /* k46 dh1.attn.q */
-    elementwise_34(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k47 dh1.attn.qkv+bias.acc */
-    reduce_rows_35(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k48 dtransformer.h.1.attn.c_attn.bias.sum */
+    gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k40 dh1.attn */
+    gemm_29(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k41 dtransformer.h.1.attn.c_proj.weight */
+    attention_grad_30(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k42 dh1.attn.v */
+    pad_31(dh1_attn_v_1, dh1_attn_v); /* k43 dh1.attn.v */
+    pad_32(dh1_attn_k_1, dh1_attn_k); /* k44 dh1.attn.k */
+    pad_33(dh1_attn_q_1, dh1_attn_q); /* k45 dh1.attn.q */
+    elementwise_34(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k46 dh1.attn.qkv+bias.acc */
+    reduce_rows_35(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k47 dtransformer.h.1.attn.c_attn.bias.sum */
     irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
-    gemm_36(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k49 dh1.ln_1 */
-    gemm_37(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k50 dtransformer.h.1.attn.c_attn.weight */
-    norm_grad_19(dh0_resid_mlp, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight); /* k51 dh0.resid_mlp */
-    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k52 dtransformer.h.1.ln_1.weight */
+    gemm_36(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k48 dh1.ln_1 */
+    gemm_37(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k49 dtransformer.h.1.attn.c_attn.weight */
+    norm_grad_add_27(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k50 dh0.resid_mlp.acc */
+    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k51 dtransformer.h.1.ln_1.weight */
     irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
-    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k53 dtransformer.h.1.ln_1.bias.sum */
+    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k52 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
-    elementwise_27(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k54 dh0.resid_mlp.acc */
-    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k55 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k53 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
-    gemm_gelu_grad_22(ctx, dh0_mlp_fc_bias, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight, h0_mlp_fc_bias); /* k56 dh0.mlp.fc+bias */
-    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k57 dtransformer.h.0.mlp.c_proj.weight */
-    reduce_rows_24(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k58 dtransformer.h.0.mlp.c_fc.bias.sum */
+    gemm_gelu_grad_22(ctx, dh0_mlp_fc_bias, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight, h0_mlp_fc_bias); /* k54 dh0.mlp.fc+bias */
+    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k55 dtransformer.h.0.mlp.c_proj.weight */
+    reduce_rows_24(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k56 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
-    gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k59 dh0.ln_2 */
-    gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k60 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_19(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k61 dh0.resid_attn */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k62 dtransformer.h.0.ln_2.weight */
+    gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k57 dh0.ln_2 */
+    gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k58 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_add_27(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k59 dh0.resid_attn.acc */
+    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k60 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k63 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k61 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
-    elementwise_27(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k64 dh0.resid_attn.acc */
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k65 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k62 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k66 dh0.attn */
-    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k67 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k68 dh0.attn.v */
-    pad_31(dh0_attn_v_1, dh0_attn_v); /* k69 dh0.attn.v */
-    pad_32(dh0_attn_k_1, dh0_attn_k); /* k70 dh0.attn.k */
-    pad_33(dh0_attn_q_1, dh0_attn_q); /* k71 dh0.attn.q */
-    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k72 dh0.attn.qkv+bias.acc */
-    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k73 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k63 dh0.attn */
+    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k64 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k65 dh0.attn.v */
+    pad_31(dh0_attn_v_1, dh0_attn_v); /* k66 dh0.attn.v */
+    pad_32(dh0_attn_k_1, dh0_attn_k); /* k67 dh0.attn.k */
+    pad_33(dh0_attn_q_1, dh0_attn_q); /* k68 dh0.attn.q */
+    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k69 dh0.attn.qkv+bias.acc */
+    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k70 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
-    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k74 dh0.ln_1 */
-    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k75 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_19(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k76 dembed+pos */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k77 dtransformer.h.0.ln_1.weight */
+    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k71 dh0.ln_1 */
+    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k72 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_27(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k73 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k74 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k78 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k75 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
-    elementwise_27(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k79 dembed+pos.acc */
-    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k80 dwpe[:T].sum */
-    pad_39(dwpe_T, dwpe_T_sum); /* k81 dwpe[:T] */
+    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k76 dwpe[:T].sum */
+    pad_39(dwpe_T, dwpe_T_sum); /* k77 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
-    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k82 dtransformer.wte.weight */
-    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k83 dtransformer.wte.weight.acc */
+    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k78 dtransformer.wte.weight */
+    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k79 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 888);
 }
 

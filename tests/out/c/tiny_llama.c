@@ -501,26 +501,35 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh1.resid_mlp, dh1.resid_attn, ... (5 uses)
+/* norm_grad_18: dh1.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
- * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (14, 32), w is (32) */
+ * dx = rstd * (g - x̂ * mean(g * x̂))
+ * dx, dy, x are (14, 32); w is (32) */
 static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 32; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        float m2 = 0.0f;
-        for (int i = 0; i < 32; i++) {
-            const float g = gr[i] * w[i];
-            m2 += g * (xr[i] - mean) * rstd;
-        }
-        m2 /= 32.0f;
         float *dr = dx + (size_t)r * 32;
-        for (int i = 0; i < 32; i++)
-            dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 32, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 32.0f);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, d, n);
+        }
     }
 }
 
@@ -531,12 +540,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 32; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        for (int i = 0; i < 32; i++)
-            dw[i] += gr[i] * (xr[i] - mean) * rstd;
+        const float mean = 0.0f;
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(irc_row_rstd(xr, mean, 32, 1e-6f));
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            irc_vstore_upto(dw + i, irc_vfma(irc_vload_upto(gr + i, n), xhat, irc_vload_upto(dw + i, n)), n);
+        }
     }
 }
 
@@ -634,7 +644,7 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh1.post_attn_norm.acc, dh1.resid_attn.acc, ... (6 uses)
+/* elementwise_25: dh1.post_attn_norm.acc, dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_25(float *out0, const float *in0, const float *in1)
@@ -650,13 +660,45 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_26: dh1.attn, dh1.input_norm, ... (4 uses)
+/* norm_grad_add_26: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+ * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
+ * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
+ * dx, dy, x, dresid are (14, 32); w is (32) */
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+{
+    for (int r = 0; r < 14; r++) {
+        const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
+        float *dr = dx + (size_t)r * 32;
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 32, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 32.0f);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, irc_vadd(irc_vload_upto(dresid + (size_t)r * 32 + i, n), d), n);
+        }
+    }
+}
+
+/* gemm_27: dh1.attn, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 32) · w
  * out  is (14, 32)
  * inp  is (14, 32)
  * w    is (32, 32)
  */
-static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 32,
@@ -668,14 +710,14 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_27: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
+/* gemm_28: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
  * out (32, 32) = inp (32, 14) · w
  * out  is (32, 32)
  * inp  is (14, 32), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 14,
@@ -688,7 +730,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_28: dh1.attn.v, dh0.attn.v
+/* attention_grad_29: dh1.attn.v, dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -699,7 +741,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 7, 4·8); dk, dv are (2, 7, 2·8);
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -757,11 +799,11 @@ static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_29: dh1.attn.k, dh0.attn.k
+/* rope_30: dh1.attn.k, dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 2·8) */
-static void rope_29(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -784,11 +826,11 @@ static void rope_29(float *out, const float *x)
     }
 }
 
-/* rope_30: dh1.attn.q, dh0.attn.q
+/* rope_31: dh1.attn.q, dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 4·8) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -811,13 +853,13 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* gemm_31: dh1.input_norm, dh1.input_norm, ... (4 uses)
+/* gemm_32: dh1.input_norm, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 16) · w
  * out  is (14, 32)
  * inp  is (14, 16)
  * w    is (16, 32)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 16,
@@ -829,14 +871,14 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_32: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
+/* gemm_33: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
  * out (16, 32) = inp (16, 14) · w
  * out  is (16, 32)
  * inp  is (14, 16), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 14,
@@ -849,10 +891,10 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_33: dh1.input_norm.acc, dh0.input_norm.acc
+/* elementwise_34: dh1.input_norm.acc, dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -867,27 +909,27 @@ static void elementwise_33(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_34: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (37, 32) = Σ of the rows of dy (14, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1184 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* embedding_35: embed
+/* embedding_36: embed
  * out (R = 12, C = 32) = table[ids]; table is (37, 32), ids is (12), checked by the caller */
-static void embedding_35(float *out, const float *table, const int32_t *ids)
+static void embedding_36(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_36: h0.input_norm
+/* norm_37: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (12, 32); w are (32) */
-static void norm_36(const float *x, float *out, const float *w)
+static void norm_37(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -909,13 +951,13 @@ static void norm_36(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_37: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_38: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (12, 32) = inp (12, 32) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 32,
@@ -927,13 +969,13 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_38: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_39: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (12, 16) = inp (12, 32) · wᵀ
  * out  is (12, 16)
  * inp  is (12, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 16, .K = 32,
@@ -945,12 +987,12 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_39: h0.attn.q_rope, h1.attn.q_rope
+/* rope_40: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 4·8), pos is (1, 12) */
-static void rope_39(float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -973,12 +1015,12 @@ static void rope_39(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_40: h0.attn.k_rope, h1.attn.k_rope
+/* rope_41: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 2·8), pos is (1, 12) */
-static void rope_40(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -1001,7 +1043,7 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_41: h0.attn, h1.attn
+/* cached_attention_42: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1011,7 +1053,7 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -1046,10 +1088,10 @@ static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_42: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_43: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (12, 32); w are (32) */
-static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
@@ -1073,13 +1115,13 @@ static void add_norm_42(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_43: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_44: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (12, 40) = inp (12, 32) · wᵀ
  * out  is (12, 40)
  * inp  is (12, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 32,
@@ -1091,10 +1133,10 @@ static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_44: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_45: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_44(float *out0, const float *in0, const float *in1)
+static void elementwise_45(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1108,13 +1150,13 @@ static void elementwise_44(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_45: h0.mlp.down, h1.mlp.down
+/* gemm_46: h0.mlp.down, h1.mlp.down
  * out (12, 32) = inp (12, 40) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 40,
@@ -1126,13 +1168,13 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_46: logits
+/* gemm_47: logits
  * out (12, 37) = inp (12, 32) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 32,
@@ -1144,18 +1186,18 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_47: embed
+/* embedding_48: embed
  * out (R = 1, C = 32) = table[ids]; table is (37, 32), ids is (1), checked by the caller */
-static void embedding_47(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_48: h0.input_norm
+/* norm_49: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w are (32) */
-static void norm_48(const float *x, float *out, const float *w)
+static void norm_49(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1177,13 +1219,13 @@ static void norm_48(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_49: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_50: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1195,13 +1237,13 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_50: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_51: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1213,12 +1255,12 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_51: h0.attn.q_rope, h1.attn.q_rope
+/* rope_52: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_51(float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1241,12 +1283,12 @@ static void rope_51(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_52: h0.attn.k_rope, h1.attn.k_rope
+/* rope_53: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_52(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1269,7 +1311,7 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_53: h0.attn, h1.attn
+/* cached_attention_54: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1279,7 +1321,7 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1314,10 +1356,10 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_54: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_55: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w are (32) */
-static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
@@ -1341,13 +1383,13 @@ static void add_norm_54(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_55: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_56: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (1, 40) = inp (1, 32) · wᵀ
  * out  is (1, 40)
  * inp  is (1, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 32,
@@ -1359,10 +1401,10 @@ static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_56: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_57: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_56(float *out0, const float *in0, const float *in1)
+static void elementwise_57(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1376,13 +1418,13 @@ static void elementwise_56(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_57: h0.mlp.down, h1.mlp.down
+/* gemm_58: h0.mlp.down, h1.mlp.down
  * out (1, 32) = inp (1, 40) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 40,
@@ -1394,13 +1436,13 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_58: logits
+/* gemm_59: logits
  * out (1, 37) = inp (1, 32) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 32,
@@ -1608,44 +1650,40 @@ static void run_train(irc_ctx *ctx)
     float *dh1_post_attn_norm = acts + 10976; /* (B, T, C) */
     float *dh1_post_attn_norm_1 = acts + 2240; /* (B, T, C) */
     float *dh1_post_attn_norm_acc = acts + 10528; /* (B, T, C) */
-    float *dh1_resid_attn = acts + 10976; /* (B, T, C) */
-    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 2240; /* (C) */
-    float *dh1_resid_attn_acc = acts + 10080; /* (B, T, C) */
-    float *dh1_attn = acts + 2240; /* (B, T, C) */
+    float *dh1_resid_attn_acc = acts + 10976; /* (B, T, C) */
+    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 11424; /* (C) */
+    float *dh1_attn = acts + 10080; /* (B, T, C) */
     float *dh1_attn_q_rope = acts + 9632; /* (B, T, C) */
     float *dh1_attn_k_rope = acts + 10528; /* (B, T, NKV*HD) */
     float *dh1_attn_v = acts + 10752; /* (B, T, NKV*HD) */
-    float *dh1_attn_k = acts + 10976; /* (B, T, NKV*HD) */
+    float *dh1_attn_k = acts + 11424; /* (B, T, NKV*HD) */
     float *dh1_attn_q = acts + 9184; /* (B, T, C) */
     float *dh1_input_norm = acts + 9632; /* (B, T, C) */
-    float *dh1_input_norm_1 = acts + 2240; /* (B, T, C) */
-    float *dh1_input_norm_2 = acts + 2688; /* (B, T, C) */
-    float *dh1_input_norm_acc = acts + 3136; /* (B, T, C) */
-    float *dh0_resid_mlp = acts + 2240; /* (B, T, C) */
+    float *dh1_input_norm_1 = acts + 10080; /* (B, T, C) */
+    float *dh1_input_norm_2 = acts + 10528; /* (B, T, C) */
+    float *dh1_input_norm_acc = acts + 2240; /* (B, T, C) */
+    float *dh0_resid_mlp_acc = acts + 3360; /* (B, T, C) */
     float *dlayers_1_input_layernorm_weight_1 = acts + 2688; /* (C) */
-    float *dh0_resid_mlp_acc = acts + 8288; /* (B, T, C) */
     float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
     float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
     float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
     float *dh0_post_attn_norm = acts + 2240; /* (B, T, C) */
-    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
-    float *dh0_post_attn_norm_acc = acts + 7840; /* (B, T, C) */
-    float *dh0_resid_attn = acts; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 8736; /* (C) */
-    float *dh0_resid_attn_acc = acts + 7392; /* (B, T, C) */
-    float *dh0_attn = acts; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 6944; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 7840; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 8064; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts + 448; /* (B, T, NKV*HD) */
-    float *dh0_attn_q = acts + 6496; /* (B, T, C) */
-    float *dh0_input_norm = acts + 6944; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts + 448; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts + 896; /* (B, T, C) */
-    float *dembed = acts; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight_1 = acts + 448; /* (C) */
-    float *dembed_acc = acts + 1184; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts + 3808; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts + 2688; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 3808; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 3136; /* (C) */
+    float *dh0_attn = acts + 4256; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts + 4704; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 5152; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 5376; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 4256; /* (B, T, C) */
+    float *dh0_input_norm = acts + 4704; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts + 5152; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 448; /* (B, T, C) */
+    float *dembed_acc = acts + 4256; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts; /* (C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
@@ -1694,56 +1732,52 @@ static void run_train(irc_ctx *ctx)
     gemm_23(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
     gemm_24(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
     elementwise_25(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
-    norm_grad_18(dh1_resid_attn, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight); /* k45 dh1.resid_attn */
+    norm_grad_add_26(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
     norm_grad_19(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
     irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
-    elementwise_25(dh1_resid_attn_acc, dh1_resid_mlp, dh1_resid_attn); /* k47 dh1.resid_attn.acc */
-    gemm_26(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k48 dh1.attn */
-    gemm_27(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k49 dmodel.layers.1.self_attn.o_proj.weight */
-    attention_grad_28(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k50 dh1.attn.v */
-    rope_29(dh1_attn_k, dh1_attn_k_rope); /* k51 dh1.attn.k */
-    rope_30(dh1_attn_q, dh1_attn_q_rope); /* k52 dh1.attn.q */
-    gemm_31(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k53 dh1.input_norm */
-    gemm_32(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k54 dmodel.layers.1.self_attn.v_proj.weight */
-    gemm_31(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k55 dh1.input_norm */
-    gemm_32(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k56 dmodel.layers.1.self_attn.k_proj.weight */
-    gemm_26(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k57 dh1.input_norm */
-    elementwise_33(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k58 dh1.input_norm.acc */
-    gemm_27(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k59 dmodel.layers.1.self_attn.q_proj.weight */
-    norm_grad_18(dh0_resid_mlp, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight); /* k60 dh0.resid_mlp */
-    norm_grad_19(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k61 dmodel.layers.1.input_layernorm.weight */
+    gemm_27(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
+    gemm_28(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
+    attention_grad_29(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k49 dh1.attn.v */
+    rope_30(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
+    rope_31(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
+    gemm_32(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k52 dh1.input_norm */
+    gemm_33(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k53 dmodel.layers.1.self_attn.v_proj.weight */
+    gemm_32(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k54 dh1.input_norm */
+    gemm_33(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k55 dmodel.layers.1.self_attn.k_proj.weight */
+    gemm_27(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k56 dh1.input_norm */
+    elementwise_34(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k57 dh1.input_norm.acc */
+    gemm_28(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k58 dmodel.layers.1.self_attn.q_proj.weight */
+    norm_grad_add_26(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k59 dh0.resid_mlp.acc */
+    norm_grad_19(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k60 dmodel.layers.1.input_layernorm.weight */
     irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
-    elementwise_25(dh0_resid_mlp_acc, dh1_resid_attn_acc, dh0_resid_mlp); /* k62 dh0.resid_mlp.acc */
-    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k63 dh0.mlp.swiglu */
-    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k64 dmodel.layers.0.mlp.down_proj.weight */
-    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k65 dh0.mlp.gate */
-    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k66 dh0.mlp.up */
-    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k67 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.up_proj.weight */
-    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k69 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k70 dmodel.layers.0.mlp.gate_proj.weight */
-    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k71 dh0.post_attn_norm.acc */
-    norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k72 dh0.resid_attn */
-    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
+    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k61 dh0.mlp.swiglu */
+    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k62 dmodel.layers.0.mlp.down_proj.weight */
+    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k63 dh0.mlp.gate */
+    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k64 dh0.mlp.up */
+    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k65 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k66 dmodel.layers.0.mlp.up_proj.weight */
+    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k67 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.gate_proj.weight */
+    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k69 dh0.post_attn_norm.acc */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k70 dh0.resid_attn.acc */
+    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k71 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
-    elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp_acc, dh0_resid_attn); /* k74 dh0.resid_attn.acc */
-    gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k75 dh0.attn */
-    gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k76 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k77 dh0.attn.v */
-    rope_29(dh0_attn_k, dh0_attn_k_rope); /* k78 dh0.attn.k */
-    rope_30(dh0_attn_q, dh0_attn_q_rope); /* k79 dh0.attn.q */
-    gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k80 dh0.input_norm */
-    gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k81 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k82 dh0.input_norm */
-    gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k83 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k84 dh0.input_norm */
-    elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k85 dh0.input_norm.acc */
-    gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k86 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k87 dembed */
-    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k88 dmodel.layers.0.input_layernorm.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k72 dh0.attn */
+    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k73 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k74 dh0.attn.v */
+    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k75 dh0.attn.k */
+    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k76 dh0.attn.q */
+    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k77 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k78 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k79 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k80 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k81 dh0.input_norm */
+    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k82 dh0.input_norm.acc */
+    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k83 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k84 dembed.acc */
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k85 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
-    elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k89 dembed.acc */
-    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k90 dmodel.embed_tokens.weight */
+    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k86 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
 }
 
@@ -1814,35 +1848,35 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 768; /* (1, 12, C) */
     float *logits = acts; /* (1, 12, V) */
 
-    embedding_35(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_36(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_37(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_38(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_38(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_39(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_40(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_41(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_37(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_42(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_43(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_43(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_44(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_45(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_37(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_38(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_38(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_39(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_40(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_41(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_37(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_42(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_43(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_43(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_44(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_45(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_42(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_46(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_38(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_39(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_39(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_40(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_41(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_42(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_38(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_43(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_44(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_44(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_45(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_46(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_43(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1912,35 +1946,35 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    embedding_47(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_48(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_49(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_50(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_50(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_51(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_52(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_53(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_49(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_54(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_55(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_55(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_56(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_57(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_49(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_50(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_50(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_51(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_52(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_53(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_49(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_54(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_55(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_55(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_56(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_57(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_54(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_58(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_50(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_51(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_51(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_52(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_53(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_54(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_50(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_55(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_56(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_56(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_57(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_58(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_55(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 /* ---------------------------------------------------------------------------

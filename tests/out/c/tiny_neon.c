@@ -124,17 +124,7 @@ static void norm_2(const float *x, float *out, const float *w, const float *bias
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 18.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 18; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 18; i += IRC_VW) {
             int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
@@ -243,17 +233,7 @@ static void add_norm_6(float *x, const float *a, const float *b, float *out, con
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 18.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 18; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 18; i += IRC_VW) {
             int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
@@ -524,31 +504,35 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh0.resid_mlp, dh0.resid_attn, dembed+pos
+/* norm_grad_19: dh0.resid_mlp
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
- * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)); dx, dy, x are (12, 18), w is (18) */
+ * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂))
+ * dx, dy, x are (12, 18); w is (18) */
 static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 18; i++)
-            mean += xr[i];
-        mean /= 18.0f;
-        for (int i = 0; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
-        float m1 = 0.0f, m2 = 0.0f;
-        for (int i = 0; i < 18; i++) {
-            const float g = gr[i] * w[i];
-            m1 += g;
-            m2 += g * (xr[i] - mean) * rstd;
-        }
-        m1 /= 18.0f;
-        m2 /= 18.0f;
         float *dr = dx + (size_t)r * 18;
-        for (int i = 0; i < 18; i++)
-            dr[i] = rstd * (gr[i] * w[i] - m1 - (xr[i] - mean) * rstd * m2);
+        const float mean = irc_row_mean(xr, 18);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 18; i += IRC_VW) {
+            const int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(irc_vhsum(sg) / 18.0f), mgx = irc_vset1(irc_vhsum(sgx) / 18.0f);
+        for (int i = 0; i < 18; i += IRC_VW) {
+            const int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, d, n);
+        }
     }
 }
 
@@ -559,15 +543,13 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     memset(dw, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 18; i++)
-            mean += xr[i];
-        mean /= 18.0f;
-        for (int i = 0; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
-        for (int i = 0; i < 18; i++)
-            dw[i] += gr[i] * (xr[i] - mean) * rstd;
+        const float mean = irc_row_mean(xr, 18);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(irc_row_rstd(xr, mean, 18, 1e-5f));
+        for (int i = 0; i < 18; i += IRC_VW) {
+            const int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            irc_vstore_upto(dw + i, irc_vfma(irc_vload_upto(gr + i, n), xhat, irc_vload_upto(dw + i, n)), n);
+        }
     }
 }
 
@@ -667,18 +649,34 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_27: dh0.resid_attn.acc, dembed+pos.acc
- * out0 = (in0 + in1)
- * every tensor is (12, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_27(float *out0, const float *in0, const float *in1)
+/* norm_grad_add_27: dh0.resid_attn.acc, dembed+pos.acc
+ * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
+ * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
+ * dx, dy, x, dresid are (12, 18); w is (18) */
+static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 18; j += IRC_VW) {
-            const int n = 18 - j < IRC_VW ? 18 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 18 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 18 + j, n);
-            const irc_vf v0 = irc_vadd(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 18 + j, v0, n);
+        const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
+        float *dr = dx + (size_t)r * 18;
+        const float mean = irc_row_mean(xr, 18);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 18; i += IRC_VW) {
+            const int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(irc_vhsum(sg) / 18.0f), mgx = irc_vset1(irc_vhsum(sgx) / 18.0f);
+        for (int i = 0; i < 18; i += IRC_VW) {
+            const int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, irc_vadd(irc_vload_upto(dresid + (size_t)r * 18 + i, n), d), n);
         }
     }
 }
@@ -963,17 +961,7 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 18.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 18; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 18; i += IRC_VW) {
             int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
@@ -1160,17 +1148,7 @@ static void add_norm_53(float *x, const float *a, const float *b, float *out, co
             acc = irc_vadd(acc, v);
         }
         const float mean = irc_vhsum(acc) / 18.0f;
-        /* Variance from a second pass over the row: exact where E[x²]-E[x]² is not. */
-        irc_vf vm = irc_vset1(mean), sq = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 18; i += IRC_VW) {
-            irc_vf d = irc_vsub(irc_vload(xr + i), vm);
-            sq = irc_vfma(d, d, sq);
-        }
-        float var = irc_vhsum(sq);
-        for (; i < 18; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 18.0f + 1e-5f);
+        const float rstd = irc_row_rstd(xr, mean, 18, 1e-5f);
         irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
         for (int i = 0; i < 18; i += IRC_VW) {
             int n = 18 - i < IRC_VW ? 18 - i : IRC_VW;
@@ -1452,27 +1430,25 @@ static void run_train(irc_ctx *ctx)
     float *dh0_mlp_fc_bias = acts + 736; /* (B, T, F) */
     float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
     float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
-    float *dh0_resid_attn = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 3824; /* (B, T, C) */
     float *dh_0_ln_2_weight_1 = acts + 2560; /* (C) */
     float *dh_0_ln_2_bias_sum = acts + 2560; /* (C) */
-    float *dh0_resid_attn_acc = acts + 3600; /* (B, T, C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 2336; /* (C) */
-    float *dh0_attn = acts + 2336; /* (B, T, C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 3600; /* (C) */
+    float *dh0_attn = acts + 3600; /* (B, T, C) */
     float *dh0_attn_q = acts + 2112; /* (B, T, C) */
-    float *dh0_attn_k = acts + 3824; /* (B, T, C) */
+    float *dh0_attn_k = acts + 2336; /* (B, T, C) */
     float *dh0_attn_v = acts + 656; /* (B, T, C) */
     float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh0_attn_k_1 = acts + 656; /* (B, T, 3C) */
     float *dh0_attn_q_1 = acts + 1312; /* (B, T, 3C) */
     float *dh0_attn_qkv_bias_acc = acts + 1968; /* (B, T, 3C) */
-    float *dh_0_attn_c_attn_bias_sum = acts; /* (3C) */
-    float *dh0_ln_1 = acts; /* (B, T, C) */
-    float *dembed_pos = acts + 3376; /* (B, T, C) */
-    float *dh_0_ln_1_weight_1 = acts + 224; /* (C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 3600; /* (3C) */
+    float *dh0_ln_1 = acts + 3600; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 3376; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts; /* (C) */
     float *dh_0_ln_1_bias_sum = acts + 3152; /* (C) */
-    float *dembed_pos_acc = acts + 3152; /* (B, T, C) */
-    float *dwpe_T_sum = acts + 208; /* (HD, C) */
-    float *dwpe_T = acts; /* (11, C) */
+    float *dwpe_T_sum = acts; /* (HD, C) */
+    float *dwpe_T = acts + 3152; /* (11, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
     float *dwte_weight_acc = acts + 528; /* (V, C) */
 
@@ -1506,36 +1482,34 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
     gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k24 dh0.ln_2 */
     gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k25 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_19(dh0_resid_attn, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight); /* k26 dh0.resid_attn */
+    norm_grad_add_27(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k26 dh0.resid_attn.acc */
     norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k27 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
     reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k28 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
-    elementwise_27(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k29 dh0.resid_attn.acc */
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k30 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k29 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
-    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k33 dh0.attn.v */
-    pad_31(dh0_attn_v_1, dh0_attn_v); /* k34 dh0.attn.v */
-    pad_32(dh0_attn_k_1, dh0_attn_k); /* k35 dh0.attn.k */
-    pad_33(dh0_attn_q_1, dh0_attn_q); /* k36 dh0.attn.q */
-    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k37 dh0.attn.qkv+bias.acc */
-    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k38 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k30 dh0.attn */
+    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k31 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k32 dh0.attn.v */
+    pad_31(dh0_attn_v_1, dh0_attn_v); /* k33 dh0.attn.v */
+    pad_32(dh0_attn_k_1, dh0_attn_k); /* k34 dh0.attn.k */
+    pad_33(dh0_attn_q_1, dh0_attn_q); /* k35 dh0.attn.q */
+    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k36 dh0.attn.qkv+bias.acc */
+    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k37 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
-    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k39 dh0.ln_1 */
-    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_19(dembed_pos, dh0_ln_1, embed_pos, h_0_ln_1_weight); /* k41 dembed+pos */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k42 dtransformer.h.0.ln_1.weight */
+    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k38 dh0.ln_1 */
+    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k39 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_27(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k40 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k41 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k43 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k42 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
-    elementwise_27(dembed_pos_acc, dh0_resid_attn_acc, dembed_pos); /* k44 dembed+pos.acc */
-    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k45 dwpe[:T].sum */
-    pad_39(dwpe_T, dwpe_T_sum); /* k46 dwpe[:T] */
+    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k43 dwpe[:T].sum */
+    pad_39(dwpe_T, dwpe_T_sum); /* k44 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
-    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k47 dtransformer.wte.weight */
-    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k48 dtransformer.wte.weight.acc */
+    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k45 dtransformer.wte.weight */
+    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k46 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 

@@ -48,7 +48,7 @@ struct irc_snap_profile {
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
     char error[2048];
-    double prof[99]; /* seconds in each kernel slot since the last profile_reset */
+    double prof[97]; /* seconds in each kernel slot since the last profile_reset */
 };
 
 static int fail(irc_ctx *m, const char *fmt, ...)
@@ -494,26 +494,35 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh0.resid_mlp, dh0.resid_attn, dembed
+/* norm_grad_18: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
- * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (10, 32), w is (32) */
+ * dx = rstd * (g - x̂ * mean(g * x̂))
+ * dx, dy, x are (10, 32); w is (32) */
 static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 32; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        float m2 = 0.0f;
-        for (int i = 0; i < 32; i++) {
-            const float g = gr[i] * w[i];
-            m2 += g * (xr[i] - mean) * rstd;
-        }
-        m2 /= 32.0f;
         float *dr = dx + (size_t)r * 32;
-        for (int i = 0; i < 32; i++)
-            dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 32, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 32.0f);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, d, n);
+        }
     }
 }
 
@@ -524,12 +533,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 32; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 32.0f + 1e-6f);
-        for (int i = 0; i < 32; i++)
-            dw[i] += gr[i] * (xr[i] - mean) * rstd;
+        const float mean = 0.0f;
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(irc_row_rstd(xr, mean, 32, 1e-6f));
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            irc_vstore_upto(dw + i, irc_vfma(irc_vload_upto(gr + i, n), xhat, irc_vload_upto(dw + i, n)), n);
+        }
     }
 }
 
@@ -627,7 +637,7 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.post_attn_norm.acc, dh0.resid_attn.acc, dembed.acc
+/* elementwise_25: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_25(float *out0, const float *in0, const float *in1)
@@ -643,13 +653,45 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_26: dh0.attn, dh0.input_norm
+/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
+ * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
+ * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
+ * dx, dy, x, dresid are (10, 32); w is (32) */
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+{
+    for (int r = 0; r < 10; r++) {
+        const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
+        float *dr = dx + (size_t)r * 32;
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 32, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 32.0f);
+        for (int i = 0; i < 32; i += IRC_VW) {
+            const int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, irc_vadd(irc_vload_upto(dresid + (size_t)r * 32 + i, n), d), n);
+        }
+    }
+}
+
+/* gemm_27: dh0.attn, dh0.input_norm
  * out (10, 32) = inp (10, 32) · w
  * out  is (10, 32)
  * inp  is (10, 32)
  * w    is (32, 32)
  */
-static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 32,
@@ -661,14 +703,14 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_27: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (32, 32) = inp (32, 10) · w
  * out  is (32, 32)
  * inp  is (10, 32), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 10,
@@ -681,7 +723,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_28: dh0.attn.v
+/* attention_grad_29: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -692,7 +734,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 5, 4·8); dk, dv are (2, 5, 2·8);
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -750,11 +792,11 @@ static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_29: dh0.attn.k
+/* rope_30: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 2·8) */
-static void rope_29(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -777,11 +819,11 @@ static void rope_29(float *out, const float *x)
     }
 }
 
-/* rope_30: dh0.attn.q
+/* rope_31: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 4·8) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -804,13 +846,13 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* gemm_31: dh0.input_norm, dh0.input_norm
+/* gemm_32: dh0.input_norm, dh0.input_norm
  * out (10, 32) = inp (10, 16) · w
  * out  is (10, 32)
  * inp  is (10, 16)
  * w    is (16, 32)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 16,
@@ -822,14 +864,14 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_32: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (16, 32) = inp (16, 10) · w
  * out  is (16, 32)
  * inp  is (10, 16), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 10,
@@ -842,10 +884,10 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_33: dh0.input_norm.acc
+/* elementwise_34: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -860,21 +902,21 @@ static void elementwise_33(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_34: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (41, 32) = Σ of the rows of dy (10, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1312 * sizeof(float));
     for (int r = 0; r < 10; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* rope_35: h0.attn.q_rope
+/* rope_36: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 4·8), pos is (1, 10) */
-static void rope_35(float *out, const float *x, const int32_t *pos)
+static void rope_36(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
@@ -897,12 +939,12 @@ static void rope_35(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_36: h0.attn.k_rope
+/* rope_37: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 2·8), pos is (1, 10) */
-static void rope_36(float *out, const float *x, const int32_t *pos)
+static void rope_37(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
@@ -925,7 +967,7 @@ static void rope_36(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_37: h0.attn
+/* cached_attention_38: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -935,7 +977,7 @@ static void rope_36(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 10, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (10), each in 0..9 (checked by the caller)
  * out is (1, 10, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_37(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_38(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 10; t++) {
@@ -970,18 +1012,18 @@ static void cached_attention_37(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* embedding_38: embed
+/* embedding_39: embed
  * out (R = 1, C = 32) = table[ids]; table is (41, 32), ids is (1), checked by the caller */
-static void embedding_38(float *out, const float *table, const int32_t *ids)
+static void embedding_39(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_39: h0.input_norm
+/* norm_40: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w are (32) */
-static void norm_39(const float *x, float *out, const float *w)
+static void norm_40(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1003,13 +1045,13 @@ static void norm_39(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_40: h0.attn.q, h0.attn.out
+/* gemm_41: h0.attn.q, h0.attn.out
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1021,13 +1063,13 @@ static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_41: h0.attn.k, h0.attn.v
+/* gemm_42: h0.attn.k, h0.attn.v
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1039,12 +1081,12 @@ static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_42: h0.attn.q_rope
+/* rope_43: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_42(float *out, const float *x, const int32_t *pos)
+static void rope_43(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1067,12 +1109,12 @@ static void rope_42(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_43: h0.attn.k_rope
+/* rope_44: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_43(float *out, const float *x, const int32_t *pos)
+static void rope_44(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1095,7 +1137,7 @@ static void rope_43(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_44: h0.attn
+/* cached_attention_45: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1105,7 +1147,7 @@ static void rope_43(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (1), each in 0..9 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1140,10 +1182,10 @@ static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_45: h0.post_attn_norm, ln_f
+/* add_norm_46: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w are (32) */
-static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
@@ -1167,13 +1209,13 @@ static void add_norm_45(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_46: h0.mlp.gate, h0.mlp.up
+/* gemm_47: h0.mlp.gate, h0.mlp.up
  * out (1, 56) = inp (1, 32) · wᵀ
  * out  is (1, 56)
  * inp  is (1, 32)
  * w    is (56, 32), read transposed
  */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 56, .K = 32,
@@ -1185,10 +1227,10 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_47: h0.mlp.swiglu
+/* elementwise_48: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_47(float *out0, const float *in0, const float *in1)
+static void elementwise_48(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -1202,13 +1244,13 @@ static void elementwise_47(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_48: h0.mlp.down
+/* gemm_49: h0.mlp.down
  * out (1, 32) = inp (1, 56) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 56)
  * w    is (32, 56), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 56,
@@ -1220,13 +1262,13 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_49: logits
+/* gemm_50: logits
  * out (1, 41) = inp (1, 32) · wᵀ
  * out  is (1, 41)
  * inp  is (1, 32)
  * w    is (41, 32), read transposed
  */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 41, .K = 32,
@@ -1363,22 +1405,20 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm = acts + 5280; /* (B, T, C) */
     float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 4960; /* (B, T, C) */
-    float *dh0_resid_attn = acts + 5280; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
-    float *dh0_resid_attn_acc = acts + 4640; /* (B, T, C) */
-    float *dh0_attn = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 5280; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 5600; /* (C) */
+    float *dh0_attn = acts + 4640; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 4320; /* (B, T, C) */
     float *dh0_attn_k_rope = acts + 4960; /* (B, T, NKV*HD) */
     float *dh0_attn_v = acts + 5120; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts + 320; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
     float *dh0_attn_q = acts + 4000; /* (B, T, C) */
     float *dh0_input_norm = acts + 4320; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts + 320; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts + 640; /* (B, T, C) */
-    float *dembed = acts; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts + 4640; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 4960; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts; /* (B, T, C) */
+    float *dembed_acc = acts + 3680; /* (B, T, C) */
     float *dlayers_0_input_layernorm_weight_1 = acts + 320; /* (C) */
-    float *dembed_acc = acts + 1312; /* (B, T, C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[17] += irc_seconds() - t0; }
@@ -1412,25 +1452,23 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */ ctx->prof[48] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */ ctx->prof[48] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */ ctx->prof[50] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */ ctx->prof[51] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[52] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k36 dh0.attn.v */ ctx->prof[53] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_29(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */ ctx->prof[54] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_30(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */ ctx->prof[55] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k39 dh0.input_norm */ ctx->prof[56] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k40 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[57] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k41 dh0.input_norm */ ctx->prof[58] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k42 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[59] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k43 dh0.input_norm */ ctx->prof[60] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */ ctx->prof[61] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[62] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */ ctx->prof[63] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[64] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */ ctx->prof[65] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[66] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */ ctx->prof[50] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[51] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k35 dh0.attn.v */ ctx->prof[52] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_30(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */ ctx->prof[53] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_31(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */ ctx->prof[54] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */ ctx->prof[55] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[56] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */ ctx->prof[60] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[61] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */ ctx->prof[62] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[63] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[64] += irc_seconds() - t0; }
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1474,22 +1512,22 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 640; /* (1, 10, C) */
     float *logits = acts; /* (1, 10, V) */
 
-    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[67] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[68] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[69] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[70] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[71] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_35(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[72] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_36(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[73] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_37(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[74] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[75] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[76] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[77] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[78] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[79] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[80] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[81] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[82] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[65] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[66] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[67] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[68] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[69] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_36(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[70] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_37(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[71] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_38(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[72] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[73] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[74] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[75] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[76] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[77] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[78] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[79] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[80] += irc_seconds() - t0; }
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1533,22 +1571,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    { double t0 = irc_seconds(); embedding_38(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[83] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_39(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[84] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_40(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[85] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[86] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[87] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_42(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[88] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_43(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[89] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_44(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[90] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_40(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[91] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_45(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[92] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_46(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[93] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_46(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[94] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_47(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[95] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[96] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[97] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_49(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[98] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_39(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[81] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_40(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[82] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[83] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[84] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[85] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_43(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[86] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_44(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[87] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_45(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[88] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[89] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_46(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[90] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[91] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[92] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_48(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[93] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_49(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[94] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[95] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_50(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[96] += irc_seconds() - t0; }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1865,33 +1903,31 @@ static const irc_profile_info PROFILE[] = {
     {"train", 28, "gemm_23", "dh0.post_attn_norm", 35840},
     {"train", 29, "gemm_24", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
     {"train", 30, "elementwise_25", "dh0.post_attn_norm.acc", 0},
-    {"train", 31, "norm_grad_18", "dh0.resid_attn", 0},
+    {"train", 31, "norm_grad_add_26", "dh0.resid_attn.acc", 0},
     {"train", 32, "norm_grad_19", "dmodel.layers.0.post_attention_layernorm.weight", 0},
-    {"train", 33, "elementwise_25", "dh0.resid_attn.acc", 0},
-    {"train", 34, "gemm_26", "dh0.attn", 20480},
-    {"train", 35, "gemm_27", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
-    {"train", 36, "attention_grad_28", "dh0.attn.v", 0},
-    {"train", 37, "rope_29", "dh0.attn.k", 0},
-    {"train", 38, "rope_30", "dh0.attn.q", 0},
-    {"train", 39, "gemm_31", "dh0.input_norm", 10240},
-    {"train", 40, "gemm_32", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
-    {"train", 41, "gemm_31", "dh0.input_norm", 10240},
-    {"train", 42, "gemm_32", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
-    {"train", 43, "gemm_26", "dh0.input_norm", 20480},
-    {"train", 44, "elementwise_33", "dh0.input_norm.acc", 0},
-    {"train", 45, "gemm_27", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
-    {"train", 46, "norm_grad_18", "dembed", 0},
-    {"train", 47, "norm_grad_19", "dmodel.layers.0.input_layernorm.weight", 0},
-    {"train", 48, "elementwise_25", "dembed.acc", 0},
-    {"train", 49, "embedding_grad_34", "dmodel.embed_tokens.weight", 0},
+    {"train", 33, "gemm_27", "dh0.attn", 20480},
+    {"train", 34, "gemm_28", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
+    {"train", 35, "attention_grad_29", "dh0.attn.v", 0},
+    {"train", 36, "rope_30", "dh0.attn.k", 0},
+    {"train", 37, "rope_31", "dh0.attn.q", 0},
+    {"train", 38, "gemm_32", "dh0.input_norm", 10240},
+    {"train", 39, "gemm_33", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
+    {"train", 40, "gemm_32", "dh0.input_norm", 10240},
+    {"train", 41, "gemm_33", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
+    {"train", 42, "gemm_27", "dh0.input_norm", 20480},
+    {"train", 43, "elementwise_34", "dh0.input_norm.acc", 0},
+    {"train", 44, "gemm_28", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
+    {"train", 45, "norm_grad_add_26", "dembed.acc", 0},
+    {"train", 46, "norm_grad_19", "dmodel.layers.0.input_layernorm.weight", 0},
+    {"train", 47, "embedding_grad_35", "dmodel.embed_tokens.weight", 0},
     {"prefill", 0, "embedding_0", "embed", 0},
     {"prefill", 1, "norm_1", "h0.input_norm", 0},
     {"prefill", 2, "gemm_2", "h0.attn.q", 20480},
     {"prefill", 3, "gemm_3", "h0.attn.k", 10240},
     {"prefill", 4, "gemm_3", "h0.attn.v", 10240},
-    {"prefill", 5, "rope_35", "h0.attn.q_rope", 0},
-    {"prefill", 6, "rope_36", "h0.attn.k_rope", 0},
-    {"prefill", 7, "cached_attention_37", "h0.attn", 0},
+    {"prefill", 5, "rope_36", "h0.attn.q_rope", 0},
+    {"prefill", 6, "rope_37", "h0.attn.k_rope", 0},
+    {"prefill", 7, "cached_attention_38", "h0.attn", 0},
     {"prefill", 8, "gemm_2", "h0.attn.out", 20480},
     {"prefill", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"prefill", 10, "gemm_8", "h0.mlp.gate", 35840},
@@ -1900,28 +1936,28 @@ static const irc_profile_info PROFILE[] = {
     {"prefill", 13, "gemm_10", "h0.mlp.down", 35840},
     {"prefill", 14, "add_norm_7", "ln_f", 0},
     {"prefill", 15, "gemm_11", "logits", 26240},
-    {"decode", 0, "embedding_38", "embed", 0},
-    {"decode", 1, "norm_39", "h0.input_norm", 0},
-    {"decode", 2, "gemm_40", "h0.attn.q", 2048},
-    {"decode", 3, "gemm_41", "h0.attn.k", 1024},
-    {"decode", 4, "gemm_41", "h0.attn.v", 1024},
-    {"decode", 5, "rope_42", "h0.attn.q_rope", 0},
-    {"decode", 6, "rope_43", "h0.attn.k_rope", 0},
-    {"decode", 7, "cached_attention_44", "h0.attn", 0},
-    {"decode", 8, "gemm_40", "h0.attn.out", 2048},
-    {"decode", 9, "add_norm_45", "h0.post_attn_norm", 0},
-    {"decode", 10, "gemm_46", "h0.mlp.gate", 3584},
-    {"decode", 11, "gemm_46", "h0.mlp.up", 3584},
-    {"decode", 12, "elementwise_47", "h0.mlp.swiglu", 0},
-    {"decode", 13, "gemm_48", "h0.mlp.down", 3584},
-    {"decode", 14, "add_norm_45", "ln_f", 0},
-    {"decode", 15, "gemm_49", "logits", 2624},
+    {"decode", 0, "embedding_39", "embed", 0},
+    {"decode", 1, "norm_40", "h0.input_norm", 0},
+    {"decode", 2, "gemm_41", "h0.attn.q", 2048},
+    {"decode", 3, "gemm_42", "h0.attn.k", 1024},
+    {"decode", 4, "gemm_42", "h0.attn.v", 1024},
+    {"decode", 5, "rope_43", "h0.attn.q_rope", 0},
+    {"decode", 6, "rope_44", "h0.attn.k_rope", 0},
+    {"decode", 7, "cached_attention_45", "h0.attn", 0},
+    {"decode", 8, "gemm_41", "h0.attn.out", 2048},
+    {"decode", 9, "add_norm_46", "h0.post_attn_norm", 0},
+    {"decode", 10, "gemm_47", "h0.mlp.gate", 3584},
+    {"decode", 11, "gemm_47", "h0.mlp.up", 3584},
+    {"decode", 12, "elementwise_48", "h0.mlp.swiglu", 0},
+    {"decode", 13, "gemm_49", "h0.mlp.down", 3584},
+    {"decode", 14, "add_norm_46", "ln_f", 0},
+    {"decode", 15, "gemm_50", "logits", 2624},
 };
 
-IRC_EXPORT int irc_snap_profile_profile_count(void) { return 99; }
+IRC_EXPORT int irc_snap_profile_profile_count(void) { return 97; }
 IRC_EXPORT const irc_profile_info *irc_snap_profile_profile_info(int i)
 {
-    return i >= 0 && i < 99 ? &PROFILE[i] : NULL;
+    return i >= 0 && i < 97 ? &PROFILE[i] : NULL;
 }
 IRC_EXPORT void irc_snap_profile_profile_read(const irc_snap_profile *m, double *seconds)
 {

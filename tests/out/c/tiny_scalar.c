@@ -492,26 +492,35 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh0.resid_mlp, dh0.resid_attn, dembed
+/* norm_grad_18: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
- * dx = rstd * (g - x̂ * mean(g * x̂)); dx, dy, x are (5, 12), w is (12) */
+ * dx = rstd * (g - x̂ * mean(g * x̂))
+ * dx, dy, x are (5, 12); w is (12) */
 static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 12; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 12.0f + 1e-6f);
-        float m2 = 0.0f;
-        for (int i = 0; i < 12; i++) {
-            const float g = gr[i] * w[i];
-            m2 += g * (xr[i] - mean) * rstd;
-        }
-        m2 /= 12.0f;
         float *dr = dx + (size_t)r * 12;
-        for (int i = 0; i < 12; i++)
-            dr[i] = rstd * (gr[i] * w[i] - (xr[i] - mean) * rstd * m2);
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 12, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            const int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 12.0f);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            const int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, d, n);
+        }
     }
 }
 
@@ -522,12 +531,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     memset(dw, 0, 12 * sizeof(float));
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < 12; i++)
-            var += (xr[i] - mean) * (xr[i] - mean);
-        const float rstd = 1.0f / sqrtf(var / 12.0f + 1e-6f);
-        for (int i = 0; i < 12; i++)
-            dw[i] += gr[i] * (xr[i] - mean) * rstd;
+        const float mean = 0.0f;
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(irc_row_rstd(xr, mean, 12, 1e-6f));
+        for (int i = 0; i < 12; i += IRC_VW) {
+            const int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            irc_vstore_upto(dw + i, irc_vfma(irc_vload_upto(gr + i, n), xhat, irc_vload_upto(dw + i, n)), n);
+        }
     }
 }
 
@@ -625,7 +635,7 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.post_attn_norm.acc, dh0.resid_attn.acc, dembed.acc
+/* elementwise_25: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_25(float *out0, const float *in0, const float *in1)
@@ -641,13 +651,45 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_26: dh0.attn, dh0.input_norm
+/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
+ * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
+ * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
+ * dx, dy, x, dresid are (5, 12); w is (12) */
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+{
+    for (int r = 0; r < 5; r++) {
+        const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
+        float *dr = dx + (size_t)r * 12;
+        const float mean = 0.0f;
+        const float rstd = irc_row_rstd(xr, mean, 12, 1e-6f);
+        const irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+        irc_vf sg = irc_vzero(), sgx = irc_vzero();
+        for (int i = 0; i < 12; i += IRC_VW) {
+            const int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            /* Lanes past the row load 0: g = 0 there adds nothing to either sum. */
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            sg = irc_vadd(sg, g);
+            sgx = irc_vfma(g, xhat, sgx);
+        }
+        const irc_vf mg = irc_vset1(0.0f), mgx = irc_vset1(irc_vhsum(sgx) / 12.0f);
+        for (int i = 0; i < 12; i += IRC_VW) {
+            const int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
+            const irc_vf g = irc_vmul(irc_vload_upto(gr + i, n), irc_vload_upto(w + i, n));
+            const irc_vf xhat = irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr);
+            const irc_vf d = irc_vmul(vr, irc_vsub(irc_vsub(g, mg), irc_vmul(xhat, mgx)));
+            irc_vstore_upto(dr + i, irc_vadd(irc_vload_upto(dresid + (size_t)r * 12 + i, n), d), n);
+        }
+    }
+}
+
+/* gemm_27: dh0.attn, dh0.input_norm
  * out (5, 12) = inp (5, 12) · w
  * out  is (5, 12)
  * inp  is (5, 12)
  * w    is (12, 12)
  */
-static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 12,
@@ -659,14 +701,14 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_27: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (12, 12) = inp (12, 5) · w
  * out  is (12, 12)
  * inp  is (5, 12), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 12, .K = 5,
@@ -679,7 +721,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_28: dh0.attn.v
+/* attention_grad_29: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √4;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -690,7 +732,7 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (1, 5, 3·4); dk, dv are (1, 5, 1·4);
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
-static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 5e-1f;
     enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -748,11 +790,11 @@ static void attention_grad_28(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_29: dh0.attn.k
+/* rope_30: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 1·4) */
-static void rope_29(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -775,11 +817,11 @@ static void rope_29(float *out, const float *x)
     }
 }
 
-/* rope_30: dh0.attn.q
+/* rope_31: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 3·4) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -802,13 +844,13 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* gemm_31: dh0.input_norm, dh0.input_norm
+/* gemm_32: dh0.input_norm, dh0.input_norm
  * out (5, 12) = inp (5, 4) · w
  * out  is (5, 12)
  * inp  is (5, 4)
  * w    is (4, 12)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 4,
@@ -820,14 +862,14 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_32: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (4, 12) = inp (4, 5) · w
  * out  is (4, 12)
  * inp  is (5, 4), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 4, .N = 12, .K = 5,
@@ -840,10 +882,10 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_33: dh0.input_norm.acc
+/* elementwise_34: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_33(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
@@ -858,27 +900,27 @@ static void elementwise_33(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_34: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (19, 12) = Σ of the rows of dy (5, 12) by token id, tokens in order (deterministic) */
-static void embedding_grad_34(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)228 * sizeof(float));
     for (int r = 0; r < 5; r++)
         irc_axpy(dtable + (size_t)ids[r] * 12, 1.0f, dy + (size_t)r * 12, 12);
 }
 
-/* embedding_35: embed
+/* embedding_36: embed
  * out (R = 8, C = 12) = table[ids]; table is (19, 12), ids is (8), checked by the caller */
-static void embedding_35(float *out, const float *table, const int32_t *ids)
+static void embedding_36(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 8; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_36: h0.input_norm
+/* norm_37: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (8, 12); w are (12) */
-static void norm_36(const float *x, float *out, const float *w)
+static void norm_37(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -900,13 +942,13 @@ static void norm_36(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_37: h0.attn.q, h0.attn.out
+/* gemm_38: h0.attn.q, h0.attn.out
  * out (8, 12) = inp (8, 12) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 12,
@@ -918,13 +960,13 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_38: h0.attn.k, h0.attn.v
+/* gemm_39: h0.attn.k, h0.attn.v
  * out (8, 4) = inp (8, 12) · wᵀ
  * out  is (8, 4)
  * inp  is (8, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 4, .K = 12,
@@ -936,12 +978,12 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_39: h0.attn.q_rope
+/* rope_40: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 3·4), pos is (1, 8) */
-static void rope_39(float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -964,12 +1006,12 @@ static void rope_39(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_40: h0.attn.k_rope
+/* rope_41: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 1·4), pos is (1, 8) */
-static void rope_40(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -992,7 +1034,7 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_41: h0.attn
+/* cached_attention_42: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1002,7 +1044,7 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 8, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (8), each in 0..7 (checked by the caller)
  * out is (1, 8, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 8; t++) {
@@ -1037,10 +1079,10 @@ static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_42: h0.post_attn_norm, ln_f
+/* add_norm_43: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (8, 12); w are (12) */
-static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
@@ -1064,13 +1106,13 @@ static void add_norm_42(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_43: h0.mlp.gate, h0.mlp.up
+/* gemm_44: h0.mlp.gate, h0.mlp.up
  * out (8, 20) = inp (8, 12) · wᵀ
  * out  is (8, 20)
  * inp  is (8, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 20, .K = 12,
@@ -1082,10 +1124,10 @@ static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_44: h0.mlp.swiglu
+/* elementwise_45: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (8, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_44(float *out0, const float *in0, const float *in1)
+static void elementwise_45(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 8; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1099,13 +1141,13 @@ static void elementwise_44(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_45: h0.mlp.down
+/* gemm_46: h0.mlp.down
  * out (8, 12) = inp (8, 20) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 20,
@@ -1117,13 +1159,13 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_46: logits
+/* gemm_47: logits
  * out (8, 19) = inp (8, 12) · wᵀ
  * out  is (8, 19)
  * inp  is (8, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 19, .K = 12,
@@ -1135,18 +1177,18 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_47: embed
+/* embedding_48: embed
  * out (R = 1, C = 12) = table[ids]; table is (19, 12), ids is (1), checked by the caller */
-static void embedding_47(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_48: h0.input_norm
+/* norm_49: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (1, 12); w are (12) */
-static void norm_48(const float *x, float *out, const float *w)
+static void norm_49(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -1168,13 +1210,13 @@ static void norm_48(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_49: h0.attn.q, h0.attn.out
+/* gemm_50: h0.attn.q, h0.attn.out
  * out (1, 12) = inp (1, 12) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 12,
@@ -1186,13 +1228,13 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_50: h0.attn.k, h0.attn.v
+/* gemm_51: h0.attn.k, h0.attn.v
  * out (1, 4) = inp (1, 12) · wᵀ
  * out  is (1, 4)
  * inp  is (1, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 4, .K = 12,
@@ -1204,12 +1246,12 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_51: h0.attn.q_rope
+/* rope_52: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 3·4), pos is (1, 1) */
-static void rope_51(float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1232,12 +1274,12 @@ static void rope_51(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_52: h0.attn.k_rope
+/* rope_53: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 1·4), pos is (1, 1) */
-static void rope_52(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1260,7 +1302,7 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_53: h0.attn
+/* cached_attention_54: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1270,7 +1312,7 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (1), each in 0..7 (checked by the caller)
  * out is (1, 1, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1305,10 +1347,10 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_54: h0.post_attn_norm, ln_f
+/* add_norm_55: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (1, 12); w are (12) */
-static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
@@ -1332,13 +1374,13 @@ static void add_norm_54(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_55: h0.mlp.gate, h0.mlp.up
+/* gemm_56: h0.mlp.gate, h0.mlp.up
  * out (1, 20) = inp (1, 12) · wᵀ
  * out  is (1, 20)
  * inp  is (1, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 20, .K = 12,
@@ -1350,10 +1392,10 @@ static void gemm_55(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_56: h0.mlp.swiglu
+/* elementwise_57: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_56(float *out0, const float *in0, const float *in1)
+static void elementwise_57(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1367,13 +1409,13 @@ static void elementwise_56(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_57: h0.mlp.down
+/* gemm_58: h0.mlp.down
  * out (1, 12) = inp (1, 20) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 20,
@@ -1385,13 +1427,13 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_58: logits
+/* gemm_59: logits
  * out (1, 19) = inp (1, 12) · wᵀ
  * out  is (1, 19)
  * inp  is (1, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 19, .K = 12,
@@ -1528,22 +1570,20 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm = acts + 1056; /* (B, T, C) */
     float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 992; /* (B, T, C) */
-    float *dh0_resid_attn = acts + 1056; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts; /* (C) */
-    float *dh0_resid_attn_acc = acts + 928; /* (B, T, C) */
-    float *dh0_attn = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 1056; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 1120; /* (C) */
+    float *dh0_attn = acts + 928; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 864; /* (B, T, C) */
     float *dh0_attn_k_rope = acts + 992; /* (B, T, NKV*HD) */
     float *dh0_attn_v = acts + 1024; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts + 64; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
     float *dh0_attn_q = acts + 800; /* (B, T, C) */
     float *dh0_input_norm = acts + 864; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts + 64; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts + 128; /* (B, T, C) */
-    float *dembed = acts; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight_1 = acts + 64; /* (C) */
-    float *dembed_acc = acts + 240; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts + 928; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 992; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts; /* (B, T, C) */
+    float *dembed_acc = acts + 736; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 800; /* (C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
@@ -1578,27 +1618,25 @@ static void run_train(irc_ctx *ctx)
     gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
     gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
     elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
-    norm_grad_18(dh0_resid_attn, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight); /* k31 dh0.resid_attn */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */
     norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
-    elementwise_25(dh0_resid_attn_acc, dh0_resid_mlp, dh0_resid_attn); /* k33 dh0.resid_attn.acc */
-    gemm_26(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */
-    gemm_27(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_28(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k36 dh0.attn.v */
-    rope_29(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */
-    rope_30(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */
-    gemm_31(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k39 dh0.input_norm */
-    gemm_32(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k40 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_31(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k41 dh0.input_norm */
-    gemm_32(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k42 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_26(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k43 dh0.input_norm */
-    elementwise_33(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k44 dh0.input_norm.acc */
-    gemm_27(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k45 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_18(dembed, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight); /* k46 dembed */
-    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k47 dmodel.layers.0.input_layernorm.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */
+    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k35 dh0.attn.v */
+    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */
+    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */
+    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */
+    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */
+    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */
+    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
-    elementwise_25(dembed_acc, dh0_resid_attn_acc, dembed); /* k48 dembed.acc */
-    embedding_grad_34(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */
+    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
 }
 
@@ -1643,22 +1681,22 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 192; /* (B, 8, C) */
     float *logits = acts; /* (B, 8, V) */
 
-    embedding_35(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_36(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_37(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_38(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_38(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_39(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_40(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_41(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_37(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_42(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_43(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_43(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_44(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_45(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_46(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1702,22 +1740,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 32; /* (B, 1, C) */
     float *logits = acts; /* (B, 1, V) */
 
-    embedding_47(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_48(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_49(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_50(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_50(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_51(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_52(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_53(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_49(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_54(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_55(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_55(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_56(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_57(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_58(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 /* ---------------------------------------------------------------------------
