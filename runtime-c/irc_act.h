@@ -2,11 +2,11 @@
  *
  * Each formula is written once, here: the elementwise kernels call these
  * functions by name (an activation's ActDef in compiler/ops/ names them), and
- * the GEMM epilogue (irc_gemm.h) calls the same functions through irc_vact /
- * irc_vact_grad, so a fused and an unfused kernel give the same bits.
+ * the GEMM epilogue (irc_gemm.h) calls the same functions through irc_vact, so
+ * a fused and an unfused kernel give the same bits.
  *
- * A new activation adds its two functions, an irc_act value and one case to
- * each switch below.
+ * A new activation adds its two functions, an irc_act value and its case in
+ * irc_vact.
  */
 #ifndef IRC_ACT_H
 #define IRC_ACT_H
@@ -105,18 +105,6 @@ static inline irc_vf irc_vact(irc_act a, irc_vf x)
     case IRC_ACT_NONE: break;
     }
     return x;
-}
-
-static inline irc_vf irc_vact_grad(irc_act a, irc_vf x)
-{
-    switch (a) {
-    case IRC_ACT_GELU_TANH: return irc_vgelu_grad(x);
-    case IRC_ACT_GELU_ERF: return irc_vgelu_erf_grad(x);
-    case IRC_ACT_SILU: return irc_vsilu_grad(x);
-    case IRC_ACT_RELU: return irc_vrelu_grad(x);
-    case IRC_ACT_NONE: break;
-    }
-    return irc_vset1(1.0f);
 }
 
 #endif

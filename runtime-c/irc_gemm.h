@@ -1,7 +1,6 @@
 /* irc_gemm.h — header-only fp32 GEMM with a fused epilogue, BLIS-style.
  *
  *   C = act( op(A) op(B) + bias )            (pre = the value before act, if requested)
- *   C = op(A) op(B) · act'(act_grad_x)       (the backward of an activation, fused)
  *   C += op(A) op(B)                          (accumulate = 1)
  *
  * Blocking (the five BLIS loops, outermost first):
@@ -24,7 +23,7 @@
  * Determinism: every C element is ((src + Σ_{k in block 0}) + Σ_{k in block 1}) + ... with
  * src = C (accumulate) or 0; KC is a constant and tiles start at multiples of MR/NR
  * whatever the split, each tile is computed by one thread with the same code, and the
- * epilogue (bias, pre, act or act') runs on a tile after its last K block. So the output is
+ * epilogue (bias, pre, act) runs on a tile after its last K block. So the output is
  * bit-identical for any thread count.
  *
  * Small M (decode, a few rows of A): no packing and no tiles of MR rows; see "small M" below.
@@ -61,8 +60,6 @@ typedef struct {
     const float *bias;      /* NULL or [N], added to every row */
     float *pre;             /* NULL or M×N (ldc): stores AB+bias before the activation (the backward reads it) */
     irc_act act;            /* activation applied last (irc_act.h), or IRC_ACT_NONE */
-    irc_act act_grad;       /* or: C = AB · act_grad'(act_grad_x), an activation's backward fused */
-    const float *act_grad_x; /* M×N (ldc): the activation's input, when act_grad is set */
     int threads;            /* ≥1; OpenMP threads used */
     float *work;            /* workspace of at least irc_gemm_work_floats(threads) floats, 64-byte aligned */
 } irc_gemm_args;
@@ -109,12 +106,52 @@ static size_t irc_gemm_work_floats(int threads)
     return (size_t)(threads > 1 ? threads : 1) * IRC_WORK_PER_THREAD;
 }
 
+/* ---- epilogue ------------------------------------------------------------------------ */
+
+static inline int irc__has_epilogue(const irc_gemm_args *g)
+{
+    return g->bias || g->pre || g->act != IRC_ACT_NONE;
+}
+
+/* One vector of C's finished sums v, at offset at of C (and of pre) and column j: + bias,
+ * store pre, then act. The microkernel applies it in
+ * registers, the edge tiles and the small-M path to what they stored: the same steps in
+ * the same order, so every element rounds alike wherever it falls. */
+static inline irc_vf irc__epilogue_v(const irc_gemm_args *g, irc_vf v, ptrdiff_t at, int j, int w)
+{
+    if (g->bias) v = irc_vadd(v, w == IRC_VW ? irc_vload(g->bias + j) : irc_vload_n(g->bias + j, w));
+    if (g->pre) {
+        if (w == IRC_VW) irc_vstore(g->pre + at, v); else irc_vstore_n(g->pre + at, v, w);
+    }
+    if (g->act != IRC_ACT_NONE) v = irc_vact(g->act, v);
+    return v;
+}
+
+/* C[i0:i0+m, j0:j0+n] holds AB: the epilogue over it in place. */
+static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
+{
+    if (!irc__has_epilogue(g)) return;
+    for (int i = i0; i < i0 + m; i++) {
+        for (int j = j0; j < j0 + n; j += IRC_VW) {
+            const int w = j0 + n - j < IRC_VW ? j0 + n - j : IRC_VW;
+            const ptrdiff_t at = (ptrdiff_t)i * g->ldc + j;
+            irc_vf v = w == IRC_VW ? irc_vload(g->C + at) : irc_vload_n(g->C + at, w);
+            v = irc__epilogue_v(g, v, at, j, w);
+            if (w == IRC_VW) irc_vstore(g->C + at, v); else irc_vstore_n(g->C + at, v, w);
+        }
+    }
+}
+
 /* ---- microkernel ------------------------------------------------------------------------
  * c[MR×NR] (row stride ldc) = src[MR×NR] (stride lds; NULL means 0) + Σ_k pa[k,:]ᵀ pb[k,:]
  * pa: [kc][MR] packed A micro-panel; pb: kc rows of NR floats, row stride sb (NR when
- * packed, ldb when B is read in place). src may alias c. */
+ * packed, ldb when B is read in place). src may alias c. With ep (the last K block of a
+ * GEMM with an epilogue), the epilogue runs on the registers before they are stored (c is
+ * then C itself at row i0, column j0): C is written once, and an ldc of a multiple of 4 KiB
+ * cannot make its rows evict each other from L1 between a store and the epilogue's load. */
 static void irc__ukernel(int kc, const float *restrict pa, const float *restrict pb, ptrdiff_t sb,
-                         float *c, ptrdiff_t ldc, const float *src, ptrdiff_t lds)
+                         float *c, ptrdiff_t ldc, const float *src, ptrdiff_t lds,
+                         const irc_gemm_args *ep, int i0, int j0)
 {
 #define IRC__DECL(i) irc_vf c##i##a = irc_vzero(), c##i##b = irc_vzero();
 #define IRC__FMA(i)                                   \
@@ -126,6 +163,12 @@ static void irc__ukernel(int kc, const float *restrict pa, const float *restrict
 #define IRC__ADD(i)                                                                \
     c##i##a = irc_vadd(irc_vload(src + (i) * lds), c##i##a);                       \
     c##i##b = irc_vadd(irc_vload(src + (i) * lds + IRC_VW), c##i##b);
+#define IRC__EPI(i)                                                                  \
+    {                                                                                \
+        const ptrdiff_t at = (ptrdiff_t)(i0 + (i)) * ldc + j0;                       \
+        c##i##a = irc__epilogue_v(ep, c##i##a, at, j0, IRC_VW);                      \
+        c##i##b = irc__epilogue_v(ep, c##i##b, at + IRC_VW, j0 + IRC_VW, IRC_VW);    \
+    }
 #define IRC__STORE(i)                                  \
     irc_vstore(c + (i) * ldc, c##i##a);                \
     irc_vstore(c + (i) * ldc + IRC_VW, c##i##b);
@@ -138,11 +181,13 @@ static void irc__ukernel(int kc, const float *restrict pa, const float *restrict
         pb += sb;
     }
     if (src) { IRC_GEMM_ROWS(IRC__ADD) }
+    if (ep) { IRC_GEMM_ROWS(IRC__EPI) }
     IRC_GEMM_ROWS(IRC__STORE)
 
 #undef IRC__DECL
 #undef IRC__FMA
 #undef IRC__ADD
+#undef IRC__EPI
 #undef IRC__STORE
 }
 
@@ -198,31 +243,6 @@ static void irc__pack_b(const irc_gemm_args *g, int j0, int nr, int p0, int kc, 
     }
 }
 
-/* ---- epilogue ------------------------------------------------------------------------ */
-
-/* C[i0:i0+m, j0:j0+n] holds AB; apply bias, save pre, apply act (or times act'). */
-static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
-{
-    if (!g->bias && !g->pre && g->act == IRC_ACT_NONE && g->act_grad == IRC_ACT_NONE) return;
-    const ptrdiff_t ldc = g->ldc;
-    for (int i = i0; i < i0 + m; i++) {
-        float *c = g->C + i * ldc;
-        float *pre = g->pre ? g->pre + i * ldc : NULL;
-        const float *x = g->act_grad != IRC_ACT_NONE ? g->act_grad_x + i * ldc : NULL;
-        for (int j = j0; j < j0 + n; j += IRC_VW) {
-            int w = j0 + n - j < IRC_VW ? j0 + n - j : IRC_VW;
-            irc_vf v = w == IRC_VW ? irc_vload(c + j) : irc_vload_n(c + j, w);
-            if (g->bias) v = irc_vadd(v, w == IRC_VW ? irc_vload(g->bias + j) : irc_vload_n(g->bias + j, w));
-            if (pre) {
-                if (w == IRC_VW) irc_vstore(pre + j, v); else irc_vstore_n(pre + j, v, w);
-            }
-            if (g->act != IRC_ACT_NONE) v = irc_vact(g->act, v);
-            if (x) v = irc_vmul(v, irc_vact_grad(g->act_grad, w == IRC_VW ? irc_vload(x + j) : irc_vload_n(x + j, w)));
-            if (w == IRC_VW) irc_vstore(c + j, v); else irc_vstore_n(c + j, v, w);
-        }
-    }
-}
-
 /* ---- one MR×NR tile of one K block --------------------------------------------------- */
 static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const float *pb, ptrdiff_t sb,
                       int i0, int j0, int mr, int nr, int first, int last)
@@ -233,15 +253,16 @@ static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const flo
     const float *src = first && !g->accumulate ? NULL : c;
 
     if (mr == IRC_MR && nr == IRC_NR) {
-        irc__ukernel(kc, pa, pb, sb, c, ldc, src, ldc);
+        const irc_gemm_args *ep = last && irc__has_epilogue(g) ? g : NULL;
+        irc__ukernel(kc, pa, pb, sb, c, ldc, src, ldc, ep, i0, j0);
     } else {
         float buf[IRC_MR * IRC_NR];
-        irc__ukernel(kc, pa, pb, sb, buf, IRC_NR, NULL, 0);
+        irc__ukernel(kc, pa, pb, sb, buf, IRC_NR, NULL, 0, NULL, 0, 0);
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++)
                 c[i * ldc + j] = src ? src[i * ldc + j] + buf[i * IRC_NR + j] : buf[i * IRC_NR + j];
+        if (last) irc__epilogue(g, i0, j0, mr, nr);
     }
-    if (last) irc__epilogue(g, i0, j0, mr, nr);
 }
 
 /* All tiles of C[m0:m1, n0:n1] (m0, n0 multiples of MR, NR) by one thread.

@@ -196,11 +196,7 @@ impl Emitter<'_> {
     /// Template, template values and call of one kernel.
     fn kernel(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         Ok(match k.kind {
-            KernelKind::Gemm {
-                bias,
-                act,
-                act_grad,
-            } => self.gemm(k, bias, act, act_grad),
+            KernelKind::Gemm { bias, act } => self.gemm(k, bias, act),
             KernelKind::Norm { residual } => self.norm(k, residual, parallel),
             KernelKind::Attention => self.attention(k),
             KernelKind::CachedAttention => self.cached_attention(k, parallel)?,
@@ -224,7 +220,7 @@ impl Emitter<'_> {
         *k.nodes.last().unwrap()
     }
 
-    fn gemm(&self, k: &Kernel, bias: bool, act: Option<Act>, act_grad: Option<Act>) -> Call {
+    fn gemm(&self, k: &Kernel, bias: bool, act: Option<Act>) -> Call {
         let g = self.g;
         let mm = g.node(k.nodes[0]);
         let Op::MatMul { ta, tb } = mm.op else {
@@ -269,11 +265,7 @@ impl Emitter<'_> {
                 } else {
                     String::new()
                 },
-                match (act, act_grad) {
-                    (Some(a), _) => format!(", then {}", a.def().mnemonic),
-                    (_, Some(a)) => format!(", times {}'(x)", a.def().mnemonic),
-                    _ => String::new(),
-                }
+                act.map_or(String::new(), |a| format!(", then {}", a.def().mnemonic))
             ),
             format!("out  is ({bd}{m}, {n})"),
             format!("inp  is ({bd}{ia}, {ib}){}", read_t(ta)),
@@ -292,11 +284,6 @@ impl Emitter<'_> {
             doc.push(format!(
                 "pre  is ({bd}{m}, {n}): the value before the activation"
             ));
-        }
-        if act_grad.is_some() {
-            args.push(self.ptr(g.node(self.last(k)).inputs[1]));
-            params.push("const float *x");
-            doc.push(format!("x    is ({bd}{m}, {n}): the activation's input"));
         }
         if accumulate {
             doc.push("out += the product (a gradient accumulating over micro-batches)".into());
@@ -343,13 +330,6 @@ impl Emitter<'_> {
         }
         if let Some(a) = act {
             epilogue.push(format!(".act = {},", a.def().c_enum));
-        }
-        if let Some(a) = act_grad {
-            let x = at("x", m * n);
-            epilogue.push(format!(
-                ".act_grad = {}, .act_grad_x = {x},",
-                a.def().c_enum
-            ));
         }
         if !epilogue.is_empty() {
             fields.push(epilogue.join(" "));

@@ -10,13 +10,11 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelKind {
-    /// nodes: `[matmul, (+bias), (act)]`, or `[matmul, act_grad]` (the
-    /// product times the activation's derivative: its backward). The value
-    /// before `act` is stored as well when something else reads it.
+    /// nodes: `[matmul, (+bias), (act)]`. The value before `act` is stored
+    /// as well when something else reads it (a training step's backward).
     Gemm {
         bias: bool,
         act: Option<Act>,
-        act_grad: Option<Act>,
     },
     /// nodes: `[(residual add), layernorm | rmsnorm]`
     Norm {
@@ -54,20 +52,13 @@ pub enum KernelKind {
 impl KernelKind {
     pub fn label(&self) -> String {
         match self {
-            KernelKind::Gemm {
-                bias,
-                act,
-                act_grad,
-            } => {
+            KernelKind::Gemm { bias, act } => {
                 let mut s = "gemm".to_string();
                 if *bias {
                     s += "+bias";
                 }
                 if let Some(a) = act {
                     s += &format!("+{}", a.def().mnemonic);
-                }
-                if let Some(a) = act_grad {
-                    s += &format!("+{}", a.def().grad_mnemonic);
                 }
                 s
             }

@@ -26,8 +26,8 @@ pub struct ActDef {
     /// The vector C functions (runtime-c) of the activation and its derivative.
     pub c: &'static str,
     pub c_grad: &'static str,
-    /// Its `irc_act` value, by which the GEMM epilogue applies it (or its
-    /// derivative) to a product as it is stored.
+    /// Its `irc_act` value, by which the GEMM epilogue applies it to a
+    /// product as it is stored.
     pub c_enum: &'static str,
 }
 

@@ -199,10 +199,9 @@ fn cases(d: Dims) -> Vec<Case> {
             (Op::Act(Act::GeluTanh), vec![Step(1)]),
         ],
     ));
-    // An MLP per activation: its training step stores the value before the
-    // activation from the first GEMM's epilogue (the backward reads it) and
-    // multiplies the second GEMM's dX by the activation's derivative in its
-    // epilogue.
+    // An MLP per activation: its forward applies the activation in the first
+    // GEMM's epilogue, and its training step stores the value before it there
+    // too (the backward reads it).
     for &a in Act::ALL.iter().filter(|a| !a.def().gated) {
         v.push(
             Case::new(

@@ -574,21 +574,19 @@ static void reduce_rows_21(float *out, const float *x)
         irc_axpy(out, 1.0f, x + (size_t)r * 24, 24);
 }
 
-/* gemm_gelu_grad_22: dh1.mlp.fc+bias, dh0.mlp.fc+bias
- * out (14, 40) = inp (14, 24) · wᵀ, times gelu'(x)
+/* gemm_22: dh1.mlp.gelu, dh0.mlp.gelu
+ * out (14, 40) = inp (14, 24) · wᵀ
  * out  is (14, 40)
  * inp  is (14, 24)
  * w    is (40, 24), read transposed
- * x    is (14, 40): the activation's input
  */
-static void gemm_gelu_grad_22(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *x)
+static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 24,
         .A = inp, .lda = 24, .trans_a = 0,
         .B = w, .ldb = 24, .trans_b = 1,
         .C = out, .ldc = 40,
-        .act_grad = IRC_ACT_GELU_TANH, .act_grad_x = x,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -614,22 +612,38 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_24: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
+/* elementwise_24: dh1.mlp.fc+bias, dh0.mlp.fc+bias
+ * out0 = in0 * gelu'(in1)
+ * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_24(float *out0, const float *in0, const float *in1)
+{
+    for (int r = 0; r < 14; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v0 = irc_vmul(x0, irc_vgelu_grad(x1));
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
+        }
+    }
+}
+
+/* reduce_rows_25: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
  * out (40) = Σ over the 14 rows of x (14, 40), rows added in order (deterministic) */
-static void reduce_rows_24(float *out, const float *x)
+static void reduce_rows_25(float *out, const float *x)
 {
     memset(out, 0, 40 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 40, 40);
 }
 
-/* gemm_25: dh1.ln_2, dh0.ln_2
+/* gemm_26: dh1.ln_2, dh0.ln_2
  * out (14, 24) = inp (14, 40) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 40)
  * w    is (24, 40), read transposed
  */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 40,
@@ -641,14 +655,14 @@ static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_26: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
+/* gemm_27: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
  * out (24, 40) = inp (24, 14) · w
  * out  is (24, 40)
  * inp  is (14, 24), read transposed
  * w    is (14, 40)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 40, .K = 14,
@@ -661,11 +675,11 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_add_27: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+/* norm_grad_add_28: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (14, 24); w is (24) */
-static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_28(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
@@ -693,13 +707,13 @@ static void norm_grad_add_27(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_28: dh1.attn, dh0.attn
+/* gemm_29: dh1.attn, dh0.attn
  * out (14, 24) = inp (14, 24) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 24)
  * w    is (24, 24), read transposed
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 24,
@@ -711,14 +725,14 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_29: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
+/* gemm_30: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
  * out (24, 24) = inp (24, 14) · w
  * out  is (24, 24)
  * inp  is (14, 24), read transposed
  * w    is (14, 24)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 24, .K = 14,
@@ -731,7 +745,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh1.attn.v, dh0.attn.v
+/* attention_grad_31: dh1.attn.v, dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -742,7 +756,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 7, 3·8); dk, dv are (2, 7, 3·8);
  * q, k, v as in the forward (rows of 24 / 24 / 24 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -800,9 +814,9 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* pad_31: dh1.attn.v, dh0.attn.v
+/* pad_32: dh1.attn.v, dh0.attn.v
  * out (14, 72) = zeros with columns 48..72 taken from x (14, 24) */
-static void pad_31(float *out, const float *x)
+static void pad_32(float *out, const float *x)
 {
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
@@ -811,9 +825,9 @@ static void pad_31(float *out, const float *x)
     }
 }
 
-/* pad_32: dh1.attn.k, dh0.attn.k
+/* pad_33: dh1.attn.k, dh0.attn.k
  * out (14, 72) = zeros with columns 24..48 taken from x (14, 24) */
-static void pad_32(float *out, const float *x)
+static void pad_33(float *out, const float *x)
 {
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
@@ -822,9 +836,9 @@ static void pad_32(float *out, const float *x)
     }
 }
 
-/* pad_33: dh1.attn.q, dh0.attn.q
+/* pad_34: dh1.attn.q, dh0.attn.q
  * out (14, 72) = zeros with columns 0..24 taken from x (14, 24) */
-static void pad_33(float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
     for (int r = 0; r < 14; r++) {
         float *o = out + (size_t)r * 72;
@@ -833,10 +847,10 @@ static void pad_33(float *out, const float *x)
     }
 }
 
-/* elementwise_34: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
+/* elementwise_35: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 72); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 72; j += IRC_VW) {
@@ -851,22 +865,22 @@ static void elementwise_34(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* reduce_rows_35: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_36: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
  * out (72) = Σ over the 14 rows of x (14, 72), rows added in order (deterministic) */
-static void reduce_rows_35(float *out, const float *x)
+static void reduce_rows_36(float *out, const float *x)
 {
     memset(out, 0, 72 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 72, 72);
 }
 
-/* gemm_36: dh1.ln_1, dh0.ln_1
+/* gemm_37: dh1.ln_1, dh0.ln_1
  * out (14, 24) = inp (14, 72) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 72)
  * w    is (24, 72), read transposed
  */
-static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 72,
@@ -878,14 +892,14 @@ static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_37: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
+/* gemm_38: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
  * out (24, 72) = inp (24, 14) · w
  * out  is (24, 72)
  * inp  is (14, 24), read transposed
  * w    is (14, 72)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 72, .K = 14,
@@ -898,36 +912,36 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_38: dwpe[:T].sum
+/* reduce_rows_39: dwpe[:T].sum
  * out (168) = Σ over the 2 rows of x (2, 168), rows added in order (deterministic) */
-static void reduce_rows_38(float *out, const float *x)
+static void reduce_rows_39(float *out, const float *x)
 {
     memset(out, 0, 168 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 168, 168);
 }
 
-/* pad_39: dwpe[:T]
+/* pad_40: dwpe[:T]
  * out (12, 24) = zeros with rows 0..7 taken from x (7, 24) */
-static void pad_39(float *out, const float *x)
+static void pad_40(float *out, const float *x)
 {
     memset(out, 0, (size_t)288 * sizeof(float));
     memcpy(out, x, (size_t)168 * sizeof(float));
 }
 
-/* embedding_grad_40: dtransformer.wte.weight
+/* embedding_grad_41: dtransformer.wte.weight
  * dtable (37, 24) = Σ of the rows of dy (14, 24) by token id, tokens in order (deterministic) */
-static void embedding_grad_40(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_41(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)888 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 24, 1.0f, dy + (size_t)r * 24, 24);
 }
 
-/* elementwise_41: dtransformer.wte.weight.acc
+/* elementwise_42: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (37, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_41(float *out0, const float *in0, const float *in1)
+static void elementwise_42(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 37; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
@@ -940,26 +954,26 @@ static void elementwise_41(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_42: embed
+/* embedding_43: embed
  * out (R = 12, C = 24) = table[ids]; table is (37, 24), ids is (12), checked by the caller */
-static void embedding_42(float *out, const float *table, const int32_t *ids)
-{
-    for (int r = 0; r < 12; r++)
-        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
-}
-
-/* embedding_43: wpe[positions]
- * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
 static void embedding_43(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_44: h0.ln_1, h0.ln_2, ... (5 uses)
+/* embedding_44: wpe[positions]
+ * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
+static void embedding_44(float *out, const float *table, const int32_t *ids)
+{
+    for (int r = 0; r < 12; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* add_norm_45: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (12, 24); w, bias are (24) */
-static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 12; r++) {
         const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
@@ -984,14 +998,14 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_45: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_46: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (12, 72) = inp (12, 24) · w + bias (72)
  * out  is (12, 72)
  * inp  is (12, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 72, .K = 24,
@@ -1004,7 +1018,7 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_46: h0.attn, h1.attn
+/* cached_attention_47: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1014,7 +1028,7 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 12, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 3·8); query head h reads kv head h */
-static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -1049,14 +1063,14 @@ static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_47: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_48: h0.attn.out+bias, h1.attn.out+bias
  * out (12, 24) = inp (12, 24) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 24,
@@ -1069,14 +1083,14 @@ static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_48: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_49: h0.mlp.gelu, h1.mlp.gelu
  * out (12, 40) = inp (12, 24) · w + bias (40), then gelu
  * out  is (12, 40)
  * inp  is (12, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 24,
@@ -1089,14 +1103,14 @@ static void gemm_bias_gelu_48(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_49: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_50: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (12, 24) = inp (12, 40) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 40,
@@ -1109,13 +1123,13 @@ static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_50: logits
+/* gemm_51: logits
  * out (12, 37) = inp (12, 24) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 24,
@@ -1127,26 +1141,26 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_51: embed
+/* embedding_52: embed
  * out (R = 1, C = 24) = table[ids]; table is (37, 24), ids is (1), checked by the caller */
-static void embedding_51(float *out, const float *table, const int32_t *ids)
-{
-    for (int r = 0; r < 1; r++)
-        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
-}
-
-/* embedding_52: wpe[positions]
- * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
 static void embedding_52(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_53: h0.ln_1, h0.ln_2, ... (5 uses)
+/* embedding_53: wpe[positions]
+ * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
+static void embedding_53(float *out, const float *table, const int32_t *ids)
+{
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
+}
+
+/* add_norm_54: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (1, 24); w, bias are (24) */
-static void add_norm_53(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
@@ -1171,14 +1185,14 @@ static void add_norm_53(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_54: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_55: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (1, 72) = inp (1, 24) · w + bias (72)
  * out  is (1, 72)
  * inp  is (1, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 72, .K = 24,
@@ -1191,7 +1205,7 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_55: h0.attn, h1.attn
+/* cached_attention_56: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1201,7 +1215,7 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 3·8); query head h reads kv head h */
-static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1236,14 +1250,14 @@ static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_56: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_57: h0.attn.out+bias, h1.attn.out+bias
  * out (1, 24) = inp (1, 24) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 24,
@@ -1256,14 +1270,14 @@ static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_57: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_58: h0.mlp.gelu, h1.mlp.gelu
  * out (1, 40) = inp (1, 24) · w + bias (40), then gelu
  * out  is (1, 40)
  * inp  is (1, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 24,
@@ -1276,14 +1290,14 @@ static void gemm_bias_gelu_57(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_58: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_59: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (1, 24) = inp (1, 40) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 40,
@@ -1296,13 +1310,13 @@ static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_59: logits
+/* gemm_60: logits
  * out (1, 37) = inp (1, 24) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 24,
@@ -1507,7 +1521,8 @@ static void run_train(irc_ctx *ctx)
     float *dln_f_weight_1 = acts + 2016; /* (C) */
     float *dln_f_bias_sum = acts + 2016; /* (C) */
     float *dh_1_mlp_c_proj_bias_sum = acts + 2016; /* (C) */
-    float *dh1_mlp_fc_bias = acts + 1120; /* (B, T, F) */
+    float *dh1_mlp_gelu = acts + 1120; /* (B, T, F) */
+    float *dh1_mlp_fc_bias = acts + 560; /* (B, T, F) */
     float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
     float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
     float *dh1_resid_attn_acc = acts + 9744; /* (B, T, C) */
@@ -1528,7 +1543,8 @@ static void run_train(irc_ctx *ctx)
     float *dh_1_ln_1_weight_1 = acts; /* (C) */
     float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 8736; /* (C) */
-    float *dh0_mlp_fc_bias = acts; /* (B, T, F) */
+    float *dh0_mlp_gelu = acts; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 560; /* (B, T, F) */
     float *dh_0_mlp_c_fc_bias_sum = acts + 8736; /* (F) */
     float *dh0_ln_2 = acts + 8736; /* (B, T, C) */
     float *dh0_resid_attn_acc = acts + 8400; /* (B, T, C) */
@@ -1587,71 +1603,73 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 24);
     reduce_rows_21(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k30 dtransformer.h.1.mlp.c_proj.bias.sum */
     irc_accumulate(dh_1_mlp_c_proj_bias, dh_1_mlp_c_proj_bias_sum, 24);
-    gemm_gelu_grad_22(ctx, dh1_mlp_fc_bias, dh1_resid_mlp, h_1_mlp_c_proj_weight, h1_mlp_fc_bias); /* k31 dh1.mlp.fc+bias */
+    gemm_22(ctx, dh1_mlp_gelu, dh1_resid_mlp, h_1_mlp_c_proj_weight); /* k31 dh1.mlp.gelu */
     gemm_23(ctx, dh_1_mlp_c_proj_weight, h1_mlp_gelu, dh1_resid_mlp); /* k32 dtransformer.h.1.mlp.c_proj.weight */
-    reduce_rows_24(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k33 dtransformer.h.1.mlp.c_fc.bias.sum */
+    elementwise_24(dh1_mlp_fc_bias, dh1_mlp_gelu, h1_mlp_fc_bias); /* k33 dh1.mlp.fc+bias */
+    reduce_rows_25(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k34 dtransformer.h.1.mlp.c_fc.bias.sum */
     irc_accumulate(dh_1_mlp_c_fc_bias, dh_1_mlp_c_fc_bias_sum, 40);
-    gemm_25(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k34 dh1.ln_2 */
-    gemm_26(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k35 dtransformer.h.1.mlp.c_fc.weight */
-    norm_grad_add_27(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k36 dh1.resid_attn.acc */
-    norm_grad_20(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k37 dtransformer.h.1.ln_2.weight */
+    gemm_26(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k35 dh1.ln_2 */
+    gemm_27(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k36 dtransformer.h.1.mlp.c_fc.weight */
+    norm_grad_add_28(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k37 dh1.resid_attn.acc */
+    norm_grad_20(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k38 dtransformer.h.1.ln_2.weight */
     irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
-    reduce_rows_21(dh_1_ln_2_bias_sum, dh1_ln_2); /* k38 dtransformer.h.1.ln_2.bias.sum */
+    reduce_rows_21(dh_1_ln_2_bias_sum, dh1_ln_2); /* k39 dtransformer.h.1.ln_2.bias.sum */
     irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
-    reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k39 dtransformer.h.1.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k40 dtransformer.h.1.attn.c_proj.bias.sum */
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
-    gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k40 dh1.attn */
-    gemm_29(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k41 dtransformer.h.1.attn.c_proj.weight */
-    attention_grad_30(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k42 dh1.attn.v */
-    pad_31(dh1_attn_v_1, dh1_attn_v); /* k43 dh1.attn.v */
-    pad_32(dh1_attn_k_1, dh1_attn_k); /* k44 dh1.attn.k */
-    pad_33(dh1_attn_q_1, dh1_attn_q); /* k45 dh1.attn.q */
-    elementwise_34(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k46 dh1.attn.qkv+bias.acc */
-    reduce_rows_35(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k47 dtransformer.h.1.attn.c_attn.bias.sum */
+    gemm_29(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k41 dh1.attn */
+    gemm_30(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k42 dtransformer.h.1.attn.c_proj.weight */
+    attention_grad_31(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k43 dh1.attn.v */
+    pad_32(dh1_attn_v_1, dh1_attn_v); /* k44 dh1.attn.v */
+    pad_33(dh1_attn_k_1, dh1_attn_k); /* k45 dh1.attn.k */
+    pad_34(dh1_attn_q_1, dh1_attn_q); /* k46 dh1.attn.q */
+    elementwise_35(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k47 dh1.attn.qkv+bias.acc */
+    reduce_rows_36(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k48 dtransformer.h.1.attn.c_attn.bias.sum */
     irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
-    gemm_36(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k48 dh1.ln_1 */
-    gemm_37(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k49 dtransformer.h.1.attn.c_attn.weight */
-    norm_grad_add_27(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k50 dh0.resid_mlp.acc */
-    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k51 dtransformer.h.1.ln_1.weight */
+    gemm_37(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k49 dh1.ln_1 */
+    gemm_38(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k50 dtransformer.h.1.attn.c_attn.weight */
+    norm_grad_add_28(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k51 dh0.resid_mlp.acc */
+    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k52 dtransformer.h.1.ln_1.weight */
     irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
-    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k52 dtransformer.h.1.ln_1.bias.sum */
+    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k53 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
-    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k53 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k54 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
-    gemm_gelu_grad_22(ctx, dh0_mlp_fc_bias, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight, h0_mlp_fc_bias); /* k54 dh0.mlp.fc+bias */
-    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k55 dtransformer.h.0.mlp.c_proj.weight */
-    reduce_rows_24(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k56 dtransformer.h.0.mlp.c_fc.bias.sum */
+    gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k55 dh0.mlp.gelu */
+    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k56 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k57 dh0.mlp.fc+bias */
+    reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k58 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
-    gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k57 dh0.ln_2 */
-    gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k58 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_add_27(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k59 dh0.resid_attn.acc */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k60 dtransformer.h.0.ln_2.weight */
+    gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k59 dh0.ln_2 */
+    gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k60 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k61 dh0.resid_attn.acc */
+    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k62 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k61 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k63 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k62 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k64 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k63 dh0.attn */
-    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k64 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k65 dh0.attn.v */
-    pad_31(dh0_attn_v_1, dh0_attn_v); /* k66 dh0.attn.v */
-    pad_32(dh0_attn_k_1, dh0_attn_k); /* k67 dh0.attn.k */
-    pad_33(dh0_attn_q_1, dh0_attn_q); /* k68 dh0.attn.q */
-    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k69 dh0.attn.qkv+bias.acc */
-    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k70 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k65 dh0.attn */
+    gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k66 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k67 dh0.attn.v */
+    pad_32(dh0_attn_v_1, dh0_attn_v); /* k68 dh0.attn.v */
+    pad_33(dh0_attn_k_1, dh0_attn_k); /* k69 dh0.attn.k */
+    pad_34(dh0_attn_q_1, dh0_attn_q); /* k70 dh0.attn.q */
+    elementwise_35(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k71 dh0.attn.qkv+bias.acc */
+    reduce_rows_36(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k72 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
-    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k71 dh0.ln_1 */
-    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k72 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_add_27(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k73 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k74 dtransformer.h.0.ln_1.weight */
+    gemm_37(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k73 dh0.ln_1 */
+    gemm_38(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k74 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k75 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k76 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k75 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k77 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
-    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k76 dwpe[:T].sum */
-    pad_39(dwpe_T, dwpe_T_sum); /* k77 dwpe[:T] */
+    reduce_rows_39(dwpe_T_sum, dembed_pos_acc); /* k78 dwpe[:T].sum */
+    pad_40(dwpe_T, dwpe_T_sum); /* k79 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
-    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k78 dtransformer.wte.weight */
-    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k79 dtransformer.wte.weight.acc */
+    embedding_grad_41(dwte_weight_2, dembed_pos_acc, tokens); /* k80 dtransformer.wte.weight */
+    elementwise_42(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k81 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 888);
 }
 
@@ -1725,24 +1743,24 @@ static void run_prefill(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 12, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 12, C) in rows of 3C */
 
-    embedding_42(embed, wte_weight, tokens); /* k0 embed */
-    embedding_43(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_44(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_45(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_46(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_47(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_44(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_48(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_49(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_45(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_46(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_47(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_44(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_48(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_49(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_44(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_50(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_43(embed, wte_weight, tokens); /* k0 embed */
+    embedding_44(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_45(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_46(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_47(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_48(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_45(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_49(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_50(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_46(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_47(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_48(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_45(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_49(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_50(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_45(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_51(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1815,24 +1833,24 @@ static void run_decode(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 1, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 1, C) in rows of 3C */
 
-    embedding_51(embed, wte_weight, tokens); /* k0 embed */
-    embedding_52(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_53(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_54(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_55(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_56(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_53(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_57(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_58(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_53(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_54(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_55(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_56(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_53(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_57(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_58(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_53(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_59(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_52(embed, wte_weight, tokens); /* k0 embed */
+    embedding_53(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_54(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_55(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_56(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_57(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_54(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_58(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_59(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_55(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_56(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_57(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_54(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_58(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_59(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_54(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_60(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 /* ---------------------------------------------------------------------------

@@ -562,21 +562,19 @@ static void reduce_rows_21(float *out, const float *x)
         irc_axpy(out, 1.0f, x + (size_t)r * 18, 18);
 }
 
-/* gemm_gelu_grad_22: dh0.mlp.fc+bias
- * out (12, 30) = inp (12, 18) · wᵀ, times gelu'(x)
+/* gemm_22: dh0.mlp.gelu
+ * out (12, 30) = inp (12, 18) · wᵀ
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (30, 18), read transposed
- * x    is (12, 30): the activation's input
  */
-static void gemm_gelu_grad_22(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *x)
+static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 30, .K = 18,
         .A = inp, .lda = 18, .trans_a = 0,
         .B = w, .ldb = 18, .trans_b = 1,
         .C = out, .ldc = 30,
-        .act_grad = IRC_ACT_GELU_TANH, .act_grad_x = x,
         .threads = ctx->threads, .work = ctx->work,
     };
     irc_gemm(&g);
@@ -602,22 +600,38 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_24: dtransformer.h.0.mlp.c_fc.bias.sum
+/* elementwise_24: dh0.mlp.fc+bias
+ * out0 = in0 * gelu'(in1)
+ * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_24(float *out0, const float *in0, const float *in1)
+{
+    for (int r = 0; r < 12; r++) {
+        for (int j = 0; j < 30; j += IRC_VW) {
+            const int n = 30 - j < IRC_VW ? 30 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 30 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 30 + j, n);
+            const irc_vf v0 = irc_vmul(x0, irc_vgelu_grad(x1));
+            irc_vstore_upto(out0 + (size_t)r * 30 + j, v0, n);
+        }
+    }
+}
+
+/* reduce_rows_25: dtransformer.h.0.mlp.c_fc.bias.sum
  * out (30) = Σ over the 12 rows of x (12, 30), rows added in order (deterministic) */
-static void reduce_rows_24(float *out, const float *x)
+static void reduce_rows_25(float *out, const float *x)
 {
     memset(out, 0, 30 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 30, 30);
 }
 
-/* gemm_25: dh0.ln_2
+/* gemm_26: dh0.ln_2
  * out (12, 18) = inp (12, 30) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 30)
  * w    is (18, 30), read transposed
  */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 30,
@@ -629,14 +643,14 @@ static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_26: dtransformer.h.0.mlp.c_fc.weight
+/* gemm_27: dtransformer.h.0.mlp.c_fc.weight
  * out (18, 30) = inp (18, 12) · w
  * out  is (18, 30)
  * inp  is (12, 18), read transposed
  * w    is (12, 30)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 30, .K = 12,
@@ -649,11 +663,11 @@ static void gemm_26(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_add_27: dh0.resid_attn.acc, dembed+pos.acc
+/* norm_grad_add_28: dh0.resid_attn.acc, dembed+pos.acc
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (12, 18); w is (18) */
-static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_28(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
@@ -681,13 +695,13 @@ static void norm_grad_add_27(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_28: dh0.attn
+/* gemm_29: dh0.attn
  * out (12, 18) = inp (12, 18) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 18)
  * w    is (18, 18), read transposed
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 18,
@@ -699,14 +713,14 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_29: dtransformer.h.0.attn.c_proj.weight
+/* gemm_30: dtransformer.h.0.attn.c_proj.weight
  * out (18, 18) = inp (18, 12) · w
  * out  is (18, 18)
  * inp  is (12, 18), read transposed
  * w    is (12, 18)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 18, .K = 12,
@@ -719,7 +733,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh0.attn.v
+/* attention_grad_31: dh0.attn.v
  * Backward of causal attention, recomputing each row's probabilities p from q and k:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √6;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
@@ -730,7 +744,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs.
  * dout, dq are (2, 6, 3·6); dk, dv are (2, 6, 3·6);
  * q, k, v as in the forward (rows of 18 / 18 / 18 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
     enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
@@ -788,9 +802,9 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* pad_31: dh0.attn.v
+/* pad_32: dh0.attn.v
  * out (12, 54) = zeros with columns 36..54 taken from x (12, 18) */
-static void pad_31(float *out, const float *x)
+static void pad_32(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -799,9 +813,9 @@ static void pad_31(float *out, const float *x)
     }
 }
 
-/* pad_32: dh0.attn.k
+/* pad_33: dh0.attn.k
  * out (12, 54) = zeros with columns 18..36 taken from x (12, 18) */
-static void pad_32(float *out, const float *x)
+static void pad_33(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -810,9 +824,9 @@ static void pad_32(float *out, const float *x)
     }
 }
 
-/* pad_33: dh0.attn.q
+/* pad_34: dh0.attn.q
  * out (12, 54) = zeros with columns 0..18 taken from x (12, 18) */
-static void pad_33(float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
     for (int r = 0; r < 12; r++) {
         float *o = out + (size_t)r * 54;
@@ -821,10 +835,10 @@ static void pad_33(float *out, const float *x)
     }
 }
 
-/* elementwise_34: dh0.attn.qkv+bias.acc
+/* elementwise_35: dh0.attn.qkv+bias.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (12, 54); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 54; j += IRC_VW) {
@@ -839,22 +853,22 @@ static void elementwise_34(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* reduce_rows_35: dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_36: dtransformer.h.0.attn.c_attn.bias.sum
  * out (54) = Σ over the 12 rows of x (12, 54), rows added in order (deterministic) */
-static void reduce_rows_35(float *out, const float *x)
+static void reduce_rows_36(float *out, const float *x)
 {
     memset(out, 0, 54 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 54, 54);
 }
 
-/* gemm_36: dh0.ln_1
+/* gemm_37: dh0.ln_1
  * out (12, 18) = inp (12, 54) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 54)
  * w    is (18, 54), read transposed
  */
-static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 54,
@@ -866,14 +880,14 @@ static void gemm_36(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_37: dtransformer.h.0.attn.c_attn.weight
+/* gemm_38: dtransformer.h.0.attn.c_attn.weight
  * out (18, 54) = inp (18, 12) · w
  * out  is (18, 54)
  * inp  is (12, 18), read transposed
  * w    is (12, 54)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 54, .K = 12,
@@ -886,36 +900,36 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_38: dwpe[:T].sum
+/* reduce_rows_39: dwpe[:T].sum
  * out (108) = Σ over the 2 rows of x (2, 108), rows added in order (deterministic) */
-static void reduce_rows_38(float *out, const float *x)
+static void reduce_rows_39(float *out, const float *x)
 {
     memset(out, 0, 108 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 108, 108);
 }
 
-/* pad_39: dwpe[:T]
+/* pad_40: dwpe[:T]
  * out (11, 18) = zeros with rows 0..6 taken from x (6, 18) */
-static void pad_39(float *out, const float *x)
+static void pad_40(float *out, const float *x)
 {
     memset(out, 0, (size_t)198 * sizeof(float));
     memcpy(out, x, (size_t)108 * sizeof(float));
 }
 
-/* embedding_grad_40: dtransformer.wte.weight
+/* embedding_grad_41: dtransformer.wte.weight
  * dtable (29, 18) = Σ of the rows of dy (12, 18) by token id, tokens in order (deterministic) */
-static void embedding_grad_40(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_41(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)522 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(dtable + (size_t)ids[r] * 18, 1.0f, dy + (size_t)r * 18, 18);
 }
 
-/* elementwise_41: dtransformer.wte.weight.acc
+/* elementwise_42: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (29, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_41(float *out0, const float *in0, const float *in1)
+static void elementwise_42(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 29; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
@@ -928,26 +942,26 @@ static void elementwise_41(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_42: embed
+/* embedding_43: embed
  * out (R = 11, C = 18) = table[ids]; table is (29, 18), ids is (11), checked by the caller */
-static void embedding_42(float *out, const float *table, const int32_t *ids)
-{
-    for (int r = 0; r < 11; r++)
-        memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
-}
-
-/* embedding_43: wpe[positions]
- * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
 static void embedding_43(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_44: h0.ln_1, h0.ln_2, ln_f
+/* embedding_44: wpe[positions]
+ * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
+static void embedding_44(float *out, const float *table, const int32_t *ids)
+{
+    for (int r = 0; r < 11; r++)
+        memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
+}
+
+/* add_norm_45: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (11, 18); w, bias are (18) */
-static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 11; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
@@ -972,14 +986,14 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_45: h0.attn.qkv+bias
+/* gemm_bias_46: h0.attn.qkv+bias
  * out (11, 54) = inp (11, 18) · w + bias (54)
  * out  is (11, 54)
  * inp  is (11, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 54, .K = 18,
@@ -992,7 +1006,7 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_46: h0.attn
+/* cached_attention_47: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1002,7 +1016,7 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 11, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (11), each in 0..10 (checked by the caller)
  * out is (1, 11, 3·6); query head h reads kv head h */
-static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 11; t++) {
@@ -1037,14 +1051,14 @@ static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_47: h0.attn.out+bias
+/* gemm_bias_48: h0.attn.out+bias
  * out (11, 18) = inp (11, 18) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 18,
@@ -1057,14 +1071,14 @@ static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_48: h0.mlp.gelu
+/* gemm_bias_gelu_49: h0.mlp.gelu
  * out (11, 30) = inp (11, 18) · w + bias (30), then gelu
  * out  is (11, 30)
  * inp  is (11, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 30, .K = 18,
@@ -1077,14 +1091,14 @@ static void gemm_bias_gelu_48(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_49: h0.mlp.proj+bias
+/* gemm_bias_50: h0.mlp.proj+bias
  * out (11, 18) = inp (11, 30) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 30,
@@ -1097,13 +1111,13 @@ static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_50: logits
+/* gemm_51: logits
  * out (11, 29) = inp (11, 18) · wᵀ
  * out  is (11, 29)
  * inp  is (11, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 11, .N = 29, .K = 18,
@@ -1115,26 +1129,26 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_51: embed
+/* embedding_52: embed
  * out (R = 1, C = 18) = table[ids]; table is (29, 18), ids is (1), checked by the caller */
-static void embedding_51(float *out, const float *table, const int32_t *ids)
-{
-    for (int r = 0; r < 1; r++)
-        memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
-}
-
-/* embedding_52: wpe[positions]
- * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
 static void embedding_52(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_53: h0.ln_1, h0.ln_2, ln_f
+/* embedding_53: wpe[positions]
+ * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
+static void embedding_53(float *out, const float *table, const int32_t *ids)
+{
+    for (int r = 0; r < 1; r++)
+        memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
+}
+
+/* add_norm_54: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (1, 18); w, bias are (18) */
-static void add_norm_53(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         const float *ar = a + (size_t)r * 18, *br = b + (size_t)r * 18;
@@ -1159,14 +1173,14 @@ static void add_norm_53(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_54: h0.attn.qkv+bias
+/* gemm_bias_55: h0.attn.qkv+bias
  * out (1, 54) = inp (1, 18) · w + bias (54)
  * out  is (1, 54)
  * inp  is (1, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 54, .K = 18,
@@ -1179,7 +1193,7 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_55: h0.attn
+/* cached_attention_56: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1189,7 +1203,7 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (1), each in 0..10 (checked by the caller)
  * out is (1, 1, 3·6); query head h reads kv head h */
-static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1224,14 +1238,14 @@ static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_56: h0.attn.out+bias
+/* gemm_bias_57: h0.attn.out+bias
  * out (1, 18) = inp (1, 18) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 18,
@@ -1244,14 +1258,14 @@ static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_57: h0.mlp.gelu
+/* gemm_bias_gelu_58: h0.mlp.gelu
  * out (1, 30) = inp (1, 18) · w + bias (30), then gelu
  * out  is (1, 30)
  * inp  is (1, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 30, .K = 18,
@@ -1264,14 +1278,14 @@ static void gemm_bias_gelu_57(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_58: h0.mlp.proj+bias
+/* gemm_bias_59: h0.mlp.proj+bias
  * out (1, 18) = inp (1, 30) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 30,
@@ -1284,13 +1298,13 @@ static void gemm_bias_58(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_59: logits
+/* gemm_60: logits
  * out (1, 29) = inp (1, 18) · wᵀ
  * out  is (1, 29)
  * inp  is (1, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 29, .K = 18,
@@ -1427,7 +1441,8 @@ static void run_train(irc_ctx *ctx)
     float *dln_f_weight_1 = acts + 2560; /* (C) */
     float *dln_f_bias_sum = acts + 1328; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
-    float *dh0_mlp_fc_bias = acts + 736; /* (B, T, F) */
+    float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 368; /* (B, T, F) */
     float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
     float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
     float *dh0_resid_attn_acc = acts + 3824; /* (B, T, C) */
@@ -1476,40 +1491,41 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
     reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k20 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 18);
-    gemm_gelu_grad_22(ctx, dh0_mlp_fc_bias, dh0_resid_mlp, h_0_mlp_c_proj_weight, h0_mlp_fc_bias); /* k21 dh0.mlp.fc+bias */
+    gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k21 dh0.mlp.gelu */
     gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp); /* k22 dtransformer.h.0.mlp.c_proj.weight */
-    reduce_rows_24(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k23 dtransformer.h.0.mlp.c_fc.bias.sum */
+    elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k23 dh0.mlp.fc+bias */
+    reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k24 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
-    gemm_25(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k24 dh0.ln_2 */
-    gemm_26(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k25 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_add_27(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k26 dh0.resid_attn.acc */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k27 dtransformer.h.0.ln_2.weight */
+    gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k25 dh0.ln_2 */
+    gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k26 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k27 dh0.resid_attn.acc */
+    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k28 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k28 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k29 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k29 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k30 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k30 dh0.attn */
-    gemm_29(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k31 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_30(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k32 dh0.attn.v */
-    pad_31(dh0_attn_v_1, dh0_attn_v); /* k33 dh0.attn.v */
-    pad_32(dh0_attn_k_1, dh0_attn_k); /* k34 dh0.attn.k */
-    pad_33(dh0_attn_q_1, dh0_attn_q); /* k35 dh0.attn.q */
-    elementwise_34(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k36 dh0.attn.qkv+bias.acc */
-    reduce_rows_35(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k37 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
+    gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k33 dh0.attn.v */
+    pad_32(dh0_attn_v_1, dh0_attn_v); /* k34 dh0.attn.v */
+    pad_33(dh0_attn_k_1, dh0_attn_k); /* k35 dh0.attn.k */
+    pad_34(dh0_attn_q_1, dh0_attn_q); /* k36 dh0.attn.q */
+    elementwise_35(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k37 dh0.attn.qkv+bias.acc */
+    reduce_rows_36(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k38 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
-    gemm_36(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k38 dh0.ln_1 */
-    gemm_37(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k39 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_add_27(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k40 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k41 dtransformer.h.0.ln_1.weight */
+    gemm_37(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k39 dh0.ln_1 */
+    gemm_38(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k41 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k42 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k42 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k43 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
-    reduce_rows_38(dwpe_T_sum, dembed_pos_acc); /* k43 dwpe[:T].sum */
-    pad_39(dwpe_T, dwpe_T_sum); /* k44 dwpe[:T] */
+    reduce_rows_39(dwpe_T_sum, dembed_pos_acc); /* k44 dwpe[:T].sum */
+    pad_40(dwpe_T, dwpe_T_sum); /* k45 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
-    embedding_grad_40(dwte_weight_2, dembed_pos_acc, tokens); /* k45 dtransformer.wte.weight */
-    elementwise_41(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k46 dtransformer.wte.weight.acc */
+    embedding_grad_41(dwte_weight_2, dembed_pos_acc, tokens); /* k46 dtransformer.wte.weight */
+    elementwise_42(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k47 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 
@@ -1557,17 +1573,17 @@ static void run_prefill(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 11, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 11, C) in rows of 3C */
 
-    embedding_42(embed, wte_weight, tokens); /* k0 embed */
-    embedding_43(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_44(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_45(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_46(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_47(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_44(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_48(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_49(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_50(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_43(embed, wte_weight, tokens); /* k0 embed */
+    embedding_44(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_45(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_46(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_47(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_48(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_45(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_49(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_50(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_51(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1614,17 +1630,17 @@ static void run_decode(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 1, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 1, C) in rows of 3C */
 
-    embedding_51(embed, wte_weight, tokens); /* k0 embed */
-    embedding_52(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_53(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_54(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_55(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_56(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_53(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_57(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_58(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_53(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_59(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_52(embed, wte_weight, tokens); /* k0 embed */
+    embedding_53(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_54(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_55(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_56(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_57(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_54(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_58(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_59(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_60(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 /* ---------------------------------------------------------------------------
