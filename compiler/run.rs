@@ -253,7 +253,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     if opts.threads > 0 {
         spec.train.threads = opts.threads;
     }
-    train::check_sources(&spec, &spec.data)?;
+    train::check_inputs(&spec)?;
     std::fs::create_dir_all(&run).at(run.display())?;
     let out = Printer { quiet: opts.quiet };
     if !opts.quiet {

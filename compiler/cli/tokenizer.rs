@@ -1,6 +1,7 @@
 //! `irc tokenizer ...` subcommands.
 
 use crate::error::{At, Result};
+use crate::spec::range::{self, flag};
 use crate::tokenizer::{train, Alphabet, Tokenizer, TokenizerConfig};
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ pub enum TokenizerCmd {
         /// Data folder or file.
         input: PathBuf,
         /// Target vocabulary size (specials and base alphabet included).
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = flag(range::at_least_one::<usize>))]
         vocab: usize,
         /// Output tokenizer.json.
         #[arg(short, long)]
@@ -25,7 +26,7 @@ pub enum TokenizerCmd {
         #[arg(long = "special")]
         specials: Vec<String>,
         /// Merge only pairs seen at least this often.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = flag(range::at_least_one::<u64>))]
         min_frequency: u64,
         /// Pre-split: gpt2 | numbers (a signed decimal number is one word).
         #[arg(long, default_value = "gpt2")]

@@ -211,7 +211,7 @@ impl Row {
 
 /// Read a rows file (`train.jsonl` style). Errors name the file and line.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).at(path.display())?;
+    let text = crate::util::read_user_text(path)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -602,7 +602,7 @@ impl EvalResult {
 
     /// Read an `eval.json`.
     pub fn read_json(path: &Path) -> Result<EvalResult> {
-        let s = std::fs::read_to_string(path).at(path.display())?;
+        let s = crate::util::read_user_text(path)?;
         serde_json::from_str(&s).at(path.display())
     }
 }

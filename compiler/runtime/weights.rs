@@ -2,7 +2,7 @@
 //! family's standard initialization, and precise checks on load.
 
 use super::ParamEntry;
-use crate::error::{At, Error, Result};
+use crate::error::{Error, Result};
 use crate::ir::Tensor;
 use crate::spec::{Family, ModelSpec};
 use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
@@ -46,7 +46,7 @@ impl Weights {
     /// Read a safetensors file. F32 tensors load as they are; F16/BF16/F64 are
     /// converted to f32.
     pub fn load(path: &Path) -> Result<Weights> {
-        let bytes = std::fs::read(path).at(path.display())?;
+        let bytes = crate::util::read_user_file(path)?;
         Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))
     }
 
@@ -300,7 +300,7 @@ fn f16_to_f32(h: u16) -> f32 {
 
 /// Read ids (one or more integers a row, whitespace or comma separated).
 pub fn read_token_file(path: &Path) -> Result<Vec<Vec<i32>>> {
-    let text = std::fs::read_to_string(path).at(path.display())?;
+    let text = crate::util::read_user_text(path)?;
     let mut rows = vec![];
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

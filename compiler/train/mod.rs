@@ -128,6 +128,18 @@ pub fn check_sources(spec: &Spec, data: &DataConfig) -> Result<()> {
     Ok(())
 }
 
+/// What a run reads besides the spec is there, before anything runs: the
+/// `[data]` sources (or synthetic rows) and a `[tokenizer].path`. `irc run`
+/// checks this first, and `irc sweep` for every variant before running any.
+pub fn check_inputs(spec: &Spec) -> Result<()> {
+    check_sources(spec, &spec.data)?;
+    let named = spec.data.source.iter().chain(&spec.tokenizer.path);
+    for p in named {
+        crate::util::user_path(p)?;
+    }
+    Ok(())
+}
+
 /// The tokenizer's ids fit the model's vocabulary.
 pub fn check_vocab(spec: &Spec, tokenizer: &Tokenizer) -> Result<()> {
     if tokenizer.vocab_size() > spec.model.vocab_size {
