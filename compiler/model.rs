@@ -246,7 +246,7 @@ pub fn default_dir(spec: &Spec) -> PathBuf {
 /// Read a built directory's inspect.json.
 pub fn read_inspect(dir: &Path) -> Result<serde_json::Value> {
     let p = dir.join("inspect.json");
-    if !p.exists() {
+    if !crate::util::is_there(&p) {
         crate::bail!(
             "{}: no such file (is this a directory `irc build` wrote?)",
             p.display()

@@ -57,6 +57,13 @@ pub fn user_path(p: &Path) -> Result<PathKind> {
     path_kind(p).map_err(|why| Error::new(format!("{}: {why}", p.display())))
 }
 
+/// Whether anything is at `p` (a symbolic link loop or a FIFO is, and is
+/// refused by [`user_path`] when read), where [`Path::exists`] would call a
+/// loop "missing".
+pub fn is_there(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
 /// [`user_path`]'s check, the reason without the path.
 pub fn path_kind(p: &Path) -> std::result::Result<PathKind, String> {
     let meta = match std::fs::metadata(p) {

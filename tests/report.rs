@@ -300,7 +300,7 @@ fn what_to_look_at_maps_metrics_to_stages() {
         ));
     }
     let m = MetricsLog::parse(&t);
-    assert_eq!((m.rows.len(), m.bad_lines), (40, 0));
+    assert_eq!((m.rows.len(), m.skipped.len()), (40, 0));
     let gens = vec![
         Generation {
             prompt: "x".into(),
@@ -332,7 +332,7 @@ fn what_to_look_at_maps_metrics_to_stages() {
 
     // A healthy run: everything ok or no data.
     let m = MetricsLog::parse(&metrics_text(300));
-    assert_eq!(m.bad_lines, 1);
+    assert_eq!(m.skipped.len(), 1);
     let e = common::perfect_eval(4, 3);
     for x in diagnose(&m, Some(&e)) {
         assert_eq!(x.status, Status::Ok, "{x:?}");

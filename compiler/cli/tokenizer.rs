@@ -67,7 +67,6 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
             min_frequency,
             pre_split,
         } => {
-            let samples = crate::data::samples_from(&input)?;
             let cfg = TokenizerConfig {
                 vocab_size: vocab,
                 alphabet,
@@ -76,6 +75,15 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
                 path: None,
                 pre_split,
             };
+            if let Some((field, msg)) = train::config_problem(&cfg) {
+                let flag = if field == "vocab_size" {
+                    "--vocab"
+                } else {
+                    "--special"
+                };
+                crate::bail!("{flag}: {msg}");
+            }
+            let samples = crate::data::samples_from(&input)?;
             let t0 = std::time::Instant::now();
             let (tok, st) = train::train(&samples, &cfg).map_err(|e| e.context(input.display()))?;
             tok.save(&out)?;
@@ -104,7 +112,7 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
         } => {
             let tok = Tokenizer::load(&tokenizer)?;
             let bytes = match (text, &file) {
-                (_, Some(f)) => std::fs::read(f).at(f.display())?,
+                (_, Some(f)) => crate::util::read_user_file(f)?,
                 (Some(t), None) => t.into_bytes(),
                 (None, None) => crate::bail!("give a text or --file"),
             };

@@ -64,7 +64,22 @@ impl Weights {
             let data = to_f32(&view).map_err(|e| Error::new(format!("tensor `{name}`: {e}")))?;
             w.insert(&name, view.shape(), data);
         }
+        w.check_finite()?;
         Ok(w)
+    }
+
+    /// A NaN or an infinity in a weight turns every logit into NaN without
+    /// a word: refuse it at load, naming the tensor and the first bad value.
+    fn check_finite(&self) -> Result<()> {
+        for (name, t) in &self.tensors {
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::new(format!(
+                    "tensor `{name}`: value {} at index {i} is not finite; expected finite weights",
+                    t.data[i]
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Write a safetensors file atomically (tensors in name order).
