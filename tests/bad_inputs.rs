@@ -193,8 +193,9 @@ fn weights_with(d: &Path, name: &str, v: f32) {
     std::fs::write(d.join(name), w.to_bytes(None).unwrap()).unwrap();
 }
 
-/// The tiny spec with `line` appended (a TOML later key wins nothing: a
-/// repeated key is an error, so `line` adds a section or a new key).
+/// The tiny spec with `line` added to `[section]` (the section added when
+/// the spec has none); `line` must be a key the spec does not set, since
+/// TOML refuses a repeated key.
 fn spec_plus(d: &Path, name: &str, section: &str, line: &str) {
     let s = spec_text(4).replace(&format!("[{section}]\n"), &format!("[{section}]\n{line}\n"));
     let s = if s.contains(&format!("[{section}]")) {

@@ -120,7 +120,7 @@ fn report_has_charts_tables_gallery_and_is_sanitized() {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
     assert!(html.contains("data-name=\"train\"") && html.contains("data-name=\"val\""));
-    assert!(html.contains("unreadable metrics lines</th><td>1<"));
+    assert!(html.contains("unreadable metrics lines</th><td>1 (lines "));
     // Eval table and "what to look at".
     assert!(html.contains("<table class=\"eval\">"));
     assert!(html.contains("valid SVG"));

@@ -55,11 +55,17 @@ pub fn similarity(v: f64) -> Result<f64, String> {
     within(v, (0.0..=1.0).contains(&v), "a number in [0, 1]")
 }
 
-/// A thread count: 0 is the default (one per core), at most what the
-/// emitted C's thread pool holds.
+/// Most threads a context accepts: the emitted C's thread pool holds this
+/// many (`codegen` writes it into `model.c`).
+pub const MAX_THREADS: usize = 256;
+
+/// A thread count: 0 is the default (one per core).
 pub fn threads(v: usize) -> Result<usize, String> {
-    let max = crate::codegen::MAX_THREADS;
-    within(v, v <= max, &format!("0 (one per core) to {max}"))
+    within(
+        v,
+        v <= MAX_THREADS,
+        &format!("0 (one per core) to {MAX_THREADS}"),
+    )
 }
 
 /// Most rows irc makes up or mixes in at once (synthetic scenes): enough
