@@ -117,7 +117,11 @@ pub fn export_hf(
         out.insert(&p.name, &t.shape, t.data.clone());
     }
     let tok = match tokenizer {
-        Some(p) => Some(std::fs::read(p).at(format!("{} (tokenizer)", p.display()))?),
+        Some(p) => {
+            // Copied as is, once it is known to be a tokenizer irc reads.
+            crate::tokenizer::Tokenizer::load(p)?;
+            Some(crate::util::read_user_file(p)?)
+        }
         None => None,
     };
     let meta = [("format".to_string(), "pt".to_string())]
@@ -334,12 +338,12 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
 /// `model.safetensors.index.json`.
 fn read_checkpoint(dir: &Path) -> Result<Weights> {
     let single = dir.join("model.safetensors");
-    if single.exists() {
+    if crate::util::is_there(&single) {
         return Weights::load(&single);
     }
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
-        let text = std::fs::read_to_string(&index).at(index.display())?;
+        let text = crate::util::read_user_text(&index)?;
         let v: Value = serde_json::from_str(&text).at(index.display())?;
         let map = v
             .get("weight_map")
@@ -402,7 +406,8 @@ fn normalize(family: Family, tied: bool, w: Weights) -> Weights {
 /// TOML) and `out_weights` (safetensors irc loads); returns the spec.
 pub fn import_hf(dir: &Path, out_spec: &Path, out_weights: &Path) -> Result<Spec> {
     let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).at(cfg_path.display())?;
+    crate::util::user_path(dir)?;
+    let text = crate::util::read_user_text(&cfg_path)?;
     let value: Value = serde_json::from_str(&text).at(cfg_path.display())?;
     let obj = value
         .as_object()

@@ -2,7 +2,7 @@
 //! the report and the doctor read them, and the short number labels both
 //! print.
 
-use crate::error::{At, Result};
+use crate::error::Result;
 use std::path::Path;
 
 /// One line of `metrics.jsonl` (missing fields are `None`).
@@ -26,55 +26,99 @@ pub struct MetricRow {
     pub valid_svg_rate: Option<f64>,
 }
 
-/// The rows of a `metrics.jsonl`, and how many lines could not be read.
+/// The rows of a `metrics.jsonl`, and the lines that could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsLog {
     /// Readable rows in file order.
     pub rows: Vec<MetricRow>,
-    /// Lines that were not a JSON object with a numeric `step`.
-    pub bad_lines: usize,
+    /// Lines that were not a JSON object with a numeric `step`: their
+    /// 1-based number and why.
+    pub skipped: Vec<(usize, String)>,
 }
 
 impl MetricsLog {
     /// Read a `metrics.jsonl`; a missing file is an empty log.
     pub fn read(path: &Path) -> Result<MetricsLog> {
-        if !path.exists() {
+        if !crate::util::is_there(path) {
             return Ok(MetricsLog::default());
         }
-        let text = std::fs::read(path).at(path.display())?;
+        let text = crate::util::read_user_file(path)?;
         Ok(Self::parse(&String::from_utf8_lossy(&text)))
+    }
+
+    /// The metrics of a run, as the report and the doctor read them: the
+    /// file must be there and hold at least one readable line; corrupt lines
+    /// are skipped and named by [`MetricsLog::warning`].
+    pub fn read_run(path: &Path) -> Result<MetricsLog> {
+        crate::util::user_path(path)?;
+        let log = Self::read(path)?;
+        if log.rows.is_empty() {
+            return Err(match log.skipped.first() {
+                Some((line, why)) => crate::Error::new(format!(
+                    "{}:{line}: {why}; no line of the file is readable ({} corrupt)",
+                    path.display(),
+                    log.skipped.len()
+                )),
+                None => crate::Error::new(format!(
+                    "{}: empty; expected one JSON object a line from `irc train`",
+                    path.display()
+                )),
+            });
+        }
+        Ok(log)
+    }
+
+    /// `path: N corrupt lines skipped (path:17: why, ...)`, when any were.
+    pub fn warning(&self, path: &Path) -> Option<String> {
+        const SHOWN: usize = 3;
+        let (first, rest) = self.skipped.split_at(self.skipped.len().min(SHOWN));
+        let (line, why) = first.first()?;
+        let mut s = format!(
+            "{}: {} corrupt line{} skipped: {}:{line}: {why}",
+            path.display(),
+            self.skipped.len(),
+            if self.skipped.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        for (line, _) in &first[1..] {
+            s.push_str(&format!(", line {line}"));
+        }
+        if !rest.is_empty() {
+            s.push_str(&format!(" and {} more", rest.len()));
+        }
+        Some(s)
     }
 
     /// Parse `metrics.jsonl` text.
     pub fn parse(text: &str) -> MetricsLog {
         let mut log = MetricsLog::default();
-        for line in text.lines() {
+        for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let v: serde_json::Value = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(_) => {
-                    log.bad_lines += 1;
-                    continue;
-                }
-            };
-            let f = |k: &str| v.get(k).and_then(|x| x.as_f64());
-            match f("step") {
-                Some(step) => log.rows.push(MetricRow {
-                    step,
-                    epoch: f("epoch"),
-                    train_loss: f("train_loss"),
-                    val_loss: f("val_loss"),
-                    lr: f("lr"),
-                    grad_norm: f("grad_norm"),
-                    tokens_per_s: f("tokens_per_s"),
-                    valid_svg_rate: f("valid_svg_rate"),
-                }),
-                None => log.bad_lines += 1,
+            match Self::row(line) {
+                Ok(r) => log.rows.push(r),
+                Err(why) => log.skipped.push((i + 1, why)),
             }
         }
         log
+    }
+
+    fn row(line: &str) -> std::result::Result<MetricRow, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+        let f = |k: &str| v.get(k).and_then(|x| x.as_f64());
+        let step = f("step").ok_or("expected a JSON object with a numeric `step`")?;
+        Ok(MetricRow {
+            step,
+            epoch: f("epoch"),
+            train_loss: f("train_loss"),
+            val_loss: f("val_loss"),
+            lr: f("lr"),
+            grad_norm: f("grad_norm"),
+            tokens_per_s: f("tokens_per_s"),
+            valid_svg_rate: f("valid_svg_rate"),
+        })
     }
 
     pub(crate) fn series(&self, get: fn(&MetricRow) -> Option<f64>) -> Vec<(f64, f64)> {

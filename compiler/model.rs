@@ -246,9 +246,12 @@ pub fn default_dir(spec: &Spec) -> PathBuf {
 /// Read a built directory's inspect.json.
 pub fn read_inspect(dir: &Path) -> Result<serde_json::Value> {
     let p = dir.join("inspect.json");
-    let text = std::fs::read_to_string(&p).at(format!(
-        "{} (is this a directory `irc build` wrote?)",
-        p.display()
-    ))?;
-    Ok(serde_json::from_str(&text)?)
+    if !crate::util::is_there(&p) {
+        crate::bail!(
+            "{}: no such file (is this a directory `irc build` wrote?)",
+            p.display()
+        );
+    }
+    let text = crate::util::read_user_text(&p)?;
+    serde_json::from_str(&text).at(p.display())
 }

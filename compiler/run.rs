@@ -253,7 +253,7 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     if opts.threads > 0 {
         spec.train.threads = opts.threads;
     }
-    train::check_sources(&spec, &spec.data)?;
+    train::check_inputs(&spec)?;
     std::fs::create_dir_all(&run).at(run.display())?;
     let out = Printer { quiet: opts.quiet };
     if !opts.quiet {
@@ -527,7 +527,9 @@ fn report_stage(p: &mut Pipeline) -> Result<Outcome> {
     let report_meta = dir.report_meta();
     let ran = recorded_hash(&report_meta).as_deref() != Some(key.as_str()) || !report.exists();
     if ran {
-        crate::report::report_run(dir.path(), &report)?;
+        if let Some(w) = crate::report::report_run(dir.path(), &report)? {
+            eprintln!("warning: {w}");
+        }
         atomic_write(
             &report_meta,
             serde_json::to_string_pretty(&json!({ "inputs_hash": key }))?.as_bytes(),

@@ -204,6 +204,21 @@ impl RunDir {
     }
 }
 
+/// `run` is a folder `irc train` or `irc run` wrote (it holds the spec it
+/// was built from, `build/spec.toml`): what the report and the doctor read.
+pub fn check_run(run: &Path) -> crate::Result<()> {
+    if crate::util::user_path(run)? != crate::util::PathKind::Folder {
+        crate::bail!("{}: a file; expected a run folder", run.display());
+    }
+    if !RunDir::new(run).spec().exists() {
+        crate::bail!(
+            "{}: not a run directory (no build/spec.toml); give the folder `irc train` or `irc run` wrote",
+            run.display()
+        );
+    }
+    Ok(())
+}
+
 /// `latest.safetensors` in a run directory, or the file itself (with or
 /// without its `.safetensors` extension).
 pub fn resolve_checkpoint(p: &Path) -> PathBuf {

@@ -96,6 +96,23 @@ pub fn variant(spec: &Spec, knob: &Knob, v: &toml::Value) -> Result<Spec> {
     Spec::parse(&spec.path, &src).map_err(|e| e.context(format!("--set {}={}", knob.key, show(v))))
 }
 
+/// The baseline and every variant, each checked as a whole spec and for
+/// what its run reads ([`crate::train::check_inputs`]) before any runs, so a
+/// bad value late in the list stops the sweep before its first run.
+pub fn plan(spec: &Spec, knobs: &[Knob]) -> Result<Vec<(String, Spec)>> {
+    crate::train::check_inputs(spec)?;
+    let mut plan = vec![("baseline".to_string(), spec.clone())];
+    for k in knobs {
+        for v in &k.values {
+            let name = format!("{}={}", k.key, show(v));
+            let s = variant(spec, k, v)?;
+            crate::train::check_inputs(&s).map_err(|e| e.context(format!("--set {name}")))?;
+            plan.push((name, s));
+        }
+    }
+    Ok(plan)
+}
+
 /// One variant's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -116,13 +133,7 @@ pub struct Row {
 
 /// Run the baseline and every one-knob variant into `out/<variant>`.
 pub fn sweep(spec: &Spec, knobs: &[Knob], out: &Path, opts: &RunOptions) -> Result<Vec<Row>> {
-    // Check every variant before running any.
-    let mut plan = vec![("baseline".to_string(), spec.clone())];
-    for k in knobs {
-        for v in &k.values {
-            plan.push((format!("{}={}", k.key, show(v)), variant(spec, k, v)?));
-        }
-    }
+    let plan = plan(spec, knobs)?;
     let mut rows = vec![];
     for (name, s) in plan {
         let dir = out.join(name.replace(['/', ' '], "_"));

@@ -1,6 +1,7 @@
-//! Small shared pieces: atomic file writes, a seeded RNG, content hashing.
+//! Small shared pieces: reading the paths a user names, atomic file
+//! writes, a seeded RNG, content hashing.
 
-use crate::error::{At, Result};
+use crate::error::{At, Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,103 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().at(path.display())?;
     tmp.persist(path).map_err(|e| e.error).at(path.display())?;
     Ok(())
+}
+
+/// What a path a user named turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    File,
+    Folder,
+}
+
+/// Check a path a user named (or one found in a folder they named) before
+/// reading it: it exists, and is a regular file or a folder (through any
+/// symbolic links). A FIFO, socket or device is refused because reading it
+/// blocks or never ends (`/dev/zero`); a symbolic link loop because it
+/// leads nowhere. Every reader of user input goes through here.
+pub fn user_path(p: &Path) -> Result<PathKind> {
+    path_kind(p).map_err(|why| Error::new(format!("{}: {why}", p.display())))
+}
+
+/// Whether anything is at `p` (a symbolic link loop or a FIFO is, and is
+/// refused by [`user_path`] when read), where [`Path::exists`] would call a
+/// loop "missing".
+pub fn is_there(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// [`user_path`]'s check, the reason without the path.
+pub fn path_kind(p: &Path) -> std::result::Result<PathKind, String> {
+    let meta = match std::fs::metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err("no such file or folder".into())
+        }
+        Err(e) if e.raw_os_error() == Some(ELOOP) => {
+            return Err("a symbolic link loop; expected a file or folder".into())
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let t = meta.file_type();
+    if t.is_dir() {
+        Ok(PathKind::Folder)
+    } else if t.is_file() {
+        Ok(PathKind::File)
+    } else {
+        Err(format!(
+            "{}, not a regular file; expected a file",
+            special_kind(&t)
+        ))
+    }
+}
+
+/// `ELOOP`, too many levels of symbolic links (std has no stable
+/// `ErrorKind` for it yet).
+#[cfg(target_os = "linux")]
+const ELOOP: i32 = 40;
+#[cfg(not(target_os = "linux"))]
+const ELOOP: i32 = 62;
+
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = t;
+    "a special file"
+}
+
+/// The bytes of a file a user named, checked by [`user_path`] first; a
+/// folder is refused.
+pub fn read_user_file(p: &Path) -> Result<Vec<u8>> {
+    user_file_bytes(p).map_err(|why| Error::new(format!("{}: {why}", p.display())))
+}
+
+/// The text of a file a user named ([`read_user_file`]), which must be UTF-8.
+pub fn read_user_text(p: &Path) -> Result<String> {
+    user_file_text(p).map_err(|why| Error::new(format!("{}: {why}", p.display())))
+}
+
+/// [`read_user_text`], the reason of a failure without the path.
+pub fn user_file_text(p: &Path) -> std::result::Result<String, String> {
+    String::from_utf8(user_file_bytes(p)?)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
+fn user_file_bytes(p: &Path) -> std::result::Result<Vec<u8>, String> {
+    if path_kind(p)? == PathKind::Folder {
+        return Err("a folder; expected a file".into());
+    }
+    std::fs::read(p).map_err(|e| e.to_string())
 }
 
 /// Hex SHA-256 of a byte string (build cache keys, data manifests).

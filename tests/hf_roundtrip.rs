@@ -85,7 +85,13 @@ fn export_then_import_is_lossless() {
         let w = built.init_weights(7);
         let hf = tmp.path().join("hf_out");
         let tok = tmp.path().join("tok.json");
-        std::fs::write(&tok, b"{\"model\": {\"type\": \"BPE\"}}").unwrap();
+        // A real tokenizer: export refuses to copy a file that is not one.
+        let cfg = irc::tokenizer::TokenizerConfig {
+            vocab_size: 260,
+            ..Default::default()
+        };
+        let (t, _) = irc::tokenizer::train::train(&["hello world hello world"], &cfg).unwrap();
+        t.save(&tok).unwrap();
         export_hf(&spec, &w, Some(&tok), &hf).unwrap();
         assert_eq!(
             std::fs::read(hf.join("tokenizer.json")).unwrap(),

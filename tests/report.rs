@@ -120,7 +120,7 @@ fn report_has_charts_tables_gallery_and_is_sanitized() {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
     assert!(html.contains("data-name=\"train\"") && html.contains("data-name=\"val\""));
-    assert!(html.contains("unreadable metrics lines</th><td>1<"));
+    assert!(html.contains("unreadable metrics lines</th><td>1 (lines "));
     // Eval table and "what to look at".
     assert!(html.contains("<table class=\"eval\">"));
     assert!(html.contains("valid SVG"));
@@ -300,7 +300,7 @@ fn what_to_look_at_maps_metrics_to_stages() {
         ));
     }
     let m = MetricsLog::parse(&t);
-    assert_eq!((m.rows.len(), m.bad_lines), (40, 0));
+    assert_eq!((m.rows.len(), m.skipped.len()), (40, 0));
     let gens = vec![
         Generation {
             prompt: "x".into(),
@@ -332,7 +332,7 @@ fn what_to_look_at_maps_metrics_to_stages() {
 
     // A healthy run: everything ok or no data.
     let m = MetricsLog::parse(&metrics_text(300));
-    assert_eq!(m.bad_lines, 1);
+    assert_eq!(m.skipped.len(), 1);
     let e = common::perfect_eval(4, 3);
     for x in diagnose(&m, Some(&e)) {
         assert_eq!(x.status, Status::Ok, "{x:?}");

@@ -83,9 +83,15 @@ pub(super) fn grad(
     s.load_weights(&w)?;
     s.zero_grads();
     let flat = |r: &[Vec<i32>]| r.iter().flatten().copied().collect::<Vec<_>>();
-    let loss = s
-        .backward(&flat(&rows), &flat(&trows), n, t)
-        .map_err(|e| e.context(tokens.display()))?;
+    // The library names the bad id; the message says which file it is from.
+    let loss = s.backward(&flat(&rows), &flat(&trows), n, t).map_err(|e| {
+        let file = if e.0.starts_with("target ") {
+            &targets
+        } else {
+            &tokens
+        };
+        e.context(file.display())
+    })?;
     let mut g = s.grad_weights()?;
     g.insert("loss", &[1], vec![loss]);
     g.save(&out, None)?;
@@ -197,7 +203,10 @@ pub(super) fn eval(run: PathBuf, n: usize, sampling: SamplingArgs, threads: usiz
 /// `irc report`.
 pub(super) fn report(run: PathBuf, out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(|| crate::rundir::RunDir::new(&run).report());
-    crate::report::report_run(&run, &out)?;
+    let warning = crate::report::report_run(&run, &out)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -314,9 +323,7 @@ pub(super) fn profile(
         d.push("-profile");
         d.into()
     });
-    let w = weights
-        .map(|p| Weights::load(&p).map_err(|e| e.context(p.display())))
-        .transpose()?;
+    let w = weights.map(|p| Weights::load(&p)).transpose()?;
     let programs: Vec<&str> = if program.is_empty() {
         crate::profile::PROGRAMS.to_vec()
     } else {

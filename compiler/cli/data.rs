@@ -3,6 +3,7 @@
 use crate::data::ingest::{self, Manifest, Rejected};
 use crate::data::{AsciiPolicy, DataConfig, Format};
 use crate::error::{At, Result};
+use crate::spec::range::{self, flag};
 use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 
@@ -24,16 +25,16 @@ pub enum DataCmd {
         #[arg(long, default_value = "reject")]
         ascii: AsciiPolicy,
         /// Longest sample kept (bytes of prompt + text).
-        #[arg(long, default_value_t = DataConfig::default().max_len)]
+        #[arg(long, default_value_t = DataConfig::default().max_len, value_parser = flag(range::at_least_one::<usize>))]
         max_len: usize,
         /// Near-duplicate MinHash threshold (1.0 = off).
-        #[arg(long, default_value_t = DataConfig::default().near_threshold)]
+        #[arg(long, default_value_t = DataConfig::default().near_threshold, value_parser = flag(range::similarity))]
         near: f64,
         /// Validation fraction.
-        #[arg(long, default_value_t = DataConfig::default().val_ratio)]
+        #[arg(long, default_value_t = DataConfig::default().val_ratio, value_parser = flag(range::fraction))]
         val_ratio: f64,
         /// Split seed.
-        #[arg(long, default_value_t = DataConfig::default().seed)]
+        #[arg(long, default_value_t = DataConfig::default().seed, value_parser = flag(range::any::<u64>))]
         seed: u64,
         /// Text: one sample per file instead of per line.
         #[arg(long)]
@@ -42,7 +43,7 @@ pub enum DataCmd {
         #[arg(long)]
         prompt_from_name: bool,
         /// Mix this many synthetic scene rows (seeded with --seed) in with the sources.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::rows))]
         synthetic: usize,
         /// SVG rows: canonical (numbers and path data one way, same pixels) | whitespace.
         #[arg(long, default_value = "canonical")]
@@ -53,7 +54,7 @@ pub enum DataCmd {
         /// A data folder written by `irc data ingest`.
         dir: PathBuf,
         /// Also list this many rejected rows.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = flag(range::any::<usize>))]
         show: usize,
     },
     /// Generate the synthetic prompt → SVG scene set as JSONL (`DIR/synth.jsonl`).
@@ -62,10 +63,10 @@ pub enum DataCmd {
         #[arg(short, long)]
         out: PathBuf,
         /// Rows.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 2000, value_parser = flag(range::some_rows))]
         count: usize,
         /// Seed.
-        #[arg(long, default_value_t = 1234)]
+        #[arg(long, default_value_t = 1234, value_parser = flag(range::any::<u64>))]
         seed: u64,
     },
     /// Tokenize a data folder into `train.tok` / `val.tok`.

@@ -10,6 +10,7 @@ use crate::model::{self, Built};
 use crate::parity::{forward_rows, interpret_rows, max_rel_err, LOGITS_TOLERANCE};
 use crate::runtime::weights::read_token_file;
 use crate::runtime::Weights;
+use crate::spec::range::{self, flag};
 use crate::spec::Spec;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -87,7 +88,7 @@ pub enum Cmd {
         spec: PathBuf,
         #[arg(short, long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = flag(range::any::<u64>))]
         seed: u64,
     },
     /// Loss and every parameter's gradient for one batch, as safetensors.
@@ -105,7 +106,7 @@ pub enum Cmd {
         out: PathBuf,
         #[arg(long)]
         build_dir: Option<PathBuf>,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
     },
     /// Train the spec's model on its `[data]` with its `[train]` recipe.
@@ -119,7 +120,7 @@ pub enum Cmd {
         #[arg(short, long)]
         out: Option<PathBuf>,
         /// Stop after this many steps (the schedule still spans the whole run).
-        #[arg(long)]
+        #[arg(long, value_parser = flag(range::at_least_one::<usize>))]
         stop_after: Option<usize>,
         /// No progress bar.
         #[arg(long)]
@@ -139,10 +140,10 @@ pub enum Cmd {
         #[arg(long)]
         quick: bool,
         /// Threads for training and generation (0: the spec's).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
         /// Stop training after this many steps; the next `irc run` resumes.
-        #[arg(long)]
+        #[arg(long, value_parser = flag(range::at_least_one::<usize>))]
         stop_after: Option<usize>,
     },
     /// Generate from a trained run (its latest checkpoint), streaming the text.
@@ -153,20 +154,20 @@ pub enum Cmd {
         #[command(flatten)]
         sampling: SamplingArgs,
         /// How many samples.
-        #[arg(short, long, default_value_t = 1)]
+        #[arg(short, long, default_value_t = 1, value_parser = flag(range::at_least_one::<usize>))]
         n: usize,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
     },
     /// Validation loss and generations for held-out prompts: RUN/eval.json.
     Eval {
         run: PathBuf,
         /// Held-out prompts to generate for.
-        #[arg(short, long, default_value_t = 32)]
+        #[arg(short, long, default_value_t = 32, value_parser = flag(range::at_least_one::<usize>))]
         n: usize,
         #[command(flatten)]
         sampling: SamplingArgs,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
     },
     /// A self-contained HTML report of a run: curves, eval table, gallery.
@@ -191,7 +192,7 @@ pub enum Cmd {
         #[arg(long)]
         quick: bool,
         /// Training threads (default: the spec's).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
     },
     /// The refinement checklist for a trained run: each symptom, its status
@@ -199,7 +200,7 @@ pub enum Cmd {
     Doctor {
         run: PathBuf,
         /// Threads of the compiled model (default: one per core).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
         /// Also profile the decode step kernel by kernel.
         #[arg(long)]
@@ -216,13 +217,13 @@ pub enum Cmd {
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Threads (default: the spec's).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
         /// Measured runs of each program, after one warm-up run.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = flag(range::at_least_one::<usize>))]
         iters: usize,
         /// Kernels listed per program, slowest first.
-        #[arg(long, default_value_t = 12)]
+        #[arg(long, default_value_t = 12, value_parser = flag(range::at_least_one::<usize>))]
         top: usize,
         /// Build directory (default: `build/<model name>-profile`).
         #[arg(long)]
@@ -245,7 +246,7 @@ pub enum Cmd {
         #[arg(long)]
         build_dir: Option<PathBuf>,
         /// Threads (default: the spec's).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
         /// Also run the reference interpreter (f64) and report the largest
         /// relative difference; fail if it exceeds 1e-4.
@@ -257,18 +258,20 @@ pub enum Cmd {
 #[derive(clap::Args, Clone)]
 pub struct SamplingArgs {
     /// 0 = greedy.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = flag(range::non_negative))]
     temperature: f32,
     /// 0 = no top-k cut.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = flag(range::any::<usize>))]
     top_k: usize,
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus mass in (0, 1]; 1 = off.
+    #[arg(long, default_value_t = 1.0, value_parser = flag(range::probability))]
     top_p: f32,
-    #[arg(long, default_value_t = 1.0)]
+    /// > 0; 1 = off.
+    #[arg(long, default_value_t = 1.0, value_parser = flag(range::positive))]
     repetition_penalty: f32,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = flag(range::any::<u64>))]
     seed: u64,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = flag(range::at_least_one::<usize>))]
     max_tokens: usize,
 }
 
@@ -491,12 +494,13 @@ fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {
     s
 }
 
-/// Entry point of the binary: errors print as one message and exit 1.
+/// Entry point of the binary: errors print as one message and exit 1 (a
+/// bad command line, as clap's usage errors, exits 2).
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            print_usage_error(&e);
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
@@ -506,5 +510,48 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             eprintln!("error: {e}");
             1
         }
+    }
+}
+
+/// The command line, typed. A negative number after a flag is that flag's
+/// value (refused by its range check, in the spec's words), not an unknown
+/// flag `-1`.
+pub fn parse(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut m = negative_numbers(Cli::command()).try_get_matches_from(args)?;
+    Cli::from_arg_matches_mut(&mut m)
+}
+
+fn negative_numbers(c: clap::Command) -> clap::Command {
+    c.mut_args(|a| a.allow_negative_numbers(true))
+        .mut_subcommands(negative_numbers)
+}
+
+/// A value its parser refused prints as `--flag: message` (the message of
+/// [`crate::spec::range`], as the spec gives it after `[section].field: `);
+/// any other usage error as clap words it.
+fn print_usage_error(e: &clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::ValueValidation {
+        let arg = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(a)) => a.split(' ').next().unwrap_or(a),
+            _ => "",
+        };
+        if let Some(why) = std::error::Error::source(e) {
+            eprintln!("error: {arg}: {why}");
+            return;
+        }
+    }
+    let _ = e.print();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::negative_numbers(super::Cli::command()).debug_assert();
     }
 }

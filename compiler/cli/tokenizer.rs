@@ -1,6 +1,7 @@
 //! `irc tokenizer ...` subcommands.
 
 use crate::error::{At, Result};
+use crate::spec::range::{self, flag};
 use crate::tokenizer::{train, Alphabet, Tokenizer, TokenizerConfig};
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ pub enum TokenizerCmd {
         /// Data folder or file.
         input: PathBuf,
         /// Target vocabulary size (specials and base alphabet included).
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = flag(range::at_least_one::<usize>))]
         vocab: usize,
         /// Output tokenizer.json.
         #[arg(short, long)]
@@ -25,7 +26,7 @@ pub enum TokenizerCmd {
         #[arg(long = "special")]
         specials: Vec<String>,
         /// Merge only pairs seen at least this often.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = flag(range::at_least_one::<u64>))]
         min_frequency: u64,
         /// Pre-split: gpt2 | numbers (a signed decimal number is one word).
         #[arg(long, default_value = "gpt2")]
@@ -66,7 +67,6 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
             min_frequency,
             pre_split,
         } => {
-            let samples = crate::data::samples_from(&input)?;
             let cfg = TokenizerConfig {
                 vocab_size: vocab,
                 alphabet,
@@ -75,6 +75,15 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
                 path: None,
                 pre_split,
             };
+            if let Some((field, msg)) = train::config_problem(&cfg) {
+                let flag = if field == "vocab_size" {
+                    "--vocab"
+                } else {
+                    "--special"
+                };
+                crate::bail!("{flag}: {msg}");
+            }
+            let samples = crate::data::samples_from(&input)?;
             let t0 = std::time::Instant::now();
             let (tok, st) = train::train(&samples, &cfg).map_err(|e| e.context(input.display()))?;
             tok.save(&out)?;
@@ -103,7 +112,7 @@ pub fn run(cmd: TokenizerCmd) -> Result<()> {
         } => {
             let tok = Tokenizer::load(&tokenizer)?;
             let bytes = match (text, &file) {
-                (_, Some(f)) => std::fs::read(f).at(f.display())?,
+                (_, Some(f)) => crate::util::read_user_file(f)?,
                 (Some(t), None) => t.into_bytes(),
                 (None, None) => crate::bail!("give a text or --file"),
             };

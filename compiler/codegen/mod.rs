@@ -30,8 +30,8 @@ pub use embedded::{RUNTIME_C, TEMPLATES};
 /// Version of the emitted C ABI; bump on any incompatible change.
 pub const ABI_VERSION: u32 = 2;
 
-/// Most threads a context accepts.
-pub const MAX_THREADS: usize = 256;
+/// Most threads a context accepts (a setting's range, so the spec owns it).
+pub use crate::spec::range::MAX_THREADS;
 
 /// The emitted sources of one build.
 #[derive(Debug, Clone)]

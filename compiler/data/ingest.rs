@@ -13,7 +13,7 @@ use super::{canon, svg, AsciiPolicy, DataConfig, Format, Row};
 use crate::error::{At, Result};
 use crate::rundir::DataDir;
 use crate::tokenizer::{EOS, PAD};
-use crate::util::{atomic_write, sha256_hex, Rng};
+use crate::util::{atomic_write, sha256_hex, user_path, PathKind, Rng};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -70,31 +70,50 @@ impl Gated {
     }
 }
 
-/// All files under the sources that the format reads, sorted.
+/// All files under the sources that the format reads, sorted. Every path
+/// is checked by [`user_path`] (a FIFO named `x.svg` would block the read
+/// forever); a folder reached twice through symbolic links is walked once.
 pub fn source_files(cfg: &DataConfig) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut walked = std::collections::HashSet::new();
     for src in &cfg.source {
-        if src.is_dir() {
-            let mut stack = vec![src.clone()];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d).at(d.display())? {
-                    let p = e.at(d.display())?.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if wanted(&p, cfg.format) {
-                        files.push(p);
-                    }
-                }
-            }
-        } else if src.is_file() {
-            files.push(src.clone());
-        } else {
-            crate::bail!("{}: no such file or folder", src.display());
+        match user_path(src)? {
+            PathKind::File => files.push(src.clone()),
+            PathKind::Folder => walk(src, cfg.format, &mut walked, &mut files)?,
         }
     }
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// The files under `dir` the format reads, into `files`; `walked` holds
+/// the folders already read (by their canonical path).
+fn walk(
+    dir: &Path,
+    format: Format,
+    walked: &mut std::collections::HashSet<PathBuf>,
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if !walked.insert(std::fs::canonicalize(&d).at(d.display())?) {
+            continue;
+        }
+        for e in std::fs::read_dir(&d).at(d.display())? {
+            let p = e.at(d.display())?.path();
+            // A file the format does not read is skipped, whatever it is;
+            // anything else must be a folder or a regular file.
+            if !wanted(&p, format) && !p.is_dir() {
+                continue;
+            }
+            match user_path(&p)? {
+                PathKind::Folder => stack.push(p),
+                PathKind::File => files.push(p),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn ext(p: &Path) -> String {
@@ -722,6 +741,35 @@ pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> 
     Ok((sha256_hex(key.as_bytes()), sources))
 }
 
+/// The sources, for a message: `a, b/`.
+fn sources_named(cfg: &DataConfig) -> String {
+    let v: Vec<String> = cfg.source.iter().map(|p| p.display().to_string()).collect();
+    v.join(", ")
+}
+
+/// Why an ingest read no row at all: no file of the format, or files
+/// without a sample.
+fn nothing_read(cfg: &DataConfig) -> String {
+    let exts = match cfg.format {
+        Format::Svg => ".svg",
+        Format::Jsonl => ".jsonl",
+        Format::Text => ".txt",
+        _ => ".svg, .jsonl or .txt",
+    };
+    let files = source_files(cfg).map_or(0, |f| f.len());
+    if files == 0 {
+        format!(
+            "{}: no {exts} files; expected a corpus to read (check the format)",
+            sources_named(cfg)
+        )
+    } else {
+        format!(
+            "{}: {files} files read, no samples in them; expected at least one row",
+            sources_named(cfg)
+        )
+    }
+}
+
 /// Stage 1: read, gate, dedup, split and write `out/` (atomic writes).
 pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
     if !(0.0..1.0).contains(&cfg.val_ratio) {
@@ -730,7 +778,21 @@ pub fn ingest(cfg: &DataConfig, out: &Path) -> Result<Manifest> {
     let (inputs_hash, sources) = inputs_hash(cfg)?;
     let raw = read_sources(cfg)?;
     let read = raw.len();
+    if read == 0 {
+        crate::bail!("{}", nothing_read(cfg));
+    }
     let g = gate(raw, cfg);
+    if g.kept.is_empty() {
+        crate::bail!(
+            "{}: no row kept: {read} read, every one rejected ({})",
+            sources_named(cfg),
+            g.counts()
+                .iter()
+                .map(|(why, n)| format!("{n} {why}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let (ti, vi) = split_rows(&g.kept, cfg.val_ratio, cfg.seed);
     let families = family_counts(&g.kept, &ti, &vi);
     let train: Vec<Row> = ti.iter().map(|&i| g.kept[i].1.clone()).collect();

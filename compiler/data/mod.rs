@@ -211,7 +211,7 @@ impl Row {
 
 /// Read a rows file (`train.jsonl` style). Errors name the file and line.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).at(path.display())?;
+    let text = crate::util::read_user_text(path)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -248,19 +248,31 @@ pub fn row_samples(rows: &[Row]) -> Vec<String> {
 
 /// Training samples for the tokenizer from a path: a data folder (its
 /// `train.jsonl`), a `.jsonl` rows file, or a text file (one sample a line).
+/// Nothing to learn from (an empty file, binary data) is an error naming
+/// the file.
 pub fn samples_from(path: &Path) -> Result<Vec<String>> {
-    if path.is_dir() {
-        return Ok(row_samples(&read_rows(
-            &crate::rundir::DataDir::new(path).train_rows(),
-        )?));
+    let (file, samples) = if crate::util::user_path(path)? == crate::util::PathKind::Folder {
+        let f = crate::rundir::DataDir::new(path).train_rows();
+        let rows = read_rows(&f)?;
+        (f, row_samples(&rows))
+    } else if path.extension().is_some_and(|e| e == "jsonl") {
+        (path.to_path_buf(), row_samples(&read_rows(path)?))
+    } else {
+        let text = crate::util::read_user_text(path)?;
+        if let Some(at) = text.find('\0') {
+            crate::bail!(
+                "{}: binary data (a NUL byte at {at}); expected text, a sample a line",
+                path.display()
+            );
+        }
+        let lines = text.lines().filter(|l| !l.is_empty()).map(str::to_string);
+        (path.to_path_buf(), lines.collect())
+    };
+    if samples.iter().all(|s| s.trim().is_empty()) {
+        crate::bail!(
+            "{}: no samples; expected text to learn merges from",
+            file.display()
+        );
     }
-    if path.extension().is_some_and(|e| e == "jsonl") {
-        return Ok(row_samples(&read_rows(path)?));
-    }
-    let text = std::fs::read_to_string(path).at(path.display())?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(samples)
 }

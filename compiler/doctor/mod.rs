@@ -47,14 +47,12 @@ pub struct Options {
 pub fn doctor(run: &Path, opts: Options) -> Result<Vec<Finding>> {
     let dir = RunDir::new(run);
     let spec_path = dir.spec();
-    if !spec_path.exists() {
-        return Err(Error::new(format!(
-            "{}: not a run directory (no build/spec.toml); give the folder `irc train` or `irc run` wrote",
-            run.display()
-        )));
+    crate::rundir::check_run(run)?;
+    let metrics = MetricsLog::read_run(&dir.metrics())?;
+    if let Some(w) = metrics.warning(&dir.metrics()) {
+        eprintln!("warning: {w}");
     }
-    let metrics = MetricsLog::read(&dir.metrics()).unwrap_or_else(|_| MetricsLog::parse(""));
-    let eval = EvalResult::read_json(&dir.eval()).ok();
+    let eval = EvalResult::read_if_present(&dir.eval())?;
     let mut findings = checks::for_run(run, &metrics, eval.as_ref());
 
     // Tokenizer roundtrip, into the UTF finding.
@@ -120,8 +118,7 @@ fn roundtrip(run: &Path) -> Result<(usize, usize)> {
     let data = RunDir::new(run).data();
     let tok = Tokenizer::load(&data.tokenizer())?;
     let path = data.val_rows();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    let text = crate::util::read_user_text(&path)?;
     let (mut bad, mut n) = (0, 0);
     for (i, line) in text
         .lines()

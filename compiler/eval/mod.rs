@@ -600,9 +600,18 @@ impl EvalResult {
         crate::util::atomic_write(path, s.as_bytes())
     }
 
+    /// Read an `eval.json` if the run has one (a corrupt one is an error
+    /// naming it).
+    pub fn read_if_present(path: &Path) -> Result<Option<EvalResult>> {
+        if !crate::util::is_there(path) {
+            return Ok(None);
+        }
+        Self::read_json(path).map(Some)
+    }
+
     /// Read an `eval.json`.
     pub fn read_json(path: &Path) -> Result<EvalResult> {
-        let s = std::fs::read_to_string(path).at(path.display())?;
+        let s = crate::util::read_user_text(path)?;
         serde_json::from_str(&s).at(path.display())
     }
 }

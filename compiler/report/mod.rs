@@ -101,6 +101,15 @@ pre.raw{width:128px;height:128px;box-sizing:border-box}.verdict{font-size:12px;m
 .tile .cap{font-family:monospace;word-break:break-all;text-align:center;margin-top:2px}
 ";
 
+/// `0`, or `2 (lines 17, 18)`.
+fn skipped_lines(m: &MetricsLog) -> String {
+    if m.skipped.is_empty() {
+        return "0".into();
+    }
+    let lines: Vec<String> = m.skipped.iter().map(|(l, _)| l.to_string()).collect();
+    format!("{} (lines {}; skipped)", m.skipped.len(), lines.join(", "))
+}
+
 fn run_section(m: &MetricsLog, run_dir: &Path) -> String {
     let mut s = String::from("<h2 id=\"run\">Run</h2>\n");
     if m.rows.is_empty() {
@@ -134,7 +143,7 @@ fn run_section(m: &MetricsLog, run_dir: &Path) -> String {
             mean(&tps).map_or("N/A".into(), |x| format!("{x:.0}")),
         ),
         ("last lr", last.lr.map_or("N/A".into(), fmt_num)),
-        ("unreadable metrics lines", m.bad_lines.to_string()),
+        ("unreadable metrics lines", skipped_lines(m)),
     ];
     let data = crate::train::DataSummary::read(run_dir).ok().flatten();
     let data_rows = data.iter().flat_map(|d| {
@@ -578,17 +587,36 @@ pub fn write_report(
     out: &Path,
 ) -> Result<()> {
     let metrics = MetricsLog::read(&RunDir::new(run_dir).metrics())?;
-    let html = render_html(run_dir, &metrics, eval, samples);
+    write_html(run_dir, &metrics, eval, samples, out)
+}
+
+fn write_html(
+    run_dir: &Path,
+    metrics: &MetricsLog,
+    eval: Option<&EvalResult>,
+    samples: &[GallerySample],
+    out: &Path,
+) -> Result<()> {
+    let html = render_html(run_dir, metrics, eval, samples);
     crate::util::atomic_write(out, html.as_bytes())
 }
 
-/// `irc report`: the HTML report of a run.
-pub fn report_run(run: &Path, out: &Path) -> Result<()> {
+/// `irc report`: the HTML report of a run. The run must have metrics
+/// ([`MetricsLog::read_run`]); a corrupt `eval.json` or `samples.json` is
+/// an error naming it; corrupt metrics lines are skipped, counted in the
+/// report and returned as a warning for the caller to show.
+pub fn report_run(run: &Path, out: &Path) -> Result<Option<String>> {
     let dir = RunDir::new(run);
-    let eval = EvalResult::read_json(&dir.eval()).ok();
-    let samples: Vec<GallerySample> = std::fs::read_to_string(dir.samples())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    write_report(run, eval.as_ref(), &samples, out)
+    crate::rundir::check_run(run)?;
+    let metrics = MetricsLog::read_run(&dir.metrics())?;
+    let eval = EvalResult::read_if_present(&dir.eval())?;
+    let samples: Vec<GallerySample> = match dir.samples() {
+        p if crate::util::is_there(&p) => {
+            serde_json::from_str(&crate::util::read_user_text(&p)?)
+                .map_err(|e| crate::Error::new(format!("{}: {e}", p.display())))?
+        }
+        _ => Vec::new(),
+    };
+    write_html(run, &metrics, eval.as_ref(), &samples, out)?;
+    Ok(metrics.warning(&dir.metrics()))
 }

@@ -2,7 +2,7 @@
 //! family's standard initialization, and precise checks on load.
 
 use super::ParamEntry;
-use crate::error::{At, Error, Result};
+use crate::error::{Error, Result};
 use crate::ir::Tensor;
 use crate::spec::{Family, ModelSpec};
 use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
@@ -46,7 +46,7 @@ impl Weights {
     /// Read a safetensors file. F32 tensors load as they are; F16/BF16/F64 are
     /// converted to f32.
     pub fn load(path: &Path) -> Result<Weights> {
-        let bytes = std::fs::read(path).at(path.display())?;
+        let bytes = crate::util::read_user_file(path)?;
         Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))
     }
 
@@ -64,7 +64,22 @@ impl Weights {
             let data = to_f32(&view).map_err(|e| Error::new(format!("tensor `{name}`: {e}")))?;
             w.insert(&name, view.shape(), data);
         }
+        w.check_finite()?;
         Ok(w)
+    }
+
+    /// A NaN or an infinity in a weight turns every logit into NaN without
+    /// a word: refuse it at load, naming the tensor and the first bad value.
+    fn check_finite(&self) -> Result<()> {
+        for (name, t) in &self.tensors {
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::new(format!(
+                    "tensor `{name}`: value {} at index {i} is not finite; expected finite weights",
+                    t.data[i]
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Write a safetensors file atomically (tensors in name order).
@@ -300,7 +315,7 @@ fn f16_to_f32(h: u16) -> f32 {
 
 /// Read ids (one or more integers a row, whitespace or comma separated).
 pub fn read_token_file(path: &Path) -> Result<Vec<Vec<i32>>> {
-    let text = std::fs::read_to_string(path).at(path.display())?;
+    let text = crate::util::read_user_text(path)?;
     let mut rows = vec![];
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -18,6 +18,7 @@
 //! A value out of range is reported at its line and column, as every other
 //! spec error.
 
+use super::range::{self, Check};
 use crate::sample::SamplingConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -91,37 +92,28 @@ impl Default for EvalConfig {
     }
 }
 
-fn checked<'de, D, T>(
-    d: D,
-    ok: impl Fn(&T) -> bool,
-    expected: &str,
-) -> std::result::Result<T, D::Error>
+/// A field read by serde, then checked by its [`range`] function, so the
+/// spec refuses a value in the same words as the flag of the same name.
+fn checked<'de, D, T>(d: D, check: Check<T>) -> std::result::Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de> + std::fmt::Display,
+    T: Deserialize<'de>,
 {
-    let v = T::deserialize(d)?;
-    if ok(&v) {
-        Ok(v)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "{v} is out of range; expected {expected}"
-        )))
-    }
+    check(T::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 fn non_negative<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
-    checked(d, |v: &f32| v.is_finite() && *v >= 0.0, "a number ≥ 0")
+    checked(d, range::non_negative)
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
-    checked(d, |v: &f32| v.is_finite() && *v > 0.0, "a number > 0")
+    checked(d, range::positive)
 }
 
 fn probability<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
-    checked(d, |v: &f32| *v > 0.0 && *v <= 1.0, "a number in (0, 1]")
+    checked(d, range::probability)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
-    checked(d, |v: &usize| *v >= 1, "an integer ≥ 1")
+    checked(d, range::at_least_one)
 }

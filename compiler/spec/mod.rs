@@ -13,6 +13,7 @@
 //! `[tokenizer]` (whose types belong to their stages) typed by serde.
 
 mod generate;
+pub mod range;
 mod train;
 
 pub use generate::{EvalConfig, GenerateConfig};
@@ -453,8 +454,8 @@ fn positive_f64(d: &Diag, field: &str, v: &Option<Spanned<f64>>, default: f64) -
 impl Spec {
     /// Read and check a spec file.
     pub fn load(path: &Path) -> Result<Spec> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(format!("{}: cannot read spec: {e}", path.display())))?;
+        let src = crate::util::user_file_text(path)
+            .map_err(|why| Error::new(format!("{}: cannot read spec: {why}", path.display())))?;
         Spec::parse(path, &src)
     }
 
@@ -472,7 +473,7 @@ impl Spec {
         let model = resolve_model(&d, model)?;
         let train = resolve_train(&d, src)?;
         let build = resolve_build(&d, raw.build, &model, &train)?;
-        let stages = resolve_stage_sections(&d, src)?;
+        let stages = resolve_stage_sections(&d, src, model.vocab_size)?;
         let mut sections = toml::Table::new();
         for (k, v) in [
             ("train", raw.train),
@@ -856,8 +857,7 @@ fn key_offset(src: &str, span: std::ops::Range<usize>, field: &str) -> usize {
 #[derive(Deserialize)]
 struct RawStageSections {
     data: Option<Spanned<DataConfig>>,
-    #[serde(default)]
-    tokenizer: TokenizerConfig,
+    tokenizer: Option<Spanned<TokenizerConfig>>,
     #[serde(default)]
     generate: GenerateConfig,
     #[serde(default)]
@@ -871,7 +871,7 @@ struct StageSections {
     eval: EvalConfig,
 }
 
-fn resolve_stage_sections(d: &Diag, src: &str) -> Result<StageSections> {
+fn resolve_stage_sections(d: &Diag, src: &str, model_vocab: usize) -> Result<StageSections> {
     let raw: RawStageSections = toml::from_str(src).map_err(|e| d.toml_error(&e))?;
     let data = match raw.data {
         Some(t) => {
@@ -885,9 +885,21 @@ fn resolve_stage_sections(d: &Diag, src: &str) -> Result<StageSections> {
         }
         None => DataConfig::default(),
     };
+    let tokenizer = match raw.tokenizer {
+        Some(t) => {
+            let span = t.span();
+            let tokenizer = t.into_inner();
+            if let Some((field, msg)) = tokenizer_problems(&tokenizer, model_vocab) {
+                let at = key_offset(src, span, field);
+                return Err(d.at(at..at, &format!("[tokenizer].{field}"), msg));
+            }
+            tokenizer
+        }
+        None => TokenizerConfig::default(),
+    };
     let mut s = StageSections {
         data,
-        tokenizer: raw.tokenizer,
+        tokenizer,
         generate: raw.generate,
         eval: raw.eval,
     };
@@ -907,18 +919,42 @@ fn resolve_stage_sections(d: &Diag, src: &str) -> Result<StageSections> {
 }
 
 /// The `[data]` numbers serde cannot check by type alone (the ingest
-/// would reject them later, without a place).
+/// would reject them later, without a place); `irc data ingest`'s flags
+/// check the same [`range`]s.
 fn data_problems(d: &DataConfig) -> Option<(&'static str, String)> {
-    if !(0.0..1.0).contains(&d.val_ratio) {
-        return Some((
-            "val_ratio",
-            format!(
-                "{} is out of range; expected a fraction in [0, 1)",
-                d.val_ratio
-            ),
-        ));
-    }
-    None
+    first_problem([
+        ("val_ratio", range::fraction(d.val_ratio).err()),
+        ("near_threshold", range::similarity(d.near_threshold).err()),
+        ("max_len", range::at_least_one(d.max_len).err()),
+        ("synthetic", range::rows(d.synthetic).err()),
+        ("synth_count", range::rows(d.synth_count).err()),
+    ])
+}
+
+/// The `[tokenizer]` numbers, as `irc tokenizer train`'s flags check them.
+fn tokenizer_problems(t: &TokenizerConfig, model_vocab: usize) -> Option<(&'static str, String)> {
+    let trained = t.path.is_none();
+    first_problem([
+        ("min_frequency", range::at_least_one(t.min_frequency).err()),
+        (
+            "vocab_size",
+            (trained && t.vocab_size > model_vocab).then(|| {
+                format!(
+                    "{} exceeds [model].vocab_size = {model_vocab}; expected at most the model's vocabulary",
+                    t.vocab_size
+                )
+            }),
+        ),
+    ])
+    .or_else(|| crate::tokenizer::train::config_problem(t).filter(|_| trained))
+}
+
+fn first_problem<const N: usize>(
+    checks: [(&'static str, Option<String>); N],
+) -> Option<(&'static str, String)> {
+    checks
+        .into_iter()
+        .find_map(|(field, e)| e.map(|msg| (field, msg)))
 }
 
 fn resolve_build(
@@ -951,6 +987,10 @@ fn resolve_build(
     .unwrap_or(Target::Native);
     let dtype = choice(d, "[build].dtype", &b.dtype, &[("f32", DType::F32)])?.unwrap_or(DType::F32);
     let threads = count(d, "[build].threads", &b.threads, 0, Some(0), span.clone())?;
+    if let Err(msg) = range::threads(threads) {
+        let s = b.threads.as_ref().map_or(span.clone(), |t| t.span());
+        return Err(d.at(s, "[build].threads", msg));
+    }
     let opt_level = count(
         d,
         "[build].opt_level",

@@ -140,6 +140,9 @@ impl TrainSpec {
                 return Some((f, "must be at least 1".into()));
             }
         }
+        if let Err(msg) = super::range::threads(self.threads) {
+            return Some(("threads", msg));
+        }
         for (f, v) in [
             ("batch", self.batch),
             ("seq_len", self.seq_len),

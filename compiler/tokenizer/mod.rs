@@ -20,7 +20,7 @@ pub mod bytelevel;
 pub mod hf;
 pub mod train;
 
-use crate::error::{At, Result};
+use crate::error::Result;
 use crate::util::atomic_write;
 use aho_corasick::{AhoCorasick, MatchKind};
 pub use bytelevel::PreSplit;
@@ -522,7 +522,7 @@ impl Tokenizer {
 
     /// Load a `tokenizer.json` (HF byte-level BPE).
     pub fn load(path: &Path) -> Result<Tokenizer> {
-        let text = std::fs::read_to_string(path).at(path.display())?;
+        let text = crate::util::read_user_text(path)?;
         hf::from_json(&text).map_err(|e| e.context(path.display()))
     }
 

@@ -33,6 +33,29 @@ pub fn special_list(cfg: &TokenizerConfig) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// What is wrong with a configuration before any training, as (field,
+/// message): an empty special token, or a vocabulary too small for the
+/// special tokens and the base alphabet. The spec's `[tokenizer]` and
+/// `irc tokenizer train`'s flags are both checked here.
+pub fn config_problem(cfg: &TokenizerConfig) -> Option<(&'static str, String)> {
+    let specials = match special_list(cfg) {
+        Ok(s) => s,
+        Err(e) => return Some(("special_tokens", e.0)),
+    };
+    let base = specials.len() + cfg.alphabet.bytes().len();
+    (cfg.vocab_size < base).then(|| {
+        (
+            "vocab_size",
+            format!(
+                "{} is out of range; expected at least {base} ({} special tokens + {} base symbols)",
+                cfg.vocab_size,
+                specials.len(),
+                cfg.alphabet.bytes().len()
+            ),
+        )
+    })
+}
+
 /// Word counts of one thread and the bytes it read.
 type WordCounts<'a> = (FxMap<&'a [u8], u64>, usize);
 
@@ -52,17 +75,11 @@ pub fn train<T: AsRef<[u8]> + Sync>(
     samples: &[T],
     cfg: &TokenizerConfig,
 ) -> Result<(Tokenizer, TrainStats)> {
+    if let Some((field, msg)) = config_problem(cfg) {
+        bail!("{field}: {msg}");
+    }
     let specials = special_list(cfg)?;
     let alphabet = cfg.alphabet.bytes();
-    let base = specials.len() + alphabet.len();
-    if cfg.vocab_size < base {
-        bail!(
-            "vocab_size {} is smaller than {} special tokens + {} base symbols",
-            cfg.vocab_size,
-            specials.len(),
-            alphabet.len()
-        );
-    }
     // Ids: specials, then alphabet bytes in byte order.
     let mut vocab: Vec<Vec<u8>> = specials.iter().map(|s| s.as_bytes().to_vec()).collect();
     let mut byte_id = [Id::MAX; 256];

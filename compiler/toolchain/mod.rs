@@ -173,12 +173,14 @@ pub struct BuildOutcome {
 }
 
 /// Where compiled libraries are cached across builds: `$IRC_CACHE`, else
-/// `$XDG_CACHE_HOME/irc`, else `~/.cache/irc`.
+/// `$XDG_CACHE_HOME/irc`, else `~/.cache/irc`. A variable set to the empty
+/// string counts as unset (not as the working folder).
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("IRC_CACHE") {
+    let set = |name: &str| std::env::var_os(name).filter(|d| !d.is_empty());
+    if let Some(d) = set("IRC_CACHE") {
         return PathBuf::from(d);
     }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+    if let Some(d) = set("XDG_CACHE_HOME") {
         return PathBuf::from(d).join("irc");
     }
     match std::env::var_os("HOME") {

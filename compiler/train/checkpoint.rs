@@ -137,7 +137,7 @@ pub fn from_bytes(bytes: &[u8], table: &[ParamEntry]) -> Result<Checkpoint> {
 
 /// Read and check a checkpoint file (see [`from_bytes`]); errors name it.
 pub fn read(path: &Path, table: &[ParamEntry]) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).at(path.display())?;
+    let bytes = crate::util::read_user_file(path)?;
     from_bytes(&bytes, table).map_err(|e| e.context(path.display()))
 }
 
@@ -216,10 +216,27 @@ pub fn candidates(from: &Path) -> Candidates {
     c
 }
 
+/// The step of the checkpoint a resume from `from` would try first, from
+/// its header alone (`None` when a run folder offers none): what training
+/// checks before it builds anything. A file's errors name it.
+pub fn newest_step(from: &Path) -> Result<Option<usize>> {
+    if from.is_dir() {
+        return Ok(candidates(from).newest_first.first().map(|(s, _)| *s));
+    }
+    let p = crate::rundir::resolve_checkpoint(from);
+    file_step(&p).map(Some).map_err(|e| e.context(p.display()))
+}
+
 /// The step in a checkpoint's header, reading only the header.
 fn header_step(path: &Path) -> Result<usize> {
+    step_of(&header(path)?.0)
+}
+
+/// A checkpoint's metadata and the length its header says the file has.
+fn header(path: &Path) -> Result<(BTreeMap<String, String>, u64)> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).at(path.display())?;
+    crate::util::path_kind(path).map_err(Error::new)?;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::new(e.to_string()))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|_| Error::new("truncated: shorter than the 8-byte header length"))?;
@@ -238,6 +255,28 @@ fn header_step(path: &Path) -> Result<usize> {
         .get("__metadata__")
         .and_then(|m| serde_json::from_value(m.clone()).ok())
         .unwrap_or_default();
+    let data_end = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    Ok((meta, 8 + n + data_end))
+}
+
+/// The step of a checkpoint file, from its header, and the file as long as
+/// the header says (a truncated file is refused before anything is built).
+fn file_step(path: &Path) -> Result<usize> {
+    let (meta, want) = header(path)?;
+    let have = std::fs::metadata(path)
+        .map_err(|e| Error::new(e.to_string()))?
+        .len();
+    if have != want {
+        return Err(Error::new(format!(
+            "truncated or padded: {have} bytes, the header describes {want}"
+        )));
+    }
     step_of(&meta)
 }
 

@@ -106,7 +106,7 @@ pub fn run_dir(spec: &Spec, out: Option<&Path>) -> PathBuf {
 /// Prepare the data for a spec into `run/data` (cached by content hash).
 pub fn prepare_data(spec: &Spec, run: &Path) -> Result<(Prepared, Tokenizer)> {
     let (data, tok) = data_configs(spec)?;
-    check_sources(spec, &data)?;
+    check_inputs(spec)?;
     let prepared = prepare(&data, &tok, RunDir::new(run).data().path())?;
     let tokenizer = Tokenizer::load(&prepared.tokenizer)?;
     check_vocab(spec, &tokenizer)?;
@@ -124,6 +124,18 @@ pub fn check_sources(spec: &Spec, data: &DataConfig) -> Result<()> {
             "{}: [data].source: missing; expected the corpus files or folders to train on (or synthetic = N, or format = \"synthetic\")",
             spec.path.display()
         )));
+    }
+    Ok(())
+}
+
+/// What a run reads besides the spec is there, before anything runs: the
+/// `[data]` sources (or synthetic rows) and a `[tokenizer].path`. `irc run`
+/// checks this first, and `irc sweep` for every variant before running any.
+pub fn check_inputs(spec: &Spec) -> Result<()> {
+    check_sources(spec, &spec.data)?;
+    let named = spec.data.source.iter().chain(&spec.tokenizer.path);
+    for p in named {
+        crate::util::user_path(p)?;
     }
     Ok(())
 }
@@ -320,6 +332,27 @@ fn progress_bar(quiet: bool, total: usize, step: usize) -> indicatif::ProgressBa
     b
 }
 
+/// `--resume` names a checkpoint whose header reads, at a step within the
+/// schedule (see [`checkpoint::newest_step`]).
+fn check_resumable(from: &Path, total: usize) -> Result<()> {
+    match checkpoint::newest_step(from)? {
+        Some(step) => check_step_in_schedule(from, step, total),
+        None => Ok(()), // no candidate: the resume itself says why
+    }
+}
+
+/// A checkpoint past the last step would "train" on a schedule that has
+/// ended (the learning rate of a finished cosine, NaN losses).
+fn check_step_in_schedule(from: &Path, step: usize, total: usize) -> Result<()> {
+    if step > total {
+        return Err(Error::new(format!(
+            "{}: the checkpoint is at step {step}, past the schedule's {total} steps ([train].steps or epochs); expected a checkpoint of this recipe",
+            from.display()
+        )));
+    }
+    Ok(())
+}
+
 impl<'a> Trainer<'a> {
     /// Prepare the data into `run`, build the model, write the data summary
     /// and start from `opts.resume` or from fresh weights. Returns the
@@ -331,9 +364,8 @@ impl<'a> Trainer<'a> {
         checkpoint::remove_stale_temporaries(&dir)?;
         let (prepared, tok) = prepare_data(spec, run)?;
         let (data_cfg, _) = data_configs(spec)?;
-        let built = model::build(spec, &dir.build())?;
-        let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
-        let mut s = built.session(tr.threads)?;
+        let program = model::program(spec);
+        let (bs, t) = (program.batch, program.seq);
 
         let train_set = TokenSet::load(&prepared.train)?;
         let mut batcher = Batcher::with_options(
@@ -355,6 +387,13 @@ impl<'a> Trainer<'a> {
             .steps
             .unwrap_or(tr.epochs * batcher.steps_per_epoch())
             .max(1);
+        // A checkpoint that cannot be resumed is refused before the build
+        // and the data summary are rewritten (from its header only).
+        if let Some(r) = &opts.resume {
+            check_resumable(r, total)?;
+        }
+        let built = model::build(spec, &dir.build())?;
+        let mut s = built.session(tr.threads)?;
         let summary = DataSummary::of(&batcher, total);
         summary.write(run)?;
         if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
@@ -363,6 +402,7 @@ impl<'a> Trainer<'a> {
         let mut step = 0;
         if let Some(r) = &opts.resume {
             step = checkpoint::resume(&mut s, &mut batcher, r)?;
+            check_step_in_schedule(r, step, total)?;
         } else {
             s.load_weights(&built.init_weights(tr.seed))?;
         }
