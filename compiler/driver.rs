@@ -56,6 +56,29 @@ fn dump(pass: &str, text: impl FnOnce() -> String) {
     }
 }
 
+/// Every tensor within what the emitted C indexes. The spec checks its
+/// largest tensors before lowering ([`crate::limits::check_dims`]); this is
+/// the guarantee for every other one, so a miss there is an error, never C
+/// that overflows.
+fn within_c_index(g: &Graph) -> Result<()> {
+    for id in g.ids() {
+        let n = g.node(id);
+        let numel =
+            n.ty.shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        if numel.is_none_or(|e| e > crate::limits::C_INDEX_MAX) {
+            return Err(crate::Error::new(format!(
+                "tensor `{}` {:?} has more elements than the emitted C can index (at most {})",
+                n.name,
+                n.ty.shape,
+                crate::limits::C_INDEX_MAX
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     let graph = lower::lower(&spec.model, program)?;
@@ -85,6 +108,7 @@ pub fn compile_graph(
     dce::remove_dead(&mut graph);
     verify(&graph)?;
     dump("dce", || graph.to_text());
+    within_c_index(&graph)?;
 
     let kernels = fusion::fuse(&graph);
     fusion::check(&graph, &kernels)?;

@@ -18,18 +18,14 @@ pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
         c.graph.len(),
         c.kernels.len(),
         c.memory.param_floats,
-        mib(c.memory.param_floats + c.memory.act_floats),
-        mib(4 * c.memory.param_floats + b.train.memory.act_floats.max(c.memory.act_floats))
+        b.footprint().run().mib(),
+        b.footprint().train().mib()
     );
     println!(
         "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
         dir.display()
     );
     Ok(())
-}
-
-fn mib(floats: usize) -> f64 {
-    floats as f64 * 4.0 / (1 << 20) as f64
 }
 
 /// `irc inspect`.
@@ -243,6 +239,7 @@ pub(super) fn import(dir: PathBuf, spec: PathBuf, weights: PathBuf) -> Result<()
 pub(super) fn init(spec: PathBuf, out: PathBuf, seed: u64) -> Result<()> {
     let spec = Spec::load(&spec)?;
     let compiled = crate::driver::compile(&spec, model::program(&spec))?;
+    model::Footprint::init(compiled.memory.param_floats).check(&spec)?;
     let shapes: Vec<_> = compiled
         .memory
         .params

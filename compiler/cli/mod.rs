@@ -389,9 +389,7 @@ fn build_with_weights(
 ) -> Result<(Built, Weights)> {
     let dir = build_dir.unwrap_or_else(|| model::default_dir(spec));
     let b = model::build(spec, &dir)?;
-    let w = Weights::load(weights)?;
-    w.check_against(&b.load()?.param_table)
-        .map_err(|e| e.context(weights.display()))?;
+    let w = Weights::load_for(weights, &b.load()?.param_table)?;
     Ok((b, w))
 }
 

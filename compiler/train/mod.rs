@@ -332,6 +332,7 @@ impl<'a> Trainer<'a> {
         let (prepared, tok) = prepare_data(spec, run)?;
         let (data_cfg, _) = data_configs(spec)?;
         let built = model::build(spec, &dir.build())?;
+        built.footprint().train().check(spec)?;
         let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
         let mut s = built.session(tr.threads)?;
 
