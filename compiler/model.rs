@@ -8,7 +8,7 @@ use crate::passes::{self, Program};
 use crate::runtime::{Library, Session, Weights};
 use crate::spec::{Spec, Target};
 use crate::toolchain::{self, Toolchain, SHARED_LIB};
-use crate::util::atomic_write;
+use crate::util::{atomic_write, StagedDir};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -193,8 +193,13 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     programs.footprint().run().check(spec)?;
     let sources = programs.emit(spec)?;
     let tc = Toolchain::find(target, spec.build.opt_level)?;
-    let outcome = toolchain::build(&sources, &tc, dir)?;
+    // Everything goes into a temporary sibling that replaces `dir` only
+    // when complete: a failed build leaves the previous one as it was.
+    let staged = StagedDir::new(dir)?;
+    let out = staged.path();
+    let outcome = toolchain::build(&sources, &tc, out)?;
     toolchain::write_pkg_config(
+        out,
         dir,
         &spec.model.name,
         &format!(
@@ -209,7 +214,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
 
     let inspect = inspect_json(spec, target.name(), &programs);
     atomic_write(
-        &dir.join("inspect.json"),
+        &out.join("inspect.json"),
         serde_json::to_string(&inspect)?.as_bytes(),
     )?;
     let c = &programs.forward;
@@ -221,10 +226,13 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
     });
     atomic_write(
-        &dir.join("manifest.json"),
+        &out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
-    atomic_write(&dir.join("spec.toml"), spec.source.as_bytes())?;
+    atomic_write(&out.join("spec.toml"), spec.source.as_bytes())?;
+    // A renamed model's old pkg-config file is the one build file a new
+    // build does not write again.
+    staged.replace(|name| name.starts_with("irc-") && name.ends_with(".pc"))?;
     let Programs {
         forward: compiled,
         train,

@@ -147,10 +147,16 @@ impl Toolchain {
     }
 }
 
-/// `irc-<name>.pc`, so `cc host.c $(pkg-config --cflags --libs irc-<name>)`
-/// links the static library (with `PKG_CONFIG_PATH` at the build folder).
-pub fn write_pkg_config(dir: &Path, name: &str, description: &str) -> Result<PathBuf> {
-    let abs = std::fs::canonicalize(dir).at(dir.display())?;
+/// `irc-<name>.pc` in `dir`, so `cc host.c $(pkg-config --cflags --libs
+/// irc-<name>)` links the static library (with `PKG_CONFIG_PATH` at the
+/// build folder), which is at `installed` once the build is complete.
+pub fn write_pkg_config(
+    dir: &Path,
+    installed: &Path,
+    name: &str,
+    description: &str,
+) -> Result<PathBuf> {
+    let abs = absolute(installed)?;
     let text = format!(
         "prefix={}\nlibdir=${{prefix}}\nincludedir=${{prefix}}\n\n\
          Name: irc-{name}\nDescription: {description}\nVersion: {}\n\
@@ -161,6 +167,20 @@ pub fn write_pkg_config(dir: &Path, name: &str, description: &str) -> Result<Pat
     let path = dir.join(format!("irc-{name}.pc"));
     atomic_write(&path, text.as_bytes())?;
     Ok(path)
+}
+
+/// `dir` made absolute through its parent, which exists (`dir` itself may
+/// not yet: a build folder is renamed into place last).
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = std::fs::canonicalize(parent).at(parent.display())?;
+    Ok(match dir.file_name() {
+        Some(name) => parent.join(name),
+        None => parent,
+    })
 }
 
 /// What `build` did.
