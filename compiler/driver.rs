@@ -82,15 +82,31 @@ fn within_c_index(g: &Graph) -> Result<()> {
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     let graph = lower::lower(&spec.model, program)?;
-    compile_graph(graph, program, spec.build.target)
+    let guard = if spec.build.sanitize {
+        crate::memory::SANITIZE_GUARD
+    } else {
+        0
+    };
+    compile_graph_guarded(graph, program, spec.build.target, guard)
 }
 
 /// Every pass after lowering, on any graph with a `tokens` input and
 /// `logits` / `loss` outputs (the per-op kernel tests build such graphs by hand).
 pub fn compile_graph(
+    graph: Graph,
+    program: Program,
+    target: crate::spec::Target,
+) -> Result<Compiled> {
+    compile_graph_guarded(graph, program, target, 0)
+}
+
+/// [`compile_graph`] with `guard` floats of gap after every activation
+/// buffer (see [`crate::memory::plan`]).
+fn compile_graph_guarded(
     mut graph: Graph,
     program: Program,
     target: crate::spec::Target,
+    guard: usize,
 ) -> Result<Compiled> {
     verify(&graph)?;
     dump("lower", || graph.to_text());
@@ -117,7 +133,7 @@ pub fn compile_graph(
     let schedule = crate::schedule::schedule(&graph, &kernels, target);
     dump("schedule", || schedule.describe(&graph, &kernels));
 
-    let memory = crate::memory::plan(&graph, &kernels)?;
+    let memory = crate::memory::plan(&graph, &kernels, guard)?;
     dump("memory", || memory.describe(&graph));
 
     Ok(Compiled {

@@ -192,7 +192,10 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     let programs = Programs::compile(spec)?;
     programs.footprint().run().check(spec)?;
     let sources = programs.emit(spec)?;
-    let tc = Toolchain::find(target, spec.build.opt_level)?;
+    let mut tc = Toolchain::find(target, spec.build.opt_level)?;
+    if spec.build.sanitize {
+        tc = tc.sanitized();
+    }
     // Everything goes into a temporary sibling that replaces `dir` only
     // when complete: a failed build leaves the previous one as it was.
     let staged = StagedDir::new(dir)?;
@@ -223,7 +226,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
         "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
         "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
-        "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
+        "sanitize": spec.build.sanitize, "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
     });
     atomic_write(
         &out.join("manifest.json"),

@@ -4,8 +4,9 @@
 use super::*;
 
 /// `irc build`.
-pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
-    let spec = Spec::load(&spec)?;
+pub(super) fn build(spec: PathBuf, out: Option<PathBuf>, sanitize: bool) -> Result<()> {
+    let mut spec = Spec::load(&spec)?;
+    spec.build.sanitize = sanitize;
     let dir = out.unwrap_or_else(|| model::default_dir(&spec));
     let b = model::build(&spec, &dir)?;
     let c = &b.compiled;

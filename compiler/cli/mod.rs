@@ -39,6 +39,11 @@ pub enum Cmd {
         /// Output directory (default: `build/<model name>`).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Compile with AddressSanitizer and UndefinedBehaviorSanitizer, with
+        /// poisoned guard gaps between activation buffers (for a C host
+        /// built with -fsanitize=address,undefined; irc itself cannot load it).
+        #[arg(long)]
+        sanitize: bool,
     },
     /// Write a Hugging Face folder transformers loads: config.json,
     /// model.safetensors and (with --tokenizer) tokenizer.json.
@@ -288,7 +293,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Data(c) => data::run(c),
         Cmd::Tokenizer(c) => tokenizer::run(c),
-        Cmd::Build { spec, out } => commands::build(spec, out),
+        Cmd::Build {
+            spec,
+            out,
+            sanitize,
+        } => commands::build(spec, out, sanitize),
         Cmd::Inspect {
             dir,
             html,

@@ -215,6 +215,11 @@ pub struct BuildSpec {
     pub seq_len: usize,
     /// Time every kernel call (`irc profile`; the ABI's `_profile_*`).
     pub profile: bool,
+    /// `irc build --sanitize`: AddressSanitizer and UndefinedBehaviorSanitizer,
+    /// with poisoned guard gaps between activation buffers. Not a spec field;
+    /// left out of the build hash when off, so other builds do not change.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sanitize: bool,
 }
 
 /// A parsed, checked spec.
@@ -1103,6 +1108,7 @@ fn resolve_build(
         batch,
         seq_len,
         profile: b.profile.is_some_and(|p| *p.get_ref()),
+        sanitize: false,
     })
 }
 

@@ -22,7 +22,19 @@ pub struct Toolchain {
     pub cflags: Vec<String>,
     /// `cc --version`, part of the cache key.
     pub version: String,
+    /// Flags the link of the shared library gets too (the sanitizers').
+    pub link_flags: Vec<String>,
 }
+
+/// What `irc build --sanitize` adds to the compile and the link:
+/// AddressSanitizer and UndefinedBehaviorSanitizer, aborting at the first
+/// report, with frames and line numbers in it.
+pub const SANITIZE_FLAGS: [&str; 4] = [
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    "-g",
+];
 
 /// Flags that select a SIMD path.
 pub fn target_flags(t: Target) -> &'static [&'static str] {
@@ -105,7 +117,17 @@ impl Toolchain {
             ar,
             cflags,
             version,
+            link_flags: vec![],
         })
+    }
+
+    /// The same compiler with [`SANITIZE_FLAGS`] (part of the cache key,
+    /// since they are cflags).
+    pub fn sanitized(mut self) -> Toolchain {
+        let flags: Vec<String> = SANITIZE_FLAGS.iter().map(|s| s.to_string()).collect();
+        self.cflags.extend(flags.iter().cloned());
+        self.link_flags = flags;
+        self
     }
 
     /// Compile `model.c` in `dir` (beside the runtime headers) into both libraries.
@@ -133,7 +155,9 @@ impl Toolchain {
         )?;
         run(
             Command::new(&self.cc)
-                .args(["-shared", "-fopenmp", "-o", SHARED_LIB, "model.o", "-lm"])
+                .args(["-shared", "-fopenmp"])
+                .args(&self.link_flags)
+                .args(["-o", SHARED_LIB, "model.o", "-lm"])
                 .current_dir(dir),
             "linking the shared library",
         )?;
