@@ -355,7 +355,6 @@ fn check_limits(c: &Config, model: &[(String, toml::Value)]) -> Result<()> {
         learned_positions: gpt2,
         batch: 1,
         seq_len: n("context"),
-        prefill: n("context").min(crate::model::PREFILL_CHUNK as u64),
     };
     crate::limits::check_dims(&dims).map_err(|b| c.err(config_field(c, b.key), b.message))
 }

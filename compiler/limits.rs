@@ -34,8 +34,6 @@ pub struct Dims {
     pub learned_positions: bool,
     pub batch: u64,
     pub seq_len: u64,
-    /// Tokens of a prefill step (`model::PREFILL_CHUNK`, at most the context).
-    pub prefill: u64,
 }
 
 /// A spec field that breaks a limit, and why.
@@ -130,8 +128,9 @@ struct TensorSize {
 }
 
 /// The largest tensors of the four programs (`passes::lower` makes no
-/// larger ones; `driver` checks every tensor again after the passes): the
-/// parameters first, then the activations of (batch x seq_len) tokens.
+/// larger ones; `driver` checks every tensor again after the passes, the
+/// prefill step's logits of up to 16 tokens among them): the parameters
+/// first, then the activations of (batch x seq_len) tokens.
 fn largest_tensors(d: &Dims) -> Vec<TensorSize> {
     let kvd = d.kv_heads * (d.d_model / d.heads.max(1));
     let qkv = if d.packed_qkv {
@@ -177,12 +176,6 @@ fn largest_tensors(d: &Dims) -> Vec<TensorSize> {
             vec![("d_model", d.d_model), ("ffn_hidden", d.ffn_hidden)],
             "model",
             "ffn_hidden",
-        ),
-        t(
-            "the prefill step's logits tensor",
-            vec![("prefill tokens", d.prefill), ("vocab_size", d.vocab_size)],
-            "model",
-            "vocab_size",
         ),
     ]);
     let rows = |what, width: (&'static str, u64)| {
@@ -256,7 +249,6 @@ mod tests {
             learned_positions: true,
             batch: 2,
             seq_len: 16,
-            prefill: 16,
         }
     }
 

@@ -195,7 +195,6 @@ impl ModelSpec {
             learned_positions: self.position == Position::Learned,
             batch: n(build.batch),
             seq_len: n(build.seq_len),
-            prefill: n(crate::model::PREFILL_CHUNK.min(self.context)),
         }
     }
 }
