@@ -56,18 +56,57 @@ fn dump(pass: &str, text: impl FnOnce() -> String) {
     }
 }
 
+/// Every tensor within what the emitted C indexes. The spec checks its
+/// largest tensors before lowering ([`crate::limits::check_dims`]); this is
+/// the guarantee for every other one, so a miss there is an error, never C
+/// that overflows.
+fn within_c_index(g: &Graph) -> Result<()> {
+    for id in g.ids() {
+        let n = g.node(id);
+        let numel =
+            n.ty.shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        if numel.is_none_or(|e| e > crate::limits::C_INDEX_MAX) {
+            return Err(crate::Error::new(format!(
+                "tensor `{}` {:?} has more elements than the emitted C can index (at most {})",
+                n.name,
+                n.ty.shape,
+                crate::limits::C_INDEX_MAX
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     let graph = lower::lower(&spec.model, program)?;
-    compile_graph(graph, program, spec.build.target)
+    let guard = if spec.build.sanitize {
+        crate::memory::SANITIZE_GUARD
+    } else {
+        0
+    };
+    compile_graph_guarded(graph, program, spec.build.target, guard)
 }
 
 /// Every pass after lowering, on any graph with a `tokens` input and
 /// `logits` / `loss` outputs (the per-op kernel tests build such graphs by hand).
 pub fn compile_graph(
+    graph: Graph,
+    program: Program,
+    target: crate::spec::Target,
+) -> Result<Compiled> {
+    compile_graph_guarded(graph, program, target, 0)
+}
+
+/// [`compile_graph`] with `guard` floats of gap after every activation
+/// buffer (see [`crate::memory::plan`]).
+fn compile_graph_guarded(
     mut graph: Graph,
     program: Program,
     target: crate::spec::Target,
+    guard: usize,
 ) -> Result<Compiled> {
     verify(&graph)?;
     dump("lower", || graph.to_text());
@@ -85,6 +124,7 @@ pub fn compile_graph(
     dce::remove_dead(&mut graph);
     verify(&graph)?;
     dump("dce", || graph.to_text());
+    within_c_index(&graph)?;
 
     let kernels = fusion::fuse(&graph);
     fusion::check(&graph, &kernels)?;
@@ -93,7 +133,7 @@ pub fn compile_graph(
     let schedule = crate::schedule::schedule(&graph, &kernels, target);
     dump("schedule", || schedule.describe(&graph, &kernels));
 
-    let memory = crate::memory::plan(&graph, &kernels)?;
+    let memory = crate::memory::plan(&graph, &kernels, guard)?;
     dump("memory", || memory.describe(&graph));
 
     Ok(Compiled {

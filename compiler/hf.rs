@@ -334,6 +334,55 @@ fn model_table(c: &Config, name: &str) -> Result<Vec<(String, toml::Value)>> {
     Ok(t)
 }
 
+/// The sizes of the `[model]` entries within [`crate::limits`], before any
+/// graph is made of them, each breach named by its config.json field (the
+/// imported spec has no `[build]`: one sequence of the whole context).
+fn check_limits(c: &Config, model: &[(String, toml::Value)]) -> Result<()> {
+    let get = |k: &str| {
+        model
+            .iter()
+            .find(|(key, _)| key == k)
+            .and_then(|(_, v)| v.as_integer())
+            .map(|v| v as u64)
+    };
+    let n = |k: &str| get(k).unwrap_or(1);
+    let gpt2 = c.str("model_type") == Some("gpt2");
+    let dims = crate::limits::Dims {
+        vocab_size: n("vocab_size"),
+        context: n("context"),
+        layers: n("layers"),
+        d_model: n("d_model"),
+        heads: n("heads"),
+        kv_heads: get("kv_heads").unwrap_or(n("heads")),
+        ffn_hidden: n("ffn_hidden"),
+        packed_qkv: gpt2,
+        learned_positions: gpt2,
+        batch: 1,
+        seq_len: n("context"),
+    };
+    crate::limits::check_dims(&dims).map_err(|b| c.err(config_field(c, b.key), b.message))
+}
+
+/// The config.json field a spec key of [`model_table`] comes from (the
+/// compiled batch shape of an imported spec is one sequence of the context).
+fn config_field(c: &Config, key: &str) -> &'static str {
+    let gpt2 = c.str("model_type") == Some("gpt2");
+    match (key, gpt2) {
+        ("vocab_size", _) => "vocab_size",
+        ("context" | "batch" | "seq_len", true) => "n_positions",
+        ("context" | "batch" | "seq_len", false) => "max_position_embeddings",
+        ("layers", true) => "n_layer",
+        ("layers", false) => "num_hidden_layers",
+        ("d_model", true) => "n_embd",
+        ("d_model", false) => "hidden_size",
+        ("heads", true) | ("kv_heads", true) => "n_head",
+        ("heads", false) => "num_attention_heads",
+        ("kv_heads", false) => "num_key_value_heads",
+        ("ffn_hidden", true) => "n_inner",
+        _ => "intermediate_size",
+    }
+}
+
 /// Read the checkpoint of an HF folder: `model.safetensors`, or the shards of
 /// `model.safetensors.index.json`.
 fn read_checkpoint(dir: &Path) -> Result<Weights> {
@@ -417,6 +466,7 @@ pub fn import_hf(dir: &Path, out_spec: &Path, out_weights: &Path) -> Result<Spec
         obj,
     };
     let model = model_table(&c, &model_name(dir))?;
+    check_limits(&c, &model)?;
     let body: String = model.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
     let src = format!(
         "# Imported from {} by irc (Hugging Face {}).\n# Add a [build] section to set batch, seq_len, threads or target.\n[model]\n{body}",
@@ -426,12 +476,19 @@ pub fn import_hf(dir: &Path, out_spec: &Path, out_weights: &Path) -> Result<Spec
     let spec = Spec::parse(out_spec, &src)
         .map_err(|e| e.context(format!("importing {}", cfg_path.display())))?;
 
+    let table = param_table(&spec)?;
+    let params = table.iter().map(|p| p.numel).sum::<usize>() as u64;
+    // Read, then written again: the tensors and the new file's bytes.
+    crate::limits::fits_in_memory(
+        8 * params,
+        "importing this model's weights (the tensors and their new file)",
+    )
+    .map_err(|msg| c.err(config_field(&c, "layers"), msg))?;
     let w = normalize(
         spec.model.family,
         spec.model.tied_embeddings,
         read_checkpoint(dir)?,
     );
-    let table = param_table(&spec)?;
     w.check_against(&table)
         .map_err(|e| e.context(format!("{} (with {})", dir.display(), cfg_path.display())))?;
     let meta = [("source".to_string(), dir.display().to_string())]

@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod generate;
 pub mod hf;
 pub mod ir;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod model;

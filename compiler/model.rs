@@ -8,7 +8,7 @@ use crate::passes::{self, Program};
 use crate::runtime::{Library, Session, Weights};
 use crate::spec::{Spec, Target};
 use crate::toolchain::{self, Toolchain, SHARED_LIB};
-use crate::util::atomic_write;
+use crate::util::{atomic_write, StagedDir};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +68,10 @@ impl Programs {
         })
     }
 
+    pub fn footprint(&self) -> Footprint {
+        Footprint::of(&self.forward, &self.train)
+    }
+
     /// The C sources of a library with all of them.
     pub fn emit(&self, spec: &Spec) -> Result<Sources> {
         let steps = codegen::Steps {
@@ -75,6 +79,101 @@ impl Programs {
             decode: &self.decode,
         };
         codegen::emit(spec, &self.forward, &self.train, Some(&steps))
+    }
+}
+
+/// What a model needs in memory, in floats: the numbers `irc build` prints,
+/// and what [`Need::check`] holds against the machine before anything is
+/// emitted or allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    pub params: usize,
+    /// The forward's peak activations.
+    pub forward_acts: usize,
+    /// The training step's peak activations.
+    pub train_acts: usize,
+}
+
+/// Some of a [`Footprint`]: `floats` in all for `what`, `param_floats` of
+/// them parameters (or their copies: gradients, AdamW moments, a file's
+/// bytes), over a model of `params` parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Need {
+    pub what: &'static str,
+    pub floats: usize,
+    pub param_floats: usize,
+    pub params: usize,
+}
+
+impl Footprint {
+    pub fn of(forward: &Compiled, train: &Compiled) -> Footprint {
+        Footprint {
+            params: forward.memory.param_floats,
+            forward_acts: forward.memory.act_floats,
+            train_acts: train.memory.act_floats,
+        }
+    }
+
+    /// Running it: the parameters and the forward's activations.
+    pub fn run(&self) -> Need {
+        Need {
+            what: "running this model (parameters and activations)",
+            floats: self.params + self.forward_acts,
+            param_floats: self.params,
+            params: self.params,
+        }
+    }
+
+    /// Training it: parameters, gradients, two AdamW moments, and the
+    /// larger program's activations.
+    pub fn train(&self) -> Need {
+        Need {
+            what: "training this model (parameters, gradients, AdamW moments and activations)",
+            floats: 4 * self.params + self.train_acts.max(self.forward_acts),
+            param_floats: 4 * self.params,
+            params: self.params,
+        }
+    }
+
+    /// `irc init`: the initialized tensors and the file's bytes of them.
+    pub fn init(params: usize) -> Need {
+        Need {
+            what: "initializing this model's weights (the tensors and their file)",
+            floats: 2 * params,
+            param_floats: 2 * params,
+            params,
+        }
+    }
+}
+
+impl Need {
+    pub fn mib(&self) -> f64 {
+        self.floats as f64 * 4.0 / (1 << 20) as f64
+    }
+
+    /// Fits in the machine's memory ([`crate::limits::fits_in_memory`]);
+    /// else a spec error at the field most responsible.
+    pub fn check(&self, spec: &Spec) -> Result<()> {
+        let bytes = (self.floats as u64).saturating_mul(4);
+        crate::limits::fits_in_memory(bytes, self.what).map_err(|msg| {
+            let (section, key) = self.blame(spec);
+            spec.field_error(section, key, msg)
+        })
+    }
+
+    /// The batch when activations are most of it, else the vocabulary or
+    /// the layers, whichever holds more of the parameters.
+    fn blame(&self, spec: &Spec) -> (&'static str, &'static str) {
+        if self.floats - self.param_floats > self.param_floats {
+            return ("build", "batch");
+        }
+        let m = &spec.model;
+        let tables = if m.tied_embeddings { 1 } else { 2 };
+        if 2 * tables * m.vocab_size * m.d_model > self.params {
+            ("model", "vocab_size")
+        } else {
+            ("model", "layers")
+        }
     }
 }
 
@@ -91,10 +190,19 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         );
     }
     let programs = Programs::compile(spec)?;
+    programs.footprint().run().check(spec)?;
     let sources = programs.emit(spec)?;
-    let tc = Toolchain::find(target, spec.build.opt_level)?;
-    let outcome = toolchain::build(&sources, &tc, dir)?;
+    let mut tc = Toolchain::find(target, spec.build.opt_level)?;
+    if spec.build.sanitize {
+        tc = tc.sanitized();
+    }
+    // Everything goes into a temporary sibling that replaces `dir` only
+    // when complete: a failed build leaves the previous one as it was.
+    let staged = StagedDir::new(dir)?;
+    let out = staged.path();
+    let outcome = toolchain::build(&sources, &tc, out)?;
     toolchain::write_pkg_config(
+        out,
         dir,
         &spec.model.name,
         &format!(
@@ -109,7 +217,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
 
     let inspect = inspect_json(spec, target.name(), &programs);
     atomic_write(
-        &dir.join("inspect.json"),
+        &out.join("inspect.json"),
         serde_json::to_string(&inspect)?.as_bytes(),
     )?;
     let c = &programs.forward;
@@ -118,13 +226,16 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
         "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
         "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
-        "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
+        "sanitize": spec.build.sanitize, "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
     });
     atomic_write(
-        &dir.join("manifest.json"),
+        &out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
-    atomic_write(&dir.join("spec.toml"), spec.source.as_bytes())?;
+    atomic_write(&out.join("spec.toml"), spec.source.as_bytes())?;
+    // A renamed model's old pkg-config file is the one build file a new
+    // build does not write again.
+    staged.replace(|name| name.starts_with("irc-") && name.ends_with(".pc"))?;
     let Programs {
         forward: compiled,
         train,
@@ -202,6 +313,10 @@ fn inspect_json(spec: &Spec, target: &str, programs: &Programs) -> serde_json::V
 }
 
 impl Built {
+    pub fn footprint(&self) -> Footprint {
+        Footprint::of(&self.compiled, &self.train)
+    }
+
     /// Load the shared library, checking its ABI version and spec hash.
     pub fn load(&self) -> Result<Arc<Library>> {
         let p = &self.compiled.program;
@@ -254,4 +369,28 @@ pub fn read_inspect(dir: &Path) -> Result<serde_json::Value> {
     }
     let text = crate::util::read_user_text(&p)?;
     serde_json::from_str(&text).at(p.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        let src = "[model]\nfamily = \"gpt2\"\nvocab_size = 96\ncontext = 32\nlayers = 2\nd_model = 64\nheads = 4\n[build]\nbatch = 2\n";
+        Spec::parse(Path::new("m.toml"), src).unwrap()
+    }
+
+    #[test]
+    fn memory_is_blamed_on_what_takes_most_of_it() {
+        let f = |params, acts| Footprint {
+            params,
+            forward_acts: acts,
+            train_acts: acts,
+        };
+        let s = spec();
+        assert_eq!(f(100, 1000).run().blame(&s), ("build", "batch"));
+        // The embeddings (96 x 64) are most of 10k parameters; not of 1M.
+        assert_eq!(f(10_000, 0).run().blame(&s), ("model", "vocab_size"));
+        assert_eq!(f(1_000_000, 0).train().blame(&s), ("model", "layers"));
+    }
 }

@@ -138,6 +138,158 @@ fn user_file_bytes(p: &Path) -> std::result::Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| e.to_string())
 }
 
+/// Random characters ending a [`StagedDir`]'s name.
+const STAGED_SUFFIX: usize = 6;
+
+/// A folder written whole or not at all: everything goes into a temporary
+/// sibling (`.irc-tmp-<name>-XXXXXX`), which [`StagedDir::replace`] swaps in
+/// for the target only when it is complete. Dropped before that, the
+/// temporary is removed and the target is untouched.
+pub struct StagedDir {
+    tmp: tempfile::TempDir,
+    target: std::path::PathBuf,
+}
+
+impl StagedDir {
+    /// A fresh temporary beside `target`, after [`recover_dir`] of what an
+    /// earlier, killed replacement left.
+    pub fn new(target: &Path) -> Result<StagedDir> {
+        let (parent, name) = split_dir(target)?;
+        std::fs::create_dir_all(&parent).at(parent.display())?;
+        recover_dir(target)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{name}-"))
+            .rand_bytes(STAGED_SUFFIX)
+            .tempdir_in(&parent)
+            .at(parent.display())?;
+        Ok(StagedDir {
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Where to write the folder's files.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Put the complete folder in the target's place: the old folder is
+    /// renamed aside (`.irc-tmp-<name>.old`), the new one renamed in, the old
+    /// one removed. A kill between the two renames leaves the old folder
+    /// aside, which the next [`StagedDir::new`] puts back.
+    ///
+    /// An old folder holding an entry the new one lacks (a file the user put
+    /// there), other than those `droppable` names, is not replaced: that is
+    /// an error naming it, and nothing changes.
+    pub fn replace(self, droppable: impl Fn(&str) -> bool) -> Result<()> {
+        let foreign = self.foreign_entries(&droppable)?;
+        if let Some(first) = foreign.first() {
+            return Err(crate::Error::new(format!(
+                "{}: holds `{first}`{}, which a build does not write; a build replaces the whole folder, so move {} out or build into another folder",
+                self.target.display(),
+                if foreign.len() > 1 { format!(" and {} more", foreign.len() - 1) } else { String::new() },
+                if foreign.len() > 1 { "them" } else { "it" },
+            )));
+        }
+        let aside = aside_path(&self.target)?;
+        let had_old = self.target.exists();
+        if had_old {
+            std::fs::rename(&self.target, &aside).at(self.target.display())?;
+        }
+        let staged = self.tmp.keep();
+        // A temporary folder is private (0700); the build folder should look
+        // like any other the user makes.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(&staged, mode).at(staged.display())?;
+        }
+        if let Err(e) = std::fs::rename(&staged, &self.target) {
+            // Undo: the old folder back, the new one gone.
+            if had_old {
+                let _ = std::fs::rename(&aside, &self.target);
+            }
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e).at(self.target.display());
+        }
+        if had_old {
+            std::fs::remove_dir_all(&aside).at(aside.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl StagedDir {
+    /// Names in the target folder that are neither in the staged one nor
+    /// `droppable`, sorted.
+    fn foreign_entries(&self, droppable: &impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let Ok(rd) = std::fs::read_dir(&self.target) else {
+            return Ok(vec![]);
+        };
+        let mut v = vec![];
+        for e in rd {
+            let name = e.at(self.target.display())?.file_name();
+            let name = name.to_string_lossy().to_string();
+            if !self.path().join(&name).exists() && !droppable(&name) {
+                v.push(name);
+            }
+        }
+        v.sort();
+        Ok(v)
+    }
+}
+
+/// `dir`'s parent (`.` for a bare name) and its name.
+fn split_dir(dir: &Path) -> Result<(std::path::PathBuf, String)> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| crate::Error::new(format!("{}: not a folder name", dir.display())))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    Ok((parent, name.to_string()))
+}
+
+/// Where [`StagedDir::replace`] puts the old folder while it swaps.
+fn aside_path(dir: &Path) -> Result<std::path::PathBuf> {
+    let (parent, name) = split_dir(dir)?;
+    Ok(parent.join(format!("{TEMP_PREFIX}{name}.old")))
+}
+
+/// Undo what a kill during a [`StagedDir`]'s life left beside `dir`: the old
+/// folder renamed aside goes back if `dir` is missing (else it is removed),
+/// and unfinished temporaries are removed. Returns what it removed.
+pub fn recover_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let (parent, name) = split_dir(dir)?;
+    let aside = aside_path(dir)?;
+    if aside.is_dir() && !dir.exists() {
+        std::fs::rename(&aside, dir).at(dir.display())?;
+    }
+    let mut removed = vec![];
+    let Ok(rd) = std::fs::read_dir(&parent) else {
+        return Ok(removed);
+    };
+    // `.irc-tmp-<name>-XXXXXX` exactly: not the temporaries of a sibling
+    // whose name starts with this one's (`build-gen` beside `build`).
+    let staged = format!("{TEMP_PREFIX}{name}-");
+    for e in rd.flatten() {
+        let file = e.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let of_this = file.strip_prefix(&staged).is_some_and(|suffix| {
+            suffix.len() == STAGED_SUFFIX && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        let ours = of_this || e.path() == aside;
+        if ours && e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(e.path()).at(e.path().display())?;
+            removed.push(e.path());
+        }
+    }
+    Ok(removed)
+}
+
 /// Hex SHA-256 of a byte string (build cache keys, data manifests).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     sha256_hex_of(&[bytes])

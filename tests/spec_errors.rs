@@ -598,3 +598,102 @@ fn build_rejects_a_broken_stage_section() {
         );
     }
 }
+
+/// Sizes past what the emitted C indexes (its loops count in C `int`), or
+/// more layers than irc compiles, are spec errors at the field to lower,
+/// before anything is lowered or emitted.
+#[test]
+fn sizes_past_the_c_index_limit_are_spec_errors() {
+    let past = "more than the emitted C can index in one tensor; expected at most 2147483647";
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "a vocabulary past C int",
+            G.replace("vocab_size = 96", "vocab_size = 4000000000"),
+            "x.toml:3:14: [model].vocab_size: 4000000000 is more than the emitted C can index; \
+             expected at most 2147483647 (its loops count in C int)"
+                .into(),
+        ),
+        (
+            "a batch whose logits are past C int",
+            format!("{G}[build]\nbatch = 100000000\nseq_len = 8\n"),
+            format!(
+                "x.toml:9:9: [build].batch: the logits tensor has 76800000000 elements \
+                 (batch x seq_len x vocab_size = 100000000 x 8 x 96), {past}"
+            ),
+        ),
+        (
+            "the same batch given in [train]",
+            format!("{G}[train]\nbatch = 100000000\nseq_len = 8\n"),
+            format!(
+                "x.toml:9:9: [train].batch: the logits tensor has 76800000000 elements \
+                 (batch x seq_len x vocab_size = 100000000 x 8 x 96), {past}"
+            ),
+        ),
+        (
+            "a token embedding past C int",
+            G.replace("vocab_size = 96", "vocab_size = 1000000")
+                .replace("d_model = 64", "d_model = 4096"),
+            format!(
+                "x.toml:3:14: [model].vocab_size: the token embedding has 4096000000 elements \
+                 (vocab_size x d_model = 1000000 x 4096), {past}"
+            ),
+        ),
+        (
+            "a packed attention projection past C int",
+            G.replace("d_model = 64", "d_model = 32768"),
+            format!(
+                "x.toml:6:11: [model].d_model: the attention projection has 3221225472 elements \
+                 (d_model x d_model + 2·kv_heads·head_dim = 32768 x 98304), {past}"
+            ),
+        ),
+        (
+            "an MLP matrix past C int",
+            format!("{G}ffn_hidden = 100000000\n"),
+            format!(
+                "x.toml:8:14: [model].ffn_hidden: an MLP matrix has 6400000000 elements \
+                 (d_model x ffn_hidden = 64 x 100000000), {past}"
+            ),
+        ),
+        (
+            "a position table past C int",
+            G.replace("context = 32", "context = 100000000"),
+            format!(
+                "x.toml:4:11: [model].context: the position embedding has 6400000000 elements \
+                 (context x d_model = 100000000 x 64), {past}"
+            ),
+        ),
+        (
+            "a key/value cache past C int (llama has no position table)",
+            L.replace("context = 32", "context = 100000000"),
+            format!(
+                "x.toml:4:11: [model].context: a layer's key/value cache has 6400000000 elements \
+                 (context x kv_heads·head_dim = 100000000 x 64), {past}"
+            ),
+        ),
+        (
+            "more layers than irc compiles",
+            G.replace("layers = 2", "layers = 5000"),
+            "x.toml:5:10: [model].layers: 5000 layers are more than irc compiles; expected at most \
+             1024 (model.c spells out every layer's kernel calls)"
+                .into(),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, src, want) in &cases {
+        let got = error(name, src);
+        if got != *want {
+            wrong.push(format!("{name}:\n   got: {got}\n  want: {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Right at the limit is fine: the widest activation of this model is
+    // its packed q, k, v (3 floats a token), and 3 x 715827882 = 2^31 - 2.
+    let edge = |batch: u64| {
+        format!(
+            "[model]\nfamily = \"gpt2\"\nvocab_size = 2\ncontext = 1\nlayers = 1\nd_model = 1\nheads = 1\n\
+             ffn_hidden = 1\n[build]\nbatch = {batch}\n"
+        )
+    };
+    parse(&edge(715_827_882)).unwrap();
+    assert!(error("one past the limit", &edge(715_827_883)).contains("2147483649 elements"));
+}

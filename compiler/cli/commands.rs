@@ -4,8 +4,9 @@
 use super::*;
 
 /// `irc build`.
-pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
-    let spec = Spec::load(&spec)?;
+pub(super) fn build(spec: PathBuf, out: Option<PathBuf>, sanitize: bool) -> Result<()> {
+    let mut spec = Spec::load(&spec)?;
+    spec.build.sanitize = sanitize;
     let dir = out.unwrap_or_else(|| model::default_dir(&spec));
     let b = model::build(&spec, &dir)?;
     let c = &b.compiled;
@@ -18,18 +19,14 @@ pub(super) fn build(spec: PathBuf, out: Option<PathBuf>) -> Result<()> {
         c.graph.len(),
         c.kernels.len(),
         c.memory.param_floats,
-        mib(c.memory.param_floats + c.memory.act_floats),
-        mib(4 * c.memory.param_floats + b.train.memory.act_floats.max(c.memory.act_floats))
+        b.footprint().run().mib(),
+        b.footprint().train().mib()
     );
     println!(
         "  {}/model.c, irc_model.h, libirc_model.so, libirc_model.a",
         dir.display()
     );
     Ok(())
-}
-
-fn mib(floats: usize) -> f64 {
-    floats as f64 * 4.0 / (1 << 20) as f64
 }
 
 /// `irc inspect`.
@@ -252,6 +249,7 @@ pub(super) fn import(dir: PathBuf, spec: PathBuf, weights: PathBuf) -> Result<()
 pub(super) fn init(spec: PathBuf, out: PathBuf, seed: u64) -> Result<()> {
     let spec = Spec::load(&spec)?;
     let compiled = crate::driver::compile(&spec, model::program(&spec))?;
+    model::Footprint::init(compiled.memory.param_floats).check(&spec)?;
     let shapes: Vec<_> = compiled
         .memory
         .params

@@ -40,6 +40,11 @@ pub enum Cmd {
         /// Output directory (default: `build/<model name>`).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Compile with AddressSanitizer and UndefinedBehaviorSanitizer, with
+        /// poisoned guard gaps between activation buffers (for a C host
+        /// built with -fsanitize=address,undefined; irc itself cannot load it).
+        #[arg(long)]
+        sanitize: bool,
     },
     /// Write a Hugging Face folder transformers loads: config.json,
     /// model.safetensors and (with --tokenizer) tokenizer.json.
@@ -291,7 +296,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Data(c) => data::run(c),
         Cmd::Tokenizer(c) => tokenizer::run(c),
-        Cmd::Build { spec, out } => commands::build(spec, out),
+        Cmd::Build {
+            spec,
+            out,
+            sanitize,
+        } => commands::build(spec, out, sanitize),
         Cmd::Inspect {
             dir,
             html,
@@ -392,9 +401,7 @@ fn build_with_weights(
 ) -> Result<(Built, Weights)> {
     let dir = build_dir.unwrap_or_else(|| model::default_dir(spec));
     let b = model::build(spec, &dir)?;
-    let w = Weights::load(weights)?;
-    w.check_against(&b.load()?.param_table)
-        .map_err(|e| e.context(weights.display()))?;
+    let w = Weights::load_for(weights, &b.load()?.param_table)?;
     Ok((b, w))
 }
 

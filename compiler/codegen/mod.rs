@@ -874,8 +874,27 @@ fn program(
             }));
         }
     }
+    calls.splice(0..0, guard_gaps(prog));
     let decls = e.names.borrow().lines();
     Ok(json!({ "name": fn_name, "decls": decls, "calls": calls, "kernels": prog.kernels.len() }))
+}
+
+/// A sanitize build's first lines of a program: its plan's guard gaps, and
+/// the call that poisons them (none in other builds).
+fn guard_gaps(prog: &Compiled) -> Vec<String> {
+    let gaps = prog.memory.guard_gaps(&prog.graph);
+    if gaps.is_empty() {
+        return vec![];
+    }
+    let list: Vec<String> = gaps.iter().map(|(o, n)| format!("{{{o}, {n}}}")).collect();
+    vec![
+        format!(
+            "static const size_t gaps[{}][2] = {{{}}}; /* guard gaps (offset, floats) */",
+            gaps.len(),
+            list.join(", ")
+        ),
+        format!("irc_guard_acts(ctx, gaps, {});", gaps.len()),
+    ]
 }
 
 /// Offset of the integer input `name` of a program.
@@ -1050,6 +1069,7 @@ pub fn emit(
         .max()
         .unwrap_or(0));
     ctx["profile"] = json!(profile);
+    ctx["sanitize"] = json!(spec.build.sanitize);
     ctx["profile_slots"] = json!(profile_slots);
     ctx["generation"] = generation;
     let model_c = render(&t, "model.c.tera", &ctx)?;

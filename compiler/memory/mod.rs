@@ -17,6 +17,11 @@ use std::fmt::Write;
 /// starts on a cache line.
 pub const ALIGN: usize = 16;
 
+/// Floats of guard gap after every activation buffer in a sanitize build:
+/// the generated C poisons them, so a kernel that reads or writes past its
+/// buffer into the next one aborts under AddressSanitizer.
+pub const SANITIZE_GUARD: usize = 64;
+
 fn align(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
@@ -81,14 +86,40 @@ pub struct MemoryPlan {
     /// gradient region (node, gradient offset): the kernels that cannot
     /// accumulate in place.
     pub grad_accumulate: Vec<(NodeId, usize)>,
+    /// Guard floats after every activation buffer (0 but in a sanitize
+    /// build, where buffers then share no memory, so the gaps stay gaps).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub guard: usize,
     #[serde(skip)]
     locs: HashMap<NodeId, Loc>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl MemoryPlan {
     /// Where `id` lives (views resolve to their root's memory).
     pub fn loc(&self, id: NodeId) -> Loc {
         self.locs[&id]
+    }
+
+    /// The guard gaps of a sanitize build, (offset, floats) in the
+    /// activations: from the end of each buffer's values to the next buffer.
+    pub fn guard_gaps(&self, g: &Graph) -> Vec<(usize, usize)> {
+        if self.guard == 0 {
+            return vec![];
+        }
+        let mut gaps: Vec<(usize, usize)> = self
+            .buffers
+            .iter()
+            .map(|b| {
+                let end = b.offset + g.node(b.node).ty.numel();
+                (end, b.offset + b.size + self.guard - end)
+            })
+            .collect();
+        gaps.sort();
+        gaps
     }
 
     pub fn param_offset(&self, name: &str) -> Option<&Slot> {
@@ -128,13 +159,19 @@ impl MemoryPlan {
     }
 }
 
-/// Plan memory for `kernels` (in execution order) over `g`.
-pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
+/// Plan memory for `kernels` (in execution order) over `g`, with `guard`
+/// floats of gap after every activation buffer (a sanitize build; then no
+/// two buffers share memory).
+pub fn plan(g: &Graph, kernels: &[Kernel], guard: usize) -> Result<MemoryPlan> {
     let mut locs = HashMap::new();
     let leaves = place_leaves(g, &mut locs)?;
     let grad_of = grad_offsets(g, &leaves.params)?;
     let (life, grad_accumulate) = lifetimes(g, kernels, &grad_of, &mut locs);
-    let placed = best_fit(g, &life);
+    let placed = if guard == 0 {
+        best_fit(g, &life)
+    } else {
+        one_after_another(g, &life, guard)
+    };
     for b in &placed {
         locs.insert(
             b.node,
@@ -145,7 +182,11 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         );
     }
     alias_views(g, &mut locs);
-    let act_floats = placed.iter().map(|b| b.offset + b.size).max().unwrap_or(0);
+    let act_floats = placed
+        .iter()
+        .map(|b| b.offset + b.size + guard)
+        .max()
+        .unwrap_or(0);
     let unshared_floats = placed.iter().map(|b| b.size).sum();
     let Leaves {
         params,
@@ -166,8 +207,29 @@ pub fn plan(g: &Graph, kernels: &[Kernel]) -> Result<MemoryPlan> {
         act_floats,
         unshared_floats,
         grad_accumulate,
+        guard,
         locs,
     })
+}
+
+/// Every live value in its own place, in node order, `guard` floats apart.
+fn one_after_another(g: &Graph, life: &Lives, guard: usize) -> Vec<Buffer> {
+    let mut nodes: Vec<(&NodeId, &(usize, usize))> = life.iter().collect();
+    nodes.sort();
+    let mut offset = 0;
+    let mut placed = vec![];
+    for (&node, &(first, last)) in nodes {
+        let size = align(g.node(node).ty.numel());
+        placed.push(Buffer {
+            node,
+            offset,
+            size,
+            first,
+            last,
+        });
+        offset += size + guard;
+    }
+    placed
 }
 
 /// The leaves' slots, each region packed in graph order.

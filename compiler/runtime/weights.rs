@@ -2,7 +2,7 @@
 //! family's standard initialization, and precise checks on load.
 
 use super::ParamEntry;
-use crate::error::{Error, Result};
+use crate::error::{At, Error, Result};
 use crate::ir::Tensor;
 use crate::spec::{Family, ModelSpec};
 use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
@@ -44,9 +44,17 @@ impl Weights {
     }
 
     /// Read a safetensors file. F32 tensors load as they are; F16/BF16/F64 are
-    /// converted to f32.
+    /// converted to f32. The file is checked before it is read
+    /// ([`read_safetensors`]).
     pub fn load(path: &Path) -> Result<Weights> {
-        let bytes = crate::util::read_user_file(path)?;
+        let bytes = read_safetensors(path, None)?;
+        Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))
+    }
+
+    /// [`Weights::load`] of weights for `table`: the header's names and
+    /// shapes are checked against it before the tensors are read.
+    pub fn load_for(path: &Path, table: &[ParamEntry]) -> Result<Weights> {
+        let bytes = read_safetensors(path, Some(table))?;
         Weights::from_bytes(&bytes).map_err(|e| e.context(path.display()))
     }
 
@@ -154,43 +162,12 @@ impl Weights {
     /// Every parameter of `table` present with its exact shape; nothing else
     /// but known non-parameter buffers. The message lists every problem.
     pub fn check_against(&self, table: &[ParamEntry]) -> Result<()> {
-        let mut wrong = vec![];
-        for p in table {
-            match self.tensors.get(&p.name) {
-                None => wrong.push(format!("missing `{}` {:?}", p.name, p.shape)),
-                Some(t) if t.shape != p.shape => wrong.push(format!(
-                    "`{}` has shape {:?}, expected {:?}",
-                    p.name, t.shape, p.shape
-                )),
-                _ => {}
-            }
-        }
-        let mut extra = vec![];
-        for name in self.tensors.keys() {
-            let known = table.iter().any(|p| &p.name == name);
-            let tied_head = name == "lm_head.weight"; // HF may store the tied head too
-            if !known && !tied_head && !is_hf_buffer(name) {
-                extra.push(format!(
-                    "unexpected tensor `{name}` (not a parameter of this model)"
-                ));
-            }
-        }
-        if wrong.is_empty() && extra.is_empty() {
-            return Ok(());
-        }
-        let n = wrong.len() + extra.len();
-        let mut lines = vec![];
-        for list in [wrong, extra] {
-            let k = list.len();
-            lines.extend(list.into_iter().take(8));
-            if k > 8 {
-                lines.push(format!("... and {} more like it", k - 8));
-            }
-        }
-        Err(Error::new(format!(
-            "weights do not fit the model ({n} problems):\n  {}",
-            lines.join("\n  ")
-        )))
+        let shapes: BTreeMap<&str, &[usize]> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.shape.as_slice()))
+            .collect();
+        check_shapes(&shapes, table)
     }
 
     /// The family's standard initialization (as Hugging Face `_init_weights`):
@@ -228,6 +205,118 @@ impl Weights {
             .map(|(n, t)| (n.clone(), t.cast()))
             .collect()
     }
+}
+
+/// [`Weights::check_against`] over tensor names and shapes (read from the
+/// tensors, or from a file's header before its tensors are read).
+fn check_shapes(shapes: &BTreeMap<&str, &[usize]>, table: &[ParamEntry]) -> Result<()> {
+    let mut wrong = vec![];
+    for p in table {
+        match shapes.get(p.name.as_str()) {
+            None => wrong.push(format!("missing `{}` {:?}", p.name, p.shape)),
+            Some(&shape) if shape != p.shape.as_slice() => wrong.push(format!(
+                "`{}` has shape {:?}, expected {:?}",
+                p.name, shape, p.shape
+            )),
+            _ => {}
+        }
+    }
+    let mut extra = vec![];
+    for &name in shapes.keys() {
+        let known = table.iter().any(|p| p.name == name);
+        let tied_head = name == "lm_head.weight"; // HF may store the tied head too
+        if !known && !tied_head && !is_hf_buffer(name) {
+            extra.push(format!(
+                "unexpected tensor `{name}` (not a parameter of this model)"
+            ));
+        }
+    }
+    if wrong.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let n = wrong.len() + extra.len();
+    let mut lines = vec![];
+    for list in [wrong, extra] {
+        let k = list.len();
+        lines.extend(list.into_iter().take(8));
+        if k > 8 {
+            lines.push(format!("... and {} more like it", k - 8));
+        }
+    }
+    Err(Error::new(format!(
+        "weights do not fit the model ({n} problems):\n  {}",
+        lines.join("\n  ")
+    )))
+}
+
+/// The most header bytes a safetensors file may have: the `safetensors`
+/// crate's own limit, so a damaged length is refused before it is read.
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// A safetensors file's bytes, checked before they are read: a regular file
+/// (a device or a FIFO could be read forever), a header length within
+/// [`MAX_HEADER_BYTES`] and the file, tensors that end where the file ends,
+/// with `table` the names and shapes of its parameters, and a size that
+/// fits in memory (the bytes and the tensors made of them). Errors name
+/// the file.
+pub fn read_safetensors(path: &Path, table: Option<&[ParamEntry]>) -> Result<Vec<u8>> {
+    use std::io::Read;
+    // Before the open: opening a FIFO blocks, and a device never ends.
+    if crate::util::user_path(path)? == crate::util::PathKind::Folder {
+        return Err(Error::new(format!(
+            "{}: a folder; expected a safetensors file",
+            path.display()
+        )));
+    }
+    let mut f = std::fs::File::open(path).at(path.display())?;
+    let len = f.metadata().at(path.display())?.len();
+    let header = read_header(&mut f, len).map_err(|e| e.context(path.display()))?;
+    if let Some(table) = table {
+        let tensors = header.tensors();
+        let shapes = tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.shape.as_slice()))
+            .collect();
+        check_shapes(&shapes, table).map_err(|e| e.context(path.display()))?;
+    }
+    crate::limits::fits_in_memory(len.saturating_mul(2), "reading these weights")
+        .map_err(|m| Error::new(format!("{}: {m}", path.display())))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Seek::rewind(&mut f).at(path.display())?;
+    f.take(len).read_to_end(&mut bytes).at(path.display())?;
+    Ok(bytes)
+}
+
+/// The header of a safetensors file of `len` bytes, read and validated
+/// (offsets in order, each tensor's bytes its shape's) without its tensors.
+fn read_header(f: &mut std::fs::File, len: u64) -> Result<safetensors::tensor::Metadata> {
+    use std::io::Read;
+    let bad = |m: String| Error::new(format!("not a valid safetensors file: {m}"));
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| {
+        bad(format!(
+            "{len} bytes, shorter than the 8-byte header length"
+        ))
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES || n > len - 8 {
+        return Err(bad(format!(
+            "the header length {n} is past the file's {} bytes after it or irc's limit of {MAX_HEADER_BYTES}",
+            len - 8
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| bad(e.to_string()))?;
+    let meta: safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    let data = meta.data_len() as u64;
+    if 8 + n + data != len {
+        return Err(bad(format!(
+            "its tensors take {data} bytes but the file has {} after the header",
+            len - 8 - n
+        )));
+    }
+    Ok(meta)
 }
 
 /// Where the 64 hex digits of `"irc.sha256":"<value>"` sit in the header:

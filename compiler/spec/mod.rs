@@ -180,6 +180,24 @@ impl ModelSpec {
     pub fn head_dim(&self) -> usize {
         self.d_model / self.heads
     }
+
+    /// The sizes [`crate::limits`] checks, with the compiled batch shape.
+    pub fn dims(&self, build: &BuildSpec) -> crate::limits::Dims {
+        let n = |v: usize| v as u64;
+        crate::limits::Dims {
+            vocab_size: n(self.vocab_size),
+            context: n(self.context),
+            layers: n(self.layers),
+            d_model: n(self.d_model),
+            heads: n(self.heads),
+            kv_heads: n(self.kv_heads),
+            ffn_hidden: n(self.ffn_hidden),
+            packed_qkv: self.family == Family::Gpt2,
+            learned_positions: self.position == Position::Learned,
+            batch: n(build.batch),
+            seq_len: n(build.seq_len),
+        }
+    }
 }
 
 /// The resolved `[build]` section.
@@ -197,6 +215,11 @@ pub struct BuildSpec {
     pub seq_len: usize,
     /// Time every kernel call (`irc profile`; the ABI's `_profile_*`).
     pub profile: bool,
+    /// `irc build --sanitize`: AddressSanitizer and UndefinedBehaviorSanitizer,
+    /// with poisoned guard gaps between activation buffers. Not a spec field;
+    /// left out of the build hash when off, so other builds do not change.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sanitize: bool,
 }
 
 /// A parsed, checked spec.
@@ -473,6 +496,7 @@ impl Spec {
         let model = resolve_model(&d, model)?;
         let train = resolve_train(&d, src)?;
         let build = resolve_build(&d, raw.build, &model, &train)?;
+        check_limits(&d, &model, &build)?;
         let stages = resolve_stage_sections(&d, src, model.vocab_size)?;
         let mut sections = toml::Table::new();
         for (k, v) in [
@@ -508,6 +532,18 @@ impl Spec {
             src: &self.source,
         }
         .toml_error(e)
+    }
+
+    /// An error about `[section].key` found after parsing (the memory a
+    /// build needs), at the field's place in the file as a parse error
+    /// would be: `file:line:col: [section].key: message`.
+    pub fn field_error(&self, section: &str, key: &str, msg: impl std::fmt::Display) -> Error {
+        let d = Diag {
+            path: &self.path,
+            src: &self.source,
+        };
+        let (at, field) = field_place(&self.source, section, key);
+        d.at(at..at, &field, msg)
     }
 
     /// Hash of everything that decides the emitted code.
@@ -823,14 +859,51 @@ fn resolve_train(d: &Diag, src: &str) -> Result<TrainSpec> {
 
 /// Where the `[train]` table's header line starts.
 fn train_table_start(src: &str) -> Option<usize> {
+    table_start(src, "train")
+}
+
+/// Where the `[name]` table's header line starts.
+fn table_start(src: &str, name: &str) -> Option<usize> {
+    let header = format!("[{name}]");
     let mut at = 0;
     for line in src.split_inclusive('\n') {
-        if line.trim_start().starts_with("[train]") {
+        if line.trim_start().starts_with(&header) {
             return Some(at + line.len() - line.trim_start().len());
         }
         at += line.len();
     }
     None
+}
+
+/// Where the value of `key = value` in the `[section]` table starts, if the
+/// key is written there.
+fn value_offset(src: &str, section: &str, key: &str) -> Option<usize> {
+    let table = table_start(src, section)?;
+    let line = key_offset(src, table..src.len(), key);
+    let rest = &src[line..];
+    let (k, v) = rest.split_once('=')?;
+    if line == table || k.trim() != key {
+        return None;
+    }
+    Some(line + k.len() + 1 + (v.len() - v.trim_start().len()))
+}
+
+/// `[section].key`'s place for a message about it: its value where it is
+/// written; a compiled batch shape given only in `[train]` there; else the
+/// section's header (or the file's start). Returns the field as named there.
+fn field_place(src: &str, section: &str, key: &str) -> (usize, String) {
+    if let Some(at) = value_offset(src, section, key) {
+        return (at, format!("[{section}].{key}"));
+    }
+    if section == "build" && matches!(key, "batch" | "seq_len") {
+        if let Some(at) = value_offset(src, "train", key) {
+            return (at, format!("[train].{key}"));
+        }
+    }
+    let at = table_start(src, section)
+        .or_else(|| table_start(src, "model"))
+        .unwrap_or(0);
+    (at, format!("[{section}].{key}"))
 }
 
 /// Where `field = ...` starts in the table beginning at `span` (up to the
@@ -957,6 +1030,15 @@ fn first_problem<const N: usize>(
         .find_map(|(field, e)| e.map(|msg| (field, msg)))
 }
 
+/// The model's sizes within what the emitted C indexes
+/// ([`crate::limits::check_dims`]), checked before anything is lowered.
+fn check_limits(d: &Diag, model: &ModelSpec, build: &BuildSpec) -> Result<()> {
+    crate::limits::check_dims(&model.dims(build)).map_err(|b| {
+        let (at, field) = field_place(d.src, b.section, b.key);
+        d.at(at..at, &field, b.message)
+    })
+}
+
 fn resolve_build(
     d: &Diag,
     raw: Option<Spanned<RawBuild>>,
@@ -1065,6 +1147,7 @@ fn resolve_build(
         batch,
         seq_len,
         profile: b.profile.is_some_and(|p| *p.get_ref()),
+        sanitize: false,
     })
 }
 

@@ -22,7 +22,19 @@ pub struct Toolchain {
     pub cflags: Vec<String>,
     /// `cc --version`, part of the cache key.
     pub version: String,
+    /// Flags the link of the shared library gets too (the sanitizers').
+    pub link_flags: Vec<String>,
 }
+
+/// What `irc build --sanitize` adds to the compile and the link:
+/// AddressSanitizer and UndefinedBehaviorSanitizer, aborting at the first
+/// report, with frames and line numbers in it.
+pub const SANITIZE_FLAGS: [&str; 4] = [
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    "-g",
+];
 
 /// Flags that select a SIMD path.
 pub fn target_flags(t: Target) -> &'static [&'static str] {
@@ -105,7 +117,17 @@ impl Toolchain {
             ar,
             cflags,
             version,
+            link_flags: vec![],
         })
+    }
+
+    /// The same compiler with [`SANITIZE_FLAGS`] (part of the cache key,
+    /// since they are cflags).
+    pub fn sanitized(mut self) -> Toolchain {
+        let flags: Vec<String> = SANITIZE_FLAGS.iter().map(|s| s.to_string()).collect();
+        self.cflags.extend(flags.iter().cloned());
+        self.link_flags = flags;
+        self
     }
 
     /// Compile `model.c` in `dir` (beside the runtime headers) into both libraries.
@@ -133,7 +155,9 @@ impl Toolchain {
         )?;
         run(
             Command::new(&self.cc)
-                .args(["-shared", "-fopenmp", "-o", SHARED_LIB, "model.o", "-lm"])
+                .args(["-shared", "-fopenmp"])
+                .args(&self.link_flags)
+                .args(["-o", SHARED_LIB, "model.o", "-lm"])
                 .current_dir(dir),
             "linking the shared library",
         )?;
@@ -147,10 +171,16 @@ impl Toolchain {
     }
 }
 
-/// `irc-<name>.pc`, so `cc host.c $(pkg-config --cflags --libs irc-<name>)`
-/// links the static library (with `PKG_CONFIG_PATH` at the build folder).
-pub fn write_pkg_config(dir: &Path, name: &str, description: &str) -> Result<PathBuf> {
-    let abs = std::fs::canonicalize(dir).at(dir.display())?;
+/// `irc-<name>.pc` in `dir`, so `cc host.c $(pkg-config --cflags --libs
+/// irc-<name>)` links the static library (with `PKG_CONFIG_PATH` at the
+/// build folder), which is at `installed` once the build is complete.
+pub fn write_pkg_config(
+    dir: &Path,
+    installed: &Path,
+    name: &str,
+    description: &str,
+) -> Result<PathBuf> {
+    let abs = absolute(installed)?;
     let text = format!(
         "prefix={}\nlibdir=${{prefix}}\nincludedir=${{prefix}}\n\n\
          Name: irc-{name}\nDescription: {description}\nVersion: {}\n\
@@ -161,6 +191,20 @@ pub fn write_pkg_config(dir: &Path, name: &str, description: &str) -> Result<Pat
     let path = dir.join(format!("irc-{name}.pc"));
     atomic_write(&path, text.as_bytes())?;
     Ok(path)
+}
+
+/// `dir` made absolute through its parent, which exists (`dir` itself may
+/// not yet: a build folder is renamed into place last).
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = std::fs::canonicalize(parent).at(parent.display())?;
+    Ok(match dir.file_name() {
+        Some(name) => parent.join(name),
+        None => parent,
+    })
 }
 
 /// What `build` did.

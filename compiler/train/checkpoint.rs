@@ -137,7 +137,7 @@ pub fn from_bytes(bytes: &[u8], table: &[ParamEntry]) -> Result<Checkpoint> {
 
 /// Read and check a checkpoint file (see [`from_bytes`]); errors name it.
 pub fn read(path: &Path, table: &[ParamEntry]) -> Result<Checkpoint> {
-    let bytes = crate::util::read_user_file(path)?;
+    let bytes = crate::runtime::weights::read_safetensors(path, None)?;
     from_bytes(&bytes, table).map_err(|e| e.context(path.display()))
 }
 

@@ -393,6 +393,7 @@ impl<'a> Trainer<'a> {
             check_resumable(r, total)?;
         }
         let built = model::build(spec, &dir.build())?;
+        built.footprint().train().check(spec)?;
         let mut s = built.session(tr.threads)?;
         let summary = DataSummary::of(&batcher, total);
         summary.write(run)?;
