@@ -154,6 +154,14 @@ impl StagedDir {
     /// A fresh temporary beside `target`, after [`recover_dir`] of what an
     /// earlier, killed replacement left.
     pub fn new(target: &Path) -> Result<StagedDir> {
+        // A file (or FIFO, device) in the folder's place is the user's: it
+        // is refused, never moved aside.
+        if is_there(target) && user_path(target)? != PathKind::Folder {
+            return Err(Error::new(format!(
+                "{}: a file; expected a folder to write into",
+                target.display()
+            )));
+        }
         let (parent, name) = split_dir(target)?;
         std::fs::create_dir_all(&parent).at(parent.display())?;
         recover_dir(target)?;

@@ -264,7 +264,7 @@ pub fn read_safetensors(path: &Path, table: Option<&[ParamEntry]>) -> Result<Vec
     // Before the open: opening a FIFO blocks, and a device never ends.
     if crate::util::user_path(path)? == crate::util::PathKind::Folder {
         return Err(Error::new(format!(
-            "{}: a folder; expected a safetensors file",
+            "{}: a folder; expected a file",
             path.display()
         )));
     }
