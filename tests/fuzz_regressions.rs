@@ -158,3 +158,95 @@ fn regressions_are_clear_errors() {
         assert!(err.contains(want), "{file}: {err}");
     }
 }
+
+/// A brief mutation fuzz on stable, so CI fuzzes every reader on each run:
+/// each seed of `fuzz/corpus/<target>/` is mutated the way libFuzzer's
+/// basic mutators do (bit flips, interesting bytes, inserted, erased and
+/// repeated spans, splices with another seed, truncation) and fed to the
+/// target's entry. Deterministic: `IRC_FUZZ_SEED` picks another sequence,
+/// `IRC_FUZZ_ITERS` (default 3,000 a target) runs longer.
+#[test]
+fn brief_mutations_of_every_seed_run_without_a_panic() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let iters = env("IRC_FUZZ_ITERS", 3000);
+    let mut rng = Mutator(env("IRC_FUZZ_SEED", 0x1c0ffee) | 1);
+    for (name, entry) in irc::fuzzing::TARGETS {
+        let seeds: Vec<Vec<u8>> = files(name)
+            .iter()
+            .map(|f| std::fs::read(f).unwrap())
+            .collect();
+        assert!(!seeds.is_empty(), "{name}: no seeds");
+        for i in 0..iters {
+            let mut input = seeds[i as usize % seeds.len()].clone();
+            let other = &seeds[rng.below(seeds.len())];
+            for _ in 0..1 + rng.below(4) {
+                rng.mutate(&mut input, other);
+            }
+            let r = std::panic::catch_unwind(|| entry(&input));
+            if r.is_err() {
+                let kept = std::env::temp_dir().join(format!("irc-fuzz-{name}-{i}"));
+                std::fs::write(&kept, &input).unwrap();
+                panic!(
+                    "fuzz target `{name}` panicked; input kept in {}",
+                    kept.display()
+                );
+            }
+        }
+    }
+}
+
+/// xorshift64: a fixed sequence of mutations for a given seed.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn mutate(&mut self, b: &mut Vec<u8>, other: &[u8]) {
+        const INTERESTING: [u8; 12] = [
+            0, 1, 0x7f, 0x80, 0xff, b'0', b'9', b'-', b'.', b'"', b'{', b'\n',
+        ];
+        let at = self.below(b.len() + 1);
+        match self.next() % 7 {
+            0 if !b.is_empty() => {
+                let i = at.min(b.len() - 1);
+                b[i] ^= 1 << self.below(8);
+            }
+            1 if !b.is_empty() => {
+                let i = at.min(b.len() - 1);
+                b[i] = INTERESTING[self.below(INTERESTING.len())];
+            }
+            2 => b.insert(at, self.next() as u8),
+            3 => {
+                let n = self.below(16).min(b.len() - at);
+                b.drain(at..at + n);
+            }
+            4 => {
+                let n = self.below(32).min(b.len() - at);
+                let span = b[at..at + n].to_vec();
+                for _ in 0..1 + self.below(8) {
+                    b.splice(at..at, span.iter().copied());
+                }
+            }
+            5 if !other.is_empty() => {
+                let from = self.below(other.len());
+                let n = self.below(64).min(other.len() - from);
+                b.splice(at..at, other[from..from + n].iter().copied());
+            }
+            _ => b.truncate(at),
+        }
+    }
+}
