@@ -75,6 +75,40 @@ static inline float irc_row_rstd(const float *x, float mean, int n, float eps)
     return 1.0f / sqrtf(var / (float)n + eps);
 }
 
+/* 1 / sqrt(mean(x²) + eps) over a row of n floats: RMSNorm's statistic in one pass. */
+static inline float irc_row_rms_rstd(const float *x, int n, float eps)
+{
+    irc_vf acc = irc_vzero();
+    for (int i = 0; i < n; i += IRC_VW) {
+        irc_vf v = irc_vload_upto(x + i, n - i < IRC_VW ? n - i : IRC_VW);
+        acc = irc_vfma(v, v, acc);
+    }
+    return 1.0f / sqrtf(irc_vhsum(acc) / (float)n + eps);
+}
+
+/* x = a + b over a row of n floats (the residual stream before a norm). */
+static inline void irc_row_add(float *x, const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i += IRC_VW) {
+        int m = n - i < IRC_VW ? n - i : IRC_VW;
+        irc_vstore_upto(x + i, irc_vadd(irc_vload_upto(a + i, m), irc_vload_upto(b + i, m)), m);
+    }
+}
+
+/* y = (x - mean) * rstd * w (+ bias, when not NULL) over a row of n floats. */
+static inline void irc_row_normalize(float *y, const float *x, float mean, float rstd, const float *w,
+                                     const float *bias, int n)
+{
+    irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
+    for (int i = 0; i < n; i += IRC_VW) {
+        int m = n - i < IRC_VW ? n - i : IRC_VW;
+        irc_vf v = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(x + i, m), vmean), vr), irc_vload_upto(w + i, m));
+        if (bias)
+            v = irc_vadd(v, irc_vload_upto(bias + i, m));
+        irc_vstore_upto(y + i, v, m);
+    }
+}
+
 /* Dot product of two length-n float rows. */
 static inline float irc_dot(const float *a, const float *b, int n)
 {
@@ -94,6 +128,17 @@ static inline void irc_axpy(float *y, float a, const float *x, int n)
         int w = n - i < IRC_VW ? n - i : IRC_VW;
         irc_vstore_upto(y + i, irc_vfma(va, irc_vload_upto(x + i, w), irc_vload_upto(y + i, w)), w);
     }
+}
+
+/* Prompt tokens the next prefill step takes, of t_left still to run: up to
+ * its T while the T cache rows it writes (padding included) stay inside the
+ * context; 0 near the end of the context, where the rest goes one token at a
+ * time through the decode step. */
+static inline int irc_prefill_chunk(int t_left, int kv_len, int T, int context)
+{
+    if (kv_len + T > context)
+        return 0;
+    return t_left < T ? t_left : T;
 }
 
 /* This thread's index inside a parallel region (0 outside one). */

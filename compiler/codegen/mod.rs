@@ -106,6 +106,9 @@ fn plus(ptr: &str, n: usize) -> String {
 
 /// One kernel ready to render: its template and values, the pointers its
 /// call passes, and whether it reads the context (threads, workspace).
+/// The line before a threaded kernel's row loop.
+const OMP_FOR: &str = "    #pragma omp parallel for num_threads(ctx->threads) schedule(static)\n";
+
 struct Call {
     tpl: &'static str,
     v: Value,
@@ -123,9 +126,12 @@ impl Call {
         }
     }
 
-    /// The kernel runs on ctx->threads threads (or packs into ctx->work).
+    /// The kernel runs on ctx->threads threads (or packs into ctx->work);
+    /// a row loop's templates start with `{{ omp_for }}`, the pragma that
+    /// splits it over them, or nothing.
     fn threaded(mut self, yes: bool) -> Call {
         self.ctx = yes;
+        self.v["omp_for"] = json!(if yes { OMP_FOR } else { "" });
         self
     }
 }
@@ -366,9 +372,37 @@ impl Emitter<'_> {
         }
         args.push(self.ptr(self.last(k)));
         args.extend(norm.inputs[1..].iter().map(|&i| self.ptr(i)));
-        let v = json!({ "R": norm.ty.numel() / c, "C": c, "eps": flit(eps), "layer": layer,
-                        "residual": residual, "parallel": parallel });
-        Call::new("kernels/norm.c.tera", v, args).threaded(parallel)
+        let e = flit(eps);
+        let mut v = json!({ "R": norm.ty.numel() / c, "C": c, "eps": e });
+        let (formula, weights, mean, rstd, bias) = if layer {
+            (
+                "(x - mean) / sqrt(var + eps) * w + bias",
+                "w, bias are",
+                format!("irc_row_mean(xr, {c})"),
+                format!("irc_row_rstd(xr, mean, {c}, {e}f)"),
+                "bias",
+            )
+        } else {
+            (
+                "x / sqrt(mean(x²) + eps) * w",
+                "w is",
+                "0.0f".to_string(),
+                format!("irc_row_rms_rstd(xr, {c}, {e}f)"),
+                "NULL",
+            )
+        };
+        v["formula"] = json!(formula);
+        v["weights"] = json!(weights);
+        v["mean"] = json!(mean);
+        v["rstd"] = json!(rstd);
+        v["bias"] = json!(bias);
+        v["bias_param"] = json!(if layer { ", const float *bias" } else { "" });
+        let tpl = if residual {
+            "kernels/norm_residual.c.tera"
+        } else {
+            "kernels/norm.c.tera"
+        };
+        Call::new(tpl, v, args).threaded(parallel)
     }
 
     fn attention(&self, k: &Kernel) -> Call {
@@ -459,10 +493,22 @@ impl Emitter<'_> {
             unreachable!()
         };
         let sh = &n.ty.shape;
-        let positions = n.inputs.len() == 2;
-        let v = json!({ "B": sh[0], "T": sh[1], "H": sh[2] / head_dim, "HD": head_dim,
-                        "half": head_dim / 2, "theta": flit(theta), "inverse": inverse,
-                        "positions": positions, "parallel": parallel });
+        // The position of row bt: given (generation) or the row's own.
+        let (b, t) = (sh[0], sh[1]);
+        let (position, param, doc, shape) = if n.inputs.len() == 2 {
+            (
+                "pos[bt]".to_string(),
+                ", const int32_t *pos",
+                ",\n * t = pos[b, t] (the tokens' positions in their sequences)",
+                format!(", pos is ({b}, {t})"),
+            )
+        } else {
+            (format!("bt % {t}"), "", "", String::new())
+        };
+        let v = json!({ "B": b, "T": t, "H": sh[2] / head_dim, "HD": head_dim,
+                        "half": head_dim / 2, "theta": flit(theta),
+                        "sign": if inverse { "-" } else { "" }, "position": position,
+                        "positions_param": param, "positions_doc": doc, "positions_shape": shape });
         let mut args = vec![self.ptr(self.last(k))];
         args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
         Call::new("kernels/rope.c.tera", v, args).threaded(parallel)
@@ -587,7 +633,6 @@ impl Emitter<'_> {
         // RMSNorm's rows are not centred: no mean, and no mean(g) term.
         let centred = |yes: &str, no: &str| if rms { no } else { yes }.to_string();
         let mut v = json!({ "R": x.numel() / c, "C": c, "eps": flit(eps), "norm": norm,
-                            "parallel": parallel,
                             "mean": centred(&format!("irc_row_mean(xr, {c})"), "0.0f") });
         if matches!(n.op, Op::NormGradW { .. }) {
             return Call::new("kernels/norm_grad_w.c.tera", v, args);
@@ -698,7 +743,7 @@ impl Emitter<'_> {
         params.rotate_left(n_in);
         args.rotate_left(n_in);
         let v = json!({ "R": r, "L": l, "params": params.join(", "), "stmts": stmts,
-                        "formula": formula.join("; "), "parallel": parallel });
+                        "formula": formula.join("; ") });
         Ok(Call::new("kernels/elementwise.c.tera", v, args).threaded(parallel))
     }
 }
@@ -1071,7 +1116,29 @@ pub fn emit(
     ctx["profile"] = json!(profile);
     ctx["sanitize"] = json!(spec.build.sanitize);
     ctx["profile_slots"] = json!(profile_slots);
+    // With generation programs or without: the prefill/decode entry points,
+    // and what the header comment says of their memory.
+    let has_generation = !generation.is_null();
     ctx["generation"] = generation;
+    ctx["generated_context"] = json!(if has_generation { m.context } else { 0 });
+    let (gen_template, gen_acts, cache) = if has_generation {
+        (
+            "generation.c.tera",
+            format!(", prefill and decode {}", ctx["act_floats_generate"]),
+            format!(
+                "; the key/value cache ({} floats: {} layers x keys and\n * values x {} positions x {})",
+                ctx["generation"]["cache_floats"],
+                m.layers,
+                m.context,
+                m.kv_heads * m.head_dim()
+            ),
+        )
+    } else {
+        ("no_generation.c.tera", String::new(), String::new())
+    };
+    ctx["generate_acts_note"] = json!(gen_acts);
+    ctx["cache_note"] = json!(cache);
+    ctx["generation_c"] = json!(render(&t, gen_template, &ctx)?);
     let model_c = render(&t, "model.c.tera", &ctx)?;
     let header = render(&t, "model.h.tera", &ctx)?;
     Ok(Sources {

@@ -128,22 +128,8 @@ static void norm_2(const float *x, float *out, const float *w, const float *bias
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24;
-        float *yr = out + (size_t)r * 24;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vadd(acc, v);
-        }
-        const float mean = irc_vhsum(acc) / 24.0f;
-        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            y = irc_vadd(y, irc_vload_upto(bias + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = irc_row_mean(xr, 24), rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        irc_row_normalize(out + (size_t)r * 24, xr, mean, rstd, w, bias, 24);
     }
 }
 
@@ -234,25 +220,10 @@ static void gemm_bias_5(irc_ctx *ctx, float *out, const float *inp, const float 
 static void add_norm_6(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 14; r++) {
-        const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
-        float *yr = out + (size_t)r * 24;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vadd(acc, v);
-        }
-        const float mean = irc_vhsum(acc) / 24.0f;
-        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            y = irc_vadd(y, irc_vload_upto(bias + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 24, b + (size_t)r * 24, 24);
+        const float mean = irc_row_mean(xr, 24), rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        irc_row_normalize(out + (size_t)r * 24, xr, mean, rstd, w, bias, 24);
     }
 }
 
@@ -976,25 +947,10 @@ static void embedding_44(float *out, const float *table, const int32_t *ids)
 static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 12; r++) {
-        const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
-        float *yr = out + (size_t)r * 24;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vadd(acc, v);
-        }
-        const float mean = irc_vhsum(acc) / 24.0f;
-        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            y = irc_vadd(y, irc_vload_upto(bias + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 24, b + (size_t)r * 24, 24);
+        const float mean = irc_row_mean(xr, 24), rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        irc_row_normalize(out + (size_t)r * 24, xr, mean, rstd, w, bias, 24);
     }
 }
 
@@ -1163,25 +1119,10 @@ static void embedding_53(float *out, const float *table, const int32_t *ids)
 static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
-        const float *ar = a + (size_t)r * 24, *br = b + (size_t)r * 24;
         float *xr = x + (size_t)r * 24;
-        float *yr = out + (size_t)r * 24;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vadd(acc, v);
-        }
-        const float mean = irc_vhsum(acc) / 24.0f;
-        const float rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 24; i += IRC_VW) {
-            int n = 24 - i < IRC_VW ? 24 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            y = irc_vadd(y, irc_vload_upto(bias + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 24, b + (size_t)r * 24, 24);
+        const float mean = irc_row_mean(xr, 24), rstd = irc_row_rstd(xr, mean, 24, 1e-5f);
+        irc_row_normalize(out + (size_t)r * 24, xr, mean, rstd, w, bias, 24);
     }
 }
 
@@ -2149,14 +2090,12 @@ IRC_EXPORT int irc_snap_gpt2_prefill(irc_snap_gpt2 *m, const int32_t *tokens, in
     }
     const float *last = NULL;
     for (int done = 0; done < t;) {
-        int n = t - done < 12 ? t - done : 12;
-        if (m->kv_len + 12 <= 12) {
-            /* Up to 12 tokens (padded) through the prefill program. */
+        int n = irc_prefill_chunk(t - done, m->kv_len, 12, 12);
+        if (n > 0) {
             stage_step(m, 0, 16, tokens + done, n, 12);
             run_prefill(m);
             last = m->acts + (size_t)(n - 1) * 37;
         } else {
-            /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);

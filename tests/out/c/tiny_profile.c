@@ -93,26 +93,13 @@ static void embedding_0(float *out, const float *table, const int32_t *ids)
 
 /* norm_1: h0.input_norm, h0.input_norm, h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
- * x, out are (10, 32); w are (32) */
+ * x, out are (10, 32); w is (32) */
 static void norm_1(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32;
-        float *yr = out + (size_t)r * 32;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 32, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 32, xr, mean, rstd, w, NULL, 32);
     }
 }
 
@@ -249,28 +236,14 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
 
 /* add_norm_7: h0.post_attn_norm, ln_f, ... (6 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
- * x, a, b, out are (10, 32); w are (32) */
+ * x, a, b, out are (10, 32); w is (32) */
 static void add_norm_7(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 10; r++) {
-        const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
-        float *yr = out + (size_t)r * 32;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 32, b + (size_t)r * 32, 32);
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 32, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 32, xr, mean, rstd, w, NULL, 32);
     }
 }
 
@@ -1022,26 +995,13 @@ static void embedding_39(float *out, const float *table, const int32_t *ids)
 
 /* norm_40: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
- * x, out are (1, 32); w are (32) */
+ * x, out are (1, 32); w is (32) */
 static void norm_40(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
-        float *yr = out + (size_t)r * 32;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 32, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 32, xr, mean, rstd, w, NULL, 32);
     }
 }
 
@@ -1184,28 +1144,14 @@ static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const 
 
 /* add_norm_46: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
- * x, a, b, out are (1, 32); w are (32) */
+ * x, a, b, out are (1, 32); w is (32) */
 static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
-        const float *ar = a + (size_t)r * 32, *br = b + (size_t)r * 32;
         float *xr = x + (size_t)r * 32;
-        float *yr = out + (size_t)r * 32;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 32.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 32; i += IRC_VW) {
-            int n = 32 - i < IRC_VW ? 32 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 32, b + (size_t)r * 32, 32);
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 32, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 32, xr, mean, rstd, w, NULL, 32);
     }
 }
 
@@ -2001,14 +1947,12 @@ IRC_EXPORT int irc_snap_profile_prefill(irc_snap_profile *m, const int32_t *toke
     }
     const float *last = NULL;
     for (int done = 0; done < t;) {
-        int n = t - done < 10 ? t - done : 10;
-        if (m->kv_len + 10 <= 10) {
-            /* Up to 10 tokens (padded) through the prefill program. */
+        int n = irc_prefill_chunk(t - done, m->kv_len, 10, 10);
+        if (n > 0) {
             stage_step(m, 0, 16, tokens + done, n, 10);
             run_prefill(m);
             last = m->acts + (size_t)(n - 1) * 41;
         } else {
-            /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);

@@ -91,26 +91,13 @@ static void embedding_0(float *out, const float *table, const int32_t *ids)
 
 /* norm_1: h0.input_norm, h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, out are (5, 12); w are (12) */
+ * x, out are (5, 12); w is (12) */
 static void norm_1(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -247,28 +234,14 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
 
 /* add_norm_7: h0.post_attn_norm, ln_f, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, a, b, out are (5, 12); w are (12) */
+ * x, a, b, out are (5, 12); w is (12) */
 static void add_norm_7(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 5; r++) {
-        const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 12, b + (size_t)r * 12, 12);
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -919,26 +892,13 @@ static void embedding_36(float *out, const float *table, const int32_t *ids)
 
 /* norm_37: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, out are (8, 12); w are (12) */
+ * x, out are (8, 12); w is (12) */
 static void norm_37(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         const float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -1081,28 +1041,14 @@ static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const 
 
 /* add_norm_43: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, a, b, out are (8, 12); w are (12) */
+ * x, a, b, out are (8, 12); w is (12) */
 static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
-        const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 12, b + (size_t)r * 12, 12);
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -1187,26 +1133,13 @@ static void embedding_48(float *out, const float *table, const int32_t *ids)
 
 /* norm_49: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, out are (1, 12); w are (12) */
+ * x, out are (1, 12); w is (12) */
 static void norm_49(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vload_upto(xr + i, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -1349,28 +1282,14 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
 
 /* add_norm_55: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
- * x, a, b, out are (1, 12); w are (12) */
+ * x, a, b, out are (1, 12); w is (12) */
 static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
-        const float *ar = a + (size_t)r * 12, *br = b + (size_t)r * 12;
         float *xr = x + (size_t)r * 12;
-        float *yr = out + (size_t)r * 12;
-        irc_vf acc = irc_vzero();
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf v = irc_vadd(irc_vload_upto(ar + i, n), irc_vload_upto(br + i, n));
-            irc_vstore_upto(xr + i, v, n);
-            acc = irc_vfma(v, v, acc);
-        }
-        const float mean = 0.0f;
-        const float rstd = 1.0f / sqrtf(irc_vhsum(acc) / 12.0f + 1e-6f);
-        irc_vf vmean = irc_vset1(mean), vr = irc_vset1(rstd);
-        for (int i = 0; i < 12; i += IRC_VW) {
-            int n = 12 - i < IRC_VW ? 12 - i : IRC_VW;
-            irc_vf y = irc_vmul(irc_vmul(irc_vsub(irc_vload_upto(xr + i, n), vmean), vr), irc_vload_upto(w + i, n));
-            irc_vstore_upto(yr + i, y, n);
-        }
+        irc_row_add(xr, a + (size_t)r * 12, b + (size_t)r * 12, 12);
+        const float mean = 0.0f, rstd = irc_row_rms_rstd(xr, 12, 1e-6f);
+        irc_row_normalize(out + (size_t)r * 12, xr, mean, rstd, w, NULL, 12);
     }
 }
 
@@ -2054,14 +1973,12 @@ IRC_EXPORT int irc_snap_scalar_prefill(irc_snap_scalar *m, const int32_t *tokens
     }
     const float *last = NULL;
     for (int done = 0; done < t;) {
-        int n = t - done < 8 ? t - done : 8;
-        if (m->kv_len + 8 <= 8) {
-            /* Up to 8 tokens (padded) through the prefill program. */
+        int n = irc_prefill_chunk(t - done, m->kv_len, 8, 8);
+        if (n > 0) {
             stage_step(m, 0, 16, tokens + done, n, 8);
             run_prefill(m);
             last = m->acts + (size_t)(n - 1) * 19;
         } else {
-            /* The padding would run past the context: one token at a time. */
             n = 1;
             stage_step(m, 0, 16, tokens + done, 1, 1);
             run_decode(m);
