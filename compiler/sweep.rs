@@ -93,7 +93,8 @@ pub fn variant(spec: &Spec, knob: &Knob, v: &toml::Value) -> Result<Spec> {
         t.insert(last.clone(), v.clone());
     }
     let src = toml::to_string(&doc).map_err(|e| Error::new(e.to_string()))?;
-    Spec::parse(&spec.path, &src).map_err(|e| e.context(format!("--set {}={}", knob.key, show(v))))
+    Spec::parse_rewritten(&spec.path, &src)
+        .map_err(|e| e.context(format!("--set {}={}", knob.key, show(v))))
 }
 
 /// The baseline and every variant, each checked as a whole spec and for

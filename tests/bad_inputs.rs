@@ -1742,6 +1742,20 @@ fn sweep_profile_cases() -> Vec<Case> {
             ],
             "--set train.lr=-1:"
         ),
+        // A variant's text is irc's re-writing of the spec: its errors name
+        // the file, not a line of that text.
+        case!(
+            "sweep_variant_error_names_no_line",
+            [
+                "sweep",
+                "tiny.toml",
+                "--set",
+                "generate.top_p=0.5,0",
+                "-o",
+                "sw"
+            ],
+            "--set generate.top_p=0: tiny.toml: [generate].top_p: 0 is out of range; expected a number in (0, 1]"
+        ),
         case!(
             "sweep_later_knob_invalid",
             [

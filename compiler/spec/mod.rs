@@ -230,6 +230,10 @@ pub struct Spec {
     /// The file's text, kept for diagnostics and for the build hash.
     #[serde(skip)]
     pub source: String,
+    /// Whether `source` is the file's own text, so errors can give a line
+    /// and column in it (not for a sweep variant, which irc re-wrote).
+    #[serde(skip)]
+    pub located: bool,
     pub model: ModelSpec,
     pub build: BuildSpec,
     /// The training recipe (`[train]`, defaults when absent).
@@ -344,6 +348,8 @@ fn plain_words(msg: &str) -> String {
 struct Diag<'a> {
     path: &'a Path,
     src: &'a str,
+    /// `src` is the file's text: places are `file:line:col`, else `file`.
+    located: bool,
 }
 
 impl Diag<'_> {
@@ -355,12 +361,17 @@ impl Diag<'_> {
         (line, col)
     }
 
+    /// Where `offset` is, as `file:line:col` (or `file` in a text irc made).
+    fn place(&self, offset: usize) -> String {
+        if !self.located {
+            return self.path.display().to_string();
+        }
+        let (line, col) = self.line_col(offset);
+        format!("{}:{line}:{col}", self.path.display())
+    }
+
     fn at(&self, span: std::ops::Range<usize>, field: &str, msg: impl std::fmt::Display) -> Error {
-        let (line, col) = self.line_col(span.start);
-        Error::new(format!(
-            "{}:{line}:{col}: {field}: {msg}",
-            self.path.display()
-        ))
+        Error::new(format!("{}: {field}: {msg}", self.place(span.start)))
     }
 
     /// A serde/toml error: recover the field name from the `key = value` line
@@ -370,13 +381,9 @@ impl Diag<'_> {
         let Some(span) = e.span() else {
             return Error::new(format!("{}: {msg}", self.path.display()));
         };
-        let (line, col) = self.line_col(span.start);
         let field = self.field_at(span.start);
         let field = field.map(|f| format!("{f}: ")).unwrap_or_default();
-        Error::new(format!(
-            "{}:{line}:{col}: {field}{msg}",
-            self.path.display()
-        ))
+        Error::new(format!("{}: {field}{msg}", self.place(span.start)))
     }
 
     /// `[section].key` for the line containing `offset`, if it is a key line.
@@ -484,7 +491,18 @@ impl Spec {
 
     /// Parse spec text; `path` is only used in messages.
     pub fn parse(path: &Path, src: &str) -> Result<Spec> {
-        let d = Diag { path, src };
+        Spec::parse_text(path, src, true)
+    }
+
+    /// [`Spec::parse`] of a text irc wrote for the spec at `path` (a sweep
+    /// variant): its errors name the file but no line, which would be the
+    /// re-written text's.
+    pub fn parse_rewritten(path: &Path, src: &str) -> Result<Spec> {
+        Spec::parse_text(path, src, false)
+    }
+
+    fn parse_text(path: &Path, src: &str, located: bool) -> Result<Spec> {
+        let d = Diag { path, src, located };
         let raw: RawDoc = toml::from_str(src).map_err(|e| d.toml_error(&e))?;
         let Some(model) = raw.model else {
             return Err(d.at(
@@ -513,6 +531,7 @@ impl Spec {
         Ok(Spec {
             path: path.to_path_buf(),
             source: src.to_string(),
+            located,
             model,
             build,
             train,
@@ -530,6 +549,7 @@ impl Spec {
         Diag {
             path: &self.path,
             src: &self.source,
+            located: self.located,
         }
         .toml_error(e)
     }
@@ -541,6 +561,7 @@ impl Spec {
         let d = Diag {
             path: &self.path,
             src: &self.source,
+            located: self.located,
         };
         let (at, field) = field_place(&self.source, section, key);
         d.at(at..at, &field, msg)
@@ -1160,6 +1181,7 @@ mod tests {
         let d = Diag {
             path: Path::new("x.toml"),
             src: "a = 1\nbc = 2\n",
+            located: true,
         };
         assert_eq!(d.line_col(0), (1, 1));
         assert_eq!(d.line_col(6), (2, 1));
