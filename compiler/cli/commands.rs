@@ -109,7 +109,8 @@ pub(super) fn train(
     stop_after: Option<usize>,
     quiet: bool,
 ) -> Result<()> {
-    let spec = Spec::load(&spec)?;
+    crate::dist::init()?;
+    let spec = Spec::load(&spec).map_err(crate::dist::collective)?;
     let opts = crate::train::TrainOptions {
         resume,
         out,
@@ -117,6 +118,9 @@ pub(super) fn train(
         quiet,
     };
     let s = crate::train::train(&spec, &opts)?;
+    if crate::dist::is_follower() {
+        return Ok(()); // rank 0 says what the run did
+    }
     let first = s.losses.first().copied().unwrap_or(f32::NAN);
     let last = s.losses.last().copied().unwrap_or(f32::NAN);
     println!(
@@ -144,14 +148,16 @@ pub(super) fn run(
     threads: usize,
     stop_after: Option<usize>,
 ) -> Result<()> {
-    crate::run::run(
-        &spec,
+    crate::dist::init()?;
+    let spec = Spec::load(&spec).map_err(crate::dist::collective)?;
+    crate::run::run_spec(
+        spec,
         &crate::run::RunOptions {
             out,
             quick,
             threads,
             stop_after,
-            quiet: false,
+            quiet: crate::dist::is_follower(),
         },
     )?;
     Ok(())

@@ -511,13 +511,9 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match run(cli) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
-    }
+    // Under mpirun, how a rank's command ends decides whether the job
+    // aborts (see crate::dist::finish); otherwise an error exits 1.
+    crate::dist::finish(&run(cli))
 }
 
 /// The command line, typed. A negative number after a flag is that flag's
