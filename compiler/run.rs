@@ -125,7 +125,7 @@ fn file_hash(p: &Path) -> Result<String> {
 }
 
 /// `runs/x` → `runs/x-quick`.
-fn quick_dir(run: &Path) -> PathBuf {
+pub fn quick_dir(run: &Path) -> PathBuf {
     let name = run
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

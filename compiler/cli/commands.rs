@@ -147,9 +147,19 @@ pub(super) fn run(
     quick: bool,
     threads: usize,
     stop_after: Option<usize>,
+    set: Vec<String>,
 ) -> Result<()> {
     crate::dist::init()?;
-    let spec = Spec::load(&spec).map_err(crate::dist::collective)?;
+    let mut spec = Spec::load(&spec).map_err(crate::dist::collective)?;
+    for s in &set {
+        let knob = crate::sweep::Knob::parse(s).map_err(crate::dist::collective)?;
+        let [v] = knob.values.as_slice() else {
+            return Err(crate::dist::collective(Error::new(format!(
+                "--set {s}: expected one value (irc sweep tries several)"
+            ))));
+        };
+        spec = crate::sweep::variant(&spec, &knob, v).map_err(crate::dist::collective)?;
+    }
     crate::run::run_spec(
         spec,
         &crate::run::RunOptions {
@@ -277,12 +287,36 @@ pub(super) fn init(spec: PathBuf, out: PathBuf, seed: u64) -> Result<()> {
 }
 
 /// `irc sweep`.
+/// How `irc sweep` runs its variants.
+pub(super) enum SweepMode {
+    /// One after the other in this process.
+    Here,
+    /// As this many `irc run` processes at a time.
+    Jobs(usize),
+    /// Print their command lines only.
+    PrintCommands,
+    /// The table from their run folders only.
+    Collect,
+}
+
+impl SweepMode {
+    pub(super) fn of(jobs: usize, print_commands: bool, collect: bool) -> SweepMode {
+        match (print_commands, collect, jobs) {
+            (true, _, _) => SweepMode::PrintCommands,
+            (_, true, _) => SweepMode::Collect,
+            (_, _, 1) => SweepMode::Here,
+            (_, _, n) => SweepMode::Jobs(n),
+        }
+    }
+}
+
 pub(super) fn sweep(
     spec: PathBuf,
     set: Vec<String>,
     out: Option<PathBuf>,
     quick: bool,
     threads: usize,
+    mode: SweepMode,
 ) -> Result<()> {
     let spec = Spec::load(&spec)?;
     let knobs = set
@@ -296,7 +330,17 @@ pub(super) fn sweep(
         threads,
         ..Default::default()
     };
-    let rows = crate::sweep::sweep(&spec, &knobs, &out, &opts)?;
+    let rows = match mode {
+        SweepMode::Here => crate::sweep::sweep(&spec, &knobs, &out, &opts)?,
+        SweepMode::Jobs(n) => crate::sweep::sweep_jobs(&spec, &knobs, &out, &opts, n)?,
+        SweepMode::Collect => crate::sweep::collect(&spec, &knobs, &out, quick)?,
+        SweepMode::PrintCommands => {
+            for (_, c) in crate::sweep::commands(&spec, &knobs, &out, &opts)? {
+                println!("{}", crate::sweep::shell_line(&c));
+            }
+            return Ok(());
+        }
+    };
     println!("\nsweep of {} ({}):", spec.path.display(), out.display());
     print!("{}", crate::sweep::table(&rows));
     Ok(())

@@ -259,8 +259,9 @@ struct StepDone {
     lr: f64,
     grad_norm: f32,
     tokens_per_s: f64,
-    /// Seconds the all-reduce of the step's gradients took (under mpirun).
-    allreduce_s: Option<f64>,
+    /// Under mpirun: seconds the all-reduce of the step's gradients took,
+    /// and seconds this rank waited for the slowest one before it.
+    comm: Option<(f64, f64)>,
 }
 
 /// Train the spec's model on its data.
@@ -300,9 +301,10 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         let loss = done.loss;
         losses.push(loss);
         let mut line = json!({ "step": step, "epoch": trainer.batcher.epoch(), "train_loss": loss, "lr": done.lr, "grad_norm": done.grad_norm, "tokens_per_s": done.tokens_per_s });
-        if let (Some(w), Some(a)) = (trainer.world, done.allreduce_s) {
+        if let (Some(w), Some((reduce, wait))) = (trainer.world, done.comm) {
             line["ranks"] = json!(w.size);
-            line["allreduce_s"] = json!(a);
+            line["allreduce_s"] = json!(reduce);
+            line["wait_s"] = json!(wait);
         }
         let eval_now =
             !follower && ((tr.eval_every > 0 && step % tr.eval_every == 0) || step == total);
@@ -522,9 +524,14 @@ impl<'a> Trainer<'a> {
                 losses[i] = self.s.backward(&mb.inputs, &mb.targets, bs, t)? as f64;
             }
         }
-        let mut allreduce_s = None;
+        let mut comm = None;
         if let Some(w) = self.world {
-            allreduce_s = Some(w.allreduce_sum(self.s.grads_mut()?)?);
+            // The barrier first, so the all-reduce's time is the transfer
+            // and the barrier's the wait for the slowest rank.
+            let t0 = Instant::now();
+            w.barrier()?;
+            let wait = t0.elapsed().as_secs_f64();
+            comm = Some((w.allreduce_sum(self.s.grads_mut()?)?, wait));
             // Each loss is non-zero on one rank only, so the sums are
             // exact; the stop flag is set if any rank saw Ctrl-C.
             losses.push(INTERRUPTED.load(Ordering::SeqCst) as u8 as f64);
@@ -564,7 +571,7 @@ impl<'a> Trainer<'a> {
             lr,
             grad_norm,
             tokens_per_s: tokens_per_step / secs.max(1e-9),
-            allreduce_s,
+            comm,
         })
     }
 
