@@ -64,6 +64,11 @@ a, b = lines("one-1"), lines("two-1")
 dl = max(abs(x["train_loss"] - y["train_loss"]) for x, y in zip(a, b))
 rel = max(abs(x["train_loss"] - y["train_loss"]) / abs(x["train_loss"]) for x, y in zip(a, b))
 dv = abs(a[-1]["val_loss"] - b[-1]["val_loss"])
+print("tokens/s by round: 1 process x 1 thread, 2 ranks x 1 thread, 1 process x 2 threads; all-reduce ms a step (2 ranks)")
+for r in range(1, rounds + 1):
+    ms = st.median(l["allreduce_s"] for l in lines(f"two-{r}")[3:]) * 1e3
+    print(f"{r:>5}  {one[r - 1]:>21.0f}  {two[r - 1]:>18.0f}  {thr[r - 1]:>21.0f}  {ms:>30.2f}")
+print(f"best of the rounds: {max(one):.0f}, {max(two):.0f} ({max(two) / max(one):.2f}x), {max(thr):.0f} ({max(thr) / max(one):.2f}x)")
 print(f"tokens/s, 1 process x 1 thread: {st.median(one):.0f} (rounds {', '.join(f'{x:.0f}' for x in one)})")
 print(f"tokens/s, 2 ranks x 1 thread:   {st.median(two):.0f} (rounds {', '.join(f'{x:.0f}' for x in two)})")
 print(f"tokens/s, 1 process x 2 threads: {st.median(thr):.0f} (rounds {', '.join(f'{x:.0f}' for x in thr)})")
@@ -74,14 +79,21 @@ for x, y in zip(a, b):
     if x["step"] in (1, 2, 5, 10, 20, 30, 40) or x["step"] == len(a):
         print(f"{x['step']:>4}  {x['train_loss']:.6f}        {y['train_loss']:.6f}")
 PY
-# bench-m's gradient: every parameter's, in f32.
-"$IRC" build models/bench-m.toml -o "$W/bench-m" >/dev/null
-python3 - "$W/bench-m/inspect.json" <<'PY'
-import json, sys, math
-m = json.load(open(sys.argv[1]))["memory"]
+# bench-m's gradient (every parameter's, in f32), and its step here: one
+# micro-batch of 8 x 256 tokens on the 2 cores, 4 steps.
+{
+    cat models/bench-m.toml
+    printf '\n[data]\nsynthetic = 400\npacking = "rows"\n\n[tokenizer]\nvocab_size = 2048\n\n[train]\nsteps = 4\neval_samples = 0\neval_batches = 1\nthreads = 2\n'
+} > "$W/bench-m.toml"
+"$IRC" train "$W/bench-m.toml" -o "$W/bench-m" --quiet >/dev/null 2>&1
+python3 - "$W/bench-m" <<'PY'
+import json, sys, statistics as st
+m = json.load(open(sys.argv[1] + "/build/inspect.json"))["memory"]
 n = m["param_floats"]
 b = 4 * n
-print(f"bench-m: {n} parameters, {b} gradient bytes ({b / 2**20:.1f} MiB) a step")
+lines = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+step = st.median(8 * 256 / l["tokens_per_s"] for l in lines[1:])
+print(f"bench-m: {n} parameters, {b} gradient bytes ({b / 2**20:.1f} MiB) a step; a step of 8 x 256 tokens takes {step:.2f} s here (2 threads, median of {len(lines) - 1})")
 print("ranks N  ring all-reduce 10 Gb/s  100 Gb/s   (2(N-1)/N x bytes / bandwidth)")
 for N in (2, 4, 8, 16, 64):
     f = 2 * (N - 1) / N * b

@@ -205,7 +205,7 @@ pub enum Cmd {
         #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
         /// Run the variants as this many `irc run` processes at a time,
-        /// each's output in OUT/logs/<variant>.log.
+        /// each one's output in `OUT/logs/<variant>.log`.
         #[arg(long, default_value_t = 1, value_parser = flag(range::at_least_one::<usize>))]
         jobs: usize,
         /// Print one `irc run` command line per variant (for a cluster
