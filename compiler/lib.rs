@@ -14,6 +14,7 @@ pub use error::{Error, Result};
 pub mod cli;
 pub mod codegen;
 pub mod data;
+pub mod dist;
 pub mod doctor;
 pub mod driver;
 pub mod eval;

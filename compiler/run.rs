@@ -125,7 +125,7 @@ fn file_hash(p: &Path) -> Result<String> {
 }
 
 /// `runs/x` → `runs/x-quick`.
-fn quick_dir(run: &Path) -> PathBuf {
+pub fn quick_dir(run: &Path) -> PathBuf {
     let name = run
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -253,6 +253,11 @@ pub fn run_spec(mut spec: Spec, opts: &RunOptions) -> Result<RunSummary> {
     if opts.threads > 0 {
         spec.train.threads = opts.threads;
     }
+    // Refused on every rank before any stage runs.
+    crate::dist::Shard::new(&spec.path, spec.train.grad_accum)?;
+    if crate::dist::is_follower() {
+        return follow(spec, run, opts);
+    }
     train::check_inputs(&spec)?;
     std::fs::create_dir_all(&run).at(run.display())?;
     let out = Printer { quiet: opts.quiet };
@@ -365,10 +370,51 @@ fn tokens_stage_action(p: &mut Pipeline) -> Result<Outcome> {
     Ok(Outcome::done(ran, note))
 }
 
-/// Stage 4: training, resumed when its key is unchanged.
-fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
-    let (spec, opts, dir) = (&mut p.spec, p.opts, &p.dir);
-    let train_set = p.train_set.take().expect("the tokens stage ran");
+/// `irc run` on a rank other than 0 of an MPI run: rank 0 runs every
+/// stage and writes; this rank waits for its word at the training stage
+/// (train, and whether from a checkpoint, or nothing to do), trains its
+/// shard of every step with it, and leaves the eval and the report to it.
+fn follow(mut spec: Spec, run: PathBuf, opts: &RunOptions) -> Result<RunSummary> {
+    let w = crate::dist::world().expect("a follower has a world");
+    let mut word = [0.0f64; 2];
+    w.broadcast_from_root(&mut word)?;
+    let mut summary = RunSummary {
+        run_dir: run.clone(),
+        stages: vec![],
+        finished: true,
+        report: None,
+        eval: None,
+    };
+    if word[0] == 0.0 {
+        return Ok(summary); // training was up to date
+    }
+    let train_set = TokenSet::load(&RunDir::new(&run).data().train_tokens())?;
+    training_spec(&mut spec, opts, train_set)?;
+    let s = train::train(
+        &spec,
+        &TrainOptions {
+            resume: (word[1] > 0.0).then(|| run.clone()),
+            out: Some(run),
+            stop_after: opts.stop_after,
+            quiet: true,
+        },
+    )?;
+    summary.finished = s.steps >= s.total_steps && !s.interrupted;
+    Ok(summary)
+}
+
+/// Under mpirun, rank 0 tells the other ranks at the training stage
+/// whether they train (`resume`: from the run folder's checkpoint).
+fn tell_followers(train: bool, resume: bool) -> Result<()> {
+    if let Some(w) = crate::dist::world() {
+        w.broadcast_from_root(&mut [train as u8 as f64, resume as u8 as f64])?;
+    }
+    Ok(())
+}
+
+/// The spec training runs: `--quick` caps the recipe's steps and leaves
+/// generation out of training. Returns the recipe's own steps.
+fn training_spec(spec: &mut Spec, opts: &RunOptions, train_set: TokenSet) -> Result<usize> {
     let batcher = Batcher::with_options(
         train_set,
         spec.build.batch,
@@ -389,12 +435,21 @@ fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
         spec.train.eval_every = 0;
         spec.train.eval_samples = 0;
     }
+    Ok(recipe_steps)
+}
+
+/// Stage 4: training, resumed when its key is unchanged.
+fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
+    let (spec, opts, dir) = (&mut p.spec, p.opts, &p.dir);
+    let train_set = p.train_set.take().expect("the tokens stage ran");
+    let recipe_steps = training_spec(spec, opts, train_set)?;
     let key = train_key(spec, &spec.data, &dir.data())?;
     let meta_path = dir.train_meta();
     let latest = dir.latest();
     let meta: Option<TrainMeta> = read_json(&meta_path);
     let same = meta.as_ref().is_some_and(|m| m.inputs_hash == key);
     if let Some(m) = meta.filter(|m| same && m.finished && latest.exists()) {
+        tell_followers(false, false)?;
         return Ok(Outcome::done(false, format!("{} steps", m.total_steps)));
     }
     // Resumed from the newest valid of latest.safetensors and checkpoints/
@@ -415,6 +470,7 @@ fn train_stage(p: &mut Pipeline) -> Result<Outcome> {
     }
     let total = spec.train.steps.unwrap_or(recipe_steps);
     write_train_meta(&meta_path, &key, false, 0, total)?;
+    tell_followers(true, resume.is_some())?;
     if let (Some(r), false) = (&resume, opts.quiet) {
         println!("train     resuming from {}", r.display());
     }

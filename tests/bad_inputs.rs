@@ -1798,6 +1798,48 @@ fn sweep_profile_cases() -> Vec<Case> {
             "[tokenizer].vocab_size: 100 is out of range"
         ),
         case!(
+            "sweep_jobs_zero",
+            [
+                "sweep",
+                "tiny.toml",
+                "--set",
+                "train.lr=1e-3",
+                "--jobs",
+                "0"
+            ],
+            "--jobs: 0 is out of range; expected an integer ≥ 1"
+        ),
+        case!(
+            "sweep_collect_before_any_run",
+            [
+                "sweep",
+                "tiny.toml",
+                "--set",
+                "train.lr=1e-3",
+                "-o",
+                "sw",
+                "--collect"
+            ],
+            "sw/baseline/eval.json: no results of variant `baseline` yet"
+        ),
+        case!(
+            "sweep_print_commands_with_collect",
+            [
+                "sweep",
+                "tiny.toml",
+                "--set",
+                "train.lr=1e-3",
+                "--print-commands",
+                "--collect"
+            ],
+            "cannot be used with"
+        ),
+        case!(
+            "run_set_two_values",
+            ["run", "tiny.toml", "--set", "train.lr=1e-3,2e-3"],
+            "--set train.lr=1e-3,2e-3: expected one value (irc sweep tries several)"
+        ),
+        case!(
             "sweep_threads_too_many",
             [
                 "sweep",

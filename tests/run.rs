@@ -463,6 +463,74 @@ fn sweep_varies_one_knob_at_a_time() {
     let t = text(&sweep(&knobs));
     assert!(!t.contains(" ran "), "{t}");
 
+    // The same variants as 2 processes at a time, each its own `irc run`
+    // with its output in a log: the same results (training is
+    // deterministic for any thread count).
+    let o = irc(
+        &[
+            &["sweep", "tiny.toml", "-o", "sj", "--quick", "--jobs", "2"],
+            &knobs[..],
+        ]
+        .concat(),
+        dir,
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let jobs = json(&dir.join("sj/sweep.json"));
+    for (a, b) in rows.iter().zip(jobs.as_array().unwrap()) {
+        assert_eq!(a["variant"], b["variant"]);
+        assert_eq!(a["val_loss"], b["val_loss"], "{}", a["variant"]);
+    }
+    assert_eq!(
+        t.matches(": done in ").count(),
+        4,
+        "a line as each ends:
+{t}"
+    );
+    let log = std::fs::read_to_string(dir.join("sj/logs/train.lr=0.004.log")).unwrap();
+    assert!(log.contains("train     ran"), "{log}");
+
+    // One command line per variant for a scheduler, and the table merged
+    // from the run folders they fill.
+    let o = irc(
+        &[
+            &[
+                "sweep",
+                "tiny.toml",
+                "-o",
+                "sw",
+                "--quick",
+                "--print-commands",
+            ],
+            &knobs[..],
+        ]
+        .concat(),
+        dir,
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[1].contains(" run ") && lines[1].contains("--set train.lr=0.004 -o "),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" --quick")), "{lines:?}");
+    let o = irc(
+        &[
+            &["sweep", "tiny.toml", "-o", "sw", "--quick", "--collect"],
+            &knobs[..],
+        ]
+        .concat(),
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let merged = json(&dir.join("sw/sweep.json"));
+    for (a, b) in rows.iter().zip(merged.as_array().unwrap()) {
+        assert_eq!(a["val_loss"], b["val_loss"], "{}", a["variant"]);
+    }
+
     // A knob the spec refuses is named, before anything runs.
     let o = sweep(&["--set", "model.heads=5"]);
     let t = text(&o);

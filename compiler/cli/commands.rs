@@ -109,7 +109,8 @@ pub(super) fn train(
     stop_after: Option<usize>,
     quiet: bool,
 ) -> Result<()> {
-    let spec = Spec::load(&spec)?;
+    crate::dist::init()?;
+    let spec = Spec::load(&spec).map_err(crate::dist::collective)?;
     let opts = crate::train::TrainOptions {
         resume,
         out,
@@ -117,6 +118,9 @@ pub(super) fn train(
         quiet,
     };
     let s = crate::train::train(&spec, &opts)?;
+    if crate::dist::is_follower() {
+        return Ok(()); // rank 0 says what the run did
+    }
     let first = s.losses.first().copied().unwrap_or(f32::NAN);
     let last = s.losses.last().copied().unwrap_or(f32::NAN);
     println!(
@@ -143,15 +147,27 @@ pub(super) fn run(
     quick: bool,
     threads: usize,
     stop_after: Option<usize>,
+    set: Vec<String>,
 ) -> Result<()> {
-    crate::run::run(
-        &spec,
+    crate::dist::init()?;
+    let mut spec = Spec::load(&spec).map_err(crate::dist::collective)?;
+    for s in &set {
+        let knob = crate::sweep::Knob::parse(s).map_err(crate::dist::collective)?;
+        let [v] = knob.values.as_slice() else {
+            return Err(crate::dist::collective(Error::new(format!(
+                "--set {s}: expected one value (irc sweep tries several)"
+            ))));
+        };
+        spec = crate::sweep::variant(&spec, &knob, v).map_err(crate::dist::collective)?;
+    }
+    crate::run::run_spec(
+        spec,
         &crate::run::RunOptions {
             out,
             quick,
             threads,
             stop_after,
-            quiet: false,
+            quiet: crate::dist::is_follower(),
         },
     )?;
     Ok(())
@@ -271,12 +287,36 @@ pub(super) fn init(spec: PathBuf, out: PathBuf, seed: u64) -> Result<()> {
 }
 
 /// `irc sweep`.
+/// How `irc sweep` runs its variants.
+pub(super) enum SweepMode {
+    /// One after the other in this process.
+    Here,
+    /// As this many `irc run` processes at a time.
+    Jobs(usize),
+    /// Print their command lines only.
+    PrintCommands,
+    /// The table from their run folders only.
+    Collect,
+}
+
+impl SweepMode {
+    pub(super) fn of(jobs: usize, print_commands: bool, collect: bool) -> SweepMode {
+        match (print_commands, collect, jobs) {
+            (true, _, _) => SweepMode::PrintCommands,
+            (_, true, _) => SweepMode::Collect,
+            (_, _, 1) => SweepMode::Here,
+            (_, _, n) => SweepMode::Jobs(n),
+        }
+    }
+}
+
 pub(super) fn sweep(
     spec: PathBuf,
     set: Vec<String>,
     out: Option<PathBuf>,
     quick: bool,
     threads: usize,
+    mode: SweepMode,
 ) -> Result<()> {
     let spec = Spec::load(&spec)?;
     let knobs = set
@@ -290,7 +330,17 @@ pub(super) fn sweep(
         threads,
         ..Default::default()
     };
-    let rows = crate::sweep::sweep(&spec, &knobs, &out, &opts)?;
+    let rows = match mode {
+        SweepMode::Here => crate::sweep::sweep(&spec, &knobs, &out, &opts)?,
+        SweepMode::Jobs(n) => crate::sweep::sweep_jobs(&spec, &knobs, &out, &opts, n)?,
+        SweepMode::Collect => crate::sweep::collect(&spec, &knobs, &out, quick)?,
+        SweepMode::PrintCommands => {
+            for (_, c) in crate::sweep::commands(&spec, &knobs, &out, &opts)? {
+                println!("{}", crate::sweep::shell_line(&c));
+            }
+            return Ok(());
+        }
+    };
     println!("\nsweep of {} ({}):", spec.path.display(), out.display());
     print!("{}", crate::sweep::table(&rows));
     Ok(())

@@ -150,6 +150,10 @@ pub enum Cmd {
         /// Stop training after this many steps; the next `irc run` resumes.
         #[arg(long, value_parser = flag(range::at_least_one::<usize>))]
         stop_after: Option<usize>,
+        /// KNOB=VALUE: the spec with this knob changed, as one variant of
+        /// `irc sweep` (what `irc sweep --print-commands` prints); repeatable.
+        #[arg(long = "set")]
+        set: Vec<String>,
     },
     /// Generate from a trained run (its latest checkpoint), streaming the text.
     Generate {
@@ -196,9 +200,22 @@ pub enum Cmd {
         /// Every variant as `irc run --quick`.
         #[arg(long)]
         quick: bool,
-        /// Training threads (default: the spec's).
+        /// Training threads (default: the spec's; with --jobs, the cores
+        /// shared among the jobs).
         #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
+        /// Run the variants as this many `irc run` processes at a time,
+        /// each one's output in `OUT/logs/<variant>.log`.
+        #[arg(long, default_value_t = 1, value_parser = flag(range::at_least_one::<usize>))]
+        jobs: usize,
+        /// Print one `irc run` command line per variant (for a cluster
+        /// scheduler) and run nothing.
+        #[arg(long, conflicts_with_all = ["collect", "jobs"])]
+        print_commands: bool,
+        /// Make the table from the variants' run folders, running nothing
+        /// (after their commands ran elsewhere).
+        #[arg(long, conflicts_with = "jobs")]
+        collect: bool,
     },
     /// The refinement checklist for a trained run: each symptom, its status
     /// and evidence, and the pipeline stage it points to.
@@ -329,7 +346,8 @@ pub fn run(cli: Cli) -> Result<()> {
             quick,
             threads,
             stop_after,
-        } => commands::run(spec, out, quick, threads, stop_after),
+            set,
+        } => commands::run(spec, out, quick, threads, stop_after, set),
         Cmd::Generate {
             run,
             prompt,
@@ -364,7 +382,17 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             quick,
             threads,
-        } => commands::sweep(spec, set, out, quick, threads),
+            jobs,
+            print_commands,
+            collect,
+        } => commands::sweep(
+            spec,
+            set,
+            out,
+            quick,
+            threads,
+            commands::SweepMode::of(jobs, print_commands, collect),
+        ),
         Cmd::Doctor {
             run,
             threads,
@@ -511,13 +539,9 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match run(cli) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
-    }
+    // Under mpirun, how a rank's command ends decides whether the job
+    // aborts (see crate::dist::finish); otherwise an error exits 1.
+    crate::dist::finish(&run(cli))
 }
 
 /// The command line, typed. A negative number after a flag is that flag's

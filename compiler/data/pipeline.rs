@@ -206,6 +206,20 @@ pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> R
     Ok(true)
 }
 
+/// The prepared data another process made in `out` (rank 0 of an MPI run),
+/// read as it is: nothing is checked against the inputs or written.
+pub fn existing(out: &Path) -> Result<Prepared> {
+    let d = DataDir::new(out);
+    Ok(Prepared {
+        dir: out.to_path_buf(),
+        manifest: Manifest::load(out)?,
+        tokenizer: d.tokenizer(),
+        train: d.train_tokens(),
+        val: d.val_tokens(),
+        ran: [false; 3],
+    })
+}
+
 /// Run stages 1 → 3 into `out`, redoing only stages whose inputs changed.
 pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<Prepared> {
     let (manifest, ran1) = ingest_stage(data, out)?;

@@ -514,6 +514,18 @@ impl Session {
         Ok(unsafe { std::slice::from_raw_parts(p, self.lib.num_params) })
     }
 
+    /// The gradient region, writable (an MPI all-reduce sums it in place).
+    pub fn grads_mut(&mut self) -> Result<&mut [f32]> {
+        // SAFETY: valid context.
+        let p = unsafe { (self.lib.grads)(self.ctx) };
+        if p.is_null() {
+            return Err(self.last_error());
+        }
+        // SAFETY: the region holds num_params floats for the context's
+        // life, and `&mut self` borrows it exclusively.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, self.lib.num_params) })
+    }
+
     /// Gradients by parameter name.
     pub fn grad_weights(&self) -> Result<Weights> {
         Ok(self.named(self.grads()?))

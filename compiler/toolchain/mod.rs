@@ -287,3 +287,67 @@ pub fn build(src: &Sources, tc: &Toolchain, out: &Path) -> Result<BuildOutcome> 
         cached,
     })
 }
+
+/// A one-file helper library that is not a model (the MPI shim,
+/// `crate::dist`): `source` compiled by `compiler` (a wrapper such as
+/// `mpicc`, which adds its own include and library flags) with warnings as
+/// errors into `lib<name>.so`, cached in [`cache_dir`] by a hash of the
+/// source, the compiler, its version and what the wrapper adds. Returns the
+/// cached library's path.
+pub fn build_helper(name: &str, source: &str, compiler: &Path, flags: &[&str]) -> Result<PathBuf> {
+    let probe = |args: &[&str]| {
+        Command::new(compiler)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let version = probe(&["--version"]).ok_or_else(|| {
+        Error::new(format!(
+            "cannot run {} (install the MPI development package, e.g. libopenmpi-dev, or set IRC_MPICC to the MPI C compiler)",
+            compiler.display()
+        ))
+    })?;
+    // What the wrapper adds (OpenMPI: --showme, MPICH: -show).
+    let shows = probe(&["--showme"])
+        .or_else(|| probe(&["-show"]))
+        .unwrap_or_default();
+    let mut all: Vec<&str> = vec![
+        "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror",
+    ];
+    all.extend_from_slice(flags);
+    let key_text = format!(
+        "helper {name}\n{}\n{version}\n{shows}\n{}\n== source\n{source}",
+        compiler.display(),
+        all.join(" ")
+    );
+    let key = sha256_hex(key_text.as_bytes())[..24].to_string();
+    let lib = format!("lib{name}.so");
+    let cached = cache_dir().join(format!("helper-{key}")).join(&lib);
+    if cached.is_file() {
+        return Ok(cached);
+    }
+    let tmp = tempfile::tempdir().at("temporary build directory")?;
+    let c = format!("{name}.c");
+    std::fs::write(tmp.path().join(&c), source).at(tmp.path().join(&c).display())?;
+    let out = Command::new(compiler)
+        .args(&all)
+        .args([c.as_str(), "-o", lib.as_str()])
+        .current_dir(tmp.path())
+        .output()
+        .map_err(|e| Error::new(format!("cannot run {}: {e}", compiler.display())))?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "compiling {c} with {} failed ({}):\n{}{}",
+            compiler.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        )));
+    }
+    let bytes = std::fs::read(tmp.path().join(&lib)).at(&lib)?;
+    std::fs::create_dir_all(cached.parent().unwrap()).at(cached.display())?;
+    atomic_write(&cached, &bytes)?;
+    Ok(cached)
+}

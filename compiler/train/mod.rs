@@ -8,6 +8,7 @@ pub use data_summary::{DataSummary, Lengths};
 use crate::data::pipeline::{prepare, Prepared};
 use crate::data::prep::{Batcher, EvalBatches, TokenSet};
 use crate::data::DataConfig;
+use crate::dist::{self, Shard, World};
 use crate::error::{At, Error, Result};
 use crate::model::{self, Built};
 pub use crate::rundir::resolve_checkpoint;
@@ -241,6 +242,15 @@ struct Trainer<'a> {
     /// at evaluations (with `eval_samples > 0`).
     sampler: Option<(Session, Vec<String>)>,
     latest: PathBuf,
+    /// Under mpirun: the world, and which of each step's micro-batches
+    /// this rank runs (all of them without MPI).
+    world: Option<&'static World>,
+    shard: Shard,
+    /// Every rank's Ctrl-C, agreed at the last step (under mpirun the
+    /// ranks stop at the same step or none does).
+    stop: bool,
+    /// A rank other than 0 builds its library here, not in the run folder.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 /// What one optimizer step measured.
@@ -249,15 +259,33 @@ struct StepDone {
     lr: f64,
     grad_norm: f32,
     tokens_per_s: f64,
+    /// Under mpirun: seconds the all-reduce of the step's gradients took,
+    /// and seconds this rank waited for the slowest one before it.
+    comm: Option<(f64, f64)>,
 }
 
 /// Train the spec's model on its data.
 pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
     let tr = &spec.train;
     let run = run_dir(spec, opts.out.as_deref());
+    // Under mpirun only rank 0 writes and prints (crate::dist).
+    let follower = dist::is_follower();
+    let quiet_opts;
+    let opts = if follower {
+        quiet_opts = TrainOptions {
+            quiet: true,
+            ..opts.clone()
+        };
+        &quiet_opts
+    } else {
+        opts
+    };
     let (mut trainer, mut step) = Trainer::open(spec, &run, opts)?;
     let total = trainer.total;
-    let mut metrics = open_metrics(&trainer.dir.metrics(), step)?;
+    let mut metrics = match follower {
+        true => None,
+        false => Some(open_metrics(&trainer.dir.metrics(), step)?),
+    };
     install_ctrlc();
     let _training = TrainingGuard::start();
 
@@ -273,7 +301,13 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         let loss = done.loss;
         losses.push(loss);
         let mut line = json!({ "step": step, "epoch": trainer.batcher.epoch(), "train_loss": loss, "lr": done.lr, "grad_norm": done.grad_norm, "tokens_per_s": done.tokens_per_s });
-        let eval_now = (tr.eval_every > 0 && step % tr.eval_every == 0) || step == total;
+        if let (Some(w), Some((reduce, wait))) = (trainer.world, done.comm) {
+            line["ranks"] = json!(w.size);
+            line["allreduce_s"] = json!(reduce);
+            line["wait_s"] = json!(wait);
+        }
+        let eval_now =
+            !follower && ((tr.eval_every > 0 && step % tr.eval_every == 0) || step == total);
         if eval_now {
             last_val = trainer.evaluate(&mut line)?;
             if let Some(v) = last_val {
@@ -285,13 +319,15 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
                 }
             }
         }
-        writeln!(metrics, "{line}").at(RunDir::METRICS)?;
+        if let Some(m) = metrics.as_mut() {
+            writeln!(m, "{line}").at(RunDir::METRICS)?;
+        }
         bar.set_position(step as u64);
         bar.set_message(format!("loss {loss:.4} | {:.0} tok/s", done.tokens_per_s));
         if (tr.checkpoint_every > 0 && step % tr.checkpoint_every == 0) || step == end {
             checkpoint = trainer.save(step)?;
         }
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if trainer.stop_requested() {
             if step != end {
                 checkpoint = trainer.save(step)?;
             }
@@ -359,10 +395,25 @@ impl<'a> Trainer<'a> {
     /// trainer and the step it starts at.
     fn open(spec: &'a Spec, run: &Path, opts: &TrainOptions) -> Result<(Self, usize)> {
         let tr = &spec.train;
-        std::fs::create_dir_all(run).at(run.display())?;
+        // Checked on every rank before any work, so all refuse it alike.
+        let shard = Shard::new(&spec.path, tr.grad_accum)?;
+        let world = dist::world();
+        let follower = dist::is_follower();
+        if follower {
+            // Rank 0 prepares the data and builds first; this rank then
+            // reads what it made and writes nothing in the run folder.
+            world.expect("a follower has a world").barrier()?;
+        }
         let dir = RunDir::new(run);
-        checkpoint::remove_stale_temporaries(&dir)?;
-        let (prepared, tok) = prepare_data(spec, run)?;
+        let (prepared, tok) = if follower {
+            let p = crate::data::pipeline::existing(dir.data().path())?;
+            let tok = Tokenizer::load(&p.tokenizer)?;
+            (p, tok)
+        } else {
+            std::fs::create_dir_all(run).at(run.display())?;
+            checkpoint::remove_stale_temporaries(&dir)?;
+            prepare_data(spec, run)?
+        };
         let (data_cfg, _) = data_configs(spec)?;
         let program = model::program(spec);
         let (bs, t) = (program.batch, program.seq);
@@ -392,13 +443,26 @@ impl<'a> Trainer<'a> {
         if let Some(r) = &opts.resume {
             check_resumable(r, total)?;
         }
-        let built = model::build(spec, &dir.build())?;
+        let scratch = match follower {
+            true => Some(tempfile::tempdir().at("temporary build folder")?),
+            false => None,
+        };
+        let build_dir = scratch
+            .as_ref()
+            .map_or_else(|| dir.build(), |t| t.path().join("build"));
+        let built = model::build(spec, &build_dir)?;
         built.footprint().train().check(spec)?;
-        let mut s = built.session(tr.threads)?;
-        let summary = DataSummary::of(&batcher, total);
-        summary.write(run)?;
-        if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
-            eprintln!("note: {note} (a longer [build] seq_len keeps them)");
+        let threads = match (tr.threads, world) {
+            (0, Some(_)) => dist::default_threads(),
+            (n, _) => n,
+        };
+        let mut s = built.session(threads)?;
+        if !follower {
+            let summary = DataSummary::of(&batcher, total);
+            summary.write(run)?;
+            if let (Some(note), false) = (summary.dropped_note(), opts.quiet) {
+                eprintln!("note: {note} (a longer [build] seq_len keeps them)");
+            }
         }
         let mut step = 0;
         if let Some(r) = &opts.resume {
@@ -407,7 +471,17 @@ impl<'a> Trainer<'a> {
         } else {
             s.load_weights(&built.init_weights(tr.seed))?;
         }
-        let sampler = eval_sampler(spec, &dir, run)?;
+        let sampler = match follower {
+            true => None,
+            false => eval_sampler(spec, &dir, run)?,
+        };
+        if let Some(w) = world {
+            if !follower {
+                w.barrier()?; // the followers may read the run folder now
+            }
+            w.agree(step as f64, "the step training starts from")?;
+            w.agree(weights_checksum(s.params()), "the starting weights")?;
+        }
         let latest = dir.latest();
         let trainer = Trainer {
             spec,
@@ -421,6 +495,10 @@ impl<'a> Trainer<'a> {
             total,
             sampler,
             latest,
+            world,
+            shard,
+            stop: false,
+            _scratch: scratch,
         };
         Ok((trainer, step))
     }
@@ -437,10 +515,32 @@ impl<'a> Trainer<'a> {
         let tokens_per_step = (bs * t * tr.grad_accum) as f64;
         let started = Instant::now();
         self.s.zero_grads();
+        // Every rank walks the whole step's micro-batches (so the data
+        // position is the same everywhere) and runs its own shard of them.
+        let mine = self.shard.mine();
+        let mut losses = vec![0.0f64; tr.grad_accum];
+        for (i, mb) in self.batcher.next_step().iter().enumerate() {
+            if mine.contains(&i) {
+                losses[i] = self.s.backward(&mb.inputs, &mb.targets, bs, t)? as f64;
+            }
+        }
+        let mut comm = None;
+        if let Some(w) = self.world {
+            // The barrier first, so the all-reduce's time is the transfer
+            // and the barrier's the wait for the slowest rank.
+            let t0 = Instant::now();
+            w.barrier()?;
+            let wait = t0.elapsed().as_secs_f64();
+            comm = Some((w.allreduce_sum(self.s.grads_mut()?)?, wait));
+            // Each loss is non-zero on one rank only, so the sums are
+            // exact; the stop flag is set if any rank saw Ctrl-C.
+            losses.push(INTERRUPTED.load(Ordering::SeqCst) as u8 as f64);
+            w.reduce(&mut losses, dist::Op::Sum)?;
+            self.stop = losses.pop().is_some_and(|f| f > 0.0);
+        }
         let mut loss_sum = 0.0f64;
-        for mb in self.batcher.next_step() {
-            let l = self.s.backward(&mb.inputs, &mb.targets, bs, t)?;
-            loss_sum += l as f64;
+        for l in losses {
+            loss_sum += l;
         }
         let loss = (loss_sum / tr.grad_accum as f64) as f32;
         let lr = tr.lr_at(step, self.total);
@@ -471,6 +571,7 @@ impl<'a> Trainer<'a> {
             lr,
             grad_norm,
             tokens_per_s: tokens_per_step / secs.max(1e-9),
+            comm,
         })
     }
 
@@ -525,14 +626,40 @@ impl<'a> Trainer<'a> {
         Ok(val)
     }
 
+    /// Stop at this step boundary: Ctrl-C here, or under mpirun on any rank
+    /// (agreed at the step's all-reduce).
+    fn stop_requested(&self) -> bool {
+        match self.world {
+            Some(_) => self.stop,
+            None => INTERRUPTED.load(Ordering::SeqCst),
+        }
+    }
+
     /// Checkpoint at `step` and point `latest` at it (by an atomic rename).
+    /// Under mpirun every rank calls it, checks that all hold the same
+    /// weights, and rank 0 alone writes.
     fn save(&mut self, step: usize) -> Result<PathBuf> {
         let p = self.dir.checkpoint_at(step);
+        if let Some(w) = self.world {
+            w.agree(weights_checksum(self.s.params()), "the weights")?;
+            if !w.is_root() {
+                return Ok(p);
+            }
+        }
         checkpoint::save(&mut self.s, self.spec, step, &self.batcher.state(), &p)?;
         std::fs::copy(&p, self.dir.latest_tmp()).at(p.display())?;
         std::fs::rename(self.dir.latest_tmp(), &self.latest).at(self.latest.display())?;
         Ok(p)
     }
+}
+
+/// A 53-bit digest of the weights' bits (exact as an f64), to check that
+/// every rank holds the same.
+fn weights_checksum(params: &[f32]) -> f64 {
+    let h = params.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ x.to_bits() as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h >> 11) as f64
 }
 
 /// Generation at evaluations runs on a batch-1 build of the same model,
