@@ -151,6 +151,8 @@ fn check_irc_rows(v: &Value) {
     let models = v["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
     for m in models {
+        assert_eq!(m["dtype"], "f32");
+        assert_eq!(m["target"], t["target"]);
         for k in ["params", "step_gflop", "build_cold_s", "build_cached_s"] {
             positive(&m[k], k);
         }
@@ -288,6 +290,13 @@ fn flags_are_range_checked() {
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains(want), "{}", text(&o));
     }
+    let o = irc(&["bench", "nope.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("nope.toml: cannot read spec"),
+        "{}",
+        text(&o)
+    );
     // No SPEC outside the source folder: the bench models are not there.
     let o = irc(&["bench"], dir.path());
     assert_eq!(o.status.code(), Some(1));

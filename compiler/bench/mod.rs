@@ -34,7 +34,7 @@ use crate::error::{At, Error, Result};
 use crate::ir::KernelKind;
 use crate::model::{self, Built};
 use crate::schedule::Caches;
-use crate::spec::{Spec, Target};
+use crate::spec::{DType, Spec, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -256,6 +256,8 @@ pub struct ModelRows {
     pub spec: String,
     pub name: String,
     pub target: String,
+    /// `[build].dtype` of the spec (the rows of other dtypes sit beside f32's).
+    pub dtype: String,
     pub batch: usize,
     pub seq: usize,
     pub params: usize,
@@ -699,6 +701,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             spec: m.spec_path.display().to_string(),
             name: b.spec.model.name.clone(),
             target: b.compiled.schedule.target.name().to_string(),
+            dtype: match b.spec.build.dtype {
+                DType::F32 => "f32".to_string(),
+            },
             batch,
             seq,
             params: b.compiled.memory.param_floats,

@@ -133,15 +133,23 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "\n== models\n{:<12} {:<8} {:>9} {:>11} {:>11} {:>10} {:>10}  spec",
-            "model", "target", "params", "batch x seq", "GFLOP/step", "build cold", "cached"
+            "\n== models\n{:<12} {:<8} {:<5} {:>9} {:>11} {:>11} {:>10} {:>10}  spec",
+            "model",
+            "target",
+            "dtype",
+            "params",
+            "batch x seq",
+            "GFLOP/step",
+            "build cold",
+            "cached"
         );
         for m in &self.models {
             let _ = writeln!(
                 o,
-                "{:<12} {:<8} {:>8.2}M {:>11} {:>11.2} {:>9.2}s {:>9.3}s  {}",
+                "{:<12} {:<8} {:<5} {:>8.2}M {:>11} {:>11.2} {:>9.2}s {:>9.3}s  {}",
                 m.name,
                 m.target,
+                m.dtype,
                 m.params as f64 * 1e-6,
                 format!("{} x {}", m.batch, m.seq),
                 m.step_gflop,
