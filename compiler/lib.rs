@@ -11,6 +11,7 @@ pub mod error;
 pub mod util;
 
 pub use error::{Error, Result};
+pub mod bench;
 pub mod cli;
 pub mod codegen;
 pub mod data;

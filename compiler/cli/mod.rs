@@ -1,5 +1,6 @@
 //! The `irc` command line.
 
+mod bench;
 mod commands;
 mod data;
 mod html;
@@ -254,6 +255,9 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the FMA peak, sgemm at the models' GEMM shapes, the training
+    /// step, forward and decode, beside numpy and PyTorch when importable.
+    Bench(bench::BenchArgs),
     /// Run the compiled forward pass and write logits (B, T, V) as safetensors.
     Forward {
         spec: PathBuf,
@@ -408,6 +412,7 @@ pub fn run(cli: Cli) -> Result<()> {
             build_dir,
             json,
         } => commands::profile(spec, program, weights, threads, iters, top, build_dir, json),
+        Cmd::Bench(a) => bench::run(a),
         Cmd::Forward {
             spec,
             weights,

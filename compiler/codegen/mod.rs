@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+mod gemm_shape;
 mod names;
+
+pub use gemm_shape::GemmShape;
 
 /// The target id of a position that is not trained on (PyTorch's
 /// `ignore_index`).
@@ -72,7 +75,8 @@ pub fn prefix(spec: &Spec) -> String {
     format!("irc_{}", spec.model.name.replace('-', "_"))
 }
 
-fn target_macro(t: Target) -> &'static str {
+/// The irc_simd.h macro that selects `t`'s SIMD path.
+pub fn target_macro(t: Target) -> &'static str {
     match t {
         Target::Avx512 => "IRC_TARGET_AVX512",
         Target::Avx2 => "IRC_TARGET_AVX2",
@@ -229,32 +233,24 @@ impl Emitter<'_> {
     fn gemm(&self, k: &Kernel, bias: bool, act: Option<Act>) -> Call {
         let g = self.g;
         let mm = g.node(k.nodes[0]);
-        let Op::MatMul { ta, tb } = mm.op else {
-            unreachable!()
-        };
         let (a, w) = (mm.inputs[0], mm.inputs[1]);
-        let (ash, wsh) = (self.shape(a), self.shape(w));
-        let out = self.shape(self.last(k));
-        let n = out[out.len() - 1];
-        let k_dim = if tb {
-            wsh[wsh.len() - 1]
-        } else {
-            wsh[wsh.len() - 2]
-        };
-        let b_batched = wsh.len() > 2;
-        // Fold leading axes of `a` into M when the weight is shared and
-        // `a` is read row-major; otherwise loop over the batch.
-        let (batch, m) = if !b_batched && !ta {
-            (1, ash.iter().product::<usize>() / k_dim)
-        } else {
-            (out[..out.len() - 2].iter().product(), out[out.len() - 2])
-        };
+        let GemmShape {
+            batch,
+            m,
+            n,
+            k: k_dim,
+            trans_a: ta,
+            trans_b: tb,
+            b_batched,
+            accumulate,
+            pre,
+            ..
+        } = GemmShape::of(g, self.mem, k).expect("a GEMM kernel");
         let bd = if batch > 1 {
             format!("{batch}, ")
         } else {
             String::new()
         };
-        let accumulate = self.mem.loc(self.last(k)).region == Region::Grads;
         let mut args = vec![self.ptr(self.last(k)), self.ptr(a), self.ptr(w)];
         let mut params = vec!["float *out", "const float *inp", "const float *w"];
         let t = |yes: bool| if yes { "ᵀ" } else { "" };
@@ -283,7 +279,6 @@ impl Emitter<'_> {
             doc.push(format!("bias is ({n})"));
         }
         // The value before the activation, where the backward reads it.
-        let pre = act.is_some() && k.outputs.contains(&k.nodes[k.nodes.len() - 2]);
         if pre {
             args.insert(1, self.ptr(k.nodes[k.nodes.len() - 2]));
             params.insert(1, "float *pre");

@@ -1,0 +1,736 @@
+//! `irc bench`: one command that measures, in one run, what irc's speed
+//! claims rest on, each figure beside the machine's measured limit or an
+//! outside framework on the same work:
+//!
+//! - the fp32 FMA peak of one thread and of every core (irc_profile.h's
+//!   measurement, as `irc profile` and benches/gemm.sh state it);
+//! - sgemm GFLOP/s and % of that peak at 1024³ (plain, B transposed) and at
+//!   every distinct GEMM call of each spec's compiled training program
+//!   (forward, dX, dW; as [`GemmShape`] reads them from the kernels), through
+//!   runtime-c/irc_gemm.h compiled as a model of the target is, beside
+//!   numpy's sgemm (OpenBLAS) at the same shapes and threads;
+//! - each spec's training step (forward, backward, AdamW) in ms, tokens/s
+//!   and % of peak with the process's peak RSS, beside PyTorch eager's step
+//!   on the same model (transformers, from irc's own exported weights), the
+//!   same tokens and AdamW settings; the forward and decode tokens/s;
+//! - `irc build` of each spec cold (an empty cache) and cached.
+//!
+//! Every figure comes from separate processes, irc's and the outside one's
+//! alternating (A B A B ...) for `repeats` rounds; a figure is the median of
+//! the rounds, with their min and max. Thread counts are pinned on both
+//! sides (irc's thread setting; OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
+//! torch.set_num_threads). numpy or torch missing makes their columns say
+//! "not importable"; it is never an error.
+
+mod gemm;
+mod step;
+mod table;
+
+pub use gemm::{squares, SECONDS_PER_SHAPE};
+pub use step::{peak_rss_kb, worker, InferRun, StepData, TrainRun};
+
+use crate::codegen::{kernel_flops, GemmShape};
+use crate::error::{At, Error, Result};
+use crate::ir::KernelKind;
+use crate::model::{self, Built};
+use crate::schedule::Caches;
+use crate::spec::{DType, Spec, Target};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The specs `irc bench` measures when given none: the bench models and
+/// the SVG model's shape.
+pub const DEFAULT_SPECS: [&str; 3] = [
+    "models/bench-s.toml",
+    "models/bench-m.toml",
+    "models/svg-small.toml",
+];
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub specs: Vec<PathBuf>,
+    /// Thread counts, each ≥ 1.
+    pub threads: Vec<usize>,
+    /// Rounds of interleaved processes (the medians are over them).
+    pub repeats: usize,
+    /// Timed training steps (and forwards, decodes) in each process.
+    pub steps: usize,
+    /// The Python that runs benches/blas.py and benches/torch_step.py.
+    pub python: PathBuf,
+    /// This irc (the workers are its processes).
+    pub exe: PathBuf,
+}
+
+/// Median, min and max over the rounds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Stats {
+    pub fn of(v: &[f64]) -> Stats {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        Stats {
+            median: median(&s),
+            min: s.first().copied().unwrap_or(f64::NAN),
+            max: s.last().copied().unwrap_or(f64::NAN),
+            n: s.len(),
+        }
+    }
+}
+
+/// Median of `v` (the mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => 0.5 * (s[n / 2 - 1] + s[n / 2]),
+    }
+}
+
+/// One process's figures from an outside framework, and what it calls itself.
+#[derive(Debug, Clone)]
+pub struct Sample<T> {
+    pub value: T,
+    pub label: String,
+    pub rss_kb: u64,
+}
+
+/// Why an outside framework gave no figure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// It cannot be imported (or the Python cannot be run).
+    NotImportable(String),
+    /// It ran and failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::NotImportable(why) => write!(f, "not importable ({why})"),
+            Missing::Failed(why) => write!(f, "failed ({why})"),
+        }
+    }
+}
+
+/// An outside framework's column: its figures, or why there are none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Side<T> {
+    Measured(T),
+    Missing { missing: String },
+}
+
+impl<T> Side<T> {
+    fn missing(m: &Missing) -> Side<T> {
+        Side::Missing {
+            missing: m.to_string(),
+        }
+    }
+    pub fn measured(&self) -> Option<&T> {
+        match self {
+            Side::Measured(t) => Some(t),
+            Side::Missing { .. } => None,
+        }
+    }
+}
+
+/// Run a Python script's command (with `threads` pinned) and read the JSON
+/// object it prints last.
+fn run_python(
+    mut cmd: Command,
+    python: &Path,
+    threads: usize,
+) -> std::result::Result<serde_json::Value, Missing> {
+    for var in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] {
+        cmd.env(var, threads.to_string());
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Missing::NotImportable(format!("cannot run {}: {e}", python.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let v: Option<serde_json::Value> = last.and_then(|l| serde_json::from_str(l).ok());
+    match v {
+        Some(v) if out.status.success() => match v["not_importable"].as_str() {
+            Some(why) => Err(Missing::NotImportable(why.to_string())),
+            None => Ok(v),
+        },
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(3).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(Missing::Failed(format!(
+                "{}: {}",
+                out.status,
+                tail.join(" / ")
+            )))
+        }
+    }
+}
+
+/// The measured FMA peak of one thread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeakRow {
+    pub threads: usize,
+    pub gflops: Stats,
+}
+
+/// One GEMM call at one thread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct GemmRow {
+    pub shape: GemmShape,
+    /// `M x N x K` and what differs from a plain product.
+    pub label: String,
+    /// Where it comes from: `spec: kernel value ×calls a step`, or `1024³`.
+    pub used_by: Vec<String>,
+    pub threads: usize,
+    /// irc_gemm GFLOP/s.
+    pub irc: Stats,
+    /// irc's median against the peak of as many threads.
+    pub pct_of_peak: f64,
+    /// numpy's sgemm GFLOP/s (the plain product).
+    pub numpy: Side<Stats>,
+    /// irc / numpy (medians): above 1, irc is faster.
+    pub ratio: Option<f64>,
+}
+
+/// The rows of one target: its peak and its GEMMs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetRows {
+    pub target: String,
+    pub caches: String,
+    pub peak: Vec<PeakRow>,
+    pub gemm: Vec<GemmRow>,
+}
+
+/// PyTorch's training step beside irc's.
+#[derive(Debug, Clone, Serialize)]
+pub struct TorchStep {
+    pub step_ms: Stats,
+    pub tokens_per_s: f64,
+    pub pct_of_peak: f64,
+    pub rss_mb: f64,
+    /// Its loss at the initial weights (irc's `loss0` should agree: the
+    /// same model, weights and tokens).
+    pub loss0: f64,
+}
+
+/// One spec at one thread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    pub threads: usize,
+    /// forward + backward + AdamW.
+    pub step_ms: Stats,
+    pub tokens_per_s: f64,
+    pub pct_of_peak: f64,
+    /// Peak RSS of the training process.
+    pub rss_mb: f64,
+    pub loss0: f64,
+    pub torch: Side<TorchStep>,
+    /// PyTorch's step time / irc's (medians): above 1, irc is faster.
+    pub ratio: Option<f64>,
+    pub forward_ms: Stats,
+    pub forward_tokens_per_s: f64,
+    /// Decode over a whole context after a prefill (no generation programs: none).
+    pub decode_tokens_per_s: Option<Stats>,
+    /// Peak RSS of a process that decoded only, and after the forward too.
+    pub decode_rss_mb: f64,
+    pub infer_rss_mb: f64,
+}
+
+/// One spec's rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRows {
+    pub spec: String,
+    pub name: String,
+    pub target: String,
+    /// `[build].dtype` of the spec (the rows of other dtypes sit beside f32's).
+    pub dtype: String,
+    pub batch: usize,
+    pub seq: usize,
+    pub params: usize,
+    /// Floating-point operations of one training step.
+    pub step_gflop: f64,
+    /// `irc build` into an empty cache, then again from it (seconds; once).
+    pub build_cold_s: f64,
+    pub build_cached_s: f64,
+    pub rows: Vec<ModelRow>,
+}
+
+/// Everything one `irc bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cpu: String,
+    pub cores: usize,
+    pub threads: Vec<usize>,
+    pub repeats: usize,
+    pub steps: usize,
+    pub python: String,
+    /// What numpy and torch are (or why they are missing).
+    pub numpy: String,
+    pub torch: String,
+    pub targets: Vec<TargetRows>,
+    pub models: Vec<ModelRows>,
+}
+
+/// FLOPs of a training step: its kernels' matmuls and causal attention
+/// (codegen's count, as `irc profile` has it), and the attention backward
+/// as twice its forward (its four T×T products against the forward's two).
+pub fn step_flops(b: &Built) -> f64 {
+    let t = &b.train;
+    t.kernels
+        .iter()
+        .map(|k| {
+            let f = kernel_flops(&t.graph, k);
+            if matches!(k.kind, KernelKind::Attention) {
+                3.0 * f
+            } else {
+                f
+            }
+        })
+        .sum()
+}
+
+/// The distinct GEMM calls of a spec's training step, in program order,
+/// each with the kernels that make it and how often a step does.
+pub fn train_gemms(b: &Built) -> Vec<(GemmShape, Vec<String>)> {
+    let t = &b.train;
+    let mut out: Vec<(GemmShape, Vec<String>)> = vec![];
+    for k in &t.kernels {
+        let Some(s) = GemmShape::of(&t.graph, &t.memory, k) else {
+            continue;
+        };
+        let node = t.graph.node(*k.nodes.last().expect("a kernel has nodes"));
+        match out.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, names)) => names.push(node.name.clone()),
+            None => out.push((s, vec![node.name.clone()])),
+        }
+    }
+    out
+}
+
+/// `qkv ×4` for names that differ only by their layer (`h.0.qkv`, ...).
+fn summarize(names: &[String]) -> String {
+    let strip = |n: &str| -> String {
+        n.split('.')
+            .filter(|p| !p.chars().all(|c| c.is_ascii_digit()))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let mut seen: Vec<(String, usize)> = vec![];
+    for n in names {
+        let s = strip(n);
+        match seen.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, c)) => *c += 1,
+            None => seen.push((s, 1)),
+        }
+    }
+    seen.iter()
+        .map(|(n, c)| {
+            if *c > 1 {
+                format!("{n} ×{c}")
+            } else {
+                n.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// A spec built for the bench, and what its rows need.
+struct Model {
+    spec_path: PathBuf,
+    built: Built,
+    data: PathBuf,
+    hf: std::result::Result<PathBuf, Missing>,
+    harness: usize,
+    build_cold_s: f64,
+    build_cached_s: f64,
+    train: BTreeMap<usize, Vec<TrainRun>>,
+    torch: BTreeMap<usize, Vec<Sample<TrainRun>>>,
+    torch_missing: Option<Missing>,
+    infer: BTreeMap<usize, Vec<InferRun>>,
+}
+
+/// The specs that build for one target (SIMD path, caches, optimization
+/// level): one GEMM harness, the union of their GEMM calls, and who makes
+/// each.
+struct Group {
+    target: Target,
+    caches: Caches,
+    opt_level: u8,
+    shapes: Vec<GemmShape>,
+    used_by: Vec<Vec<String>>,
+}
+
+/// The value of `IRC_CACHE` while `f` runs (a cold build needs an empty cache).
+fn with_cache<T>(cache: &Path, f: impl FnOnce() -> T) -> T {
+    let old = std::env::var_os("IRC_CACHE");
+    std::env::set_var("IRC_CACHE", cache);
+    let out = f();
+    match old {
+        Some(v) => std::env::set_var("IRC_CACHE", v),
+        None => std::env::remove_var("IRC_CACHE"),
+    }
+    out
+}
+
+/// Measure everything `opts` asks for; `progress` hears a line per process.
+pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
+    if opts.threads.is_empty() || opts.threads.contains(&0) {
+        return Err(Error::new("--threads: expected thread counts ≥ 1"));
+    }
+    let tmp = tempfile::tempdir().at("a temporary folder for the benchmark")?;
+    let blas_py = tmp.path().join("blas.py");
+    let torch_py = tmp.path().join("torch_step.py");
+    std::fs::write(&blas_py, gemm::BLAS_PY).at(blas_py.display())?;
+    std::fs::write(&torch_py, step::TORCH_PY).at(torch_py.display())?;
+
+    // Build every spec, cold then cached, and group their GEMMs by target.
+    let mut models: Vec<Model> = vec![];
+    let mut groups: Vec<Group> = vec![];
+    for (i, path) in opts.specs.iter().enumerate() {
+        let spec = Spec::load(path)?;
+        let dir = tmp.path().join(format!("build-{i}"));
+        let cache = tmp.path().join(format!("cache-{i}"));
+        progress(&format!("building {} (cold, then cached)", path.display()));
+        let (built, cold, cached) = with_cache(&cache, || -> Result<(Built, f64, f64)> {
+            let t0 = Instant::now();
+            model::build(&spec, &dir)?;
+            let cold = t0.elapsed().as_secs_f64();
+            let t0 = Instant::now();
+            let built = model::build(&spec, &dir)?;
+            Ok((built, cold, t0.elapsed().as_secs_f64()))
+        })?;
+        let data = tmp.path().join(format!("data-{i}.json"));
+        step::write_data(&data, &StepData::of(&spec))?;
+        let hf_dir = tmp.path().join(format!("hf-{i}"));
+        let hf = crate::hf::export_hf(&spec, &built.init_weights(step::SEED), None, &hf_dir)
+            .map(|()| hf_dir)
+            .map_err(|e| Missing::Failed(format!("no Hugging Face model of this spec: {e}")));
+        let sched = &built.compiled.schedule;
+        let (target, caches, opt_level) = (sched.target, sched.caches, spec.build.opt_level);
+        let g = match groups
+            .iter()
+            .position(|x| (x.target, x.caches, x.opt_level) == (target, caches, opt_level))
+        {
+            Some(g) => g,
+            None => {
+                groups.push(Group {
+                    target,
+                    caches,
+                    opt_level,
+                    shapes: squares().to_vec(),
+                    used_by: vec![vec!["1024³".into()]; 2],
+                });
+                groups.len() - 1
+            }
+        };
+        for (shape, names) in train_gemms(&built) {
+            let used = format!("{}: {}", spec.model.name, summarize(&names));
+            let grp = &mut groups[g];
+            match grp.shapes.iter().position(|s| *s == shape) {
+                Some(j) => grp.used_by[j].push(used),
+                None => {
+                    grp.shapes.push(shape);
+                    grp.used_by.push(vec![used]);
+                }
+            }
+        }
+        models.push(Model {
+            spec_path: path.clone(),
+            built,
+            data,
+            hf,
+            harness: g,
+            build_cold_s: cold,
+            build_cached_s: cached,
+            train: BTreeMap::new(),
+            torch: BTreeMap::new(),
+            torch_missing: None,
+            infer: BTreeMap::new(),
+        });
+    }
+    let mut harnesses = vec![];
+    for (g, grp) in groups.iter().enumerate() {
+        progress(&format!(
+            "compiling the GEMM benchmark for {}",
+            grp.target.name()
+        ));
+        harnesses.push(gemm::Harness::build(
+            &tmp.path().join(format!("gemm-{g}")),
+            grp.target,
+            grp.caches,
+            grp.opt_level,
+            grp.shapes.clone(),
+        )?);
+    }
+
+    // The rounds: irc's process, then the outside one's, for every row.
+    type GemmRuns = BTreeMap<usize, Vec<gemm::HarnessRun>>;
+    let mut irc_gemm: Vec<GemmRuns> = harnesses.iter().map(|_| BTreeMap::new()).collect();
+    let mut numpy: Vec<BTreeMap<usize, Vec<Vec<f64>>>> =
+        harnesses.iter().map(|_| BTreeMap::new()).collect();
+    let mut numpy_missing: Option<Missing> = None;
+    let mut numpy_label = String::new();
+    let mut torch_label = String::new();
+    for round in 0..opts.repeats {
+        for (h, harness) in harnesses.iter().enumerate() {
+            for &t in &opts.threads {
+                progress(&format!(
+                    "round {}/{}: sgemm, {} shapes, {t} thread(s)",
+                    round + 1,
+                    opts.repeats,
+                    harness.shapes.len()
+                ));
+                irc_gemm[h].entry(t).or_default().push(harness.run(t)?);
+                if numpy_missing.is_none() {
+                    match harness.run_numpy(&opts.python, &blas_py, t) {
+                        Ok(s) => {
+                            numpy_label = s.label;
+                            numpy[h].entry(t).or_default().push(s.value);
+                        }
+                        Err(m) => numpy_missing = Some(m),
+                    }
+                }
+            }
+        }
+        for m in models.iter_mut() {
+            for &t in &opts.threads {
+                let name = &m.built.spec.model.name;
+                progress(&format!(
+                    "round {}/{}: {name}, training step, {t} thread(s)",
+                    round + 1,
+                    opts.repeats
+                ));
+                let dir = &m.built.dir;
+                let run: TrainRun = step::run_worker(
+                    &opts.exe,
+                    "train",
+                    &m.spec_path,
+                    dir,
+                    &m.data,
+                    t,
+                    opts.steps,
+                )?;
+                m.train.entry(t).or_default().push(run);
+                if m.torch_missing.is_none() {
+                    let r = match &m.hf {
+                        Ok(hf) => {
+                            step::run_torch(&opts.python, &torch_py, hf, &m.data, t, opts.steps)
+                        }
+                        Err(e) => Err(e.clone()),
+                    };
+                    match r {
+                        Ok(s) => {
+                            torch_label = s.label.clone();
+                            m.torch.entry(t).or_default().push(s);
+                        }
+                        Err(e) => m.torch_missing = Some(e),
+                    }
+                }
+                progress(&format!(
+                    "round {}/{}: {name}, forward and decode, {t} thread(s)",
+                    round + 1,
+                    opts.repeats
+                ));
+                let run: InferRun = step::run_worker(
+                    &opts.exe,
+                    "infer",
+                    &m.spec_path,
+                    dir,
+                    &m.data,
+                    t,
+                    opts.steps,
+                )?;
+                m.infer.entry(t).or_default().push(run);
+            }
+        }
+    }
+
+    // Medians over the rounds.
+    let mut targets = vec![];
+    for (h, harness) in harnesses.iter().enumerate() {
+        let mut peaks: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        for runs in irc_gemm[h].values() {
+            for r in runs {
+                for (&t, &g) in &r.peaks {
+                    peaks.entry(t).or_default().push(g);
+                }
+            }
+        }
+        let peak: Vec<PeakRow> = peaks
+            .iter()
+            .map(|(&t, v)| PeakRow {
+                threads: t,
+                gflops: Stats::of(v),
+            })
+            .collect();
+        let peak_of = |t: usize| {
+            peak.iter()
+                .find(|p| p.threads == t)
+                .map_or(f64::NAN, |p| p.gflops.median)
+        };
+        let mut rows = vec![];
+        for (i, shape) in harness.shapes.iter().enumerate() {
+            for &t in &opts.threads {
+                let v: Vec<f64> = irc_gemm[h][&t].iter().map(|r| r.gflops[i]).collect();
+                let irc = Stats::of(&v);
+                let np = match (&numpy_missing, numpy[h].get(&t)) {
+                    (None, Some(runs)) => {
+                        Side::Measured(Stats::of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>()))
+                    }
+                    (Some(m), _) => Side::missing(m),
+                    (None, None) => Side::missing(&Missing::Failed("no run".into())),
+                };
+                rows.push(GemmRow {
+                    shape: *shape,
+                    label: shape.describe(),
+                    used_by: groups[h].used_by[i].clone(),
+                    threads: t,
+                    irc,
+                    pct_of_peak: 100.0 * irc.median / peak_of(t),
+                    ratio: np.measured().map(|n| irc.median / n.median),
+                    numpy: np,
+                });
+            }
+        }
+        targets.push(TargetRows {
+            target: harness.target.name().to_string(),
+            caches: harness.caches.describe(),
+            peak,
+            gemm: rows,
+        });
+    }
+    let mut model_rows = vec![];
+    for m in &models {
+        let b = &m.built;
+        let (batch, seq) = (b.spec.build.batch, b.spec.build.seq_len);
+        let tokens = (batch * seq) as f64;
+        let flops = step_flops(b);
+        let peaks = &targets[m.harness].peak;
+        let peak_of = |t: usize| {
+            peaks
+                .iter()
+                .find(|p| p.threads == t)
+                .map_or(f64::NAN, |p| p.gflops.median)
+        };
+        let pct = |ms: f64, t: usize| 100.0 * flops / (ms * 1e-3) * 1e-9 / peak_of(t);
+        let mut rows = vec![];
+        for &t in &opts.threads {
+            let train = &m.train[&t];
+            let step_ms = Stats::of(&train.iter().map(|r| r.step_ms).collect::<Vec<_>>());
+            let torch = match (&m.torch_missing, m.torch.get(&t)) {
+                (None, Some(runs)) => {
+                    let ms = Stats::of(&runs.iter().map(|r| r.value.step_ms).collect::<Vec<_>>());
+                    Side::Measured(TorchStep {
+                        step_ms: ms,
+                        tokens_per_s: tokens / (ms.median * 1e-3),
+                        pct_of_peak: pct(ms.median, t),
+                        rss_mb: median(
+                            &runs
+                                .iter()
+                                .map(|r| r.rss_kb as f64 / 1024.0)
+                                .collect::<Vec<_>>(),
+                        ),
+                        loss0: runs[0].value.loss0,
+                    })
+                }
+                (Some(e), _) => Side::missing(e),
+                (None, None) => Side::missing(&Missing::Failed("no run".into())),
+            };
+            let infer = &m.infer[&t];
+            let forward_ms = Stats::of(&infer.iter().map(|r| r.forward_ms).collect::<Vec<_>>());
+            let decode: Vec<f64> = infer.iter().filter_map(|r| r.decode_tokens_per_s).collect();
+            rows.push(ModelRow {
+                threads: t,
+                step_ms,
+                tokens_per_s: tokens / (step_ms.median * 1e-3),
+                pct_of_peak: pct(step_ms.median, t),
+                rss_mb: median(
+                    &train
+                        .iter()
+                        .map(|r| r.rss_kb as f64 / 1024.0)
+                        .collect::<Vec<_>>(),
+                ),
+                loss0: train[0].loss0,
+                ratio: torch.measured().map(|p| p.step_ms.median / step_ms.median),
+                torch,
+                forward_ms,
+                forward_tokens_per_s: tokens / (forward_ms.median * 1e-3),
+                decode_tokens_per_s: (!decode.is_empty()).then(|| Stats::of(&decode)),
+                decode_rss_mb: median(
+                    &infer
+                        .iter()
+                        .map(|r| r.decode_rss_kb as f64 / 1024.0)
+                        .collect::<Vec<_>>(),
+                ),
+                infer_rss_mb: median(
+                    &infer
+                        .iter()
+                        .map(|r| r.rss_kb as f64 / 1024.0)
+                        .collect::<Vec<_>>(),
+                ),
+            });
+        }
+        model_rows.push(ModelRows {
+            spec: m.spec_path.display().to_string(),
+            name: b.spec.model.name.clone(),
+            target: b.compiled.schedule.target.name().to_string(),
+            dtype: match b.spec.build.dtype {
+                DType::F32 => "f32".to_string(),
+            },
+            batch,
+            seq,
+            params: b.compiled.memory.param_floats,
+            step_gflop: flops * 1e-9,
+            build_cold_s: m.build_cold_s,
+            build_cached_s: m.build_cached_s,
+            rows,
+        });
+    }
+    let torch_missing = models.iter().find_map(|m| m.torch_missing.clone());
+    Ok(Report {
+        cpu: cpu_name(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: opts.threads.clone(),
+        repeats: opts.repeats,
+        steps: opts.steps,
+        python: opts.python.display().to_string(),
+        numpy: match &numpy_missing {
+            Some(m) => m.to_string(),
+            None => numpy_label,
+        },
+        torch: match (&torch_missing, torch_label.is_empty()) {
+            (Some(m), true) => m.to_string(),
+            (Some(m), false) => format!("{torch_label}; for some specs {m}"),
+            (None, _) => torch_label,
+        },
+        targets,
+        models: model_rows,
+    })
+}
