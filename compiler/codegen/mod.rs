@@ -372,7 +372,8 @@ impl Emitter<'_> {
     }
 
     fn attention(&self, k: &Kernel) -> Call {
-        let attn = self.g.node(self.last(k));
+        let g = self.g;
+        let attn = g.node(self.last(k));
         let Op::Attention {
             heads,
             kv_heads,
@@ -382,6 +383,12 @@ impl Emitter<'_> {
             unreachable!()
         };
         let mut args = vec![self.ptr(self.last(k))];
+        let lse = k
+            .nodes
+            .iter()
+            .copied()
+            .find(|&n| matches!(g.node(n).op, Op::AttentionLse { .. }));
+        args.extend(lse.map(|n| self.ptr(n)));
         let mut strides = vec![];
         for &operand in &attn.inputs {
             let (p, stride) = self.rows(k, operand);
@@ -394,6 +401,7 @@ impl Emitter<'_> {
             "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
             "group": group, "kv_head": div("h", group), "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
+            "KB": crate::schedule::ATTENTION_KEY_BLOCK, "lse": lse.is_some(),
         });
         Call::new("kernels/attention.c.tera", v, args).threaded(true)
     }
@@ -526,7 +534,7 @@ impl Emitter<'_> {
             "group": group, "h_first": first, "h_end": end,
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
-            "v_stride": g.node(ins[3]).ty.last(),
+            "v_stride": g.node(ins[3]).ty.last(), "KB": crate::schedule::ATTENTION_KEY_BLOCK,
         });
         Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))
     }
@@ -740,8 +748,8 @@ fn attention_scratch(g: &Graph, k: &Kernel, vw: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Floating-point operations of a kernel's matmuls and causal attention
-/// (multiply and add counted apart); 0 for kernels without either, whose
+/// Floating-point operations of a kernel's matmuls and causal attention,
+/// forward and backward (multiply and add counted apart); 0 for kernels without either, whose
 /// cost is memory traffic rather than arithmetic.
 pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
     k.nodes
@@ -761,6 +769,18 @@ pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
                     let s = &n.ty.shape;
                     let (b, t) = (s[0] as f64, s[1] as f64);
                     2.0 * b * heads as f64 * t * t * head_dim as f64
+                }
+                // The backward's five products over the causal half (scores
+                // again, dp, dq, dk, dv), counted once, with dq.
+                Op::AttentionGrad {
+                    heads,
+                    head_dim,
+                    wrt: 0,
+                    ..
+                } => {
+                    let s = &n.ty.shape;
+                    let (b, t) = (s[0] as f64, s[1] as f64);
+                    5.0 * b * heads as f64 * t * t * head_dim as f64
                 }
                 _ => 0.0,
             }

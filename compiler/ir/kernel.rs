@@ -20,7 +20,8 @@ pub enum KernelKind {
     Norm {
         residual: bool,
     },
-    /// nodes: `[(narrow)*, attention]`
+    /// nodes: `[(narrow)*, (attention_lse), attention]`: the log-sum-exp
+    /// of each row is stored where a training step's backward reads it
     Attention,
     /// nodes: the `cache_write`s of this step's keys and values (with the
     /// `narrow`s they read through) and the `cached_attention` over them:

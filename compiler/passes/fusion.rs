@@ -4,8 +4,9 @@
 //!
 //! Patterns, tried in this order (an op joins at most one kernel):
 //! 1. attention reads its q/k/v straight out of a packed qkv tensor
-//!    (the `narrow`s become strided reads); cached attention also writes
-//!    this step's keys and values into the cache;
+//!    (the `narrow`s become strided reads) and keeps the log-sum-exp of its
+//!    rows for the backward on the way; cached attention also writes this
+//!    step's keys and values into the cache;
 //! 2. matmul epilogues: `+ bias` and then an activation (also where the
 //!    backward reads the value before it);
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
@@ -85,14 +86,21 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
 }
 
 impl Fuser<'_> {
-    /// Pattern 1: attention absorbs the narrows that feed only it; cached
-    /// attention also its cache writes (and the narrows that feed only those).
+    /// Pattern 1: attention absorbs the narrows that feed only it, and the
+    /// log-sum-exp of its rows (over the same q and k); cached attention
+    /// also its cache writes (and the narrows that feed only those).
     fn attention(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
-            if let Op::Attention { .. } = self.op(id) {
+            if let Op::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+            } = *self.op(id)
+            {
+                let ins = &g.node(id).inputs;
                 let mut nodes: Vec<NodeId> = vec![];
-                for &i in &g.node(id).inputs {
+                for &i in ins {
                     if matches!(self.op(i), Op::Narrow { .. })
                         && self.private_to(i, id)
                         && !nodes.contains(&i)
@@ -100,6 +108,16 @@ impl Fuser<'_> {
                         nodes.push(i);
                     }
                 }
+                let lse = Op::AttentionLse {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                };
+                nodes.extend(
+                    g.users(ins[0]).into_iter().find(|&u| {
+                        *self.op(u) == lse && g.node(u).inputs == ins[..2] && self.free(u)
+                    }),
+                );
                 nodes.push(id);
                 self.claim(KernelKind::Attention, nodes);
             }
@@ -365,7 +383,7 @@ fn kernel(g: &Graph, kind: KernelKind, nodes: &[NodeId]) -> Kernel {
     }
 }
 
-/// Topological order of kernels (Kahn), ties broken by first node id so the
+/// Topological order of kernels (Kahn), ties broken by lowest node id so the
 /// order follows the source program.
 fn order(g: &Graph, kernels: Vec<Kernel>) -> Vec<Kernel> {
     let mut producer: HashMap<NodeId, usize> = HashMap::new();
@@ -404,11 +422,11 @@ fn order(g: &Graph, kernels: Vec<Kernel>) -> Vec<Kernel> {
     while out.len() < kernels.len() {
         let next = (0..kernels.len())
             .filter(|&k| !done[k] && deps[k].iter().all(|&d| done[d]))
-            .min_by_key(|&k| kernels[k].nodes[0]);
+            .min_by_key(|&k| kernels[k].nodes.iter().min());
         let Some(k) = next else {
             // A cycle: check() reports it; keep the remaining kernels in id order.
             let mut rest: Vec<usize> = (0..kernels.len()).filter(|&k| !done[k]).collect();
-            rest.sort_by_key(|&k| kernels[k].nodes[0]);
+            rest.sort_by_key(|&k| kernels[k].nodes.iter().min());
             out.extend(rest.into_iter().map(|k| kernels[k].clone()));
             break;
         };
@@ -436,6 +454,14 @@ pub fn check(g: &Graph, kernels: &[Kernel]) -> Result<()> {
         {
             return Err(Error::new(format!(
                 "fusion: cache write {id} `{}` must feed only a cached attention",
+                g.node(id).name
+            )));
+        }
+        if matches!(op, Op::AttentionLse { .. })
+            && seen.get(&id).map(|&k| kernels[k].kind) != Some(KernelKind::Attention)
+        {
+            return Err(Error::new(format!(
+                "fusion: log-sum-exp {id} `{}` must be kept by the kernel of its attention",
                 g.node(id).name
             )));
         }

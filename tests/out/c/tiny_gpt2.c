@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 1904 floats, prefill and decode 1632,
- * training step 10432); the training state (gradients and AdamW's two moments,
+ * training step 10480); the training state (gradients and AdamW's two moments,
  * 3 x 10336 floats); the key/value cache (1152 floats: 2 layers x keys and
  * values x 12 positions x 24).
  * Target: avx2 (8 lanes).
@@ -168,17 +168,19 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
 }
 
 /* attention_4: h0.attn, h1.attn
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 7, 3·8) inside rows of 72 floats
  * k,v are (2, 7, 3·8) inside rows of 72 / 72 floats
  * out is (2, 7, 3·8); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -187,22 +189,34 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
             irc_pack_rows(vp, v + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                     qr[r] = q + ((size_t)b * 7 + t) * 72 + h * 8;
-                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 24 + h * 8, 1.0f / sum, acc[r], 8);
+                }
             }
         }
     }
@@ -372,17 +386,21 @@ static void narrow_13(float *out, const float *x)
 }
 
 /* attention_14: h0.attn, h1.attn
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
  * q   is (2, 7, 3·8) inside rows of 24 floats
  * k,v are (2, 7, 3·8) inside rows of 24 / 24 floats
- * out is (2, 7, 3·8); query head h reads kv head h */
-static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
+ * out is (2, 7, 3·8); query head h reads kv head h
+ * lse is (2, 7, 3) */
+static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -391,22 +409,35 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
             irc_pack_rows(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                     qr[r] = q + ((size_t)b * 7 + t) * 24 + h * 8;
-                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 24 + h * 8, 1.0f / sum, acc[r], 8);
+                    lse[row * 3 + h] = m[r] + logf(sum);
+                }
             }
         }
     }
@@ -746,20 +777,23 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* attention_grad_31: dh1.attn.v, dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 1 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 7, 3·8); dk, dv are (2, 7, 3·8);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, dq, out are (2, 7, 3·8); dk, dv are (2, 7, 3·8); lse is (2, 7, 3)
  * q, k, v as in the forward (rows of 24 / 24 / 24 floats) */
-static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 3; kh++) {
@@ -769,41 +803,36 @@ static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 24, 7, 8);
             irc_pack_keys(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
             memset(dkr, 0, 2 * sizeof(float) * 56);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 7 ? t0 + r : 7 - 1;
-                        qr[r] = q + ((size_t)b * 7 + t) * 24 + h * 8;
-                        go[r] = dout + ((size_t)b * 7 + t) * 24 + h * 8;
-                        dqr[r] = t0 + r < 7 ? dq + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                        const size_t row = (size_t)b * 7 + t;
+                        qr[r] = q + row * 24 + h * 8;
+                        go[r] = dout + row * 24 + h * 8;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 7 ? lse[row * 3 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 24 + h * 8, 8);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 8, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 7 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 8, nb, 8, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 24, 24, n, 8);
+                        irc_rank4_rows(dkr + (size_t)s0 * 8, ds[0], KB, qr, n, 8);
+                        irc_rank4_rows(dvr + (size_t)s0 * 8, p[0], KB, go, n, 8);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 24, last + 1, 8, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 8);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 8);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 7 + t0 + r) * 24 + h * 8, dqa[r], 8 * sizeof(float));
                 }
             }
             for (int s = 0; s < 7; s++) {
@@ -1491,6 +1520,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_k = acts + 7056; /* (B, T, C) */
     float *h0_attn_v = acts + 7392; /* (B, T, C) */
     float *h0_attn = acts + 7728; /* (B, T, C) */
+    float *h0_attn_lse = acts + 10416; /* (B, T, 3) */
     float *h0_attn_out_bias = acts; /* (B, T, C) */
     float *h0_resid_attn = acts + 8064; /* (B, T, C) */
     float *h0_ln_2 = acts + 8400; /* (B, T, C) */
@@ -1504,6 +1534,7 @@ static void run_train(irc_ctx *ctx)
     float *h1_attn_k = acts + 2512; /* (B, T, C) */
     float *h1_attn_v = acts + 2848; /* (B, T, C) */
     float *h1_attn = acts + 3184; /* (B, T, C) */
+    float *h1_attn_lse = acts + 3856; /* (B, T, 3) */
     float *h1_attn_out_bias = acts + 3520; /* (B, T, C) */
     float *h1_resid_attn = acts + 9408; /* (B, T, C) */
     float *h1_ln_2 = acts + 9744; /* (B, T, C) */
@@ -1513,25 +1544,25 @@ static void run_train(irc_ctx *ctx)
     float *h1_resid_mlp = acts + 3520; /* (B, T, C) */
     float *ln_f = acts + 10080; /* (B, T, C) */
     float *logits = acts + 1120; /* (B, T, V) */
-    float *loss = acts + 10416; /* (1) */
+    float *loss = acts + 10464; /* (1) */
     float *dlogits = acts + 1648; /* (B, T, V) */
     float *dln_f = acts + 1120; /* (B, T, C) */
     float *dwte_weight_1 = acts + 4032; /* (V, C) */
     float *dh1_resid_mlp = acts + 1680; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 2016; /* (C) */
-    float *dln_f_bias_sum = acts + 2016; /* (C) */
-    float *dh_1_mlp_c_proj_bias_sum = acts + 2016; /* (C) */
+    float *dln_f_weight_1 = acts + 3904; /* (C) */
+    float *dln_f_bias_sum = acts + 3904; /* (C) */
+    float *dh_1_mlp_c_proj_bias_sum = acts + 3904; /* (C) */
     float *dh1_mlp_gelu = acts + 1120; /* (B, T, F) */
     float *dh1_mlp_fc_bias = acts + 560; /* (B, T, F) */
     float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
     float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
     float *dh1_resid_attn_acc = acts + 9744; /* (B, T, C) */
-    float *dh_1_ln_2_weight_1 = acts + 3856; /* (C) */
-    float *dh_1_ln_2_bias_sum = acts + 3856; /* (C) */
-    float *dh_1_attn_c_proj_bias_sum = acts + 9408; /* (C) */
+    float *dh_1_ln_2_weight_1 = acts + 3904; /* (C) */
+    float *dh_1_ln_2_bias_sum = acts + 3904; /* (C) */
+    float *dh_1_attn_c_proj_bias_sum = acts + 3904; /* (C) */
     float *dh1_attn = acts + 9408; /* (B, T, C) */
-    float *dh1_attn_q = acts + 3184; /* (B, T, C) */
-    float *dh1_attn_k = acts + 3520; /* (B, T, C) */
+    float *dh1_attn_q = acts + 3520; /* (B, T, C) */
+    float *dh1_attn_k = acts + 10080; /* (B, T, C) */
     float *dh1_attn_v = acts + 1008; /* (B, T, C) */
     float *dh1_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh1_attn_k_1 = acts + 1008; /* (B, T, 3C) */
@@ -1540,7 +1571,7 @@ static void run_train(irc_ctx *ctx)
     float *dh_1_attn_c_attn_bias_sum = acts + 9408; /* (3C) */
     float *dh1_ln_1 = acts + 9408; /* (B, T, C) */
     float *dh0_resid_mlp_acc = acts + 9072; /* (B, T, C) */
-    float *dh_1_ln_1_weight_1 = acts; /* (C) */
+    float *dh_1_ln_1_weight_1 = acts + 9744; /* (C) */
     float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 8736; /* (C) */
     float *dh0_mlp_gelu = acts; /* (B, T, F) */
@@ -1552,9 +1583,9 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_ln_2_bias_sum = acts + 8064; /* (C) */
     float *dh_0_attn_c_proj_bias_sum = acts + 8064; /* (C) */
     float *dh0_attn = acts + 8064; /* (B, T, C) */
-    float *dh0_attn_q = acts + 7728; /* (B, T, C) */
-    float *dh0_attn_k = acts + 4928; /* (B, T, C) */
-    float *dh0_attn_v = acts + 5264; /* (B, T, C) */
+    float *dh0_attn_q = acts + 3024; /* (B, T, C) */
+    float *dh0_attn_k = acts + 3360; /* (B, T, C) */
+    float *dh0_attn_v = acts + 3696; /* (B, T, C) */
     float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh0_attn_k_1 = acts + 1008; /* (B, T, 3C) */
     float *dh0_attn_q_1 = acts + 2016; /* (B, T, 3C) */
@@ -1576,7 +1607,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
     narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
     narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
     gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
     add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
     gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
@@ -1586,7 +1617,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h1_attn_q, h1_attn_qkv_bias); /* k14 h1.attn.q */
     narrow_12(h1_attn_k, h1_attn_qkv_bias); /* k15 h1.attn.k */
     narrow_13(h1_attn_v, h1_attn_qkv_bias); /* k16 h1.attn.v */
-    attention_14(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k17 h1.attn */
+    attention_14(ctx, h1_attn, h1_attn_lse, h1_attn_q, h1_attn_k, h1_attn_v); /* k17 h1.attn */
     gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k18 h1.attn.out+bias */
     add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k19 h1.ln_2 */
     gemm_bias_gelu_15(ctx, h1_mlp_gelu, h1_mlp_fc_bias, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k20 h1.mlp.gelu */
@@ -1619,7 +1650,7 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
     gemm_29(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k41 dh1.attn */
     gemm_30(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k42 dtransformer.h.1.attn.c_proj.weight */
-    attention_grad_31(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k43 dh1.attn.v */
+    attention_grad_31(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn, h1_attn_lse); /* k43 dh1.attn.v */
     pad_32(dh1_attn_v_1, dh1_attn_v); /* k44 dh1.attn.v */
     pad_33(dh1_attn_k_1, dh1_attn_k); /* k45 dh1.attn.k */
     pad_34(dh1_attn_q_1, dh1_attn_q); /* k46 dh1.attn.q */
@@ -1651,7 +1682,7 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
     gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k65 dh0.attn */
     gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k66 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k67 dh0.attn.v */
+    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k67 dh0.attn.v */
     pad_32(dh0_attn_v_1, dh0_attn_v); /* k68 dh0.attn.v */
     pad_33(dh0_attn_k_1, dh0_attn_k); /* k69 dh0.attn.k */
     pad_34(dh0_attn_q_1, dh0_attn_q); /* k70 dh0.attn.q */
@@ -1894,7 +1925,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 10432))
+    if (reserve_acts(m, 10480))
         return 1;
     if (m->grads)
         return 0;
@@ -2081,7 +2112,7 @@ IRC_EXPORT int irc_snap_gpt2_backward(irc_snap_gpt2 *m, const int32_t *tokens, c
     if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[10416];
+    *loss = m->acts[10464];
     return 0;
 }
 

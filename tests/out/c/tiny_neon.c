@@ -156,17 +156,19 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
 }
 
 /* attention_4: h0.attn
- * out = causal softmax(q kᵀ / √6) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √6) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 6, 3·6) inside rows of 54 floats
  * k,v are (2, 6, 3·6) inside rows of 54 / 54 floats
  * out is (2, 6, 3·6); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -175,22 +177,34 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
             irc_pack_rows(vp, v + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
-            float p[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][6];
             for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 6 ? t0 + r : 6 - 1;
                     qr[r] = q + ((size_t)b * 6 + t) * 54 + h * 6;
-                    o[r] = t0 + r < 6 ? out + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 6, last + 1, 6, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 6, 6, n, 6);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 6 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 18 + h * 6, 1.0f / sum, acc[r], 6);
+                }
             }
         }
     }
@@ -360,17 +374,21 @@ static void narrow_13(float *out, const float *x)
 }
 
 /* attention_14: h0.attn
- * out = causal softmax(q kᵀ / √6) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √6) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
  * q   is (2, 6, 3·6) inside rows of 18 floats
  * k,v are (2, 6, 3·6) inside rows of 18 / 18 floats
- * out is (2, 6, 3·6); query head h reads kv head h */
-static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
+ * out is (2, 6, 3·6); query head h reads kv head h
+ * lse is (2, 6, 3) */
+static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -379,22 +397,35 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
             irc_pack_rows(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
-            float p[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][6];
             for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 6 ? t0 + r : 6 - 1;
                     qr[r] = q + ((size_t)b * 6 + t) * 18 + h * 6;
-                    o[r] = t0 + r < 6 ? out + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 6, last + 1, 6, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 6, 6, n, 6);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 6 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 18 + h * 6, 1.0f / sum, acc[r], 6);
+                    lse[row * 3 + h] = m[r] + logf(sum);
+                }
             }
         }
     }
@@ -734,20 +765,23 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* attention_grad_31: dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √6;
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √6 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √6;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 1 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 6, 3·6); dk, dv are (2, 6, 3·6);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, dq, out are (2, 6, 3·6); dk, dv are (2, 6, 3·6); lse is (2, 6, 3)
  * q, k, v as in the forward (rows of 18 / 18 / 18 floats) */
-static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 3; kh++) {
@@ -757,41 +791,36 @@ static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 18, 6, 6);
             irc_pack_keys(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
             memset(dkr, 0, 2 * sizeof(float) * 36);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][6];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 6 ? t0 + r : 6 - 1;
-                        qr[r] = q + ((size_t)b * 6 + t) * 18 + h * 6;
-                        go[r] = dout + ((size_t)b * 6 + t) * 18 + h * 6;
-                        dqr[r] = t0 + r < 6 ? dq + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                        const size_t row = (size_t)b * 6 + t;
+                        qr[r] = q + row * 18 + h * 6;
+                        go[r] = dout + row * 18 + h * 6;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 6 ? lse[row * 3 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 18 + h * 6, 6);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 6, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 6 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 6, nb, 6, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 18, 18, n, 6);
+                        irc_rank4_rows(dkr + (size_t)s0 * 6, ds[0], KB, qr, n, 6);
+                        irc_rank4_rows(dvr + (size_t)s0 * 6, p[0], KB, go, n, 6);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 18, last + 1, 6, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 6);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 6);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 6 + t0 + r) * 18 + h * 6, dqa[r], 6 * sizeof(float));
                 }
             }
             for (int s = 0; s < 6; s++) {
@@ -1424,6 +1453,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_k = acts + 1664; /* (B, T, C) */
     float *h0_attn_v = acts + 1888; /* (B, T, C) */
     float *h0_attn = acts + 2112; /* (B, T, C) */
+    float *h0_attn_lse = acts + 2560; /* (B, T, 3) */
     float *h0_attn_out_bias = acts + 2336; /* (B, T, C) */
     float *h0_resid_attn = acts + 3600; /* (B, T, C) */
     float *h0_ln_2 = acts + 3824; /* (B, T, C) */
@@ -1438,7 +1468,7 @@ static void run_train(irc_ctx *ctx)
     float *dln_f = acts + 736; /* (B, T, C) */
     float *dwte_weight_1 = acts + 2624; /* (V, C) */
     float *dh0_resid_mlp = acts + 1104; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 2560; /* (C) */
+    float *dln_f_weight_1 = acts + 1328; /* (C) */
     float *dln_f_bias_sum = acts + 1328; /* (C) */
     float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
     float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
@@ -1446,12 +1476,12 @@ static void run_train(irc_ctx *ctx)
     float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
     float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
     float *dh0_resid_attn_acc = acts + 3824; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts + 2560; /* (C) */
-    float *dh_0_ln_2_bias_sum = acts + 2560; /* (C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 3600; /* (C) */
+    float *dh_0_ln_2_weight_1 = acts; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 3600; /* (C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 2336; /* (C) */
     float *dh0_attn = acts + 3600; /* (B, T, C) */
-    float *dh0_attn_q = acts + 2112; /* (B, T, C) */
-    float *dh0_attn_k = acts + 2336; /* (B, T, C) */
+    float *dh0_attn_q = acts + 2336; /* (B, T, C) */
+    float *dh0_attn_k = acts + 4048; /* (B, T, C) */
     float *dh0_attn_v = acts + 656; /* (B, T, C) */
     float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
     float *dh0_attn_k_1 = acts + 656; /* (B, T, 3C) */
@@ -1474,7 +1504,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
     narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
     narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
     gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
     add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
     gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
@@ -1507,7 +1537,7 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
     gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
     gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k33 dh0.attn.v */
+    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k33 dh0.attn.v */
     pad_32(dh0_attn_v_1, dh0_attn_v); /* k34 dh0.attn.v */
     pad_33(dh0_attn_k_1, dh0_attn_k); /* k35 dh0.attn.k */
     pad_34(dh0_attn_q_1, dh0_attn_q); /* k36 dh0.attn.q */
