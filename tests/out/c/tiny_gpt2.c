@@ -1067,7 +1067,7 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[11] + 1) * 288 >= 262144)
+        if ((size_t)(pos[11] + 1) * 288 >= 8192)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1254,7 +1254,7 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 24 >= 262144)
+        if ((size_t)(pos[0] + 1) * 24 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;

@@ -1055,7 +1055,7 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 4.082482904638631e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[10] + 1) * 198 >= 262144)
+        if ((size_t)(pos[10] + 1) * 198 >= 8192)
     for (int t = 0; t < 11; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1242,7 +1242,7 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 4.082482904638631e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 18 >= 262144)
+        if ((size_t)(pos[0] + 1) * 18 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;

@@ -1057,7 +1057,7 @@ static void cached_attention_39(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[9] + 1) * 320 >= 262144)
+        if ((size_t)(pos[9] + 1) * 320 >= 8192)
     for (int t = 0; t < 10; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -1227,7 +1227,7 @@ static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 32 >= 262144)
+        if ((size_t)(pos[0] + 1) * 32 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;

@@ -1124,7 +1124,7 @@ static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 5e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[7] + 1) * 96 >= 262144)
+        if ((size_t)(pos[7] + 1) * 96 >= 8192)
     for (int t = 0; t < 8; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
@@ -1392,7 +1392,7 @@ static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 5e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 12 >= 262144)
+        if ((size_t)(pos[0] + 1) * 12 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
