@@ -500,10 +500,9 @@ impl Emitter<'_> {
         let g = self.g;
         let mut outs = [None; 3];
         for &n in &k.nodes {
-            let Op::AttentionGrad { wrt, .. } = g.node(n).op else {
-                unreachable!()
-            };
-            outs[wrt] = Some(n);
+            if let Op::AttentionGrad { wrt, .. } = g.node(n).op {
+                outs[wrt] = Some(n);
+            }
         }
         let [Some(dq), Some(dk), Some(dv)] = outs else {
             return Err(Error::new(
@@ -521,7 +520,33 @@ impl Emitter<'_> {
         };
         let ins = &g.node(dq).inputs;
         let sh = &g.node(ins[0]).ty.shape;
-        let mut args: Vec<String> = [dq, dk, dv].iter().map(|&n| self.ptr(n)).collect();
+        // Each gradient's pointer and row stride: its own tensor, or its
+        // columns of the packed gradient the kernel writes (fusion pattern 5).
+        let packed = k
+            .outputs
+            .iter()
+            .copied()
+            .find(|&o| matches!(g.node(o).op, Op::Add));
+        let mut args = vec![];
+        let mut strides = vec![];
+        for d in [dq, dk, dv] {
+            match packed {
+                Some(p) => {
+                    let pad = g.users(d)[0];
+                    let Op::Pad { start, total } = g.node(pad).op else {
+                        return Err(Error::new(
+                            "codegen: a packed attention gradient is made of pads",
+                        ));
+                    };
+                    args.push(plus(&self.ptr(p), start));
+                    strides.push(total);
+                }
+                None => {
+                    args.push(self.ptr(d));
+                    strides.push(g.node(d).ty.last());
+                }
+            }
+        }
         args.extend(ins.iter().map(|&i| self.ptr(i)));
         let group = heads / kv_heads;
         let (first, end) = if group == 1 {
@@ -535,6 +560,7 @@ impl Emitter<'_> {
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
             "v_stride": g.node(ins[3]).ty.last(), "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "dq_stride": strides[0], "dk_stride": strides[1], "dv_stride": strides[2],
         });
         Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))
     }

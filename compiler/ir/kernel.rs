@@ -37,7 +37,10 @@ pub enum KernelKind {
     /// same logits (one pass over each row)
     SoftmaxCrossEntropy,
     Narrow,
-    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention
+    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention, and,
+    /// where q, k and v are columns of one packed tensor, the `pad`s and
+    /// the two `add`s that make its gradient: dq, dk and dv are then
+    /// written into those columns of it
     AttentionGrad,
     ReduceRows,
     Pad,

@@ -11,7 +11,8 @@
 //!    backward reads the value before it);
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
 //! 4. softmax + cross-entropy on the same logits: one pass over each row;
-//! 5. an attention's dq, dk and dv: one kernel;
+//! 5. an attention's dq, dk and dv: one kernel, which writes them straight
+//!    into the gradient of the packed qkv they were narrowed from;
 //! 6. a norm's dx with the residual gradient it is added to;
 //! 7. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
 //! 8. every op left is a kernel of its own.
@@ -272,7 +273,10 @@ impl Fuser<'_> {
         }
     }
 
-    /// Pattern 5: the gradients of one attention (same operands) in one kernel.
+    /// Pattern 5: the gradients of one attention (same operands) in one
+    /// kernel; where q, k and v were narrowed out of one packed tensor, also
+    /// the pads and adds that put their gradients back together (see
+    /// `packed_grad`), so dq, dk and dv are written straight into its columns.
     fn attention_grads(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
@@ -280,7 +284,7 @@ impl Fuser<'_> {
                 continue;
             }
             let ins = &g.node(id).inputs;
-            let nodes: Vec<NodeId> = ids
+            let mut nodes: Vec<NodeId> = ids
                 .iter()
                 .copied()
                 .filter(|&n| {
@@ -289,8 +293,73 @@ impl Fuser<'_> {
                         && self.free(n)
                 })
                 .collect();
+            if let Some(more) = self.packed_grad(&nodes) {
+                nodes.extend(more);
+            }
             self.claim(KernelKind::AttentionGrad, nodes);
         }
+    }
+
+    /// The pads and adds that make the gradient of a packed qkv out of the
+    /// three attention gradients `grads` (the VJP of the narrows that read
+    /// q, k and v out of it, summed by autodiff): each gradient read only by
+    /// a pad, the pads' columns side by side covering the whole row, summed
+    /// by two adds that nothing else reads but the last. Their sum is then
+    /// the three gradients side by side, written in place by the kernel.
+    fn packed_grad(&self, grads: &[NodeId]) -> Option<Vec<NodeId>> {
+        let g = self.g;
+        if grads.len() != 3 {
+            return None;
+        }
+        let mut pads = vec![];
+        for &d in grads {
+            let p = self.only_user(d)?;
+            let Op::Pad { start, total } = *self.op(p) else {
+                return None;
+            };
+            pads.push((start, g.node(d).ty.last(), total, p));
+        }
+        pads.sort();
+        let total = pads[0].2;
+        let mut at = 0;
+        for &(start, len, t, p) in &pads {
+            if start != at || t != total || !self.free(p) {
+                return None;
+            }
+            at += len;
+        }
+        if at != total {
+            return None;
+        }
+        let is_pad = |n: NodeId| pads.iter().any(|&(.., p)| p == n);
+        let add_of = |a: NodeId, b: NodeId| -> Option<NodeId> {
+            let u = self.only_user(a)?;
+            let un = g.node(u);
+            let pair = un.inputs == [a, b] || un.inputs == [b, a];
+            (matches!(un.op, Op::Add) && pair && self.free(u)).then_some(u)
+        };
+        // (p0 + p1) + p2 in some order: the first add reads two pads.
+        let first = pads.iter().find_map(|&(.., p)| {
+            let u = self.only_user(p)?;
+            let ins = &g.node(u).inputs;
+            (ins.len() == 2 && ins.iter().all(|&i| is_pad(i)) && ins[0] != ins[1])
+                .then(|| add_of(ins[0], ins[1]))
+                .flatten()
+        })?;
+        let fi = &g.node(first).inputs;
+        let third = pads.iter().map(|&(.., p)| p).find(|p| !fi.contains(p))?;
+        let second = add_of(first, third)?;
+        let read_by = |p: NodeId| self.only_user(p);
+        if !pads
+            .iter()
+            .all(|&(.., p)| [Some(first), Some(second)].contains(&read_by(p)))
+        {
+            return None;
+        }
+        let mut nodes: Vec<NodeId> = pads.iter().map(|&(.., p)| p).collect();
+        nodes.extend([first, second]);
+        nodes.sort();
+        Some(nodes)
     }
 
     /// Pattern 7: elementwise chains. A node joins the group of an operand

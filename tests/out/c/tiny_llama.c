@@ -813,7 +813,8 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
  * that many FMAs. No row of scores longer than a block is held.
- * dout, dq, out are (2, 7, 4·8); dk, dv are (2, 7, 2·8); lse is (2, 7, 4)
+ * dout, out are (2, 7, 4·8); lse is (2, 7, 4)
+ * dq is (2, 7, 4·8), dk, dv are (2, 7, 2·8), inside rows of 32 / 16 / 16 floats
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
 static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)

@@ -804,7 +804,8 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
  * that many FMAs. No row of scores longer than a block is held.
- * dout, dq, out are (1, 5, 3·4); dk, dv are (1, 5, 1·4); lse is (1, 5, 3)
+ * dout, out are (1, 5, 3·4); lse is (1, 5, 3)
+ * dq is (1, 5, 3·4), dk, dv are (1, 5, 1·4), inside rows of 12 / 4 / 4 floats
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
 static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
