@@ -21,22 +21,27 @@ pub struct Compiled {
 
 /// Forward values the backward kernels read: activations kept from the
 /// forward for the backward (irc keeps them all; none are recomputed).
+/// Forward kernels are those that compute a node up to the loss; what they
+/// write on the way for the backward (an attention's log-sum-exp, made by
+/// autodiff and so numbered after the loss) is forward too.
 pub fn saved_for_backward(g: &Graph, kernels: &[Kernel]) -> Vec<crate::ir::NodeId> {
     let loss = g.output("loss");
     let Some(loss) = loss else { return vec![] };
-    // Forward nodes are those created up to the loss; backward ones after.
+    let forward = |k: &Kernel| k.nodes.iter().any(|&n| n <= loss);
+    let by_forward: std::collections::BTreeSet<crate::ir::NodeId> = kernels
+        .iter()
+        .filter(|k| forward(k))
+        .flat_map(|k| k.nodes.iter().copied())
+        .collect();
     let mut saved = std::collections::BTreeSet::new();
-    for k in kernels {
-        if k.nodes.iter().all(|&n| n <= loss) {
-            continue;
-        }
+    for k in kernels.iter().filter(|k| !forward(k)) {
         for &i in &k.inputs {
             // Read through views (the backward reshapes activations to rows).
             let mut root = i;
             while g.node(root).op.is_view() {
                 root = g.node(root).inputs[0];
             }
-            if root <= loss && !g.node(root).op.is_leaf() {
+            if (root <= loss || by_forward.contains(&root)) && !g.node(root).op.is_leaf() {
                 saved.insert(root);
             }
         }

@@ -179,13 +179,43 @@ static inline void irc_pack_keys(float *panel, const float *k, size_t ld, int n,
 #define IRC_ATTN_ROWS 4
 
 /* out + r·ldo [0..nb·VW) = scale · (q_r · key) for the 4 rows q_r and the keys of
- * panels 0..nb. */
+ * panels 0..nb. Two panels at a time: the four broadcasts of q_r[d] feed eight FMAs. */
 static inline void irc_scores4(float *out, size_t ldo, const float *const q[4], const float *panel, int nb, int hd,
                                float scale)
 {
     const irc_vf vs = irc_vset1(scale);
     const size_t step = (size_t)hd * IRC_VW;
-    for (int j = 0; j < nb; j++) {
+    int j = 0;
+    for (; j + 2 <= nb; j += 2) {
+        const float *p = panel + j * step, *p2 = p + step;
+        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
+        irc_vf b0 = irc_vzero(), b1 = irc_vzero(), b2 = irc_vzero(), b3 = irc_vzero();
+        for (int d = 0; d < hd; d++) {
+            const irc_vf k0 = irc_vload(p + d * IRC_VW), k1 = irc_vload(p2 + d * IRC_VW);
+            irc_vf x = irc_vset1(q[0][d]);
+            a0 = irc_vfma(x, k0, a0);
+            b0 = irc_vfma(x, k1, b0);
+            x = irc_vset1(q[1][d]);
+            a1 = irc_vfma(x, k0, a1);
+            b1 = irc_vfma(x, k1, b1);
+            x = irc_vset1(q[2][d]);
+            a2 = irc_vfma(x, k0, a2);
+            b2 = irc_vfma(x, k1, b2);
+            x = irc_vset1(q[3][d]);
+            a3 = irc_vfma(x, k0, a3);
+            b3 = irc_vfma(x, k1, b3);
+        }
+        float *o = out + j * IRC_VW;
+        irc_vstore(o, irc_vmul(a0, vs));
+        irc_vstore(o + IRC_VW, irc_vmul(b0, vs));
+        irc_vstore(o + ldo, irc_vmul(a1, vs));
+        irc_vstore(o + ldo + IRC_VW, irc_vmul(b1, vs));
+        irc_vstore(o + 2 * ldo, irc_vmul(a2, vs));
+        irc_vstore(o + 2 * ldo + IRC_VW, irc_vmul(b2, vs));
+        irc_vstore(o + 3 * ldo, irc_vmul(a3, vs));
+        irc_vstore(o + 3 * ldo + IRC_VW, irc_vmul(b3, vs));
+    }
+    for (; j < nb; j++) {
         const float *p = panel + j * step;
         irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
         for (int d = 0; d < hd; d++) {
@@ -202,14 +232,52 @@ static inline void irc_scores4(float *out, size_t ldo, const float *const q[4], 
     }
 }
 
-/* o_r[0..hd) = scale_r · Σ_{s<n} p[r·ldp + s] · v_s for the 4 rows r, with rows v_s of
- * ld floats: one load of v_s feeds the four rows. */
-static inline void irc_weighted_rows4(float *const o[4], const float *p, size_t ldp, const float *v, size_t ld, int n,
-                                      int hd, const float scale[4])
+/* o_r[0..hd) = alpha_r · o_r + Σ_{s<n} p[r·ldp + s] · v_s for the 4 rows r, with rows v_s of
+ * ld floats: one load of v_s feeds the four rows, and two vectors of it go together, so
+ * the four broadcasts of p[r·ldp + s] feed eight FMAs. */
+static inline void irc_weighted_rows4(float *const o[4], const float alpha[4], const float *p, size_t ldp,
+                                      const float *v, size_t ld, int n, int hd)
 {
-    for (int i = 0; i < hd; i += IRC_VW) {
+    const irc_vf al0 = irc_vset1(alpha[0]), al1 = irc_vset1(alpha[1]);
+    const irc_vf al2 = irc_vset1(alpha[2]), al3 = irc_vset1(alpha[3]);
+    int i = 0;
+    for (; i + 2 * IRC_VW <= hd; i += 2 * IRC_VW) {
+        const int i2 = i + IRC_VW;
+        irc_vf a0 = irc_vmul(irc_vload(o[0] + i), al0), b0 = irc_vmul(irc_vload(o[0] + i2), al0);
+        irc_vf a1 = irc_vmul(irc_vload(o[1] + i), al1), b1 = irc_vmul(irc_vload(o[1] + i2), al1);
+        irc_vf a2 = irc_vmul(irc_vload(o[2] + i), al2), b2 = irc_vmul(irc_vload(o[2] + i2), al2);
+        irc_vf a3 = irc_vmul(irc_vload(o[3] + i), al3), b3 = irc_vmul(irc_vload(o[3] + i2), al3);
+        for (int s = 0; s < n; s++) {
+            const float *vs = v + (size_t)s * ld;
+            const irc_vf v0 = irc_vload(vs + i), v1 = irc_vload(vs + i2);
+            irc_vf x = irc_vset1(p[s]);
+            a0 = irc_vfma(x, v0, a0);
+            b0 = irc_vfma(x, v1, b0);
+            x = irc_vset1(p[ldp + s]);
+            a1 = irc_vfma(x, v0, a1);
+            b1 = irc_vfma(x, v1, b1);
+            x = irc_vset1(p[2 * ldp + s]);
+            a2 = irc_vfma(x, v0, a2);
+            b2 = irc_vfma(x, v1, b2);
+            x = irc_vset1(p[3 * ldp + s]);
+            a3 = irc_vfma(x, v0, a3);
+            b3 = irc_vfma(x, v1, b3);
+        }
+        irc_vstore(o[0] + i, a0);
+        irc_vstore(o[0] + i2, b0);
+        irc_vstore(o[1] + i, a1);
+        irc_vstore(o[1] + i2, b1);
+        irc_vstore(o[2] + i, a2);
+        irc_vstore(o[2] + i2, b2);
+        irc_vstore(o[3] + i, a3);
+        irc_vstore(o[3] + i2, b3);
+    }
+    for (; i < hd; i += IRC_VW) {
         const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
-        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
+        irc_vf a0 = irc_vmul(irc_vload_upto(o[0] + i, w), al0);
+        irc_vf a1 = irc_vmul(irc_vload_upto(o[1] + i, w), al1);
+        irc_vf a2 = irc_vmul(irc_vload_upto(o[2] + i, w), al2);
+        irc_vf a3 = irc_vmul(irc_vload_upto(o[3] + i, w), al3);
         for (int s = 0; s < n; s++) {
             const irc_vf vv = irc_vload_upto(v + (size_t)s * ld + i, w);
             a0 = irc_vfma(irc_vset1(p[s]), vv, a0);
@@ -217,18 +285,45 @@ static inline void irc_weighted_rows4(float *const o[4], const float *p, size_t 
             a2 = irc_vfma(irc_vset1(p[2 * ldp + s]), vv, a2);
             a3 = irc_vfma(irc_vset1(p[3 * ldp + s]), vv, a3);
         }
-        irc_vstore_upto(o[0] + i, irc_vmul(a0, irc_vset1(scale[0])), w);
-        irc_vstore_upto(o[1] + i, irc_vmul(a1, irc_vset1(scale[1])), w);
-        irc_vstore_upto(o[2] + i, irc_vmul(a2, irc_vset1(scale[2])), w);
-        irc_vstore_upto(o[3] + i, irc_vmul(a3, irc_vset1(scale[3])), w);
+        irc_vstore_upto(o[0] + i, a0, w);
+        irc_vstore_upto(o[1] + i, a1, w);
+        irc_vstore_upto(o[2] + i, a2, w);
+        irc_vstore_upto(o[3] + i, a3, w);
     }
 }
 
 /* Contiguous rows d_s (hd floats each) += Σ_r c[r·ldc + s] · x_r for s < n: the
- * four x_r vectors stay in registers, each d_s is loaded and stored once. */
+ * four x_r vectors stay in registers (two vectors of each at a time), each d_s is
+ * loaded and stored once. */
 static inline void irc_rank4_rows(float *d, const float *c, size_t ldc, const float *const x[4], int n, int hd)
 {
-    for (int i = 0; i < hd; i += IRC_VW) {
+    int i = 0;
+    for (; i + 2 * IRC_VW <= hd; i += 2 * IRC_VW) {
+        const int i2 = i + IRC_VW;
+        const irc_vf x0 = irc_vload(x[0] + i), x1 = irc_vload(x[1] + i);
+        const irc_vf x2 = irc_vload(x[2] + i), x3 = irc_vload(x[3] + i);
+        const irc_vf y0 = irc_vload(x[0] + i2), y1 = irc_vload(x[1] + i2);
+        const irc_vf y2 = irc_vload(x[2] + i2), y3 = irc_vload(x[3] + i2);
+        for (int s = 0; s < n; s++) {
+            float *ds = d + (size_t)s * hd;
+            irc_vf a = irc_vload(ds + i), b = irc_vload(ds + i2);
+            irc_vf cs = irc_vset1(c[s]);
+            a = irc_vfma(cs, x0, a);
+            b = irc_vfma(cs, y0, b);
+            cs = irc_vset1(c[ldc + s]);
+            a = irc_vfma(cs, x1, a);
+            b = irc_vfma(cs, y1, b);
+            cs = irc_vset1(c[2 * ldc + s]);
+            a = irc_vfma(cs, x2, a);
+            b = irc_vfma(cs, y2, b);
+            cs = irc_vset1(c[3 * ldc + s]);
+            a = irc_vfma(cs, x3, a);
+            b = irc_vfma(cs, y3, b);
+            irc_vstore(ds + i, a);
+            irc_vstore(ds + i2, b);
+        }
+    }
+    for (; i < hd; i += IRC_VW) {
         const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
         const irc_vf x0 = irc_vload_upto(x[0] + i, w), x1 = irc_vload_upto(x[1] + i, w);
         const irc_vf x2 = irc_vload_upto(x[2] + i, w), x3 = irc_vload_upto(x[3] + i, w);
@@ -244,25 +339,63 @@ static inline void irc_rank4_rows(float *d, const float *c, size_t ldc, const fl
     }
 }
 
-/* Causal softmax of a row of scores over keys 0..=t, in place and not yet
- * normalized: row[s] = exp(row[s] - max) for s <= t, and 0 from t+1 to the end of
- * the nb panels the row spans. Returns 1 / Σ row, the factor that makes it the
- * softmax. */
-static inline float irc_softmax_causal(float *row, int t, int nb)
+/* Keys s0 + s of a block of scores row[0..nb·VW) that query t may not see (s0 + s > t) to
+ * -inf: the causal mask, and the zero lanes past the last key of a head. */
+static inline void irc_mask_causal(float *row, int s0, int t, int nb)
 {
-    for (int s = t + 1; s < nb * IRC_VW; s++)
+    for (int s = t + 1 - s0 > 0 ? t + 1 - s0 : 0; s < nb * IRC_VW; s++)
         row[s] = -INFINITY;
+}
+
+/* One key block of an online (flash) causal softmax for query t: row[0..nb·VW) holds the
+ * scores of keys s0.. (s0 <= t). Folds the block into the row's running max *m and its
+ * sum of exp(score - max), kept lane by lane in *l (summed across lanes once, at the end),
+ * leaves row = exp(score - new max) (0 past t), and returns exp(old max - new max): the
+ * factor that rescales what was summed with the old max (0 on the first block, where
+ * *m = -inf). */
+static inline float irc_softmax_block(float *row, int s0, int t, int nb, float *m, irc_vf *l)
+{
+    irc_mask_causal(row, s0, t, nb);
     irc_vf mx = irc_vset1(-INFINITY);
     for (int j = 0; j < nb; j++)
         mx = irc_vmax(mx, irc_vload(row + j * IRC_VW));
-    const irc_vf m = irc_vset1(irc_vhmax(mx));
-    irc_vf sum = irc_vzero();
+    const float hm = irc_vhmax(mx), mnew = hm > *m ? hm : *m;
+    const irc_vf vm = irc_vset1(mnew);
+    const float alpha = irc_expf(*m - mnew);
+    irc_vf sum = irc_vmul(*l, irc_vset1(alpha));
     for (int j = 0; j < nb; j++) {
-        const irc_vf e = irc_vexp(irc_vsub(irc_vload(row + j * IRC_VW), m));
+        const irc_vf e = irc_vexp(irc_vsub(irc_vload(row + j * IRC_VW), vm));
         irc_vstore(row + j * IRC_VW, e);
         sum = irc_vadd(sum, e);
     }
-    return 1.0f / irc_vhsum(sum);
+    *l = sum;
+    *m = mnew;
+    return alpha;
+}
+
+/* One key block of attention's backward for query t (FlashAttention-2): from the scores
+ * p[0..nb·VW) of keys s0.. and dp = dout_t · v_s in ds, the probabilities p = exp(score -
+ * lse) (0 past t) and ds = p (dp - d) · scale, with d = dout_t · out_t = Σ_s p_s dp_s. */
+static inline void irc_attention_grad_block(float *p, float *ds, int s0, int t, int nb, float lse, float d,
+                                            float scale)
+{
+    irc_mask_causal(p, s0, t, nb);
+    const irc_vf vl = irc_vset1(lse), vd = irc_vset1(d), vs = irc_vset1(scale);
+    for (int j = 0; j < nb; j++) {
+        const irc_vf pj = irc_vexp(irc_vsub(irc_vload(p + j * IRC_VW), vl));
+        irc_vstore(p + j * IRC_VW, pj);
+        irc_vstore(ds + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds + j * IRC_VW), vd)), vs));
+    }
+}
+
+/* y[0..n) = a · x[0..n) */
+static inline void irc_scale_row(float *y, float a, const float *x, int n)
+{
+    const irc_vf va = irc_vset1(a);
+    for (int i = 0; i < n; i += IRC_VW) {
+        const int w = n - i < IRC_VW ? n - i : IRC_VW;
+        irc_vstore_upto(y + i, irc_vmul(va, irc_vload_upto(x + i, w)), w);
+    }
 }
 
 /* Copy n rows of hd floats (rows of ld floats apart) into contiguous rows. */

@@ -61,3 +61,52 @@ fn llama_keeps_swiglu_in_one_elementwise_kernel() {
         }
     }
 }
+
+/// The attention gradients of a packed qkv (GPT-2's c_attn) go straight
+/// into its gradient: no pad kernel per q, k, v and no add of the padded
+/// pieces. Separate projections (Llama's) keep three gradients. Either way
+/// the forward keeps each attention's log-sum-exp from its own kernel.
+#[test]
+fn attention_gradients_are_written_into_the_packed_qkv_gradient() {
+    for (spec, packed) in [
+        ("tests/in/tiny_gpt2.toml", true),
+        ("tests/in/tiny_llama.toml", false),
+    ] {
+        let t = &programs(spec).train;
+        let g = &t.graph;
+        let grads: Vec<_> = t
+            .kernels
+            .iter()
+            .filter(|k| k.kind == KernelKind::AttentionGrad)
+            .collect();
+        assert_eq!(grads.len(), 2, "{spec}: one per layer");
+        for k in grads {
+            let q = &g.node(g.node(k.nodes[0]).inputs[1]).ty.shape;
+            if packed {
+                assert_eq!(k.outputs.len(), 1, "{spec}: one packed gradient");
+                let out = &g.node(k.outputs[0]).ty.shape;
+                assert_eq!(
+                    out[2],
+                    3 * q[2],
+                    "{spec}: {out:?} is the packed qkv's gradient"
+                );
+            } else {
+                assert_eq!(k.outputs.len(), 3, "{spec}: dq, dk, dv");
+            }
+        }
+        let qkv_pads = t
+            .kernels
+            .iter()
+            .filter(|k| matches!(g.node(k.nodes[0]).op, Op::Pad { .. }))
+            .count();
+        assert_eq!(qkv_pads, 0, "{spec}: pads of q, k, v left");
+        for k in t.kernels.iter().filter(|k| k.kind == KernelKind::Attention) {
+            let lse = k
+                .nodes
+                .iter()
+                .filter(|&&n| matches!(g.node(n).op, Op::AttentionLse { .. }))
+                .count();
+            assert_eq!(lse, 1, "{spec}: the forward keeps the log-sum-exp");
+        }
+    }
+}

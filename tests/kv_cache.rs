@@ -186,23 +186,26 @@ fn the_cache_api_refuses_what_it_cannot_do() {
     assert!(err(s.decode(1)).contains("decode before prefill"));
 }
 
-/// Long prefill chunks attend to enough of the cache to run on several
-/// threads (a decode step early in a sequence does not): both paths, and
-/// the 1- and 2-thread results, agree with full recomputation.
+/// Prefill chunks attend to enough of the cache to run on several threads,
+/// and so do decode steps from position 31 on (the ones before do not):
+/// both paths, and the 1- and 2-thread results, agree with full
+/// recomputation.
 #[test]
 fn threaded_cached_attention_matches_full_recompute() {
     let src = "[model]\nname = 'kv_wide'\nfamily = 'llama'\nvocab_size = 128\ncontext = 256\n\
                layers = 1\nd_model = 256\nheads = 4\nkv_heads = 2\n\
                [build]\nbatch = 1\nseq_len = 256\n";
     let spec = Spec::parse(std::path::Path::new("kv_wide.toml"), src).unwrap();
-    // Prefill chunk t of 16 rows x 4 heads x 64 attends (pos + 1) rows: from
-    // position 63 on that is 2^18 multiply-adds, the threshold.
-    assert_eq!(irc::schedule::CACHED_ATTENTION_PAR_WORK, 1 << 18);
+    // A step of t rows x 4 heads x 64 attends (pos + 1) rows: a prefill
+    // chunk of 16 reaches the threshold, 2^13 multiply-adds, from position
+    // 1 on, a decode step from position 31 on; the prompt of 20 is one
+    // chunk and 4 decode steps, and generation goes on to 256 from there.
+    assert_eq!(irc::schedule::CACHED_ATTENTION_PAR_WORK, 1 << 13);
     let dir = tempfile::tempdir().unwrap();
     let built = build(&spec, Target::Native, dir.path());
     let w = built.init_weights(5);
     let mut rng = Rng::new(11);
-    let prompt: Vec<i32> = (0..200).map(|_| rng.below(128) as i32).collect();
+    let prompt: Vec<i32> = (0..20).map(|_| rng.below(128) as i32).collect();
     let mut results = vec![];
     for threads in [1, 2] {
         let mut s = built.session(threads).unwrap();

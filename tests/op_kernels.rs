@@ -1,6 +1,7 @@
 //! Every op's compiled kernel, alone, against the reference interpreter, on
 //! every SIMD path this machine runs, at sizes that are no multiple of any
-//! vector width or tile; forward and backward.
+//! vector width or tile (B = 2, T = 7, or the case's own B and T); forward
+//! and backward.
 //!
 //! Each op runs inside the smallest program the library ABI accepts:
 //! tokens → embedding → OP → matmul → logits → cross-entropy. The cases come
@@ -21,13 +22,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const B: usize = 2;
-const T: usize = 7;
+/// The (B, T) a case runs at unless it names its own (`Case::dims`).
+const DIMS: Dims = Dims { b: 2, t: 7 };
 const C: usize = 13;
 const V: usize = 19;
 
 fn run_op(case: &Case) {
     let name = case.name.as_str();
+    let dims = case.dims.unwrap_or(DIMS);
+    #[allow(non_snake_case)]
+    let (B, T) = (dims.b, dims.t);
     // The graph: tokens (B,T) → x (B,T,C) → y = op(x) (B,T,N) → logits (B,T,V).
     let mut g = Graph::new();
     let mut params: Vec<(String, Vec<usize>)> = vec![];
@@ -230,7 +234,7 @@ fn build(
 fn every_registered_op() {
     let cases: Vec<Case> = ops::registry()
         .iter()
-        .flat_map(|f| (f.cases)(Dims { b: B, t: T }))
+        .flat_map(|f| (f.cases)(DIMS))
         .filter(|c| c.kernel)
         .collect();
     assert!(!cases.is_empty());

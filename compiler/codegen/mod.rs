@@ -401,7 +401,8 @@ impl Emitter<'_> {
     }
 
     fn attention(&self, k: &Kernel) -> Call {
-        let attn = self.g.node(self.last(k));
+        let g = self.g;
+        let attn = g.node(self.last(k));
         let Op::Attention {
             heads,
             kv_heads,
@@ -411,6 +412,12 @@ impl Emitter<'_> {
             unreachable!()
         };
         let mut args = vec![self.ptr(self.last(k))];
+        let lse = k
+            .nodes
+            .iter()
+            .copied()
+            .find(|&n| matches!(g.node(n).op, Op::AttentionLse { .. }));
+        args.extend(lse.map(|n| self.ptr(n)));
         let mut strides = vec![];
         for &operand in &attn.inputs {
             let (p, stride) = self.rows(k, operand);
@@ -423,6 +430,7 @@ impl Emitter<'_> {
             "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
             "group": group, "kv_head": div("h", group), "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
+            "KB": crate::schedule::ATTENTION_KEY_BLOCK, "lse": lse.is_some(),
         });
         Call::new("kernels/attention.c.tera", v, args).threaded(true)
     }
@@ -533,10 +541,9 @@ impl Emitter<'_> {
         let g = self.g;
         let mut outs = [None; 3];
         for &n in &k.nodes {
-            let Op::AttentionGrad { wrt, .. } = g.node(n).op else {
-                unreachable!()
-            };
-            outs[wrt] = Some(n);
+            if let Op::AttentionGrad { wrt, .. } = g.node(n).op {
+                outs[wrt] = Some(n);
+            }
         }
         let [Some(dq), Some(dk), Some(dv)] = outs else {
             return Err(Error::new(
@@ -554,7 +561,33 @@ impl Emitter<'_> {
         };
         let ins = &g.node(dq).inputs;
         let sh = &g.node(ins[0]).ty.shape;
-        let mut args: Vec<String> = [dq, dk, dv].iter().map(|&n| self.ptr(n)).collect();
+        // Each gradient's pointer and row stride: its own tensor, or its
+        // columns of the packed gradient the kernel writes (fusion pattern 5).
+        let packed = k
+            .outputs
+            .iter()
+            .copied()
+            .find(|&o| matches!(g.node(o).op, Op::Add));
+        let mut args = vec![];
+        let mut strides = vec![];
+        for d in [dq, dk, dv] {
+            match packed {
+                Some(p) => {
+                    let pad = g.users(d)[0];
+                    let Op::Pad { start, total } = g.node(pad).op else {
+                        return Err(Error::new(
+                            "codegen: a packed attention gradient is made of pads",
+                        ));
+                    };
+                    args.push(plus(&self.ptr(p), start));
+                    strides.push(total);
+                }
+                None => {
+                    args.push(self.ptr(d));
+                    strides.push(g.node(d).ty.last());
+                }
+            }
+        }
         args.extend(ins.iter().map(|&i| self.ptr(i)));
         let group = heads / kv_heads;
         let (first, end) = if group == 1 {
@@ -567,7 +600,8 @@ impl Emitter<'_> {
             "group": group, "h_first": first, "h_end": end,
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
-            "v_stride": g.node(ins[3]).ty.last(),
+            "v_stride": g.node(ins[3]).ty.last(), "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "dq_stride": strides[0], "dk_stride": strides[1], "dv_stride": strides[2],
         });
         Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))
     }
@@ -780,8 +814,8 @@ fn attention_scratch(g: &Graph, k: &Kernel, vw: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Floating-point operations of a kernel's matmuls and causal attention
-/// (multiply and add counted apart); 0 for kernels without either, whose
+/// Floating-point operations of a kernel's matmuls and causal attention,
+/// forward and backward (multiply and add counted apart); 0 for kernels without either, whose
 /// cost is memory traffic rather than arithmetic.
 pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
     k.nodes
@@ -801,6 +835,18 @@ pub fn kernel_flops(g: &Graph, k: &Kernel) -> f64 {
                     let s = &n.ty.shape;
                     let (b, t) = (s[0] as f64, s[1] as f64);
                     2.0 * b * heads as f64 * t * t * head_dim as f64
+                }
+                // The backward's five products over the causal half (scores
+                // again, dp, dq, dk, dv), counted once, with dq.
+                Op::AttentionGrad {
+                    heads,
+                    head_dim,
+                    wrt: 0,
+                    ..
+                } => {
+                    let s = &n.ty.shape;
+                    let (b, t) = (s[0] as f64, s[1] as f64);
+                    5.0 * b * heads as f64 * t * t * head_dim as f64
                 }
                 _ => 0.0,
             }

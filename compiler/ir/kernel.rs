@@ -20,7 +20,8 @@ pub enum KernelKind {
     Norm {
         residual: bool,
     },
-    /// nodes: `[(narrow)*, attention]`
+    /// nodes: `[(narrow)*, (attention_lse), attention]`: the log-sum-exp
+    /// of each row is stored where a training step's backward reads it
     Attention,
     /// nodes: the `cache_write`s of this step's keys and values (with the
     /// `narrow`s they read through) and the `cached_attention` over them:
@@ -36,7 +37,10 @@ pub enum KernelKind {
     /// same logits (one pass over each row)
     SoftmaxCrossEntropy,
     Narrow,
-    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention
+    /// nodes: the `attention_grad`s (dq, dk, dv) of one attention, and,
+    /// where q, k and v are columns of one packed tensor, the `pad`s and
+    /// the two `add`s that make its gradient: dq, dk and dv are then
+    /// written into those columns of it
     AttentionGrad,
     ReduceRows,
     Pad,

@@ -1,4 +1,5 @@
 //! `attention`: causal scaled dot-product attention with grouped-query heads,
+//! the log-sum-exp of its rows (what its forward keeps for the backward),
 //! and its gradients with respect to q, k and v.
 
 use super::{arity, f32s, tensor, Case, Dims, Family, Grad, NodeId, Op, Operand, Real};
@@ -8,6 +9,7 @@ use crate::error::Result;
 pub(super) fn mnemonic(op: &Op) -> &'static str {
     match op {
         Op::Attention { .. } => "attention",
+        Op::AttentionLse { .. } => "attention_lse",
         _ => "attention_grad",
     }
 }
@@ -24,6 +26,11 @@ pub(super) fn attrs(op: &Op) -> String {
             ["q", "k", "v"][wrt]
         ),
         Op::Attention {
+            heads,
+            kv_heads,
+            head_dim,
+        }
+        | Op::AttentionLse {
             heads,
             kv_heads,
             head_dim,
@@ -63,26 +70,80 @@ pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorTyp
             }
             Ok(t[0].clone())
         }
+        Op::AttentionLse {
+            heads,
+            kv_heads,
+            head_dim,
+        } => {
+            arity(t, 2)?;
+            let fwd = Op::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+            };
+            let out = fwd.infer(&[t[0], t[1], t[1]])?;
+            Ok(TensorType::f32(&[out.shape[0], out.shape[1], heads]))
+        }
         Op::AttentionGrad {
             heads,
             kv_heads,
             head_dim,
             wrt,
         } => {
-            arity(t, 4)?;
+            arity(t, 6)?;
             let fwd = Op::Attention {
                 heads,
                 kv_heads,
                 head_dim,
             };
-            let out = fwd.infer(&t[1..])?;
-            if *t[0] != out || wrt > 2 {
-                return Err(format!("dout must be {out}, got {}", t[0]));
+            let out = fwd.infer(&t[1..4])?;
+            if *t[0] != out || *t[4] != out || wrt > 2 {
+                return Err(format!(
+                    "dout and out must be {out}, got {} and {}",
+                    t[0], t[4]
+                ));
+            }
+            let lse = Op::AttentionLse {
+                heads,
+                kv_heads,
+                head_dim,
+            }
+            .infer(&t[1..3])?;
+            if *t[5] != lse {
+                return Err(format!("lse must be {lse}, got {}", t[5]));
             }
             Ok(t[1 + wrt].clone())
         }
         _ => unreachable!(),
     }
+}
+
+/// Scaled scores `q_i·k_j / √d` of query row `i` over keys `0..=i` (causal).
+#[allow(clippy::too_many_arguments)]
+fn scores<T: Real>(
+    q: &[T],
+    k: &[T],
+    qo: usize,
+    i: usize,
+    bi: usize,
+    t: usize,
+    kw: usize,
+    ko_h: usize,
+    d: usize,
+) -> Vec<T> {
+    let scale = T::from_f64(1.0 / (d as f64).sqrt());
+    (0..=i)
+        .map(|j| {
+            let ko = (bi * t + j) * kw + ko_h;
+            (0..d).fold(T::default(), |s, e| s + q[qo + e] * k[ko + e]) * scale
+        })
+        .collect()
+}
+
+/// `(max, Σ exp(s - max))` of a row of scores.
+fn max_and_sum<T: Real>(s: &[T]) -> (T, T) {
+    let mx = s.iter().fold(s[0], |m, &x| if x > m { x } else { m });
+    (mx, s.iter().fold(T::default(), |a, &x| a + (x - mx).exp()))
 }
 
 /// Softmax probabilities of query row `i` over keys `0..=i` (causal).
@@ -98,19 +159,9 @@ pub(super) fn attention_row<T: Real>(
     ko_h: usize,
     d: usize,
 ) -> Vec<T> {
-    let scale = T::from_f64(1.0 / (d as f64).sqrt());
-    let scores: Vec<T> = (0..=i)
-        .map(|j| {
-            let ko = (bi * t + j) * kw + ko_h;
-            (0..d).fold(T::default(), |s, e| s + q[qo + e] * k[ko + e]) * scale
-        })
-        .collect();
-    let mx = scores
-        .iter()
-        .fold(scores[0], |m, &s| if s > m { s } else { m });
-    let e: Vec<T> = scores.iter().map(|&s| (s - mx).exp()).collect();
-    let sum = e.iter().fold(T::default(), |s, &x| s + x);
-    e.into_iter().map(|x| x / sum).collect()
+    let s = scores(q, k, qo, i, bi, t, kw, ko_h, d);
+    let (mx, sum) = max_and_sum(&s);
+    s.into_iter().map(|x| (x - mx).exp() / sum).collect()
 }
 
 pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Value<T>> {
@@ -120,6 +171,11 @@ pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Res
             kv_heads,
             head_dim,
         } => forward(ty, args, heads, kv_heads, head_dim),
+        Op::AttentionLse {
+            heads,
+            kv_heads,
+            head_dim,
+        } => log_sum_exp(ty, args, heads, kv_heads, head_dim),
         Op::AttentionGrad { .. } => backward(op, ty, args),
         _ => unreachable!(),
     }
@@ -155,6 +211,33 @@ fn forward<T: Real>(
     tensor(ty, data)
 }
 
+fn log_sum_exp<T: Real>(
+    ty: &TensorType,
+    args: &[&Value<T>],
+    heads: usize,
+    kv_heads: usize,
+    d: usize,
+) -> Result<Value<T>> {
+    let (q, k) = (args[0].f(), args[1].f());
+    let (b, t) = (ty.shape[0], ty.shape[1]);
+    let (qw, kw) = (heads * d, kv_heads * d);
+    let group = heads / kv_heads;
+    let mut data = vec![T::default(); ty.numel()];
+    for bi in 0..b {
+        for h in 0..heads {
+            for i in 0..t {
+                let qo = (bi * t + i) * qw + h * d;
+                let s = scores(&q.data, &k.data, qo, i, bi, t, kw, h / group * d, d);
+                let (mx, sum) = max_and_sum(&s);
+                data[(bi * t + i) * heads + h] = mx + sum.ln();
+            }
+        }
+    }
+    tensor(ty, data)
+}
+
+/// FlashAttention-2's backward: `p = exp(score - lse)` and
+/// `ds = p (dp - dout·out) / √d`, from the forward's output and log-sum-exp.
 fn backward<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Value<T>> {
     let Op::AttentionGrad {
         heads,
@@ -166,6 +249,7 @@ fn backward<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Val
         unreachable!()
     };
     let (dout, q, k, v) = (args[0].f(), args[1].f(), args[2].f(), args[3].f());
+    let (out, lse) = (args[4].f(), args[5].f());
     let (b, t) = (q.shape[0], q.shape[1]);
     let d = head_dim;
     let (qw, kw) = (heads * d, kv_heads * d);
@@ -177,17 +261,18 @@ fn backward<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Val
             let kh = h / group;
             for i in 0..t {
                 let qo = (bi * t + i) * qw + h * d;
-                let p = attention_row(&q.data, &k.data, qo, i, bi, t, kw, kh * d, d);
+                let l = lse.data[(bi * t + i) * heads + h];
+                let s = scores(&q.data, &k.data, qo, i, bi, t, kw, kh * d, d);
+                let p: Vec<T> = s.into_iter().map(|x| (x - l).exp()).collect();
                 let dp: Vec<T> = (0..=i)
                     .map(|j| {
                         let vo = (bi * t + j) * kw + kh * d;
                         (0..d).fold(T::default(), |s, e| s + dout.data[qo + e] * v.data[vo + e])
                     })
                     .collect();
-                let pdp = p
-                    .iter()
-                    .zip(&dp)
-                    .fold(T::default(), |s, (&a, &b)| s + a * b);
+                let pdp = (0..d).fold(T::default(), |s, e| {
+                    s + dout.data[qo + e] * out.data[qo + e]
+                });
                 for j in 0..=i {
                     let o = (bi * t + j) * kw + kh * d;
                     let ds = p[j] * (dp[j] - pdp) * scale;
@@ -215,6 +300,12 @@ pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]
         unreachable!()
     };
     let ins = g.ins;
+    let lse = Op::AttentionLse {
+        heads,
+        kv_heads,
+        head_dim,
+    };
+    let lse = b.save(lse, &ins[..2], g.n, ".lse")?;
     for wrt in 0..3 {
         if g.need[wrt] {
             let op = Op::AttentionGrad {
@@ -223,14 +314,15 @@ pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]
                 head_dim,
                 wrt,
             };
-            out[wrt] = Some(b.add(op, &[g.gr, ins[0], ins[1], ins[2]], ins[wrt], "")?);
+            let operands = [g.gr, ins[0], ins[1], ins[2], g.n, lse];
+            out[wrt] = Some(b.add(op, &operands, ins[wrt], "")?);
         }
     }
     Ok(())
 }
 
 fn ops() -> Vec<&'static str> {
-    vec!["attention", "attention_grad"]
+    vec!["attention", "attention_lse", "attention_grad"]
 }
 
 fn cases(_: Dims) -> Vec<Case> {
@@ -248,23 +340,63 @@ fn cases(_: Dims) -> Vec<Case> {
             Case::op(&name, attn(h, kv, 3), vec![X(h * 3), X(kv * 3), X(kv * 3)]).only_gradcheck(),
         );
     }
-    let narrow = |start| (Op::Narrow { start, len: 8 }, vec![Step(0)]);
+    // Shapes across the kernels' tiles: positions that are no multiple of
+    // the query rows a step takes (4) or of the key block (128), up to three
+    // blocks; head sizes of 8 to 64; MHA and GQA 2:1, 4:1. (One position is
+    // the packed case below: there out = v, so dq and dk are 0 and only
+    // v's gradient is more than rounding.)
+    for (t, h, kv, hd) in [
+        (7, 4, 1, 16),
+        (33, 4, 2, 24),
+        (130, 2, 1, 64),
+        (130, 4, 1, 8),
+        (257, 2, 2, 16),
+    ] {
+        let name = format!("attention T={t} heads={h} kv={kv} head_dim={hd}");
+        let operands = vec![X(h * hd), X(kv * hd), X(kv * hd)];
+        v.push(Case::op(&name, attn(h, kv, hd), operands).at(2, t));
+    }
+    let narrow = |start, len| (Op::Narrow { start, len }, vec![Step(0)]);
+    let mm = Op::MatMul {
+        ta: false,
+        tb: false,
+    };
     v.push(Case::new(
         "attention on a packed qkv",
         vec![
-            (
-                Op::MatMul {
-                    ta: false,
-                    tb: false,
-                },
-                vec![X(7), Param(vec![7, 24])],
-            ),
-            narrow(0),
-            narrow(8),
-            narrow(16),
+            (mm.clone(), vec![X(7), Param(vec![7, 24])]),
+            narrow(0, 8),
+            narrow(8, 8),
+            narrow(16, 8),
             (attn(2, 2, 4), vec![Step(1), Step(2), Step(3)]),
         ],
     ));
+    v.push(
+        Case::new(
+            "attention on a packed qkv, one position",
+            vec![
+                (mm.clone(), vec![X(7), Param(vec![7, 48])]),
+                narrow(0, 16),
+                narrow(16, 16),
+                narrow(32, 16),
+                (attn(2, 2, 8), vec![Step(1), Step(2), Step(3)]),
+            ],
+        )
+        .at(2, 1),
+    );
+    v.push(
+        Case::new(
+            "attention on a packed qkv, GQA 2:1",
+            vec![
+                (mm, vec![X(7), Param(vec![7, 64])]),
+                narrow(0, 32),
+                narrow(32, 16),
+                narrow(48, 16),
+                (attn(4, 2, 8), vec![Step(1), Step(2), Step(3)]),
+            ],
+        )
+        .at(2, 33),
+    );
     v
 }
 

@@ -174,7 +174,18 @@ pub enum Op {
     NormGradX { eps: f64, rms: bool },
     /// `[dy, x] -> dw (C)`: Σ over rows of dy · x̂.
     NormGradW { eps: f64, rms: bool },
-    /// `[dout, q, k, v] -> dq | dk | dv` (`wrt` = 0, 1, 2) of `Attention`.
+    /// `[q (B,T,H*D), k (B,T,KV*D)] -> (B,T,H)`: the log-sum-exp of each
+    /// query row's causal scaled scores, `log Σ_{s<=t} exp(q_t·k_s / √D)`:
+    /// what the forward of an `Attention` over the same q and k keeps for
+    /// its backward (computed in the same kernel, on the way).
+    AttentionLse {
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    },
+    /// `[dout, q, k, v, out, lse] -> dq | dk | dv` (`wrt` = 0, 1, 2) of
+    /// `Attention`, from its output and its `AttentionLse`: the
+    /// probabilities are `exp(score - lse)`, and `Σ_s p_s dp_s` is `dout·out`.
     AttentionGrad {
         heads: usize,
         kv_heads: usize,
@@ -218,7 +229,9 @@ impl Op {
             Op::ActGrad(a) => a.def().grad_mnemonic,
             Op::Softmax | Op::SoftmaxGrad => softmax::mnemonic(self),
             Op::Rope { .. } => "rope",
-            Op::Attention { .. } | Op::AttentionGrad { .. } => attention::mnemonic(self),
+            Op::Attention { .. } | Op::AttentionLse { .. } | Op::AttentionGrad { .. } => {
+                attention::mnemonic(self)
+            }
             Op::CrossEntropy | Op::CrossEntropyGrad => loss::mnemonic(self),
             Op::CacheWrite | Op::CachedAttention { .. } => cache::mnemonic(self),
             Op::Narrow { .. } | Op::Slice { .. } | Op::Reshape { .. } => shape::mnemonic(self),
@@ -250,6 +263,7 @@ impl Op {
             | Op::Softmax
             | Op::Rope { .. }
             | Op::Attention { .. }
+            | Op::AttentionLse { .. }
             | Op::CrossEntropy
             | Op::CacheWrite
             | Op::CachedAttention { .. }
@@ -277,7 +291,9 @@ impl Op {
             Op::LayerNorm { eps } | Op::RmsNorm { eps } => format!("eps={eps:e}"),
             Op::NormGradX { eps, .. } | Op::NormGradW { eps, .. } => format!("eps={eps:e}"),
             Op::Rope { .. } => rope::attrs(self),
-            Op::Attention { .. } | Op::AttentionGrad { .. } => attention::attrs(self),
+            Op::Attention { .. } | Op::AttentionLse { .. } | Op::AttentionGrad { .. } => {
+                attention::attrs(self)
+            }
             Op::CachedAttention { .. } => attention::attrs(self),
             Op::EmbeddingGrad { vocab } => format!("vocab={vocab}"),
             Op::Narrow { .. } | Op::Slice { .. } | Op::Reshape { .. } => shape::attrs(self),
@@ -307,7 +323,9 @@ impl Op {
             Op::Act(_) | Op::ActGrad(_) => activation::infer(self, t),
             Op::Softmax | Op::SoftmaxGrad => softmax::infer(self, t),
             Op::Rope { .. } => rope::infer(self, t),
-            Op::Attention { .. } | Op::AttentionGrad { .. } => attention::infer(self, t),
+            Op::Attention { .. } | Op::AttentionLse { .. } | Op::AttentionGrad { .. } => {
+                attention::infer(self, t)
+            }
             Op::CrossEntropy | Op::CrossEntropyGrad => loss::infer(self, t),
             Op::CacheWrite | Op::CachedAttention { .. } => cache::infer(self, t),
             Op::Narrow { .. } | Op::Slice { .. } | Op::Reshape { .. } => shape::infer(self, t),
@@ -330,7 +348,9 @@ impl Op {
             Op::Act(_) | Op::ActGrad(_) => activation::eval(self, ty, args),
             Op::Softmax | Op::SoftmaxGrad => softmax::eval(self, ty, args),
             Op::Rope { .. } => rope::eval(self, ty, args),
-            Op::Attention { .. } | Op::AttentionGrad { .. } => attention::eval(self, ty, args),
+            Op::Attention { .. } | Op::AttentionLse { .. } | Op::AttentionGrad { .. } => {
+                attention::eval(self, ty, args)
+            }
             Op::CrossEntropy | Op::CrossEntropyGrad => loss::eval(self, ty, args),
             Op::CacheWrite | Op::CachedAttention { .. } => cache::eval(self, ty, args),
             Op::Narrow { .. } | Op::Slice { .. } | Op::Reshape { .. } => {
@@ -361,6 +381,9 @@ pub trait Vjp {
     /// Add `op` over `ins` as (part of) the gradient of node `of`, named
     /// `d<name of of><what>`.
     fn add(&mut self, op: Op, ins: &[NodeId], of: NodeId, what: &str) -> Result<NodeId>;
+    /// Add `op` over `ins`: a forward value the backward of `of` reads
+    /// (a statistic its forward kernel keeps), named `<name of of><what>`.
+    fn save(&mut self, op: Op, ins: &[NodeId], of: NodeId, what: &str) -> Result<NodeId>;
     fn ty(&self, id: NodeId) -> &TensorType;
     /// `x (..., K)` flattened to `(rows, K)` (for weight gradients).
     fn rows(&mut self, x: NodeId) -> Result<NodeId>;
@@ -473,6 +496,9 @@ pub struct Case {
     pub kernel: bool,
     /// Check its gradients against finite differences (`tests/gradcheck.rs`).
     pub gradcheck: bool,
+    /// The (B, T) the kernel harness runs it at, when not its own: shapes
+    /// that cross a kernel's tiles.
+    pub dims: Option<Dims>,
 }
 
 impl Case {
@@ -482,6 +508,7 @@ impl Case {
             steps,
             kernel: true,
             gradcheck: true,
+            dims: None,
         }
     }
 
@@ -491,6 +518,15 @@ impl Case {
     }
 
     fn only_kernel(mut self) -> Case {
+        self.gradcheck = false;
+        self
+    }
+
+    /// Run the kernel at batch `b` and `t` positions (and check no gradients:
+    /// finite differences at such sizes are slow, and the shape rules do not
+    /// depend on them).
+    fn at(mut self, b: usize, t: usize) -> Case {
+        self.dims = Some(Dims { b, t });
         self.gradcheck = false;
         self
     }

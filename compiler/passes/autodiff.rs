@@ -25,6 +25,11 @@ impl Vjp for Ad<'_> {
         self.g.add(op, ins, name)
     }
 
+    fn save(&mut self, op: Op, ins: &[NodeId], of: NodeId, what: &str) -> Result<NodeId> {
+        let name = format!("{}{what}", self.g.node(of).name);
+        self.g.add(op, ins, name)
+    }
+
     fn ty(&self, id: NodeId) -> &TensorType {
         &self.g.node(id).ty
     }

@@ -4,13 +4,15 @@
 //!
 //! Patterns, tried in this order (an op joins at most one kernel):
 //! 1. attention reads its q/k/v straight out of a packed qkv tensor
-//!    (the `narrow`s become strided reads); cached attention also writes
-//!    this step's keys and values into the cache;
+//!    (the `narrow`s become strided reads) and keeps the log-sum-exp of its
+//!    rows for the backward on the way; cached attention also writes this
+//!    step's keys and values into the cache;
 //! 2. matmul epilogues: `+ bias` and then an activation (also where the
 //!    backward reads the value before it);
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
 //! 4. softmax + cross-entropy on the same logits: one pass over each row;
-//! 5. an attention's dq, dk and dv: one kernel;
+//! 5. an attention's dq, dk and dv: one kernel, which writes them straight
+//!    into the gradient of the packed qkv they were narrowed from;
 //! 6. a norm's dx with the residual gradient it is added to;
 //! 7. chains of elementwise ops (SwiGLU's `silu(g) * u`, ...);
 //! 8. every op left is a kernel of its own.
@@ -85,14 +87,21 @@ pub fn fuse(g: &Graph) -> Vec<Kernel> {
 }
 
 impl Fuser<'_> {
-    /// Pattern 1: attention absorbs the narrows that feed only it; cached
-    /// attention also its cache writes (and the narrows that feed only those).
+    /// Pattern 1: attention absorbs the narrows that feed only it, and the
+    /// log-sum-exp of its rows (over the same q and k); cached attention
+    /// also its cache writes (and the narrows that feed only those).
     fn attention(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
-            if let Op::Attention { .. } = self.op(id) {
+            if let Op::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+            } = *self.op(id)
+            {
+                let ins = &g.node(id).inputs;
                 let mut nodes: Vec<NodeId> = vec![];
-                for &i in &g.node(id).inputs {
+                for &i in ins {
                     if matches!(self.op(i), Op::Narrow { .. })
                         && self.private_to(i, id)
                         && !nodes.contains(&i)
@@ -100,6 +109,16 @@ impl Fuser<'_> {
                         nodes.push(i);
                     }
                 }
+                let lse = Op::AttentionLse {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                };
+                nodes.extend(
+                    g.users(ins[0]).into_iter().find(|&u| {
+                        *self.op(u) == lse && g.node(u).inputs == ins[..2] && self.free(u)
+                    }),
+                );
                 nodes.push(id);
                 self.claim(KernelKind::Attention, nodes);
             }
@@ -254,7 +273,10 @@ impl Fuser<'_> {
         }
     }
 
-    /// Pattern 5: the gradients of one attention (same operands) in one kernel.
+    /// Pattern 5: the gradients of one attention (same operands) in one
+    /// kernel; where q, k and v were narrowed out of one packed tensor, also
+    /// the pads and adds that put their gradients back together (see
+    /// `packed_grad`), so dq, dk and dv are written straight into its columns.
     fn attention_grads(&mut self, ids: &[NodeId]) {
         let g = self.g;
         for &id in ids {
@@ -262,7 +284,7 @@ impl Fuser<'_> {
                 continue;
             }
             let ins = &g.node(id).inputs;
-            let nodes: Vec<NodeId> = ids
+            let mut nodes: Vec<NodeId> = ids
                 .iter()
                 .copied()
                 .filter(|&n| {
@@ -271,8 +293,73 @@ impl Fuser<'_> {
                         && self.free(n)
                 })
                 .collect();
+            if let Some(more) = self.packed_grad(&nodes) {
+                nodes.extend(more);
+            }
             self.claim(KernelKind::AttentionGrad, nodes);
         }
+    }
+
+    /// The pads and adds that make the gradient of a packed qkv out of the
+    /// three attention gradients `grads` (the VJP of the narrows that read
+    /// q, k and v out of it, summed by autodiff): each gradient read only by
+    /// a pad, the pads' columns side by side covering the whole row, summed
+    /// by two adds that nothing else reads but the last. Their sum is then
+    /// the three gradients side by side, written in place by the kernel.
+    fn packed_grad(&self, grads: &[NodeId]) -> Option<Vec<NodeId>> {
+        let g = self.g;
+        if grads.len() != 3 {
+            return None;
+        }
+        let mut pads = vec![];
+        for &d in grads {
+            let p = self.only_user(d)?;
+            let Op::Pad { start, total } = *self.op(p) else {
+                return None;
+            };
+            pads.push((start, g.node(d).ty.last(), total, p));
+        }
+        pads.sort();
+        let total = pads[0].2;
+        let mut at = 0;
+        for &(start, len, t, p) in &pads {
+            if start != at || t != total || !self.free(p) {
+                return None;
+            }
+            at += len;
+        }
+        if at != total {
+            return None;
+        }
+        let is_pad = |n: NodeId| pads.iter().any(|&(.., p)| p == n);
+        let add_of = |a: NodeId, b: NodeId| -> Option<NodeId> {
+            let u = self.only_user(a)?;
+            let un = g.node(u);
+            let pair = un.inputs == [a, b] || un.inputs == [b, a];
+            (matches!(un.op, Op::Add) && pair && self.free(u)).then_some(u)
+        };
+        // (p0 + p1) + p2 in some order: the first add reads two pads.
+        let first = pads.iter().find_map(|&(.., p)| {
+            let u = self.only_user(p)?;
+            let ins = &g.node(u).inputs;
+            (ins.len() == 2 && ins.iter().all(|&i| is_pad(i)) && ins[0] != ins[1])
+                .then(|| add_of(ins[0], ins[1]))
+                .flatten()
+        })?;
+        let fi = &g.node(first).inputs;
+        let third = pads.iter().map(|&(.., p)| p).find(|p| !fi.contains(p))?;
+        let second = add_of(first, third)?;
+        let read_by = |p: NodeId| self.only_user(p);
+        if !pads
+            .iter()
+            .all(|&(.., p)| [Some(first), Some(second)].contains(&read_by(p)))
+        {
+            return None;
+        }
+        let mut nodes: Vec<NodeId> = pads.iter().map(|&(.., p)| p).collect();
+        nodes.extend([first, second]);
+        nodes.sort();
+        Some(nodes)
     }
 
     /// Pattern 7: elementwise chains. A node joins the group of an operand
@@ -365,7 +452,7 @@ fn kernel(g: &Graph, kind: KernelKind, nodes: &[NodeId]) -> Kernel {
     }
 }
 
-/// Topological order of kernels (Kahn), ties broken by first node id so the
+/// Topological order of kernels (Kahn), ties broken by lowest node id so the
 /// order follows the source program.
 fn order(g: &Graph, kernels: Vec<Kernel>) -> Vec<Kernel> {
     let mut producer: HashMap<NodeId, usize> = HashMap::new();
@@ -404,11 +491,11 @@ fn order(g: &Graph, kernels: Vec<Kernel>) -> Vec<Kernel> {
     while out.len() < kernels.len() {
         let next = (0..kernels.len())
             .filter(|&k| !done[k] && deps[k].iter().all(|&d| done[d]))
-            .min_by_key(|&k| kernels[k].nodes[0]);
+            .min_by_key(|&k| kernels[k].nodes.iter().min());
         let Some(k) = next else {
             // A cycle: check() reports it; keep the remaining kernels in id order.
             let mut rest: Vec<usize> = (0..kernels.len()).filter(|&k| !done[k]).collect();
-            rest.sort_by_key(|&k| kernels[k].nodes[0]);
+            rest.sort_by_key(|&k| kernels[k].nodes.iter().min());
             out.extend(rest.into_iter().map(|k| kernels[k].clone()));
             break;
         };
@@ -436,6 +523,14 @@ pub fn check(g: &Graph, kernels: &[Kernel]) -> Result<()> {
         {
             return Err(Error::new(format!(
                 "fusion: cache write {id} `{}` must feed only a cached attention",
+                g.node(id).name
+            )));
+        }
+        if matches!(op, Op::AttentionLse { .. })
+            && seen.get(&id).map(|&k| kernels[k].kind) != Some(KernelKind::Attention)
+        {
+            return Err(Error::new(format!(
+                "fusion: log-sum-exp {id} `{}` must be kept by the kernel of its attention",
                 g.node(id).name
             )));
         }

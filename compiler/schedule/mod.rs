@@ -17,10 +17,25 @@ use std::fmt::Write;
 pub const PARALLEL_MIN_ELEMS: usize = 1 << 14;
 
 /// Multiply-adds (cache rows attended x query rows x heads x head size) from
-/// which a cached attention step runs on several threads: a few times what
-/// waking a second thread costs on an idle machine, so a decode step early
-/// in a sequence stays on one thread.
-pub const CACHED_ATTENTION_PAR_WORK: usize = 1 << 18;
+/// which a cached attention step runs on several threads. Measured on a
+/// 2-core AVX-512 machine, a decode step's attention alone between parallel
+/// GEMM-like regions (threads awake, as in a decode step), medians of 3001
+/// calls: 4 heads of 64 take 2.32 us on one thread and 2.40 on two at 32
+/// cache rows (8,192 multiply-adds), 3.83 against 3.11 at 64 rows, 49.9
+/// against 25.8 at 1024; 6 heads of 32 break even at 16 rows (3,072) and
+/// gain 1.25x at 32. The old threshold, 2^18, kept bench-s's decode (4 x 64,
+/// 128 positions) on one thread at every position.
+pub const CACHED_ATTENTION_PAR_WORK: usize = 1 << 13;
+
+/// Keys an attention kernel scores at a time, forward and backward: the
+/// tile of scores per step is (query rows, this), so no row of T scores is
+/// ever held. A multiple of every vector width and of the query rows a step
+/// takes (4), so every key block a query tile visits starts at or before its
+/// first row. Measured on svg-small's attention (8 x 6 heads of 32, T 512,
+/// one thread, AVX-512): forward 14.7 / 13.4 / 12.7 / 12.1 ms at 32 / 64 /
+/// 128 / 256 keys (each block costs a max and a rescale per row), backward
+/// 24.8 / 24.2 / 24.4 / 24.1 ms; 128 is within 5% of one block per row.
+pub const ATTENTION_KEY_BLOCK: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 1904 floats, prefill and decode 1632,
- * training step 10432); the training state (gradients and AdamW's two moments,
+ * training step 10304); the training state (gradients and AdamW's two moments,
  * 3 x 10336 floats); the key/value cache (1152 floats: 2 layers x keys and
  * values x 12 positions x 24).
  * Target: avx2 (8 lanes).
@@ -154,17 +154,19 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
 }
 
 /* attention_4: h0.attn, h1.attn
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 7, 3·8) inside rows of 72 floats
  * k,v are (2, 7, 3·8) inside rows of 72 / 72 floats
  * out is (2, 7, 3·8); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -173,22 +175,34 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
             irc_pack_rows(vp, v + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                     qr[r] = q + ((size_t)b * 7 + t) * 72 + h * 8;
-                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 24 + h * 8, 1.0f / sum, acc[r], 8);
+                }
             }
         }
     }
@@ -343,17 +357,21 @@ static void narrow_13(float *out, const float *x)
 }
 
 /* attention_14: h0.attn, h1.attn
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
  * q   is (2, 7, 3·8) inside rows of 24 floats
  * k,v are (2, 7, 3·8) inside rows of 24 / 24 floats
- * out is (2, 7, 3·8); query head h reads kv head h */
-static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
+ * out is (2, 7, 3·8); query head h reads kv head h
+ * lse is (2, 7, 3) */
+static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -362,22 +380,35 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
             irc_pack_rows(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                     qr[r] = q + ((size_t)b * 7 + t) * 24 + h * 8;
-                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 24 + h * 8, 1.0f / sum, acc[r], 8);
+                    lse[row * 3 + h] = m[r] + logf(sum);
+                }
             }
         }
     }
@@ -716,21 +747,25 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_31: dh1.attn.v, dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
+/* attention_grad_31: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 1 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 7, 3·8); dk, dv are (2, 7, 3·8);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, out are (2, 7, 3·8); lse is (2, 7, 3)
+ * dq is (2, 7, 3·8), dk, dv are (2, 7, 3·8), inside rows of 72 / 72 / 72 floats
  * q, k, v as in the forward (rows of 24 / 24 / 24 floats) */
-static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 3; kh++) {
@@ -740,118 +775,62 @@ static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 24, 7, 8);
             irc_pack_keys(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
             memset(dkr, 0, 2 * sizeof(float) * 56);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 7 ? t0 + r : 7 - 1;
-                        qr[r] = q + ((size_t)b * 7 + t) * 24 + h * 8;
-                        go[r] = dout + ((size_t)b * 7 + t) * 24 + h * 8;
-                        dqr[r] = t0 + r < 7 ? dq + ((size_t)b * 7 + t) * 24 + h * 8 : unused;
+                        const size_t row = (size_t)b * 7 + t;
+                        qr[r] = q + row * 24 + h * 8;
+                        go[r] = dout + row * 24 + h * 8;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 7 ? lse[row * 3 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 24 + h * 8, 8);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 8, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 7 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 8, nb, 8, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 24, 24, n, 8);
+                        irc_rank4_rows(dkr + (size_t)s0 * 8, ds[0], KB, qr, n, 8);
+                        irc_rank4_rows(dvr + (size_t)s0 * 8, p[0], KB, go, n, 8);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 24, last + 1, 8, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 8);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 8);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 7 + t0 + r) * 72 + h * 8, dqa[r], 8 * sizeof(float));
                 }
             }
             for (int s = 0; s < 7; s++) {
-                memcpy(dk + ((size_t)b * 7 + s) * 24 + kh * 8, dkr + (size_t)s * 8, 8 * sizeof(float));
-                memcpy(dv + ((size_t)b * 7 + s) * 24 + kh * 8, dvr + (size_t)s * 8, 8 * sizeof(float));
+                memcpy(dk + ((size_t)b * 7 + s) * 72 + kh * 8, dkr + (size_t)s * 8, 8 * sizeof(float));
+                memcpy(dv + ((size_t)b * 7 + s) * 72 + kh * 8, dvr + (size_t)s * 8, 8 * sizeof(float));
             }
         }
     }
 }
 
-/* pad_32: dh1.attn.v, dh0.attn.v
- * out (14, 72) = zeros with columns 48..72 taken from x (14, 24) */
-static void pad_32(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++) {
-        float *o = out + (size_t)r * 72;
-        memset(o, 0, 72 * sizeof(float));
-        memcpy(o + 48, x + (size_t)r * 24, 24 * sizeof(float));
-    }
-}
-
-/* pad_33: dh1.attn.k, dh0.attn.k
- * out (14, 72) = zeros with columns 24..48 taken from x (14, 24) */
-static void pad_33(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++) {
-        float *o = out + (size_t)r * 72;
-        memset(o, 0, 72 * sizeof(float));
-        memcpy(o + 24, x + (size_t)r * 24, 24 * sizeof(float));
-    }
-}
-
-/* pad_34: dh1.attn.q, dh0.attn.q
- * out (14, 72) = zeros with columns 0..24 taken from x (14, 24) */
-static void pad_34(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++) {
-        float *o = out + (size_t)r * 72;
-        memset(o, 0, 72 * sizeof(float));
-        memcpy(o, x + (size_t)r * 24, 24 * sizeof(float));
-    }
-}
-
-/* elementwise_35: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
- * out0 = ((in0 + in1) + in2)
- * every tensor is (14, 72); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
-{
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 72; j += IRC_VW) {
-            const int n = 72 - j < IRC_VW ? 72 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 72 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 72 + j, n);
-            const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 72 + j, n);
-            const irc_vf v0 = irc_vadd(x0, x1);
-            const irc_vf v1 = irc_vadd(v0, x2);
-            irc_vstore_upto(out0 + (size_t)r * 72 + j, v1, n);
-        }
-    }
-}
-
-/* reduce_rows_36: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_32: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
  * out (72) = Σ over the 14 rows of x (14, 72), rows added in order (deterministic) */
-static void reduce_rows_36(float *out, const float *x)
+static void reduce_rows_32(float *out, const float *x)
 {
     memset(out, 0, 72 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 72, 72);
 }
 
-/* gemm_37: dh1.ln_1, dh0.ln_1
+/* gemm_33: dh1.ln_1, dh0.ln_1
  * out (14, 24) = inp (14, 72) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 72)
  * w    is (24, 72), read transposed
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 72,
@@ -863,14 +842,14 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_38: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
+/* gemm_34: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
  * out (24, 72) = inp (24, 14) · w
  * out  is (24, 72)
  * inp  is (14, 24), read transposed
  * w    is (14, 72)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 72, .K = 14,
@@ -883,36 +862,36 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_39: dwpe[:T].sum
+/* reduce_rows_35: dwpe[:T].sum
  * out (168) = Σ over the 2 rows of x (2, 168), rows added in order (deterministic) */
-static void reduce_rows_39(float *out, const float *x)
+static void reduce_rows_35(float *out, const float *x)
 {
     memset(out, 0, 168 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 168, 168);
 }
 
-/* pad_40: dwpe[:T]
+/* pad_36: dwpe[:T]
  * out (12, 24) = zeros with rows 0..7 taken from x (7, 24) */
-static void pad_40(float *out, const float *x)
+static void pad_36(float *out, const float *x)
 {
     memset(out, 0, (size_t)288 * sizeof(float));
     memcpy(out, x, (size_t)168 * sizeof(float));
 }
 
-/* embedding_grad_41: dtransformer.wte.weight
+/* embedding_grad_37: dtransformer.wte.weight
  * dtable (37, 24) = Σ of the rows of dy (14, 24) by token id, tokens in order (deterministic) */
-static void embedding_grad_41(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_37(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)888 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 24, 1.0f, dy + (size_t)r * 24, 24);
 }
 
-/* elementwise_42: dtransformer.wte.weight.acc
+/* elementwise_38: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (37, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_42(float *out0, const float *in0, const float *in1)
+static void elementwise_38(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 37; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
@@ -925,26 +904,26 @@ static void elementwise_42(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_43: embed
+/* embedding_39: embed
  * out (R = 12, C = 24) = table[ids]; table is (37, 24), ids is (12), checked by the caller */
-static void embedding_43(float *out, const float *table, const int32_t *ids)
+static void embedding_39(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_44: wpe[positions]
+/* embedding_40: wpe[positions]
  * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
-static void embedding_44(float *out, const float *table, const int32_t *ids)
+static void embedding_40(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_45: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_41: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (12, 24); w, bias are (24) */
-static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_41(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 12; r++) {
         float *xr = x + (size_t)r * 24;
@@ -954,14 +933,14 @@ static void add_norm_45(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_46: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_42: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (12, 72) = inp (12, 24) · w + bias (72)
  * out  is (12, 72)
  * inp  is (12, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_42(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 72, .K = 24,
@@ -974,7 +953,7 @@ static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_47: h0.attn, h1.attn
+/* cached_attention_43: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -984,7 +963,7 @@ static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 12, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 3·8); query head h reads kv head h */
-static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -994,7 +973,7 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[11] + 1) * 288 >= 262144)
+        if ((size_t)(pos[11] + 1) * 288 >= 8192)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1019,14 +998,14 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_48: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_44: h0.attn.out+bias, h1.attn.out+bias
  * out (12, 24) = inp (12, 24) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_44(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 24,
@@ -1039,14 +1018,14 @@ static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_49: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_45: h0.mlp.gelu, h1.mlp.gelu
  * out (12, 40) = inp (12, 24) · w + bias (40), then gelu
  * out  is (12, 40)
  * inp  is (12, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 24,
@@ -1059,14 +1038,14 @@ static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_50: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_46: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (12, 24) = inp (12, 40) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 40,
@@ -1079,13 +1058,13 @@ static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_51: logits
+/* gemm_47: logits
  * out (12, 37) = inp (12, 24) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 24,
@@ -1097,26 +1076,26 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_52: embed
+/* embedding_48: embed
  * out (R = 1, C = 24) = table[ids]; table is (37, 24), ids is (1), checked by the caller */
-static void embedding_52(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_53: wpe[positions]
+/* embedding_49: wpe[positions]
  * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
-static void embedding_53(float *out, const float *table, const int32_t *ids)
+static void embedding_49(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_54: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_50: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (1, 24); w, bias are (24) */
-static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_50(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 24;
@@ -1126,14 +1105,14 @@ static void add_norm_54(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_55: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_51: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (1, 72) = inp (1, 24) · w + bias (72)
  * out  is (1, 72)
  * inp  is (1, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 72, .K = 24,
@@ -1146,7 +1125,7 @@ static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_56: h0.attn, h1.attn
+/* cached_attention_52: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1156,7 +1135,7 @@ static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 3·8); query head h reads kv head h */
-static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_52(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1166,7 +1145,7 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 24 >= 262144)
+        if ((size_t)(pos[0] + 1) * 24 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1191,14 +1170,14 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_57: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_53: h0.attn.out+bias, h1.attn.out+bias
  * out (1, 24) = inp (1, 24) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 24,
@@ -1211,14 +1190,14 @@ static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_58: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_54: h0.mlp.gelu, h1.mlp.gelu
  * out (1, 40) = inp (1, 24) · w + bias (40), then gelu
  * out  is (1, 40)
  * inp  is (1, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 24,
@@ -1231,14 +1210,14 @@ static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_59: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_55: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (1, 24) = inp (1, 40) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 40,
@@ -1251,13 +1230,13 @@ static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_60: logits
+/* gemm_56: logits
  * out (1, 37) = inp (1, 24) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 24,
@@ -1425,90 +1404,80 @@ static void run_train(irc_ctx *ctx)
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
-    float *embed_pos = acts + 6048; /* (B, T, C) */
-    float *h0_ln_1 = acts + 6384; /* (B, T, C) */
+    float *embed_pos = acts + 4144; /* (B, T, C) */
+    float *h0_ln_1 = acts + 4480; /* (B, T, C) */
     float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h0_attn_q = acts + 6720; /* (B, T, C) */
-    float *h0_attn_k = acts + 7056; /* (B, T, C) */
-    float *h0_attn_v = acts + 7392; /* (B, T, C) */
-    float *h0_attn = acts + 7728; /* (B, T, C) */
+    float *h0_attn_q = acts + 4816; /* (B, T, C) */
+    float *h0_attn_k = acts + 5152; /* (B, T, C) */
+    float *h0_attn_v = acts + 5488; /* (B, T, C) */
+    float *h0_attn = acts + 5824; /* (B, T, C) */
+    float *h0_attn_lse = acts + 10240; /* (B, T, 3) */
     float *h0_attn_out_bias = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 8064; /* (B, T, C) */
-    float *h0_ln_2 = acts + 8400; /* (B, T, C) */
-    float *h0_mlp_gelu = acts + 5488; /* (B, T, F) */
-    float *h0_mlp_fc_bias = acts + 4928; /* (B, T, F) */
-    float *h0_mlp_proj_bias = acts; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 8736; /* (B, T, C) */
-    float *h1_ln_1 = acts + 9072; /* (B, T, C) */
+    float *h0_resid_attn = acts + 6160; /* (B, T, C) */
+    float *h0_ln_2 = acts + 6496; /* (B, T, C) */
+    float *h0_mlp_gelu = acts + 2464; /* (B, T, F) */
+    float *h0_mlp_fc_bias = acts + 1904; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 3024; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 6832; /* (B, T, C) */
+    float *h1_ln_1 = acts + 7168; /* (B, T, C) */
     float *h1_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h1_attn_q = acts + 2176; /* (B, T, C) */
-    float *h1_attn_k = acts + 2512; /* (B, T, C) */
-    float *h1_attn_v = acts + 2848; /* (B, T, C) */
-    float *h1_attn = acts + 3184; /* (B, T, C) */
-    float *h1_attn_out_bias = acts + 3520; /* (B, T, C) */
-    float *h1_resid_attn = acts + 9408; /* (B, T, C) */
-    float *h1_ln_2 = acts + 9744; /* (B, T, C) */
-    float *h1_mlp_gelu = acts + 560; /* (B, T, F) */
+    float *h1_attn_q = acts + 7504; /* (B, T, C) */
+    float *h1_attn_k = acts + 7840; /* (B, T, C) */
+    float *h1_attn_v = acts + 8176; /* (B, T, C) */
+    float *h1_attn = acts + 8512; /* (B, T, C) */
+    float *h1_attn_lse = acts + 10192; /* (B, T, 3) */
+    float *h1_attn_out_bias = acts + 3024; /* (B, T, C) */
+    float *h1_resid_attn = acts + 8848; /* (B, T, C) */
+    float *h1_ln_2 = acts + 9184; /* (B, T, C) */
+    float *h1_mlp_gelu = acts + 3024; /* (B, T, F) */
     float *h1_mlp_fc_bias = acts; /* (B, T, F) */
-    float *h1_mlp_proj_bias = acts + 1120; /* (B, T, C) */
-    float *h1_resid_mlp = acts + 3520; /* (B, T, C) */
-    float *ln_f = acts + 10080; /* (B, T, C) */
-    float *logits = acts + 1120; /* (B, T, V) */
-    float *loss = acts + 10416; /* (1) */
-    float *dlogits = acts + 1648; /* (B, T, V) */
-    float *dln_f = acts + 1120; /* (B, T, C) */
-    float *dwte_weight_1 = acts + 4032; /* (V, C) */
-    float *dh1_resid_mlp = acts + 1680; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 2016; /* (C) */
-    float *dln_f_bias_sum = acts + 2016; /* (C) */
-    float *dh_1_mlp_c_proj_bias_sum = acts + 2016; /* (C) */
-    float *dh1_mlp_gelu = acts + 1120; /* (B, T, F) */
-    float *dh1_mlp_fc_bias = acts + 560; /* (B, T, F) */
-    float *dh_1_mlp_c_fc_bias_sum = acts + 2016; /* (F) */
-    float *dh1_ln_2 = acts + 3520; /* (B, T, C) */
-    float *dh1_resid_attn_acc = acts + 9744; /* (B, T, C) */
-    float *dh_1_ln_2_weight_1 = acts + 3856; /* (C) */
-    float *dh_1_ln_2_bias_sum = acts + 3856; /* (C) */
-    float *dh_1_attn_c_proj_bias_sum = acts + 9408; /* (C) */
-    float *dh1_attn = acts + 9408; /* (B, T, C) */
-    float *dh1_attn_q = acts + 3184; /* (B, T, C) */
-    float *dh1_attn_k = acts + 3520; /* (B, T, C) */
-    float *dh1_attn_v = acts + 1008; /* (B, T, C) */
-    float *dh1_attn_v_1 = acts; /* (B, T, 3C) */
-    float *dh1_attn_k_1 = acts + 1008; /* (B, T, 3C) */
-    float *dh1_attn_q_1 = acts + 2016; /* (B, T, 3C) */
-    float *dh1_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
-    float *dh_1_attn_c_attn_bias_sum = acts + 9408; /* (3C) */
-    float *dh1_ln_1 = acts + 9408; /* (B, T, C) */
-    float *dh0_resid_mlp_acc = acts + 9072; /* (B, T, C) */
-    float *dh_1_ln_1_weight_1 = acts; /* (C) */
-    float *dh_1_ln_1_bias_sum = acts + 8736; /* (C) */
-    float *dh_0_mlp_c_proj_bias_sum = acts + 8736; /* (C) */
+    float *h1_mlp_proj_bias = acts + 3584; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 9520; /* (B, T, C) */
+    float *ln_f = acts + 9856; /* (B, T, C) */
+    float *logits = acts + 560; /* (B, T, V) */
+    float *loss = acts + 10288; /* (1) */
+    float *dlogits = acts + 3584; /* (B, T, V) */
+    float *dln_f = acts + 560; /* (B, T, C) */
+    float *dwte_weight_1 = acts + 1008; /* (V, C) */
+    float *dh1_resid_mlp = acts + 9856; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 896; /* (C) */
+    float *dln_f_bias_sum = acts + 896; /* (C) */
+    float *dh_1_mlp_c_proj_bias_sum = acts + 9520; /* (C) */
+    float *dh1_mlp_gelu = acts + 3584; /* (B, T, F) */
+    float *dh1_mlp_fc_bias = acts + 3024; /* (B, T, F) */
+    float *dh_1_mlp_c_fc_bias_sum = acts + 9520; /* (F) */
+    float *dh1_ln_2 = acts + 9520; /* (B, T, C) */
+    float *dh1_resid_attn_acc = acts + 9184; /* (B, T, C) */
+    float *dh_1_ln_2_weight_1 = acts + 9856; /* (C) */
+    float *dh_1_ln_2_bias_sum = acts + 8848; /* (C) */
+    float *dh_1_attn_c_proj_bias_sum = acts + 8848; /* (C) */
+    float *dh1_attn = acts + 8848; /* (B, T, C) */
+    float *dh1_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
+    float *dh_1_attn_c_attn_bias_sum = acts + 3024; /* (3C) */
+    float *dh1_ln_1 = acts + 3024; /* (B, T, C) */
+    float *dh0_resid_mlp_acc = acts + 560; /* (B, T, C) */
+    float *dh_1_ln_1_weight_1 = acts + 896; /* (C) */
+    float *dh_1_ln_1_bias_sum = acts + 896; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 896; /* (C) */
     float *dh0_mlp_gelu = acts; /* (B, T, F) */
-    float *dh0_mlp_fc_bias = acts + 560; /* (B, T, F) */
-    float *dh_0_mlp_c_fc_bias_sum = acts + 8736; /* (F) */
-    float *dh0_ln_2 = acts + 8736; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 8400; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts + 4928; /* (C) */
-    float *dh_0_ln_2_bias_sum = acts + 8064; /* (C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 8064; /* (C) */
-    float *dh0_attn = acts + 8064; /* (B, T, C) */
-    float *dh0_attn_q = acts + 7728; /* (B, T, C) */
-    float *dh0_attn_k = acts + 4928; /* (B, T, C) */
-    float *dh0_attn_v = acts + 5264; /* (B, T, C) */
-    float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
-    float *dh0_attn_k_1 = acts + 1008; /* (B, T, 3C) */
-    float *dh0_attn_q_1 = acts + 2016; /* (B, T, 3C) */
-    float *dh0_attn_qkv_bias_acc = acts + 3024; /* (B, T, 3C) */
-    float *dh_0_attn_c_attn_bias_sum = acts + 4928; /* (3C) */
-    float *dh0_ln_1 = acts + 4928; /* (B, T, C) */
-    float *dembed_pos_acc = acts + 5264; /* (B, T, C) */
-    float *dh_0_ln_1_weight_1 = acts + 5600; /* (C) */
-    float *dh_0_ln_1_bias_sum = acts; /* (C) */
-    float *dwpe_T_sum = acts; /* (7, C) */
-    float *dwpe_T = acts + 4928; /* (12, C) */
+    float *dh0_mlp_fc_bias = acts + 2464; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 896; /* (F) */
+    float *dh0_ln_2 = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 1904; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 336; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 336; /* (C) */
+    float *dh_0_attn_c_proj_bias_sum = acts; /* (C) */
+    float *dh0_attn = acts + 2240; /* (B, T, C) */
+    float *dh0_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 2240; /* (3C) */
+    float *dh0_ln_1 = acts + 2240; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 2576; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts + 1904; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts + 1904; /* (C) */
+    float *dwpe_T_sum = acts + 2192; /* (7, C) */
+    float *dwpe_T = acts + 1904; /* (12, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
-    float *dwte_weight_acc = acts + 896; /* (V, C) */
+    float *dwte_weight_acc = acts + 1904; /* (V, C) */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
     elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
@@ -1517,7 +1486,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
     narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
     narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
     gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
     add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
     gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
@@ -1527,7 +1496,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h1_attn_q, h1_attn_qkv_bias); /* k14 h1.attn.q */
     narrow_12(h1_attn_k, h1_attn_qkv_bias); /* k15 h1.attn.k */
     narrow_13(h1_attn_v, h1_attn_qkv_bias); /* k16 h1.attn.v */
-    attention_14(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k17 h1.attn */
+    attention_14(ctx, h1_attn, h1_attn_lse, h1_attn_q, h1_attn_k, h1_attn_v); /* k17 h1.attn */
     gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k18 h1.attn.out+bias */
     add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k19 h1.ln_2 */
     gemm_bias_gelu_15(ctx, h1_mlp_gelu, h1_mlp_fc_bias, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k20 h1.mlp.gelu */
@@ -1560,57 +1529,49 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
     gemm_29(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k41 dh1.attn */
     gemm_30(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k42 dtransformer.h.1.attn.c_proj.weight */
-    attention_grad_31(ctx, dh1_attn_q, dh1_attn_k, dh1_attn_v, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v); /* k43 dh1.attn.v */
-    pad_32(dh1_attn_v_1, dh1_attn_v); /* k44 dh1.attn.v */
-    pad_33(dh1_attn_k_1, dh1_attn_k); /* k45 dh1.attn.k */
-    pad_34(dh1_attn_q_1, dh1_attn_q); /* k46 dh1.attn.q */
-    elementwise_35(dh1_attn_qkv_bias_acc, dh1_attn_v_1, dh1_attn_k_1, dh1_attn_q_1); /* k47 dh1.attn.qkv+bias.acc */
-    reduce_rows_36(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k48 dtransformer.h.1.attn.c_attn.bias.sum */
+    attention_grad_31(ctx, dh1_attn_qkv_bias_acc, dh1_attn_qkv_bias_acc + 24, dh1_attn_qkv_bias_acc + 48, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn, h1_attn_lse); /* k43 dh1.attn.qkv+bias.acc */
+    reduce_rows_32(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k44 dtransformer.h.1.attn.c_attn.bias.sum */
     irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
-    gemm_37(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k49 dh1.ln_1 */
-    gemm_38(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k50 dtransformer.h.1.attn.c_attn.weight */
-    norm_grad_add_28(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k51 dh0.resid_mlp.acc */
-    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k52 dtransformer.h.1.ln_1.weight */
+    gemm_33(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k45 dh1.ln_1 */
+    gemm_34(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k46 dtransformer.h.1.attn.c_attn.weight */
+    norm_grad_add_28(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k47 dh0.resid_mlp.acc */
+    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k48 dtransformer.h.1.ln_1.weight */
     irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
-    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k53 dtransformer.h.1.ln_1.bias.sum */
+    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k49 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
-    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k54 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k50 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
-    gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k55 dh0.mlp.gelu */
-    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k56 dtransformer.h.0.mlp.c_proj.weight */
-    elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k57 dh0.mlp.fc+bias */
-    reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k58 dtransformer.h.0.mlp.c_fc.bias.sum */
+    gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k51 dh0.mlp.gelu */
+    gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k52 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k53 dh0.mlp.fc+bias */
+    reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k54 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
-    gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k59 dh0.ln_2 */
-    gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k60 dtransformer.h.0.mlp.c_fc.weight */
-    norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k61 dh0.resid_attn.acc */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k62 dtransformer.h.0.ln_2.weight */
+    gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k55 dh0.ln_2 */
+    gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k56 dtransformer.h.0.mlp.c_fc.weight */
+    norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k57 dh0.resid_attn.acc */
+    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k58 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k63 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k59 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k64 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k60 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
-    gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k65 dh0.attn */
-    gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k66 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k67 dh0.attn.v */
-    pad_32(dh0_attn_v_1, dh0_attn_v); /* k68 dh0.attn.v */
-    pad_33(dh0_attn_k_1, dh0_attn_k); /* k69 dh0.attn.k */
-    pad_34(dh0_attn_q_1, dh0_attn_q); /* k70 dh0.attn.q */
-    elementwise_35(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k71 dh0.attn.qkv+bias.acc */
-    reduce_rows_36(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k72 dtransformer.h.0.attn.c_attn.bias.sum */
+    gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k61 dh0.attn */
+    gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k62 dtransformer.h.0.attn.c_proj.weight */
+    attention_grad_31(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 24, dh0_attn_qkv_bias_acc + 48, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k63 dh0.attn.qkv+bias.acc */
+    reduce_rows_32(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k64 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
-    gemm_37(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k73 dh0.ln_1 */
-    gemm_38(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k74 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k75 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k76 dtransformer.h.0.ln_1.weight */
+    gemm_33(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k65 dh0.ln_1 */
+    gemm_34(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k66 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k67 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k68 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k77 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k69 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
-    reduce_rows_39(dwpe_T_sum, dembed_pos_acc); /* k78 dwpe[:T].sum */
-    pad_40(dwpe_T, dwpe_T_sum); /* k79 dwpe[:T] */
+    reduce_rows_35(dwpe_T_sum, dembed_pos_acc); /* k70 dwpe[:T].sum */
+    pad_36(dwpe_T, dwpe_T_sum); /* k71 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
-    embedding_grad_41(dwte_weight_2, dembed_pos_acc, tokens); /* k80 dtransformer.wte.weight */
-    elementwise_42(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k81 dtransformer.wte.weight.acc */
+    embedding_grad_37(dwte_weight_2, dembed_pos_acc, tokens); /* k72 dtransformer.wte.weight */
+    elementwise_38(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k73 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 888);
 }
 
@@ -1684,24 +1645,24 @@ static void run_prefill(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 12, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 12, C) in rows of 3C */
 
-    embedding_43(embed, wte_weight, tokens); /* k0 embed */
-    embedding_44(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_45(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_46(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_47(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_48(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_45(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_49(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_50(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_46(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_47(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_48(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_45(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_49(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_50(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_45(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_51(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_39(embed, wte_weight, tokens); /* k0 embed */
+    embedding_40(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_41(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_42(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_43(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_44(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_41(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_45(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_46(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_41(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_42(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_43(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_44(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_41(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_45(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_46(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_41(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_47(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1774,24 +1735,24 @@ static void run_decode(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 1, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 1, C) in rows of 3C */
 
-    embedding_52(embed, wte_weight, tokens); /* k0 embed */
-    embedding_53(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_54(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_55(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_56(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_57(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_54(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_58(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_59(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_55(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_56(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_57(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_54(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_58(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_59(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_54(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_60(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_48(embed, wte_weight, tokens); /* k0 embed */
+    embedding_49(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_50(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_51(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_52(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_53(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_50(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_54(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_55(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_50(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_51(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_52(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_53(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_50(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_54(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_55(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_50(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_56(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1835,7 +1796,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 10432))
+    if (reserve_acts(m, 10304))
         return 1;
     if (m->grads)
         return 0;
@@ -2022,7 +1983,7 @@ IRC_EXPORT int irc_snap_gpt2_backward(irc_snap_gpt2 *m, const int32_t *tokens, c
     if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[10416];
+    *loss = m->acts[10288];
     return 0;
 }
 

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 2576 floats, prefill and decode 2208,
- * training step 12784); the training state (gradients and AdamW's two moments,
+ * training step 12912); the training state (gradients and AdamW's two moments,
  * 3 x 16352 floats); the key/value cache (768 floats: 2 layers x keys and
  * values x 12 positions x 16).
  * Target: avx2 (8 lanes).
@@ -200,18 +200,20 @@ static void rope_5(float *out, const float *x)
     }
 }
 
-/* attention_6: h0.attn, h1.attn, ... (4 uses)
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+/* attention_6: h0.attn, h1.attn
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 7, 4·8) inside rows of 32 floats
  * k,v are (2, 7, 2·8) inside rows of 16 / 16 floats
  * out is (2, 7, 4·8); query head h reads kv head h / 2 */
 static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 4; h++) {
@@ -220,22 +222,34 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
             irc_pack_rows(vp, v + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                     qr[r] = q + ((size_t)b * 7 + t) * 32 + h * 8;
-                    o[r] = t0 + r < 7 ? out + ((size_t)b * 7 + t) * 32 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 32 + h * 8, 1.0f / sum, acc[r], 8);
+                }
             }
         }
     }
@@ -358,10 +372,68 @@ static void cross_entropy_12(const float *logits, const int32_t *targets, float 
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* elementwise_13: h0.mlp.silu, h1.mlp.silu
+/* attention_13: h0.attn, h1.attn
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
+ * q   is (2, 7, 4·8) inside rows of 32 floats
+ * k,v are (2, 7, 2·8) inside rows of 16 / 16 floats
+ * out is (2, 7, 4·8); query head h reads kv head h / 2
+ * lse is (2, 7, 4) */
+static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
+{
+    const float scale = 3.5355339059327373e-1f;
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int b = 0; b < 2; b++) {
+        for (int h = 0; h < 4; h++) {
+            const int kh = h / 2;
+            float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
+            float *vp = kp + (size_t)TP * 8;
+            irc_pack_keys(kp, k + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
+            irc_pack_rows(vp, v + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
+            for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
+                /* Rows past T repeat the last row; they are not stored. */
+                const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
+                const float *qr[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
+                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                    const int t = t0 + r < 7 ? t0 + r : 7 - 1;
+                    qr[r] = q + ((size_t)b * 7 + t) * 32 + h * 8;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
+                }
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 7 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 32 + h * 8, 1.0f / sum, acc[r], 8);
+                    lse[row * 4 + h] = m[r] + logf(sum);
+                }
+            }
+        }
+    }
+}
+
+/* elementwise_14: h0.mlp.silu, h1.mlp.silu
  * out0 = silu(in0)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_13(float *out0, const float *in0)
+static void elementwise_14(float *out0, const float *in0)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -373,10 +445,10 @@ static void elementwise_13(float *out0, const float *in0)
     }
 }
 
-/* elementwise_14: h0.mlp.swiglu, h1.mlp.swiglu, ... (4 uses)
+/* elementwise_15: h0.mlp.swiglu, h1.mlp.swiglu, ... (4 uses)
  * out0 = in0 * in1
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0, const float *in1)
+static void elementwise_15(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -389,12 +461,12 @@ static void elementwise_14(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* softmax_cross_entropy_15: dlogits
+/* softmax_cross_entropy_16: dlogits
  * Over each row of V = 37 logits (14 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
-static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     double total = 0.0;
     int count = 0;
@@ -436,13 +508,13 @@ static void softmax_cross_entropy_15(const float *logits, const int32_t *targets
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_16: dln_f
+/* gemm_17: dln_f
  * out (14, 32) = inp (14, 37) · w
  * out  is (14, 32)
  * inp  is (14, 37)
  * w    is (37, 32)
  */
-static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 37,
@@ -454,14 +526,14 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_17: dlm_head.weight
+/* gemm_18: dlm_head.weight
  * out (37, 32) = inp (37, 14) · w
  * out  is (37, 32)
  * inp  is (14, 37), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 37, .N = 32, .K = 14,
@@ -474,11 +546,11 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh1.resid_mlp
+/* norm_grad_19: dh1.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (14, 32); w is (32) */
-static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -506,9 +578,9 @@ static void norm_grad_18(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_19: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
+/* norm_grad_20: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (14, 32), dw is (32) */
-static void norm_grad_19(float *dw, const float *dy, const float *x)
+static void norm_grad_20(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 14; r++) {
@@ -523,13 +595,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_20: dh1.mlp.swiglu, dh0.mlp.swiglu
+/* gemm_21: dh1.mlp.swiglu, dh0.mlp.swiglu
  * out (14, 40) = inp (14, 32) · w
  * out  is (14, 40)
  * inp  is (14, 32)
  * w    is (32, 40)
  */
-static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 32,
@@ -541,14 +613,14 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_21: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
+/* gemm_22: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
  * out (32, 40) = inp (32, 14) · w
  * out  is (32, 40)
  * inp  is (14, 32), read transposed
  * w    is (14, 40)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 40, .K = 14,
@@ -561,10 +633,10 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_22: dh1.mlp.gate, dh0.mlp.gate
+/* elementwise_23: dh1.mlp.gate, dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -579,13 +651,13 @@ static void elementwise_22(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_23: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
+/* gemm_24: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
  * out (14, 32) = inp (14, 40) · w
  * out  is (14, 32)
  * inp  is (14, 40)
  * w    is (40, 32)
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 40,
@@ -597,14 +669,14 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_24: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
+/* gemm_25: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
  * out (40, 32) = inp (40, 14) · w
  * out  is (40, 32)
  * inp  is (14, 40), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 40, .N = 32, .K = 14,
@@ -617,10 +689,10 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh1.post_attn_norm.acc, dh0.post_attn_norm.acc
+/* elementwise_26: dh1.post_attn_norm.acc, dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
+static void elementwise_26(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -633,11 +705,11 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_26: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+/* norm_grad_add_27: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (14, 32); w is (32) */
-static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -665,13 +737,13 @@ static void norm_grad_add_26(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_27: dh1.attn, dh1.input_norm, ... (4 uses)
+/* gemm_28: dh1.attn, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 32) · w
  * out  is (14, 32)
  * inp  is (14, 32)
  * w    is (32, 32)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 32,
@@ -683,14 +755,14 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_28: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
+/* gemm_29: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
  * out (32, 32) = inp (32, 14) · w
  * out  is (32, 32)
  * inp  is (14, 32), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 14,
@@ -703,21 +775,25 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_29: dh1.attn.v, dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
+/* attention_grad_30: dh1.attn.v, dh0.attn.v
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 2 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 7, 4·8); dk, dv are (2, 7, 2·8);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, out are (2, 7, 4·8); lse is (2, 7, 4)
+ * dq is (2, 7, 4·8), dk, dv are (2, 7, 2·8), inside rows of 32 / 16 / 16 floats
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 2; kh++) {
@@ -727,41 +803,36 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 16, 7, 8);
             irc_pack_keys(vp, v + (size_t)b * 7 * 16 + kh * 8, 16, 7, 8);
             memset(dkr, 0, 2 * sizeof(float) * 56);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh * 2; h < (kh + 1) * 2; h++) {
                 for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 7 ? t0 + IRC_ATTN_ROWS - 1 : 7 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 7 ? t0 + r : 7 - 1;
-                        qr[r] = q + ((size_t)b * 7 + t) * 32 + h * 8;
-                        go[r] = dout + ((size_t)b * 7 + t) * 32 + h * 8;
-                        dqr[r] = t0 + r < 7 ? dq + ((size_t)b * 7 + t) * 32 + h * 8 : unused;
+                        const size_t row = (size_t)b * 7 + t;
+                        qr[r] = q + row * 32 + h * 8;
+                        go[r] = dout + row * 32 + h * 8;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 7 ? lse[row * 4 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 32 + h * 8, 8);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 8, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 7 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 8, nb, 8, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 16, 16, n, 8);
+                        irc_rank4_rows(dkr + (size_t)s0 * 8, ds[0], KB, qr, n, 8);
+                        irc_rank4_rows(dvr + (size_t)s0 * 8, p[0], KB, go, n, 8);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 16, last + 1, 8, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 8);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 8);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 7 + t0 + r) * 32 + h * 8, dqa[r], 8 * sizeof(float));
                 }
             }
             for (int s = 0; s < 7; s++) {
@@ -772,11 +843,11 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_30: dh1.attn.k, dh0.attn.k
+/* rope_31: dh1.attn.k, dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 2·8) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -799,11 +870,11 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* rope_31: dh1.attn.q, dh0.attn.q
+/* rope_32: dh1.attn.q, dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 4·8) */
-static void rope_31(float *out, const float *x)
+static void rope_32(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -826,13 +897,13 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* gemm_32: dh1.input_norm, dh1.input_norm, ... (4 uses)
+/* gemm_33: dh1.input_norm, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 16) · w
  * out  is (14, 32)
  * inp  is (14, 16)
  * w    is (16, 32)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 16,
@@ -844,14 +915,14 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_33: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
+/* gemm_34: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
  * out (16, 32) = inp (16, 14) · w
  * out  is (16, 32)
  * inp  is (14, 16), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 14,
@@ -864,10 +935,10 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_34: dh1.input_norm.acc, dh0.input_norm.acc
+/* elementwise_35: dh1.input_norm.acc, dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -882,27 +953,27 @@ static void elementwise_34(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_35: dmodel.embed_tokens.weight
+/* embedding_grad_36: dmodel.embed_tokens.weight
  * dtable (37, 32) = Σ of the rows of dy (14, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1184 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* embedding_36: embed
+/* embedding_37: embed
  * out (R = 12, C = 32) = table[ids]; table is (37, 32), ids is (12), checked by the caller */
-static void embedding_36(float *out, const float *table, const int32_t *ids)
+static void embedding_37(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_37: h0.input_norm
+/* norm_38: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (12, 32); w is (32) */
-static void norm_37(const float *x, float *out, const float *w)
+static void norm_38(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -911,13 +982,13 @@ static void norm_37(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_38: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_39: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (12, 32) = inp (12, 32) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 32,
@@ -929,13 +1000,13 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_39: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_40: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (12, 16) = inp (12, 32) · wᵀ
  * out  is (12, 16)
  * inp  is (12, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 16, .K = 32,
@@ -947,12 +1018,12 @@ static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_40: h0.attn.q_rope, h1.attn.q_rope
+/* rope_41: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 4·8), pos is (1, 12) */
-static void rope_40(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -975,12 +1046,12 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_41: h0.attn.k_rope, h1.attn.k_rope
+/* rope_42: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 2·8), pos is (1, 12) */
-static void rope_41(float *out, const float *x, const int32_t *pos)
+static void rope_42(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -1003,7 +1074,7 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_42: h0.attn, h1.attn
+/* cached_attention_43: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1013,7 +1084,7 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -1023,7 +1094,7 @@ static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[11] + 1) * 384 >= 262144)
+        if ((size_t)(pos[11] + 1) * 384 >= 8192)
     for (int t = 0; t < 12; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -1048,10 +1119,10 @@ static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_43: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_44: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (12, 32); w is (32) */
-static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1061,13 +1132,13 @@ static void add_norm_43(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_44: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_45: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (12, 40) = inp (12, 32) · wᵀ
  * out  is (12, 40)
  * inp  is (12, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 32,
@@ -1079,10 +1150,10 @@ static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_45: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_46: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_45(float *out0, const float *in0, const float *in1)
+static void elementwise_46(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1096,13 +1167,13 @@ static void elementwise_45(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_46: h0.mlp.down, h1.mlp.down
+/* gemm_47: h0.mlp.down, h1.mlp.down
  * out (12, 32) = inp (12, 40) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 40,
@@ -1114,13 +1185,13 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_47: logits
+/* gemm_48: logits
  * out (12, 37) = inp (12, 32) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 32,
@@ -1132,18 +1203,18 @@ static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_48: embed
+/* embedding_49: embed
  * out (R = 1, C = 32) = table[ids]; table is (37, 32), ids is (1), checked by the caller */
-static void embedding_48(float *out, const float *table, const int32_t *ids)
+static void embedding_49(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_49: h0.input_norm
+/* norm_50: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w is (32) */
-static void norm_49(const float *x, float *out, const float *w)
+static void norm_50(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1152,13 +1223,13 @@ static void norm_49(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_50: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_51: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1170,13 +1241,13 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_51: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_52: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1188,12 +1259,12 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_52: h0.attn.q_rope, h1.attn.q_rope
+/* rope_53: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_52(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1216,12 +1287,12 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_53: h0.attn.k_rope, h1.attn.k_rope
+/* rope_54: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_53(float *out, const float *x, const int32_t *pos)
+static void rope_54(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1244,7 +1315,7 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_54: h0.attn, h1.attn
+/* cached_attention_55: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1254,7 +1325,7 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1264,7 +1335,7 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 32 >= 262144)
+        if ((size_t)(pos[0] + 1) * 32 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -1289,10 +1360,10 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_55: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_56: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w is (32) */
-static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_56(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1302,13 +1373,13 @@ static void add_norm_55(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_56: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_57: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (1, 40) = inp (1, 32) · wᵀ
  * out  is (1, 40)
  * inp  is (1, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 32,
@@ -1320,10 +1391,10 @@ static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_57: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_58: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_57(float *out0, const float *in0, const float *in1)
+static void elementwise_58(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1337,13 +1408,13 @@ static void elementwise_57(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_58: h0.mlp.down, h1.mlp.down
+/* gemm_59: h0.mlp.down, h1.mlp.down
  * out (1, 32) = inp (1, 40) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 40,
@@ -1355,13 +1426,13 @@ static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_59: logits
+/* gemm_60: logits
  * out (1, 37) = inp (1, 32) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 32,
@@ -1531,6 +1602,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_q_rope = acts + 6496; /* (B, T, C) */
     float *h0_attn_k_rope = acts + 12096; /* (B, T, NKV*HD) */
     float *h0_attn = acts + 6944; /* (B, T, C) */
+    float *h0_attn_lse = acts + 12832; /* (B, T, 4) */
     float *h0_attn_out = acts; /* (B, T, C) */
     float *h0_resid_attn = acts + 7392; /* (B, T, C) */
     float *h0_post_attn_norm = acts + 7840; /* (B, T, C) */
@@ -1547,6 +1619,7 @@ static void run_train(irc_ctx *ctx)
     float *h1_attn_q_rope = acts + 9184; /* (B, T, C) */
     float *h1_attn_k_rope = acts + 12544; /* (B, T, NKV*HD) */
     float *h1_attn = acts + 9632; /* (B, T, C) */
+    float *h1_attn_lse = acts + 12768; /* (B, T, 4) */
     float *h1_attn_out = acts + 2240; /* (B, T, C) */
     float *h1_resid_attn = acts + 10080; /* (B, T, C) */
     float *h1_post_attn_norm = acts + 10528; /* (B, T, C) */
@@ -1558,7 +1631,7 @@ static void run_train(irc_ctx *ctx)
     float *h1_resid_mlp = acts + 10976; /* (B, T, C) */
     float *ln_f = acts + 11424; /* (B, T, C) */
     float *logits = acts + 4480; /* (B, T, V) */
-    float *loss = acts + 12768; /* (1) */
+    float *loss = acts + 12896; /* (1) */
     float *dlogits = acts + 5008; /* (B, T, V) */
     float *dln_f = acts + 4480; /* (B, T, C) */
     float *dh1_resid_mlp = acts + 11424; /* (B, T, C) */
@@ -1572,17 +1645,17 @@ static void run_train(irc_ctx *ctx)
     float *dh1_resid_attn_acc = acts + 10976; /* (B, T, C) */
     float *dlayers_1_post_attention_layernorm_weight_1 = acts + 11424; /* (C) */
     float *dh1_attn = acts + 10080; /* (B, T, C) */
-    float *dh1_attn_q_rope = acts + 9632; /* (B, T, C) */
-    float *dh1_attn_k_rope = acts + 10528; /* (B, T, NKV*HD) */
-    float *dh1_attn_v = acts + 10752; /* (B, T, NKV*HD) */
-    float *dh1_attn_k = acts + 11424; /* (B, T, NKV*HD) */
+    float *dh1_attn_q_rope = acts + 10528; /* (B, T, C) */
+    float *dh1_attn_k_rope = acts + 11424; /* (B, T, NKV*HD) */
+    float *dh1_attn_v = acts + 11648; /* (B, T, NKV*HD) */
+    float *dh1_attn_k = acts + 2240; /* (B, T, NKV*HD) */
     float *dh1_attn_q = acts + 9184; /* (B, T, C) */
     float *dh1_input_norm = acts + 9632; /* (B, T, C) */
     float *dh1_input_norm_1 = acts + 10080; /* (B, T, C) */
     float *dh1_input_norm_2 = acts + 10528; /* (B, T, C) */
     float *dh1_input_norm_acc = acts + 2240; /* (B, T, C) */
     float *dh0_resid_mlp_acc = acts + 3360; /* (B, T, C) */
-    float *dlayers_1_input_layernorm_weight_1 = acts + 2688; /* (C) */
+    float *dlayers_1_input_layernorm_weight_1 = acts + 12320; /* (C) */
     float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
     float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
     float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
@@ -1590,7 +1663,7 @@ static void run_train(irc_ctx *ctx)
     float *dh0_post_attn_norm_1 = acts + 3808; /* (B, T, C) */
     float *dh0_post_attn_norm_acc = acts + 2688; /* (B, T, C) */
     float *dh0_resid_attn_acc = acts + 3808; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 3136; /* (C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 12320; /* (C) */
     float *dh0_attn = acts + 4256; /* (B, T, C) */
     float *dh0_attn_q_rope = acts + 4704; /* (B, T, C) */
     float *dh0_attn_k_rope = acts + 5152; /* (B, T, NKV*HD) */
@@ -1612,13 +1685,13 @@ static void run_train(irc_ctx *ctx)
     gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
     rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
     rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
-    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    attention_13(ctx, h0_attn, h0_attn_lse, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
     gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
     add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
     gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
     gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
-    elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
+    elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
+    elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
     gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
     add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k15 h1.input_norm */
     gemm_2(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k16 h1.attn.q */
@@ -1626,77 +1699,77 @@ static void run_train(irc_ctx *ctx)
     gemm_3(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k18 h1.attn.v */
     rope_4(h1_attn_q_rope, h1_attn_q); /* k19 h1.attn.q_rope */
     rope_5(h1_attn_k_rope, h1_attn_k); /* k20 h1.attn.k_rope */
-    attention_6(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k21 h1.attn */
+    attention_13(ctx, h1_attn, h1_attn_lse, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k21 h1.attn */
     gemm_2(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k22 h1.attn.out */
     add_norm_7(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k23 h1.post_attn_norm */
     gemm_8(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k24 h1.mlp.gate */
     gemm_8(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k25 h1.mlp.up */
-    elementwise_13(h1_mlp_silu, h1_mlp_gate); /* k26 h1.mlp.silu */
-    elementwise_14(h1_mlp_swiglu, h1_mlp_silu, h1_mlp_up); /* k27 h1.mlp.swiglu */
+    elementwise_14(h1_mlp_silu, h1_mlp_gate); /* k26 h1.mlp.silu */
+    elementwise_15(h1_mlp_swiglu, h1_mlp_silu, h1_mlp_up); /* k27 h1.mlp.swiglu */
     gemm_10(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k28 h1.mlp.down */
     add_norm_7(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k29 ln_f */
     gemm_11(ctx, logits, ln_f, lm_head_weight); /* k30 logits */
-    softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k31 dlogits */
-    gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
-    gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
-    norm_grad_18(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
-    norm_grad_19(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
+    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k31 dlogits */
+    gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
+    gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
+    norm_grad_19(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
+    norm_grad_20(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 32);
-    gemm_20(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
-    gemm_21(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
-    elementwise_22(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
-    elementwise_14(dh1_mlp_up, dh1_mlp_swiglu, h1_mlp_silu); /* k39 dh1.mlp.up */
-    gemm_23(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
-    gemm_24(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm); /* k41 dmodel.layers.1.mlp.up_proj.weight */
-    gemm_23(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
-    gemm_24(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
-    elementwise_25(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
-    norm_grad_add_26(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
-    norm_grad_19(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
+    gemm_21(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
+    gemm_22(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
+    elementwise_23(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
+    elementwise_15(dh1_mlp_up, dh1_mlp_swiglu, h1_mlp_silu); /* k39 dh1.mlp.up */
+    gemm_24(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
+    gemm_25(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm); /* k41 dmodel.layers.1.mlp.up_proj.weight */
+    gemm_24(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
+    gemm_25(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
+    elementwise_26(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
+    norm_grad_add_27(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
+    norm_grad_20(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
     irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
-    gemm_27(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
-    gemm_28(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
-    attention_grad_29(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k49 dh1.attn.v */
-    rope_30(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
-    rope_31(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
-    gemm_32(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k52 dh1.input_norm */
-    gemm_33(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k53 dmodel.layers.1.self_attn.v_proj.weight */
-    gemm_32(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k54 dh1.input_norm */
-    gemm_33(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k55 dmodel.layers.1.self_attn.k_proj.weight */
-    gemm_27(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k56 dh1.input_norm */
-    elementwise_34(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k57 dh1.input_norm.acc */
-    gemm_28(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k58 dmodel.layers.1.self_attn.q_proj.weight */
-    norm_grad_add_26(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k59 dh0.resid_mlp.acc */
-    norm_grad_19(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k60 dmodel.layers.1.input_layernorm.weight */
+    gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
+    gemm_29(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
+    attention_grad_30(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, h1_attn, h1_attn_lse); /* k49 dh1.attn.v */
+    rope_31(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
+    rope_32(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
+    gemm_33(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k52 dh1.input_norm */
+    gemm_34(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k53 dmodel.layers.1.self_attn.v_proj.weight */
+    gemm_33(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k54 dh1.input_norm */
+    gemm_34(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k55 dmodel.layers.1.self_attn.k_proj.weight */
+    gemm_28(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k56 dh1.input_norm */
+    elementwise_35(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k57 dh1.input_norm.acc */
+    gemm_29(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k58 dmodel.layers.1.self_attn.q_proj.weight */
+    norm_grad_add_27(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k59 dh0.resid_mlp.acc */
+    norm_grad_20(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k60 dmodel.layers.1.input_layernorm.weight */
     irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
-    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k61 dh0.mlp.swiglu */
-    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k62 dmodel.layers.0.mlp.down_proj.weight */
-    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k63 dh0.mlp.gate */
-    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k64 dh0.mlp.up */
-    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k65 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k66 dmodel.layers.0.mlp.up_proj.weight */
-    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k67 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.gate_proj.weight */
-    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k69 dh0.post_attn_norm.acc */
-    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k70 dh0.resid_attn.acc */
-    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k71 dmodel.layers.0.post_attention_layernorm.weight */
+    gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k61 dh0.mlp.swiglu */
+    gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k62 dmodel.layers.0.mlp.down_proj.weight */
+    elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k63 dh0.mlp.gate */
+    elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k64 dh0.mlp.up */
+    gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k65 dh0.post_attn_norm */
+    gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k66 dmodel.layers.0.mlp.up_proj.weight */
+    gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k67 dh0.post_attn_norm */
+    gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.gate_proj.weight */
+    elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k69 dh0.post_attn_norm.acc */
+    norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k70 dh0.resid_attn.acc */
+    norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k71 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
-    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k72 dh0.attn */
-    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k73 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k74 dh0.attn.v */
-    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k75 dh0.attn.k */
-    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k76 dh0.attn.q */
-    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k77 dh0.input_norm */
-    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k78 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k79 dh0.input_norm */
-    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k80 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k81 dh0.input_norm */
-    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k82 dh0.input_norm.acc */
-    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k83 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k84 dembed.acc */
-    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k85 dmodel.layers.0.input_layernorm.weight */
+    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k72 dh0.attn */
+    gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k73 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k74 dh0.attn.v */
+    rope_31(dh0_attn_k, dh0_attn_k_rope); /* k75 dh0.attn.k */
+    rope_32(dh0_attn_q, dh0_attn_q_rope); /* k76 dh0.attn.q */
+    gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k77 dh0.input_norm */
+    gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k78 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k79 dh0.input_norm */
+    gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k80 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k81 dh0.input_norm */
+    elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k82 dh0.input_norm.acc */
+    gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k83 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k84 dembed.acc */
+    norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k85 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
-    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k86 dmodel.embed_tokens.weight */
+    embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k86 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
 }
 
@@ -1767,35 +1840,35 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 768; /* (1, 12, C) */
     float *logits = acts; /* (1, 12, V) */
 
-    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_38(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_39(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_39(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_40(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_41(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_42(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_38(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_43(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_44(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_44(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_45(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_46(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_43(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_37(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_38(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_39(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_40(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_40(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_41(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_42(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_43(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_39(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_44(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_45(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_45(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_46(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_47(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_39(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_40(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_40(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_41(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_42(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_43(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_39(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_44(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_45(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_45(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_46(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_47(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_44(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_48(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1865,35 +1938,35 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_50(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_51(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_51(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_52(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_53(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_54(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_50(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_55(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_56(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_56(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_57(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_58(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_55(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_49(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_50(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_51(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_52(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_52(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_53(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_54(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_55(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_51(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_56(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_57(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_57(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_58(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_59(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_56(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_51(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_52(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_52(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_53(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_54(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_55(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_51(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_56(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_57(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_57(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_58(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_59(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_56(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_60(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1937,7 +2010,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 12784))
+    if (reserve_acts(m, 12912))
         return 1;
     if (m->grads)
         return 0;
@@ -2124,7 +2197,7 @@ IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens,
     if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[12768];
+    *loss = m->acts[12896];
     return 0;
 }
 

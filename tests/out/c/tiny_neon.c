@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 1104 floats, prefill and decode 1024,
- * training step 4288); the training state (gradients and AdamW's two moments,
+ * training step 4224); the training state (gradients and AdamW's two moments,
  * 3 x 3488 floats); the key/value cache (416 floats: 1 layers x keys and
  * values x 11 positions x 18).
  * Target: neon (4 lanes).
@@ -142,17 +142,19 @@ static void gemm_bias_3(irc_ctx *ctx, float *out, const float *inp, const float 
 }
 
 /* attention_4: h0.attn
- * out = causal softmax(q kᵀ / √6) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √6) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 6, 3·6) inside rows of 54 floats
  * k,v are (2, 6, 3·6) inside rows of 54 / 54 floats
  * out is (2, 6, 3·6); query head h reads kv head h */
 static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -161,22 +163,34 @@ static void attention_4(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
             irc_pack_rows(vp, v + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
-            float p[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][6];
             for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 6 ? t0 + r : 6 - 1;
                     qr[r] = q + ((size_t)b * 6 + t) * 54 + h * 6;
-                    o[r] = t0 + r < 6 ? out + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 6, last + 1, 6, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 6, 6, n, 6);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 6 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 18 + h * 6, 1.0f / sum, acc[r], 6);
+                }
             }
         }
     }
@@ -331,17 +345,21 @@ static void narrow_13(float *out, const float *x)
 }
 
 /* attention_14: h0.attn
- * out = causal softmax(q kᵀ / √6) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+ * out = causal softmax(q kᵀ / √6) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
  * q   is (2, 6, 3·6) inside rows of 18 floats
  * k,v are (2, 6, 3·6) inside rows of 18 / 18 floats
- * out is (2, 6, 3·6); query head h reads kv head h */
-static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
+ * out is (2, 6, 3·6); query head h reads kv head h
+ * lse is (2, 6, 3) */
+static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 3; h++) {
@@ -350,22 +368,35 @@ static void attention_14(irc_ctx *ctx, float *out, const float *q, const float *
             float *vp = kp + (size_t)TP * 6;
             irc_pack_keys(kp, k + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
             irc_pack_rows(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
-            float p[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][6];
             for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 6 ? t0 + r : 6 - 1;
                     qr[r] = q + ((size_t)b * 6 + t) * 18 + h * 6;
-                    o[r] = t0 + r < 6 ? out + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 6, last + 1, 6, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 6, 6, n, 6);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 6 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 18 + h * 6, 1.0f / sum, acc[r], 6);
+                    lse[row * 3 + h] = m[r] + logf(sum);
+                }
             }
         }
     }
@@ -704,21 +735,25 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_31: dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √6;
+/* attention_grad_31: dh0.attn.qkv+bias.acc
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √6 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √6;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 1 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 6, 3·6); dk, dv are (2, 6, 3·6);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, out are (2, 6, 3·6); lse is (2, 6, 3)
+ * dq is (2, 6, 3·6), dk, dv are (2, 6, 3·6), inside rows of 54 / 54 / 54 floats
  * q, k, v as in the forward (rows of 18 / 18 / 18 floats) */
-static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 4.082482904638631e-1f;
-    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 3; kh++) {
@@ -728,118 +763,62 @@ static void attention_grad_31(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 18, 6, 6);
             irc_pack_keys(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
             memset(dkr, 0, 2 * sizeof(float) * 36);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[6];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][6];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh; h < kh + 1; h++) {
                 for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 6 ? t0 + IRC_ATTN_ROWS - 1 : 6 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 6 ? t0 + r : 6 - 1;
-                        qr[r] = q + ((size_t)b * 6 + t) * 18 + h * 6;
-                        go[r] = dout + ((size_t)b * 6 + t) * 18 + h * 6;
-                        dqr[r] = t0 + r < 6 ? dq + ((size_t)b * 6 + t) * 18 + h * 6 : unused;
+                        const size_t row = (size_t)b * 6 + t;
+                        qr[r] = q + row * 18 + h * 6;
+                        go[r] = dout + row * 18 + h * 6;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 6 ? lse[row * 3 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 18 + h * 6, 6);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 6, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 6, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 6 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 6, nb, 6, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 6, nb, 6, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 18, 18, n, 6);
+                        irc_rank4_rows(dkr + (size_t)s0 * 6, ds[0], KB, qr, n, 6);
+                        irc_rank4_rows(dvr + (size_t)s0 * 6, p[0], KB, go, n, 6);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 18, last + 1, 6, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 6);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 6);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 6 + t0 + r) * 54 + h * 6, dqa[r], 6 * sizeof(float));
                 }
             }
             for (int s = 0; s < 6; s++) {
-                memcpy(dk + ((size_t)b * 6 + s) * 18 + kh * 6, dkr + (size_t)s * 6, 6 * sizeof(float));
-                memcpy(dv + ((size_t)b * 6 + s) * 18 + kh * 6, dvr + (size_t)s * 6, 6 * sizeof(float));
+                memcpy(dk + ((size_t)b * 6 + s) * 54 + kh * 6, dkr + (size_t)s * 6, 6 * sizeof(float));
+                memcpy(dv + ((size_t)b * 6 + s) * 54 + kh * 6, dvr + (size_t)s * 6, 6 * sizeof(float));
             }
         }
     }
 }
 
-/* pad_32: dh0.attn.v
- * out (12, 54) = zeros with columns 36..54 taken from x (12, 18) */
-static void pad_32(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++) {
-        float *o = out + (size_t)r * 54;
-        memset(o, 0, 54 * sizeof(float));
-        memcpy(o + 36, x + (size_t)r * 18, 18 * sizeof(float));
-    }
-}
-
-/* pad_33: dh0.attn.k
- * out (12, 54) = zeros with columns 18..36 taken from x (12, 18) */
-static void pad_33(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++) {
-        float *o = out + (size_t)r * 54;
-        memset(o, 0, 54 * sizeof(float));
-        memcpy(o + 18, x + (size_t)r * 18, 18 * sizeof(float));
-    }
-}
-
-/* pad_34: dh0.attn.q
- * out (12, 54) = zeros with columns 0..18 taken from x (12, 18) */
-static void pad_34(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++) {
-        float *o = out + (size_t)r * 54;
-        memset(o, 0, 54 * sizeof(float));
-        memcpy(o, x + (size_t)r * 18, 18 * sizeof(float));
-    }
-}
-
-/* elementwise_35: dh0.attn.qkv+bias.acc
- * out0 = ((in0 + in1) + in2)
- * every tensor is (12, 54); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
-{
-    for (int r = 0; r < 12; r++) {
-        for (int j = 0; j < 54; j += IRC_VW) {
-            const int n = 54 - j < IRC_VW ? 54 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 54 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 54 + j, n);
-            const irc_vf x2 = irc_vload_upto(in2 + (size_t)r * 54 + j, n);
-            const irc_vf v0 = irc_vadd(x0, x1);
-            const irc_vf v1 = irc_vadd(v0, x2);
-            irc_vstore_upto(out0 + (size_t)r * 54 + j, v1, n);
-        }
-    }
-}
-
-/* reduce_rows_36: dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_32: dtransformer.h.0.attn.c_attn.bias.sum
  * out (54) = Σ over the 12 rows of x (12, 54), rows added in order (deterministic) */
-static void reduce_rows_36(float *out, const float *x)
+static void reduce_rows_32(float *out, const float *x)
 {
     memset(out, 0, 54 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 54, 54);
 }
 
-/* gemm_37: dh0.ln_1
+/* gemm_33: dh0.ln_1
  * out (12, 18) = inp (12, 54) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 54)
  * w    is (18, 54), read transposed
  */
-static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 54,
@@ -851,14 +830,14 @@ static void gemm_37(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_38: dtransformer.h.0.attn.c_attn.weight
+/* gemm_34: dtransformer.h.0.attn.c_attn.weight
  * out (18, 54) = inp (18, 12) · w
  * out  is (18, 54)
  * inp  is (12, 18), read transposed
  * w    is (12, 54)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 54, .K = 12,
@@ -871,36 +850,36 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_39: dwpe[:T].sum
+/* reduce_rows_35: dwpe[:T].sum
  * out (108) = Σ over the 2 rows of x (2, 108), rows added in order (deterministic) */
-static void reduce_rows_39(float *out, const float *x)
+static void reduce_rows_35(float *out, const float *x)
 {
     memset(out, 0, 108 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 108, 108);
 }
 
-/* pad_40: dwpe[:T]
+/* pad_36: dwpe[:T]
  * out (11, 18) = zeros with rows 0..6 taken from x (6, 18) */
-static void pad_40(float *out, const float *x)
+static void pad_36(float *out, const float *x)
 {
     memset(out, 0, (size_t)198 * sizeof(float));
     memcpy(out, x, (size_t)108 * sizeof(float));
 }
 
-/* embedding_grad_41: dtransformer.wte.weight
+/* embedding_grad_37: dtransformer.wte.weight
  * dtable (29, 18) = Σ of the rows of dy (12, 18) by token id, tokens in order (deterministic) */
-static void embedding_grad_41(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_37(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)522 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(dtable + (size_t)ids[r] * 18, 1.0f, dy + (size_t)r * 18, 18);
 }
 
-/* elementwise_42: dtransformer.wte.weight.acc
+/* elementwise_38: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (29, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_42(float *out0, const float *in0, const float *in1)
+static void elementwise_38(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 29; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
@@ -913,26 +892,26 @@ static void elementwise_42(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_43: embed
+/* embedding_39: embed
  * out (R = 11, C = 18) = table[ids]; table is (29, 18), ids is (11), checked by the caller */
-static void embedding_43(float *out, const float *table, const int32_t *ids)
+static void embedding_39(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_44: wpe[positions]
+/* embedding_40: wpe[positions]
  * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
-static void embedding_44(float *out, const float *table, const int32_t *ids)
+static void embedding_40(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_45: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_41: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (11, 18); w, bias are (18) */
-static void add_norm_45(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_41(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 11; r++) {
         float *xr = x + (size_t)r * 18;
@@ -942,14 +921,14 @@ static void add_norm_45(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_46: h0.attn.qkv+bias
+/* gemm_bias_42: h0.attn.qkv+bias
  * out (11, 54) = inp (11, 18) · w + bias (54)
  * out  is (11, 54)
  * inp  is (11, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_42(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 54, .K = 18,
@@ -962,7 +941,7 @@ static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_47: h0.attn
+/* cached_attention_43: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -972,7 +951,7 @@ static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 11, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (11), each in 0..10 (checked by the caller)
  * out is (1, 11, 3·6); query head h reads kv head h */
-static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 11; t++) {
@@ -982,7 +961,7 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 4.082482904638631e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[10] + 1) * 198 >= 262144)
+        if ((size_t)(pos[10] + 1) * 198 >= 8192)
     for (int t = 0; t < 11; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1007,14 +986,14 @@ static void cached_attention_47(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_48: h0.attn.out+bias
+/* gemm_bias_44: h0.attn.out+bias
  * out (11, 18) = inp (11, 18) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_44(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 18,
@@ -1027,14 +1006,14 @@ static void gemm_bias_48(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_49: h0.mlp.gelu
+/* gemm_bias_gelu_45: h0.mlp.gelu
  * out (11, 30) = inp (11, 18) · w + bias (30), then gelu
  * out  is (11, 30)
  * inp  is (11, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 30, .K = 18,
@@ -1047,14 +1026,14 @@ static void gemm_bias_gelu_49(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_50: h0.mlp.proj+bias
+/* gemm_bias_46: h0.mlp.proj+bias
  * out (11, 18) = inp (11, 30) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 30,
@@ -1067,13 +1046,13 @@ static void gemm_bias_50(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_51: logits
+/* gemm_47: logits
  * out (11, 29) = inp (11, 18) · wᵀ
  * out  is (11, 29)
  * inp  is (11, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 11, .N = 29, .K = 18,
@@ -1085,26 +1064,26 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_52: embed
+/* embedding_48: embed
  * out (R = 1, C = 18) = table[ids]; table is (29, 18), ids is (1), checked by the caller */
-static void embedding_52(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_53: wpe[positions]
+/* embedding_49: wpe[positions]
  * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
-static void embedding_53(float *out, const float *table, const int32_t *ids)
+static void embedding_49(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_54: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_50: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (1, 18); w, bias are (18) */
-static void add_norm_54(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_50(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 18;
@@ -1114,14 +1093,14 @@ static void add_norm_54(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_55: h0.attn.qkv+bias
+/* gemm_bias_51: h0.attn.qkv+bias
  * out (1, 54) = inp (1, 18) · w + bias (54)
  * out  is (1, 54)
  * inp  is (1, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 54, .K = 18,
@@ -1134,7 +1113,7 @@ static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_56: h0.attn
+/* cached_attention_52: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1144,7 +1123,7 @@ static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (1), each in 0..10 (checked by the caller)
  * out is (1, 1, 3·6); query head h reads kv head h */
-static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_52(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1154,7 +1133,7 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 4.082482904638631e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 18 >= 262144)
+        if ((size_t)(pos[0] + 1) * 18 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h, n = pos[t] + 1;
@@ -1179,14 +1158,14 @@ static void cached_attention_56(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_57: h0.attn.out+bias
+/* gemm_bias_53: h0.attn.out+bias
  * out (1, 18) = inp (1, 18) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 18,
@@ -1199,14 +1178,14 @@ static void gemm_bias_57(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_58: h0.mlp.gelu
+/* gemm_bias_gelu_54: h0.mlp.gelu
  * out (1, 30) = inp (1, 18) · w + bias (30), then gelu
  * out  is (1, 30)
  * inp  is (1, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 30, .K = 18,
@@ -1219,14 +1198,14 @@ static void gemm_bias_gelu_58(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_59: h0.mlp.proj+bias
+/* gemm_bias_55: h0.mlp.proj+bias
  * out (1, 18) = inp (1, 30) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 30,
@@ -1239,13 +1218,13 @@ static void gemm_bias_59(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_60: logits
+/* gemm_56: logits
  * out (1, 29) = inp (1, 18) · wᵀ
  * out  is (1, 29)
  * inp  is (1, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 29, .K = 18,
@@ -1358,55 +1337,50 @@ static void run_train(irc_ctx *ctx)
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
-    float *embed_pos = acts + 3152; /* (B, T, C) */
-    float *h0_ln_1 = acts + 3376; /* (B, T, C) */
+    float *embed_pos = acts + 1920; /* (B, T, C) */
+    float *h0_ln_1 = acts + 2144; /* (B, T, C) */
     float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h0_attn_q = acts + 1440; /* (B, T, C) */
-    float *h0_attn_k = acts + 1664; /* (B, T, C) */
-    float *h0_attn_v = acts + 1888; /* (B, T, C) */
-    float *h0_attn = acts + 2112; /* (B, T, C) */
-    float *h0_attn_out_bias = acts + 2336; /* (B, T, C) */
-    float *h0_resid_attn = acts + 3600; /* (B, T, C) */
-    float *h0_ln_2 = acts + 3824; /* (B, T, C) */
-    float *h0_mlp_gelu = acts + 368; /* (B, T, F) */
+    float *h0_attn_q = acts + 2368; /* (B, T, C) */
+    float *h0_attn_k = acts + 2592; /* (B, T, C) */
+    float *h0_attn_v = acts + 2816; /* (B, T, C) */
+    float *h0_attn = acts + 3040; /* (B, T, C) */
+    float *h0_attn_lse = acts + 4160; /* (B, T, 3) */
+    float *h0_attn_out_bias = acts; /* (B, T, C) */
+    float *h0_resid_attn = acts + 3264; /* (B, T, C) */
+    float *h0_ln_2 = acts + 3488; /* (B, T, C) */
+    float *h0_mlp_gelu = acts + 1184; /* (B, T, F) */
     float *h0_mlp_fc_bias = acts; /* (B, T, F) */
-    float *h0_mlp_proj_bias = acts + 736; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 2336; /* (B, T, C) */
-    float *ln_f = acts + 4048; /* (B, T, C) */
-    float *logits = acts + 736; /* (B, T, V) */
-    float *loss = acts + 4272; /* (1) */
-    float *dlogits = acts + 1088; /* (B, T, V) */
-    float *dln_f = acts + 736; /* (B, T, C) */
-    float *dwte_weight_1 = acts + 2624; /* (V, C) */
-    float *dh0_resid_mlp = acts + 1104; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 2560; /* (C) */
-    float *dln_f_bias_sum = acts + 1328; /* (C) */
-    float *dh_0_mlp_c_proj_bias_sum = acts + 1328; /* (C) */
-    float *dh0_mlp_gelu = acts + 736; /* (B, T, F) */
-    float *dh0_mlp_fc_bias = acts + 368; /* (B, T, F) */
-    float *dh_0_mlp_c_fc_bias_sum = acts + 1328; /* (F) */
-    float *dh0_ln_2 = acts + 2336; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 3824; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts + 2560; /* (C) */
-    float *dh_0_ln_2_bias_sum = acts + 2560; /* (C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 3600; /* (C) */
-    float *dh0_attn = acts + 3600; /* (B, T, C) */
-    float *dh0_attn_q = acts + 2112; /* (B, T, C) */
-    float *dh0_attn_k = acts + 2336; /* (B, T, C) */
-    float *dh0_attn_v = acts + 656; /* (B, T, C) */
-    float *dh0_attn_v_1 = acts; /* (B, T, 3C) */
-    float *dh0_attn_k_1 = acts + 656; /* (B, T, 3C) */
-    float *dh0_attn_q_1 = acts + 1312; /* (B, T, 3C) */
-    float *dh0_attn_qkv_bias_acc = acts + 1968; /* (B, T, 3C) */
-    float *dh_0_attn_c_attn_bias_sum = acts + 3600; /* (3C) */
-    float *dh0_ln_1 = acts + 3600; /* (B, T, C) */
-    float *dembed_pos_acc = acts + 3376; /* (B, T, C) */
-    float *dh_0_ln_1_weight_1 = acts; /* (C) */
-    float *dh_0_ln_1_bias_sum = acts + 3152; /* (C) */
+    float *h0_mlp_proj_bias = acts + 1552; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 3712; /* (B, T, C) */
+    float *ln_f = acts + 3936; /* (B, T, C) */
+    float *logits = acts + 368; /* (B, T, V) */
+    float *loss = acts + 4208; /* (1) */
+    float *dlogits = acts + 1552; /* (B, T, V) */
+    float *dln_f = acts + 368; /* (B, T, C) */
+    float *dwte_weight_1 = acts + 656; /* (V, C) */
+    float *dh0_resid_mlp = acts + 3936; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 592; /* (C) */
+    float *dln_f_bias_sum = acts + 592; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 3712; /* (C) */
+    float *dh0_mlp_gelu = acts + 1552; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 1184; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 3712; /* (F) */
+    float *dh0_ln_2 = acts + 3712; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 3488; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 3936; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 3264; /* (C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 3264; /* (C) */
+    float *dh0_attn = acts + 3264; /* (B, T, C) */
+    float *dh0_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 1184; /* (3C) */
+    float *dh0_ln_1 = acts + 1184; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 1408; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts + 1632; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts; /* (C) */
     float *dwpe_T_sum = acts; /* (HD, C) */
-    float *dwpe_T = acts + 3152; /* (11, C) */
+    float *dwpe_T = acts + 1184; /* (11, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
-    float *dwte_weight_acc = acts + 528; /* (V, C) */
+    float *dwte_weight_acc = acts + 1184; /* (V, C) */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
     elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
@@ -1415,7 +1389,7 @@ static void run_train(irc_ctx *ctx)
     narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
     narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
     narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
+    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
     gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
     add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
     gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
@@ -1448,25 +1422,21 @@ static void run_train(irc_ctx *ctx)
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
     gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
     gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
-    attention_grad_31(ctx, dh0_attn_q, dh0_attn_k, dh0_attn_v, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v); /* k33 dh0.attn.v */
-    pad_32(dh0_attn_v_1, dh0_attn_v); /* k34 dh0.attn.v */
-    pad_33(dh0_attn_k_1, dh0_attn_k); /* k35 dh0.attn.k */
-    pad_34(dh0_attn_q_1, dh0_attn_q); /* k36 dh0.attn.q */
-    elementwise_35(dh0_attn_qkv_bias_acc, dh0_attn_v_1, dh0_attn_k_1, dh0_attn_q_1); /* k37 dh0.attn.qkv+bias.acc */
-    reduce_rows_36(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k38 dtransformer.h.0.attn.c_attn.bias.sum */
+    attention_grad_31(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 18, dh0_attn_qkv_bias_acc + 36, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k33 dh0.attn.qkv+bias.acc */
+    reduce_rows_32(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k34 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
-    gemm_37(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k39 dh0.ln_1 */
-    gemm_38(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.weight */
-    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k41 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k42 dtransformer.h.0.ln_1.weight */
+    gemm_33(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k35 dh0.ln_1 */
+    gemm_34(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k36 dtransformer.h.0.attn.c_attn.weight */
+    norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k37 dembed+pos.acc */
+    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k38 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k43 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k39 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
-    reduce_rows_39(dwpe_T_sum, dembed_pos_acc); /* k44 dwpe[:T].sum */
-    pad_40(dwpe_T, dwpe_T_sum); /* k45 dwpe[:T] */
+    reduce_rows_35(dwpe_T_sum, dembed_pos_acc); /* k40 dwpe[:T].sum */
+    pad_36(dwpe_T, dwpe_T_sum); /* k41 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
-    embedding_grad_41(dwte_weight_2, dembed_pos_acc, tokens); /* k46 dtransformer.wte.weight */
-    elementwise_42(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k47 dtransformer.wte.weight.acc */
+    embedding_grad_37(dwte_weight_2, dembed_pos_acc, tokens); /* k42 dtransformer.wte.weight */
+    elementwise_38(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k43 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
 }
 
@@ -1514,17 +1484,17 @@ static void run_prefill(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 11, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 11, C) in rows of 3C */
 
-    embedding_43(embed, wte_weight, tokens); /* k0 embed */
-    embedding_44(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_45(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_46(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_47(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_48(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_45(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_49(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_50(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_45(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_51(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_39(embed, wte_weight, tokens); /* k0 embed */
+    embedding_40(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_41(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_42(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_43(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_44(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_41(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_45(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_46(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_41(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_47(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1571,17 +1541,17 @@ static void run_decode(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 1, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 1, C) in rows of 3C */
 
-    embedding_52(embed, wte_weight, tokens); /* k0 embed */
-    embedding_53(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_54(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_55(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_56(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_57(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_54(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_58(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_59(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_54(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_60(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_48(embed, wte_weight, tokens); /* k0 embed */
+    embedding_49(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_50(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_51(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_52(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_53(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_50(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_54(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_55(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_50(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_56(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1625,7 +1595,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 4288))
+    if (reserve_acts(m, 4224))
         return 1;
     if (m->grads)
         return 0;
@@ -1812,7 +1782,7 @@ IRC_EXPORT int irc_snap_neon_backward(irc_snap_neon *m, const int32_t *tokens, c
     if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[4272];
+    *loss = m->acts[4208];
     return 0;
 }
 

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 2000 floats, prefill and decode 2000,
- * training step 6256); the training state (gradients and AdamW's two moments,
+ * training step 6304); the training state (gradients and AdamW's two moments,
  * 3 x 11168 floats); the key/value cache (320 floats: 1 layers x keys and
  * values x 10 positions x 16).
  * Target: avx512 (16 lanes).
@@ -193,18 +193,20 @@ static void rope_5(float *out, const float *x)
     }
 }
 
-/* attention_6: h0.attn, h0.attn
- * out = causal softmax(q kᵀ / √8) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+/* attention_6: h0.attn
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (2, 5, 4·8) inside rows of 32 floats
  * k,v are (2, 5, 2·8) inside rows of 16 / 16 floats
  * out is (2, 5, 4·8); query head h reads kv head h / 2 */
 static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int h = 0; h < 4; h++) {
@@ -213,22 +215,34 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 8;
             irc_pack_keys(kp, k + (size_t)b * 5 * 16 + kh * 8, 16, 5, 8);
             irc_pack_rows(vp, v + (size_t)b * 5 * 16 + kh * 8, 16, 5, 8);
-            float p[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 5 ? t0 + r : 5 - 1;
                     qr[r] = q + ((size_t)b * 5 + t) * 32 + h * 8;
-                    o[r] = t0 + r < 5 ? out + ((size_t)b * 5 + t) * 32 + h * 8 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 8, last + 1, 8, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 5 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 32 + h * 8, 1.0f / sum, acc[r], 8);
+                }
             }
         }
     }
@@ -351,10 +365,68 @@ static void cross_entropy_12(const float *logits, const int32_t *targets, float 
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* elementwise_13: h0.mlp.silu
+/* attention_13: h0.attn
+ * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
+ * q   is (2, 5, 4·8) inside rows of 32 floats
+ * k,v are (2, 5, 2·8) inside rows of 16 / 16 floats
+ * out is (2, 5, 4·8); query head h reads kv head h / 2
+ * lse is (2, 5, 4) */
+static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
+{
+    const float scale = 3.5355339059327373e-1f;
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int b = 0; b < 2; b++) {
+        for (int h = 0; h < 4; h++) {
+            const int kh = h / 2;
+            float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
+            float *vp = kp + (size_t)TP * 8;
+            irc_pack_keys(kp, k + (size_t)b * 5 * 16 + kh * 8, 16, 5, 8);
+            irc_pack_rows(vp, v + (size_t)b * 5 * 16 + kh * 8, 16, 5, 8);
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
+            for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
+                /* Rows past T repeat the last row; they are not stored. */
+                const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
+                const float *qr[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
+                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                    const int t = t0 + r < 5 ? t0 + r : 5 - 1;
+                    qr[r] = q + ((size_t)b * 5 + t) * 32 + h * 8;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
+                }
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 8, 8, n, 8);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 5 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 32 + h * 8, 1.0f / sum, acc[r], 8);
+                    lse[row * 4 + h] = m[r] + logf(sum);
+                }
+            }
+        }
+    }
+}
+
+/* elementwise_14: h0.mlp.silu
  * out0 = silu(in0)
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_13(float *out0, const float *in0)
+static void elementwise_14(float *out0, const float *in0)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -366,10 +438,10 @@ static void elementwise_13(float *out0, const float *in0)
     }
 }
 
-/* elementwise_14: h0.mlp.swiglu, dh0.mlp.up
+/* elementwise_15: h0.mlp.swiglu, dh0.mlp.up
  * out0 = in0 * in1
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0, const float *in1)
+static void elementwise_15(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -382,12 +454,12 @@ static void elementwise_14(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* softmax_cross_entropy_15: dlogits
+/* softmax_cross_entropy_16: dlogits
  * Over each row of V = 41 logits (10 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (10, 41); targets is (10); loss is (1); dlogits is (10, 41) */
-static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     double total = 0.0;
     int count = 0;
@@ -429,13 +501,13 @@ static void softmax_cross_entropy_15(const float *logits, const int32_t *targets
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_16: dln_f
+/* gemm_17: dln_f
  * out (10, 32) = inp (10, 41) · w
  * out  is (10, 32)
  * inp  is (10, 41)
  * w    is (41, 32)
  */
-static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 41,
@@ -447,14 +519,14 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_17: dlm_head.weight
+/* gemm_18: dlm_head.weight
  * out (41, 32) = inp (41, 10) · w
  * out  is (41, 32)
  * inp  is (10, 41), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 41, .N = 32, .K = 10,
@@ -467,11 +539,11 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh0.resid_mlp
+/* norm_grad_19: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (10, 32); w is (32) */
-static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -499,9 +571,9 @@ static void norm_grad_18(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_19: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
+/* norm_grad_20: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (10, 32), dw is (32) */
-static void norm_grad_19(float *dw, const float *dy, const float *x)
+static void norm_grad_20(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 10; r++) {
@@ -516,13 +588,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_20: dh0.mlp.swiglu
+/* gemm_21: dh0.mlp.swiglu
  * out (10, 56) = inp (10, 32) · w
  * out  is (10, 56)
  * inp  is (10, 32)
  * w    is (32, 56)
  */
-static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 56, .K = 32,
@@ -534,14 +606,14 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_21: dmodel.layers.0.mlp.down_proj.weight
+/* gemm_22: dmodel.layers.0.mlp.down_proj.weight
  * out (32, 56) = inp (32, 10) · w
  * out  is (32, 56)
  * inp  is (10, 32), read transposed
  * w    is (10, 56)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 56, .K = 10,
@@ -554,10 +626,10 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_22: dh0.mlp.gate
+/* elementwise_23: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -572,13 +644,13 @@ static void elementwise_22(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
  * out (10, 32) = inp (10, 56) · w
  * out  is (10, 32)
  * inp  is (10, 56)
  * w    is (56, 32)
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 56,
@@ -590,14 +662,14 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (56, 32) = inp (56, 10) · w
  * out  is (56, 32)
  * inp  is (10, 56), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 56, .N = 32, .K = 10,
@@ -610,10 +682,10 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.post_attn_norm.acc
+/* elementwise_26: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
+static void elementwise_26(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -626,11 +698,11 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
+/* norm_grad_add_27: dh0.resid_attn.acc, dembed.acc
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (10, 32); w is (32) */
-static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -658,13 +730,13 @@ static void norm_grad_add_26(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_27: dh0.attn, dh0.input_norm
+/* gemm_28: dh0.attn, dh0.input_norm
  * out (10, 32) = inp (10, 32) · w
  * out  is (10, 32)
  * inp  is (10, 32)
  * w    is (32, 32)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 32,
@@ -676,14 +748,14 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (32, 32) = inp (32, 10) · w
  * out  is (32, 32)
  * inp  is (10, 32), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 10,
@@ -696,21 +768,25 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_29: dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √8;
+/* attention_grad_30: dh0.attn.v
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √8;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 2 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (2, 5, 4·8); dk, dv are (2, 5, 2·8);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, out are (2, 5, 4·8); lse is (2, 5, 4)
+ * dq is (2, 5, 4·8), dk, dv are (2, 5, 2·8), inside rows of 32 / 16 / 16 floats
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 2; b++) {
         for (int kh = 0; kh < 2; kh++) {
@@ -720,41 +796,36 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 16, 5, 8);
             irc_pack_keys(vp, v + (size_t)b * 5 * 16 + kh * 8, 16, 5, 8);
             memset(dkr, 0, 2 * sizeof(float) * 40);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[8];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh * 2; h < (kh + 1) * 2; h++) {
                 for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 5 ? t0 + r : 5 - 1;
-                        qr[r] = q + ((size_t)b * 5 + t) * 32 + h * 8;
-                        go[r] = dout + ((size_t)b * 5 + t) * 32 + h * 8;
-                        dqr[r] = t0 + r < 5 ? dq + ((size_t)b * 5 + t) * 32 + h * 8 : unused;
+                        const size_t row = (size_t)b * 5 + t;
+                        qr[r] = q + row * 32 + h * 8;
+                        go[r] = dout + row * 32 + h * 8;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 5 ? lse[row * 4 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 32 + h * 8, 8);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 8, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 8, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 5 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 8, nb, 8, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 8, nb, 8, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 16, 16, n, 8);
+                        irc_rank4_rows(dkr + (size_t)s0 * 8, ds[0], KB, qr, n, 8);
+                        irc_rank4_rows(dvr + (size_t)s0 * 8, p[0], KB, go, n, 8);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 16, last + 1, 8, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 8);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 8);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 5 + t0 + r) * 32 + h * 8, dqa[r], 8 * sizeof(float));
                 }
             }
             for (int s = 0; s < 5; s++) {
@@ -765,11 +836,11 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_30: dh0.attn.k
+/* rope_31: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 2·8) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -792,11 +863,11 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* rope_31: dh0.attn.q
+/* rope_32: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 4·8) */
-static void rope_31(float *out, const float *x)
+static void rope_32(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -819,13 +890,13 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* gemm_32: dh0.input_norm, dh0.input_norm
+/* gemm_33: dh0.input_norm, dh0.input_norm
  * out (10, 32) = inp (10, 16) · w
  * out  is (10, 32)
  * inp  is (10, 16)
  * w    is (16, 32)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 16,
@@ -837,14 +908,14 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (16, 32) = inp (16, 10) · w
  * out  is (16, 32)
  * inp  is (10, 16), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 10,
@@ -857,10 +928,10 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_34: dh0.input_norm.acc
+/* elementwise_35: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -875,48 +946,20 @@ static void elementwise_34(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_35: dmodel.embed_tokens.weight
+/* embedding_grad_36: dmodel.embed_tokens.weight
  * dtable (41, 32) = Σ of the rows of dy (10, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1312 * sizeof(float));
     for (int r = 0; r < 10; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* rope_36: h0.attn.q_rope
+/* rope_37: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 4·8), pos is (1, 10) */
-static void rope_36(float *out, const float *x, const int32_t *pos)
-{
-    for (int bt = 0; bt < 10; bt++) {
-        const int t = pos[bt];
-        float c[4], s[4];
-        for (int i = 0; i < 4; i++) {
-            /* The angle in double: t · θ_i loses bits in float for long contexts. */
-            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
-            c[i] = (float)cos(ang);
-            s[i] = (float)sin(ang);
-        }
-        for (int h = 0; h < 4; h++) {
-            const float *xh = x + (size_t)bt * 32 + h * 8;
-            float *oh = out + (size_t)bt * 32 + h * 8;
-            for (int i = 0; i < 4; i++) {
-                float x1 = xh[i], x2 = xh[i + 4];
-                oh[i] = x1 * c[i] - x2 * s[i];
-                oh[i + 4] = x2 * c[i] + x1 * s[i];
-            }
-        }
-    }
-}
-
-/* rope_37: h0.attn.k_rope
- * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
- * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
- * t = pos[b, t] (the tokens' positions in their sequences).
- * x, out are (1, 10, 2·8), pos is (1, 10) */
 static void rope_37(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 10; bt++) {
@@ -928,6 +971,34 @@ static void rope_37(float *out, const float *x, const int32_t *pos)
             c[i] = (float)cos(ang);
             s[i] = (float)sin(ang);
         }
+        for (int h = 0; h < 4; h++) {
+            const float *xh = x + (size_t)bt * 32 + h * 8;
+            float *oh = out + (size_t)bt * 32 + h * 8;
+            for (int i = 0; i < 4; i++) {
+                float x1 = xh[i], x2 = xh[i + 4];
+                oh[i] = x1 * c[i] - x2 * s[i];
+                oh[i + 4] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+/* rope_38: h0.attn.k_rope
+ * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
+ * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
+ * t = pos[b, t] (the tokens' positions in their sequences).
+ * x, out are (1, 10, 2·8), pos is (1, 10) */
+static void rope_38(float *out, const float *x, const int32_t *pos)
+{
+    for (int bt = 0; bt < 10; bt++) {
+        const int t = pos[bt];
+        float c[4], s[4];
+        for (int i = 0; i < 4; i++) {
+            /* The angle in double: t · θ_i loses bits in float for long contexts. */
+            double ang = (double)t * pow(1e4, -2.0 * i / 8.0);
+            c[i] = (float)cos(ang);
+            s[i] = (float)sin(ang);
+        }
         for (int h = 0; h < 2; h++) {
             const float *xh = x + (size_t)bt * 16 + h * 8;
             float *oh = out + (size_t)bt * 16 + h * 8;
@@ -940,7 +1011,7 @@ static void rope_37(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_38: h0.attn
+/* cached_attention_39: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -950,7 +1021,7 @@ static void rope_37(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 10, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (10), each in 0..9 (checked by the caller)
  * out is (1, 10, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_38(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_39(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 10; t++) {
@@ -960,7 +1031,7 @@ static void cached_attention_38(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[9] + 1) * 320 >= 262144)
+        if ((size_t)(pos[9] + 1) * 320 >= 8192)
     for (int t = 0; t < 10; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -985,18 +1056,18 @@ static void cached_attention_38(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* embedding_39: embed
+/* embedding_40: embed
  * out (R = 1, C = 32) = table[ids]; table is (41, 32), ids is (1), checked by the caller */
-static void embedding_39(float *out, const float *table, const int32_t *ids)
+static void embedding_40(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_40: h0.input_norm
+/* norm_41: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w is (32) */
-static void norm_40(const float *x, float *out, const float *w)
+static void norm_41(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1005,13 +1076,13 @@ static void norm_40(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_41: h0.attn.q, h0.attn.out
+/* gemm_42: h0.attn.q, h0.attn.out
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1023,13 +1094,13 @@ static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_42: h0.attn.k, h0.attn.v
+/* gemm_43: h0.attn.k, h0.attn.v
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1041,12 +1112,12 @@ static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_43: h0.attn.q_rope
+/* rope_44: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_43(float *out, const float *x, const int32_t *pos)
+static void rope_44(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1069,12 +1140,12 @@ static void rope_43(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_44: h0.attn.k_rope
+/* rope_45: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_44(float *out, const float *x, const int32_t *pos)
+static void rope_45(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1097,7 +1168,7 @@ static void rope_44(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_45: h0.attn
+/* cached_attention_46: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1107,7 +1178,7 @@ static void rope_44(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (1), each in 0..9 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1117,7 +1188,7 @@ static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 3.5355339059327373e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 32 >= 262144)
+        if ((size_t)(pos[0] + 1) * 32 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 4; h++) {
             const int kh = h / 2, n = pos[t] + 1;
@@ -1142,10 +1213,10 @@ static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_46: h0.post_attn_norm, ln_f
+/* add_norm_47: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w is (32) */
-static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_47(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1155,13 +1226,13 @@ static void add_norm_46(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_47: h0.mlp.gate, h0.mlp.up
+/* gemm_48: h0.mlp.gate, h0.mlp.up
  * out (1, 56) = inp (1, 32) · wᵀ
  * out  is (1, 56)
  * inp  is (1, 32)
  * w    is (56, 32), read transposed
  */
-static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 56, .K = 32,
@@ -1173,10 +1244,10 @@ static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_48: h0.mlp.swiglu
+/* elementwise_49: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_48(float *out0, const float *in0, const float *in1)
+static void elementwise_49(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -1190,13 +1261,13 @@ static void elementwise_48(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_49: h0.mlp.down
+/* gemm_50: h0.mlp.down
  * out (1, 32) = inp (1, 56) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 56)
  * w    is (32, 56), read transposed
  */
-static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 56,
@@ -1208,13 +1279,13 @@ static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_50: logits
+/* gemm_51: logits
  * out (1, 41) = inp (1, 32) · wᵀ
  * out  is (1, 41)
  * inp  is (1, 32)
  * w    is (41, 32), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 41, .K = 32,
@@ -1329,6 +1400,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_q_rope = acts + 4000; /* (B, T, C) */
     float *h0_attn_k_rope = acts + 6080; /* (B, T, NKV*HD) */
     float *h0_attn = acts + 4320; /* (B, T, C) */
+    float *h0_attn_lse = acts + 6240; /* (B, T, 4) */
     float *h0_attn_out = acts; /* (B, T, C) */
     float *h0_resid_attn = acts + 4640; /* (B, T, C) */
     float *h0_post_attn_norm = acts + 4960; /* (B, T, C) */
@@ -1340,7 +1412,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_resid_mlp = acts + 5280; /* (B, T, C) */
     float *ln_f = acts + 5600; /* (B, T, C) */
     float *logits = acts + 2240; /* (B, T, V) */
-    float *loss = acts + 6240; /* (1) */
+    float *loss = acts + 6288; /* (1) */
     float *dlogits = acts + 2656; /* (B, T, V) */
     float *dln_f = acts + 2240; /* (B, T, C) */
     float *dh0_resid_mlp = acts + 5600; /* (B, T, C) */
@@ -1354,9 +1426,9 @@ static void run_train(irc_ctx *ctx)
     float *dh0_resid_attn_acc = acts + 5280; /* (B, T, C) */
     float *dlayers_0_post_attention_layernorm_weight_1 = acts + 5600; /* (C) */
     float *dh0_attn = acts + 4640; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 4320; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 4960; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 5120; /* (B, T, NKV*HD) */
+    float *dh0_attn_q_rope = acts + 4960; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 5600; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 5760; /* (B, T, NKV*HD) */
     float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
     float *dh0_attn_q = acts + 4000; /* (B, T, C) */
     float *dh0_input_norm = acts + 4320; /* (B, T, C) */
@@ -1374,47 +1446,47 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[21] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */ ctx->prof[22] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */ ctx->prof[23] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */ ctx->prof[24] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_13(ctx, h0_attn, h0_attn_lse, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */ ctx->prof[24] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[25] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[26] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[27] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[28] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */ ctx->prof[29] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */ ctx->prof[30] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */ ctx->prof[29] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */ ctx->prof[30] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */ ctx->prof[31] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */ ctx->prof[32] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */ ctx->prof[33] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */ ctx->prof[48] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */ ctx->prof[50] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[51] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k35 dh0.attn.v */ ctx->prof[52] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_30(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */ ctx->prof[53] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_31(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */ ctx->prof[54] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */ ctx->prof[55] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[56] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */ ctx->prof[60] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[61] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */ ctx->prof[62] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[63] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[64] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */ ctx->prof[48] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */ ctx->prof[50] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[51] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */ ctx->prof[52] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */ ctx->prof[53] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */ ctx->prof[54] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */ ctx->prof[55] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[56] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */ ctx->prof[60] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[61] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */ ctx->prof[62] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[63] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[64] += irc_seconds() - t0; }
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1463,9 +1535,9 @@ static void run_prefill(irc_ctx *ctx)
     { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[67] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[68] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[69] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_36(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[70] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_37(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[71] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_38(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[72] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_37(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[70] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_38(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[71] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_39(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[72] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[73] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[74] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[75] += irc_seconds() - t0; }
@@ -1517,22 +1589,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    { double t0 = irc_seconds(); embedding_39(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[81] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_40(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[82] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[83] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[84] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[85] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_43(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[86] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_44(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[87] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_45(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[88] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[89] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_46(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[90] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[91] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[92] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_48(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[93] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_49(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[94] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[95] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_50(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[96] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_40(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[81] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_41(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[82] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[83] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_43(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[84] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_43(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[85] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_44(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[86] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_45(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[87] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_46(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[88] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[89] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_47(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[90] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[91] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[92] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_49(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[93] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_50(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[94] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_47(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[95] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_51(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[96] += irc_seconds() - t0; }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1576,7 +1648,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 6256))
+    if (reserve_acts(m, 6304))
         return 1;
     if (m->grads)
         return 0;
@@ -1763,7 +1835,7 @@ IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tok
     if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[6240];
+    *loss = m->acts[6288];
     return 0;
 }
 
@@ -1825,55 +1897,55 @@ static const irc_profile_info PROFILE[] = {
     {"train", 4, "gemm_3", "h0.attn.v", 10240},
     {"train", 5, "rope_4", "h0.attn.q_rope", 0},
     {"train", 6, "rope_5", "h0.attn.k_rope", 0},
-    {"train", 7, "attention_6", "h0.attn", 3200},
+    {"train", 7, "attention_13", "h0.attn", 3200},
     {"train", 8, "gemm_2", "h0.attn.out", 20480},
     {"train", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"train", 10, "gemm_8", "h0.mlp.gate", 35840},
     {"train", 11, "gemm_8", "h0.mlp.up", 35840},
-    {"train", 12, "elementwise_13", "h0.mlp.silu", 0},
-    {"train", 13, "elementwise_14", "h0.mlp.swiglu", 0},
+    {"train", 12, "elementwise_14", "h0.mlp.silu", 0},
+    {"train", 13, "elementwise_15", "h0.mlp.swiglu", 0},
     {"train", 14, "gemm_10", "h0.mlp.down", 35840},
     {"train", 15, "add_norm_7", "ln_f", 0},
     {"train", 16, "gemm_11", "logits", 26240},
-    {"train", 17, "softmax_cross_entropy_15", "dlogits", 0},
-    {"train", 18, "gemm_16", "dln_f", 26240},
-    {"train", 19, "gemm_17", "dlm_head.weight", 26240},
-    {"train", 20, "norm_grad_18", "dh0.resid_mlp", 0},
-    {"train", 21, "norm_grad_19", "dmodel.norm.weight", 0},
-    {"train", 22, "gemm_20", "dh0.mlp.swiglu", 35840},
-    {"train", 23, "gemm_21", "dmodel.layers.0.mlp.down_proj.weight", 35840},
-    {"train", 24, "elementwise_22", "dh0.mlp.gate", 0},
-    {"train", 25, "elementwise_14", "dh0.mlp.up", 0},
-    {"train", 26, "gemm_23", "dh0.post_attn_norm", 35840},
-    {"train", 27, "gemm_24", "dmodel.layers.0.mlp.up_proj.weight", 35840},
-    {"train", 28, "gemm_23", "dh0.post_attn_norm", 35840},
-    {"train", 29, "gemm_24", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
-    {"train", 30, "elementwise_25", "dh0.post_attn_norm.acc", 0},
-    {"train", 31, "norm_grad_add_26", "dh0.resid_attn.acc", 0},
-    {"train", 32, "norm_grad_19", "dmodel.layers.0.post_attention_layernorm.weight", 0},
-    {"train", 33, "gemm_27", "dh0.attn", 20480},
-    {"train", 34, "gemm_28", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
-    {"train", 35, "attention_grad_29", "dh0.attn.v", 0},
-    {"train", 36, "rope_30", "dh0.attn.k", 0},
-    {"train", 37, "rope_31", "dh0.attn.q", 0},
-    {"train", 38, "gemm_32", "dh0.input_norm", 10240},
-    {"train", 39, "gemm_33", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
-    {"train", 40, "gemm_32", "dh0.input_norm", 10240},
-    {"train", 41, "gemm_33", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
-    {"train", 42, "gemm_27", "dh0.input_norm", 20480},
-    {"train", 43, "elementwise_34", "dh0.input_norm.acc", 0},
-    {"train", 44, "gemm_28", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
-    {"train", 45, "norm_grad_add_26", "dembed.acc", 0},
-    {"train", 46, "norm_grad_19", "dmodel.layers.0.input_layernorm.weight", 0},
-    {"train", 47, "embedding_grad_35", "dmodel.embed_tokens.weight", 0},
+    {"train", 17, "softmax_cross_entropy_16", "dlogits", 0},
+    {"train", 18, "gemm_17", "dln_f", 26240},
+    {"train", 19, "gemm_18", "dlm_head.weight", 26240},
+    {"train", 20, "norm_grad_19", "dh0.resid_mlp", 0},
+    {"train", 21, "norm_grad_20", "dmodel.norm.weight", 0},
+    {"train", 22, "gemm_21", "dh0.mlp.swiglu", 35840},
+    {"train", 23, "gemm_22", "dmodel.layers.0.mlp.down_proj.weight", 35840},
+    {"train", 24, "elementwise_23", "dh0.mlp.gate", 0},
+    {"train", 25, "elementwise_15", "dh0.mlp.up", 0},
+    {"train", 26, "gemm_24", "dh0.post_attn_norm", 35840},
+    {"train", 27, "gemm_25", "dmodel.layers.0.mlp.up_proj.weight", 35840},
+    {"train", 28, "gemm_24", "dh0.post_attn_norm", 35840},
+    {"train", 29, "gemm_25", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
+    {"train", 30, "elementwise_26", "dh0.post_attn_norm.acc", 0},
+    {"train", 31, "norm_grad_add_27", "dh0.resid_attn.acc", 0},
+    {"train", 32, "norm_grad_20", "dmodel.layers.0.post_attention_layernorm.weight", 0},
+    {"train", 33, "gemm_28", "dh0.attn", 20480},
+    {"train", 34, "gemm_29", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
+    {"train", 35, "attention_grad_30", "dh0.attn.v", 8000},
+    {"train", 36, "rope_31", "dh0.attn.k", 0},
+    {"train", 37, "rope_32", "dh0.attn.q", 0},
+    {"train", 38, "gemm_33", "dh0.input_norm", 10240},
+    {"train", 39, "gemm_34", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
+    {"train", 40, "gemm_33", "dh0.input_norm", 10240},
+    {"train", 41, "gemm_34", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
+    {"train", 42, "gemm_28", "dh0.input_norm", 20480},
+    {"train", 43, "elementwise_35", "dh0.input_norm.acc", 0},
+    {"train", 44, "gemm_29", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
+    {"train", 45, "norm_grad_add_27", "dembed.acc", 0},
+    {"train", 46, "norm_grad_20", "dmodel.layers.0.input_layernorm.weight", 0},
+    {"train", 47, "embedding_grad_36", "dmodel.embed_tokens.weight", 0},
     {"prefill", 0, "embedding_0", "embed", 0},
     {"prefill", 1, "norm_1", "h0.input_norm", 0},
     {"prefill", 2, "gemm_2", "h0.attn.q", 20480},
     {"prefill", 3, "gemm_3", "h0.attn.k", 10240},
     {"prefill", 4, "gemm_3", "h0.attn.v", 10240},
-    {"prefill", 5, "rope_36", "h0.attn.q_rope", 0},
-    {"prefill", 6, "rope_37", "h0.attn.k_rope", 0},
-    {"prefill", 7, "cached_attention_38", "h0.attn", 0},
+    {"prefill", 5, "rope_37", "h0.attn.q_rope", 0},
+    {"prefill", 6, "rope_38", "h0.attn.k_rope", 0},
+    {"prefill", 7, "cached_attention_39", "h0.attn", 0},
     {"prefill", 8, "gemm_2", "h0.attn.out", 20480},
     {"prefill", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"prefill", 10, "gemm_8", "h0.mlp.gate", 35840},
@@ -1882,22 +1954,22 @@ static const irc_profile_info PROFILE[] = {
     {"prefill", 13, "gemm_10", "h0.mlp.down", 35840},
     {"prefill", 14, "add_norm_7", "ln_f", 0},
     {"prefill", 15, "gemm_11", "logits", 26240},
-    {"decode", 0, "embedding_39", "embed", 0},
-    {"decode", 1, "norm_40", "h0.input_norm", 0},
-    {"decode", 2, "gemm_41", "h0.attn.q", 2048},
-    {"decode", 3, "gemm_42", "h0.attn.k", 1024},
-    {"decode", 4, "gemm_42", "h0.attn.v", 1024},
-    {"decode", 5, "rope_43", "h0.attn.q_rope", 0},
-    {"decode", 6, "rope_44", "h0.attn.k_rope", 0},
-    {"decode", 7, "cached_attention_45", "h0.attn", 0},
-    {"decode", 8, "gemm_41", "h0.attn.out", 2048},
-    {"decode", 9, "add_norm_46", "h0.post_attn_norm", 0},
-    {"decode", 10, "gemm_47", "h0.mlp.gate", 3584},
-    {"decode", 11, "gemm_47", "h0.mlp.up", 3584},
-    {"decode", 12, "elementwise_48", "h0.mlp.swiglu", 0},
-    {"decode", 13, "gemm_49", "h0.mlp.down", 3584},
-    {"decode", 14, "add_norm_46", "ln_f", 0},
-    {"decode", 15, "gemm_50", "logits", 2624},
+    {"decode", 0, "embedding_40", "embed", 0},
+    {"decode", 1, "norm_41", "h0.input_norm", 0},
+    {"decode", 2, "gemm_42", "h0.attn.q", 2048},
+    {"decode", 3, "gemm_43", "h0.attn.k", 1024},
+    {"decode", 4, "gemm_43", "h0.attn.v", 1024},
+    {"decode", 5, "rope_44", "h0.attn.q_rope", 0},
+    {"decode", 6, "rope_45", "h0.attn.k_rope", 0},
+    {"decode", 7, "cached_attention_46", "h0.attn", 0},
+    {"decode", 8, "gemm_42", "h0.attn.out", 2048},
+    {"decode", 9, "add_norm_47", "h0.post_attn_norm", 0},
+    {"decode", 10, "gemm_48", "h0.mlp.gate", 3584},
+    {"decode", 11, "gemm_48", "h0.mlp.up", 3584},
+    {"decode", 12, "elementwise_49", "h0.mlp.swiglu", 0},
+    {"decode", 13, "gemm_50", "h0.mlp.down", 3584},
+    {"decode", 14, "add_norm_47", "ln_f", 0},
+    {"decode", 15, "gemm_51", "logits", 2624},
 };
 
 IRC_EXPORT int irc_snap_profile_profile_count(void) { return 97; }

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 400 floats, prefill and decode 576,
- * training step 1264); the training state (gradients and AdamW's two moments,
+ * training step 1280); the training state (gradients and AdamW's two moments,
  * 3 x 1632 floats); the key/value cache (64 floats: 1 layers x keys and
  * values x 8 positions x 4).
  * Target: scalar (1 lanes).
@@ -191,18 +191,20 @@ static void rope_5(float *out, const float *x)
     }
 }
 
-/* attention_6: h0.attn, h0.attn
- * out = causal softmax(q kᵀ / √4) v, IRC_ATTN_ROWS query rows at a time. A thread packs its
- * head's keys in panels of IRC_VW and its values in contiguous rows (in its part of
- * ctx->work), so each key or value vector it loads feeds IRC_ATTN_ROWS broadcast FMAs; the
- * scores live in row buffers of T, so no T×T matrix is ever stored.
+/* attention_6: h0.attn
+ * out = causal softmax(q kᵀ / √4) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * q   is (1, 5, 3·4) inside rows of 12 floats
  * k,v are (1, 5, 1·4) inside rows of 4 / 4 floats
  * out is (1, 5, 3·4); query head h reads kv head h / 3 */
 static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 5e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 1; b++) {
         for (int h = 0; h < 3; h++) {
@@ -211,22 +213,34 @@ static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k
             float *vp = kp + (size_t)TP * 4;
             irc_pack_keys(kp, k + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
             irc_pack_rows(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            float p[IRC_ATTN_ROWS][TP], unused[4];
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][4];
             for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row into a scratch output. */
+                /* Rows past T repeat the last row; they are not stored. */
                 const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                const int nb = last / IRC_VW + 1;
                 const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], inv[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 5 ? t0 + r : 5 - 1;
                     qr[r] = q + ((size_t)b * 5 + t) * 12 + h * 4;
-                    o[r] = t0 + r < 5 ? out + ((size_t)b * 5 + t) * 12 + h * 4 : unused;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
                 }
-                irc_scores4(p[0], TP, qr, kp, nb, 4, scale);
-                for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                    inv[r] = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                irc_weighted_rows4(o, p[0], TP, vp, 4, last + 1, 4, inv);
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 4, 4, n, 4);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 5 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 12 + h * 4, 1.0f / sum, acc[r], 4);
+                }
             }
         }
     }
@@ -349,10 +363,68 @@ static void cross_entropy_12(const float *logits, const int32_t *targets, float 
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* elementwise_13: h0.mlp.silu
+/* attention_13: h0.attn
+ * out = causal softmax(q kᵀ / √4) v, flash style: IRC_ATTN_ROWS query rows at a time
+ * visit the keys in blocks of 128, keeping each row's running max m and sum l of
+ * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
+ * scores longer than a block is ever held. A thread packs its head's keys in panels of
+ * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
+ * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * lse = m + log l of each row: all the backward needs to recompute the probabilities.
+ * q   is (1, 5, 3·4) inside rows of 12 floats
+ * k,v are (1, 5, 1·4) inside rows of 4 / 4 floats
+ * out is (1, 5, 3·4); query head h reads kv head h / 3
+ * lse is (1, 5, 3) */
+static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
+{
+    const float scale = 5e-1f;
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
+    for (int b = 0; b < 1; b++) {
+        for (int h = 0; h < 3; h++) {
+            const int kh = h / 3;
+            float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
+            float *vp = kp + (size_t)TP * 4;
+            irc_pack_keys(kp, k + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
+            irc_pack_rows(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
+            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][4];
+            for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
+                /* Rows past T repeat the last row; they are not stored. */
+                const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
+                const float *qr[IRC_ATTN_ROWS];
+                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
+                irc_vf l[IRC_ATTN_ROWS];
+                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                    const int t = t0 + r < 5 ? t0 + r : 5 - 1;
+                    qr[r] = q + ((size_t)b * 5 + t) * 12 + h * 4;
+                    o[r] = acc[r];
+                    m[r] = -INFINITY;
+                    l[r] = irc_vzero();
+                }
+                memset(acc, 0, sizeof acc);
+                for (int s0 = 0; s0 <= last; s0 += KB) {
+                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                    float alpha[IRC_ATTN_ROWS];
+                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
+                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
+                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 4, 4, n, 4);
+                }
+                for (int r = 0; t0 + r <= last; r++) {
+                    const size_t row = (size_t)b * 5 + t0 + r;
+                    const float sum = irc_vhsum(l[r]);
+                    irc_scale_row(out + row * 12 + h * 4, 1.0f / sum, acc[r], 4);
+                    lse[row * 3 + h] = m[r] + logf(sum);
+                }
+            }
+        }
+    }
+}
+
+/* elementwise_14: h0.mlp.silu
  * out0 = silu(in0)
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_13(float *out0, const float *in0)
+static void elementwise_14(float *out0, const float *in0)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -364,10 +436,10 @@ static void elementwise_13(float *out0, const float *in0)
     }
 }
 
-/* elementwise_14: h0.mlp.swiglu, dh0.mlp.up
+/* elementwise_15: h0.mlp.swiglu, dh0.mlp.up
  * out0 = in0 * in1
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0, const float *in1)
+static void elementwise_15(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -380,12 +452,12 @@ static void elementwise_14(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* softmax_cross_entropy_15: dlogits
+/* softmax_cross_entropy_16: dlogits
  * Over each row of V = 19 logits (5 rows):
  * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
  * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
  * logits are (5, 19); targets is (5); loss is (1); dlogits is (5, 19) */
-static void softmax_cross_entropy_15(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     double total = 0.0;
     int count = 0;
@@ -427,13 +499,13 @@ static void softmax_cross_entropy_15(const float *logits, const int32_t *targets
     loss[0] = count ? (float)(total / count) : 0.0f;
 }
 
-/* gemm_16: dln_f
+/* gemm_17: dln_f
  * out (5, 12) = inp (5, 19) · w
  * out  is (5, 12)
  * inp  is (5, 19)
  * w    is (19, 12)
  */
-static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 19,
@@ -445,14 +517,14 @@ static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_17: dlm_head.weight
+/* gemm_18: dlm_head.weight
  * out (19, 12) = inp (19, 5) · w
  * out  is (19, 12)
  * inp  is (5, 19), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 19, .N = 12, .K = 5,
@@ -465,11 +537,11 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_18: dh0.resid_mlp
+/* norm_grad_19: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (5, 12); w is (12) */
-static void norm_grad_18(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
@@ -497,9 +569,9 @@ static void norm_grad_18(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_19: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
+/* norm_grad_20: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (5, 12), dw is (12) */
-static void norm_grad_19(float *dw, const float *dy, const float *x)
+static void norm_grad_20(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 12 * sizeof(float));
     for (int r = 0; r < 5; r++) {
@@ -514,13 +586,13 @@ static void norm_grad_19(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_20: dh0.mlp.swiglu
+/* gemm_21: dh0.mlp.swiglu
  * out (5, 20) = inp (5, 12) · w
  * out  is (5, 20)
  * inp  is (5, 12)
  * w    is (12, 20)
  */
-static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 20, .K = 12,
@@ -532,14 +604,14 @@ static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_21: dmodel.layers.0.mlp.down_proj.weight
+/* gemm_22: dmodel.layers.0.mlp.down_proj.weight
  * out (12, 20) = inp (12, 5) · w
  * out  is (12, 20)
  * inp  is (5, 12), read transposed
  * w    is (5, 20)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 20, .K = 5,
@@ -552,10 +624,10 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_22: dh0.mlp.gate
+/* elementwise_23: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -570,13 +642,13 @@ static void elementwise_22(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
  * out (5, 12) = inp (5, 20) · w
  * out  is (5, 12)
  * inp  is (5, 20)
  * w    is (20, 12)
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 20,
@@ -588,14 +660,14 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (20, 12) = inp (20, 5) · w
  * out  is (20, 12)
  * inp  is (5, 20), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 20, .N = 12, .K = 5,
@@ -608,10 +680,10 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.post_attn_norm.acc
+/* elementwise_26: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
+static void elementwise_26(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
@@ -624,11 +696,11 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
+/* norm_grad_add_27: dh0.resid_attn.acc, dembed.acc
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (5, 12); w is (12) */
-static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
@@ -656,13 +728,13 @@ static void norm_grad_add_26(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_27: dh0.attn, dh0.input_norm
+/* gemm_28: dh0.attn, dh0.input_norm
  * out (5, 12) = inp (5, 12) · w
  * out  is (5, 12)
  * inp  is (5, 12)
  * w    is (12, 12)
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 12,
@@ -674,14 +746,14 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (12, 12) = inp (12, 5) · w
  * out  is (12, 12)
  * inp  is (5, 12), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 12, .K = 5,
@@ -694,21 +766,25 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_29: dh0.attn.v
- * Backward of causal attention, recomputing each row's probabilities p from q and k:
- * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - Σ p dp) / √4;
+/* attention_grad_30: dh0.attn.v
+ * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
+ * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * p_s = exp(q_t·k_s / √4 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
+ * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √4;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 3 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
  * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
  * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs.
- * dout, dq are (1, 5, 3·4); dk, dv are (1, 5, 1·4);
+ * that many FMAs. No row of scores longer than a block is held.
+ * dout, out are (1, 5, 3·4); lse is (1, 5, 3)
+ * dq is (1, 5, 3·4), dk, dv are (1, 5, 1·4), inside rows of 12 / 4 / 4 floats
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
-static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v)
+static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                       const float *out, const float *lse)
 {
     const float scale = 5e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW };
+    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 1; b++) {
         for (int kh = 0; kh < 1; kh++) {
@@ -718,41 +794,36 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
             irc_pack_keys(kp, kb, 4, 5, 4);
             irc_pack_keys(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
             memset(dkr, 0, 2 * sizeof(float) * 20);
-            float p[IRC_ATTN_ROWS][TP], ds[IRC_ATTN_ROWS][TP], unused[4];
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][4];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
             for (int h = kh * 3; h < (kh + 1) * 3; h++) {
                 for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with p = 0: they add nothing. */
+                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
                     const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                    const int nb = last / IRC_VW + 1;
                     const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS];
+                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 5 ? t0 + r : 5 - 1;
-                        qr[r] = q + ((size_t)b * 5 + t) * 12 + h * 4;
-                        go[r] = dout + ((size_t)b * 5 + t) * 12 + h * 4;
-                        dqr[r] = t0 + r < 5 ? dq + ((size_t)b * 5 + t) * 12 + h * 4 : unused;
+                        const size_t row = (size_t)b * 5 + t;
+                        qr[r] = q + row * 12 + h * 4;
+                        go[r] = dout + row * 12 + h * 4;
+                        dqr[r] = dqa[r];
+                        lr[r] = t0 + r < 5 ? lse[row * 3 + h] : INFINITY;
+                        d[r] = irc_dot(go[r], out + row * 12 + h * 4, 4);
                     }
-                    irc_scores4(p[0], TP, qr, kp, nb, 4, scale);
-                    irc_scores4(ds[0], TP, go, vp, nb, 4, 1.0f); /* dp */
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const float inv = irc_softmax_causal(p[r], t0 + r < last ? t0 + r : last, nb);
-                        const irc_vf vi = irc_vset1(t0 + r < 5 ? inv : 0.0f);
-                        irc_vf acc = irc_vzero();
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vmul(irc_vload(p[r] + j * IRC_VW), vi);
-                            irc_vstore(p[r] + j * IRC_VW, pj);
-                            acc = irc_vfma(pj, irc_vload(ds[r] + j * IRC_VW), acc);
-                        }
-                        const irc_vf pdp = irc_vset1(irc_vhsum(acc)), vs = irc_vset1(scale);
-                        for (int j = 0; j < nb; j++) {
-                            const irc_vf pj = irc_vload(p[r] + j * IRC_VW);
-                            irc_vstore(ds[r] + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds[r] + j * IRC_VW), pdp)), vs));
-                        }
+                    memset(dqa, 0, sizeof dqa);
+                    for (int s0 = 0; s0 <= last; s0 += KB) {
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
+                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 4, nb, 4, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 4, 4, n, 4);
+                        irc_rank4_rows(dkr + (size_t)s0 * 4, ds[0], KB, qr, n, 4);
+                        irc_rank4_rows(dvr + (size_t)s0 * 4, p[0], KB, go, n, 4);
                     }
-                    irc_weighted_rows4(dqr, ds[0], TP, kb, 4, last + 1, 4, ones);
-                    irc_rank4_rows(dkr, ds[0], TP, qr, last + 1, 4);
-                    irc_rank4_rows(dvr, p[0], TP, go, last + 1, 4);
+                    for (int r = 0; t0 + r <= last; r++)
+                        memcpy(dq + ((size_t)b * 5 + t0 + r) * 12 + h * 4, dqa[r], 4 * sizeof(float));
                 }
             }
             for (int s = 0; s < 5; s++) {
@@ -763,11 +834,11 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_30: dh0.attn.k
+/* rope_31: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 1·4) */
-static void rope_30(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -790,11 +861,11 @@ static void rope_30(float *out, const float *x)
     }
 }
 
-/* rope_31: dh0.attn.q
+/* rope_32: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 3·4) */
-static void rope_31(float *out, const float *x)
+static void rope_32(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -817,13 +888,13 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* gemm_32: dh0.input_norm, dh0.input_norm
+/* gemm_33: dh0.input_norm, dh0.input_norm
  * out (5, 12) = inp (5, 4) · w
  * out  is (5, 12)
  * inp  is (5, 4)
  * w    is (4, 12)
  */
-static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 4,
@@ -835,14 +906,14 @@ static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (4, 12) = inp (4, 5) · w
  * out  is (4, 12)
  * inp  is (5, 4), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 4, .N = 12, .K = 5,
@@ -855,10 +926,10 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_34: dh0.input_norm.acc
+/* elementwise_35: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
@@ -873,27 +944,27 @@ static void elementwise_34(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_35: dmodel.embed_tokens.weight
+/* embedding_grad_36: dmodel.embed_tokens.weight
  * dtable (19, 12) = Σ of the rows of dy (5, 12) by token id, tokens in order (deterministic) */
-static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)228 * sizeof(float));
     for (int r = 0; r < 5; r++)
         irc_axpy(dtable + (size_t)ids[r] * 12, 1.0f, dy + (size_t)r * 12, 12);
 }
 
-/* embedding_36: embed
+/* embedding_37: embed
  * out (R = 8, C = 12) = table[ids]; table is (19, 12), ids is (8), checked by the caller */
-static void embedding_36(float *out, const float *table, const int32_t *ids)
+static void embedding_37(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 8; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_37: h0.input_norm
+/* norm_38: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (8, 12); w is (12) */
-static void norm_37(const float *x, float *out, const float *w)
+static void norm_38(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -902,13 +973,13 @@ static void norm_37(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_38: h0.attn.q, h0.attn.out
+/* gemm_39: h0.attn.q, h0.attn.out
  * out (8, 12) = inp (8, 12) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 12,
@@ -920,13 +991,13 @@ static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_39: h0.attn.k, h0.attn.v
+/* gemm_40: h0.attn.k, h0.attn.v
  * out (8, 4) = inp (8, 12) · wᵀ
  * out  is (8, 4)
  * inp  is (8, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 4, .K = 12,
@@ -938,12 +1009,12 @@ static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_40: h0.attn.q_rope
+/* rope_41: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 3·4), pos is (1, 8) */
-static void rope_40(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -966,12 +1037,12 @@ static void rope_40(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_41: h0.attn.k_rope
+/* rope_42: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 1·4), pos is (1, 8) */
-static void rope_41(float *out, const float *x, const int32_t *pos)
+static void rope_42(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -994,7 +1065,7 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_42: h0.attn
+/* cached_attention_43: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1004,7 +1075,7 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 8, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (8), each in 0..7 (checked by the caller)
  * out is (1, 8, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 8; t++) {
@@ -1014,7 +1085,7 @@ static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 5e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[7] + 1) * 96 >= 262144)
+        if ((size_t)(pos[7] + 1) * 96 >= 8192)
     for (int t = 0; t < 8; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
@@ -1039,10 +1110,10 @@ static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_43: h0.post_attn_norm, ln_f
+/* add_norm_44: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (8, 12); w is (12) */
-static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         float *xr = x + (size_t)r * 12;
@@ -1052,13 +1123,13 @@ static void add_norm_43(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_44: h0.mlp.gate, h0.mlp.up
+/* gemm_45: h0.mlp.gate, h0.mlp.up
  * out (8, 20) = inp (8, 12) · wᵀ
  * out  is (8, 20)
  * inp  is (8, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 20, .K = 12,
@@ -1070,10 +1141,10 @@ static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_45: h0.mlp.swiglu
+/* elementwise_46: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (8, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_45(float *out0, const float *in0, const float *in1)
+static void elementwise_46(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 8; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1087,13 +1158,13 @@ static void elementwise_45(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_46: h0.mlp.down
+/* gemm_47: h0.mlp.down
  * out (8, 12) = inp (8, 20) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 20,
@@ -1105,13 +1176,13 @@ static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_47: logits
+/* gemm_48: logits
  * out (8, 19) = inp (8, 12) · wᵀ
  * out  is (8, 19)
  * inp  is (8, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 19, .K = 12,
@@ -1123,18 +1194,18 @@ static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_48: embed
+/* embedding_49: embed
  * out (R = 1, C = 12) = table[ids]; table is (19, 12), ids is (1), checked by the caller */
-static void embedding_48(float *out, const float *table, const int32_t *ids)
+static void embedding_49(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_49: h0.input_norm
+/* norm_50: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (1, 12); w is (12) */
-static void norm_49(const float *x, float *out, const float *w)
+static void norm_50(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -1143,13 +1214,13 @@ static void norm_49(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_50: h0.attn.q, h0.attn.out
+/* gemm_51: h0.attn.q, h0.attn.out
  * out (1, 12) = inp (1, 12) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 12,
@@ -1161,13 +1232,13 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_51: h0.attn.k, h0.attn.v
+/* gemm_52: h0.attn.k, h0.attn.v
  * out (1, 4) = inp (1, 12) · wᵀ
  * out  is (1, 4)
  * inp  is (1, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 4, .K = 12,
@@ -1179,12 +1250,12 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_52: h0.attn.q_rope
+/* rope_53: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 3·4), pos is (1, 1) */
-static void rope_52(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1207,12 +1278,12 @@ static void rope_52(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_53: h0.attn.k_rope
+/* rope_54: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 1·4), pos is (1, 1) */
-static void rope_53(float *out, const float *x, const int32_t *pos)
+static void rope_54(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1235,7 +1306,7 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_54: h0.attn
+/* cached_attention_55: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1245,7 +1316,7 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (1), each in 0..7 (checked by the caller)
  * out is (1, 1, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1255,7 +1326,7 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
     const float scale = 5e-1f;
     /* Threads only once the step attends to enough of the cache to pay for waking them. */
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \
-        if ((size_t)(pos[0] + 1) * 12 >= 262144)
+        if ((size_t)(pos[0] + 1) * 12 >= 8192)
     for (int t = 0; t < 1; t++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3, n = pos[t] + 1;
@@ -1280,10 +1351,10 @@ static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_55: h0.post_attn_norm, ln_f
+/* add_norm_56: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (1, 12); w is (12) */
-static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_56(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 12;
@@ -1293,13 +1364,13 @@ static void add_norm_55(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_56: h0.mlp.gate, h0.mlp.up
+/* gemm_57: h0.mlp.gate, h0.mlp.up
  * out (1, 20) = inp (1, 12) · wᵀ
  * out  is (1, 20)
  * inp  is (1, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 20, .K = 12,
@@ -1311,10 +1382,10 @@ static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_57: h0.mlp.swiglu
+/* elementwise_58: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_57(float *out0, const float *in0, const float *in1)
+static void elementwise_58(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1328,13 +1399,13 @@ static void elementwise_57(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_58: h0.mlp.down
+/* gemm_59: h0.mlp.down
  * out (1, 12) = inp (1, 20) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 20,
@@ -1346,13 +1417,13 @@ static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_59: logits
+/* gemm_60: logits
  * out (1, 19) = inp (1, 12) · wᵀ
  * out  is (1, 19)
  * inp  is (1, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 19, .K = 12,
@@ -1467,6 +1538,7 @@ static void run_train(irc_ctx *ctx)
     float *h0_attn_q_rope = acts + 800; /* (B, T, C) */
     float *h0_attn_k_rope = acts + 1216; /* (B, T, NKV*HD) */
     float *h0_attn = acts + 864; /* (B, T, C) */
+    float *h0_attn_lse = acts + 1264; /* (B, T, 3) */
     float *h0_attn_out = acts; /* (B, T, C) */
     float *h0_resid_attn = acts + 928; /* (B, T, C) */
     float *h0_post_attn_norm = acts + 992; /* (B, T, C) */
@@ -1492,9 +1564,9 @@ static void run_train(irc_ctx *ctx)
     float *dh0_resid_attn_acc = acts + 1056; /* (B, T, C) */
     float *dlayers_0_post_attention_layernorm_weight_1 = acts + 1120; /* (C) */
     float *dh0_attn = acts + 928; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 864; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 992; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 1024; /* (B, T, NKV*HD) */
+    float *dh0_attn_q_rope = acts + 992; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 1120; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 1152; /* (B, T, NKV*HD) */
     float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
     float *dh0_attn_q = acts + 800; /* (B, T, C) */
     float *dh0_input_norm = acts + 864; /* (B, T, C) */
@@ -1512,50 +1584,50 @@ static void run_train(irc_ctx *ctx)
     gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
     rope_4(h0_attn_q_rope, h0_attn_q); /* k5 h0.attn.q_rope */
     rope_5(h0_attn_k_rope, h0_attn_k); /* k6 h0.attn.k_rope */
-    attention_6(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
+    attention_13(ctx, h0_attn, h0_attn_lse, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k7 h0.attn */
     gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
     add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
     gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
     gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_13(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
-    elementwise_14(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
+    elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
+    elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
     gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
     add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */
     gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */
-    softmax_cross_entropy_15(logits, targets, loss, dlogits); /* k17 dlogits */
-    gemm_16(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
-    gemm_17(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
-    norm_grad_18(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
-    norm_grad_19(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
+    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */
+    gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
+    gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
+    norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
+    norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 12);
-    gemm_20(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
-    gemm_21(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
-    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
-    elementwise_14(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */
-    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */
-    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
-    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
-    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
-    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */
-    norm_grad_19(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
+    gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
+    gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
+    elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
+    elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */
+    gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */
+    gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */
+    gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
+    gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
+    elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
+    norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */
+    norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
-    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */
-    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */
-    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v); /* k35 dh0.attn.v */
-    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */
-    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */
-    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */
-    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */
-    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */
-    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */
-    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */
-    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */
-    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */
-    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */
-    norm_grad_19(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */
+    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */
+    gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */
+    attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */
+    rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */
+    rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */
+    gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */
+    gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */
+    gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */
+    gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */
+    elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */
+    gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */
+    norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */
+    norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
-    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */
+    embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
 }
 
@@ -1600,22 +1672,22 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 192; /* (B, 8, C) */
     float *logits = acts; /* (B, 8, V) */
 
-    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_37(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_38(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_39(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_40(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_40(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_41(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_42(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_43(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_39(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_44(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_45(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_45(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_46(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_47(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_48(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1659,22 +1731,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 32; /* (B, 1, C) */
     float *logits = acts; /* (B, 1, V) */
 
-    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_49(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_50(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_51(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_52(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_52(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_53(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_54(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_55(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_51(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_56(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_57(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_57(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_58(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_59(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_56(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_60(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1718,7 +1790,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 1264))
+    if (reserve_acts(m, 1280))
         return 1;
     if (m->grads)
         return 0;
