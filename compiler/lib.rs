@@ -31,6 +31,7 @@ pub mod ops;
 pub mod parity;
 pub mod passes;
 pub mod profile;
+pub mod quant;
 pub mod render;
 pub mod report;
 pub mod run;
