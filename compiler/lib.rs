@@ -21,6 +21,7 @@ pub mod evaluate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;
+pub mod gguf;
 pub mod hf;
 pub mod ir;
 pub mod limits;
