@@ -30,7 +30,8 @@
 //!   is q8_0 ([`crate::quant`]); 1-D tensors (norms, biases) and the
 //!   position embedding stay f32, as the converter keeps them, and so does
 //!   a matrix with rows of another length.
-//! * The tokenizer as `tokenizer.ggml.model = "gpt2"` (byte-level BPE):
+//! * The tokenizer as `tokenizer.ggml.model = "gpt2"` (byte-level BPE) with
+//!   `tokenizer.ggml.pre = "gpt-2"` (GPT-2's regex split):
 //!   tokens in id order as tokenizer.json spells them, special tokens as
 //!   CONTROL, merges in rank order; ids past the tokenizer up to the
 //!   model's vocab as unused `[PAD<id>]` tokens (the converter's padding).
@@ -776,7 +777,9 @@ fn tokenizer_metadata(tok: &Tokenizer, vocab: usize, file: &Path) -> Result<Vec<
     let kv = |k: &str, v: Value| (k.to_string(), v);
     Ok(vec![
         kv("tokenizer.ggml.model", Value::Str("gpt2".into())),
-        kv("tokenizer.ggml.pre", Value::Str("gpt2".into())),
+        // llama.cpp's name of GPT-2's regex split (`llama-vocab.cpp`); an
+        // unknown name stops the load.
+        kv("tokenizer.ggml.pre", Value::Str("gpt-2".into())),
         kv("tokenizer.ggml.tokens", Value::strings(tokens)),
         kv(
             "tokenizer.ggml.token_type",
@@ -920,7 +923,7 @@ pub fn gguf_contents(
     out.tensors = tensors.len();
     if tok.split() != crate::tokenizer::PreSplit::Gpt2 {
         out.notes.push(format!(
-            "{}: pre_split `numbers` has no llama.cpp pre-tokenizer; written as `gpt2`, so llama.cpp may cut a text prompt into other ids than irc (token ids decode to the same text)",
+            "{}: pre_split `numbers` has no llama.cpp pre-tokenizer; written as GPT-2's (`gpt-2`), so llama.cpp may cut a text prompt into other ids than irc (token ids decode to the same text)",
             tok_file.display()
         ));
     }

@@ -218,7 +218,7 @@ fn check_metadata(f: &GgufFile, spec: &Spec, tok: &Tokenizer, ty: FileType) {
     let eos = tok.eos_id().unwrap() as usize;
     want.extend([
         ("tokenizer.ggml.model".into(), s("gpt2")),
-        ("tokenizer.ggml.pre".into(), s("gpt2")),
+        ("tokenizer.ggml.pre".into(), s("gpt-2")),
     ]);
     let keys: Vec<&str> = f.metadata.iter().map(|(k, _)| k.as_str()).collect();
     let mut want_keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
