@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use std::path::Path;
 
 /// The parameter table of `spec` (names and shapes), from the compiled graph.
-fn param_table(spec: &Spec) -> Result<Vec<ParamEntry>> {
+pub(crate) fn param_table(spec: &Spec) -> Result<Vec<ParamEntry>> {
     let c = driver::compile(spec, crate::model::program(spec))?;
     Ok(c.memory
         .params

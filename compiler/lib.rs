@@ -23,6 +23,7 @@ pub mod evaluate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;
+pub mod gguf;
 pub mod hf;
 pub mod ir;
 pub mod limits;
@@ -33,6 +34,7 @@ pub mod ops;
 pub mod parity;
 pub mod passes;
 pub mod profile;
+pub mod quant;
 pub mod render;
 pub mod report;
 pub mod run;

@@ -246,6 +246,38 @@ pub(super) fn export(
     Ok(())
 }
 
+/// `irc export --gguf`.
+pub(super) fn export_gguf(
+    spec: PathBuf,
+    weights: PathBuf,
+    tokenizer: Option<PathBuf>,
+    out: PathBuf,
+    ty: crate::gguf::FileType,
+) -> Result<()> {
+    let tokenizer = tokenizer.expect("clap requires --tokenizer with --gguf");
+    let spec = Spec::load(&spec)?;
+    let w = Weights::load(&weights)?;
+    let e = crate::gguf::export_gguf(&spec, &w, &tokenizer, &out, ty)?;
+    for note in &e.notes {
+        eprintln!("note: {note}");
+    }
+    println!(
+        "wrote {} ({}, {:.2} MiB): {} tensors{}",
+        out.display(),
+        ty.name(),
+        e.bytes as f64 / (1 << 20) as f64,
+        e.tensors,
+        match &e.max_error {
+            Some((err, name)) => format!(
+                ", {} in q8_0 (largest error {err:.3e}, in `{name}`)",
+                e.quantized
+            ),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
 /// `irc import`.
 pub(super) fn import(dir: PathBuf, spec: PathBuf, weights: PathBuf) -> Result<()> {
     let s = crate::hf::import_hf(&dir, &spec, &weights)?;

@@ -47,20 +47,36 @@ pub enum Cmd {
         #[arg(long)]
         sanitize: bool,
     },
-    /// Write a Hugging Face folder transformers loads: config.json,
-    /// model.safetensors and (with --tokenizer) tokenizer.json.
+    /// Write a Hugging Face folder transformers loads (config.json,
+    /// model.safetensors and, with --tokenizer, tokenizer.json), or with
+    /// --gguf a GGUF file llama.cpp loads.
+    #[command(group(clap::ArgGroup::new("format").required(true).args(["hf", "gguf"])))]
     Export {
         spec: PathBuf,
         #[arg(long)]
         weights: PathBuf,
-        /// Hugging Face layout (GPT2LMHeadModel / LlamaForCausalLM); required.
-        #[arg(long, required = true)]
+        /// Hugging Face layout (GPT2LMHeadModel / LlamaForCausalLM), into the folder -o.
+        #[arg(long, requires = "out")]
         hf: bool,
-        /// A tokenizer.json to copy into the folder.
+        /// A GGUF v3 file for llama.cpp (architecture gpt2 / llama), with the
+        /// vocabulary of --tokenizer.
+        #[arg(
+            long,
+            value_name = "OUT.gguf",
+            requires = "tokenizer",
+            conflicts_with = "out"
+        )]
+        gguf: Option<PathBuf>,
+        /// GGUF tensor type: f32 | q8_0 (matrices in q8_0; norms, biases and
+        /// positions stay f32).
+        #[arg(long = "type", default_value = "f32", requires = "gguf")]
+        ty: crate::gguf::FileType,
+        /// A tokenizer.json: copied into the HF folder, or the GGUF vocabulary.
         #[arg(long)]
         tokenizer: Option<PathBuf>,
+        /// The HF folder.
         #[arg(short, long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Read a Hugging Face folder (config.json + model.safetensors) into a
     /// spec and a weights file irc loads.
@@ -370,9 +386,15 @@ pub fn run(cli: Cli) -> Result<()> {
             spec,
             weights,
             hf: _,
+            gguf,
+            ty,
             tokenizer,
             out,
-        } => commands::export(spec, weights, tokenizer, out),
+        } => match (gguf, out) {
+            (Some(gguf), _) => commands::export_gguf(spec, weights, tokenizer, gguf, ty),
+            (None, Some(out)) => commands::export(spec, weights, tokenizer, out),
+            (None, None) => unreachable!("clap requires -o with --hf"),
+        },
         Cmd::Import {
             dir,
             hf: _,

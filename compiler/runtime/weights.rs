@@ -4,6 +4,7 @@
 use super::ParamEntry;
 use crate::error::{At, Error, Result};
 use crate::ir::Tensor;
+use crate::quant::f16_to_f32;
 use crate::spec::{Family, ModelSpec};
 use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
 use safetensors::tensor::{Dtype, TensorView};
@@ -381,25 +382,6 @@ fn to_f32(v: &TensorView) -> std::result::Result<Vec<f32>, String> {
             .collect(),
         other => return Err(format!("dtype {other:?} is not a float type")),
     })
-}
-
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: normalize.
-            let shift = m.leading_zeros() - 21;
-            let m = (m << shift) & 0x3ff;
-            sign | (((127 - 15 - shift as i32 + 1) as u32) << 23) | (m << 13)
-        }
-        (31, 0) => sign | 0x7f80_0000,
-        (31, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | (((e - 15 + 127) as u32) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// Read ids (one or more integers a row, whitespace or comma separated).
