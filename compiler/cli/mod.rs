@@ -583,8 +583,15 @@ pub fn parse(
 }
 
 fn negative_numbers(c: clap::Command) -> clap::Command {
-    c.mut_args(|a| a.allow_negative_numbers(true))
-        .mut_subcommands(negative_numbers)
+    // Only for arguments that take a value: clap forbids it on switches.
+    c.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(negative_numbers)
 }
 
 /// A value its parser refused prints as `--flag: message` (the message of
