@@ -100,10 +100,14 @@ fn set_visual(e: &mut EvalResult, v: VisualEval) {
 
 /// Write the run folder and run the checks on it.
 fn run(d: Option<&DataSummary>, m: &str, e: &EvalResult) -> Vec<Finding> {
+    run_spec(SPEC, d, m, e)
+}
+
+fn run_spec(spec: &str, d: Option<&DataSummary>, m: &str, e: &EvalResult) -> Vec<Finding> {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     std::fs::create_dir_all(r.join("build")).unwrap();
-    std::fs::write(r.join("build/spec.toml"), SPEC).unwrap();
+    std::fs::write(r.join("build/spec.toml"), spec).unwrap();
     if let Some(d) = d {
         d.write(r).unwrap();
     }
@@ -233,10 +237,30 @@ fn invalid_svg_not_xml_points_at_dropped_rows() {
 fn below_baseline_fires() {
     let mut e = healthy_eval();
     set_visual(&mut e, visual(0.3, 0.5, 0));
-    let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
+    // Sampled cold (the recipes' 0.3): the model and training are next.
+    let cold = SPEC.replace("[generate]\n", "[generate]\ntemperature = 0.3\n");
+    let f = run_spec(&cold, Some(&data(10.0, 0, 200)), &metrics(false), &e);
     let x = first(&f);
     assert_eq!(x.symptom, BELOW_BASELINE, "{f:#?}");
     assert_eq!(x.stage, "model / train");
+    assert!(!x.action.contains("temperature"), "{}", x.action);
+    // Sampled hot (the default 0.8): re-scoring colder comes first, and the
+    // sweep varies the temperature.
+    let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
+    let x = first(&f);
+    assert_eq!(x.symptom, BELOW_BASELINE, "{f:#?}");
+    assert_eq!(x.stage, "inference / model / train");
+    assert!(
+        x.action
+            .contains("generate.temperature = 0.8: first re-score colder")
+            && x.action.contains("irc eval RUN --temperature 0.3"),
+        "{}",
+        x.action
+    );
+    assert_eq!(
+        x.sweep.as_deref(),
+        Some("--set generate.temperature=0.8,0.3")
+    );
     assert!(
         x.evidence.contains("0.300 vs retrieval baseline 0.500"),
         "{}",
