@@ -169,8 +169,7 @@ impl Knobs {
             steps: spec.train.steps,
             lr: spec.train.lr,
             max_tokens,
-            // f32 in the spec: rounded so 0.7 prints as 0.7.
-            temperature: (spec.generate.temperature as f64 * 1e4).round() / 1e4,
+            temperature: spec.generate.temperature as f64,
         }
     }
 }
@@ -514,6 +513,8 @@ pub fn below_baseline(ev: &Evidence, under: &Finding) -> Finding {
     // training: on svg-small's checkpoint 0.3 against 0.7 raised the score
     // from 0.50-0.56 to 0.61-0.63 (seeds 1-3).
     if let Some(t) = ev.knobs.map(|k| k.temperature).filter(|&t| t > COLD_ENOUGH) {
+        // The spec's f32 0.7 is 0.699999988 as f64: shown as written.
+        let t = fmt_num(t);
         f.stage = "inference / model / train".into();
         f.action = format!(
             "sampled at generate.temperature = {t}: first re-score colder, no training needed (`irc eval RUN --temperature {COLD}`, then set it in [generate]); if still below, more training, then a bigger model (model.layers / model.d_model)"
