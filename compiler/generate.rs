@@ -6,6 +6,7 @@
 //! sequence. The session comes from a batch-1 build (`RUN/build-gen`), which
 //! keeps the context's arena small.
 
+use crate::data::retrieval::Exemplars;
 use crate::data::{read_rows, Row};
 use crate::error::{Error, Result};
 use crate::model::{self, Built};
@@ -25,6 +26,9 @@ pub struct RunModel {
     pub built: Built,
     pub session: Session,
     pub tokenizer: Tokenizer,
+    /// The run's training rows, when it was trained on prompts conditioned
+    /// on them (`[data] exemplars`).
+    pub exemplars: Option<Exemplars>,
 }
 
 /// Open `RUN` (written by `irc train`): its spec, its latest checkpoint and
@@ -47,18 +51,30 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
         .load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
     let tokenizer = Tokenizer::load(&dir.data().tokenizer())?;
+    let exemplars = run_exemplars(&spec, &dir)?;
     Ok(RunModel {
         run: run.to_path_buf(),
         spec,
         built,
         session,
         tokenizer,
+        exemplars,
     })
 }
 
+/// The exemplars a run's prompts are conditioned on: its training rows
+/// when it was trained with `[data] exemplars`, else `None`.
+pub fn run_exemplars(spec: &Spec, dir: &RunDir) -> Result<Option<Exemplars>> {
+    match spec.data.exemplars {
+        true => Ok(Some(Exemplars::load(dir.data().path())?)),
+        false => Ok(None),
+    }
+}
+
 impl RunModel {
-    /// Generate from `prompt`; `on_text` receives each new piece of text as
-    /// soon as it is decided (nothing past the first stop string).
+    /// Generate from `prompt` (conditioned on its exemplar when the run
+    /// was trained so); `on_text` receives each new piece of text as soon
+    /// as it is decided (nothing past the first stop string).
     pub fn generate(
         &mut self,
         prompt: &str,
@@ -66,10 +82,14 @@ impl RunModel {
         max_new: usize,
         on_text: impl FnMut(&str),
     ) -> Result<Generated> {
+        let prompt = match &self.exemplars {
+            Some(ex) => ex.condition(prompt),
+            None => prompt.to_string(),
+        };
         generate_with(
             &mut self.session,
             &self.tokenizer,
-            prompt,
+            &prompt,
             cfg,
             max_new,
             on_text,

@@ -3,9 +3,9 @@
 //!
 //! | stage | output (in the run directory) | cache key (recorded in) |
 //! |---|---|---|
-//! | data | `data/train.jsonl`, `val.jsonl`, `rejected.jsonl` | `[data]` (but `packing`, `mask_prompt`) + source contents (`data/manifest.json`) |
+//! | data | `data/train.jsonl`, `val.jsonl`, `rejected.jsonl` | `[data]` (but `packing`, `mask_prompt`, `exemplars`) + source contents (`data/manifest.json`) |
 //! | tokenizer | `data/tokenizer.json` | `[tokenizer]` + `train.jsonl` (`data/tokenizer.meta.json`) |
-//! | tokens | `data/train.tok`, `val.tok` | `tokenizer.json` + `train.jsonl` + `val.jsonl` (`data/tokens.meta.json`) |
+//! | tokens | `data/train.tok`, `val.tok` | `tokenizer.json` + `train.jsonl` + `val.jsonl` + `exemplars` (`data/tokens.meta.json`) |
 //! | train | `latest.safetensors`, `checkpoints/`, `metrics.jsonl` | `[model]`, `[build]`, `[train]` (but threads), `packing`, `mask_prompt`, the token files, `val.jsonl` (`train.meta.json`) |
 //! | eval | `eval.json`, `samples.json` | final checkpoint + `[generate]` + sample count + held-out data (`eval.meta.json`) |
 //! | report | `report.html` | `metrics.jsonl` + `eval.json` + `samples.json` (`report.meta.json`) |
@@ -207,7 +207,7 @@ struct StageDef {
 const STAGES: [StageDef; 6] = [
     StageDef {
         name: "data",
-        inputs: "[data] (but packing, mask_prompt) + source contents",
+        inputs: "[data] (but packing, mask_prompt, exemplars) + source contents",
         outputs: "data/train.jsonl, val.jsonl, rejected.jsonl, manifest.json",
         action: data_stage,
     },
@@ -219,7 +219,7 @@ const STAGES: [StageDef; 6] = [
     },
     StageDef {
         name: "tokens",
-        inputs: "tokenizer.json + train.jsonl + val.jsonl",
+        inputs: "tokenizer.json + train.jsonl + val.jsonl + exemplars",
         outputs: "data/train.tok, val.tok",
         action: tokens_stage_action,
     },
@@ -358,7 +358,7 @@ fn tokens_stage_action(p: &mut Pipeline) -> Result<Outcome> {
     let manifest = p.manifest.as_ref().expect("the data stage ran");
     let tokenizer = p.tokenizer.as_ref().expect("the tokenizer stage ran");
     let data = p.dir.data();
-    let ran = tokens_stage(manifest, tokenizer, data.path())?;
+    let ran = tokens_stage(manifest, tokenizer, data.path(), p.spec.data.exemplars)?;
     let train_set = TokenSet::load(&data.train_tokens())?;
     let val_set = TokenSet::load(&data.val_tokens())?;
     let note = format!(

@@ -256,6 +256,44 @@ fn no_window_crosses_train_into_val_and_val_is_in_order() {
         prepare(&data, &tokc2, &out).unwrap().ran,
         [false, true, true]
     );
+    // Exemplars shape the token files only: the prompts gain their picks
+    // (a training row never its own drawing), the rows stay the same.
+    let ex = DataConfig {
+        exemplars: true,
+        ..data.clone()
+    };
+    let p3 = prepare(&ex, &tokc2, &out).unwrap();
+    assert_eq!(p3.ran, [false, false, true]);
+    let t = Tokenizer::load(&p3.tokenizer).unwrap();
+    for (path, rows) in [(&p3.train, &train_rows), (&p3.val, &val_rows)] {
+        let set = TokenSet::load(path).unwrap();
+        assert_eq!(set.rows.len(), rows.len());
+        let mut at = 0usize;
+        for ((len, plen), row) in set.rows.iter().zip(rows.iter()) {
+            let ids = &set.tokens[at..at + *plen as usize];
+            at += *len as usize;
+            let prompt = String::from_utf8(t.decode(ids).unwrap()).unwrap();
+            let own = row.prompt.as_deref().unwrap();
+            assert!(
+                prompt.starts_with("<like>") && prompt.ends_with(&format!("</like>{own}")),
+                "{prompt}"
+            );
+            if std::ptr::eq(rows, &train_rows) {
+                assert!(
+                    !prompt.contains(&row.text),
+                    "a training row conditioned on itself"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        prepare(&ex, &tokc2, &out).unwrap().ran,
+        [false, false, false]
+    );
+    assert_eq!(
+        prepare(&data, &tokc2, &out).unwrap().ran,
+        [false, false, true]
+    );
     let data2 = DataConfig {
         val_ratio: 0.2,
         ..data

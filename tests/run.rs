@@ -378,6 +378,77 @@ fn interrupted_run_resumes_to_the_same_result() {
     );
 }
 
+/// With `[data] exemplars = true` the model is trained on prompts that
+/// carry the training row they retrieve, and every generation path
+/// (`irc eval`, `irc generate`, the samples at evaluations) conditions the
+/// user's prompt the same way; what is shown and scored is the prompt the
+/// user gave.
+#[test]
+fn exemplar_conditioned_run_trains_and_generates() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let src = SPEC
+        .replace("mask_prompt = true", "mask_prompt = true\nexemplars = true")
+        .replace("context = 128", "context = 384")
+        .replace("seq_len = 128", "seq_len = 384")
+        .replace("batch = 16", "batch = 4")
+        .replace("steps = 60", "steps = 12")
+        .replace("eval_samples = 0", "eval_samples = 1\neval_every = 12");
+    write_spec(dir, &src);
+    // Not --quick, which turns the samples at evaluations off.
+    let out = run_ok(dir, &["-o", "run"]);
+    let run = dir.join("run");
+    let meta = json(&run.join("data/tokens.meta.json"));
+    assert_eq!(meta["exemplars"], true, "{meta}");
+    assert!(!out.contains("left out"), "rows fit in 384 tokens:\n{out}");
+    // The model saw `<like>{pick}</like>{prompt}`: the held-out rows'
+    // prompts in val.tok carry their picks.
+    let tok = irc::tokenizer::Tokenizer::load(&run.join("data/tokenizer.json")).unwrap();
+    let val = irc::data::prep::TokenSet::load(&run.join("data/val.tok")).unwrap();
+    let first = &val.tokens[..val.rows[0].1 as usize];
+    let prompt = String::from_utf8(tok.decode(first).unwrap()).unwrap();
+    assert!(
+        prompt.starts_with("<like>") && prompt.contains("</like>"),
+        "{prompt}"
+    );
+    // Scored and shown under the user's prompt.
+    let samples = json(&run.join("samples.json"));
+    let prompts: Vec<&str> = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["prompt"].as_str().unwrap())
+        .collect();
+    assert_eq!(prompts.len(), 16);
+    assert!(prompts.iter().all(|p| !p.contains("<like>")), "{prompts:?}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("valid_svg_rate"), "{metrics}");
+    let o = irc(
+        &[
+            "generate",
+            "run",
+            "--prompt",
+            prompts[0],
+            "--max-tokens",
+            "8",
+            "--temperature",
+            "0",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !shown.contains("<like>"),
+        "only the new text is printed: {shown}"
+    );
+    assert!(
+        text(&o).contains("exemplar: the training drawing of ["),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn bad_generate_and_eval_settings_name_their_line_and_field() {
     let d = tempfile::tempdir().unwrap();

@@ -182,6 +182,9 @@ pub(super) fn generate(
     threads: usize,
 ) -> Result<()> {
     let mut m = crate::generate::open_run(&run, threads)?;
+    if let Some(p) = m.exemplars.as_ref().and_then(|ex| ex.pick(&prompt)) {
+        eprintln!("exemplar: the training drawing of {p} (its tags are the nearest)");
+    }
     for i in 0..n {
         let started = std::time::Instant::now();
         print!("{prompt}");

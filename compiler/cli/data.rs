@@ -76,6 +76,10 @@ pub enum DataCmd {
         /// tokenizer.json to use.
         #[arg(long)]
         tokenizer: PathBuf,
+        /// Condition each prompt on the training row it retrieves by tags
+        /// (as `[data] exemplars = true`).
+        #[arg(long)]
+        exemplars: bool,
     },
 }
 
@@ -138,10 +142,18 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             println!("{}: {} rows", p.display(), rows.len());
             Ok(())
         }
-        DataCmd::Prep { dir, tokenizer } => {
+        DataCmd::Prep {
+            dir,
+            tokenizer,
+            exemplars,
+        } => {
             let tok = Tokenizer::load(&tokenizer)?;
+            let ex = match exemplars {
+                true => Some(crate::data::retrieval::Exemplars::load(&dir)?),
+                false => None,
+            };
             for s in ["train", "val"] {
-                let set = crate::data::prep::tokenize_split(&dir, s, &tok)?;
+                let set = crate::data::prep::tokenize_split(&dir, s, &tok, ex.as_ref())?;
                 let p = dir.join(format!("{s}.tok"));
                 set.save(&p)?;
                 println!(

@@ -719,8 +719,9 @@ impl Manifest {
 }
 
 /// The cache key of an ingest: the options it reads and the source
-/// contents. `packing` and `mask_prompt` only shape training windows, so
-/// they are left out: changing them does not redo stage 1.
+/// contents. `packing`, `mask_prompt` and `exemplars` only shape token
+/// files and windows, so they are left out: changing them does not redo
+/// stage 1.
 pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> {
     let mut sources = Vec::new();
     if cfg.format != Format::Synthetic {
@@ -732,6 +733,7 @@ pub fn inputs_hash(cfg: &DataConfig) -> Result<(String, Vec<(String, String)>)> 
     let mut key = serde_json::to_string(&DataConfig {
         packing: Default::default(),
         mask_prompt: false,
+        exemplars: false,
         ..cfg.clone()
     })?;
     for (p, h) in &sources {

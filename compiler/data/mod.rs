@@ -21,6 +21,7 @@ pub mod dedup;
 pub mod ingest;
 pub mod pipeline;
 pub mod prep;
+pub mod retrieval;
 pub mod svg;
 pub mod synth;
 
@@ -150,6 +151,10 @@ pub struct DataConfig {
     pub mask_prompt: bool,
     /// Windowing of token files.
     pub packing: Packing,
+    /// Condition every prompt on the training row it retrieves by tags
+    /// ([`retrieval`]): the model sees the nearest known drawing and
+    /// writes the one asked for. Shapes the token files only.
+    pub exemplars: bool,
     /// How SVG rows are written: `canonical` (numbers and path data one
     /// way, see [`canon`]) or `whitespace` (only whitespace normalized).
     pub svg: SvgForm,
@@ -184,6 +189,7 @@ impl Default for DataConfig {
             synthetic: 0,
             mask_prompt: false,
             packing: Packing::Auto,
+            exemplars: false,
             svg: SvgForm::Canonical,
         }
     }

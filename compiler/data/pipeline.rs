@@ -10,9 +10,10 @@
 //! |---|---|---|
 //! | `train.jsonl`, `val.jsonl`, `rejected.jsonl`, `manifest.json` | 1 | options + source contents (`manifest.json`) |
 //! | `tokenizer.json`, `tokenizer.meta.json` | 2 | `[tokenizer]` + train.jsonl hash (`tokenizer.meta.json`, with the output's hash) |
-//! | `train.tok`, `val.tok`, `tokens.meta.json` | 3 | tokenizer.json + train/val hashes (`tokens.meta.json`, with the outputs' hashes) |
+//! | `train.tok`, `val.tok`, `tokens.meta.json` | 3 | tokenizer.json + train/val hashes + `exemplars` (`tokens.meta.json`, with the outputs' hashes) |
 
 use super::ingest::{self, Manifest};
+use super::retrieval::Exemplars;
 use super::DataConfig;
 use crate::error::{At, Result};
 use crate::rundir::DataDir;
@@ -161,14 +162,20 @@ pub fn tokenizer_stage(
 }
 
 /// Stage 3: tokenize `out/train.jsonl` and `out/val.jsonl` into
-/// `train.tok` / `val.tok`, unless the tokenizer and both splits are those
-/// they were made from. Returns whether the stage ran.
-pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> Result<bool> {
+/// `train.tok` / `val.tok` (prompts conditioned on their exemplars when
+/// `exemplars`), unless the tokenizer, both splits and `exemplars` are
+/// those they were made from. Returns whether the stage ran.
+pub fn tokens_stage(
+    manifest: &Manifest,
+    tokenizer: &Tokenizer,
+    out: &Path,
+    exemplars: bool,
+) -> Result<bool> {
     let dir = DataDir::new(out);
     let meta3 = dir.tokens_meta();
     let h3 = sha256_hex(
         format!(
-            "{}\n{}\n{}\nirc-tok v1 {}",
+            "{}\n{}\n{}\n{}irc-tok v1 {}",
             file_hash(&dir.tokenizer())?,
             manifest
                 .files
@@ -180,6 +187,7 @@ pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> R
                 .get(DataDir::VAL_ROWS)
                 .cloned()
                 .unwrap_or_default(),
+            if exemplars { "exemplars\n" } else { "" },
             env!("CARGO_PKG_VERSION")
         )
         .as_bytes(),
@@ -187,8 +195,12 @@ pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> R
     if up_to_date(&meta3, &h3, out) {
         return Ok(false);
     }
-    let tr = super::prep::tokenize_split(out, "train", tokenizer)?;
-    let va = super::prep::tokenize_split(out, "val", tokenizer)?;
+    let ex = match exemplars {
+        true => Some(Exemplars::load(out)?),
+        false => None,
+    };
+    let tr = super::prep::tokenize_split(out, "train", tokenizer, ex.as_ref())?;
+    let va = super::prep::tokenize_split(out, "val", tokenizer, ex.as_ref())?;
     tr.save(&dir.train_tokens())?;
     va.save(&dir.val_tokens())?;
     write_meta(
@@ -200,6 +212,7 @@ pub fn tokens_stage(manifest: &Manifest, tokenizer: &Tokenizer, out: &Path) -> R
             "train_tokens": tr.len(), "train_rows": tr.rows.len(),
             "val_tokens": va.len(), "val_rows": va.rows.len(),
             "vocab_size": tokenizer.vocab_size(),
+            "exemplars": exemplars,
             "bytes_per_token": (manifest.train_bytes as f64) / (tr.len().max(1) as f64),
         }),
     )?;
@@ -224,7 +237,7 @@ pub fn existing(out: &Path) -> Result<Prepared> {
 pub fn prepare(data: &DataConfig, tok: &TokenizerConfig, out: &Path) -> Result<Prepared> {
     let (manifest, ran1) = ingest_stage(data, out)?;
     let (tokenizer, ran2) = tokenizer_stage(tok, &manifest, out)?;
-    let ran3 = tokens_stage(&manifest, &tokenizer, out)?;
+    let ran3 = tokens_stage(&manifest, &tokenizer, out, data.exemplars)?;
     Ok(Prepared {
         dir: out.to_path_buf(),
         manifest,

@@ -26,6 +26,7 @@
 //! for padding and, with `mask_prompt`, for prompt tokens. Train and val are
 //! separate files, so no window crosses from one into the other.
 
+use super::retrieval::Exemplars;
 use super::Row;
 use crate::bail;
 use crate::error::{At, Result};
@@ -670,10 +671,20 @@ pub fn cross_entropy(logits: &[f32], targets: &[i32], vocab: usize) -> f64 {
     sum / n as f64
 }
 
-/// Tokenize a data folder's split (`train` or `val`) with `tok`.
-pub fn tokenize_split(dir: &Path, split: &str, tok: &Tokenizer) -> Result<TokenSet> {
+/// Tokenize a data folder's split (`train` or `val`) with `tok`; with
+/// `exemplars` (made from the folder's training rows) each prompt is
+/// conditioned on its pick first, a training row never on itself.
+pub fn tokenize_split(
+    dir: &Path,
+    split: &str,
+    tok: &Tokenizer,
+    exemplars: Option<&Exemplars>,
+) -> Result<TokenSet> {
     let p = dir.join(format!("{split}.jsonl"));
-    let rows = super::read_rows(&p)?;
+    let mut rows = super::read_rows(&p)?;
+    if let Some(ex) = exemplars {
+        ex.condition_rows(&mut rows, split == "train");
+    }
     TokenSet::build(&rows, tok).map_err(|e| e.context(p.display()))
 }
 

@@ -2,6 +2,7 @@
 //! checkable subset of real-icon tag prompts.
 
 use super::svg::{check_svg, usvg_tree};
+pub use crate::data::retrieval::parse_tags;
 use crate::data::synth;
 use serde::{Deserialize, Serialize};
 
@@ -66,23 +67,6 @@ pub fn prompt_kind(prompt: &str) -> PromptKind {
     } else {
         PromptKind::Other
     }
-}
-
-/// `[a][b c][d]` → `["a", "b c", "d"]` (lower-cased, trimmed); `None` when
-/// the prompt is not one or more bracketed tags.
-pub fn parse_tags(prompt: &str) -> Option<Vec<String>> {
-    let inner = prompt.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let tags: Vec<String> = inner
-        .split("][")
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
-    if tags
-        .iter()
-        .any(|t| t.is_empty() || t.contains('[') || t.contains(']'))
-    {
-        return None;
-    }
-    Some(tags)
 }
 
 fn nearest_colour(c: [u8; 3]) -> &'static str {

@@ -14,14 +14,15 @@
 //! - **retrieval baseline**: for the prompt, the training icon whose tags
 //!   (the `[tag]` runs; for other prompts, the lower-cased words) have the
 //!   highest Jaccard overlap with the prompt's, the first in `train.jsonl`
-//!   order on ties, scored against the reference the same way.
+//!   order on ties ([`crate::data::retrieval`]), scored against the
+//!   reference the same way.
 //! - **above baseline**: score > baseline, strictly.
 //! - **nearest**: the highest similarity of the generation to any training
 //!   icon (first on ties); a **near-copy** when ≥ [`COPY_THRESHOLD`].
 
 use super::Rate;
+use crate::data::retrieval::Index;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// Similarity to its nearest training icon at or above which a generation
 /// counts as a near-copy (memorization).
@@ -232,51 +233,28 @@ pub fn similarity(a: &Mask, b: &Mask) -> f64 {
     similarity_prepared(&Prepared::new(a.clone()), &Prepared::new(b.clone()))
 }
 
-/// The tags a prompt retrieves by: its `[tag]` runs, or else (synthetic
-/// scenes and other prompts) its lower-cased whitespace-separated words.
-pub fn prompt_tags(prompt: &str) -> BTreeSet<String> {
-    match super::prompt::parse_tags(prompt) {
-        Some(t) => t.into_iter().collect(),
-        None => prompt
-            .split_whitespace()
-            .map(|w| w.to_lowercase())
-            .collect(),
-    }
-}
-
-fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
-    let u = a.union(b).count();
-    if u == 0 {
-        return 0.0;
-    }
-    a.intersection(b).count() as f64 / u as f64
-}
-
 /// The training icons, rendered once: what the retrieval baseline picks
 /// from and what generations are checked against for copies.
 #[derive(Debug, Clone, Default)]
 pub struct Training {
-    /// Per rendered training row: prompt, tags, prepared mask, SVG text.
-    items: Vec<(String, BTreeSet<String>, Prepared, String)>,
+    /// Per rendered training row: prompt, prepared mask, SVG text.
+    items: Vec<(String, Prepared, String)>,
+    /// The rows' prompts, for the retrieval baseline.
+    index: Index,
 }
 
 impl Training {
     /// From `(prompt, svg)` rows in file order; rows that do not render
     /// are skipped.
     pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Training {
-        let items = rows
+        let items: Vec<(String, Prepared, String)> = rows
             .into_iter()
             .filter_map(|(p, s)| {
-                let m = mask(s, SIZE)?;
-                Some((
-                    p.to_string(),
-                    prompt_tags(p),
-                    Prepared::new(m),
-                    s.to_string(),
-                ))
+                Some((p.to_string(), Prepared::new(mask(s, SIZE)?), s.to_string()))
             })
             .collect();
-        Training { items }
+        let index = Index::new(items.iter().map(|it| it.0.as_str()));
+        Training { items, index }
     }
 
     /// Rendered training icons.
@@ -289,26 +267,18 @@ impl Training {
         self.items.is_empty()
     }
 
-    /// The retrieval baseline's pick for `prompt`: the index of the icon
-    /// with the highest tag Jaccard overlap, the first in file order on
-    /// ties; `None` without icons.
+    /// The retrieval baseline's pick for `prompt` ([`Index::pick`]: the
+    /// icon with the highest tag Jaccard overlap, the first in file order
+    /// on ties); `None` without icons.
     pub fn retrieve(&self, prompt: &str) -> Option<usize> {
-        let t = prompt_tags(prompt);
-        let mut best: Option<(usize, f64)> = None;
-        for (i, it) in self.items.iter().enumerate() {
-            let j = jaccard(&t, &it.1);
-            if best.is_none_or(|(_, b)| j > b) {
-                best = Some((i, j));
-            }
-        }
-        best.map(|b| b.0)
+        self.index.pick(prompt, None)
     }
 
     /// The nearest icon to `m`: (index, similarity), the first on ties.
     pub fn nearest(&self, m: &Prepared) -> Option<(usize, f64)> {
         let mut best: Option<(usize, f64)> = None;
         for (i, it) in self.items.iter().enumerate() {
-            let s = similarity_prepared(m, &it.2);
+            let s = similarity_prepared(m, &it.1);
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((i, s));
             }
@@ -323,7 +293,7 @@ impl Training {
 
     /// SVG text of icon `i`.
     pub fn svg(&self, i: usize) -> &str {
-        &self.items[i].3
+        &self.items[i].2
     }
 }
 
@@ -343,7 +313,7 @@ pub fn score_sample(
     };
     if let Some(t) = training {
         if let Some(i) = t.retrieve(prompt) {
-            v.baseline = Some(similarity_prepared(&t.items[i].2, &r));
+            v.baseline = Some(similarity_prepared(&t.items[i].1, &r));
             v.baseline_prompt = Some(t.prompt(i).to_string());
             v.rows.0 = Some(i);
         }

@@ -670,10 +670,15 @@ fn eval_sampler(spec: &Spec, dir: &RunDir, run: &Path) -> Result<Option<(Session
         return Ok(None);
     }
     let gb = crate::generate::generation_build(spec, &dir.generation_build())?;
+    let exemplars = crate::generate::run_exemplars(spec, dir)?;
     let prompts: Vec<String> = crate::generate::held_out(run)?
         .into_iter()
         .take(tr.eval_samples)
         .map(|r| r.prompt.unwrap_or_default())
+        .map(|p| match &exemplars {
+            Some(ex) => ex.condition(&p),
+            None => p,
+        })
         .collect();
     Ok(Some((gb.session(tr.threads)?, prompts)))
 }
