@@ -257,7 +257,7 @@ fn no_window_crosses_train_into_val_and_val_is_in_order() {
         [false, true, true]
     );
     // Exemplars shape the token files only: the prompts gain their picks
-    // (a training row never its own drawing), the rows stay the same.
+    // (never a row of the same prompt), the rows stay the same.
     let ex = DataConfig {
         exemplars: true,
         ..data.clone()
@@ -277,6 +277,11 @@ fn no_window_crosses_train_into_val_and_val_is_in_order() {
             assert!(
                 prompt.starts_with("<like>") && prompt.ends_with(&format!("</like>{own}")),
                 "{prompt}"
+            );
+            let pick = &prompt["<like>".len()..];
+            assert!(
+                !pick.starts_with(&format!("{own}<")),
+                "conditioned on its own prompt: {prompt}"
             );
             if std::ptr::eq(rows, &train_rows) {
                 assert!(

@@ -673,7 +673,7 @@ pub fn cross_entropy(logits: &[f32], targets: &[i32], vocab: usize) -> f64 {
 
 /// Tokenize a data folder's split (`train` or `val`) with `tok`; with
 /// `exemplars` (made from the folder's training rows) each prompt is
-/// conditioned on its pick first, a training row never on itself.
+/// conditioned on its pick first.
 pub fn tokenize_split(
     dir: &Path,
     split: &str,
@@ -683,7 +683,7 @@ pub fn tokenize_split(
     let p = dir.join(format!("{split}.jsonl"));
     let mut rows = super::read_rows(&p)?;
     if let Some(ex) = exemplars {
-        ex.condition_rows(&mut rows, split == "train");
+        ex.condition_rows(&mut rows);
     }
     TokenSet::build(&rows, tok).map_err(|e| e.context(p.display()))
 }

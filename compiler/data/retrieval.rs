@@ -7,7 +7,10 @@
 //!   else its lower-cased whitespace-separated words.
 //! - **pick**: the row with the highest Jaccard overlap of tags
 //!   (|A ∩ B| / |A ∪ B|, 0 when both are empty), the first in row order on
-//!   ties; a training row never picks itself.
+//!   ties. An exemplar is never a row with the prompt being conditioned:
+//!   the split puts all rows of a prompt on one side, so a held-out
+//!   prompt's pick always differs from it, and a training row's must too
+//!   (a scene prompt has a dozen rows; picking a twin teaches copying).
 //! - **conditioned prompt** (exemplars): `<like>` + the pick's prompt and
 //!   text + `</like>` + the prompt, e.g.
 //!   `<like>[arrow][left]<svg …>…</svg></like>[arrow][right]`. The model
@@ -94,9 +97,9 @@ impl Index {
         self.sizes.is_empty()
     }
 
-    /// The pick for `prompt` (see the module doc), never `exclude`; `None`
-    /// when no other row is indexed.
-    pub fn pick(&self, prompt: &str, exclude: Option<usize>) -> Option<usize> {
+    /// The pick for `prompt` (see the module doc) among the rows not
+    /// `excluded`; `None` when there is none.
+    pub fn pick(&self, prompt: &str, excluded: impl Fn(usize) -> bool) -> Option<usize> {
         let tags = prompt_tags(prompt);
         let mut shared: HashMap<u32, u32> = HashMap::new();
         for t in &tags {
@@ -111,7 +114,7 @@ impl Index {
         let mut best: Option<(usize, f64)> = None;
         for (row, inter) in rows {
             let row = row as usize;
-            if Some(row) == exclude {
+            if excluded(row) {
                 continue;
             }
             let union = tags.len() as u32 + self.sizes[row] - inter;
@@ -122,7 +125,7 @@ impl Index {
         }
         // No shared tag: every row ties at 0, so the first one wins.
         best.map(|b| b.0)
-            .or_else(|| (0..self.len()).find(|&r| Some(r) != exclude))
+            .or_else(|| (0..self.len()).find(|&r| !excluded(r)))
     }
 }
 
@@ -151,20 +154,20 @@ impl Exemplars {
         )?))
     }
 
+    /// The training row `prompt` picks: never one with the same prompt.
+    fn pick_row(&self, prompt: &str) -> Option<usize> {
+        self.index.pick(prompt, |i| self.rows[i].0 == prompt)
+    }
+
     /// The prompt of the training row `prompt` picks.
     pub fn pick(&self, prompt: &str) -> Option<&str> {
-        let i = self.index.pick(prompt, None)?;
-        Some(&self.rows[i].0)
+        Some(&self.rows[self.pick_row(prompt)?].0)
     }
 
     /// `prompt` conditioned on its pick (see the module doc); unchanged
     /// when there is none.
     pub fn condition(&self, prompt: &str) -> String {
-        self.conditioned(prompt, None)
-    }
-
-    fn conditioned(&self, prompt: &str, exclude: Option<usize>) -> String {
-        match self.index.pick(prompt, exclude) {
+        match self.pick_row(prompt) {
             Some(i) => {
                 let (p, t) = &self.rows[i];
                 format!("{LIKE_OPEN}{p}{t}{LIKE_CLOSE}{prompt}")
@@ -173,16 +176,11 @@ impl Exemplars {
         }
     }
 
-    /// Condition the prompt of every row with one. `own`: the rows are the
-    /// training rows these exemplars were made from, in the same order, so
-    /// none may pick itself.
-    pub fn condition_rows(&self, rows: &mut [Row], own: bool) {
-        let mut k = 0;
+    /// Condition the prompt of every row with one.
+    pub fn condition_rows(&self, rows: &mut [Row]) {
         for r in rows.iter_mut() {
             if let Some(p) = &r.prompt {
-                let exclude = own.then_some(k);
-                r.prompt = Some(self.conditioned(p, exclude));
-                k += 1;
+                r.prompt = Some(self.condition(p));
             }
         }
     }
@@ -252,20 +250,18 @@ mod tests {
         ];
         for q in queries {
             for ex in [None, Some(0), Some(1), Some(2), Some(6)] {
-                assert_eq!(
-                    ix.pick(q, ex),
-                    scan(&prompts, q, ex),
-                    "{q:?} excluding {ex:?}"
-                );
+                let got = ix.pick(q, |r| Some(r) == ex);
+                assert_eq!(got, scan(&prompts, q, ex), "{q:?} excluding {ex:?}");
             }
         }
         // Ties go to the first row; a row never picks itself.
-        assert_eq!(ix.pick("[blue][square]", None), Some(1));
-        assert_eq!(ix.pick("[square][blue]", Some(1)), Some(2));
-        assert_eq!(ix.pick("[nothing]", None), Some(0));
-        assert_eq!(ix.pick("[nothing]", Some(0)), Some(1));
-        assert_eq!(Index::new(["[a]"]).pick("[a]", Some(0)), None);
-        assert_eq!(Index::new([]).pick("[a]", None), None);
+        let none = |_| false;
+        assert_eq!(ix.pick("[blue][square]", none), Some(1));
+        assert_eq!(ix.pick("[square][blue]", |r| r == 1), Some(2));
+        assert_eq!(ix.pick("[nothing]", none), Some(0));
+        assert_eq!(ix.pick("[nothing]", |r| r == 0), Some(1));
+        assert_eq!(Index::new(["[a]"]).pick("[a]", |r| r == 0), None);
+        assert_eq!(Index::new([]).pick("[a]", none), None);
     }
 
     #[test]
@@ -278,6 +274,8 @@ mod tests {
             row(Some("[arrow][left]"), "<svg>L</svg>"),
             row(None, "no prompt"),
             row(Some("[arrow][right]"), "<svg>R</svg>"),
+            // A second row of the same prompt (scenes have a dozen each).
+            row(Some("[arrow][right]"), "<svg>R2</svg>"),
         ];
         let ex = Exemplars::new(&train);
         assert_eq!(ex.pick("[arrow][up]"), Some("[arrow][left]"));
@@ -286,24 +284,27 @@ mod tests {
             "<like>[arrow][left]<svg>L</svg></like>[arrow][up]"
         );
         let mut own = train.clone();
-        ex.condition_rows(&mut own, true);
-        // Each training row gets the other arrow, never itself.
+        ex.condition_rows(&mut own);
+        // Each training row gets the other arrow: never itself, nor a row
+        // of its own prompt.
         assert_eq!(
             own[0].prompt.as_deref(),
             Some("<like>[arrow][right]<svg>R</svg></like>[arrow][left]")
         );
         assert_eq!(own[1], train[1]);
-        assert_eq!(
-            own[2].prompt.as_deref(),
-            Some("<like>[arrow][left]<svg>L</svg></like>[arrow][right]")
-        );
-        let mut held = vec![row(Some("[arrow][right]"), "x")];
-        ex.condition_rows(&mut held, false);
+        for r in &own[2..] {
+            assert_eq!(
+                r.prompt.as_deref(),
+                Some("<like>[arrow][left]<svg>L</svg></like>[arrow][right]")
+            );
+        }
+        let mut held = vec![row(Some("[arrow][right][up]"), "x")];
+        ex.condition_rows(&mut held);
         assert!(held[0]
             .prompt
             .as_deref()
             .unwrap()
-            .starts_with("<like>[arrow][right]<svg>R"));
+            .starts_with("<like>[arrow][right]<svg>R<"));
         assert_eq!(Exemplars::new(&[]).condition("[a]"), "[a]");
     }
 }

@@ -271,7 +271,7 @@ impl Training {
     /// icon with the highest tag Jaccard overlap, the first in file order
     /// on ties); `None` without icons.
     pub fn retrieve(&self, prompt: &str) -> Option<usize> {
-        self.index.pick(prompt, None)
+        self.index.pick(prompt, |_| false)
     }
 
     /// The nearest icon to `m`: (index, similarity), the first on ties.
