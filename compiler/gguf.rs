@@ -801,21 +801,9 @@ pub struct Contents {
     pub summary: Exported,
 }
 
-/// The metadata and tensors of the GGUF file for `spec` with `weights`
-/// and the tokenizer `tok` (read from `tok_file`).
-pub fn gguf_contents(
-    spec: &Spec,
-    weights: &Weights,
-    tok: &Tokenizer,
-    tok_file: &Path,
-    ty: FileType,
-) -> Result<Contents> {
-    check_exportable(spec)?;
+/// The `general.*` and architecture keys of the GGUF file for `spec`.
+fn model_metadata(spec: &Spec, ty: FileType) -> Vec<(String, Value)> {
     let m = &spec.model;
-    let table = crate::hf::param_table(spec)?;
-    weights
-        .check_against(&table)
-        .map_err(|e| e.context("export --gguf"))?;
     let arch = match m.family {
         Family::Gpt2 => "gpt2",
         Family::Llama => "llama",
@@ -852,6 +840,81 @@ pub fn gguf_contents(
             ),
         ]),
     }
+    meta
+}
+
+/// Parameter `name` of `weights` as llama.cpp's tensor `to`: its layout,
+/// quantized in a q8_0 file where its rows allow; `out` notes what was done.
+fn tensor(
+    weights: &Weights,
+    name: &str,
+    to: Mapped,
+    ty: FileType,
+    out: &mut Exported,
+) -> Result<Tensor> {
+    let t = weights.get(name).expect("checked against the table");
+    if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::new(format!(
+            "export --gguf: tensor `{}`: value {} at index {i} is not finite; expected finite weights",
+            name, t.data[i]
+        )));
+    }
+    let (data, shape) = match (to.layout, t.shape.as_slice()) {
+        (Layout::Transpose, &[r, c]) => (transpose(&t.data, r, c), vec![c, r]),
+        (Layout::Permute(heads), &[r, c]) => (permute(&t.data, heads, c), vec![r, c]),
+        (Layout::Permute(heads), &[r]) => (permute(&t.data, heads, 1), vec![r]),
+        (_, s) => (t.data.clone(), s.to_vec()),
+    };
+    let ne: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+    let quantize = ty == FileType::Q8_0
+        && shape.len() == 2
+        && to.name != "position_embd.weight"
+        && quant::fits(shape[1]);
+    let data = if quantize {
+        let q = Q8Matrix::quantize(&to.name, &data, shape[0], shape[1])
+            .map_err(|e| e.context("export --gguf"))?;
+        let err = data
+            .iter()
+            .zip(q.dequantize())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        if out.max_error.as_ref().is_none_or(|(e, _)| err > *e) {
+            out.max_error = Some((err, to.name.clone()));
+        }
+        out.quantized += 1;
+        TensorData::Q8_0(q)
+    } else {
+        if ty == FileType::Q8_0 && shape.len() == 2 && to.name != "position_embd.weight" {
+            out.notes.push(format!(
+                "`{}` stays f32: its rows of {} values are not a multiple of 32",
+                to.name, shape[1]
+            ));
+        }
+        TensorData::F32(data)
+    };
+    Ok(Tensor {
+        name: to.name,
+        ne,
+        data,
+    })
+}
+
+/// The metadata and tensors of the GGUF file for `spec` with `weights`
+/// and the tokenizer `tok` (read from `tok_file`).
+pub fn gguf_contents(
+    spec: &Spec,
+    weights: &Weights,
+    tok: &Tokenizer,
+    tok_file: &Path,
+    ty: FileType,
+) -> Result<Contents> {
+    check_exportable(spec)?;
+    let m = &spec.model;
+    let table = crate::hf::param_table(spec)?;
+    weights
+        .check_against(&table)
+        .map_err(|e| e.context("export --gguf"))?;
+    let mut meta = model_metadata(spec, ty);
     meta.extend(tokenizer_metadata(tok, m.vocab_size, tok_file)?);
 
     let mut mapped = vec![];
@@ -874,51 +937,7 @@ pub fn gguf_contents(
         notes: vec![],
     };
     for (_, _, p, to) in mapped {
-        let t = weights.get(&p.name).expect("checked against the table");
-        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::new(format!(
-                "export --gguf: tensor `{}`: value {} at index {i} is not finite; expected finite weights",
-                p.name, t.data[i]
-            )));
-        }
-        let (data, shape) = match (to.layout, t.shape.as_slice()) {
-            (Layout::Transpose, &[r, c]) => (transpose(&t.data, r, c), vec![c, r]),
-            (Layout::Permute(heads), &[r, c]) => (permute(&t.data, heads, c), vec![r, c]),
-            (Layout::Permute(heads), &[r]) => (permute(&t.data, heads, 1), vec![r]),
-            (_, s) => (t.data.clone(), s.to_vec()),
-        };
-        let ne: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
-        let quantize = ty == FileType::Q8_0
-            && shape.len() == 2
-            && to.name != "position_embd.weight"
-            && quant::fits(shape[1]);
-        let data = if quantize {
-            let q = Q8Matrix::quantize(&to.name, &data, shape[0], shape[1])
-                .map_err(|e| e.context("export --gguf"))?;
-            let err = data
-                .iter()
-                .zip(q.dequantize())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            if out.max_error.as_ref().is_none_or(|(e, _)| err > *e) {
-                out.max_error = Some((err, to.name.clone()));
-            }
-            out.quantized += 1;
-            TensorData::Q8_0(q)
-        } else {
-            if ty == FileType::Q8_0 && shape.len() == 2 && to.name != "position_embd.weight" {
-                out.notes.push(format!(
-                    "`{}` stays f32: its rows of {} values are not a multiple of 32",
-                    to.name, shape[1]
-                ));
-            }
-            TensorData::F32(data)
-        };
-        tensors.push(Tensor {
-            name: to.name,
-            ne,
-            data,
-        });
+        tensors.push(tensor(weights, &p.name, to, ty, &mut out)?);
     }
     out.tensors = tensors.len();
     if tok.split() != crate::tokenizer::PreSplit::Gpt2 {

@@ -109,6 +109,57 @@ static inline void irc_row_normalize(float *y, const float *x, float mean, float
     }
 }
 
+/* The sum of exp(x - max) over a row of n logits, with the max in *mx; where e is not
+ * NULL it also gets exp(x - max), the softmax before the division by the sum. */
+static inline float irc_row_exp_sum(const float *x, int n, float *e, float *mx)
+{
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    irc_vf vm = irc_vset1(m), acc = irc_vzero();
+    int i = 0;
+    for (; i + IRC_VW <= n; i += IRC_VW) {
+        irc_vf v = irc_vexp(irc_vsub(irc_vload(x + i), vm));
+        if (e)
+            irc_vstore(e + i, v);
+        acc = irc_vadd(acc, v);
+    }
+    float sum = irc_vhsum(acc);
+    for (; i < n; i++) {
+        float v = irc_expf(x[i] - m);
+        if (e)
+            e[i] = v;
+        sum += v;
+    }
+    *mx = m;
+    return sum;
+}
+
+/* How many of n targets are not `ignore`: the count the mean loss divides by. */
+static inline int irc_count_targets(const int32_t *targets, int n, int32_t ignore)
+{
+    int valid = 0;
+    for (int r = 0; r < n; r++)
+        valid += targets[r] != ignore;
+    return valid;
+}
+
+/* One row of the mean cross-entropy's gradient over a row of n logits with max mx and
+ * sum of exp(x - mx): d = (softmax(x) - onehot(target)) * inv_count, or 0 where the
+ * target is `ignore`. */
+static inline void irc_xent_grad_row(float *d, const float *x, int n, float mx, float sum, int32_t target,
+                                     int32_t ignore, float inv_count)
+{
+    if (target == ignore) {
+        memset(d, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    const float scale = inv_count / sum;
+    for (int j = 0; j < n; j++)
+        d[j] = irc_expf(x[j] - mx) * scale;
+    d[target] -= inv_count;
+}
+
 /* Dot product of two length-n float rows. */
 static inline float irc_dot(const float *a, const float *b, int n)
 {

@@ -405,76 +405,13 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         return Err(Error::new("--threads: expected thread counts ≥ 1"));
     }
     let tmp = tempfile::tempdir().at("a temporary folder for the benchmark")?;
-    let blas_py = tmp.path().join("blas.py");
-    let torch_py = tmp.path().join("torch_step.py");
-    std::fs::write(&blas_py, gemm::BLAS_PY).at(blas_py.display())?;
-    std::fs::write(&torch_py, step::TORCH_PY).at(torch_py.display())?;
-
-    // Build every spec, cold then cached, and group their GEMMs by target.
-    let mut models: Vec<Model> = vec![];
-    let mut groups: Vec<Group> = vec![];
-    for (i, path) in opts.specs.iter().enumerate() {
-        let spec = Spec::load(path)?;
-        let dir = tmp.path().join(format!("build-{i}"));
-        let cache = tmp.path().join(format!("cache-{i}"));
-        progress(&format!("building {} (cold, then cached)", path.display()));
-        let (built, cold, cached) = with_cache(&cache, || -> Result<(Built, f64, f64)> {
-            let t0 = Instant::now();
-            model::build(&spec, &dir)?;
-            let cold = t0.elapsed().as_secs_f64();
-            let t0 = Instant::now();
-            let built = model::build(&spec, &dir)?;
-            Ok((built, cold, t0.elapsed().as_secs_f64()))
-        })?;
-        let data = tmp.path().join(format!("data-{i}.json"));
-        step::write_data(&data, &StepData::of(&spec))?;
-        let hf_dir = tmp.path().join(format!("hf-{i}"));
-        let hf = crate::hf::export_hf(&spec, &built.init_weights(step::SEED), None, &hf_dir)
-            .map(|()| hf_dir)
-            .map_err(|e| Missing::Failed(format!("no Hugging Face model of this spec: {e}")));
-        let sched = &built.compiled.schedule;
-        let (target, caches, opt_level) = (sched.target, sched.caches, spec.build.opt_level);
-        let g = match groups
-            .iter()
-            .position(|x| (x.target, x.caches, x.opt_level) == (target, caches, opt_level))
-        {
-            Some(g) => g,
-            None => {
-                groups.push(Group {
-                    target,
-                    caches,
-                    opt_level,
-                    shapes: squares().to_vec(),
-                    used_by: vec![vec!["1024³".into()]; 2],
-                });
-                groups.len() - 1
-            }
-        };
-        for (shape, names) in train_gemms(&built) {
-            let used = format!("{}: {}", spec.model.name, summarize(&names));
-            let grp = &mut groups[g];
-            match grp.shapes.iter().position(|s| *s == shape) {
-                Some(j) => grp.used_by[j].push(used),
-                None => {
-                    grp.shapes.push(shape);
-                    grp.used_by.push(vec![used]);
-                }
-            }
-        }
-        models.push(Model {
-            spec_path: path.clone(),
-            built,
-            data,
-            hf,
-            harness: g,
-            build_cold_s: cold,
-            build_cached_s: cached,
-            train: BTreeMap::new(),
-            torch: BTreeMap::new(),
-            torch_missing: None,
-            infer: BTreeMap::new(),
-        });
-    }
+    let scripts = Scripts {
+        blas: tmp.path().join("blas.py"),
+        torch: tmp.path().join("torch_step.py"),
+    };
+    std::fs::write(&scripts.blas, gemm::BLAS_PY).at(scripts.blas.display())?;
+    std::fs::write(&scripts.torch, step::TORCH_PY).at(scripts.torch.display())?;
+    let (mut models, groups) = build_models(opts, tmp.path(), progress)?;
     let mut harnesses = vec![];
     for (g, grp) in groups.iter().enumerate() {
         progress(&format!(
@@ -489,94 +426,194 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             grp.shapes.clone(),
         )?);
     }
-
     // The rounds: irc's process, then the outside one's, for every row.
-    type GemmRuns = BTreeMap<usize, Vec<gemm::HarnessRun>>;
-    let mut irc_gemm: Vec<GemmRuns> = harnesses.iter().map(|_| BTreeMap::new()).collect();
-    let mut numpy: Vec<BTreeMap<usize, Vec<Vec<f64>>>> =
-        harnesses.iter().map(|_| BTreeMap::new()).collect();
-    let mut numpy_missing: Option<Missing> = None;
-    let mut numpy_label = String::new();
+    let mut gemms = GemmRuns::new(harnesses.len());
     let mut torch_label = String::new();
     for round in 0..opts.repeats {
-        for (h, harness) in harnesses.iter().enumerate() {
-            for &t in &opts.threads {
-                progress(&format!(
-                    "round {}/{}: sgemm, {} shapes, {t} thread(s)",
-                    round + 1,
-                    opts.repeats,
-                    harness.shapes.len()
-                ));
-                irc_gemm[h].entry(t).or_default().push(harness.run(t)?);
-                if numpy_missing.is_none() {
-                    match harness.run_numpy(&opts.python, &blas_py, t) {
-                        Ok(s) => {
-                            numpy_label = s.label;
-                            numpy[h].entry(t).or_default().push(s.value);
-                        }
-                        Err(m) => numpy_missing = Some(m),
-                    }
-                }
-            }
-        }
+        let tag = format!("round {}/{}", round + 1, opts.repeats);
+        gemms.round(opts, &harnesses, &scripts.blas, &tag, progress)?;
         for m in models.iter_mut() {
-            for &t in &opts.threads {
-                let name = &m.built.spec.model.name;
-                progress(&format!(
-                    "round {}/{}: {name}, training step, {t} thread(s)",
-                    round + 1,
-                    opts.repeats
-                ));
-                let dir = &m.built.dir;
-                let run: TrainRun = step::run_worker(
-                    &opts.exe,
-                    "train",
-                    &m.spec_path,
-                    dir,
-                    &m.data,
-                    t,
-                    opts.steps,
-                )?;
-                m.train.entry(t).or_default().push(run);
-                if m.torch_missing.is_none() {
-                    let r = match &m.hf {
-                        Ok(hf) => {
-                            step::run_torch(&opts.python, &torch_py, hf, &m.data, t, opts.steps)
-                        }
-                        Err(e) => Err(e.clone()),
-                    };
-                    match r {
-                        Ok(s) => {
-                            torch_label = s.label.clone();
-                            m.torch.entry(t).or_default().push(s);
-                        }
-                        Err(e) => m.torch_missing = Some(e),
-                    }
-                }
-                progress(&format!(
-                    "round {}/{}: {name}, forward and decode, {t} thread(s)",
-                    round + 1,
-                    opts.repeats
-                ));
-                let run: InferRun = step::run_worker(
-                    &opts.exe,
-                    "infer",
-                    &m.spec_path,
-                    dir,
-                    &m.data,
-                    t,
-                    opts.steps,
-                )?;
-                m.infer.entry(t).or_default().push(run);
+            m.round(opts, &scripts.torch, &tag, &mut torch_label, progress)?;
+        }
+    }
+    // Medians over the rounds.
+    let targets: Vec<TargetRows> = harnesses
+        .iter()
+        .enumerate()
+        .map(|(h, harness)| gemms.target_rows(opts, h, harness, &groups[h]))
+        .collect();
+    let model_rows = models
+        .iter()
+        .map(|m| m.rows(opts, &targets[m.harness].peak))
+        .collect();
+    let torch_missing = models.iter().find_map(|m| m.torch_missing.clone());
+    Ok(Report {
+        cpu: cpu_name(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: opts.threads.clone(),
+        repeats: opts.repeats,
+        steps: opts.steps,
+        python: opts.python.display().to_string(),
+        numpy: match &gemms.numpy_missing {
+            Some(m) => m.to_string(),
+            None => gemms.numpy_label.clone(),
+        },
+        torch: match (&torch_missing, torch_label.is_empty()) {
+            (Some(m), true) => m.to_string(),
+            (Some(m), false) => format!("{torch_label}; for some specs {m}"),
+            (None, _) => torch_label,
+        },
+        targets,
+        models: model_rows,
+    })
+}
+
+/// The outside frameworks' scripts, written into the benchmark's folder.
+struct Scripts {
+    blas: PathBuf,
+    torch: PathBuf,
+}
+
+/// Build every spec, cold then cached, and group their GEMMs by target.
+fn build_models(
+    opts: &Options,
+    tmp: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Vec<Model>, Vec<Group>)> {
+    let mut models: Vec<Model> = vec![];
+    let mut groups: Vec<Group> = vec![];
+    for (i, path) in opts.specs.iter().enumerate() {
+        let spec = Spec::load(path)?;
+        let dir = tmp.join(format!("build-{i}"));
+        let cache = tmp.join(format!("cache-{i}"));
+        progress(&format!("building {} (cold, then cached)", path.display()));
+        let (built, cold, cached) = with_cache(&cache, || -> Result<(Built, f64, f64)> {
+            let t0 = Instant::now();
+            model::build(&spec, &dir)?;
+            let cold = t0.elapsed().as_secs_f64();
+            let t0 = Instant::now();
+            let built = model::build(&spec, &dir)?;
+            Ok((built, cold, t0.elapsed().as_secs_f64()))
+        })?;
+        let data = tmp.join(format!("data-{i}.json"));
+        step::write_data(&data, &StepData::of(&spec))?;
+        let hf_dir = tmp.join(format!("hf-{i}"));
+        let hf = crate::hf::export_hf(&spec, &built.init_weights(step::SEED), None, &hf_dir)
+            .map(|()| hf_dir)
+            .map_err(|e| Missing::Failed(format!("no Hugging Face model of this spec: {e}")));
+        let g = group_gemms(&mut groups, &spec, &built);
+        models.push(Model {
+            spec_path: path.clone(),
+            built,
+            data,
+            hf,
+            harness: g,
+            build_cold_s: cold,
+            build_cached_s: cached,
+            train: BTreeMap::new(),
+            torch: BTreeMap::new(),
+            torch_missing: None,
+            infer: BTreeMap::new(),
+        });
+    }
+    Ok((models, groups))
+}
+
+/// Add the GEMM calls of `built`'s training program to the group of its
+/// target (made if it is the first); the group's index.
+fn group_gemms(groups: &mut Vec<Group>, spec: &Spec, built: &Built) -> usize {
+    let sched = &built.compiled.schedule;
+    let (target, caches, opt_level) = (sched.target, sched.caches, spec.build.opt_level);
+    let g = match groups
+        .iter()
+        .position(|x| (x.target, x.caches, x.opt_level) == (target, caches, opt_level))
+    {
+        Some(g) => g,
+        None => {
+            groups.push(Group {
+                target,
+                caches,
+                opt_level,
+                shapes: squares().to_vec(),
+                used_by: vec![vec!["1024³".into()]; 2],
+            });
+            groups.len() - 1
+        }
+    };
+    for (shape, names) in train_gemms(built) {
+        let used = format!("{}: {}", spec.model.name, summarize(&names));
+        let grp = &mut groups[g];
+        match grp.shapes.iter().position(|s| *s == shape) {
+            Some(j) => grp.used_by[j].push(used),
+            None => {
+                grp.shapes.push(shape);
+                grp.used_by.push(vec![used]);
             }
         }
     }
+    g
+}
 
-    // Medians over the rounds.
-    let mut targets = vec![];
-    for (h, harness) in harnesses.iter().enumerate() {
+/// The GEMM harnesses' runs of every round, irc's and numpy's, by harness
+/// and thread count.
+struct GemmRuns {
+    irc: Vec<BTreeMap<usize, Vec<gemm::HarnessRun>>>,
+    numpy: Vec<BTreeMap<usize, Vec<Vec<f64>>>>,
+    numpy_missing: Option<Missing>,
+    numpy_label: String,
+}
+
+impl GemmRuns {
+    fn new(harnesses: usize) -> GemmRuns {
+        GemmRuns {
+            irc: (0..harnesses).map(|_| BTreeMap::new()).collect(),
+            numpy: vec![BTreeMap::new(); harnesses],
+            numpy_missing: None,
+            numpy_label: String::new(),
+        }
+    }
+
+    /// One round of every harness at every thread count, numpy after irc.
+    fn round(
+        &mut self,
+        opts: &Options,
+        harnesses: &[gemm::Harness],
+        blas_py: &Path,
+        tag: &str,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        for (h, harness) in harnesses.iter().enumerate() {
+            for &t in &opts.threads {
+                progress(&format!(
+                    "{tag}: sgemm, {} shapes, {t} thread(s)",
+                    harness.shapes.len()
+                ));
+                self.irc[h].entry(t).or_default().push(harness.run(t)?);
+                if self.numpy_missing.is_none() {
+                    match harness.run_numpy(&opts.python, blas_py, t) {
+                        Ok(s) => {
+                            self.numpy_label = s.label;
+                            self.numpy[h].entry(t).or_default().push(s.value);
+                        }
+                        Err(m) => self.numpy_missing = Some(m),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Harness `h`'s rows: the FMA peak and every shape at every thread
+    /// count, medians over the rounds.
+    fn target_rows(
+        &self,
+        opts: &Options,
+        h: usize,
+        harness: &gemm::Harness,
+        group: &Group,
+    ) -> TargetRows {
         let mut peaks: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-        for runs in irc_gemm[h].values() {
+        for runs in self.irc[h].values() {
             for r in runs {
                 for (&t, &g) in &r.peaks {
                     peaks.entry(t).or_default().push(g);
@@ -590,17 +627,12 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 gflops: Stats::of(v),
             })
             .collect();
-        let peak_of = |t: usize| {
-            peak.iter()
-                .find(|p| p.threads == t)
-                .map_or(f64::NAN, |p| p.gflops.median)
-        };
         let mut rows = vec![];
         for (i, shape) in harness.shapes.iter().enumerate() {
             for &t in &opts.threads {
-                let v: Vec<f64> = irc_gemm[h][&t].iter().map(|r| r.gflops[i]).collect();
+                let v: Vec<f64> = self.irc[h][&t].iter().map(|r| r.gflops[i]).collect();
                 let irc = Stats::of(&v);
-                let np = match (&numpy_missing, numpy[h].get(&t)) {
+                let np = match (&self.numpy_missing, self.numpy[h].get(&t)) {
                     (None, Some(runs)) => {
                         Side::Measured(Stats::of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>()))
                     }
@@ -610,95 +642,109 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 rows.push(GemmRow {
                     shape: *shape,
                     label: shape.describe(),
-                    used_by: groups[h].used_by[i].clone(),
+                    used_by: group.used_by[i].clone(),
                     threads: t,
                     irc,
-                    pct_of_peak: 100.0 * irc.median / peak_of(t),
+                    pct_of_peak: 100.0 * irc.median / peak_of(&peak, t),
                     ratio: np.measured().map(|n| irc.median / n.median),
                     numpy: np,
                 });
             }
         }
-        targets.push(TargetRows {
+        TargetRows {
             target: harness.target.name().to_string(),
             caches: harness.caches.describe(),
             peak,
             gemm: rows,
-        });
-    }
-    let mut model_rows = vec![];
-    for m in &models {
-        let b = &m.built;
-        let (batch, seq) = (b.spec.build.batch, b.spec.build.seq_len);
-        let tokens = (batch * seq) as f64;
-        let flops = step_flops(b);
-        let peaks = &targets[m.harness].peak;
-        let peak_of = |t: usize| {
-            peaks
-                .iter()
-                .find(|p| p.threads == t)
-                .map_or(f64::NAN, |p| p.gflops.median)
-        };
-        let pct = |ms: f64, t: usize| 100.0 * flops / (ms * 1e-3) * 1e-9 / peak_of(t);
-        let mut rows = vec![];
-        for &t in &opts.threads {
-            let train = &m.train[&t];
-            let step_ms = Stats::of(&train.iter().map(|r| r.step_ms).collect::<Vec<_>>());
-            let torch = match (&m.torch_missing, m.torch.get(&t)) {
-                (None, Some(runs)) => {
-                    let ms = Stats::of(&runs.iter().map(|r| r.value.step_ms).collect::<Vec<_>>());
-                    Side::Measured(TorchStep {
-                        step_ms: ms,
-                        tokens_per_s: tokens / (ms.median * 1e-3),
-                        pct_of_peak: pct(ms.median, t),
-                        rss_mb: median(
-                            &runs
-                                .iter()
-                                .map(|r| r.rss_kb as f64 / 1024.0)
-                                .collect::<Vec<_>>(),
-                        ),
-                        loss0: runs[0].value.loss0,
-                    })
-                }
-                (Some(e), _) => Side::missing(e),
-                (None, None) => Side::missing(&Missing::Failed("no run".into())),
-            };
-            let infer = &m.infer[&t];
-            let forward_ms = Stats::of(&infer.iter().map(|r| r.forward_ms).collect::<Vec<_>>());
-            let decode: Vec<f64> = infer.iter().filter_map(|r| r.decode_tokens_per_s).collect();
-            rows.push(ModelRow {
-                threads: t,
-                step_ms,
-                tokens_per_s: tokens / (step_ms.median * 1e-3),
-                pct_of_peak: pct(step_ms.median, t),
-                rss_mb: median(
-                    &train
-                        .iter()
-                        .map(|r| r.rss_kb as f64 / 1024.0)
-                        .collect::<Vec<_>>(),
-                ),
-                loss0: train[0].loss0,
-                ratio: torch.measured().map(|p| p.step_ms.median / step_ms.median),
-                torch,
-                forward_ms,
-                forward_tokens_per_s: tokens / (forward_ms.median * 1e-3),
-                decode_tokens_per_s: (!decode.is_empty()).then(|| Stats::of(&decode)),
-                decode_rss_mb: median(
-                    &infer
-                        .iter()
-                        .map(|r| r.decode_rss_kb as f64 / 1024.0)
-                        .collect::<Vec<_>>(),
-                ),
-                infer_rss_mb: median(
-                    &infer
-                        .iter()
-                        .map(|r| r.rss_kb as f64 / 1024.0)
-                        .collect::<Vec<_>>(),
-                ),
-            });
         }
-        model_rows.push(ModelRows {
-            spec: m.spec_path.display().to_string(),
+    }
+}
+
+/// The median FMA peak at `t` threads (NaN when not measured).
+fn peak_of(peaks: &[PeakRow], t: usize) -> f64 {
+    peaks
+        .iter()
+        .find(|p| p.threads == t)
+        .map_or(f64::NAN, |p| p.gflops.median)
+}
+
+/// The median of the peak RSS of some runs, in MiB.
+fn median_mb<T>(runs: &[T], kb: impl Fn(&T) -> u64) -> f64 {
+    median(
+        &runs
+            .iter()
+            .map(|r| kb(r) as f64 / 1024.0)
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl Model {
+    /// One round at every thread count: irc's training step, PyTorch's,
+    /// then irc's forward and decode.
+    fn round(
+        &mut self,
+        opts: &Options,
+        torch_py: &Path,
+        tag: &str,
+        torch_label: &mut String,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        for &t in &opts.threads {
+            let name = &self.built.spec.model.name;
+            progress(&format!("{tag}: {name}, training step, {t} thread(s)"));
+            let dir = &self.built.dir;
+            let run: TrainRun = step::run_worker(
+                &opts.exe,
+                "train",
+                &self.spec_path,
+                dir,
+                &self.data,
+                t,
+                opts.steps,
+            )?;
+            self.train.entry(t).or_default().push(run);
+            if self.torch_missing.is_none() {
+                let r = match &self.hf {
+                    Ok(hf) => {
+                        step::run_torch(&opts.python, torch_py, hf, &self.data, t, opts.steps)
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                match r {
+                    Ok(s) => {
+                        *torch_label = s.label.clone();
+                        self.torch.entry(t).or_default().push(s);
+                    }
+                    Err(e) => self.torch_missing = Some(e),
+                }
+            }
+            progress(&format!("{tag}: {name}, forward and decode, {t} thread(s)"));
+            let run: InferRun = step::run_worker(
+                &opts.exe,
+                "infer",
+                &self.spec_path,
+                dir,
+                &self.data,
+                t,
+                opts.steps,
+            )?;
+            self.infer.entry(t).or_default().push(run);
+        }
+        Ok(())
+    }
+
+    /// The model's rows, one per thread count, medians over the rounds.
+    fn rows(&self, opts: &Options, peaks: &[PeakRow]) -> ModelRows {
+        let b = &self.built;
+        let (batch, seq) = (b.spec.build.batch, b.spec.build.seq_len);
+        let flops = step_flops(b);
+        let rows = opts
+            .threads
+            .iter()
+            .map(|&t| self.row(t, (batch * seq) as f64, flops, peak_of(peaks, t)))
+            .collect();
+        ModelRows {
+            spec: self.spec_path.display().to_string(),
             name: b.spec.model.name.clone(),
             target: b.compiled.schedule.target.name().to_string(),
             dtype: match b.spec.build.dtype {
@@ -708,29 +754,49 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             seq,
             params: b.compiled.memory.param_floats,
             step_gflop: flops * 1e-9,
-            build_cold_s: m.build_cold_s,
-            build_cached_s: m.build_cached_s,
+            build_cold_s: self.build_cold_s,
+            build_cached_s: self.build_cached_s,
             rows,
-        });
+        }
     }
-    let torch_missing = models.iter().find_map(|m| m.torch_missing.clone());
-    Ok(Report {
-        cpu: cpu_name(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        threads: opts.threads.clone(),
-        repeats: opts.repeats,
-        steps: opts.steps,
-        python: opts.python.display().to_string(),
-        numpy: match &numpy_missing {
-            Some(m) => m.to_string(),
-            None => numpy_label,
-        },
-        torch: match (&torch_missing, torch_label.is_empty()) {
-            (Some(m), true) => m.to_string(),
-            (Some(m), false) => format!("{torch_label}; for some specs {m}"),
-            (None, _) => torch_label,
-        },
-        targets,
-        models: model_rows,
-    })
+
+    /// The row at `t` threads: `tokens` a step, `flops` a step, the FMA
+    /// peak `peak` GFLOP/s.
+    fn row(&self, t: usize, tokens: f64, flops: f64, peak: f64) -> ModelRow {
+        let pct = |ms: f64| 100.0 * flops / (ms * 1e-3) * 1e-9 / peak;
+        let train = &self.train[&t];
+        let step_ms = Stats::of(&train.iter().map(|r| r.step_ms).collect::<Vec<_>>());
+        let torch = match (&self.torch_missing, self.torch.get(&t)) {
+            (None, Some(runs)) => {
+                let ms = Stats::of(&runs.iter().map(|r| r.value.step_ms).collect::<Vec<_>>());
+                Side::Measured(TorchStep {
+                    step_ms: ms,
+                    tokens_per_s: tokens / (ms.median * 1e-3),
+                    pct_of_peak: pct(ms.median),
+                    rss_mb: median_mb(runs, |r| r.rss_kb),
+                    loss0: runs[0].value.loss0,
+                })
+            }
+            (Some(e), _) => Side::missing(e),
+            (None, None) => Side::missing(&Missing::Failed("no run".into())),
+        };
+        let infer = &self.infer[&t];
+        let forward_ms = Stats::of(&infer.iter().map(|r| r.forward_ms).collect::<Vec<_>>());
+        let decode: Vec<f64> = infer.iter().filter_map(|r| r.decode_tokens_per_s).collect();
+        ModelRow {
+            threads: t,
+            step_ms,
+            tokens_per_s: tokens / (step_ms.median * 1e-3),
+            pct_of_peak: pct(step_ms.median),
+            rss_mb: median_mb(train, |r| r.rss_kb),
+            loss0: train[0].loss0,
+            ratio: torch.measured().map(|p| p.step_ms.median / step_ms.median),
+            torch,
+            forward_ms,
+            forward_tokens_per_s: tokens / (forward_ms.median * 1e-3),
+            decode_tokens_per_s: (!decode.is_empty()).then(|| Stats::of(&decode)),
+            decode_rss_mb: median_mb(infer, |r| r.decode_rss_kb),
+            infer_rss_mb: median_mb(infer, |r| r.rss_kb),
+        }
+    }
 }

@@ -37,6 +37,15 @@ impl Report {
         let _ = writeln!(o, "python: {}", self.python);
         let _ = writeln!(o, "  numpy: {}", self.numpy);
         let _ = writeln!(o, "  torch: {}", self.torch);
+        self.gemm_tables(&mut o);
+        self.step_table(&mut o);
+        self.infer_table(&mut o);
+        self.models_table(&mut o);
+        o
+    }
+
+    /// Each target's FMA peak and sgemm rows.
+    fn gemm_tables(&self, o: &mut String) {
         for t in &self.targets {
             let _ = writeln!(o, "\n== target {} ({})", t.target, t.caches);
             let peaks: Vec<String> = t
@@ -68,6 +77,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// The training step beside PyTorch's.
+    fn step_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "\n== training step (forward + backward + AdamW), ms; PyTorch eager on the same model, weights and tokens\n{:<12} {:>3}  {:<24} {:>9} {:>6} {:>7}  {:<24} {:>9} {:>6} {:>7}  {:>9}  loss0 irc / PyTorch",
@@ -103,6 +116,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// The forward and decode rows.
+    fn infer_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "\n== forward and decode (irc)\n{:<12} {:>3}  {:<24} {:>9}  {:<26} {:>14} {:>14}",
@@ -131,6 +148,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// What was measured: each model's size, step and build times.
+    fn models_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "\n== models\n{:<12} {:<8} {:<5} {:>9} {:>11} {:>11} {:>10} {:>10}  spec",
@@ -158,7 +179,6 @@ impl Report {
                 m.spec
             );
         }
-        o
     }
 }
 

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 mod gemm_shape;
 mod names;
+mod softmax_xent;
 
 pub use gemm_shape::GemmShape;
 
@@ -426,11 +427,23 @@ impl Emitter<'_> {
         }
         let sh = &attn.ty.shape;
         let group = heads / kv_heads;
+        // With a training step's backward after it, each row's log-sum-exp too.
+        let lse_lines = |lines: &[String]| {
+            if lse.is_some() {
+                lines.to_vec()
+            } else {
+                vec![]
+            }
+        };
         let v = json!({
             "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
             "group": group, "kv_head": div("h", group), "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
-            "KB": crate::schedule::ATTENTION_KEY_BLOCK, "lse": lse.is_some(),
+            "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "lse_param": if lse.is_some() { "float *lse, " } else { "" },
+            "lse_doc": lse_lines(&["lse = m + log l of each row: all the backward needs to recompute the probabilities.".into()]),
+            "lse_shape": lse_lines(&[format!("lse is ({}, {}, {heads})", sh[0], sh[1])]),
+            "lse_store": lse_lines(&[format!("lse[row * {heads} + h] = m[r] + logf(sum);")]),
         });
         Call::new("kernels/attention.c.tera", v, args).threaded(true)
     }
@@ -470,10 +483,22 @@ impl Emitter<'_> {
             "T": sh[1], "S": g.node(attn.inputs[1]).ty.shape[0], "NH": heads, "NKV": kv_heads,
             "HD": head_dim, "group": group, "kv_head": div("h", group),
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
-            "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1], "parallel": parallel,
-            "par_work": crate::schedule::CACHED_ATTENTION_PAR_WORK,
+            "q_stride": q_stride, "k_stride": strides[0], "v_stride": strides[1],
         });
-        Ok(Call::new("kernels/cached_attention.c.tera", v, args).threaded(parallel))
+        let mut call = Call::new("kernels/cached_attention.c.tera", v, args).threaded(parallel);
+        if parallel {
+            // Threads only for a step that reads enough of the cache: the
+            // work is known at run time, from the last row's position.
+            let (t, work) = (sh[1], sh[1] * heads * head_dim);
+            call.v["omp_for"] = json!(format!(
+                "    /* Threads only once the step attends to enough of the cache to pay for waking them. */\n    \
+                 #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static) \\\n        \
+                 if ((size_t)(pos[{}] + 1) * {work} >= {})\n",
+                t - 1,
+                crate::schedule::CACHED_ATTENTION_PAR_WORK
+            ));
+        }
+        Ok(call)
     }
 
     fn embedding(&self, k: &Kernel) -> Call {
@@ -515,26 +540,6 @@ impl Emitter<'_> {
         let mut args = vec![self.ptr(self.last(k))];
         args.extend(n.inputs.iter().map(|&i| self.ptr(i)));
         Call::new("kernels/rope.c.tera", v, args).threaded(parallel)
-    }
-
-    fn softmax_xent(&self, k: &Kernel) -> Call {
-        let g = self.g;
-        let logits = g.node(k.nodes[0]).inputs[0];
-        let v_dim = g.node(logits).ty.last();
-        let r = g.node(logits).ty.numel() / v_dim;
-        let find = |want: fn(&Op) -> bool| k.nodes.iter().copied().find(|&n| want(&g.node(n).op));
-        let probs = find(|o| matches!(o, Op::Softmax));
-        let ce = find(|o| matches!(o, Op::CrossEntropy));
-        let grad = find(|o| matches!(o, Op::CrossEntropyGrad));
-        let targets = ce.or(grad).map(|n| g.node(n).inputs[1]);
-        let mut args = vec![self.ptr(logits)];
-        args.extend(probs.map(|p| self.ptr(p)));
-        args.extend(targets.map(|t| self.ptr(t)));
-        args.extend(ce.map(|c| self.ptr(c)));
-        args.extend(grad.map(|d| self.ptr(d)));
-        let v = json!({ "R": r, "V": v_dim, "probs": probs.is_some(), "targets": targets.is_some(),
-                        "loss": ce.is_some(), "grad": grad.is_some(), "ignore": IGNORE_INDEX });
-        Call::new("kernels/softmax_xent.c.tera", v, args)
     }
 
     fn attention_grad(&self, k: &Kernel) -> Result<Call> {
@@ -1056,20 +1061,56 @@ fn param_table(mem: &MemoryPlan) -> Vec<Value> {
         .collect()
 }
 
-/// Emit `model.c` and `irc_model.h` with the programs over one arena: the
-/// forward (`fwd`: logits and loss), the training step (`train`: loss and
-/// parameter gradients) and, with `steps`, KV-cached generation.
-pub fn emit(
-    spec: &Spec,
-    fwd: &Compiled,
-    train: &Compiled,
-    steps: Option<&Steps>,
-) -> Result<Sources> {
-    let t = tera()?;
-    let prefix = prefix(spec);
-    let m = &spec.model;
-    let c = fwd;
-    let target = c.schedule.target;
+/// The parts of the files that a profile or a sanitize build adds: the
+/// headers model.c includes, its fields of the context, its functions and
+/// declarations (empty in other builds).
+fn build_parts(t: &tera::Tera, spec: &Spec, ctx: &mut Value) -> Result<()> {
+    let (profile, sanitize) = (spec.build.profile, spec.build.sanitize);
+    let part = |yes: bool, name: &str, ctx: &Value| {
+        if yes {
+            render(t, name, ctx)
+        } else {
+            Ok(String::new())
+        }
+    };
+    let mut includes = vec![format!("\"{HEADER_FILE}\""), "\"irc_runtime.h\"".into()];
+    includes.push("\"irc_safetensors.h\"".into());
+    let mut fields = vec![];
+    if profile {
+        includes.push("\"irc_profile.h\"".into());
+        let slots = ctx["profile_slots"].as_array().map_or(0, |s| s.len());
+        fields.push(format!(
+            "double prof[{slots}]; /* seconds in each kernel slot since the last profile_reset */"
+        ));
+    }
+    if sanitize {
+        includes.push("<sanitizer/asan_interface.h>".into());
+    }
+    let header_parts = match profile {
+        true => vec![render(t, "profile.h.tera", ctx)?],
+        false => vec![],
+    };
+    ctx["sanitize_c"] = json!(part(sanitize, "sanitize.c.tera", ctx)?);
+    ctx["profile_c"] = json!(part(profile, "profile.c.tera", ctx)?);
+    ctx["includes"] = json!(includes);
+    ctx["fields"] = json!(fields);
+    ctx["header_parts"] = json!(header_parts);
+    Ok(())
+}
+
+/// The programs of a library under their C function names: the forward,
+/// the training step and, with `steps`, the generation steps, checked to
+/// agree on the parameters (and the steps on the cache).
+fn programs_of<'a>(
+    fwd: &'a Compiled,
+    train: &'a Compiled,
+    steps: Option<&Steps<'a>>,
+) -> Result<Vec<(&'static str, &'a Compiled)>> {
+    if fwd.memory.ids != train.memory.ids || fwd.memory.param_floats != train.memory.param_floats {
+        return Err(Error::new(
+            "codegen: the forward and training programs disagree on inputs or parameters",
+        ));
+    }
     let mut all = vec![("run_forward", fwd), ("run_train", train)];
     if let Some(st) = steps {
         all.extend([("run_prefill", st.prefill), ("run_decode", st.decode)]);
@@ -1082,40 +1123,28 @@ pub fn emit(
             ));
         }
     }
+    Ok(all)
+}
 
-    // Kernels: render each with a placeholder name, then share one function
-    // between kernels whose code is identical (layers of the same shape, and
-    // the forward half of the training step).
-    let gloss = glossary(spec, fwd);
-    let mut fns = Functions {
-        profile: spec.build.profile,
-        ..Default::default()
-    };
-    let mut programs = vec![];
-    for &(fn_name, prog) in &all {
-        programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
-    }
-    let (functions, profile, profile_slots) = (fns.list, fns.profile, fns.slots);
-    let kernels = kernel_functions(&functions);
-    if fwd.memory.ids != train.memory.ids || fwd.memory.param_floats != train.memory.param_floats {
-        return Err(Error::new(
-            "codegen: the forward and training programs disagree on inputs or parameters",
-        ));
-    }
+/// The frame's values of the model, its memory and its target: what
+/// model.c and irc_model.h substitute besides the kernels and programs.
+fn frame_values(spec: &Spec, all: &[(&str, &Compiled)]) -> Result<Value> {
+    let (m, prefix) = (&spec.model, prefix(spec));
+    let (c, train) = (all[0].1, all[1].1);
+    let target = c.schedule.target;
     let train_loss = train
         .graph
         .output("loss")
         .map(|id| train.memory.loc(id).offset)
         .ok_or_else(|| Error::new("codegen: the training program has no loss"))?;
     let mem = &c.memory;
-    let params = param_table(mem);
     let acts = |name: &str| {
         all.iter()
             .find(|(n, _)| *n == name)
             .map_or(0, |(_, p)| p.memory.act_floats)
     };
     let id_ints = all.iter().map(|(_, p)| p.memory.id_ints).max().unwrap_or(0);
-    let generation = generation(steps)?;
+    let threads = spec.build.threads;
     let mut ctx = json!({
         "name": m.name, "family": format!("{:?}", m.family).to_lowercase(), "version": env!("CARGO_PKG_VERSION"),
         "spec_file": spec.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
@@ -1127,10 +1156,9 @@ pub fn emit(
         "param_floats": mem.param_floats, "act_floats_forward": acts("run_forward"),
         "act_floats_generate": acts("run_prefill").max(acts("run_decode")), "id_ints": id_ints,
         "max_threads": MAX_THREADS,
-        "default_threads": if spec.build.threads == 0 { "irc_default_threads()".to_string() } else { spec.build.threads.to_string() },
-        "default_threads_doc": if spec.build.threads == 0 { "one per core".to_string() } else { spec.build.threads.to_string() },
-        "num_params": mem.param_floats,
-        "params": params, "kernels": kernels, "programs": programs,
+        "default_threads": if threads == 0 { "irc_default_threads()".to_string() } else { threads.to_string() },
+        "default_threads_doc": if threads == 0 { "one per core".to_string() } else { threads.to_string() },
+        "num_params": mem.param_floats, "params": param_table(mem),
         "act_floats_train": train.memory.act_floats, "train_loss_off": train_loss,
         "tokens_at": plus("m->ids", id_off(c, "tokens").unwrap_or(0)),
         "targets_at": plus("m->ids", id_off(c, "targets").unwrap_or(0)),
@@ -1154,11 +1182,19 @@ pub fn emit(
             .map(|(k, ks)| attention_scratch(&p.graph, k, ks.vector_width)))
         .max()
         .unwrap_or(0));
-    ctx["profile"] = json!(profile);
-    ctx["sanitize"] = json!(spec.build.sanitize);
-    ctx["profile_slots"] = json!(profile_slots);
-    // With generation programs or without: the prefill/decode entry points,
-    // and what the header comment says of their memory.
+    Ok(ctx)
+}
+
+/// With generation programs or without: the prefill/decode entry points,
+/// and what the header comment says of their memory.
+fn generation_parts(
+    t: &tera::Tera,
+    spec: &Spec,
+    steps: Option<&Steps>,
+    ctx: &mut Value,
+) -> Result<()> {
+    let m = &spec.model;
+    let generation = generation(steps)?;
     let has_generation = !generation.is_null();
     ctx["generation"] = generation;
     ctx["generated_context"] = json!(if has_generation { m.context } else { 0 });
@@ -1179,12 +1215,42 @@ pub fn emit(
     };
     ctx["generate_acts_note"] = json!(gen_acts);
     ctx["cache_note"] = json!(cache);
-    ctx["generation_c"] = json!(render(&t, gen_template, &ctx)?);
-    let model_c = render(&t, "model.c.tera", &ctx)?;
-    let header = render(&t, "model.h.tera", &ctx)?;
+    ctx["generation_c"] = json!(render(t, gen_template, ctx)?);
+    Ok(())
+}
+
+/// Emit `model.c` and `irc_model.h` with the programs over one arena: the
+/// forward (`fwd`: logits and loss), the training step (`train`: loss and
+/// parameter gradients) and, with `steps`, KV-cached generation.
+pub fn emit(
+    spec: &Spec,
+    fwd: &Compiled,
+    train: &Compiled,
+    steps: Option<&Steps>,
+) -> Result<Sources> {
+    let t = tera()?;
+    let all = programs_of(fwd, train, steps)?;
+    // Kernels: render each with a placeholder name, then share one function
+    // between kernels whose code is identical (layers of the same shape, and
+    // the forward half of the training step).
+    let gloss = glossary(spec, fwd);
+    let mut fns = Functions {
+        profile: spec.build.profile,
+        ..Default::default()
+    };
+    let mut programs = vec![];
+    for &(fn_name, prog) in &all {
+        programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
+    }
+    let mut ctx = frame_values(spec, &all)?;
+    ctx["kernels"] = json!(kernel_functions(&fns.list));
+    ctx["programs"] = json!(programs);
+    ctx["profile_slots"] = json!(fns.slots);
+    build_parts(&t, spec, &mut ctx)?;
+    generation_parts(&t, spec, steps, &mut ctx)?;
     Ok(Sources {
-        model_c,
-        header,
-        prefix,
+        model_c: render(&t, "model.c.tera", &ctx)?,
+        header: render(&t, "model.h.tera", &ctx)?,
+        prefix: prefix(spec),
     })
 }

@@ -300,36 +300,21 @@ static void gemm_9(irc_ctx *ctx, float *out, const float *inp, const float *w)
 }
 
 /* cross_entropy_10: loss
- * Over each row of V = 37 logits (14 rows):
- * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
+ * Over each row of V = 37 logits (14 rows), from its max mx and sum of exp(x - mx):
+ * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * logits are (14, 37); targets is (14); loss is (1) */
 static void cross_entropy_10(const float *logits, const int32_t *targets, float *loss)
 {
+    const int valid = irc_count_targets(targets, 14, -100);
     double total = 0.0;
-    int count = 0;
     for (int r = 0; r < 14; r++) {
         const float *x = logits + (size_t)r * 37;
-        float mx = -INFINITY;
-        for (int i = 0; i < 37; i++)
-            mx = x[i] > mx ? x[i] : mx;
-        irc_vf vmx = irc_vset1(mx), acc = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 37; i += IRC_VW) {
-            irc_vf e = irc_vexp(irc_vsub(irc_vload(x + i), vmx));
-            acc = irc_vadd(acc, e);
-        }
-        float sum = irc_vhsum(acc);
-        for (; i < 37; i++) {
-            float e = irc_expf(x[i] - mx);
-            sum += e;
-        }
-        const int32_t tg = targets[r];
-        if (tg != -100) {
-            total += (double)logf(sum) + mx - x[tg];
-            count++;
-        }
+        float mx;
+        const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
+        if (targets[r] != -100)
+            total += (double)logf(sum) + mx - x[targets[r]];
     }
-    loss[0] = count ? (float)(total / count) : 0.0f;
+    loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
 /* narrow_11: h0.attn.q, h1.attn.q
@@ -436,50 +421,24 @@ static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float 
 }
 
 /* softmax_cross_entropy_16: dlogits
- * Over each row of V = 37 logits (14 rows):
- * loss = mean over targets != -100 of logsumexp(row) - row[target] (0 if every target is ignored)
- * dlogits = (softmax(row) - onehot(target)) / count, zero on ignored rows (count = targets != -100)
+ * Over each row of V = 37 logits (14 rows), from its max mx and sum of exp(x - mx):
+ * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
+ * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
 static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
+    const int valid = irc_count_targets(targets, 14, -100);
     double total = 0.0;
-    int count = 0;
-    int valid = 0;
-    for (int r = 0; r < 14; r++)
-        valid += targets[r] != -100;
-    const float inv_count = 1.0f / (valid ? valid : 1);
+    const float inv_valid = 1.0f / (valid ? valid : 1);
     for (int r = 0; r < 14; r++) {
         const float *x = logits + (size_t)r * 37;
-        float mx = -INFINITY;
-        for (int i = 0; i < 37; i++)
-            mx = x[i] > mx ? x[i] : mx;
-        irc_vf vmx = irc_vset1(mx), acc = irc_vzero();
-        int i = 0;
-        for (; i + IRC_VW <= 37; i += IRC_VW) {
-            irc_vf e = irc_vexp(irc_vsub(irc_vload(x + i), vmx));
-            acc = irc_vadd(acc, e);
-        }
-        float sum = irc_vhsum(acc);
-        for (; i < 37; i++) {
-            float e = irc_expf(x[i] - mx);
-            sum += e;
-        }
-        const int32_t tg = targets[r];
-        if (tg != -100) {
-            total += (double)logf(sum) + mx - x[tg];
-            count++;
-        }
-        float *d = dlogits + (size_t)r * 37;
-        if (targets[r] == -100) {
-            memset(d, 0, 37 * sizeof(float));
-        } else {
-            const float scale = inv_count / sum;
-            for (int j = 0; j < 37; j++)
-                d[j] = irc_expf(x[j] - mx) * scale;
-            d[targets[r]] -= inv_count;
-        }
+        float mx;
+        const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
+        if (targets[r] != -100)
+            total += (double)logf(sum) + mx - x[targets[r]];
+        irc_xent_grad_row(dlogits + (size_t)r * 37, x, 37, mx, sum, targets[r], -100, inv_valid);
     }
-    loss[0] = count ? (float)(total / count) : 0.0f;
+    loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
 /* gemm_17: dln_f
