@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 mod gemm_shape;
 mod names;
+mod packed;
 
 pub use gemm_shape::GemmShape;
 
@@ -144,6 +145,7 @@ struct Emitter<'a> {
     g: &'a Graph,
     mem: &'a MemoryPlan,
     gloss: &'a Glossary,
+    packed: &'a packed::Packed,
     names: RefCell<Pointers>,
 }
 
@@ -206,6 +208,7 @@ impl Emitter<'_> {
     /// Template, template values and call of one kernel.
     fn kernel(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         Ok(match k.kind {
+            KernelKind::Gemm { bias, act } if self.rounded(k) => self.rounded_gemm(k, bias, act)?,
             KernelKind::Gemm { bias, act } => self.gemm(k, bias, act),
             KernelKind::Norm { residual } => self.norm(k, residual, parallel),
             KernelKind::Attention => self.attention(k),
@@ -224,6 +227,11 @@ impl Emitter<'_> {
             KernelKind::EmbeddingGrad => self.embedding_grad(k),
             KernelKind::Narrow => self.narrow(k),
         })
+    }
+
+    /// A GEMM whose weights are packed (`[build].weights`).
+    fn rounded(&self, k: &Kernel) -> bool {
+        matches!(self.g.node(k.nodes[0]).op, Op::MatMul { w, .. } if !w.is_f32())
     }
 
     fn last(&self, k: &Kernel) -> NodeId {
@@ -898,11 +906,13 @@ fn program(
     fn_name: &str,
     prog: &Compiled,
     fns: &mut Functions,
+    packed: &packed::Packed,
 ) -> Result<Value> {
     let e = Emitter {
         g: &prog.graph,
         mem: &prog.memory,
         gloss,
+        packed,
         names: RefCell::new(Pointers::new(&prog.memory)),
     };
     let accumulate: HashMap<NodeId, usize> = prog.memory.grad_accumulate.iter().copied().collect();
@@ -1091,9 +1101,11 @@ pub fn emit(
         profile: spec.build.profile,
         ..Default::default()
     };
+    let steps_c: Vec<&Compiled> = steps.map_or(vec![], |s| vec![s.prefill, s.decode]);
+    let packed = packed::Packed::of(&steps_c, target)?;
     let mut programs = vec![];
     for &(fn_name, prog) in &all {
-        programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
+        programs.push(program(&t, &gloss, fn_name, prog, &mut fns, &packed)?);
     }
     let (functions, profile, profile_slots) = (fns.list, fns.profile, fns.slots);
     let kernels = kernel_functions(&functions);
@@ -1179,6 +1191,16 @@ pub fn emit(
     };
     ctx["generate_acts_note"] = json!(gen_acts);
     ctx["cache_note"] = json!(cache);
+    ctx["packed"] = if packed.is_empty() {
+        Value::Null
+    } else {
+        packed.template_values()
+    };
+    ctx["packed_c"] = json!(if packed.is_empty() {
+        String::new()
+    } else {
+        render(&t, "packed_weights.c.tera", &ctx)?
+    });
     ctx["generation_c"] = json!(render(&t, gen_template, &ctx)?);
     let model_c = render(&t, "model.c.tera", &ctx)?;
     let header = render(&t, "model.h.tera", &ctx)?;
