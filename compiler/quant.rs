@@ -212,6 +212,23 @@ impl WeightFormat {
         }
     }
 
+    /// A name as the spec and `--weights` write it.
+    pub fn from_name(s: &str) -> std::result::Result<WeightFormat, String> {
+        WeightFormat::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<String> = WeightFormat::ALL
+                    .iter()
+                    .map(|w| format!("\"{}\"", w.name()))
+                    .collect();
+                format!(
+                    "unknown value \"{s}\", expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+
     pub fn is_f32(&self) -> bool {
         *self == WeightFormat::F32
     }

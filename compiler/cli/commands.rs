@@ -180,8 +180,9 @@ pub(super) fn generate(
     sampling: SamplingArgs,
     n: usize,
     threads: usize,
+    weights: Option<crate::quant::WeightFormat>,
 ) -> Result<()> {
-    let mut m = crate::generate::open_run(&run, threads)?;
+    let mut m = crate::generate::open_run_with(&run, threads, weights)?;
     for i in 0..n {
         let started = std::time::Instant::now();
         print!("{prompt}");
@@ -203,8 +204,21 @@ pub(super) fn generate(
 }
 
 /// `irc eval`.
-pub(super) fn eval(run: PathBuf, n: usize, sampling: SamplingArgs, threads: usize) -> Result<()> {
-    let r = crate::evaluate::eval_run(&run, n, &sampling.config(0), sampling.max_tokens, threads)?;
+pub(super) fn eval(
+    run: PathBuf,
+    n: usize,
+    sampling: SamplingArgs,
+    threads: usize,
+    weights: Option<crate::quant::WeightFormat>,
+) -> Result<()> {
+    let r = crate::evaluate::eval_run_with(
+        &run,
+        n,
+        &sampling.config(0),
+        sampling.max_tokens,
+        threads,
+        weights,
+    )?;
     print!("{}", r.to_table());
     println!(
         "wrote {}",
