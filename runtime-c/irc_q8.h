@@ -136,6 +136,20 @@ static inline uint16_t irc_f32_to_bf16(float x)
     return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
+/* (int8_t)roundf(v) (halves away from zero), inline: the library call would dominate packing.
+ * Saturating and NaN to 0, as compiler/quant.rs's `as i8` (1/d overflows for a block of values
+ * below 1e-36); v − trunc(v) is exact for |v| < 128. */
+static inline int8_t irc__q8_round(float v)
+{
+    if (!(v == v)) return 0;
+    if (v >= 127.0f) return 127;
+    if (v <= -128.0f) return -128;
+    int i = (int)v;
+    const float r = v - (float)i;
+    i += (r >= 0.5f) - (r <= -0.5f);
+    return (int8_t)i;
+}
+
 /* One block of n ≤ 32 values (the rest zero) as q8_0: q[32] and the scale (f16, widened).
  * quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x · 1/d), d rounded to f16 to be kept. */
 static inline float irc_q8_block(const float *x, ptrdiff_t stride, int n, int8_t *q)
@@ -147,7 +161,7 @@ static inline float irc_q8_block(const float *x, ptrdiff_t stride, int n, int8_t
     }
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int i = 0; i < IRC_QK; i++) q[i] = i < n ? (int8_t)roundf(x[i * stride] * id) : 0;
+    for (int i = 0; i < IRC_QK; i++) q[i] = i < n ? irc__q8_round(x[i * stride] * id) : 0;
     return irc_f16_to_f32(irc_f32_to_f16(d));
 }
 

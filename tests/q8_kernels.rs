@@ -70,11 +70,18 @@ fn cases() -> Vec<Case> {
                 let mut a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
                 let mut w: Vec<f32> = (0..n * k).map(|_| rng.normal() as f32 * 0.1).collect();
                 // Blocks that stress the rounding: all zero (d = 0), all one
-                // value (q = ±127), exact halves of the step.
+                // value (q = ±127), exact halves of the step, values below 1e-36.
                 if k >= 32 {
                     a[..32].iter_mut().for_each(|x| *x = 0.0);
                     if m > 1 {
                         a[k..k + 32].iter_mut().for_each(|x| *x = -0.75);
+                    }
+                    // So small that 1/d overflows: q saturates, the scale is 0.
+                    if m > 2 {
+                        a[2 * k..2 * k + 32]
+                            .iter_mut()
+                            .enumerate()
+                            .for_each(|(j, x)| *x = (j as f32 - 15.0) * 1e-39);
                     }
                     w[..32]
                         .iter_mut()
