@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::ir::Kernel;
 use crate::ir::{verify, Graph};
 use crate::memory::MemoryPlan;
-use crate::passes::{autodiff, dce, fusion, lower, Program};
+use crate::passes::{autodiff, dce, fusion, lower, weights, Program};
 use crate::schedule::Schedule;
 use crate::spec::Spec;
 
@@ -86,7 +86,11 @@ fn within_c_index(g: &Graph) -> Result<()> {
 
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
-    let graph = lower::lower(&spec.model, program)?;
+    let mut graph = lower::lower(&spec.model, program)?;
+    // Generation steps only: the forward and the training step stay f32.
+    if program.cached && !spec.build.weights.is_f32() {
+        weights::round_weights(&mut graph, spec.build.weights)?;
+    }
     let guard = if spec.build.sanitize {
         crate::memory::SANITIZE_GUARD
     } else {

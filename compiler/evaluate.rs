@@ -4,8 +4,9 @@
 
 use crate::error::Result;
 use crate::eval::{evaluate_with, EvalResult, Generation};
-use crate::generate::{held_out, open_run, training_icons};
+use crate::generate::{held_out, open_run_with, training_icons};
 use crate::model;
+use crate::quant::WeightFormat;
 use crate::report::GallerySample;
 use crate::rundir::{resolve_checkpoint, RunDir};
 use crate::runtime::Weights;
@@ -24,7 +25,20 @@ pub fn eval_run(
     max_new: usize,
     threads: usize,
 ) -> Result<EvalResult> {
-    let mut m = open_run(run, threads)?;
+    eval_run_with(run, n, cfg, max_new, threads, None)
+}
+
+/// [`eval_run`] generating with the linear layers' weights in `weights`
+/// (`--weights`; the validation loss is the f32 training build's).
+pub fn eval_run_with(
+    run: &Path,
+    n: usize,
+    cfg: &SamplingConfig,
+    max_new: usize,
+    threads: usize,
+    weights: Option<WeightFormat>,
+) -> Result<EvalResult> {
+    let mut m = open_run_with(run, threads, weights)?;
     let rows = held_out(run)?;
     let mut gens = vec![];
     let started = Instant::now();

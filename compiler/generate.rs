@@ -10,6 +10,7 @@ use crate::data::retrieval::Exemplars;
 use crate::data::{read_rows, Row};
 use crate::error::{Error, Result};
 use crate::model::{self, Built};
+use crate::quant::WeightFormat;
 use crate::rundir::{resolve_checkpoint, RunDir};
 use crate::runtime::{Session, Weights};
 use crate::sample::{generate, Generated, Sampler, SamplingConfig, Stop};
@@ -34,6 +35,16 @@ pub struct RunModel {
 /// Open `RUN` (written by `irc train`): its spec, its latest checkpoint and
 /// its tokenizer.
 pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
+    open_run_with(run, threads, None)
+}
+
+/// [`open_run`], its generation build holding the linear layers' weights
+/// in `weights` instead of what the run's spec says (`--weights`).
+pub fn open_run_with(
+    run: &Path,
+    threads: usize,
+    weights: Option<WeightFormat>,
+) -> Result<RunModel> {
     let dir = RunDir::new(run);
     let spec_path = dir.spec();
     if !spec_path.exists() {
@@ -42,7 +53,10 @@ pub fn open_run(run: &Path, threads: usize) -> Result<RunModel> {
             run.display()
         )));
     }
-    let spec = Spec::load(&spec_path)?;
+    let mut spec = Spec::load(&spec_path)?;
+    if let Some(w) = weights {
+        spec.build.weights = w;
+    }
     let built = generation_build(&spec, &dir.generation_build())?;
     let mut session = built.session(threads)?;
     let ckpt = resolve_checkpoint(run);

@@ -196,6 +196,10 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
     if spec.build.sanitize {
         tc = tc.sanitized();
     }
+    if spec.build.target == Target::Native && spec.build.weights == crate::quant::WeightFormat::Q8_0
+    {
+        tc = tc.with_flags(&toolchain::host_int8_flags(target));
+    }
     // Everything goes into a temporary sibling that replaces `dir` only
     // when complete: a failed build leaves the previous one as it was.
     let staged = StagedDir::new(dir)?;

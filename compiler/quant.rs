@@ -22,6 +22,7 @@
 //! llama.cpp would store an infinite scale.
 
 use crate::error::{Error, Result};
+use serde::Serialize;
 
 /// Values per q8_0 block.
 pub const QK8_0: usize = 32;
@@ -181,6 +182,103 @@ impl Q8Matrix {
             .collect();
         Ok(Q8Matrix { rows, k, blocks })
     }
+}
+
+/// How the generation programs hold the weights of the linear layers
+/// (`[build].weights`): the matmuls whose right operand is a parameter.
+/// Training, the forward and the checkpoint stay f32 whatever it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum WeightFormat {
+    #[default]
+    #[serde(rename = "f32")]
+    F32,
+    /// q8_0 blocks along K, and each row of activations quantized the same
+    /// way when it is multiplied ([`q8_dot`]).
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    /// bf16 (round to nearest even), widened to f32 in the product.
+    #[serde(rename = "bf16")]
+    Bf16,
+}
+
+impl WeightFormat {
+    pub const ALL: [WeightFormat; 3] = [WeightFormat::F32, WeightFormat::Q8_0, WeightFormat::Bf16];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::Q8_0 => "q8_0",
+            WeightFormat::Bf16 => "bf16",
+        }
+    }
+
+    /// A name as the spec and `--weights` write it.
+    pub fn from_name(s: &str) -> std::result::Result<WeightFormat, String> {
+        WeightFormat::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<String> = WeightFormat::ALL
+                    .iter()
+                    .map(|w| format!("\"{}\"", w.name()))
+                    .collect();
+                format!(
+                    "unknown value \"{s}\", expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    pub fn is_f32(&self) -> bool {
+        *self == WeightFormat::F32
+    }
+}
+
+/// A row of any length as q8_0 blocks: the last block is padded with zeros
+/// (which change neither its scale nor any dot product), so a row of `k`
+/// values is exactly the row padded to a multiple of 32. Finite values only.
+pub fn quantize_row(x: &[f32]) -> Vec<Block> {
+    x.chunks(QK8_0)
+        .map(|c| {
+            let mut b = [0.0f32; QK8_0];
+            b[..c.len()].copy_from_slice(c);
+            Block::quantize(&b)
+        })
+        .collect()
+}
+
+/// The dot product of two q8_0 rows as the kernels compute it (and so the
+/// meaning of a q8_0 matmul): per block the exact integer dot `s` of the
+/// int8 values, then in f32 and in block order `acc = acc + (da·dw)·s`.
+/// `s` is exact in f32 (|s| ≤ 32·127² < 2²⁴), so only the scale product,
+/// the term and the sum round, the same on every SIMD path.
+pub fn q8_dot(a: &[Block], w: &[Block]) -> f32 {
+    let mut acc = 0.0f32;
+    for (x, y) in a.iter().zip(w) {
+        let s: i32 =
+            x.qs.iter()
+                .zip(&y.qs)
+                .map(|(&p, &q)| p as i32 * q as i32)
+                .sum();
+        let d = x.scale() * y.scale();
+        let t = d * s as f32;
+        acc += t;
+    }
+    acc
+}
+
+/// f32 → bf16 → f32: round to nearest, ties to even (a NaN stays a NaN).
+pub fn bf16_round(x: f32) -> f32 {
+    f32::from_bits((bf16_bits(x) as u32) << 16)
+}
+
+/// f32 → bf16 bits, round to nearest even (as `vcvtneps2bf16`).
+pub fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
 /// The largest error per value a block with scale `d` (f32, before its f16
@@ -421,5 +519,58 @@ mod tests {
         assert!(err(&[0.0; 48], 2, 32).contains("48 values, not 2 rows of 32"));
         assert!(!fits(0) && !fits(48) && fits(64));
         assert!(Q8Matrix::from_bytes(&[0; 33], 1, 32).is_err());
+    }
+    #[test]
+    fn padded_rows_quantize_like_the_zero_padded_row() {
+        let mut rng = crate::util::Rng::new(9);
+        for k in [1usize, 5, 31, 33, 45, 64, 97] {
+            let x: Vec<f32> = (0..k).map(|_| rng.normal() as f32).collect();
+            let blocks = quantize_row(&x);
+            assert_eq!(blocks.len(), k.div_ceil(QK8_0));
+            let mut padded = x.clone();
+            padded.resize(blocks.len() * QK8_0, 0.0);
+            let whole = Q8Matrix::quantize("x", &padded, 1, padded.len()).unwrap();
+            assert_eq!(blocks, whole.blocks);
+            // Quantize -> dequantize within the bound, and zeros in the tail.
+            let y: Vec<f32> = blocks.iter().flat_map(|b| b.dequantize()).collect();
+            for (bx, by) in padded.chunks(32).zip(y.chunks(32)) {
+                let amax = bx.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                for (a, b) in bx.iter().zip(by) {
+                    assert!((a - b).abs() <= error_bound(amax), "k {k}: {a} vs {b}");
+                }
+            }
+            assert!(y[k..].iter().all(|&v| v == 0.0));
+        }
+    }
+
+    #[test]
+    fn q8_dot_is_the_integer_dot_times_the_scales() {
+        let a = quantize_row(&[1.0, -2.0, 0.5]);
+        let w = quantize_row(&[3.0, 1.0, -1.0]);
+        let s: i32 = a[0]
+            .qs
+            .iter()
+            .zip(&w[0].qs)
+            .map(|(&p, &q)| p as i32 * q as i32)
+            .sum();
+        assert_eq!(q8_dot(&a, &w), a[0].scale() * w[0].scale() * s as f32);
+        // Close to the float dot: 3 - 2 - 0.5.
+        assert!((q8_dot(&a, &w) - 0.5).abs() < 0.05);
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(bf16_round(1.0), 1.0);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1).
+        assert_eq!(bf16_round(1.0 + 1.0 / 256.0), 1.0);
+        assert_eq!(bf16_round(1.0 + 3.0 / 256.0), 1.0 + 1.0 / 64.0);
+        assert_eq!(bf16_round(-1.0 - 1.5 / 256.0), -1.0 - 1.0 / 128.0);
+        assert!(bf16_round(f32::NAN).is_nan());
+        assert_eq!(bf16_round(f32::MAX), f32::INFINITY);
+        let mut rng = crate::util::Rng::new(3);
+        for _ in 0..1000 {
+            let x = rng.normal() as f32 * 10.0;
+            assert!((bf16_round(x) - x).abs() <= x.abs() / 256.0);
+        }
     }
 }

@@ -141,10 +141,7 @@ fn with_loss(g: &mut Graph, feeds: &mut Feeds, rng: &mut Rng, out: NodeId) -> No
         "proj",
     );
     feeds.insert("proj".into(), randn(rng, &[n, 5], 1.0));
-    let mm = Op::MatMul {
-        ta: false,
-        tb: false,
-    };
+    let mm = Op::matmul(false, false);
     let logits = g.add(mm, &[flat, w], "logits").unwrap();
     let tg = g.leaf(
         Op::Input {

@@ -63,16 +63,7 @@ fn run_op(case: &Case) {
     );
     let n = g.node(y).ty.last();
     let w = param(&mut g, "head", &[n, V]);
-    let logits = g
-        .add(
-            Op::MatMul {
-                ta: false,
-                tb: false,
-            },
-            &[y, w],
-            "logits",
-        )
-        .unwrap();
+    let logits = g.add(Op::matmul(false, false), &[y, w], "logits").unwrap();
     let targets = g.leaf(
         Op::Input {
             name: "targets".into(),
@@ -212,10 +203,7 @@ fn build(
                 Operand::X(n) if *n == C => x,
                 Operand::X(n) => {
                     let w = param(g, &format!("w{name}"), &[C, *n]);
-                    let mm = Op::MatMul {
-                        ta: false,
-                        tb: false,
-                    };
+                    let mm = Op::matmul(false, false);
                     g.add(mm, &[x, w], format!("x{name}")).unwrap()
                 }
                 Operand::Param(shape) => param(g, &format!("p{name}"), shape),

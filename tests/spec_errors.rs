@@ -41,7 +41,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "unknown build key",
             format!("{G}[build]\nbatchsize = 2\n"),
             "x.toml:9:1: [build].batchsize: unknown field `batchsize`, expected one of `target`, `dtype`, \
-             `threads`, `opt_level`, `batch`, `seq_len`, `profile`",
+             `weights`, `threads`, `opt_level`, `batch`, `seq_len`, `profile`",
         ),
         // wrong types
         (

@@ -258,6 +258,9 @@ pub struct ModelRows {
     pub target: String,
     /// `[build].dtype` of the spec (the rows of other dtypes sit beside f32's).
     pub dtype: String,
+    /// `[build].weights`: how decode holds the linear layers' weights (a
+    /// spec with q8_0 beside the same spec with f32 gives both rows).
+    pub weights: String,
     pub batch: usize,
     pub seq: usize,
     pub params: usize,
@@ -750,6 +753,7 @@ impl Model {
             dtype: match b.spec.build.dtype {
                 DType::F32 => "f32".to_string(),
             },
+            weights: b.spec.build.weights.name().to_string(),
             batch,
             seq,
             params: b.compiled.memory.param_floats,

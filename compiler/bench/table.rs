@@ -132,11 +132,17 @@ impl Report {
             "+ forward"
         );
         for m in &self.models {
+            // Decode with packed weights: the format beside the name.
+            let label = if m.weights == "f32" {
+                m.name.clone()
+            } else {
+                format!("{} {}", m.name, m.weights)
+            };
             for r in &m.rows {
                 let _ = writeln!(
                     o,
                     "{:<12} {:>3}  {:<24} {:>9.0}  {:<26} {:>14.0} {:>14.0}",
-                    m.name,
+                    label,
                     r.threads,
                     spread(&r.forward_ms, 2),
                     r.forward_tokens_per_s,

@@ -180,8 +180,9 @@ pub(super) fn generate(
     sampling: SamplingArgs,
     n: usize,
     threads: usize,
+    weights: Option<crate::quant::WeightFormat>,
 ) -> Result<()> {
-    let mut m = crate::generate::open_run(&run, threads)?;
+    let mut m = crate::generate::open_run_with(&run, threads, weights)?;
     if let Some(p) = m.exemplars.as_ref().and_then(|ex| ex.pick(&prompt)) {
         eprintln!("exemplar: the training drawing of {p} (its tags are the nearest)");
     }
@@ -206,8 +207,21 @@ pub(super) fn generate(
 }
 
 /// `irc eval`.
-pub(super) fn eval(run: PathBuf, n: usize, sampling: SamplingArgs, threads: usize) -> Result<()> {
-    let r = crate::evaluate::eval_run(&run, n, &sampling.config(0), sampling.max_tokens, threads)?;
+pub(super) fn eval(
+    run: PathBuf,
+    n: usize,
+    sampling: SamplingArgs,
+    threads: usize,
+    weights: Option<crate::quant::WeightFormat>,
+) -> Result<()> {
+    let r = crate::evaluate::eval_run_with(
+        &run,
+        n,
+        &sampling.config(0),
+        sampling.max_tokens,
+        threads,
+        weights,
+    )?;
     print!("{}", r.to_table());
     println!(
         "wrote {}",

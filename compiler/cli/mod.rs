@@ -12,7 +12,7 @@ use crate::parity::{forward_rows, interpret_rows, max_rel_err, LOGITS_TOLERANCE}
 use crate::runtime::weights::read_token_file;
 use crate::runtime::Weights;
 use crate::spec::range::{self, flag};
-use crate::spec::Spec;
+use crate::spec::{Spec, WeightFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -184,6 +184,10 @@ pub enum Cmd {
         n: usize,
         #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
+        /// The linear layers' weights for generation: f32, q8_0 or bf16
+        /// (default: the spec's `[build].weights`).
+        #[arg(long, value_parser = WeightFormat::from_name)]
+        weights: Option<WeightFormat>,
     },
     /// Validation loss and generations for held-out prompts: RUN/eval.json.
     Eval {
@@ -195,6 +199,10 @@ pub enum Cmd {
         sampling: SamplingArgs,
         #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
         threads: usize,
+        /// The linear layers' weights for generation: f32, q8_0 or bf16
+        /// (default: the spec's `[build].weights`).
+        #[arg(long, value_parser = WeightFormat::from_name)]
+        weights: Option<WeightFormat>,
     },
     /// A self-contained HTML report of a run: curves, eval table, gallery.
     Report {
@@ -374,13 +382,15 @@ pub fn run(cli: Cli) -> Result<()> {
             sampling,
             n,
             threads,
-        } => commands::generate(run, prompt, sampling, n, threads),
+            weights,
+        } => commands::generate(run, prompt, sampling, n, threads, weights),
         Cmd::Eval {
             run,
             n,
             sampling,
             threads,
-        } => commands::eval(run, n, sampling, threads),
+            weights,
+        } => commands::eval(run, n, sampling, threads, weights),
         Cmd::Report { run, out } => commands::report(run, out),
         Cmd::Export {
             spec,

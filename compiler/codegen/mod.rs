@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 mod gemm_shape;
 mod names;
+mod packed;
 mod softmax_xent;
 
 pub use gemm_shape::GemmShape;
@@ -145,6 +146,7 @@ struct Emitter<'a> {
     g: &'a Graph,
     mem: &'a MemoryPlan,
     gloss: &'a Glossary,
+    packed: &'a packed::Packed,
     names: RefCell<Pointers>,
 }
 
@@ -207,6 +209,7 @@ impl Emitter<'_> {
     /// Template, template values and call of one kernel.
     fn kernel(&self, k: &Kernel, parallel: bool) -> Result<Call> {
         Ok(match k.kind {
+            KernelKind::Gemm { bias, act } if self.rounded(k) => self.rounded_gemm(k, bias, act)?,
             KernelKind::Gemm { bias, act } => self.gemm(k, bias, act),
             KernelKind::Norm { residual } => self.norm(k, residual, parallel),
             KernelKind::Attention => self.attention(k),
@@ -225,6 +228,11 @@ impl Emitter<'_> {
             KernelKind::EmbeddingGrad => self.embedding_grad(k),
             KernelKind::Narrow => self.narrow(k),
         })
+    }
+
+    /// A GEMM whose weights are packed (`[build].weights`).
+    fn rounded(&self, k: &Kernel) -> bool {
+        matches!(self.g.node(k.nodes[0]).op, Op::MatMul { w, .. } if !w.is_f32())
     }
 
     fn last(&self, k: &Kernel) -> NodeId {
@@ -903,11 +911,13 @@ fn program(
     fn_name: &str,
     prog: &Compiled,
     fns: &mut Functions,
+    packed: &packed::Packed,
 ) -> Result<Value> {
     let e = Emitter {
         g: &prog.graph,
         mem: &prog.memory,
         gloss,
+        packed,
         names: RefCell::new(Pointers::new(&prog.memory)),
     };
     let accumulate: HashMap<NodeId, usize> = prog.memory.grad_accumulate.iter().copied().collect();
@@ -1064,7 +1074,12 @@ fn param_table(mem: &MemoryPlan) -> Vec<Value> {
 /// The parts of the files that a profile or a sanitize build adds: the
 /// headers model.c includes, its fields of the context, its functions and
 /// declarations (empty in other builds).
-fn build_parts(t: &tera::Tera, spec: &Spec, ctx: &mut Value) -> Result<()> {
+fn build_parts(
+    t: &tera::Tera,
+    spec: &Spec,
+    packed: &packed::Packed,
+    ctx: &mut Value,
+) -> Result<()> {
     let (profile, sanitize) = (spec.build.profile, spec.build.sanitize);
     let part = |yes: bool, name: &str, ctx: &Value| {
         if yes {
@@ -1076,6 +1091,18 @@ fn build_parts(t: &tera::Tera, spec: &Spec, ctx: &mut Value) -> Result<()> {
     let mut includes = vec![format!("\"{HEADER_FILE}\""), "\"irc_runtime.h\"".into()];
     includes.push("\"irc_safetensors.h\"".into());
     let mut fields = vec![];
+    if !packed.is_empty() {
+        includes.push("\"irc_q8.h\"".into());
+        fields.extend([
+            format!(
+                "unsigned char *qw; /* the packed weights of generation ({} bytes) */",
+                packed.bytes()
+            ),
+            "int qw_fresh;      /* qw holds the current parameters */".into(),
+            "int f32_released;  /* the f32 copies of weights only generation reads were given back */"
+                .into(),
+        ]);
+    }
     if profile {
         includes.push("\"irc_profile.h\"".into());
         let slots = ctx["profile_slots"].as_array().map_or(0, |s| s.len());
@@ -1238,15 +1265,27 @@ pub fn emit(
         profile: spec.build.profile,
         ..Default::default()
     };
+    let steps_c: Vec<&Compiled> = steps.map_or(vec![], |s| vec![s.prefill, s.decode]);
+    let packed = packed::Packed::of(&steps_c, fwd.schedule.target)?;
     let mut programs = vec![];
     for &(fn_name, prog) in &all {
-        programs.push(program(&t, &gloss, fn_name, prog, &mut fns)?);
+        programs.push(program(&t, &gloss, fn_name, prog, &mut fns, &packed)?);
     }
     let mut ctx = frame_values(spec, &all)?;
     ctx["kernels"] = json!(kernel_functions(&fns.list));
     ctx["programs"] = json!(programs);
     ctx["profile_slots"] = json!(fns.slots);
-    build_parts(&t, spec, &mut ctx)?;
+    ctx["packed"] = if packed.is_empty() {
+        Value::Null
+    } else {
+        packed.template_values()
+    };
+    build_parts(&t, spec, &packed, &mut ctx)?;
+    ctx["packed_c"] = json!(if packed.is_empty() {
+        String::new()
+    } else {
+        render(&t, "packed_weights.c.tera", &ctx)?
+    });
     generation_parts(&t, spec, steps, &mut ctx)?;
     Ok(Sources {
         model_c: render(&t, "model.c.tera", &ctx)?,

@@ -357,10 +357,7 @@ fn cases(_: Dims) -> Vec<Case> {
         v.push(Case::op(&name, attn(h, kv, hd), operands).at(2, t));
     }
     let narrow = |start, len| (Op::Narrow { start, len }, vec![Step(0)]);
-    let mm = Op::MatMul {
-        ta: false,
-        tb: false,
-    };
+    let mm = Op::matmul(false, false);
     v.push(Case::new(
         "attention on a packed qkv",
         vec![

@@ -1,11 +1,12 @@
 //! `matmul`: (batched) matrix products with transpose flags.
 
 use super::{arity, f32s, tensor, Act, Case, Dims, Family, Grad, NodeId, Op, Operand, Real};
-use super::{TensorType, Value, Vjp};
+use super::{TensorType, Value, Vjp, WeightFormat};
 use crate::error::{Error, Result};
+use crate::quant;
 
 pub(super) fn attrs(op: &Op) -> String {
-    let Op::MatMul { ta, tb } = op else {
+    let Op::MatMul { ta, tb, w } = op else {
         unreachable!()
     };
     let mut v = vec![];
@@ -15,16 +16,27 @@ pub(super) fn attrs(op: &Op) -> String {
     if *tb {
         v.push("tb");
     }
+    if !w.is_f32() {
+        v.push(w.name());
+    }
     v.join(", ")
 }
 
 pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorType, String> {
-    let Op::MatMul { ta, tb } = op else {
+    let Op::MatMul { ta, tb, w } = op else {
         unreachable!()
     };
     arity(t, 2)?;
     f32s(t, &[0, 1])?;
     let (a, b) = (&t[0].shape, &t[1].shape);
+    if !w.is_f32() && (*ta || b.len() != 2) {
+        return Err(format!(
+            "a matmul with {} weights needs a 2-d `b` and an untransposed `a`, got {} · {}",
+            w.name(),
+            t[0],
+            t[1]
+        ));
+    }
     if a.len() < 2 || b.len() < 2 {
         return Err(format!(
             "matmul needs at least 2-d operands, got {} and {}",
@@ -56,9 +68,12 @@ pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorTyp
 }
 
 pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Value<T>> {
-    let Op::MatMul { ta, tb } = *op else {
+    let Op::MatMul { ta, tb, w } = *op else {
         unreachable!()
     };
+    if !w.is_f32() {
+        return eval_rounded(w, tb, ty, args);
+    }
     let shape = &ty.shape;
     let (a, b) = (args[0].f(), args[1].f());
     let (m, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
@@ -96,16 +111,89 @@ pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Res
     tensor(ty, data)
 }
 
+/// A matmul with weights in a rounded format (`a` rows of K, `b` 2-d).
+/// q8_0: `b`'s columns and `a`'s rows quantized along K, then
+/// [`quant::q8_dot`] in f32. bf16: `b` rounded to bf16, then the product in
+/// `T` (the kernels sum in f32 in an order of their own).
+fn eval_rounded<T: Real>(
+    w: WeightFormat,
+    tb: bool,
+    ty: &TensorType,
+    args: &[&Value<T>],
+) -> Result<Value<T>> {
+    let (a, b) = (args[0].f(), args[1].f());
+    let n = ty.last();
+    let k = a.shape[a.shape.len() - 1];
+    let m = a.data.len() / k;
+    // Column j of op(b): its K values.
+    let col = |j: usize| -> Vec<f32> {
+        (0..k)
+            .map(|p| b.data[if tb { j * k + p } else { p * n + j }].to_f64() as f32)
+            .collect()
+    };
+    let mut data = vec![T::default(); m * n];
+    match w {
+        WeightFormat::Q8_0 => {
+            let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+            let cols: Vec<Vec<quant::Block>> = (0..n)
+                .map(|j| {
+                    let c = col(j);
+                    if !finite(&c) {
+                        return Err(Error::new("q8_0 matmul: a weight is not finite"));
+                    }
+                    Ok(quant::quantize_row(&c))
+                })
+                .collect::<Result<_>>()?;
+            for i in 0..m {
+                let row: Vec<f32> = a.data[i * k..(i + 1) * k]
+                    .iter()
+                    .map(|v| v.to_f64() as f32)
+                    .collect();
+                if !finite(&row) {
+                    return Err(Error::new("q8_0 matmul: an activation is not finite"));
+                }
+                let qa = quant::quantize_row(&row);
+                for (j, c) in cols.iter().enumerate() {
+                    data[i * n + j] = T::from_f64(quant::q8_dot(&qa, c) as f64);
+                }
+            }
+        }
+        WeightFormat::Bf16 => {
+            for j in 0..n {
+                let c: Vec<T> = col(j)
+                    .into_iter()
+                    .map(|v| T::from_f64(quant::bf16_round(v) as f64))
+                    .collect();
+                for i in 0..m {
+                    let mut acc = T::default();
+                    for (p, &cv) in c.iter().enumerate() {
+                        acc += a.data[i * k + p] * cv;
+                    }
+                    data[i * n + j] = acc;
+                }
+            }
+        }
+        WeightFormat::F32 => unreachable!("f32 is the plain product"),
+    }
+    tensor(ty, data)
+}
+
 const UNSUPPORTED: &str = "autodiff: matmul with a transposed batched `a` and a shared `b`";
 
 pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]) -> Result<()> {
-    let Op::MatMul { ta, tb } = *op else {
+    let Op::MatMul { ta, tb, w: fmt } = *op else {
         unreachable!()
     };
+    if !fmt.is_f32() {
+        return Err(Error::new(format!(
+            "autodiff: a matmul with {} weights has no gradient (training is f32)",
+            fmt.name()
+        )));
+    }
     let (a, w, gr) = (g.ins[0], g.ins[1], g.gr);
     let b2d = b.ty(w).shape.len() == 2;
     let a_batched = b.ty(a).shape.len() > 2;
-    let mm = |ta, tb| Op::MatMul { ta, tb };
+    let mm = |ta, tb| Op::matmul(ta, tb);
     if g.need[0] {
         out[0] = Some(if !ta {
             b.add(mm(false, !tb), &[gr, w], a, "")?
@@ -143,7 +231,7 @@ fn ops() -> Vec<&'static str> {
 
 fn cases(d: Dims) -> Vec<Case> {
     use Operand::{Param, Step, X};
-    let mm = |ta, tb| Op::MatMul { ta, tb };
+    let mm = |ta, tb| Op::matmul(ta, tb);
     let mut v = vec![];
     for tb in [false, true] {
         let w = if tb { vec![11, 7] } else { vec![7, 11] };

@@ -11,6 +11,7 @@
 //! over these types, and autodiff hands `vjp` a [`Vjp`] builder.
 
 use crate::error::{Error, Result};
+pub use crate::quant::WeightFormat;
 use serde::{Serialize, Serializer};
 
 mod activation;
@@ -99,8 +100,15 @@ pub enum Op {
     /// `[table (V,C), ids (...)] -> (..., C)`: rows of `table`.
     Embedding,
     /// `[a (..., M, K), b (K, N)]` or batched `b (..., K, N)` -> `(..., M, N)`.
-    /// `ta`/`tb` read the last two axes of `a`/`b` transposed.
-    MatMul { ta: bool, tb: bool },
+    /// `ta`/`tb` read the last two axes of `a`/`b` transposed. `w` other
+    /// than f32 (a 2-d `b`, `ta` false): `b` and the rows of `a` are rounded
+    /// as that format says ([`crate::quant`]) before they are multiplied.
+    MatMul {
+        ta: bool,
+        tb: bool,
+        #[serde(skip_serializing_if = "WeightFormat::is_f32")]
+        w: WeightFormat,
+    },
     /// `[a, b] -> a + b`; `b`'s shape is a suffix of `a`'s (broadcast over the
     /// leading axes).
     Add,
@@ -215,6 +223,15 @@ impl Serialize for Op {
 }
 
 impl Op {
+    /// A matmul of f32 operands.
+    pub fn matmul(ta: bool, tb: bool) -> Op {
+        Op::MatMul {
+            ta,
+            tb,
+            w: WeightFormat::F32,
+        }
+    }
+
     pub fn mnemonic(&self) -> &'static str {
         match self {
             Op::Input { .. } => "input",
@@ -592,7 +609,8 @@ mod tests {
         assert_eq!(
             j(Op::MatMul {
                 ta: false,
-                tb: true
+                tb: true,
+                w: WeightFormat::F32,
             }),
             mm
         );

@@ -82,14 +82,7 @@ impl Builder<'_> {
         let gpt2 = self.m.family == Family::Gpt2;
         let shape = if gpt2 { [din, dout] } else { [dout, din] };
         let w = self.param(&format!("{prefix}.weight"), &shape);
-        let y = self.g.add(
-            Op::MatMul {
-                ta: false,
-                tb: !gpt2,
-            },
-            &[x, w],
-            label,
-        )?;
+        let y = self.g.add(Op::matmul(false, !gpt2), &[x, w], label)?;
         if !bias {
             return Ok(y);
         }
@@ -398,14 +391,9 @@ impl Builder<'_> {
         } else {
             self.param(names.head, &[m.vocab_size, m.d_model])
         };
-        let logits = self.g.add(
-            Op::MatMul {
-                ta: false,
-                tb: true,
-            },
-            &[n, head_w],
-            "logits",
-        )?;
+        let logits = self
+            .g
+            .add(Op::matmul(false, true), &[n, head_w], "logits")?;
         self.g.mark_output("logits", logits);
         if p.with_loss {
             let targets = self.input("targets", &[p.batch, p.seq]);

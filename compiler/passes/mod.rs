@@ -5,5 +5,6 @@ pub mod autodiff;
 pub mod dce;
 pub mod fusion;
 pub mod lower;
+pub mod weights;
 
 pub use lower::Program;

@@ -23,6 +23,7 @@ use crate::data::DataConfig;
 use crate::tokenizer::TokenizerConfig;
 
 use crate::error::{Error, Result};
+pub use crate::quant::WeightFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -205,6 +206,11 @@ impl ModelSpec {
 pub struct BuildSpec {
     pub target: Target,
     pub dtype: DType,
+    /// How the generation programs hold the linear layers' weights (the
+    /// rest of the library is f32). Left out of the build hash when f32, so
+    /// other builds do not change.
+    #[serde(skip_serializing_if = "WeightFormat::is_f32")]
+    pub weights: WeightFormat,
     /// Default thread count of a new model context (0 = all cores).
     pub threads: usize,
     /// C optimization level, 0..=3.
@@ -298,6 +304,7 @@ struct RawModel {
 struct RawBuild {
     target: Option<Spanned<String>>,
     dtype: Option<Spanned<String>>,
+    weights: Option<Spanned<String>>,
     threads: Option<Spanned<i64>>,
     opt_level: Option<Spanned<i64>>,
     batch: Option<Spanned<i64>>,
@@ -1073,6 +1080,7 @@ fn resolve_build(
             RawBuild {
                 target: None,
                 dtype: None,
+                weights: None,
                 threads: None,
                 opt_level: None,
                 batch: None,
@@ -1089,6 +1097,13 @@ fn resolve_build(
     )?
     .unwrap_or(Target::Native);
     let dtype = choice(d, "[build].dtype", &b.dtype, &[("f32", DType::F32)])?.unwrap_or(DType::F32);
+    let weights = choice(
+        d,
+        "[build].weights",
+        &b.weights,
+        &WeightFormat::ALL.map(|w| (w.name(), w)),
+    )?
+    .unwrap_or_default();
     let threads = count(d, "[build].threads", &b.threads, 0, Some(0), span.clone())?;
     if let Err(msg) = range::threads(threads) {
         let s = b.threads.as_ref().map_or(span.clone(), |t| t.span());
@@ -1163,6 +1178,7 @@ fn resolve_build(
     Ok(BuildSpec {
         target,
         dtype,
+        weights,
         threads,
         opt_level: opt_level as u8,
         batch,

@@ -52,6 +52,31 @@ pub fn target_flags(t: Target) -> &'static [&'static str] {
     }
 }
 
+/// Flags for the int8 dot products of q8_0 weights (`runtime-c/irc_q8.h`)
+/// that this CPU has beyond what `target` implies: a `native` build with
+/// q8_0 weights uses them (an explicit target keeps to what every CPU of
+/// it has, and takes the portable path).
+pub fn host_int8_flags(target: Target) -> Vec<&'static str> {
+    let mut v = vec![];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if target == Target::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni") {
+            v.push("-mavx512vnni");
+        }
+        if target == Target::Avx2 && std::arch::is_x86_feature_detected!("avxvnni") {
+            v.push("-mavxvnni");
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if target == Target::Neon && std::arch::is_aarch64_feature_detected!("dotprod") {
+            v.push("-march=armv8.2-a+dotprod");
+        }
+    }
+    let _ = target;
+    v
+}
+
 fn host_triple() -> String {
     let arch = std::env::consts::ARCH;
     match std::env::consts::OS {
@@ -119,6 +144,12 @@ impl Toolchain {
             version,
             link_flags: vec![],
         })
+    }
+
+    /// The same compiler with more flags (part of the cache key).
+    pub fn with_flags(mut self, flags: &[&str]) -> Toolchain {
+        self.cflags.extend(flags.iter().map(|s| s.to_string()));
+        self
     }
 
     /// The same compiler with [`SANITIZE_FLAGS`] (part of the cache key,
