@@ -5,9 +5,9 @@ use crate::error::Result;
 use crate::ir::Kernel;
 use crate::ir::{verify, Graph};
 use crate::memory::MemoryPlan;
-use crate::passes::{autodiff, dce, fusion, lower, Program};
+use crate::passes::{autodiff, bf16, dce, fusion, lower, Program};
 use crate::schedule::Schedule;
-use crate::spec::Spec;
+use crate::spec::{DType, Spec};
 
 /// Everything the compiler decided about one program.
 #[derive(Debug, Clone)]
@@ -86,7 +86,10 @@ fn within_c_index(g: &Graph) -> Result<()> {
 
 /// Run the whole pipeline on one program of the spec's model.
 pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
-    let graph = lower::lower(&spec.model, program)?;
+    let mut graph = lower::lower(&spec.model, program)?;
+    if spec.build.dtype == DType::Bf16 {
+        bf16::round_gemm_operands(&mut graph)?;
+    }
     let guard = if spec.build.sanitize {
         crate::memory::SANITIZE_GUARD
     } else {

@@ -144,6 +144,7 @@ fn with_loss(g: &mut Graph, feeds: &mut Feeds, rng: &mut Rng, out: NodeId) -> No
     let mm = Op::MatMul {
         ta: false,
         tb: false,
+        bf16: false,
     };
     let logits = g.add(mm, &[flat, w], "logits").unwrap();
     let tg = g.leaf(

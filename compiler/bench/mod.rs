@@ -34,7 +34,7 @@ use crate::error::{At, Error, Result};
 use crate::ir::KernelKind;
 use crate::model::{self, Built};
 use crate::schedule::Caches;
-use crate::spec::{DType, Spec, Target};
+use crate::spec::{Spec, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -204,6 +204,10 @@ pub struct GemmRow {
     pub numpy: Side<Stats>,
     /// irc / numpy (medians): above 1, irc is faster.
     pub ratio: Option<f64>,
+    /// irc_gemm_bf16 GFLOP/s (vdpbf16ps), where the CPU has AVX512-BF16.
+    pub bf16: Option<Stats>,
+    /// bf16 / f32 (medians).
+    pub bf16_ratio: Option<f64>,
 }
 
 /// The rows of one target: its peak and its GEMMs.
@@ -476,6 +480,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         });
     }
     let mut harnesses = vec![];
+    // The same shapes through irc_gemm_bf16 where the CPU has vdpbf16ps.
+    let mut bf16_harnesses = vec![];
     for (g, grp) in groups.iter().enumerate() {
         progress(&format!(
             "compiling the GEMM benchmark for {}",
@@ -487,12 +493,27 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             grp.caches,
             grp.opt_level,
             grp.shapes.clone(),
+            None,
         )?);
+        let native = grp.target == Target::Avx512 && crate::spec::Bf16Dot::host_has_native();
+        bf16_harnesses.push(if native {
+            Some(gemm::Harness::build(
+                &tmp.path().join(format!("gemm-bf16-{g}")),
+                grp.target,
+                grp.caches,
+                grp.opt_level,
+                grp.shapes.clone(),
+                Some(true),
+            )?)
+        } else {
+            None
+        });
     }
 
     // The rounds: irc's process, then the outside one's, for every row.
     type GemmRuns = BTreeMap<usize, Vec<gemm::HarnessRun>>;
     let mut irc_gemm: Vec<GemmRuns> = harnesses.iter().map(|_| BTreeMap::new()).collect();
+    let mut irc_bf16: Vec<GemmRuns> = harnesses.iter().map(|_| BTreeMap::new()).collect();
     let mut numpy: Vec<BTreeMap<usize, Vec<Vec<f64>>>> =
         harnesses.iter().map(|_| BTreeMap::new()).collect();
     let mut numpy_missing: Option<Missing> = None;
@@ -508,6 +529,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                     harness.shapes.len()
                 ));
                 irc_gemm[h].entry(t).or_default().push(harness.run(t)?);
+                if let Some(b) = &bf16_harnesses[h] {
+                    irc_bf16[h].entry(t).or_default().push(b.run(t)?);
+                }
                 if numpy_missing.is_none() {
                     match harness.run_numpy(&opts.python, &blas_py, t) {
                         Ok(s) => {
@@ -541,7 +565,17 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 if m.torch_missing.is_none() {
                     let r = match &m.hf {
                         Ok(hf) => {
-                            step::run_torch(&opts.python, &torch_py, hf, &m.data, t, opts.steps)
+                            // A bf16 spec beside PyTorch's own CPU bf16 (autocast).
+                            let autocast = m.built.spec.build.dtype == crate::spec::DType::Bf16;
+                            step::run_torch(
+                                &opts.python,
+                                &torch_py,
+                                hf,
+                                &m.data,
+                                t,
+                                opts.steps,
+                                autocast,
+                            )
                         }
                         Err(e) => Err(e.clone()),
                     };
@@ -600,6 +634,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             for &t in &opts.threads {
                 let v: Vec<f64> = irc_gemm[h][&t].iter().map(|r| r.gflops[i]).collect();
                 let irc = Stats::of(&v);
+                let bf16 = irc_bf16[h]
+                    .get(&t)
+                    .map(|runs| Stats::of(&runs.iter().map(|r| r.gflops[i]).collect::<Vec<_>>()));
                 let np = match (&numpy_missing, numpy[h].get(&t)) {
                     (None, Some(runs)) => {
                         Side::Measured(Stats::of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>()))
@@ -616,6 +653,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                     pct_of_peak: 100.0 * irc.median / peak_of(t),
                     ratio: np.measured().map(|n| irc.median / n.median),
                     numpy: np,
+                    bf16_ratio: bf16.map(|b| b.median / irc.median),
+                    bf16,
                 });
             }
         }
@@ -701,9 +740,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             spec: m.spec_path.display().to_string(),
             name: b.spec.model.name.clone(),
             target: b.compiled.schedule.target.name().to_string(),
-            dtype: match b.spec.build.dtype {
-                DType::F32 => "f32".to_string(),
-            },
+            dtype: b.spec.build.dtype.name().to_string(),
             batch,
             seq,
             params: b.compiled.memory.param_floats,

@@ -48,7 +48,7 @@ impl GemmShape {
             return None;
         };
         let mm = g.node(k.nodes[0]);
-        let Op::MatMul { ta, tb } = mm.op else {
+        let Op::MatMul { ta, tb, .. } = mm.op else {
             return None;
         };
         let last = *k.nodes.last()?;

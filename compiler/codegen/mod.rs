@@ -336,8 +336,12 @@ impl Emitter<'_> {
             fields.push(epilogue.join(" "));
         }
         fields.push(".threads = ctx->threads, .work = ctx->work,".to_string());
-        let v =
-            json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields });
+        let bf16 = matches!(mm.op, Op::MatMul { bf16: true, .. });
+        if bf16 {
+            doc.push("both operands rounded to bf16, the products summed in f32".into());
+        }
+        let gemm = if bf16 { "irc_gemm_bf16" } else { "irc_gemm" };
+        let v = json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields, "gemm": gemm });
         let tpl = if batch > 1 {
             "kernels/gemm_batched.c.tera"
         } else {
@@ -1155,6 +1159,21 @@ pub fn emit(
         .max()
         .unwrap_or(0));
     ctx["profile"] = json!(profile);
+    let bf16 = all.iter().any(|(_, p)| {
+        p.graph
+            .ids()
+            .iter()
+            .any(|&id| matches!(p.graph.node(id).op, Op::MatMul { bf16: true, .. }))
+    });
+    let bf16_native = bf16 && spec.build.bf16_dot.native_on(target);
+    if bf16_native && target != Target::Avx512 {
+        return Err(Error::new(format!(
+            "[build].bf16_dot = \"native\" (vdpbf16ps) needs the avx512 path; this build's is {}",
+            target.name()
+        )));
+    }
+    ctx["bf16"] = json!(bf16);
+    ctx["bf16_native"] = json!(bf16_native as u8);
     ctx["sanitize"] = json!(spec.build.sanitize);
     ctx["profile_slots"] = json!(profile_slots);
     // With generation programs or without: the prefill/decode entry points,

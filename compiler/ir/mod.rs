@@ -83,6 +83,26 @@ impl Graph {
         NodeId(ix.index() as u32)
     }
 
+    /// Give node `id` another op of the same result type (an attribute
+    /// change); its operands stay.
+    pub fn set_op(&mut self, id: NodeId, op: Op) -> Result<()> {
+        let n = self.node(id);
+        let tys: Vec<&TensorType> = n.inputs.iter().map(|&i| &self.node(i).ty).collect();
+        let ty = op
+            .infer(&tys)
+            .map_err(|e| Error::new(format!("node `{}` ({}): {e}", n.name, op.mnemonic())))?;
+        if ty != n.ty {
+            return Err(Error::new(format!(
+                "node `{}`: {} would change its type from {} to {ty}",
+                n.name,
+                op.mnemonic(),
+                n.ty
+            )));
+        }
+        self.g[id.ix()].op = op;
+        Ok(())
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.g[id.ix()]
     }

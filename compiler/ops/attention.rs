@@ -360,6 +360,7 @@ fn cases(_: Dims) -> Vec<Case> {
     let mm = Op::MatMul {
         ta: false,
         tb: false,
+        bf16: false,
     };
     v.push(Case::new(
         "attention on a packed qkv",

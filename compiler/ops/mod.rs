@@ -99,8 +99,15 @@ pub enum Op {
     /// `[table (V,C), ids (...)] -> (..., C)`: rows of `table`.
     Embedding,
     /// `[a (..., M, K), b (K, N)]` or batched `b (..., K, N)` -> `(..., M, N)`.
-    /// `ta`/`tb` read the last two axes of `a`/`b` transposed.
-    MatMul { ta: bool, tb: bool },
+    /// `ta`/`tb` read the last two axes of `a`/`b` transposed. `bf16`: both
+    /// operands are rounded to bfloat16 first (`[build] dtype = "bf16"`; see
+    /// `matmul::bf16`), the products summed in f32.
+    MatMul {
+        ta: bool,
+        tb: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bf16: bool,
+    },
     /// `[a, b] -> a + b`; `b`'s shape is a suffix of `a`'s (broadcast over the
     /// leading axes).
     Add,
@@ -592,9 +599,19 @@ mod tests {
         assert_eq!(
             j(Op::MatMul {
                 ta: false,
-                tb: true
+                tb: true,
+                bf16: false
             }),
             mm
+        );
+        let bf = serde_json::json!({"op": "mat_mul", "ta": false, "tb": false, "bf16": true});
+        assert_eq!(
+            j(Op::MatMul {
+                ta: false,
+                tb: false,
+                bf16: true
+            }),
+            bf
         );
     }
 }

@@ -86,6 +86,7 @@ impl Builder<'_> {
             Op::MatMul {
                 ta: false,
                 tb: !gpt2,
+                bf16: false,
             },
             &[x, w],
             label,
@@ -402,6 +403,7 @@ impl Builder<'_> {
             Op::MatMul {
                 ta: false,
                 tb: true,
+                bf16: false,
             },
             &[n, head_w],
             "logits",
