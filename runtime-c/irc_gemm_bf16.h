@@ -153,30 +153,26 @@ static void irc__bf16_pairs(float *panel, int kc, int w)
     }
 }
 
-/* A row-major (the forward's X·W and dX = dY·Wᵀ): each row's k run read once, 32 values at a
- * time, rounded and paired in registers (vpermt2w), its 16 pairs scattered down the column. A
- * transposed (dW = Xᵀ·dY) packs as irc__pack_a does (contiguous rows), then pairs. */
-static void irc__bf16_nat_pack_a(const irc_gemm_args *g, int i0, int mr, int p0, int kc, float *restrict dst)
+/* dst[(kc+1)/2][w] pairs of the k runs of rows r0 : r0+r of src (row stride ld, from column
+ * p0), rows r..w-1 zero: each run read once, 32 values at a time, rounded and paired in
+ * registers (vpermt2w), its 16 pairs scattered down the panel's column. */
+static void irc__bf16_pack_runs(const float *src, ptrdiff_t ld, int r0, int r, int p0, int kc, int w,
+                                float *restrict dst)
 {
-    if (g->trans_a) {
-        irc__pack_a(g, i0, mr, p0, kc, dst);
-        irc__bf16_pairs(dst, kc, IRC_MR);
-        return;
-    }
     /* pair j of 32 values x||y: low half value 2j+1, high half value 2j (16-bit lanes: value
      * m's bf16 is lane 2m+1 of its 32-bit element) */
     static const short pick[32] = {3,  1,  7,  5,  11, 9,  15, 13, 19, 17, 23, 21, 27, 25, 31, 29,
                                    35, 33, 39, 37, 43, 41, 47, 45, 51, 49, 55, 53, 59, 57, 63, 61};
     const __m512i idx = _mm512_loadu_si512(pick);
     const __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(IRC_MR));
+                                            _mm512_set1_epi32(w));
     const int np = (kc + 1) / 2;
-    for (int i = 0; i < IRC_MR; i++) {
-        if (i >= mr) {
-            for (int p = 0; p < np; p++) dst[(ptrdiff_t)p * IRC_MR + i] = 0.0f;
+    for (int i = 0; i < w; i++) {
+        if (i >= r) {
+            for (int p = 0; p < np; p++) dst[(ptrdiff_t)p * w + i] = 0.0f;
             continue;
         }
-        const float *s = g->A + (ptrdiff_t)(i0 + i) * g->lda + p0;
+        const float *s = src + (ptrdiff_t)(r0 + i) * ld + p0;
         for (int q0 = 0; q0 < np; q0 += 16) {
             const int rem = kc - 2 * q0;
             const __mmask16 m0 = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
@@ -185,16 +181,34 @@ static void irc__bf16_nat_pack_a(const irc_gemm_args *g, int i0, int mr, int p0,
             const __m512i y = irc__bf16_bits_v(_mm512_maskz_loadu_ps(m1, s + 2 * q0 + 16));
             const int nq = np - q0 < 16 ? np - q0 : 16;
             const __mmask16 mq = nq == 16 ? 0xffff : (__mmask16)((1u << nq) - 1);
-            _mm512_mask_i32scatter_epi32(dst + (ptrdiff_t)q0 * IRC_MR + i, mq, down,
+            _mm512_mask_i32scatter_epi32(dst + (ptrdiff_t)q0 * w + i, mq, down,
                                          _mm512_permutex2var_epi16(x, idx, y), 4);
         }
     }
 }
 
+/* A row-major (the forward's X·W, dX = dY·Wᵀ) by its rows' k runs; A transposed (dW = Xᵀ·dY)
+ * as irc__pack_a packs it (contiguous rows), then paired. */
+static void irc__bf16_nat_pack_a(const irc_gemm_args *g, int i0, int mr, int p0, int kc, float *restrict dst)
+{
+    if (g->trans_a) {
+        irc__pack_a(g, i0, mr, p0, kc, dst);
+        irc__bf16_pairs(dst, kc, IRC_MR);
+    } else {
+        irc__bf16_pack_runs(g->A, g->lda, i0, mr, p0, kc, IRC_MR, dst);
+    }
+}
+
+/* B transposed (Llama's linear layers, the LM head) by its rows' k runs; B as it is by
+ * irc__pack_b's vector copies, then paired. */
 static void irc__bf16_nat_pack_b(const irc_gemm_args *g, int j0, int nr, int p0, int kc, float *restrict dst)
 {
-    irc__pack_b(g, j0, nr, p0, kc, dst);
-    irc__bf16_pairs(dst, kc, IRC_NR);
+    if (g->trans_b) {
+        irc__bf16_pack_runs(g->B, g->ldb, j0, nr, p0, kc, IRC_NR, dst);
+    } else {
+        irc__pack_b(g, j0, nr, p0, kc, dst);
+        irc__bf16_pairs(dst, kc, IRC_NR);
+    }
 }
 
 /* irc__ukernel with a k pair per step: pa [(kc+1)/2][MR] pairs, pb (kc+1)/2 rows of NR pairs
