@@ -5,9 +5,9 @@ use crate::error::Result;
 use crate::ir::Kernel;
 use crate::ir::{verify, Graph};
 use crate::memory::MemoryPlan;
-use crate::passes::{autodiff, dce, fusion, lower, weights, Program};
+use crate::passes::{autodiff, bf16, dce, fusion, lower, weights, Program};
 use crate::schedule::Schedule;
-use crate::spec::Spec;
+use crate::spec::{DType, Spec};
 
 /// Everything the compiler decided about one program.
 #[derive(Debug, Clone)]
@@ -90,6 +90,9 @@ pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     // Generation steps only: the forward and the training step stay f32.
     if program.cached && !spec.build.weights.is_f32() {
         weights::round_weights(&mut graph, spec.build.weights)?;
+    }
+    if spec.build.dtype == DType::Bf16 {
+        bf16::round_gemm_operands(&mut graph)?;
     }
     let guard = if spec.build.sanitize {
         crate::memory::SANITIZE_GUARD

@@ -6,7 +6,7 @@ use crate::driver::{self, Compiled};
 use crate::error::{At, Result};
 use crate::passes::{self, Program};
 use crate::runtime::{Library, Session, Weights};
-use crate::spec::{Spec, Target};
+use crate::spec::{Bf16Dot, DType, Spec, Target};
 use crate::toolchain::{self, Toolchain, SHARED_LIB};
 use crate::util::{atomic_write, StagedDir};
 use serde_json::json;
@@ -177,6 +177,17 @@ impl Need {
     }
 }
 
+/// How a build's bf16 GEMMs multiply (the manifest's `bf16_dot`), or None for f32.
+fn bf16_dot(spec: &Spec, target: Target) -> Option<&'static str> {
+    (spec.build.dtype == DType::Bf16).then(|| {
+        if spec.build.bf16_dot.native_on(target) {
+            "native"
+        } else {
+            "emulated"
+        }
+    })
+}
+
 /// Compile `spec` into `dir`: C sources, both libraries, the header, and
 /// what `irc inspect` shows (`inspect.json`, `manifest.json`).
 pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
@@ -187,6 +198,11 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         eprintln!(
             "note: target {} cannot run on this CPU; the library will not load here",
             target.name()
+        );
+    }
+    if bf16_dot(spec, target) == Some("native") && !Bf16Dot::host_has_native() {
+        eprintln!(
+            "note: vdpbf16ps (AVX512-BF16) is not on this CPU; the library will not run here"
         );
     }
     let programs = Programs::compile(spec)?;
@@ -230,6 +246,7 @@ pub fn build(spec: &Spec, dir: &Path) -> Result<Built> {
         "prefix": sources.prefix, "target": target.name(), "batch": c.program.batch, "seq": c.program.seq,
         "vocab": spec.model.vocab_size, "cc": tc.cc, "cc_version": tc.version, "cflags": tc.cflags,
         "cache_key": outcome.key, "cached": outcome.cached, "build_seconds": seconds,
+        "dtype": spec.build.dtype.name(), "bf16_dot": bf16_dot(spec, target),
         "sanitize": spec.build.sanitize, "shared_library": SHARED_LIB, "static_library": toolchain::STATIC_LIB, "header": codegen::HEADER_FILE,
     });
     atomic_write(

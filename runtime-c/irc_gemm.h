@@ -243,9 +243,27 @@ static void irc__pack_b(const irc_gemm_args *g, int j0, int nr, int p0, int kc, 
     }
 }
 
+/* ---- the operand format of the packed path ---------------------------------------------
+ * The blocking below is shared by every operand format: a format packs the A and B panels
+ * (into the float blocks of `work`, possibly narrower elements) and runs the microkernel on
+ * them (irc_gemm_bf16.h is the other one). */
+typedef void (*irc__pack_fn)(const irc_gemm_args *g, int r0, int r, int p0, int kc, float *restrict dst);
+typedef void (*irc__ukernel_fn)(int kc, const float *restrict pa, const float *restrict pb, ptrdiff_t sb,
+                                float *c, ptrdiff_t ldc, const float *src, ptrdiff_t lds,
+                                const irc_gemm_args *ep, int i0, int j0);
+typedef struct {
+    irc__pack_fn pack_a, pack_b;
+    irc__ukernel_fn ukernel;
+    int b_in_place;                /* full panels of a row-major B may be read unpacked */
+    unsigned (*enter)(void);       /* NULL, or per thread before its tiles: returns what leave restores */
+    void (*leave)(unsigned);
+} irc__gemm_format;
+
+static const irc__gemm_format irc__f32 = {irc__pack_a, irc__pack_b, irc__ukernel, 1, NULL, NULL};
+
 /* ---- one MR×NR tile of one K block --------------------------------------------------- */
-static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const float *pb, ptrdiff_t sb,
-                      int i0, int j0, int mr, int nr, int first, int last)
+static void irc__tile(const irc_gemm_args *g, const irc__gemm_format *f, int kc, const float *pa,
+                      const float *pb, ptrdiff_t sb, int i0, int j0, int mr, int nr, int first, int last)
 {
     const ptrdiff_t ldc = g->ldc;
     float *c = g->C + i0 * ldc + j0;
@@ -254,10 +272,10 @@ static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const flo
 
     if (mr == IRC_MR && nr == IRC_NR) {
         const irc_gemm_args *ep = last && irc__has_epilogue(g) ? g : NULL;
-        irc__ukernel(kc, pa, pb, sb, c, ldc, src, ldc, ep, i0, j0);
+        f->ukernel(kc, pa, pb, sb, c, ldc, src, ldc, ep, i0, j0);
     } else {
         float buf[IRC_MR * IRC_NR];
-        irc__ukernel(kc, pa, pb, sb, buf, IRC_NR, NULL, 0, NULL, 0, 0);
+        f->ukernel(kc, pa, pb, sb, buf, IRC_NR, NULL, 0, NULL, 0, 0);
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++)
                 c[i * ldc + j] = src ? src[i * ldc + j] + buf[i * IRC_NR + j] : buf[i * IRC_NR + j];
@@ -267,14 +285,14 @@ static void irc__tile(const irc_gemm_args *g, int kc, const float *pa, const flo
 
 /* All tiles of C[m0:m1, n0:n1] (m0, n0 multiples of MR, NR) by one thread.
  * bpack: [NC/NR][KC][NR], apack: [MC/MR][KC][MR], both private to the thread. */
-static void irc__gemm_part(const irc_gemm_args *g, int m0, int m1, int n0, int n1,
-                           float *bpack, float *apack)
+static void irc__gemm_part(const irc_gemm_args *g, const irc__gemm_format *f, int m0, int m1, int n0,
+                           int n1, float *bpack, float *apack)
 {
     const int K = g->K;
     /* One A tile: each B panel is used once, so read full panels of a row-major B in place.
      * Not for SCALAR: gcc 12 -O2 SLP-vectorizes its kernel with a load that runs one B row
      * past the panel (harmless inside `work`, a fault past the caller's B). */
-    const int b_in_place = IRC_VW > 1 && !g->trans_b && g->M <= IRC_MR;
+    const int b_in_place = f->b_in_place && IRC_VW > 1 && !g->trans_b && g->M <= IRC_MR;
 
     for (int jc = n0; jc < n1; jc += IRC_NC) {
         const int nc = n1 - jc < IRC_NC ? n1 - jc : IRC_NC;
@@ -285,14 +303,14 @@ static void irc__gemm_part(const irc_gemm_args *g, int m0, int m1, int n0, int n
             for (int jp = 0; jp < np; jp++) {
                 const int nr = nc - jp * IRC_NR < IRC_NR ? nc - jp * IRC_NR : IRC_NR;
                 if (!(b_in_place && nr == IRC_NR))
-                    irc__pack_b(g, jc + jp * IRC_NR, nr, pc, kc, bpack + (ptrdiff_t)jp * IRC_KC * IRC_NR);
+                    f->pack_b(g, jc + jp * IRC_NR, nr, pc, kc, bpack + (ptrdiff_t)jp * IRC_KC * IRC_NR);
             }
             for (int ic = m0; ic < m1; ic += IRC_MC) {
                 const int mc = m1 - ic < IRC_MC ? m1 - ic : IRC_MC;
                 const int mp = (mc + IRC_MR - 1) / IRC_MR;
                 for (int ip = 0; ip < mp; ip++) {
                     const int mr = mc - ip * IRC_MR < IRC_MR ? mc - ip * IRC_MR : IRC_MR;
-                    irc__pack_a(g, ic + ip * IRC_MR, mr, pc, kc, apack + (ptrdiff_t)ip * IRC_KC * IRC_MR);
+                    f->pack_a(g, ic + ip * IRC_MR, mr, pc, kc, apack + (ptrdiff_t)ip * IRC_KC * IRC_MR);
                 }
                 /* jr outer, ir inner: the B micro-panel stays in L1 across the A panels. */
                 for (int jp = 0; jp < np; jp++) {
@@ -306,7 +324,7 @@ static void irc__gemm_part(const irc_gemm_args *g, int m0, int m1, int n0, int n
                     }
                     for (int ip = 0; ip < mp; ip++) {
                         const int mr = mc - ip * IRC_MR < IRC_MR ? mc - ip * IRC_MR : IRC_MR;
-                        irc__tile(g, kc, apack + (ptrdiff_t)ip * IRC_KC * IRC_MR, pb, sb,
+                        irc__tile(g, f, kc, apack + (ptrdiff_t)ip * IRC_KC * IRC_MR, pb, sb,
                                   ic + ip * IRC_MR, j0, mr, nr, first, last);
                     }
                 }
@@ -316,7 +334,7 @@ static void irc__gemm_part(const irc_gemm_args *g, int m0, int m1, int n0, int n
 }
 
 /* The packed path above for all of C: threads split C into ranges of whole tiles. */
-static void irc__gemm_packed(const irc_gemm_args *g)
+static void irc__gemm_packed(const irc_gemm_args *g, const irc__gemm_format *f)
 {
     const int M = g->M, N = g->N, K = g->K;
     /* Tiny products are not worth waking threads (the result is the same either way). */
@@ -332,18 +350,20 @@ static void irc__gemm_packed(const irc_gemm_args *g)
 #endif
         float *bpack = g->work + (size_t)tid * IRC_WORK_PER_THREAD;
         float *apack = bpack + (size_t)IRC_KC * IRC_NC;
+        const unsigned saved = f->enter ? f->enter() : 0;
         /* Split whole tiles: over M when there are enough MR-row tiles to go round,
          * otherwise over NR-column panels. */
         const int mt = (M + IRC_MR - 1) / IRC_MR, ntl = (N + IRC_NR - 1) / IRC_NR;
         if (mt >= 4 * T || mt >= ntl) {
             int m0 = (int)((long long)mt * tid / T) * IRC_MR, m1 = (int)((long long)mt * (tid + 1) / T) * IRC_MR;
             if (m1 > M) m1 = M;
-            if (m0 < m1) irc__gemm_part(g, m0, m1, 0, N, bpack, apack);
+            if (m0 < m1) irc__gemm_part(g, f, m0, m1, 0, N, bpack, apack);
         } else {
             int n0 = (int)((long long)ntl * tid / T) * IRC_NR, n1 = (int)((long long)ntl * (tid + 1) / T) * IRC_NR;
             if (n1 > N) n1 = N;
-            if (n0 < n1) irc__gemm_part(g, 0, M, n0, n1, bpack, apack);
+            if (n0 < n1) irc__gemm_part(g, f, 0, M, n0, n1, bpack, apack);
         }
+        if (f->leave) f->leave(saved);
     }
 }
 
@@ -637,7 +657,7 @@ static void irc_gemm(const irc_gemm_args *g)
         return;
     }
     if (irc__small_m(g)) irc__gemm_small(g, irc__small_threads(g));
-    else irc__gemm_packed(g);
+    else irc__gemm_packed(g, &irc__f32);
 }
 
 #endif /* IRC_GEMM_H */

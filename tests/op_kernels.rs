@@ -127,9 +127,30 @@ fn run_op(case: &Case) {
     .unwrap();
     let tv = interpret(&train_ref.graph, &feeds).unwrap();
 
+    // bf16 GEMMs run each of their formats the path has (the same bits).
+    let bf16 = g
+        .ids()
+        .iter()
+        .any(|&id| matches!(g.node(id).op, Op::MatMul { bf16: true, .. }));
+    let mut variants = vec![];
     for target in Target::host_paths() {
+        if !bf16 {
+            variants.push((target, ""));
+            continue;
+        }
+        variants.push((target, "emulated"));
+        if target == Target::Avx512 && irc::spec::Bf16Dot::host_has_native() {
+            variants.push((target, "native"));
+        }
+    }
+    for (target, dot) in variants {
+        let dtype = if dot.is_empty() {
+            String::new()
+        } else {
+            format!("dtype='bf16'\nbf16_dot='{dot}'\n")
+        };
         let spec_src = format!(
-            "[model]\nname='op_{}_{}'\nfamily='gpt2'\nvocab_size={V}\ncontext={T}\nlayers=1\nd_model={C}\nheads=1\n[build]\nbatch={B}\nseq_len={T}\ntarget='{}'\n",
+            "[model]\nname='op_{}_{}{dot}'\nfamily='gpt2'\nvocab_size={V}\ncontext={T}\nlayers=1\nd_model={C}\nheads=1\n[build]\nbatch={B}\nseq_len={T}\ntarget='{}'\n{dtype}",
             name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             target.name(),
             target.name()

@@ -129,6 +129,7 @@ fn reference(c: &Case, fmt: WeightFormat) -> (Vec<f64>, Vec<f64>) {
                 ta: false,
                 tb: c.tb,
                 w: fmt,
+                bf16: false,
             },
             &[a, w],
             "y",

@@ -41,7 +41,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "unknown build key",
             format!("{G}[build]\nbatchsize = 2\n"),
             "x.toml:9:1: [build].batchsize: unknown field `batchsize`, expected one of `target`, `dtype`, \
-             `weights`, `threads`, `opt_level`, `batch`, `seq_len`, `profile`",
+             `weights`, `bf16_dot`, `threads`, `opt_level`, `batch`, `seq_len`, `profile`",
         ),
         // wrong types
         (
@@ -85,7 +85,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown dtype",
             format!("{G}[build]\ndtype = \"f16\"\n"),
-            "x.toml:9:9: [build].dtype: unknown value \"f16\", expected one of \"f32\"",
+            "x.toml:9:9: [build].dtype: unknown value \"f16\", expected one of \"f32\", \"bf16\"",
         ),
         (
             "non-ascii family",

@@ -22,6 +22,13 @@
 
 #include "irc_gemm.h"
 #include "irc_profile.h"
+/* -D IRC_BENCH_BF16 (with IRC_BF16_NATIVE 0 or 1): the same calls through irc_gemm_bf16. */
+#ifdef IRC_BENCH_BF16
+#include "irc_gemm_bf16.h"
+#define BENCH_GEMM irc_gemm_bf16
+#else
+#define BENCH_GEMM irc_gemm
+#endif
 
 typedef struct {
     int batch, M, N, K, trans_a, trans_b, b_batched, accumulate, bias, pre;
@@ -49,7 +56,7 @@ static void run(const bench_shape *s, irc_gemm_args g, const float *A, const flo
         g.B = s->b_batched ? B + (size_t)b * s->K * s->N : B;
         g.C = C + (size_t)b * s->M * s->N;
         g.pre = pre ? pre + (size_t)b * s->M * s->N : NULL;
-        irc_gemm(&g);
+        BENCH_GEMM(&g);
     }
 }
 

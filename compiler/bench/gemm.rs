@@ -62,13 +62,15 @@ pub struct HarnessRun {
 
 impl Harness {
     /// Write the shape table and compile the harness in `dir` with the flags
-    /// a model of `target` at `opt_level` is compiled with.
+    /// a model of `target` at `opt_level` is compiled with; with `bf16 =
+    /// Some(native)` it times irc_gemm_bf16 (vdpbf16ps or the emulation).
     pub fn build(
         dir: &Path,
         target: Target,
         caches: Caches,
         opt_level: u8,
         shapes: Vec<GemmShape>,
+        bf16: Option<bool>,
     ) -> Result<Harness> {
         std::fs::create_dir_all(dir).at(dir.display())?;
         for (name, text) in RUNTIME_C {
@@ -103,9 +105,16 @@ impl Harness {
         std::fs::write(&shapes_json, serde_json::to_string(&shapes)?).at("shapes.json")?;
         let tc = Toolchain::find(target, opt_level)?;
         let exe = dir.join("bench_gemm");
+        let bf16_flags = bf16.map_or(vec![], |native| {
+            vec![
+                "-DIRC_BENCH_BF16=1".to_string(),
+                format!("-DIRC_BF16_NATIVE={}", native as u8),
+            ]
+        });
         let out = Command::new(&tc.cc)
             .args(&tc.cflags)
             .arg(format!("-D{}=1", target_macro(target)))
+            .args(&bf16_flags)
             .args(caches.c_flags())
             .arg("-I.")
             .args(["bench_gemm.c", "-o", "bench_gemm", "-lm"])

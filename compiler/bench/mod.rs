@@ -34,7 +34,7 @@ use crate::error::{At, Error, Result};
 use crate::ir::KernelKind;
 use crate::model::{self, Built};
 use crate::schedule::Caches;
-use crate::spec::{DType, Spec, Target};
+use crate::spec::{Spec, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -204,6 +204,10 @@ pub struct GemmRow {
     pub numpy: Side<Stats>,
     /// irc / numpy (medians): above 1, irc is faster.
     pub ratio: Option<f64>,
+    /// irc_gemm_bf16 GFLOP/s (vdpbf16ps), where the CPU has AVX512-BF16.
+    pub bf16: Option<Stats>,
+    /// bf16 / f32 (medians).
+    pub bf16_ratio: Option<f64>,
 }
 
 /// The rows of one target: its peak and its GEMMs.
@@ -416,6 +420,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     std::fs::write(&scripts.torch, step::TORCH_PY).at(scripts.torch.display())?;
     let (mut models, groups) = build_models(opts, tmp.path(), progress)?;
     let mut harnesses = vec![];
+    // The same shapes through irc_gemm_bf16 where the CPU has vdpbf16ps.
+    let mut bf16_harnesses = vec![];
     for (g, grp) in groups.iter().enumerate() {
         progress(&format!(
             "compiling the GEMM benchmark for {}",
@@ -427,14 +433,35 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             grp.caches,
             grp.opt_level,
             grp.shapes.clone(),
+            None,
         )?);
+        let native = grp.target == Target::Avx512 && crate::spec::Bf16Dot::host_has_native();
+        bf16_harnesses.push(if native {
+            Some(gemm::Harness::build(
+                &tmp.path().join(format!("gemm-bf16-{g}")),
+                grp.target,
+                grp.caches,
+                grp.opt_level,
+                grp.shapes.clone(),
+                Some(true),
+            )?)
+        } else {
+            None
+        });
     }
     // The rounds: irc's process, then the outside one's, for every row.
     let mut gemms = GemmRuns::new(harnesses.len());
     let mut torch_label = String::new();
     for round in 0..opts.repeats {
         let tag = format!("round {}/{}", round + 1, opts.repeats);
-        gemms.round(opts, &harnesses, &scripts.blas, &tag, progress)?;
+        gemms.round(
+            opts,
+            &harnesses,
+            &bf16_harnesses,
+            &scripts.blas,
+            &tag,
+            progress,
+        )?;
         for m in models.iter_mut() {
             m.round(opts, &scripts.torch, &tag, &mut torch_label, progress)?;
         }
@@ -557,10 +584,11 @@ fn group_gemms(groups: &mut Vec<Group>, spec: &Spec, built: &Built) -> usize {
     g
 }
 
-/// The GEMM harnesses' runs of every round, irc's and numpy's, by harness
-/// and thread count.
+/// The GEMM harnesses' runs of every round, irc's (f32 and bf16) and
+/// numpy's, by harness and thread count.
 struct GemmRuns {
     irc: Vec<BTreeMap<usize, Vec<gemm::HarnessRun>>>,
+    bf16: Vec<BTreeMap<usize, Vec<gemm::HarnessRun>>>,
     numpy: Vec<BTreeMap<usize, Vec<Vec<f64>>>>,
     numpy_missing: Option<Missing>,
     numpy_label: String,
@@ -570,17 +598,20 @@ impl GemmRuns {
     fn new(harnesses: usize) -> GemmRuns {
         GemmRuns {
             irc: (0..harnesses).map(|_| BTreeMap::new()).collect(),
+            bf16: (0..harnesses).map(|_| BTreeMap::new()).collect(),
             numpy: vec![BTreeMap::new(); harnesses],
             numpy_missing: None,
             numpy_label: String::new(),
         }
     }
 
-    /// One round of every harness at every thread count, numpy after irc.
+    /// One round of every harness at every thread count (its bf16 twin
+    /// where there is one), numpy after irc.
     fn round(
         &mut self,
         opts: &Options,
         harnesses: &[gemm::Harness],
+        bf16_harnesses: &[Option<gemm::Harness>],
         blas_py: &Path,
         tag: &str,
         progress: &mut dyn FnMut(&str),
@@ -592,6 +623,9 @@ impl GemmRuns {
                     harness.shapes.len()
                 ));
                 self.irc[h].entry(t).or_default().push(harness.run(t)?);
+                if let Some(b) = &bf16_harnesses[h] {
+                    self.bf16[h].entry(t).or_default().push(b.run(t)?);
+                }
                 if self.numpy_missing.is_none() {
                     match harness.run_numpy(&opts.python, blas_py, t) {
                         Ok(s) => {
@@ -635,6 +669,9 @@ impl GemmRuns {
             for &t in &opts.threads {
                 let v: Vec<f64> = self.irc[h][&t].iter().map(|r| r.gflops[i]).collect();
                 let irc = Stats::of(&v);
+                let bf16 = self.bf16[h]
+                    .get(&t)
+                    .map(|runs| Stats::of(&runs.iter().map(|r| r.gflops[i]).collect::<Vec<_>>()));
                 let np = match (&self.numpy_missing, self.numpy[h].get(&t)) {
                     (None, Some(runs)) => {
                         Side::Measured(Stats::of(&runs.iter().map(|r| r[i]).collect::<Vec<_>>()))
@@ -651,6 +688,8 @@ impl GemmRuns {
                     pct_of_peak: 100.0 * irc.median / peak_of(&peak, t),
                     ratio: np.measured().map(|n| irc.median / n.median),
                     numpy: np,
+                    bf16_ratio: bf16.map(|b| b.median / irc.median),
+                    bf16,
                 });
             }
         }
@@ -709,7 +748,17 @@ impl Model {
             if self.torch_missing.is_none() {
                 let r = match &self.hf {
                     Ok(hf) => {
-                        step::run_torch(&opts.python, torch_py, hf, &self.data, t, opts.steps)
+                        // A bf16 spec beside PyTorch's own CPU bf16 (autocast).
+                        let autocast = self.built.spec.build.dtype == crate::spec::DType::Bf16;
+                        step::run_torch(
+                            &opts.python,
+                            torch_py,
+                            hf,
+                            &self.data,
+                            t,
+                            opts.steps,
+                            autocast,
+                        )
                     }
                     Err(e) => Err(e.clone()),
                 };
@@ -750,9 +799,7 @@ impl Model {
             spec: self.spec_path.display().to_string(),
             name: b.spec.model.name.clone(),
             target: b.compiled.schedule.target.name().to_string(),
-            dtype: match b.spec.build.dtype {
-                DType::F32 => "f32".to_string(),
-            },
+            dtype: b.spec.build.dtype.name().to_string(),
             weights: b.spec.build.weights.name().to_string(),
             batch,
             seq,

@@ -261,12 +261,16 @@ pub fn run_torch(
     data: &Path,
     threads: usize,
     steps: usize,
+    bf16_autocast: bool,
 ) -> std::result::Result<Sample<TrainRun>, Missing> {
     let mut cmd = Command::new(python);
     cmd.arg(script)
         .arg(hf_dir)
         .arg(data)
         .args([threads.to_string(), steps.to_string()]);
+    if bf16_autocast {
+        cmd.args(["--autocast", "bf16"]);
+    }
     let v = run_python(cmd, python, threads)?;
     let f = |k: &str| {
         v[k].as_f64()

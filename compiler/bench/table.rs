@@ -56,8 +56,8 @@ impl Report {
             let _ = writeln!(o, "fp32 FMA peak: {}", peaks.join(", "));
             let _ = writeln!(
                 o,
-                "\nsgemm GFLOP/s: irc_gemm as the models call it (epilogue included); numpy: the plain product\n{:<34} {:>3}  {:<24} {:>6}  {:<26} {:>9}  used by",
-                "M x N x K", "thr", "irc", "%peak", "numpy", "irc/numpy"
+                "\nsgemm GFLOP/s: irc_gemm as the models call it (epilogue included); numpy: the plain product; bf16: irc_gemm_bf16 (vdpbf16ps, where the CPU has it)\n{:<34} {:>3}  {:<24} {:>6}  {:<26} {:>9}  {:<24} {:>8}  used by",
+                "M x N x K", "thr", "irc", "%peak", "numpy", "irc/numpy", "bf16", "bf16/f32"
             );
             for r in &t.gemm {
                 let np = match &r.numpy {
@@ -66,13 +66,15 @@ impl Report {
                 };
                 let _ = writeln!(
                     o,
-                    "{:<34} {:>3}  {:<24} {:>5.1}%  {:<26} {:>9}  {}",
+                    "{:<34} {:>3}  {:<24} {:>5.1}%  {:<26} {:>9}  {:<24} {:>8}  {}",
                     r.label,
                     r.threads,
                     spread(&r.irc, 1),
                     r.pct_of_peak,
                     np,
                     ratio(r.ratio),
+                    r.bf16.as_ref().map_or("-".to_string(), |b| spread(b, 1)),
+                    ratio(r.bf16_ratio),
                     r.used_by.join("; ")
                 );
             }
@@ -83,7 +85,7 @@ impl Report {
     fn step_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
-            "\n== training step (forward + backward + AdamW), ms; PyTorch eager on the same model, weights and tokens\n{:<12} {:>3}  {:<24} {:>9} {:>6} {:>7}  {:<24} {:>9} {:>6} {:>7}  {:>9}  loss0 irc / PyTorch",
+            "\n== training step (forward + backward + AdamW), ms; PyTorch eager on the same model, weights and tokens (a bf16 spec's: under torch.autocast bf16)\n{:<12} {:>3}  {:<24} {:>9} {:>6} {:>7}  {:<24} {:>9} {:>6} {:>7}  {:>9}  loss0 irc / PyTorch",
             "model", "thr", "irc ms", "tokens/s", "%peak", "RSS MB", "PyTorch ms", "tokens/s", "%peak", "RSS MB", "PyT/irc"
         );
         for m in &self.models {
@@ -106,7 +108,11 @@ impl Report {
                 let _ = writeln!(
                     o,
                     "{:<12} {:>3}  {:<24} {:>9.0} {:>5.1}% {:>7.0}  {pt}  {:>9}  {loss}",
-                    m.name,
+                    if m.dtype == "f32" {
+                        m.name.clone()
+                    } else {
+                        format!("{} {}", m.name, m.dtype)
+                    },
                     r.threads,
                     spread(&r.step_ms, 1),
                     r.tokens_per_s,

@@ -345,8 +345,12 @@ impl Emitter<'_> {
             fields.push(epilogue.join(" "));
         }
         fields.push(".threads = ctx->threads, .work = ctx->work,".to_string());
-        let v =
-            json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields });
+        let bf16 = matches!(mm.op, Op::MatMul { bf16: true, .. });
+        if bf16 {
+            doc.push("both operands rounded to bf16, the products summed in f32".into());
+        }
+        let gemm = if bf16 { "irc_gemm_bf16" } else { "irc_gemm" };
+        let v = json!({ "batch": batch, "doc": doc, "params": params.join(", "), "fields": fields, "gemm": gemm });
         let tpl = if batch > 1 {
             "kernels/gemm_batched.c.tera"
         } else {
@@ -1091,6 +1095,9 @@ fn build_parts(
     let mut includes = vec![format!("\"{HEADER_FILE}\""), "\"irc_runtime.h\"".into()];
     includes.push("\"irc_safetensors.h\"".into());
     let mut fields = vec![];
+    if ctx["bf16"] == json!(true) {
+        includes.push("\"irc_gemm_bf16.h\"".into());
+    }
     if !packed.is_empty() {
         includes.push("\"irc_q8.h\"".into());
         fields.extend([
@@ -1209,6 +1216,30 @@ fn frame_values(spec: &Spec, all: &[(&str, &Compiled)]) -> Result<Value> {
             .map(|(k, ks)| attention_scratch(&p.graph, k, ks.vector_width)))
         .max()
         .unwrap_or(0));
+    let bf16 = all.iter().any(|(_, p)| {
+        p.graph
+            .ids()
+            .iter()
+            .any(|&id| matches!(p.graph.node(id).op, Op::MatMul { bf16: true, .. }))
+    });
+    let bf16_native = bf16 && spec.build.bf16_dot.native_on(target);
+    if bf16_native && target != Target::Avx512 {
+        return Err(Error::new(format!(
+            "[build].bf16_dot = \"native\" (vdpbf16ps) needs the avx512 path; this build's is {}",
+            target.name()
+        )));
+    }
+    ctx["bf16"] = json!(bf16);
+    if bf16 {
+        // Before irc_gemm_bf16.h, which build_parts includes.
+        ctx["cache_defines"]
+            .as_array_mut()
+            .expect("a list")
+            .push(json!(format!(
+                "#define IRC_BF16_NATIVE {} /* bf16 GEMMs: 1 runs vdpbf16ps, 0 the emulation (the same bits) */",
+                bf16_native as u8
+            )));
+    }
     Ok(ctx)
 }
 

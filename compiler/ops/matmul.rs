@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::quant;
 
 pub(super) fn attrs(op: &Op) -> String {
-    let Op::MatMul { ta, tb, w } = op else {
+    let Op::MatMul { ta, tb, w, bf16 } = op else {
         unreachable!()
     };
     let mut v = vec![];
@@ -19,11 +19,14 @@ pub(super) fn attrs(op: &Op) -> String {
     if !w.is_f32() {
         v.push(w.name());
     }
+    if *bf16 {
+        v.push("bf16");
+    }
     v.join(", ")
 }
 
 pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorType, String> {
-    let Op::MatMul { ta, tb, w } = op else {
+    let Op::MatMul { ta, tb, w, .. } = op else {
         unreachable!()
     };
     arity(t, 2)?;
@@ -67,8 +70,31 @@ pub(super) fn infer(op: &Op, t: &[&TensorType]) -> std::result::Result<TensorTyp
     Ok(TensorType::f32(&s))
 }
 
+/// `x` rounded to bfloat16 (the top 16 bits of an f32) the way the bf16
+/// GEMM packs its operands (runtime-c/irc_gemm_bf16.h, `irc_bf16_round`):
+/// round to nearest even; a NaN stays a NaN, made quiet; a denormal becomes a
+/// zero of its sign, as `vdpbf16ps` treats denormal inputs (DAZ). Returned as
+/// the f32 it stands for.
+pub fn bf16(x: f32) -> f32 {
+    let u = x.to_bits();
+    let r = if u & 0x7fff_ffff > 0x7f80_0000 {
+        (u >> 16) | 0x40
+    } else if u & 0x7f80_0000 == 0 {
+        (u >> 16) & 0x8000
+    } else {
+        (u + 0x7fff + ((u >> 16) & 1)) >> 16
+    };
+    f32::from_bits(r << 16)
+}
+
 pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Result<Value<T>> {
-    let Op::MatMul { ta, tb, w } = *op else {
+    let Op::MatMul {
+        ta,
+        tb,
+        w,
+        bf16: round,
+    } = *op
+    else {
         unreachable!()
     };
     if !w.is_f32() {
@@ -76,6 +102,19 @@ pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Res
     }
     let shape = &ty.shape;
     let (a, b) = (args[0].f(), args[1].f());
+    // The bf16 rounding point: each operand element through f32 to bf16.
+    let rounded = |d: &[T]| -> Vec<T> {
+        d.iter()
+            .map(|&x| T::from_f64(bf16(x.to_f64() as f32) as f64))
+            .collect()
+    };
+    let (ra, rb);
+    let (ad, bd): (&[T], &[T]) = if round {
+        (ra, rb) = (rounded(&a.data), rounded(&b.data));
+        (&ra, &rb)
+    } else {
+        (&a.data, &b.data)
+    };
     let (m, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
     let k = if ta {
         a.shape[a.shape.len() - 2]
@@ -93,14 +132,14 @@ pub(super) fn eval<T: Real>(op: &Op, ty: &TensorType, args: &[&Value<T>]) -> Res
                 let mut acc = T::default();
                 for p in 0..k {
                     let av = if ta {
-                        a.data[ao + p * m + i]
+                        ad[ao + p * m + i]
                     } else {
-                        a.data[ao + i * k + p]
+                        ad[ao + i * k + p]
                     };
                     let bv = if tb {
-                        b.data[bo + j * k + p]
+                        bd[bo + j * k + p]
                     } else {
-                        b.data[bo + p * n + j]
+                        bd[bo + p * n + j]
                     };
                     acc += av * bv;
                 }
@@ -181,7 +220,13 @@ fn eval_rounded<T: Real>(
 const UNSUPPORTED: &str = "autodiff: matmul with a transposed batched `a` and a shared `b`";
 
 pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]) -> Result<()> {
-    let Op::MatMul { ta, tb, w: fmt } = *op else {
+    let Op::MatMul {
+        ta,
+        tb,
+        w: fmt,
+        bf16,
+    } = *op
+    else {
         unreachable!()
     };
     if !fmt.is_f32() {
@@ -193,7 +238,13 @@ pub(super) fn vjp(op: &Op, b: &mut dyn Vjp, g: &Grad, out: &mut [Option<NodeId>]
     let (a, w, gr) = (g.ins[0], g.ins[1], g.gr);
     let b2d = b.ty(w).shape.len() == 2;
     let a_batched = b.ty(a).shape.len() > 2;
-    let mm = |ta, tb| Op::matmul(ta, tb);
+    // dX = dY·Wᵀ and dW = Xᵀ·dY round their operands as the forward does.
+    let mm = |ta, tb| Op::MatMul {
+        ta,
+        tb,
+        w: WeightFormat::F32,
+        bf16,
+    };
     if g.need[0] {
         out[0] = Some(if !ta {
             b.add(mm(false, !tb), &[gr, w], a, "")?
@@ -287,6 +338,44 @@ fn cases(d: Dims) -> Vec<Case> {
             (Op::Act(Act::GeluTanh), vec![Step(1)]),
         ],
     ));
+    // bf16 operands ([build] dtype = "bf16"), across the tiles and with odd K;
+    // no gradient check: rounding is piecewise constant to finite differences.
+    let mmb = |ta, tb| Op::MatMul {
+        ta,
+        tb,
+        w: WeightFormat::F32,
+        bf16: true,
+    };
+    for tb in [false, true] {
+        let w = if tb { vec![45, 29] } else { vec![29, 45] };
+        v.push(
+            Case::op(
+                format!("bf16 matmul tb={tb}"),
+                mmb(false, tb),
+                vec![X(29), Param(w)],
+            )
+            .at(3, 37),
+        );
+    }
+    v.push(
+        Case::op(
+            "bf16 batched matmul",
+            mmb(false, false),
+            vec![X(7), Param(vec![d.b, 7, 5])],
+        )
+        .only_kernel(),
+    );
+    v.push(
+        Case::new(
+            "bf16 matmul + bias + gelu",
+            vec![
+                (mmb(false, false), vec![X(33), Param(vec![33, 70])]),
+                (Op::Add, vec![Step(0), Param(vec![70])]),
+                (Op::Act(Act::GeluTanh), vec![Step(1)]),
+            ],
+        )
+        .at(2, 19),
+    );
     // An MLP per activation: its forward applies the activation in the first
     // GEMM's epilogue, and its training step stores the value before it there
     // too (the backward reads it).

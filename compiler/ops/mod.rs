@@ -103,11 +103,15 @@ pub enum Op {
     /// `ta`/`tb` read the last two axes of `a`/`b` transposed. `w` other
     /// than f32 (a 2-d `b`, `ta` false): `b` and the rows of `a` are rounded
     /// as that format says ([`crate::quant`]) before they are multiplied.
+    /// `bf16`: both operands are rounded to bfloat16 first (`[build] dtype =
+    /// "bf16"`; see `matmul::bf16`), the products summed in f32.
     MatMul {
         ta: bool,
         tb: bool,
         #[serde(skip_serializing_if = "WeightFormat::is_f32")]
         w: WeightFormat,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bf16: bool,
     },
     /// `[a, b] -> a + b`; `b`'s shape is a suffix of `a`'s (broadcast over the
     /// leading axes).
@@ -229,6 +233,7 @@ impl Op {
             ta,
             tb,
             w: WeightFormat::F32,
+            bf16: false,
         }
     }
 
@@ -611,8 +616,19 @@ mod tests {
                 ta: false,
                 tb: true,
                 w: WeightFormat::F32,
+                bf16: false,
             }),
             mm
+        );
+        let bf = serde_json::json!({"op": "mat_mul", "ta": false, "tb": false, "bf16": true});
+        assert_eq!(
+            j(Op::MatMul {
+                ta: false,
+                tb: false,
+                w: WeightFormat::F32,
+                bf16: true
+            }),
+            bf
         );
     }
 }

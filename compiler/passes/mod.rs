@@ -2,6 +2,7 @@
 //! dead-node removal and fusion. [`crate::driver`] runs them in order.
 
 pub mod autodiff;
+pub mod bf16;
 pub mod dce;
 pub mod fusion;
 pub mod lower;

@@ -24,6 +24,7 @@ pub fn round_weights(g: &mut Graph, fmt: WeightFormat) -> Result<usize> {
                     ta: false,
                     tb,
                     w: fmt,
+                    bf16: false,
                 },
             )?;
             n += 1;

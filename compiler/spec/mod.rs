@@ -151,6 +151,55 @@ impl Target {
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     F32,
+    /// GEMM operands rounded to bfloat16, products summed in f32; everything
+    /// else (master weights, AdamW, norms, softmax, the loss) stays f32.
+    Bf16,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::Bf16 => "bf16",
+        }
+    }
+}
+
+/// How a bf16 GEMM multiplies (`[build].bf16_dot`). Both give the same bits
+/// (runtime-c/irc_gemm_bf16.h), so this is a choice of speed only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bf16Dot {
+    /// `native` when the path is avx512 and the building CPU has AVX512-BF16.
+    #[default]
+    Auto,
+    /// `vdpbf16ps` (AVX512-BF16); needs the avx512 path.
+    Native,
+    /// bf16 values widened to f32 and FMAs, in `vdpbf16ps`'s order.
+    Emulated,
+}
+
+impl Bf16Dot {
+    /// Whether a build for `target` (resolved) runs `vdpbf16ps`.
+    pub fn native_on(self, target: Target) -> bool {
+        match self {
+            Bf16Dot::Native => true,
+            Bf16Dot::Emulated => false,
+            Bf16Dot::Auto => target == Target::Avx512 && Bf16Dot::host_has_native(),
+        }
+    }
+
+    /// Whether this CPU has AVX512-BF16.
+    pub fn host_has_native() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Target::Avx512.host_can_run() && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
 }
 
 /// The resolved `[model]` section: every default applied, every check passed.
@@ -211,6 +260,9 @@ pub struct BuildSpec {
     /// other builds do not change.
     #[serde(skip_serializing_if = "WeightFormat::is_f32")]
     pub weights: WeightFormat,
+    /// The bf16 GEMM's multiply (with `dtype = "bf16"`).
+    #[serde(skip_serializing_if = "is_auto")]
+    pub bf16_dot: Bf16Dot,
     /// Default thread count of a new model context (0 = all cores).
     pub threads: usize,
     /// C optimization level, 0..=3.
@@ -305,11 +357,16 @@ struct RawBuild {
     target: Option<Spanned<String>>,
     dtype: Option<Spanned<String>>,
     weights: Option<Spanned<String>>,
+    bf16_dot: Option<Spanned<String>>,
     threads: Option<Spanned<i64>>,
     opt_level: Option<Spanned<i64>>,
     batch: Option<Spanned<i64>>,
     seq_len: Option<Spanned<i64>>,
     profile: Option<Spanned<bool>>,
+}
+
+fn is_auto(d: &Bf16Dot) -> bool {
+    *d == Bf16Dot::Auto
 }
 
 /// serde's wording, in the user's terms rather than Rust's.
@@ -1081,6 +1138,7 @@ fn resolve_build(
                 target: None,
                 dtype: None,
                 weights: None,
+                bf16_dot: None,
                 threads: None,
                 opt_level: None,
                 batch: None,
@@ -1096,7 +1154,6 @@ fn resolve_build(
         &Target::ALL.map(|t| (t.name(), t)),
     )?
     .unwrap_or(Target::Native);
-    let dtype = choice(d, "[build].dtype", &b.dtype, &[("f32", DType::F32)])?.unwrap_or(DType::F32);
     let weights = choice(
         d,
         "[build].weights",
@@ -1104,6 +1161,43 @@ fn resolve_build(
         &WeightFormat::ALL.map(|w| (w.name(), w)),
     )?
     .unwrap_or_default();
+    let dtype = choice(
+        d,
+        "[build].dtype",
+        &b.dtype,
+        &[DType::F32, DType::Bf16].map(|t| (t.name(), t)),
+    )?
+    .unwrap_or(DType::F32);
+    let bf16_dot = choice(
+        d,
+        "[build].bf16_dot",
+        &b.bf16_dot,
+        &[
+            ("auto", Bf16Dot::Auto),
+            ("native", Bf16Dot::Native),
+            ("emulated", Bf16Dot::Emulated),
+        ],
+    )?
+    .unwrap_or_default();
+    if let Some(v) = &b.bf16_dot {
+        if dtype != DType::Bf16 {
+            return Err(d.at(
+                v.span(),
+                "[build].bf16_dot",
+                "applies to bf16 GEMMs only; set [build].dtype = \"bf16\" too",
+            ));
+        }
+        if bf16_dot == Bf16Dot::Native && !matches!(target, Target::Avx512 | Target::Native) {
+            return Err(d.at(
+                v.span(),
+                "[build].bf16_dot",
+                format!(
+                    "\"native\" (vdpbf16ps) needs [build].target = \"avx512\", found \"{}\"",
+                    target.name()
+                ),
+            ));
+        }
+    }
     let threads = count(d, "[build].threads", &b.threads, 0, Some(0), span.clone())?;
     if let Err(msg) = range::threads(threads) {
         let s = b.threads.as_ref().map_or(span.clone(), |t| t.span());
@@ -1179,6 +1273,7 @@ fn resolve_build(
         target,
         dtype,
         weights,
+        bf16_dot,
         threads,
         opt_level: opt_level as u8,
         batch,
