@@ -7,45 +7,11 @@ use common::*;
 use irc::ir::{interpret, Value};
 use irc::runtime::{AdamwConfig, Weights};
 use irc::spec::{Spec, Target};
-use irc::util::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const GPT2: &str = "[model]\nname='bg'\nfamily='gpt2'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=3\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
 const LLAMA: &str = "[model]\nname='bl'\nfamily='llama'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=4\nkv_heads=2\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
-
-fn data(spec: &Spec, seed: u64) -> (Vec<i32>, Vec<i32>) {
-    let (b, t) = (spec.build.batch, spec.build.seq_len);
-    let mut rng = Rng::new(seed);
-    let v = spec.model.vocab_size as u64;
-    let tokens = (0..b * t).map(|_| rng.below(v) as i32).collect();
-    let targets = (0..b * t)
-        .map(|i| {
-            if i % 7 == 3 {
-                -100
-            } else {
-                rng.below(v) as i32
-            }
-        })
-        .collect();
-    (tokens, targets)
-}
-
-/// Weights with some spread, so every path through the model matters.
-fn weights(b: &irc::model::Built, seed: u64) -> Weights {
-    let mut w = b.init_weights(seed);
-    let mut rng = Rng::new(seed + 1);
-    for (name, t) in w.tensors.iter_mut() {
-        for x in t.data.iter_mut() {
-            if name.contains("norm") || name.contains("ln_") {
-                *x += 0.2 * rng.normal() as f32;
-            } else {
-                *x = *x * 8.0 + 0.01 * rng.normal() as f32;
-            }
-        }
-    }
-    w
-}
 
 /// (loss, gradients by name) from the interpreter in f64.
 fn interp_grads(

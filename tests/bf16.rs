@@ -9,7 +9,6 @@ use irc::ir::{interpret, Op, Value};
 use irc::runtime::Weights;
 use irc::spec::{Bf16Dot, DType, Spec, Target};
 use irc::train::{train, TrainOptions};
-use irc::util::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -30,39 +29,6 @@ fn with_dtype(src: &str, dtype: DType, dot: Bf16Dot) -> Spec {
     s.build.dtype = dtype;
     s.build.bf16_dot = dot;
     s
-}
-
-fn data(spec: &Spec, seed: u64) -> (Vec<i32>, Vec<i32>) {
-    let (b, t) = (spec.build.batch, spec.build.seq_len);
-    let mut rng = Rng::new(seed);
-    let v = spec.model.vocab_size as u64;
-    let tokens = (0..b * t).map(|_| rng.below(v) as i32).collect();
-    let targets = (0..b * t)
-        .map(|i| {
-            if i % 7 == 3 {
-                -100
-            } else {
-                rng.below(v) as i32
-            }
-        })
-        .collect();
-    (tokens, targets)
-}
-
-/// Weights with some spread, so every path through the model matters.
-fn weights(b: &irc::model::Built, seed: u64) -> Weights {
-    let mut w = b.init_weights(seed);
-    let mut rng = Rng::new(seed + 1);
-    for (name, t) in w.tensors.iter_mut() {
-        for x in t.data.iter_mut() {
-            if name.contains("norm") || name.contains("ln_") {
-                *x += 0.2 * rng.normal() as f32;
-            } else {
-                *x = *x * 8.0 + 0.01 * rng.normal() as f32;
-            }
-        }
-    }
-    w
 }
 
 /// Loss, gradients and logits of one compiled step.

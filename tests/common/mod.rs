@@ -5,6 +5,7 @@ use irc::ir::{interpret, Real, Value};
 use irc::model::{self, Built};
 use irc::runtime::Weights;
 use irc::spec::{Spec, Target};
+use irc::util::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -139,3 +140,37 @@ pub fn host_c_targets() -> Vec<(&'static str, &'static [&'static str])> {
 }
 
 pub mod tiny_train;
+
+/// A random batch: tokens, and targets with every 7th (from the 4th) ignored.
+pub fn data(spec: &Spec, seed: u64) -> (Vec<i32>, Vec<i32>) {
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let mut rng = Rng::new(seed);
+    let v = spec.model.vocab_size as u64;
+    let tokens = (0..b * t).map(|_| rng.below(v) as i32).collect();
+    let targets = (0..b * t)
+        .map(|i| {
+            if i % 7 == 3 {
+                -100
+            } else {
+                rng.below(v) as i32
+            }
+        })
+        .collect();
+    (tokens, targets)
+}
+
+/// Weights with some spread, so every path through the model matters.
+pub fn weights(b: &irc::model::Built, seed: u64) -> Weights {
+    let mut w = b.init_weights(seed);
+    let mut rng = Rng::new(seed + 1);
+    for (name, t) in w.tensors.iter_mut() {
+        for x in t.data.iter_mut() {
+            if name.contains("norm") || name.contains("ln_") {
+                *x += 0.2 * rng.normal() as f32;
+            } else {
+                *x = *x * 8.0 + 0.01 * rng.normal() as f32;
+            }
+        }
+    }
+    w
+}
