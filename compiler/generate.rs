@@ -65,7 +65,7 @@ pub fn open_run_with(
         .load_weights(&Weights::load(&ckpt)?)
         .map_err(|e| e.context(ckpt.display()))?;
     let tokenizer = Tokenizer::load(&dir.data().tokenizer())?;
-    let exemplars = run_exemplars(&spec, &dir)?;
+    let exemplars = Exemplars::load(dir.data().path(), spec.data.exemplars)?;
     Ok(RunModel {
         run: run.to_path_buf(),
         spec,
@@ -74,15 +74,6 @@ pub fn open_run_with(
         tokenizer,
         exemplars,
     })
-}
-
-/// The exemplars a run's prompts are conditioned on: its training rows
-/// when it was trained with `[data] exemplars`, else `None`.
-pub fn run_exemplars(spec: &Spec, dir: &RunDir) -> Result<Option<Exemplars>> {
-    match spec.data.exemplars {
-        true => Ok(Some(Exemplars::load(dir.data().path())?)),
-        false => Ok(None),
-    }
 }
 
 impl RunModel {

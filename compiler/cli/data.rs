@@ -148,10 +148,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             exemplars,
         } => {
             let tok = Tokenizer::load(&tokenizer)?;
-            let ex = match exemplars {
-                true => Some(crate::data::retrieval::Exemplars::load(&dir)?),
-                false => None,
-            };
+            let ex = crate::data::retrieval::Exemplars::load(&dir, exemplars)?;
             for s in ["train", "val"] {
                 let set = crate::data::prep::tokenize_split(&dir, s, &tok, ex.as_ref())?;
                 let p = dir.join(format!("{s}.tok"));

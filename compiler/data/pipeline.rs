@@ -195,10 +195,7 @@ pub fn tokens_stage(
     if up_to_date(&meta3, &h3, out) {
         return Ok(false);
     }
-    let ex = match exemplars {
-        true => Some(Exemplars::load(out)?),
-        false => None,
-    };
+    let ex = Exemplars::load(out, exemplars)?;
     let tr = super::prep::tokenize_split(out, "train", tokenizer, ex.as_ref())?;
     let va = super::prep::tokenize_split(out, "val", tokenizer, ex.as_ref())?;
     tr.save(&dir.train_tokens())?;

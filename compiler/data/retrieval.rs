@@ -147,11 +147,14 @@ impl Exemplars {
         Exemplars { index, rows }
     }
 
-    /// From a data folder's `train.jsonl`.
-    pub fn load(data_dir: &Path) -> Result<Exemplars> {
-        Ok(Exemplars::new(&super::read_rows(
-            &DataDir::new(data_dir).train_rows(),
-        )?))
+    /// From a data folder's `train.jsonl` when `on` (`[data] exemplars`),
+    /// else `None`.
+    pub fn load(data_dir: &Path, on: bool) -> Result<Option<Exemplars>> {
+        if !on {
+            return Ok(None);
+        }
+        let rows = super::read_rows(&DataDir::new(data_dir).train_rows())?;
+        Ok(Some(Exemplars::new(&rows)))
     }
 
     /// The training row `prompt` picks: never one with the same prompt.

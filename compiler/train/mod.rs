@@ -670,7 +670,8 @@ fn eval_sampler(spec: &Spec, dir: &RunDir, run: &Path) -> Result<Option<(Session
         return Ok(None);
     }
     let gb = crate::generate::generation_build(spec, &dir.generation_build())?;
-    let exemplars = crate::generate::run_exemplars(spec, dir)?;
+    let exemplars =
+        crate::data::retrieval::Exemplars::load(dir.data().path(), spec.data.exemplars)?;
     let prompts: Vec<String> = crate::generate::held_out(run)?
         .into_iter()
         .take(tr.eval_samples)
