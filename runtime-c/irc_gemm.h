@@ -142,6 +142,26 @@ static void irc__epilogue(const irc_gemm_args *g, int i0, int j0, int m, int n)
     }
 }
 
+/* The end of a micro-kernel's tile, shared by every format's: add src, run the epilogue, store.
+ * It reads the micro-kernel's accumulators c<i>a/c<i>b and its parameters c, ldc, src, lds, ep,
+ * i0 and j0 (see irc__ukernel). */
+#define IRC_GEMM_TILE_ADD(i)                                                       \
+    c##i##a = irc_vadd(irc_vload(src + (i) * lds), c##i##a);                       \
+    c##i##b = irc_vadd(irc_vload(src + (i) * lds + IRC_VW), c##i##b);
+#define IRC_GEMM_TILE_EPI(i)                                                         \
+    {                                                                                \
+        const ptrdiff_t at = (ptrdiff_t)(i0 + (i)) * ldc + j0;                       \
+        c##i##a = irc__epilogue_v(ep, c##i##a, at, j0, IRC_VW);                      \
+        c##i##b = irc__epilogue_v(ep, c##i##b, at + IRC_VW, j0 + IRC_VW, IRC_VW);    \
+    }
+#define IRC_GEMM_TILE_STORE(i)                         \
+    irc_vstore(c + (i) * ldc, c##i##a);                \
+    irc_vstore(c + (i) * ldc + IRC_VW, c##i##b);
+#define IRC_GEMM_TILE_FINISH()                                   \
+    if (src) { IRC_GEMM_ROWS(IRC_GEMM_TILE_ADD) }                \
+    if (ep) { IRC_GEMM_ROWS(IRC_GEMM_TILE_EPI) }                 \
+    IRC_GEMM_ROWS(IRC_GEMM_TILE_STORE)
+
 /* ---- microkernel ------------------------------------------------------------------------
  * c[MR×NR] (row stride ldc) = src[MR×NR] (stride lds; NULL means 0) + Σ_k pa[k,:]ᵀ pb[k,:]
  * pa: [kc][MR] packed A micro-panel; pb: kc rows of NR floats, row stride sb (NR when
@@ -160,18 +180,6 @@ static void irc__ukernel(int kc, const float *restrict pa, const float *restrict
         c##i##a = irc_vfma(a, b0, c##i##a);           \
         c##i##b = irc_vfma(a, b1, c##i##b);           \
     }
-#define IRC__ADD(i)                                                                \
-    c##i##a = irc_vadd(irc_vload(src + (i) * lds), c##i##a);                       \
-    c##i##b = irc_vadd(irc_vload(src + (i) * lds + IRC_VW), c##i##b);
-#define IRC__EPI(i)                                                                  \
-    {                                                                                \
-        const ptrdiff_t at = (ptrdiff_t)(i0 + (i)) * ldc + j0;                       \
-        c##i##a = irc__epilogue_v(ep, c##i##a, at, j0, IRC_VW);                      \
-        c##i##b = irc__epilogue_v(ep, c##i##b, at + IRC_VW, j0 + IRC_VW, IRC_VW);    \
-    }
-#define IRC__STORE(i)                                  \
-    irc_vstore(c + (i) * ldc, c##i##a);                \
-    irc_vstore(c + (i) * ldc + IRC_VW, c##i##b);
 
     IRC_GEMM_ROWS(IRC__DECL)
     for (int k = 0; k < kc; k++) {
@@ -180,15 +188,10 @@ static void irc__ukernel(int kc, const float *restrict pa, const float *restrict
         pa += IRC_MR;
         pb += sb;
     }
-    if (src) { IRC_GEMM_ROWS(IRC__ADD) }
-    if (ep) { IRC_GEMM_ROWS(IRC__EPI) }
-    IRC_GEMM_ROWS(IRC__STORE)
+    IRC_GEMM_TILE_FINISH()
 
 #undef IRC__DECL
 #undef IRC__FMA
-#undef IRC__ADD
-#undef IRC__EPI
-#undef IRC__STORE
 }
 
 /* ---- packing ------------------------------------------------------------------------- */

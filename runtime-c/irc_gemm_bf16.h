@@ -225,18 +225,6 @@ static void irc__bf16_nat_ukernel(int kc, const float *restrict pa, const float 
         c##i##a = _mm512_dpbf16_ps(c##i##a, a, b0);              \
         c##i##b = _mm512_dpbf16_ps(c##i##b, a, b1);              \
     }
-#define IRC__ADD(i)                                                                \
-    c##i##a = irc_vadd(irc_vload(src + (i) * lds), c##i##a);                       \
-    c##i##b = irc_vadd(irc_vload(src + (i) * lds + IRC_VW), c##i##b);
-#define IRC__EPI(i)                                                                  \
-    {                                                                                \
-        const ptrdiff_t at = (ptrdiff_t)(i0 + (i)) * ldc + j0;                       \
-        c##i##a = irc__epilogue_v(ep, c##i##a, at, j0, IRC_VW);                      \
-        c##i##b = irc__epilogue_v(ep, c##i##b, at + IRC_VW, j0 + IRC_VW, IRC_VW);    \
-    }
-#define IRC__STORE(i)                                  \
-    irc_vstore(c + (i) * ldc, c##i##a);                \
-    irc_vstore(c + (i) * ldc + IRC_VW, c##i##b);
 
     IRC_GEMM_ROWS(IRC__DECL)
     for (int p = 0; p < (kc + 1) / 2; p++) {
@@ -245,15 +233,10 @@ static void irc__bf16_nat_ukernel(int kc, const float *restrict pa, const float 
         pa += IRC_MR;
         pb += sb;
     }
-    if (src) { IRC_GEMM_ROWS(IRC__ADD) }
-    if (ep) { IRC_GEMM_ROWS(IRC__EPI) }
-    IRC_GEMM_ROWS(IRC__STORE)
+    IRC_GEMM_TILE_FINISH()
 
 #undef IRC__DECL
 #undef IRC__DOT
-#undef IRC__ADD
-#undef IRC__EPI
-#undef IRC__STORE
 }
 
 static const irc__gemm_format irc__bf16_native = {
