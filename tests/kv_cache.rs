@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{build, reference, reference_ids, rel_err, spec};
-use irc::ir::{interpret, Op, Value};
+use common::{build, interpret_step, reference, reference_ids, rel_err, spec};
+use irc::ir::{interpret, Value};
 use irc::passes::lower::{lower, Program};
-use irc::runtime::{Session, Weights};
+use irc::runtime::Session;
 use irc::spec::{Spec, Target};
 use irc::util::Rng;
 use std::collections::BTreeMap;
@@ -223,39 +223,6 @@ fn threaded_cached_attention_matches_full_recompute() {
         results.push(got_rows);
     }
     assert_eq!(results[0], results[1], "1 and 2 threads bit for bit");
-}
-
-/// Run a step graph in the f64 interpreter; returns its logits and the
-/// caches it wrote (by state name).
-fn interpret_step(
-    g: &irc::ir::Graph,
-    w: &Weights,
-    caches: &BTreeMap<String, Value<f64>>,
-    tokens: &[i32],
-    start: usize,
-) -> (Vec<f64>, BTreeMap<String, Value<f64>>) {
-    let mut feeds: BTreeMap<String, Value<f64>> = w
-        .cast::<f64>()
-        .into_iter()
-        .map(|(k, v)| (k, Value::F(v)))
-        .collect();
-    feeds.extend(caches.clone());
-    feeds.insert("tokens".into(), Value::I(tokens.to_vec()));
-    let positions = (start..start + tokens.len()).map(|p| p as i32).collect();
-    feeds.insert("positions".into(), Value::I(positions));
-    let vals = interpret(g, &feeds).unwrap();
-    let mut out = BTreeMap::new();
-    for id in g.ids() {
-        let n = g.node(id);
-        if let Op::CacheWrite = n.op {
-            let Op::State { name } = &g.node(n.inputs[0]).op else {
-                panic!("a cache write into {}", n.inputs[0]);
-            };
-            out.insert(name.clone(), vals[&id].clone());
-        }
-    }
-    let logits = vals[&g.output("logits").unwrap()].f().data.clone();
-    (logits, out)
 }
 
 #[test]

@@ -15,59 +15,19 @@
 
 mod common;
 
-use common::{build, reference, rel_err, spec};
-use irc::ir::{interpret, Graph, Op, Value};
+use common::{build, interpret_step, reference, rel_err, spec, Caches};
+use irc::ir::Value;
 use irc::passes::lower::{lower, Program};
 use irc::passes::weights::round_weights;
 use irc::quant::WeightFormat;
 use irc::runtime::Weights;
 use irc::spec::Target;
 use irc::util::Rng;
-use std::collections::BTreeMap;
 
 const MODELS: [(&str, &str); 2] = [
     ("models/tiny-gpt2.toml", "gpt2-tiny"),
     ("models/tiny-llama.toml", "llama-tiny"),
 ];
-
-type Caches = BTreeMap<String, Value<f64>>;
-
-/// One step graph in the interpreter: its logits and the caches it wrote.
-fn interpret_step(
-    g: &Graph,
-    w: &Weights,
-    caches: &Caches,
-    tokens: &[i32],
-    start: usize,
-) -> (Vec<f32>, Caches) {
-    let mut feeds: Caches = w
-        .cast::<f64>()
-        .into_iter()
-        .map(|(k, v)| (k, Value::F(v)))
-        .collect();
-    feeds.extend(caches.clone());
-    feeds.insert("tokens".into(), Value::I(tokens.to_vec()));
-    let positions = (start..start + tokens.len()).map(|p| p as i32).collect();
-    feeds.insert("positions".into(), Value::I(positions));
-    let vals = interpret(g, &feeds).unwrap();
-    let mut out = Caches::new();
-    for id in g.ids() {
-        let n = g.node(id);
-        if let Op::CacheWrite = n.op {
-            let Op::State { name } = &g.node(n.inputs[0]).op else {
-                panic!("a cache write into {}", n.inputs[0]);
-            };
-            out.insert(name.clone(), vals[&id].clone());
-        }
-    }
-    let logits = vals[&g.output("logits").unwrap()]
-        .f()
-        .data
-        .iter()
-        .map(|&x| x as f32)
-        .collect();
-    (logits, out)
-}
 
 /// The interpreter's logits after the prompt, then after each of `next`.
 fn interpreted(
@@ -92,13 +52,14 @@ fn interpreted(
             Value::F(irc::ir::Tensor::new(&ty.shape, vec![0.0; ty.numel()])),
         );
     }
+    let f32s = |l: &[f64]| l.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let (logits, c) = interpret_step(&chunk, w, &caches, prompt, 0);
     caches = c;
-    let mut rows = vec![logits[(prompt.len() - 1) * v..].to_vec()];
+    let mut rows = vec![f32s(&logits[(prompt.len() - 1) * v..])];
     for (i, &t) in next.iter().enumerate() {
         let (logits, c) = interpret_step(&one, w, &caches, &[t], prompt.len() + i);
         caches = c;
-        rows.push(logits);
+        rows.push(f32s(&logits));
     }
     rows
 }

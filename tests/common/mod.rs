@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
-use irc::ir::{interpret, Real, Value};
+use irc::ir::{interpret, Op, Real, Value};
 use irc::model::{self, Built};
 use irc::runtime::Weights;
 use irc::spec::{Spec, Target};
@@ -173,4 +173,40 @@ pub fn weights(b: &irc::model::Built, seed: u64) -> Weights {
         }
     }
     w
+}
+
+/// Key/value caches of a step graph by state name, in the interpreter.
+pub type Caches = BTreeMap<String, Value<f64>>;
+
+/// Run a step graph in the f64 interpreter; returns its logits and the
+/// caches it wrote (by state name).
+pub fn interpret_step(
+    g: &irc::ir::Graph,
+    w: &Weights,
+    caches: &Caches,
+    tokens: &[i32],
+    start: usize,
+) -> (Vec<f64>, Caches) {
+    let mut feeds: Caches = w
+        .cast::<f64>()
+        .into_iter()
+        .map(|(k, v)| (k, Value::F(v)))
+        .collect();
+    feeds.extend(caches.clone());
+    feeds.insert("tokens".into(), Value::I(tokens.to_vec()));
+    let positions = (start..start + tokens.len()).map(|p| p as i32).collect();
+    feeds.insert("positions".into(), Value::I(positions));
+    let vals = interpret(g, &feeds).unwrap();
+    let mut out = Caches::new();
+    for id in g.ids() {
+        let n = g.node(id);
+        if let Op::CacheWrite = n.op {
+            let Op::State { name } = &g.node(n.inputs[0]).op else {
+                panic!("a cache write into {}", n.inputs[0]);
+            };
+            out.insert(name.clone(), vals[&id].clone());
+        }
+    }
+    let logits = vals[&g.output("logits").unwrap()].f().data.clone();
+    (logits, out)
 }
