@@ -176,3 +176,29 @@ fn a_cycle_is_reported_with_its_edges() {
     .collect();
     assert_eq!(cycles(&graph), ["a -> b, b -> c, c -> a"]);
 }
+
+/// Templates lay out code; every choice between variants is made in Rust
+/// (codegen picks the template, or gives it the parts), so no template holds
+/// an `{% if %}` or `{% elif %}`.
+#[test]
+fn templates_hold_no_conditionals() {
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")];
+    let mut found = vec![];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let squeezed: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+                if ["{%if", "{%-if", "{%elif", "{%-elif"].iter().any(|t| squeezed.contains(t)) {
+                    found.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "templates with conditionals:\n{}", found.join("\n"));
+}

@@ -1075,9 +1075,10 @@ fn param_table(mem: &MemoryPlan) -> Vec<Value> {
         .collect()
 }
 
-/// The parts of the files that a profile or a sanitize build adds: the
-/// headers model.c includes, its fields of the context, its functions and
-/// declarations (empty in other builds).
+/// The parts of the files that packed weights, a profile or a sanitize
+/// build add: the headers model.c includes, its fields of the context, its
+/// functions and declarations (empty in other builds; the weights part is
+/// the f32 one, hooks with nothing to do).
 fn build_parts(
     t: &tera::Tera,
     spec: &Spec,
@@ -1098,7 +1099,16 @@ fn build_parts(
     if ctx["bf16"] == json!(true) {
         includes.push("\"irc_gemm_bf16.h\"".into());
     }
+    let mut source_defines = vec![];
+    let mut params_note = String::new();
     if !packed.is_empty() {
+        source_defines.push(
+            "#define _DEFAULT_SOURCE 1 /* madvise, for irc_q8.h (before any system header) */",
+        );
+        params_note = format!(
+            " With packed weights\n * ([build].weights = \"{}\"), after a prefill the weights only generation reads\n * are zero here (their f32 copies were given back): a caller that takes this pointer is taken to\n * write every parameter, and the next prefill packs what it finds.",
+            spec.build.weights.name()
+        );
         includes.push("\"irc_q8.h\"".into());
         fields.extend([
             format!(
@@ -1124,6 +1134,14 @@ fn build_parts(
         true => vec![render(t, "profile.h.tera", ctx)?],
         false => vec![],
     };
+    let weights = match packed.is_empty() {
+        true => "weights_f32.c.tera",
+        false => "weights_packed.c.tera",
+    };
+    ctx["weights_format"] = json!(spec.build.weights.name());
+    ctx["weights_c"] = json!(render(t, weights, ctx)?);
+    ctx["source_defines"] = json!(source_defines);
+    ctx["params_note"] = json!(params_note);
     ctx["sanitize_c"] = json!(part(sanitize, "sanitize.c.tera", ctx)?);
     ctx["profile_c"] = json!(part(profile, "profile.c.tera", ctx)?);
     ctx["includes"] = json!(includes);
@@ -1312,11 +1330,6 @@ pub fn emit(
         packed.template_values()
     };
     build_parts(&t, spec, &packed, &mut ctx)?;
-    ctx["packed_c"] = json!(if packed.is_empty() {
-        String::new()
-    } else {
-        render(&t, "packed_weights.c.tera", &ctx)?
-    });
     generation_parts(&t, spec, steps, &mut ctx)?;
     Ok(Sources {
         model_c: render(&t, "model.c.tera", &ctx)?,

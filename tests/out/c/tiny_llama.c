@@ -87,6 +87,18 @@ static const irc_param_info PARAMS[21] = {
 static const unsigned char DECAY[21] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
 
 /* ---------------------------------------------------------------------------
+ * Weights: every program reads the f32 parameters ([build].weights = "f32"), so there is nothing to
+ * pack, give back or free; these are the hooks the packed formats fill in.
+ */
+static inline size_t pack_work_floats(void) { return 0; }
+static inline int pack_weights(irc_ctx *m) { (void)m; return 0; }
+static inline int f32_weights(irc_ctx *m) { (void)m; return 0; }
+static inline void free_weights(irc_ctx *m) { (void)m; }
+
+/* The parameters are about to change: the key/value cache holds the old weights' keys and values. */
+static inline void weights_changed(irc_ctx *m) { m->kv_len = 0; }
+
+/* ---------------------------------------------------------------------------
  * Kernels
  */
 
@@ -1992,6 +2004,8 @@ static int reserve_work(irc_ctx *m, int threads)
     size_t floats = irc_gemm_work_floats(threads);
     if ((size_t)threads * IRC_ATTN_SCRATCH > floats)
         floats = (size_t)threads * IRC_ATTN_SCRATCH;
+    if (pack_work_floats() > floats)
+        floats = pack_work_floats();
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     float *w = aligned_alloc(64, bytes);
     if (!w)
@@ -2022,6 +2036,7 @@ IRC_EXPORT irc_snap_llama *irc_snap_llama_create(int threads)
 IRC_EXPORT void irc_snap_llama_destroy(irc_snap_llama *m)
 {
     if (m) {
+        free_weights(m);
         free(m->kv);
         free(m->work);
         free(m->grads);
@@ -2046,7 +2061,7 @@ IRC_EXPORT int irc_snap_llama_set_threads(irc_snap_llama *m, int threads)
 
 IRC_EXPORT float *irc_snap_llama_params(irc_snap_llama *m)
 {
-    m->kv_len = 0; /* the caller may change them: the cache would be stale */
+    weights_changed(m); /* the caller may change them */
     return m->params;
 }
 
@@ -2064,7 +2079,7 @@ IRC_EXPORT int irc_snap_llama_load_weights_mem(irc_snap_llama *m, const void *by
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s", err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -2078,7 +2093,7 @@ IRC_EXPORT int irc_snap_llama_load_weights(irc_snap_llama *m, const char *path)
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s: %s", path, err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -2120,7 +2135,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_llama_forward(irc_snap_llama *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (reserve_acts(m, 2576) || stage_inputs(m, tokens, NULL, b, t))
+    if (f32_weights(m) || reserve_acts(m, 2576) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -2130,7 +2145,7 @@ IRC_EXPORT int irc_snap_llama_forward(irc_snap_llama *m, const int32_t *tokens, 
 IRC_EXPORT int irc_snap_llama_loss(irc_snap_llama *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (reserve_acts(m, 2576) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_acts(m, 2576) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[528];
@@ -2153,7 +2168,7 @@ IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens,
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[12896];
@@ -2165,7 +2180,7 @@ IRC_EXPORT int irc_snap_llama_adamw_step(irc_snap_llama *m, const irc_adamw_conf
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
-    if (reserve_training(m))
+    if (f32_weights(m) || reserve_training(m))
         return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
@@ -2176,7 +2191,7 @@ IRC_EXPORT int irc_snap_llama_adamw_step(irc_snap_llama *m, const irc_adamw_conf
     if (!isfinite(norm))
         return fail(m, "adamw: the gradient is not finite (norm %g); parameters left unchanged", norm);
     const float clip = cfg->clip > 0.0f && norm > cfg->clip ? (float)(cfg->clip / (norm + 1e-6)) : 1.0f;
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     for (int i = 0; i < 21; i++) {
         const irc_param_info *p = &PARAMS[i];
         const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
@@ -2214,7 +2229,7 @@ IRC_EXPORT int irc_snap_llama_prefill(irc_snap_llama *m, const int32_t *tokens, 
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 37)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..36", tokens[i], i);
-    if (reserve_acts(m, 2208))
+    if (pack_weights(m) || reserve_acts(m, 2208))
         return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)768 * sizeof(float) + 63) / 64 * 64;

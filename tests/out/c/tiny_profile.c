@@ -80,6 +80,18 @@ static const irc_param_info PARAMS[12] = {
 static const unsigned char DECAY[12] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
 
 /* ---------------------------------------------------------------------------
+ * Weights: every program reads the f32 parameters ([build].weights = "f32"), so there is nothing to
+ * pack, give back or free; these are the hooks the packed formats fill in.
+ */
+static inline size_t pack_work_floats(void) { return 0; }
+static inline int pack_weights(irc_ctx *m) { (void)m; return 0; }
+static inline int f32_weights(irc_ctx *m) { (void)m; return 0; }
+static inline void free_weights(irc_ctx *m) { (void)m; }
+
+/* The parameters are about to change: the key/value cache holds the old weights' keys and values. */
+static inline void weights_changed(irc_ctx *m) { m->kv_len = 0; }
+
+/* ---------------------------------------------------------------------------
  * Kernels
  */
 
@@ -1630,6 +1642,8 @@ static int reserve_work(irc_ctx *m, int threads)
     size_t floats = irc_gemm_work_floats(threads);
     if ((size_t)threads * IRC_ATTN_SCRATCH > floats)
         floats = (size_t)threads * IRC_ATTN_SCRATCH;
+    if (pack_work_floats() > floats)
+        floats = pack_work_floats();
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     float *w = aligned_alloc(64, bytes);
     if (!w)
@@ -1660,6 +1674,7 @@ IRC_EXPORT irc_snap_profile *irc_snap_profile_create(int threads)
 IRC_EXPORT void irc_snap_profile_destroy(irc_snap_profile *m)
 {
     if (m) {
+        free_weights(m);
         free(m->kv);
         free(m->work);
         free(m->grads);
@@ -1684,7 +1699,7 @@ IRC_EXPORT int irc_snap_profile_set_threads(irc_snap_profile *m, int threads)
 
 IRC_EXPORT float *irc_snap_profile_params(irc_snap_profile *m)
 {
-    m->kv_len = 0; /* the caller may change them: the cache would be stale */
+    weights_changed(m); /* the caller may change them */
     return m->params;
 }
 
@@ -1702,7 +1717,7 @@ IRC_EXPORT int irc_snap_profile_load_weights_mem(irc_snap_profile *m, const void
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s", err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -1716,7 +1731,7 @@ IRC_EXPORT int irc_snap_profile_load_weights(irc_snap_profile *m, const char *pa
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s: %s", path, err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -1758,7 +1773,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_profile_forward(irc_snap_profile *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (reserve_acts(m, 2000) || stage_inputs(m, tokens, NULL, b, t))
+    if (f32_weights(m) || reserve_acts(m, 2000) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -1768,7 +1783,7 @@ IRC_EXPORT int irc_snap_profile_forward(irc_snap_profile *m, const int32_t *toke
 IRC_EXPORT int irc_snap_profile_loss(irc_snap_profile *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (reserve_acts(m, 2000) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_acts(m, 2000) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[416];
@@ -1791,7 +1806,7 @@ IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tok
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[6288];
@@ -1803,7 +1818,7 @@ IRC_EXPORT int irc_snap_profile_adamw_step(irc_snap_profile *m, const irc_adamw_
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
-    if (reserve_training(m))
+    if (f32_weights(m) || reserve_training(m))
         return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
@@ -1814,7 +1829,7 @@ IRC_EXPORT int irc_snap_profile_adamw_step(irc_snap_profile *m, const irc_adamw_
     if (!isfinite(norm))
         return fail(m, "adamw: the gradient is not finite (norm %g); parameters left unchanged", norm);
     const float clip = cfg->clip > 0.0f && norm > cfg->clip ? (float)(cfg->clip / (norm + 1e-6)) : 1.0f;
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     for (int i = 0; i < 12; i++) {
         const irc_param_info *p = &PARAMS[i];
         const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
@@ -1968,7 +1983,7 @@ IRC_EXPORT int irc_snap_profile_prefill(irc_snap_profile *m, const int32_t *toke
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 41)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..40", tokens[i], i);
-    if (reserve_acts(m, 2000))
+    if (pack_weights(m) || reserve_acts(m, 2000))
         return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)320 * sizeof(float) + 63) / 64 * 64;

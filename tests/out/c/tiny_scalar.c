@@ -78,6 +78,18 @@ static const irc_param_info PARAMS[12] = {
 static const unsigned char DECAY[12] = { 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1 };
 
 /* ---------------------------------------------------------------------------
+ * Weights: every program reads the f32 parameters ([build].weights = "f32"), so there is nothing to
+ * pack, give back or free; these are the hooks the packed formats fill in.
+ */
+static inline size_t pack_work_floats(void) { return 0; }
+static inline int pack_weights(irc_ctx *m) { (void)m; return 0; }
+static inline int f32_weights(irc_ctx *m) { (void)m; return 0; }
+static inline void free_weights(irc_ctx *m) { (void)m; }
+
+/* The parameters are about to change: the key/value cache holds the old weights' keys and values. */
+static inline void weights_changed(irc_ctx *m) { m->kv_len = 0; }
+
+/* ---------------------------------------------------------------------------
  * Kernels
  */
 
@@ -1772,6 +1784,8 @@ static int reserve_work(irc_ctx *m, int threads)
     size_t floats = irc_gemm_work_floats(threads);
     if ((size_t)threads * IRC_ATTN_SCRATCH > floats)
         floats = (size_t)threads * IRC_ATTN_SCRATCH;
+    if (pack_work_floats() > floats)
+        floats = pack_work_floats();
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
     float *w = aligned_alloc(64, bytes);
     if (!w)
@@ -1802,6 +1816,7 @@ IRC_EXPORT irc_snap_scalar *irc_snap_scalar_create(int threads)
 IRC_EXPORT void irc_snap_scalar_destroy(irc_snap_scalar *m)
 {
     if (m) {
+        free_weights(m);
         free(m->kv);
         free(m->work);
         free(m->grads);
@@ -1826,7 +1841,7 @@ IRC_EXPORT int irc_snap_scalar_set_threads(irc_snap_scalar *m, int threads)
 
 IRC_EXPORT float *irc_snap_scalar_params(irc_snap_scalar *m)
 {
-    m->kv_len = 0; /* the caller may change them: the cache would be stale */
+    weights_changed(m); /* the caller may change them */
     return m->params;
 }
 
@@ -1844,7 +1859,7 @@ IRC_EXPORT int irc_snap_scalar_load_weights_mem(irc_snap_scalar *m, const void *
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s", err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -1858,7 +1873,7 @@ IRC_EXPORT int irc_snap_scalar_load_weights(irc_snap_scalar *m, const char *path
     irc_st_close(&st);
     if (bad)
         return fail(m, "%s: %s", path, err);
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     return 0;
 }
 
@@ -1900,7 +1915,7 @@ static void copy_logits(const irc_ctx *m, int b, int t, float *logits)
 
 IRC_EXPORT int irc_snap_scalar_forward(irc_snap_scalar *m, const int32_t *tokens, int b, int t, float *logits)
 {
-    if (reserve_acts(m, 400) || stage_inputs(m, tokens, NULL, b, t))
+    if (f32_weights(m) || reserve_acts(m, 400) || stage_inputs(m, tokens, NULL, b, t))
         return 1;
     run_forward(m);
     copy_logits(m, b, t, logits);
@@ -1910,7 +1925,7 @@ IRC_EXPORT int irc_snap_scalar_forward(irc_snap_scalar *m, const int32_t *tokens
 IRC_EXPORT int irc_snap_scalar_loss(irc_snap_scalar *m, const int32_t *tokens, const int32_t *targets, int b, int t,
                                 float *loss, float *logits)
 {
-    if (reserve_acts(m, 400) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_acts(m, 400) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_forward(m);
     *loss = m->acts[96];
@@ -1933,7 +1948,7 @@ IRC_EXPORT int irc_snap_scalar_backward(irc_snap_scalar *m, const int32_t *token
 {
     if (!targets)
         return fail(m, "backward needs targets");
-    if (reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
+    if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
     *loss = m->acts[1248];
@@ -1945,7 +1960,7 @@ IRC_EXPORT int irc_snap_scalar_adamw_step(irc_snap_scalar *m, const irc_adamw_co
     if (!cfg || !(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) ||
         !(cfg->eps > 0.0f) || cfg->step < 1)
         return fail(m, "adamw: expected lr >= 0, betas in [0, 1), eps > 0, step >= 1");
-    if (reserve_training(m))
+    if (f32_weights(m) || reserve_training(m))
         return 1;
     /* The norm of the (micro-batch averaged) gradient, before clipping, as
      * torch.nn.utils.clip_grad_norm_ reports it. */
@@ -1956,7 +1971,7 @@ IRC_EXPORT int irc_snap_scalar_adamw_step(irc_snap_scalar *m, const irc_adamw_co
     if (!isfinite(norm))
         return fail(m, "adamw: the gradient is not finite (norm %g); parameters left unchanged", norm);
     const float clip = cfg->clip > 0.0f && norm > cfg->clip ? (float)(cfg->clip / (norm + 1e-6)) : 1.0f;
-    m->kv_len = 0; /* the cache holds the old weights' keys and values */
+    weights_changed(m);
     for (int i = 0; i < 12; i++) {
         const irc_param_info *p = &PARAMS[i];
         const float wd = DECAY[i] ? cfg->weight_decay : 0.0f;
@@ -1994,7 +2009,7 @@ IRC_EXPORT int irc_snap_scalar_prefill(irc_snap_scalar *m, const int32_t *tokens
     for (int i = 0; i < t; i++)
         if (tokens[i] < 0 || tokens[i] >= 19)
             return fail(m, "prefill: token %d at %d is outside the vocabulary 0..18", tokens[i], i);
-    if (reserve_acts(m, 576))
+    if (pack_weights(m) || reserve_acts(m, 576))
         return 1;
     if (!m->kv) {
         size_t bytes = ((size_t)64 * sizeof(float) + 63) / 64 * 64;
