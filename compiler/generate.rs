@@ -79,26 +79,38 @@ pub fn open_run_with(
 impl RunModel {
     /// Generate from `prompt` (conditioned on its exemplar when the run
     /// was trained so); `on_text` receives each new piece of text as soon
-    /// as it is decided (nothing past the first stop string).
+    /// as it is decided (nothing past the first stop string). With
+    /// `cfg.candidates` > 1, candidate k is sampled with seed `seed + k·2³²`
+    /// (candidate 0 is the single sample's) and the consensus drawing is
+    /// kept ([`crate::eval::visual::consensus`]); `on_text` then receives
+    /// it whole.
     pub fn generate(
         &mut self,
         prompt: &str,
         cfg: &SamplingConfig,
         max_new: usize,
-        on_text: impl FnMut(&str),
+        mut on_text: impl FnMut(&str),
     ) -> Result<Generated> {
         let prompt = match &self.exemplars {
             Some(ex) => ex.condition(prompt),
             None => prompt.to_string(),
         };
-        generate_with(
-            &mut self.session,
-            &self.tokenizer,
-            &prompt,
-            cfg,
-            max_new,
-            on_text,
-        )
+        let (session, tok) = (&mut self.session, &self.tokenizer);
+        if cfg.candidates <= 1 {
+            return generate_with(session, tok, &prompt, cfg, max_new, on_text);
+        }
+        let mut drawn = vec![];
+        for k in 0..cfg.candidates as u64 {
+            let c = SamplingConfig {
+                seed: cfg.seed.wrapping_add(k << 32),
+                ..cfg.clone()
+            };
+            drawn.push(generate_with(session, tok, &prompt, &c, max_new, |_| {})?);
+        }
+        let texts: Vec<&str> = drawn.iter().map(|g| g.text.as_str()).collect();
+        let pick = drawn.swap_remove(crate::eval::visual::consensus(&texts));
+        on_text(&pick.text);
+        Ok(pick)
     }
 }
 

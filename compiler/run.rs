@@ -542,8 +542,8 @@ fn eval_stage(p: &mut Pipeline) -> Result<Outcome> {
     } else {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_message(format!(
-            "eval: generating from {n} held-out prompts (temperature {}, top-k {}) and the val loss",
-            gen_cfg.temperature, gen_cfg.top_k
+            "eval: generating from {n} held-out prompts (temperature {}, top-k {}, {} candidate(s) each) and the val loss",
+            gen_cfg.temperature, gen_cfg.top_k, gen_cfg.candidates
         ));
         b.enable_steady_tick(std::time::Duration::from_millis(200));
         b

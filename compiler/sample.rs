@@ -49,6 +49,18 @@ pub struct SamplingConfig {
     pub repetition_penalty: f32,
     /// RNG seed: the same seed reproduces the same tokens.
     pub seed: u64,
+    /// Samples drawn per prompt, of which the consensus is kept
+    /// ([`crate::generate::RunModel::generate`]); 1 draws one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub candidates: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for SamplingConfig {
@@ -59,6 +71,7 @@ impl Default for SamplingConfig {
             top_p: 1.0,
             repetition_penalty: 1.0,
             seed: 0,
+            candidates: 1,
         }
     }
 }
@@ -87,6 +100,9 @@ impl SamplingConfig {
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             crate::bail!("top_p must be in (0, 1], got {}", self.top_p);
+        }
+        if self.candidates == 0 {
+            crate::bail!("candidates must be at least 1, got 0");
         }
         if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
             crate::bail!(

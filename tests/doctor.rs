@@ -237,30 +237,29 @@ fn invalid_svg_not_xml_points_at_dropped_rows() {
 fn below_baseline_fires() {
     let mut e = healthy_eval();
     set_visual(&mut e, visual(0.3, 0.5, 0));
-    // Sampled cold (the recipes' 0.3): the model and training are next.
-    let cold = SPEC.replace("[generate]\n", "[generate]\ntemperature = 0.3\n");
-    let f = run_spec(&cold, Some(&data(10.0, 0, 200)), &metrics(false), &e);
+    // Drawn with the recipes' 16 candidates: the model and training are
+    // next.
+    let many = SPEC.replace("[generate]\n", "[generate]\ncandidates = 16\n");
+    let f = run_spec(&many, Some(&data(10.0, 0, 200)), &metrics(false), &e);
     let x = first(&f);
     assert_eq!(x.symptom, BELOW_BASELINE, "{f:#?}");
     assert_eq!(x.stage, "model / train");
-    assert!(!x.action.contains("temperature"), "{}", x.action);
-    // Sampled hot (the default 0.8): re-scoring colder comes first, and the
-    // sweep varies the temperature.
+    assert!(!x.action.contains("candidates"), "{}", x.action);
+    // One sample a prompt (the default): re-scoring the consensus of 16
+    // comes first, and the sweep varies the candidates.
     let f = run(Some(&data(10.0, 0, 200)), &metrics(false), &e);
     let x = first(&f);
     assert_eq!(x.symptom, BELOW_BASELINE, "{f:#?}");
     assert_eq!(x.stage, "inference / model / train");
     assert!(
         x.action
-            .contains("generate.temperature = 0.8: first re-score colder")
-            && x.action.contains("irc eval RUN --temperature 0.3"),
+            .contains("generate.candidates = 1 per prompt: first draw 16")
+            && x.action
+                .contains("irc eval RUN --candidates 16 --temperature 0.8"),
         "{}",
         x.action
     );
-    assert_eq!(
-        x.sweep.as_deref(),
-        Some("--set generate.temperature=0.8,0.3")
-    );
+    assert_eq!(x.sweep.as_deref(), Some("--set generate.candidates=1,16"));
     assert!(
         x.evidence.contains("0.300 vs retrieval baseline 0.500"),
         "{}",

@@ -157,6 +157,31 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("By prompt family") && html.contains("class=\"tiles\""));
 
+    // --candidates 4 prints the consensus of the four drawings that seeds
+    // seed + k·2³² give one at a time (k = 0 is the plain sample).
+    let gen = |candidates: &str, seed: u64| {
+        let (c, s) = (candidates.to_string(), seed.to_string());
+        let args = [
+            "generate",
+            "run-quick",
+            "--prompt",
+            "[red][circle]",
+            "--temperature",
+            "1.0",
+        ];
+        let o = irc(
+            &[&args[..], &["--seed", &s, "--candidates", &c]].concat(),
+            dir,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let drawn: Vec<String> = (0..4u64).map(|k| gen("1", 7 + (k << 32))).collect();
+    let prompt_len = "[red][circle]".len();
+    let svgs: Vec<&str> = drawn.iter().map(|t| &t[prompt_len..]).collect();
+    let want = &drawn[irc::eval::visual::consensus(&svgs)];
+    assert_eq!(&gen("4", 7), want);
+
     // The untrained model (the weights training starts from) on the same
     // prompts with the same sampling.
     let untrained = dir.join("untrained");
@@ -230,12 +255,17 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), before);
 
     // One knob at a time: only the stages that read it run again.
-    let cases: [(&str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &[&str]); 6] = [
         // Thread counts do not change results.
         ("[data]\n", "[build]\nthreads = 1\n\n[data]\n", &[]),
         (
             "temperature = 0.7",
             "temperature = 0.8",
+            &["eval", "report"],
+        ),
+        (
+            "temperature = 0.8",
+            "temperature = 0.8\ncandidates = 2",
             &["eval", "report"],
         ),
         ("lr = 5e-3", "lr = 4e-3", &["train", "eval", "report"]),
@@ -457,6 +487,11 @@ fn bad_generate_and_eval_settings_name_their_line_and_field() {
             "temperature = 0.7",
             "temperature = -1.0",
             "tiny.toml:29:15: [generate].temperature: -1 is out of range; expected a number ≥ 0",
+        ),
+        (
+            "top_k = 40",
+            "top_k = 40\ncandidates = 0",
+            "tiny.toml:31:14: [generate].candidates: 0 is out of range; expected an integer ≥ 1",
         ),
         (
             "quick_samples = 16",

@@ -323,6 +323,10 @@ pub struct SamplingArgs {
     seed: u64,
     #[arg(long, default_value_t = 512, value_parser = flag(range::at_least_one::<usize>))]
     max_tokens: usize,
+    /// Samples drawn per prompt; of SVG drawings the one that agrees most
+    /// with the others is kept.
+    #[arg(long, default_value_t = 1, value_parser = flag(range::at_least_one::<usize>))]
+    candidates: usize,
 }
 
 impl SamplingArgs {
@@ -333,6 +337,7 @@ impl SamplingArgs {
             top_p: self.top_p,
             repetition_penalty: self.repetition_penalty,
             seed: self.seed + offset,
+            candidates: self.candidates,
         }
     }
 }

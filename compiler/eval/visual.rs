@@ -233,6 +233,33 @@ pub fn similarity(a: &Mask, b: &Mask) -> f64 {
     similarity_prepared(&Prepared::new(a.clone()), &Prepared::new(b.clone()))
 }
 
+/// Of several drawings sampled for one prompt, the index of the one that
+/// agrees most with the others: among those that are valid SVG and render
+/// ink, the highest mean [`similarity`] to the other such drawings (minimum
+/// Bayes risk with the visual metric as the utility), the first on ties.
+/// With one such drawing, that one; with none, 0.
+pub fn consensus(svgs: &[&str]) -> usize {
+    let drawn: Vec<(usize, Prepared)> = svgs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| super::svg::check_svg(s).is_ok())
+        .filter_map(|(i, s)| Some((i, Prepared::new(mask(s, SIZE)?))))
+        .filter(|(_, m)| m.mask.count > 0)
+        .collect();
+    let mut best: Option<(usize, f64)> = None;
+    for (i, a) in &drawn {
+        let agreement: f64 = drawn
+            .iter()
+            .filter(|(j, _)| j != i)
+            .map(|(_, b)| similarity_prepared(a, b))
+            .sum();
+        if best.is_none_or(|(_, b)| agreement > b) {
+            best = Some((*i, agreement));
+        }
+    }
+    best.map_or(0, |(i, _)| i)
+}
+
 /// The training icons, rendered once: what the retrieval baseline picks
 /// from and what generations are checked against for copies.
 #[derive(Debug, Clone, Default)]
@@ -366,6 +393,28 @@ mod tests {
 
     fn sim(a: &str, b: &str) -> f64 {
         similarity(&mask(a, SIZE).unwrap(), &mask(b, SIZE).unwrap())
+    }
+
+    #[test]
+    fn consensus_is_the_drawing_the_others_agree_with() {
+        // Three squares a few pixels apart and one far off: the middle
+        // square overlaps both neighbours most.
+        let (left, mid, right) = (
+            rect(8, 10, 20, 20),
+            rect(12, 10, 20, 20),
+            rect(16, 10, 20, 20),
+        );
+        let odd = rect(44, 44, 16, 16);
+        assert_eq!(consensus(&[&odd, &left, &mid, &right]), 2);
+        assert_eq!(consensus(&[&right, &mid, &left, &odd]), 1);
+        // Invalid or blank drawings never win, however many agree.
+        let blank = r#"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"></svg>"#;
+        let broken = "<svg><rect";
+        assert_eq!(consensus(&[blank, blank, broken, broken, &odd]), 4);
+        // Ties go to the first; nothing drawable gives the first.
+        assert_eq!(consensus(&[&left, &left]), 0);
+        assert_eq!(consensus(&[broken, blank, "plain text"]), 0);
+        assert_eq!(consensus(&["plain text"]), 0);
     }
 
     #[test]

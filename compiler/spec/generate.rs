@@ -9,6 +9,7 @@
 //! repetition_penalty = 1.0  # 1 = off
 //! seed = 1
 //! max_tokens = 512          # also stops at </svg>, <eos> and the context
+//! candidates = 1            # drawings sampled per prompt; the consensus is kept
 //!
 //! [eval]
 //! samples = 64              # held-out prompts generated from and scored
@@ -42,6 +43,16 @@ pub struct GenerateConfig {
     /// Most new tokens per sample.
     #[serde(deserialize_with = "at_least_one")]
     pub max_tokens: usize,
+    /// Samples drawn per prompt; of SVG drawings the one that agrees most
+    /// with the others is kept (minimum Bayes risk under the visual
+    /// similarity), of text the first. 1 draws one. Left out of the
+    /// serialized config at 1, so runs from before it keep their eval.
+    #[serde(deserialize_with = "at_least_one", skip_serializing_if = "is_one")]
+    pub candidates: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for GenerateConfig {
@@ -53,6 +64,7 @@ impl Default for GenerateConfig {
             repetition_penalty: 1.0,
             seed: 1,
             max_tokens: 512,
+            candidates: 1,
         }
     }
 }
@@ -66,6 +78,7 @@ impl GenerateConfig {
             top_p: self.top_p,
             repetition_penalty: self.repetition_penalty,
             seed: self.seed,
+            candidates: self.candidates,
         }
     }
 }

@@ -603,13 +603,7 @@ impl<'a> Trainer<'a> {
         )?;
         if let Some((gs, prompts)) = self.sampler.as_mut() {
             gs.load_weights(&self.s.weights())?;
-            let cfg = crate::sample::SamplingConfig {
-                temperature: 0.0,
-                top_k: 0,
-                top_p: 1.0,
-                repetition_penalty: 1.0,
-                seed: 0,
-            };
+            let cfg = crate::sample::SamplingConfig::greedy();
             let mut gens = vec![];
             for p in prompts.iter() {
                 let g = crate::generate::generate_with(gs, &self.tok, p, &cfg, usize::MAX, |_| {})?;
