@@ -10,6 +10,7 @@ fn cfg(temperature: f32, top_k: usize, top_p: f32, rep: f32, seed: u64) -> Sampl
         top_p,
         repetition_penalty: rep,
         seed,
+        ..SamplingConfig::default()
     }
 }
 

@@ -213,11 +213,8 @@ fn generate_eval_and_report_on_a_trained_run() {
     let run = d.path().join("run");
     let mut m = irc::generate::open_run(&run, 1).unwrap();
     let greedy = irc::sample::SamplingConfig {
-        temperature: 0.0,
-        top_k: 0,
-        top_p: 1.0,
-        repetition_penalty: 1.0,
         seed: 1,
+        ..irc::sample::SamplingConfig::greedy()
     };
     let mut streamed = String::new();
     let a = m
