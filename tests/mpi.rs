@@ -3,7 +3,8 @@
 //! rank runs one micro-batch of every step of the tiny model (the gradient
 //! sum is then the same two terms in the same order); with two micro-batches
 //! a rank the losses agree within the documented tolerance; a run resumes
-//! under another rank count; rank 0 alone writes; a spec whose step cannot
+//! under another rank count; the all-reduce overlapped with the backward
+//! gives the bits of the one after it; rank 0 alone writes; a spec whose step cannot
 //! be shared out is refused once, with exit 1; `irc run` under mpirun gives
 //! the weights of a plain `irc run` (within tolerance) and its eval and
 //! report.
