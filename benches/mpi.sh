@@ -2,9 +2,12 @@
 # Data-parallel scaling on this machine: models/bench-s.toml trained on
 # synthetic scenes by one process (1 thread) and by `mpirun -np 2` (1 thread
 # a rank), the same recipe (grad_accum = 2: one micro-batch a rank a step),
-# interleaved ROUNDS times. Prints the median tokens/s of each (over the
-# steps after the first 3, then over the rounds), the median all-reduce
-# seconds a step, the largest train-loss difference between the two, and
+# interleaved ROUNDS times, and the 2 ranks again with the all-reduce after
+# the backward instead of overlapped with it ([train] overlap_allreduce =
+# false). Prints the median tokens/s of each (over the steps after the
+# first 3, then over the rounds), the median all-reduce seconds a step and
+# the seconds a step waits for it after the backward, overlapped and not,
+# the largest train-loss difference between the runs, and
 # the gradient bytes a step of models/bench-m.toml with the ring all-reduce
 # time N machines would need on 10 and 100 Gb/s links.
 #
@@ -42,12 +45,15 @@ SPEC
 # The same recipe on 2 threads in one process: what the 2 cores give
 # without MPI (results do not depend on threads).
 sed 's/^threads = 1$/threads = 2/' "$W/bench.toml" > "$W/bench2.toml"
+# The 2 ranks with the all-reduce after the backward ([train] is last).
+{ cat "$W/bench.toml"; echo "overlap_allreduce = false"; } > "$W/blocking.toml"
 # The machine is shared with other work: ranks are not bound to cores.
 MPI=(mpirun --oversubscribe --bind-to none -np 2)
 for r in $(seq "$ROUNDS"); do
     "$IRC" train "$W/bench.toml" -o "$W/one-$r" --quiet >/dev/null 2>&1
     "$IRC" train "$W/bench2.toml" -o "$W/thr-$r" --quiet >/dev/null 2>&1
     "${MPI[@]}" "$IRC" train "$W/bench.toml" -o "$W/two-$r" --quiet >/dev/null 2>&1
+    "${MPI[@]}" "$IRC" train "$W/blocking.toml" -o "$W/blk-$r" --quiet >/dev/null 2>&1
 done
 python3 - "$W" "$ROUNDS" <<'PY'
 import json, statistics as st, sys
@@ -57,8 +63,9 @@ def tps(run): return st.median(l["tokens_per_s"] for l in lines(run)[3:])
 one = [tps(f"one-{r}") for r in range(1, rounds + 1)]
 two = [tps(f"two-{r}") for r in range(1, rounds + 1)]
 thr = [tps(f"thr-{r}") for r in range(1, rounds + 1)]
-def med(k): return st.median(l[k] for r in range(1, rounds + 1) for l in lines(f"two-{r}")[3:])
-ar, wait = med("allreduce_s"), med("wait_s")
+blk = [tps(f"blk-{r}") for r in range(1, rounds + 1)]
+def med(k, run="two"): return st.median(l[k] for r in range(1, rounds + 1) for l in lines(f"{run}-{r}")[3:])
+ar, wait = med("allreduce_s", "blk"), med("wait_s", "blk")
 step = st.median(2 * 128 * 8 / l["tokens_per_s"] for r in range(1, rounds + 1) for l in lines(f"two-{r}")[3:])
 a, b = lines("one-1"), lines("two-1")
 dl = max(abs(x["train_loss"] - y["train_loss"]) for x, y in zip(a, b))
@@ -72,8 +79,17 @@ print(f"best of the rounds: {max(one):.0f}, {max(two):.0f} ({max(two) / max(one)
 print(f"tokens/s, 1 process x 1 thread: {st.median(one):.0f} (rounds {', '.join(f'{x:.0f}' for x in one)})")
 print(f"tokens/s, 2 ranks x 1 thread:   {st.median(two):.0f} (rounds {', '.join(f'{x:.0f}' for x in two)})")
 print(f"tokens/s, 1 process x 2 threads: {st.median(thr):.0f} (rounds {', '.join(f'{x:.0f}' for x in thr)})")
-print(f"2 ranks against 1 process: {st.median(two) / st.median(one):.2f}x; a 2-rank step {step * 1e3:.0f} ms, of which all-reduce {ar * 1e3:.2f} ms and waiting for the other rank {wait * 1e3:.2f} ms (medians)")
+print(f"2 ranks against 1 process: {st.median(two) / st.median(one):.2f}x; a 2-rank step {step * 1e3:.0f} ms (overlapped); after the backward, the all-reduce takes {ar * 1e3:.2f} ms and waiting for the other rank {wait * 1e3:.2f} ms (medians)")
 print(f"train loss, largest difference over {len(a)} steps: {dl:.3g} (relative {rel:.3g}); final val loss difference {dv:.3g}")
+print("overlap: tokens/s by round, 2 ranks overlapped, after the backward; ms a step waiting for the all-reduce after the backward, overlapped, after")
+for r in range(1, rounds + 1):
+    w2 = st.median(l["allreduce_wait_s"] for l in lines(f"two-{r}")[3:]) * 1e3
+    wb = st.median(l["allreduce_wait_s"] for l in lines(f"blk-{r}")[3:]) * 1e3
+    print(f"{r:>5}  {two[r - 1]:>8.0f}  {blk[r - 1]:>8.0f}  {w2:>8.2f}  {wb:>8.2f}")
+print(f"overlapped: {st.median(two):.0f} tokens/s, waits {med('allreduce_wait_s') * 1e3:.2f} ms a step after the backward, {med('allreduce_s') * 1e3:.2f} ms in MPI calls in all")
+print(f"after the backward: {st.median(blk):.0f} tokens/s, waits {med('allreduce_wait_s', 'blk') * 1e3:.2f} ms a step (barrier {wait * 1e3:.2f} + all-reduce {ar * 1e3:.2f})")
+same = all(x["train_loss"] == y["train_loss"] for r in range(1, rounds + 1) for x, y in zip(lines(f"two-{r}"), lines(f"blk-{r}")))
+print(f"train losses overlapped and not: {'identical' if same else 'DIFFERENT'} in every round")
 print("step  loss 1 process  loss 2 ranks")
 for x, y in zip(a, b):
     if x["step"] in (1, 2, 5, 10, 20, 30, 40) or x["step"] == len(a):

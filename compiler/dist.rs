@@ -9,12 +9,14 @@
 //! `mpicc` brings the implementation's own headers and libraries.
 //!
 //! What the trainer asks of it ([`World`]): the rank and the number of
-//! ranks, an in-place sum of the gradient region in buckets, small f64
+//! ranks, an in-place sum of the gradient region in buckets (after the
+//! backward, or started during it from the model's gradient hook:
+//! [`Overlap`]), small f64
 //! reductions (the step's losses and its stop flag, checksums), barriers,
 //! and an abort that stops every rank when one fails.
 
 use crate::error::{Error, Result};
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -23,7 +25,7 @@ use std::time::Instant;
 /// The shim's source, embedded so an installed irc needs no source tree.
 pub const SHIM_C: &str = include_str!("../runtime-mpi/irc_mpi.c");
 /// The shim ABI this irc speaks (`IRC_MPI_ABI` in the source).
-const SHIM_ABI: c_int = 1;
+const SHIM_ABI: c_int = 2;
 
 /// Floats per all-reduce bucket: 4 MiB, large enough for the bandwidth
 /// of a link, small enough that a bucket's reduction overlaps the next's
@@ -67,6 +69,8 @@ type IntOutFn = unsafe extern "C" fn(*mut c_int) -> c_int;
 type SumF32Fn = unsafe extern "C" fn(*mut f32, i64) -> c_int;
 type F64Fn = unsafe extern "C" fn(*mut f64, c_int, c_int) -> c_int;
 type AbortFn = unsafe extern "C" fn(c_int);
+type BeginFn = unsafe extern "C" fn(*mut f32, i64, i64) -> *mut c_void;
+type FinishFn = unsafe extern "C" fn(*mut c_void, *mut f64) -> c_int;
 type ErrStrFn = unsafe extern "C" fn(c_int, *mut c_char, c_int);
 
 /// How a small f64 reduction combines the ranks' values.
@@ -82,6 +86,9 @@ pub enum Op {
 pub struct World {
     _lib: libloading::Library,
     sum_f32: SumF32Fn,
+    overlap_begin: BeginFn,
+    overlap_ready: crate::runtime::GradHook,
+    overlap_finish: FinishFn,
     reduce_f64: F64Fn,
     barrier: InitFn,
     abort: AbortFn,
@@ -178,6 +185,9 @@ impl World {
             let size_fn: IntOutFn = sym!("irc_mpi_size");
             let mut w = World {
                 sum_f32: sym!("irc_mpi_allreduce_sum_f32"),
+                overlap_begin: sym!("irc_mpi_overlap_begin"),
+                overlap_ready: sym!("irc_mpi_overlap_ready"),
+                overlap_finish: sym!("irc_mpi_overlap_finish"),
                 reduce_f64: sym!("irc_mpi_allreduce_f64"),
                 barrier: sym!("irc_mpi_barrier"),
                 abort: sym!("irc_mpi_abort"),
@@ -233,6 +243,25 @@ impl World {
         Ok(t.elapsed().as_secs_f64())
     }
 
+    /// A sum of the gradient region `grads` (`floats` long) over the ranks
+    /// that starts, bucket by bucket, as the backward reports its ranges
+    /// final (through [`Overlap::hook`]); [`Overlap::finish`] waits for it.
+    ///
+    /// # Safety
+    ///
+    /// `grads` stays valid, and nothing but the reduction writes a
+    /// reported range, until `finish` returns.
+    pub unsafe fn overlap(&self, grads: *mut f32, floats: usize) -> Result<Overlap<'_>> {
+        let state = (self.overlap_begin)(grads, floats as i64, self.bucket as i64);
+        if state.is_null() {
+            return Err(Error::new(format!(
+                "rank {}: out of memory for the overlapped all-reduce",
+                self.rank
+            )));
+        }
+        Ok(Overlap { world: self, state })
+    }
+
     /// Reduce a few f64 values over the ranks, in place.
     pub fn reduce(&self, buf: &mut [f64], op: Op) -> Result<()> {
         // SAFETY: a valid, exclusively borrowed f64 slice of len ≤ c_int.
@@ -279,14 +308,45 @@ impl World {
     }
 }
 
-/// `IRC_MPI_BUCKET_MB` (MiB of floats per bucket), else [`BUCKET_FLOATS`].
+/// A gradient all-reduce under way while the backward runs (see
+/// [`World::overlap`]): hand [`Overlap::hook`] to the backward of the
+/// step's last micro-batch, then [`Overlap::finish`].
+pub struct Overlap<'w> {
+    world: &'w World,
+    state: *mut c_void,
+}
+
+impl Overlap<'_> {
+    /// The gradient hook and its argument, for
+    /// [`crate::runtime::Session::backward_reporting`].
+    pub fn hook(&self) -> (crate::runtime::GradHook, *mut c_void) {
+        (self.world.overlap_ready, self.state)
+    }
+
+    /// Start what is left, wait until every bucket is summed. Returns the
+    /// seconds spent inside the hook during the backward. (An overlap
+    /// dropped unfinished, by an error, is left alone: the error aborts
+    /// the job, and waiting could hang a rank whose peers stopped.)
+    pub fn finish(self) -> Result<f64> {
+        let mut busy = 0.0;
+        // SAFETY: the state came from overlap_begin; finish frees it.
+        let rc = unsafe { (self.world.overlap_finish)(self.state, &mut busy) };
+        self.world.check(rc, "MPI_Iallreduce")?;
+        Ok(busy)
+    }
+}
+
+/// `IRC_MPI_BUCKET_MB` (MiB of floats per bucket, a fraction allowed),
+/// else [`BUCKET_FLOATS`].
 fn bucket_floats() -> Result<usize> {
     match std::env::var("IRC_MPI_BUCKET_MB") {
         Err(_) => Ok(BUCKET_FLOATS),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(mb) if (1..=1024).contains(&mb) => Ok(mb * (1 << 20) / 4),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(mb) if mb > 0.0 && mb <= 1024.0 => {
+                Ok(((mb * (1 << 20) as f64 / 4.0) as usize).max(1))
+            }
             _ => Err(Error::new(format!(
-                "IRC_MPI_BUCKET_MB={v}: expected a whole number of MiB from 1 to 1024"
+                "IRC_MPI_BUCKET_MB={v}: expected MiB above 0 and up to 1024 (0.25 is 64Ki floats)"
             ))),
         },
     }

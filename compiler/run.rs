@@ -605,7 +605,8 @@ fn write_train_meta(p: &Path, key: &str, finished: bool, steps: usize, total: us
 }
 
 /// What training reads: the model, build and train sections (thread
-/// counts and the output folder aside: results do not depend on them),
+/// counts, the all-reduce's overlap and the output folder aside: results
+/// do not depend on them),
 /// the windowing options, the token files and the held-out rows (their
 /// prompts are generated from during training).
 fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &DataDir) -> Result<String> {
@@ -613,6 +614,7 @@ fn train_key(spec: &Spec, data: &crate::data::DataConfig, data_dir: &DataDir) ->
     build.threads = 0;
     let mut tr = spec.train.clone();
     tr.threads = 0;
+    tr.overlap_allreduce = true;
     tr.out = None;
     let mut files = serde_json::Map::new();
     for f in [

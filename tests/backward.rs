@@ -306,3 +306,95 @@ fn train_step_equals_its_parts() {
     assert_eq!(norm, n);
     assert_eq!(a.params(), s.params());
 }
+
+/// What a gradient hook saw: each call's range and the whole gradient
+/// region at that moment.
+struct HookLog {
+    grads: *const f32,
+    floats: usize,
+    calls: Vec<(usize, usize, Vec<f32>)>,
+}
+
+unsafe extern "C" fn record(user: *mut std::ffi::c_void, offset: usize, floats: usize) {
+    let log = &mut *(user as *mut HookLog);
+    let region = std::slice::from_raw_parts(log.grads, log.floats).to_vec();
+    log.calls.push((offset, floats, region));
+}
+
+/// The gradient hook of a backward: called once per parameter, its ranges
+/// tiling the gradient region exactly, each after the last write of its
+/// gradient (what it saw is the final value, which the second micro-batch
+/// changed) and while other gradients were still to come; never called
+/// again once the backward returned.
+fn check_grad_hook(src: &str) {
+    let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let dir = tempfile::tempdir().unwrap();
+    let built = build(&spec, Target::host_paths()[0], dir.path());
+    let mut s = built.session(2).unwrap();
+    s.load_weights(&weights(&built, 3)).unwrap();
+    s.zero_grads();
+    let (x0, y0) = data(&spec, 5);
+    let (x1, y1) = data(&spec, 6);
+    s.backward(&x0, &y0, b, t).unwrap();
+    let first = s.grads().unwrap().to_vec();
+    let mut log = HookLog {
+        grads: s.grads().unwrap().as_ptr(),
+        floats: first.len(),
+        calls: vec![],
+    };
+    let user = &mut log as *mut HookLog as *mut std::ffi::c_void;
+    // SAFETY: `log` outlives the call.
+    unsafe { s.backward_reporting(&x1, &y1, b, t, record, user) }.unwrap();
+    let fin = s.grads().unwrap().to_vec();
+    let table = s.library().param_table.clone();
+    assert_eq!(log.calls.len(), table.len(), "one call per parameter");
+    let mut ranges: Vec<(usize, usize)> = log.calls.iter().map(|c| (c.0, c.1)).collect();
+    ranges.sort();
+    let mut end = 0;
+    for &(o, n) in &ranges {
+        assert_eq!(o, end, "the ranges tile the region: {ranges:?}");
+        end = o + n;
+    }
+    assert_eq!(end, fin.len(), "the ranges reach its end");
+    for p in &table {
+        let call = log.calls.iter().find(|c| c.0 == p.offset);
+        let (_, n, seen) = call.unwrap_or_else(|| panic!("no call for {}", p.name));
+        assert!(*n >= p.numel, "{} ({} floats) in {n}", p.name, p.numel);
+        let r = p.offset..p.offset + p.numel;
+        assert_eq!(
+            &seen[r.clone()],
+            &fin[r.clone()],
+            "{} final when reported",
+            p.name
+        );
+        assert_ne!(
+            &first[r.clone()],
+            &fin[r],
+            "{}: the second micro-batch adds",
+            p.name
+        );
+    }
+    // The first call came while the backward still had gradients to write.
+    let (_, _, early) = &log.calls[0];
+    assert!(
+        table.iter().any(|p| {
+            let r = p.offset..p.offset + p.numel;
+            early[r.clone()] != fin[r]
+        }),
+        "the first call came after the backward"
+    );
+    let calls = log.calls.len();
+    s.backward(&x0, &y0, b, t).unwrap();
+    assert_eq!(
+        log.calls.len(),
+        calls,
+        "no hook once backward_reporting returned"
+    );
+}
+
+#[test]
+fn grad_hook_reports_each_final_gradient_once() {
+    check_grad_hook(GPT2);
+    check_grad_hook(LLAMA);
+}

@@ -33,7 +33,7 @@ mod embedded {
 pub use embedded::{RUNTIME_C, TEMPLATES};
 
 /// Version of the emitted C ABI; bump on any incompatible change.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Most threads a context accepts (a setting's range, so the spec owns it).
 pub use crate::spec::range::MAX_THREADS;
@@ -925,7 +925,7 @@ fn program(
         names: RefCell::new(Pointers::new(&prog.memory)),
     };
     let accumulate: HashMap<NodeId, usize> = prog.memory.grad_accumulate.iter().copied().collect();
-    let mut calls = vec![];
+    let mut calls: Vec<String> = grads_ready_call(&prog.memory, None).into_iter().collect();
     for (i, k) in prog.kernels.iter().enumerate() {
         let first_call = calls.len();
         let parallel = prog.schedule.kernels[i].parallel != Parallel::Serial;
@@ -978,10 +978,44 @@ fn program(
                 "flops": kernel_flops(&prog.graph, k),
             }));
         }
+        calls.extend(grads_ready_call(&prog.memory, Some(i)));
     }
     calls.splice(0..0, guard_gaps(prog));
     let decls = e.names.borrow().lines();
     Ok(json!({ "name": fn_name, "decls": decls, "calls": calls, "kernels": prog.kernels.len() }))
+}
+
+/// The call that tells the host which gradients are final after kernel
+/// `after` (`None`: before the first), one per parameter, behind one test
+/// of the hook (none when no gradient becomes final there).
+fn grads_ready_call(mem: &MemoryPlan, after: Option<usize>) -> Option<String> {
+    let ready: Vec<&crate::memory::GradReady> = mem
+        .grads_ready
+        .iter()
+        .filter(|r| r.after == after)
+        .collect();
+    let calls: Vec<String> = ready
+        .iter()
+        .map(|r| {
+            format!(
+                "ctx->grad_hook(ctx->grad_user, {}, {});",
+                r.offset, r.floats
+            )
+        })
+        .collect();
+    let names: Vec<&str> = ready.iter().map(|r| r.param.as_str()).collect();
+    match calls.len() {
+        0 => None,
+        1 => Some(format!(
+            "if (ctx->grad_hook) {} /* d{} final */",
+            calls[0], names[0]
+        )),
+        _ => Some(format!(
+            "if (ctx->grad_hook) {{ {} }} /* d of {} final */",
+            calls.join(" "),
+            names.join(", ")
+        )),
+    }
 }
 
 /// A sanitize build's first lines of a program: its plan's guard gaps, and

@@ -86,12 +86,60 @@ pub struct MemoryPlan {
     /// gradient region (node, gradient offset): the kernels that cannot
     /// accumulate in place.
     pub grad_accumulate: Vec<(NodeId, usize)>,
+    /// When each parameter's gradient is final in a training step, in
+    /// parameter order (empty in programs without gradients): what a host
+    /// may start to all-reduce while the backward still runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grads_ready: Vec<GradReady>,
     /// Guard floats after every activation buffer (0 but in a sanitize
     /// build, where buffers then share no memory, so the gaps stay gaps).
     #[serde(skip_serializing_if = "is_zero")]
     pub guard: usize,
     #[serde(skip)]
     locs: HashMap<NodeId, Loc>,
+}
+
+/// A parameter's gradient floats `[offset, offset + floats)` (its slot up
+/// to the next parameter's, so the ranges tile the gradient region up to
+/// the last parameter's end), final
+/// after kernel `after` writes them (or adds them in); `None`: no kernel
+/// writes them, so they are final from the start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradReady {
+    pub param: String,
+    pub offset: usize,
+    pub floats: usize,
+    pub after: Option<usize>,
+}
+
+/// Each parameter's [`GradReady`]: the kernel that writes its `grad:`
+/// output (every gradient output is written by one kernel, straight into
+/// the gradient region or added in right after it; see [`lifetimes`]).
+fn grads_ready(
+    kernels: &[Kernel],
+    grad_of: &HashMap<NodeId, usize>,
+    params: &[Slot],
+) -> Vec<GradReady> {
+    if grad_of.is_empty() {
+        return vec![];
+    }
+    let writer = |off: usize| {
+        let node = grad_of.iter().find(|(_, &o)| o == off).map(|(&n, _)| n)?;
+        kernels.iter().position(|k| k.outputs.contains(&node))
+    };
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let end = params.get(i + 1).map_or(p.offset + p.size, |q| q.offset);
+            GradReady {
+                param: p.name.clone(),
+                offset: p.offset,
+                floats: end - p.offset,
+                after: writer(p.offset),
+            }
+        })
+        .collect()
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -188,6 +236,7 @@ pub fn plan(g: &Graph, kernels: &[Kernel], guard: usize) -> Result<MemoryPlan> {
         .max()
         .unwrap_or(0);
     let unshared_floats = placed.iter().map(|b| b.size).sum();
+    let grads_ready = grads_ready(kernels, &grad_of, &leaves.params);
     let Leaves {
         params,
         param_floats,
@@ -207,6 +256,7 @@ pub fn plan(g: &Graph, kernels: &[Kernel], guard: usize) -> Result<MemoryPlan> {
         act_floats,
         unshared_floats,
         grad_accumulate,
+        grads_ready,
         guard,
         locs,
     })

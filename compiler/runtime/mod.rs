@@ -45,6 +45,10 @@ type LossFn = unsafe extern "C" fn(
 ) -> c_int;
 type BackwardFn =
     unsafe extern "C" fn(*mut c_void, *const i32, *const i32, c_int, c_int, *mut f32) -> c_int;
+/// `irc_grad_hook`: told that gradient floats `[offset, offset + floats)`
+/// are final during a backward (see [`Session::backward_reporting`]).
+pub type GradHook = unsafe extern "C" fn(user: *mut c_void, offset: usize, floats: usize);
+type SetHookFn = unsafe extern "C" fn(*mut c_void, Option<GradHook>, *mut c_void);
 type RegionFn = unsafe extern "C" fn(*mut c_void) -> *mut f32;
 type ZeroFn = unsafe extern "C" fn(*mut c_void);
 type AdamwFn = unsafe extern "C" fn(*mut c_void, *const AdamwConfig, *mut f32) -> c_int;
@@ -136,6 +140,7 @@ pub struct Library {
     forward: ForwardFn,
     loss: LossFn,
     backward: BackwardFn,
+    set_grad_hook: SetHookFn,
     grads: RegionFn,
     opt_state: RegionFn,
     zero_grads: ZeroFn,
@@ -197,6 +202,7 @@ impl Library {
                 forward: syms.get("forward")?,
                 loss: syms.get("loss")?,
                 backward: syms.get("backward")?,
+                set_grad_hook: syms.get("set_grad_hook")?,
                 grads: syms.get("grads")?,
                 opt_state: syms.get("opt_state")?,
                 zero_grads: syms.get("zero_grads")?,
@@ -567,6 +573,30 @@ impl Session {
         };
         self.check(st)?;
         Ok(loss)
+    }
+
+    /// [`Session::backward`] that calls `hook(user, offset, floats)` from
+    /// this thread as each parameter's gradient becomes final (once per
+    /// parameter, the ranges tiling the gradient region), so a caller can
+    /// start reducing them while the backward goes on.
+    ///
+    /// # Safety
+    ///
+    /// `hook` may be called with `user` at any time during the
+    /// call; what `user` points at must stay valid for that.
+    pub unsafe fn backward_reporting(
+        &mut self,
+        tokens: &[i32],
+        targets: &[i32],
+        b: usize,
+        t: usize,
+        hook: GradHook,
+        user: *mut c_void,
+    ) -> Result<f32> {
+        (self.lib.set_grad_hook)(self.ctx, Some(hook), user);
+        let r = self.backward(tokens, targets, b, t);
+        (self.lib.set_grad_hook)(self.ctx, None, std::ptr::null_mut());
+        r
     }
 
     /// One optimizer step: zero the gradient, run forward + backward on each

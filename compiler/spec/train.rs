@@ -55,6 +55,12 @@ pub struct TrainSpec {
     pub checkpoint_every: usize,
     /// Threads (0: the build's default).
     pub threads: usize,
+    /// Under mpirun: start summing each gradient bucket over the ranks as
+    /// soon as the backward of the step's last micro-batch finishes it,
+    /// instead of after the backward. The same sum either way (left out of
+    /// the serialized spec at its default, so hashes of older runs stay).
+    #[serde(skip_serializing_if = "is_true")]
+    pub overlap_allreduce: bool,
     /// Run directory (default `runs/<model name>`).
     pub out: Option<PathBuf>,
 }
@@ -82,9 +88,14 @@ impl Default for TrainSpec {
             eval_samples: 4,
             checkpoint_every: 0,
             threads: 0,
+            overlap_allreduce: true,
             out: None,
         }
     }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl TrainSpec {

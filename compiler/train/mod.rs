@@ -259,9 +259,21 @@ struct StepDone {
     lr: f64,
     grad_norm: f32,
     tokens_per_s: f64,
-    /// Under mpirun: seconds the all-reduce of the step's gradients took,
-    /// and seconds this rank waited for the slowest one before it.
-    comm: Option<(f64, f64)>,
+    /// Under mpirun: the time the gradient all-reduce took.
+    comm: Option<Comm>,
+}
+
+/// The time of one step's gradient all-reduce (seconds).
+struct Comm {
+    /// In MPI calls of the all-reduce on this rank's thread: after the
+    /// backward, and with the overlap in the hook during it too.
+    allreduce: f64,
+    /// After the backward until the sum was complete: the part of the
+    /// all-reduce the step waits for.
+    after_backward: f64,
+    /// Without the overlap: the barrier before the all-reduce, waiting
+    /// for the slowest rank (with it, that wait is in `after_backward`).
+    barrier: Option<f64>,
 }
 
 /// Train the spec's model on its data.
@@ -301,10 +313,13 @@ pub fn train(spec: &Spec, opts: &TrainOptions) -> Result<Summary> {
         let loss = done.loss;
         losses.push(loss);
         let mut line = json!({ "step": step, "epoch": trainer.batcher.epoch(), "train_loss": loss, "lr": done.lr, "grad_norm": done.grad_norm, "tokens_per_s": done.tokens_per_s });
-        if let (Some(w), Some((reduce, wait))) = (trainer.world, done.comm) {
+        if let (Some(w), Some(c)) = (trainer.world, &done.comm) {
             line["ranks"] = json!(w.size);
-            line["allreduce_s"] = json!(reduce);
-            line["wait_s"] = json!(wait);
+            line["allreduce_s"] = json!(c.allreduce);
+            line["allreduce_wait_s"] = json!(c.after_backward);
+            if let Some(b) = c.barrier {
+                line["wait_s"] = json!(b);
+            }
         }
         let eval_now =
             !follower && ((tr.eval_every > 0 && step % tr.eval_every == 0) || step == total);
@@ -518,20 +533,36 @@ impl<'a> Trainer<'a> {
         // Every rank walks the whole step's micro-batches (so the data
         // position is the same everywhere) and runs its own shard of them.
         let mine = self.shard.mine();
+        let overlap = match self.world {
+            Some(w) if tr.overlap_allreduce => {
+                let g = self.s.grads_mut()?;
+                // SAFETY: the session (and so its gradient region) outlives
+                // the step, and only the backward's last writes precede
+                // the reduction of each range.
+                Some(unsafe { w.overlap(g.as_mut_ptr(), g.len())? })
+            }
+            _ => None,
+        };
         let mut losses = vec![0.0f64; tr.grad_accum];
         for (i, mb) in self.batcher.next_step().iter().enumerate() {
-            if mine.contains(&i) {
-                losses[i] = self.s.backward(&mb.inputs, &mb.targets, bs, t)? as f64;
+            if !mine.contains(&i) {
+                continue;
             }
+            let (x, y) = (&mb.inputs, &mb.targets);
+            losses[i] = match &overlap {
+                // Only the last micro-batch's gradients are the step's:
+                // earlier ones accumulate here first.
+                Some(o) if i + 1 == mine.end => {
+                    let (hook, user) = o.hook();
+                    // SAFETY: the overlap's state lives until finish, after.
+                    unsafe { self.s.backward_reporting(x, y, bs, t, hook, user)? }
+                }
+                _ => self.s.backward(x, y, bs, t)?,
+            } as f64;
         }
         let mut comm = None;
         if let Some(w) = self.world {
-            // The barrier first, so the all-reduce's time is the transfer
-            // and the barrier's the wait for the slowest rank.
-            let t0 = Instant::now();
-            w.barrier()?;
-            let wait = t0.elapsed().as_secs_f64();
-            comm = Some((w.allreduce_sum(self.s.grads_mut()?)?, wait));
+            comm = Some(self.reduce_grads(w, overlap)?);
             // Each loss is non-zero on one rank only, so the sums are
             // exact; the stop flag is set if any rank saw Ctrl-C.
             losses.push(INTERRUPTED.load(Ordering::SeqCst) as u8 as f64);
@@ -572,6 +603,31 @@ impl<'a> Trainer<'a> {
             grad_norm,
             tokens_per_s: tokens_per_step / secs.max(1e-9),
             comm,
+        })
+    }
+
+    /// Sum the step's gradients over the ranks: wait for the overlapped
+    /// all-reduce, or run the whole one now.
+    fn reduce_grads(&mut self, w: &World, overlap: Option<dist::Overlap>) -> Result<Comm> {
+        let t0 = Instant::now();
+        if let Some(o) = overlap {
+            let during = o.finish()?;
+            let after = t0.elapsed().as_secs_f64();
+            return Ok(Comm {
+                allreduce: during + after,
+                after_backward: after,
+                barrier: None,
+            });
+        }
+        // The barrier first, so the all-reduce's time is the transfer and
+        // the barrier's the wait for the slowest rank.
+        w.barrier()?;
+        let barrier = t0.elapsed().as_secs_f64();
+        let allreduce = w.allreduce_sum(self.s.grads_mut()?)?;
+        Ok(Comm {
+            allreduce,
+            after_backward: t0.elapsed().as_secs_f64(),
+            barrier: Some(barrier),
         })
     }
 

@@ -46,6 +46,8 @@ struct irc_snap_gpt2 {
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
+    irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
+    void *grad_user;
     char error[2048];
 };
 
@@ -1480,70 +1482,98 @@ static void run_train(irc_ctx *ctx)
     norm_grad_19(dh1_resid_mlp, dln_f, h1_resid_mlp, ln_f_weight); /* k27 dh1.resid_mlp */
     norm_grad_20(dln_f_weight_1, dln_f, h1_resid_mlp); /* k28 dtransformer.ln_f.weight */
     irc_accumulate(dln_f_weight, dln_f_weight_1, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10272, 32); /* dtransformer.ln_f.weight final */
     reduce_rows_21(dln_f_bias_sum, dln_f); /* k29 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10304, 24); /* dtransformer.ln_f.bias final */
     reduce_rows_21(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k30 dtransformer.h.1.mlp.c_proj.bias.sum */
     irc_accumulate(dh_1_mlp_c_proj_bias, dh_1_mlp_c_proj_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10240, 32); /* dtransformer.h.1.mlp.c_proj.bias final */
     gemm_22(ctx, dh1_mlp_gelu, dh1_resid_mlp, h_1_mlp_c_proj_weight); /* k31 dh1.mlp.gelu */
     gemm_23(ctx, dh_1_mlp_c_proj_weight, h1_mlp_gelu, dh1_resid_mlp); /* k32 dtransformer.h.1.mlp.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9280, 960); /* dtransformer.h.1.mlp.c_proj.weight final */
     elementwise_24(dh1_mlp_fc_bias, dh1_mlp_gelu, h1_mlp_fc_bias); /* k33 dh1.mlp.fc+bias */
     reduce_rows_25(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k34 dtransformer.h.1.mlp.c_fc.bias.sum */
     irc_accumulate(dh_1_mlp_c_fc_bias, dh_1_mlp_c_fc_bias_sum, 40);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9232, 48); /* dtransformer.h.1.mlp.c_fc.bias final */
     gemm_26(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k35 dh1.ln_2 */
     gemm_27(ctx, dh_1_mlp_c_fc_weight, h1_ln_2, dh1_mlp_fc_bias); /* k36 dtransformer.h.1.mlp.c_fc.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8272, 960); /* dtransformer.h.1.mlp.c_fc.weight final */
     norm_grad_add_28(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k37 dh1.resid_attn.acc */
     norm_grad_20(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k38 dtransformer.h.1.ln_2.weight */
     irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8208, 32); /* dtransformer.h.1.ln_2.weight final */
     reduce_rows_21(dh_1_ln_2_bias_sum, dh1_ln_2); /* k39 dtransformer.h.1.ln_2.bias.sum */
     irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8240, 32); /* dtransformer.h.1.ln_2.bias final */
     reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k40 dtransformer.h.1.attn.c_proj.bias.sum */
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8176, 32); /* dtransformer.h.1.attn.c_proj.bias final */
     gemm_29(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k41 dh1.attn */
     gemm_30(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k42 dtransformer.h.1.attn.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 7600, 576); /* dtransformer.h.1.attn.c_proj.weight final */
     attention_grad_31(ctx, dh1_attn_qkv_bias_acc, dh1_attn_qkv_bias_acc + 24, dh1_attn_qkv_bias_acc + 48, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn, h1_attn_lse); /* k43 dh1.attn.qkv+bias.acc */
     reduce_rows_32(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k44 dtransformer.h.1.attn.c_attn.bias.sum */
     irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 7520, 80); /* dtransformer.h.1.attn.c_attn.bias final */
     gemm_33(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k45 dh1.ln_1 */
     gemm_34(ctx, dh_1_attn_c_attn_weight, h1_ln_1, dh1_attn_qkv_bias_acc); /* k46 dtransformer.h.1.attn.c_attn.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5792, 1728); /* dtransformer.h.1.attn.c_attn.weight final */
     norm_grad_add_28(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k47 dh0.resid_mlp.acc */
     norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k48 dtransformer.h.1.ln_1.weight */
     irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5728, 32); /* dtransformer.h.1.ln_1.weight final */
     reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k49 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5760, 32); /* dtransformer.h.1.ln_1.bias final */
     reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k50 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5696, 32); /* dtransformer.h.0.mlp.c_proj.bias final */
     gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k51 dh0.mlp.gelu */
     gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp_acc); /* k52 dtransformer.h.0.mlp.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4736, 960); /* dtransformer.h.0.mlp.c_proj.weight final */
     elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k53 dh0.mlp.fc+bias */
     reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k54 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4688, 48); /* dtransformer.h.0.mlp.c_fc.bias final */
     gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k55 dh0.ln_2 */
     gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k56 dtransformer.h.0.mlp.c_fc.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3728, 960); /* dtransformer.h.0.mlp.c_fc.weight final */
     norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k57 dh0.resid_attn.acc */
     norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k58 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3664, 32); /* dtransformer.h.0.ln_2.weight final */
     reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k59 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3696, 32); /* dtransformer.h.0.ln_2.bias final */
     reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k60 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3632, 32); /* dtransformer.h.0.attn.c_proj.bias final */
     gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k61 dh0.attn */
     gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k62 dtransformer.h.0.attn.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3056, 576); /* dtransformer.h.0.attn.c_proj.weight final */
     attention_grad_31(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 24, dh0_attn_qkv_bias_acc + 48, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k63 dh0.attn.qkv+bias.acc */
     reduce_rows_32(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k64 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2976, 80); /* dtransformer.h.0.attn.c_attn.bias final */
     gemm_33(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k65 dh0.ln_1 */
     gemm_34(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k66 dtransformer.h.0.attn.c_attn.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1248, 1728); /* dtransformer.h.0.attn.c_attn.weight final */
     norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k67 dembed+pos.acc */
     norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k68 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1184, 32); /* dtransformer.h.0.ln_1.weight final */
     reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k69 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1216, 32); /* dtransformer.h.0.ln_1.bias final */
     reduce_rows_35(dwpe_T_sum, dembed_pos_acc); /* k70 dwpe[:T].sum */
     pad_36(dwpe_T, dwpe_T_sum); /* k71 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 896, 288); /* dtransformer.wpe.weight final */
     embedding_grad_37(dwte_weight_2, dembed_pos_acc, tokens); /* k72 dtransformer.wte.weight */
     elementwise_38(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k73 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 888);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 896); /* dtransformer.wte.weight final */
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1729,7 +1759,7 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 2u; }
+IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 3u; }
 IRC_EXPORT const char *irc_snap_gpt2_spec_hash(void) { return "9dc7668b7711df1e"; }
 IRC_EXPORT const char *irc_snap_gpt2_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_gpt2_param_count(void) { return 28; }
@@ -1947,6 +1977,12 @@ IRC_EXPORT void irc_snap_gpt2_zero_grads(irc_snap_gpt2 *m)
 {
     if (m->grads) /* none yet: nothing to zero (they start at zero) */
         memset(m->grads, 0, (size_t)10336 * sizeof(float));
+}
+
+IRC_EXPORT void irc_snap_gpt2_set_grad_hook(irc_snap_gpt2 *m, irc_grad_hook fn, void *user)
+{
+    m->grad_hook = fn;
+    m->grad_user = user;
 }
 
 IRC_EXPORT int irc_snap_gpt2_backward(irc_snap_gpt2 *m, const int32_t *tokens, const int32_t *targets, int b, int t,

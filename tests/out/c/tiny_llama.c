@@ -46,6 +46,8 @@ struct irc_snap_llama {
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
+    irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
+    void *grad_user;
     char error[2048];
 };
 
@@ -1683,65 +1685,86 @@ static void run_train(irc_ctx *ctx)
     softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k31 dlogits */
     gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
     gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 15168, 1184); /* dlm_head.weight final */
     norm_grad_19(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
     norm_grad_20(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 32);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 15136, 32); /* dmodel.norm.weight final */
     gemm_21(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
     gemm_22(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 13856, 1280); /* dmodel.layers.1.mlp.down_proj.weight final */
     elementwise_23(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
     elementwise_15(dh1_mlp_up, dh1_mlp_swiglu, h1_mlp_silu); /* k39 dh1.mlp.up */
     gemm_24(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
     gemm_25(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm); /* k41 dmodel.layers.1.mlp.up_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 12576, 1280); /* dmodel.layers.1.mlp.up_proj.weight final */
     gemm_24(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
     gemm_25(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 11296, 1280); /* dmodel.layers.1.mlp.gate_proj.weight final */
     elementwise_26(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
     norm_grad_add_27(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
     norm_grad_20(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
     irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 11264, 32); /* dmodel.layers.1.post_attention_layernorm.weight final */
     gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
     gemm_29(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10240, 1024); /* dmodel.layers.1.self_attn.o_proj.weight final */
     attention_grad_30(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, h1_attn, h1_attn_lse); /* k49 dh1.attn.v */
     rope_31(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
     rope_32(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
     gemm_33(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k52 dh1.input_norm */
     gemm_34(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k53 dmodel.layers.1.self_attn.v_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9728, 512); /* dmodel.layers.1.self_attn.v_proj.weight final */
     gemm_33(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k54 dh1.input_norm */
     gemm_34(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k55 dmodel.layers.1.self_attn.k_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9216, 512); /* dmodel.layers.1.self_attn.k_proj.weight final */
     gemm_28(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k56 dh1.input_norm */
     elementwise_35(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k57 dh1.input_norm.acc */
     gemm_29(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k58 dmodel.layers.1.self_attn.q_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8192, 1024); /* dmodel.layers.1.self_attn.q_proj.weight final */
     norm_grad_add_27(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k59 dh0.resid_mlp.acc */
     norm_grad_20(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k60 dmodel.layers.1.input_layernorm.weight */
     irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8160, 32); /* dmodel.layers.1.input_layernorm.weight final */
     gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k61 dh0.mlp.swiglu */
     gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k62 dmodel.layers.0.mlp.down_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 6880, 1280); /* dmodel.layers.0.mlp.down_proj.weight final */
     elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k63 dh0.mlp.gate */
     elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k64 dh0.mlp.up */
     gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k65 dh0.post_attn_norm */
     gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k66 dmodel.layers.0.mlp.up_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5600, 1280); /* dmodel.layers.0.mlp.up_proj.weight final */
     gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k67 dh0.post_attn_norm */
     gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.gate_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4320, 1280); /* dmodel.layers.0.mlp.gate_proj.weight final */
     elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k69 dh0.post_attn_norm.acc */
     norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k70 dh0.resid_attn.acc */
     norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k71 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4288, 32); /* dmodel.layers.0.post_attention_layernorm.weight final */
     gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k72 dh0.attn */
     gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k73 dmodel.layers.0.self_attn.o_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3264, 1024); /* dmodel.layers.0.self_attn.o_proj.weight final */
     attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k74 dh0.attn.v */
     rope_31(dh0_attn_k, dh0_attn_k_rope); /* k75 dh0.attn.k */
     rope_32(dh0_attn_q, dh0_attn_q_rope); /* k76 dh0.attn.q */
     gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k77 dh0.input_norm */
     gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k78 dmodel.layers.0.self_attn.v_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2752, 512); /* dmodel.layers.0.self_attn.v_proj.weight final */
     gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k79 dh0.input_norm */
     gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k80 dmodel.layers.0.self_attn.k_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2240, 512); /* dmodel.layers.0.self_attn.k_proj.weight final */
     gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k81 dh0.input_norm */
     elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k82 dh0.input_norm.acc */
     gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k83 dmodel.layers.0.self_attn.q_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1216, 1024); /* dmodel.layers.0.self_attn.q_proj.weight final */
     norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k84 dembed.acc */
     norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k85 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1184, 32); /* dmodel.layers.0.input_layernorm.weight final */
     embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k86 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 1184); /* dmodel.embed_tokens.weight final */
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1943,7 +1966,7 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 2u; }
+IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 3u; }
 IRC_EXPORT const char *irc_snap_llama_spec_hash(void) { return "cae59c39e8efbd6e"; }
 IRC_EXPORT const char *irc_snap_llama_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_llama_param_count(void) { return 21; }
@@ -2161,6 +2184,12 @@ IRC_EXPORT void irc_snap_llama_zero_grads(irc_snap_llama *m)
 {
     if (m->grads) /* none yet: nothing to zero (they start at zero) */
         memset(m->grads, 0, (size_t)16352 * sizeof(float));
+}
+
+IRC_EXPORT void irc_snap_llama_set_grad_hook(irc_snap_llama *m, irc_grad_hook fn, void *user)
+{
+    m->grad_hook = fn;
+    m->grad_user = user;
 }
 
 IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens, const int32_t *targets, int b, int t,

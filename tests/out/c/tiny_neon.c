@@ -46,6 +46,8 @@ struct irc_snap_neon {
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
+    irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
+    void *grad_user;
     char error[2048];
 };
 
@@ -1373,42 +1375,58 @@ static void run_train(irc_ctx *ctx)
     norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k17 dh0.resid_mlp */
     norm_grad_20(dln_f_weight_1, dln_f, h0_resid_mlp); /* k18 dtransformer.ln_f.weight */
     irc_accumulate(dln_f_weight, dln_f_weight_1, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3424, 32); /* dtransformer.ln_f.weight final */
     reduce_rows_21(dln_f_bias_sum, dln_f); /* k19 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3456, 18); /* dtransformer.ln_f.bias final */
     reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k20 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3392, 32); /* dtransformer.h.0.mlp.c_proj.bias final */
     gemm_22(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k21 dh0.mlp.gelu */
     gemm_23(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu, dh0_resid_mlp); /* k22 dtransformer.h.0.mlp.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2848, 544); /* dtransformer.h.0.mlp.c_proj.weight final */
     elementwise_24(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k23 dh0.mlp.fc+bias */
     reduce_rows_25(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k24 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2816, 32); /* dtransformer.h.0.mlp.c_fc.bias final */
     gemm_26(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k25 dh0.ln_2 */
     gemm_27(ctx, dh_0_mlp_c_fc_weight, h0_ln_2, dh0_mlp_fc_bias); /* k26 dtransformer.h.0.mlp.c_fc.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2272, 544); /* dtransformer.h.0.mlp.c_fc.weight final */
     norm_grad_add_28(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k27 dh0.resid_attn.acc */
     norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k28 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2208, 32); /* dtransformer.h.0.ln_2.weight final */
     reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k29 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2240, 32); /* dtransformer.h.0.ln_2.bias final */
     reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k30 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2176, 32); /* dtransformer.h.0.attn.c_proj.bias final */
     gemm_29(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
     gemm_30(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1840, 336); /* dtransformer.h.0.attn.c_proj.weight final */
     attention_grad_31(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 18, dh0_attn_qkv_bias_acc + 36, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k33 dh0.attn.qkv+bias.acc */
     reduce_rows_32(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k34 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1776, 64); /* dtransformer.h.0.attn.c_attn.bias final */
     gemm_33(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k35 dh0.ln_1 */
     gemm_34(ctx, dh_0_attn_c_attn_weight, h0_ln_1, dh0_attn_qkv_bias_acc); /* k36 dtransformer.h.0.attn.c_attn.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 800, 976); /* dtransformer.h.0.attn.c_attn.weight final */
     norm_grad_add_28(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k37 dembed+pos.acc */
     norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k38 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 736, 32); /* dtransformer.h.0.ln_1.weight final */
     reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k39 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 768, 32); /* dtransformer.h.0.ln_1.bias final */
     reduce_rows_35(dwpe_T_sum, dembed_pos_acc); /* k40 dwpe[:T].sum */
     pad_36(dwpe_T, dwpe_T_sum); /* k41 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 528, 208); /* dtransformer.wpe.weight final */
     embedding_grad_37(dwte_weight_2, dembed_pos_acc, tokens); /* k42 dtransformer.wte.weight */
     elementwise_38(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k43 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 528); /* dtransformer.wte.weight final */
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1528,7 +1546,7 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_neon_abi_version(void) { return 2u; }
+IRC_EXPORT unsigned irc_snap_neon_abi_version(void) { return 3u; }
 IRC_EXPORT const char *irc_snap_neon_spec_hash(void) { return "afe1380b757a3170"; }
 IRC_EXPORT const char *irc_snap_neon_target(void) { return "neon"; }
 IRC_EXPORT int irc_snap_neon_param_count(void) { return 16; }
@@ -1746,6 +1764,12 @@ IRC_EXPORT void irc_snap_neon_zero_grads(irc_snap_neon *m)
 {
     if (m->grads) /* none yet: nothing to zero (they start at zero) */
         memset(m->grads, 0, (size_t)3488 * sizeof(float));
+}
+
+IRC_EXPORT void irc_snap_neon_set_grad_hook(irc_snap_neon *m, irc_grad_hook fn, void *user)
+{
+    m->grad_hook = fn;
+    m->grad_user = user;
 }
 
 IRC_EXPORT int irc_snap_neon_backward(irc_snap_neon *m, const int32_t *tokens, const int32_t *targets, int b, int t,

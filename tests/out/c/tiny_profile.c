@@ -47,6 +47,8 @@ struct irc_snap_profile {
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
+    irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
+    void *grad_user;
     char error[2048];
     double prof[97]; /* seconds in each kernel slot since the last profile_reset */
 };
@@ -1430,34 +1432,46 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9856, 1312); /* dlm_head.weight final */
     { double t0 = irc_seconds(); norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9824, 32); /* dmodel.norm.weight final */
     { double t0 = irc_seconds(); gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8032, 1792); /* dmodel.layers.0.mlp.down_proj.weight final */
     { double t0 = irc_seconds(); elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 6240, 1792); /* dmodel.layers.0.mlp.up_proj.weight final */
     { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4448, 1792); /* dmodel.layers.0.mlp.gate_proj.weight final */
     { double t0 = irc_seconds(); elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */ ctx->prof[48] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4416, 32); /* dmodel.layers.0.post_attention_layernorm.weight final */
     { double t0 = irc_seconds(); gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */ ctx->prof[50] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[51] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3392, 1024); /* dmodel.layers.0.self_attn.o_proj.weight final */
     { double t0 = irc_seconds(); attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */ ctx->prof[52] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */ ctx->prof[53] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */ ctx->prof[54] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */ ctx->prof[55] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[56] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2880, 512); /* dmodel.layers.0.self_attn.v_proj.weight final */
     { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2368, 512); /* dmodel.layers.0.self_attn.k_proj.weight final */
     { double t0 = irc_seconds(); gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */ ctx->prof[60] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[61] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1344, 1024); /* dmodel.layers.0.self_attn.q_proj.weight final */
     { double t0 = irc_seconds(); norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */ ctx->prof[62] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[63] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1312, 32); /* dmodel.layers.0.input_layernorm.weight final */
     { double t0 = irc_seconds(); embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[64] += irc_seconds() - t0; }
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 1312); /* dmodel.embed_tokens.weight final */
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1581,7 +1595,7 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_profile_abi_version(void) { return 2u; }
+IRC_EXPORT unsigned irc_snap_profile_abi_version(void) { return 3u; }
 IRC_EXPORT const char *irc_snap_profile_spec_hash(void) { return "e6efbbc9a82f76c4"; }
 IRC_EXPORT const char *irc_snap_profile_target(void) { return "avx512"; }
 IRC_EXPORT int irc_snap_profile_param_count(void) { return 12; }
@@ -1799,6 +1813,12 @@ IRC_EXPORT void irc_snap_profile_zero_grads(irc_snap_profile *m)
 {
     if (m->grads) /* none yet: nothing to zero (they start at zero) */
         memset(m->grads, 0, (size_t)11168 * sizeof(float));
+}
+
+IRC_EXPORT void irc_snap_profile_set_grad_hook(irc_snap_profile *m, irc_grad_hook fn, void *user)
+{
+    m->grad_hook = fn;
+    m->grad_user = user;
 }
 
 IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tokens, const int32_t *targets, int b, int t,

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define IRC_SNAP_PROFILE_ABI_VERSION 2
+#define IRC_SNAP_PROFILE_ABI_VERSION 3
 #define IRC_SNAP_PROFILE_SPEC_HASH "e6efbbc9a82f76c4"
 #define IRC_SNAP_PROFILE_MAX_BATCH 2
 #define IRC_SNAP_PROFILE_MAX_SEQ 5
@@ -52,6 +52,13 @@ typedef struct {
     float clip;         /* clip the global gradient norm to this; 0 = no clipping */
     int step;           /* 1-based, for bias correction */
 } irc_adamw_config;
+#endif
+
+#ifndef IRC_GRAD_HOOK_DEFINED
+#define IRC_GRAD_HOOK_DEFINED
+/* Told by backward that gradient floats [offset, offset + floats) of the
+ * gradient region are final for this call (see set_grad_hook). */
+typedef void (*irc_grad_hook)(void *user, size_t offset, size_t floats);
 #endif
 
 typedef struct irc_snap_profile irc_snap_profile;
@@ -92,6 +99,16 @@ int irc_snap_profile_loss(irc_snap_profile *m, const int32_t *tokens, const int3
 float *irc_snap_profile_grads(irc_snap_profile *m);
 void irc_snap_profile_zero_grads(irc_snap_profile *m);
 int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tokens, const int32_t *targets, int b, int t, float *loss);
+/* With a hook set, backward calls fn(user, offset, floats) on its own thread,
+ * between kernels, as soon as a parameter's gradient is final (no later kernel
+ * of the call writes it): once per parameter, in the order the backward
+ * finishes them, each from its parameter's offset to the next one's, so
+ * together they cover the gradient region up to the last parameter's end
+ * (alignment padding between parameters included) exactly once. The
+ * rest of the call neither reads nor writes those floats, so a host may read
+ * them, or sum them in place over processes (an MPI all-reduce), while the
+ * backward goes on. fn = NULL (the default) turns it off. */
+void irc_snap_profile_set_grad_hook(irc_snap_profile *m, irc_grad_hook fn, void *user);
 /* Update the parameters from the gradient; writes the gradient norm (after
  * grad_scale, before clipping). Fails, changing nothing, on a non-finite gradient. */
 int irc_snap_profile_adamw_step(irc_snap_profile *m, const irc_adamw_config *cfg, float *grad_norm);

@@ -46,6 +46,8 @@ struct irc_snap_scalar {
     float *kv;       /* key/value cache of generation, allocated by the first prefill */
     int kv_len;      /* tokens in the cache; 0 when the parameters changed since they were cached */
     int threads, work_threads;
+    irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
+    void *grad_user;
     char error[2048];
 };
 
@@ -1568,38 +1570,50 @@ static void run_train(irc_ctx *ctx)
     softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */
     gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
     gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1392, 228); /* dlm_head.weight final */
     norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
     norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 12);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1376, 16); /* dmodel.norm.weight final */
     gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
     gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1136, 240); /* dmodel.layers.0.mlp.down_proj.weight final */
     elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
     elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */
     gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */
     gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 896, 240); /* dmodel.layers.0.mlp.up_proj.weight final */
     gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
     gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 656, 240); /* dmodel.layers.0.mlp.gate_proj.weight final */
     elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
     norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */
     norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 640, 16); /* dmodel.layers.0.post_attention_layernorm.weight final */
     gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */
     gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 496, 144); /* dmodel.layers.0.self_attn.o_proj.weight final */
     attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */
     rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */
     rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */
     gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */
     gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 448, 48); /* dmodel.layers.0.self_attn.v_proj.weight final */
     gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */
     gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 400, 48); /* dmodel.layers.0.self_attn.k_proj.weight final */
     gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */
     elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */
     gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 256, 144); /* dmodel.layers.0.self_attn.q_proj.weight final */
     norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */
     norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 240, 16); /* dmodel.layers.0.input_layernorm.weight final */
     embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
+    if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 240); /* dmodel.embed_tokens.weight final */
 }
 
 static void run_prefill(irc_ctx *ctx)
@@ -1723,7 +1737,7 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 2u; }
+IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 3u; }
 IRC_EXPORT const char *irc_snap_scalar_spec_hash(void) { return "777f558a830c4c65"; }
 IRC_EXPORT const char *irc_snap_scalar_target(void) { return "scalar"; }
 IRC_EXPORT int irc_snap_scalar_param_count(void) { return 12; }
@@ -1941,6 +1955,12 @@ IRC_EXPORT void irc_snap_scalar_zero_grads(irc_snap_scalar *m)
 {
     if (m->grads) /* none yet: nothing to zero (they start at zero) */
         memset(m->grads, 0, (size_t)1632 * sizeof(float));
+}
+
+IRC_EXPORT void irc_snap_scalar_set_grad_hook(irc_snap_scalar *m, irc_grad_hook fn, void *user)
+{
+    m->grad_hook = fn;
+    m->grad_user = user;
 }
 
 IRC_EXPORT int irc_snap_scalar_backward(irc_snap_scalar *m, const int32_t *tokens, const int32_t *targets, int b, int t,
