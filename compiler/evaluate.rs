@@ -42,11 +42,9 @@ pub fn eval_run_with(
     let rows = held_out(run)?;
     let mut gens = vec![];
     let started = Instant::now();
-    let mut tokens = 0usize;
     for row in rows.iter().take(n) {
         let prompt = row.prompt.clone().unwrap_or_default();
         let g = m.generate(&prompt, cfg, max_new, |_| {})?;
-        tokens += g.tokens.len();
         gens.push(Generation {
             prompt,
             text: g.text,
@@ -56,8 +54,9 @@ pub fn eval_run_with(
     let training = training_icons(run);
     let mut result = evaluate_with(&gens, training.as_ref());
     let secs = started.elapsed().as_secs_f64();
-    if tokens > 0 {
-        result.gen_tokens_per_s = Some(tokens as f64 / secs.max(1e-9));
+    // Every candidate's tokens: the speed of the model, not of the choice.
+    if m.tokens_drawn > 0 {
+        result.gen_tokens_per_s = Some(m.tokens_drawn as f64 / secs.max(1e-9));
     }
     // The validation loss from the training build (its batch shape).
     let dir = RunDir::new(run);

@@ -30,6 +30,9 @@ pub struct RunModel {
     /// The run's training rows, when it was trained on prompts conditioned
     /// on them (`[data] exemplars`).
     pub exemplars: Option<Exemplars>,
+    /// Tokens sampled so far, every candidate's included: what generation
+    /// speed is measured on.
+    pub tokens_drawn: usize,
 }
 
 /// Open `RUN` (written by `irc train`): its spec, its latest checkpoint and
@@ -73,6 +76,7 @@ pub fn open_run_with(
         session,
         tokenizer,
         exemplars,
+        tokens_drawn: 0,
     })
 }
 
@@ -97,7 +101,9 @@ impl RunModel {
         };
         let (session, tok) = (&mut self.session, &self.tokenizer);
         if cfg.candidates <= 1 {
-            return generate_with(session, tok, &prompt, cfg, max_new, on_text);
+            let g = generate_with(session, tok, &prompt, cfg, max_new, on_text)?;
+            self.tokens_drawn += g.tokens.len();
+            return Ok(g);
         }
         let mut drawn = vec![];
         for k in 0..cfg.candidates as u64 {
@@ -107,6 +113,7 @@ impl RunModel {
             };
             drawn.push(generate_with(session, tok, &prompt, &c, max_new, |_| {})?);
         }
+        self.tokens_drawn += drawn.iter().map(|g| g.tokens.len()).sum::<usize>();
         let texts: Vec<&str> = drawn.iter().map(|g| g.text.as_str()).collect();
         let pick = drawn.swap_remove(crate::eval::visual::consensus(&texts));
         on_text(&pick.text);
