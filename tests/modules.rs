@@ -194,11 +194,18 @@ fn templates_hold_no_conditionals() {
             let text = std::fs::read_to_string(&path).unwrap();
             for (i, line) in text.lines().enumerate() {
                 let squeezed: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-                if ["{%if", "{%-if", "{%elif", "{%-elif"].iter().any(|t| squeezed.contains(t)) {
+                if ["{%if", "{%-if", "{%elif", "{%-elif"]
+                    .iter()
+                    .any(|t| squeezed.contains(t))
+                {
                     found.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
                 }
             }
         }
     }
-    assert!(found.is_empty(), "templates with conditionals:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "templates with conditionals:\n{}",
+        found.join("\n")
+    );
 }
