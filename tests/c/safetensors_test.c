@@ -214,14 +214,20 @@ static void mutations(void)
     CHECK(parsed > 0, "no mutation parsed (the unchanged bytes should)");
 }
 
+/* The parameter loader's file: b (2) at floats 6..8 of data, a (2 x 3) at 0..6, a tied head at 8..10. */
+static size_t params_file(unsigned char *buf, const float *data)
+{
+    return make(buf, "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]},"
+                     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                     "\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]}}",
+                data, 40);
+}
+
 static void load_params(void)
 {
     float data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     unsigned char buf[1024];
-    size_t len = make(buf, "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]},"
-                           "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-                           "\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]}}",
-                      data, 40);
+    size_t len = params_file(buf, data);
     irc_st st;
     char err[1024] = "";
     if (irc_st_open_mem(&st, buf, len, err, sizeof err)) {
@@ -268,10 +274,7 @@ static void from_file(void)
 {
     float data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     unsigned char buf[1024];
-    size_t len = make(buf, "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]},"
-                           "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-                           "\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]}}",
-                      data, 40);
+    size_t len = params_file(buf, data);
     const char *path = "st_test.safetensors";
     put(path, buf, len);
     irc_st st;
