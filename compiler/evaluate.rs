@@ -9,7 +9,6 @@ use crate::model;
 use crate::quant::WeightFormat;
 use crate::report::GallerySample;
 use crate::rundir::{resolve_checkpoint, RunDir};
-use crate::runtime::Weights;
 use crate::sample::SamplingConfig;
 use crate::spec::Spec;
 use crate::util::atomic_write;
@@ -64,8 +63,7 @@ pub fn eval_run_with(
     let train_built = model::build(&spec, &dir.build())?;
     let mut s = train_built.session(threads)?;
     let ckpt = resolve_checkpoint(run);
-    s.load_weights(&Weights::load(&ckpt)?)
-        .map_err(|e| e.context(ckpt.display()))?;
+    s.load_weights_file(&ckpt)?;
     let (data, _) = crate::train::data_configs(&spec)?;
     let val = crate::train::val_loss(
         &mut s,

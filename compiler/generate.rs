@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::{self, Built};
 use crate::quant::WeightFormat;
 use crate::rundir::{resolve_checkpoint, RunDir};
-use crate::runtime::{Session, Weights};
+use crate::runtime::Session;
 use crate::sample::{generate, Generated, Sampler, SamplingConfig, Stop};
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
@@ -63,10 +63,8 @@ pub fn open_run_with(
     let built = generation_build(&spec, &dir.generation_build())?;
     let mut session = built.session(threads)?;
     let ckpt = resolve_checkpoint(run);
-    // A training checkpoint: its optimizer.* tensors are skipped.
-    session
-        .load_weights(&Weights::load(&ckpt)?)
-        .map_err(|e| e.context(ckpt.display()))?;
+    // A training checkpoint: its optimizer.* tensors are not read.
+    session.load_weights_file(&ckpt)?;
     let tokenizer = Tokenizer::load(&dir.data().tokenizer())?;
     let exemplars = Exemplars::load(dir.data().path(), spec.data.exemplars)?;
     Ok(RunModel {

@@ -32,7 +32,6 @@ use crate::error::{At, Error, Result};
 use crate::eval::EvalResult;
 use crate::model;
 use crate::rundir::{resolve_checkpoint, DataDir, RunDir};
-use crate::runtime::Weights;
 use crate::spec::GenerateConfig;
 use crate::spec::Spec;
 use crate::tokenizer::Tokenizer;
@@ -659,8 +658,7 @@ fn train_loss(run: &Path, threads: usize) -> Result<Option<f64>> {
     let built = model::build(&spec, &dir.build())?;
     let mut s = built.session(threads)?;
     let ckpt = resolve_checkpoint(run);
-    s.load_weights(&Weights::load(&ckpt)?)
-        .map_err(|e| e.context(ckpt.display()))?;
+    s.load_weights_file(&ckpt)?;
     let (bs, t) = (built.compiled.program.batch, built.compiled.program.seq);
     let val = TokenSet::load(&dir.data().val_tokens())?;
     let batches = EvalBatches::new(val, bs, t, data.packing, data.mask_prompt)?.len();

@@ -300,15 +300,13 @@ pub fn recover_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 
 /// Hex SHA-256 of a byte string (build cache keys, data manifests).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    sha256_hex_of(&[bytes])
+    let mut h = Sha256::new();
+    h.update(bytes);
+    hex_digest(h)
 }
 
-/// Hex SHA-256 of the concatenation of `parts`, without building it.
-pub fn sha256_hex_of(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
+/// The hex SHA-256 of what `h` was fed (a file hashed as it streams past).
+pub fn hex_digest(h: Sha256) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 

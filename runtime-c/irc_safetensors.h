@@ -14,8 +14,14 @@
  *     char err[256];
  *     if (irc_st_open_file(&st, "model.safetensors", err, sizeof err)) { puts(err); return 1; }
  *     const irc_st_tensor *t = irc_st_find(&st, "lm_head.weight");
- *     ... t->dtype, t->ndim, t->shape, t->data (may be unaligned: memcpy it), t->nbytes ...
+ *     ... t->dtype, t->ndim, t->shape, t->nbytes ...
+ *     if (irc_st_read(&st, t, dst, err, sizeof err)) { puts(err); ... }
  *     irc_st_close(&st);
+ *
+ * irc_st_open_file reads the header only and keeps the file open; irc_st_read
+ * reads one tensor's bytes into place, so loading a checkpoint never holds the
+ * whole file in memory. irc_st_open_mem parses bytes the caller holds (then
+ * t->data points at each tensor, not necessarily aligned).
  *
  * irc_st_load_params() fills a parameter region from a table of
  * irc_param_info (the generated header's type): every name present, dtype
@@ -25,6 +31,7 @@
 #define IRC_SAFETENSORS_H
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,19 +62,20 @@ typedef struct {
     int ndim;
     int64_t shape[IRC_ST_MAX_DIMS];
     size_t begin, end;           /* data_offsets, relative to the data section */
-    const unsigned char *data;   /* begin of the bytes; NOT necessarily aligned */
+    const unsigned char *data;   /* its bytes, NOT necessarily aligned (NULL when read from a file) */
     size_t nbytes;               /* end - begin */
 } irc_st_tensor;
 
 typedef struct {
-    const unsigned char *bytes; /* the whole file */
-    size_t len;
-    const unsigned char *data;  /* the data section */
+    const unsigned char *bytes; /* the whole file, opened with irc_st_open_mem; else NULL */
+    size_t len;                 /* the file's length */
+    const unsigned char *data;  /* the data section in memory; else NULL */
     size_t data_len;
     char *header;               /* malloc'd copy of the JSON; tensor names point into it */
     irc_st_tensor *tensors;     /* malloc'd, in file order */
     size_t count;
-    unsigned char *owned;       /* file contents when opened with irc_st_open_file */
+    FILE *file;                 /* opened with irc_st_open_file: irc_st_read reads from it */
+    uint64_t data_at;           /* where the data section starts in the file */
 } irc_st;
 
 /* ------------------------------------------------------------------------- */
@@ -347,38 +355,37 @@ static inline void irc_st_close(irc_st *st)
         return;
     free(st->header);
     free(st->tensors);
-    free(st->owned);
+    if (st->file)
+        fclose(st->file);
     memset(st, 0, sizeof *st);
 }
 
-/* Parse a safetensors file held in memory. The bytes must outlive `st`.
- * Returns 0, or non-zero with a message in err. */
-static inline int irc_st_open_mem(irc_st *st, const unsigned char *bytes, size_t len, char *err, size_t errlen)
+/* The JSON header's length from a file's first 8 bytes, checked against the
+ * `len` bytes of the whole file. */
+static inline int irc_st__header_len(const unsigned char *first8, uint64_t len, uint64_t *n, char *err, size_t errlen)
 {
-    memset(st, 0, sizeof *st);
-    if (!bytes || len < 8)
-        return irc_st__err(err, errlen, "safetensors: truncated: %zu bytes, expected at least 8 (the header length)", len);
-    uint64_t n = 0;
+    if (len < 8)
+        return irc_st__err(err, errlen, "safetensors: truncated: %llu bytes, expected at least 8 (the header length)",
+                           (unsigned long long)len);
+    *n = 0;
     for (int i = 7; i >= 0; i--)
-        n = n << 8 | bytes[i];
-    if (n > IRC_ST_MAX_HEADER)
+        *n = *n << 8 | first8[i];
+    if (*n > IRC_ST_MAX_HEADER)
         return irc_st__err(err, errlen, "safetensors: header of %llu bytes is too large (limit %llu)",
-                           (unsigned long long)n, (unsigned long long)IRC_ST_MAX_HEADER);
-    if (n > len - 8)
-        return irc_st__err(err, errlen, "safetensors: truncated: the header says %llu bytes of JSON but only %zu follow",
-                           (unsigned long long)n, len - 8);
-    if (n < 2)
-        return irc_st__err(err, errlen, "safetensors header: %llu bytes is too short for a JSON object", (unsigned long long)n);
-    st->bytes = bytes;
-    st->len = len;
-    st->data = bytes + 8 + n;
-    st->data_len = len - 8 - (size_t)n;
-    st->header = malloc((size_t)n + 1);
-    if (!st->header)
-        return irc_st__err(err, errlen, "safetensors: out of memory for a %llu-byte header", (unsigned long long)n);
-    memcpy(st->header, bytes + 8, (size_t)n);
-    st->header[n] = '\0';
+                           (unsigned long long)*n, (unsigned long long)IRC_ST_MAX_HEADER);
+    if (*n > len - 8)
+        return irc_st__err(err, errlen, "safetensors: truncated: the header says %llu bytes of JSON but only %llu follow",
+                           (unsigned long long)*n, (unsigned long long)(len - 8));
+    if (*n < 2)
+        return irc_st__err(err, errlen, "safetensors header: %llu bytes is too short for a JSON object", (unsigned long long)*n);
+    return 0;
+}
 
+/* Parse the n bytes of JSON in `header` (malloc'd, n + 1 bytes, NUL-terminated; st takes it) and
+ * check every entry against st->data_len; on failure st is closed. */
+static inline int irc_st__parse(irc_st *st, char *header, uint64_t n, char *err, size_t errlen)
+{
+    st->header = header;
     /* An upper bound on the entries: every entry has a ':' after its name. */
     size_t cap = 1;
     for (size_t i = 0; i < n; i++)
@@ -456,7 +463,7 @@ static inline int irc_st_open_mem(irc_st *st, const unsigned char *bytes, size_t
         else if ((uint64_t)(t->end - t->begin) != want)
             bad = irc_st__err(err, errlen, "safetensors header: tensor `%s`: %s shape of %llu elements needs %llu bytes, but data_offsets [%zu, %zu] hold %zu",
                               t->name, t->dtype, (unsigned long long)elems, (unsigned long long)want, t->begin, t->end, t->end - t->begin);
-        t->data = st->data + t->begin;
+        t->data = st->data ? st->data + t->begin : NULL;
         t->nbytes = t->end - t->begin;
     }
     /* Layout: tensors tile the data section exactly, no overlap, no gap. */
@@ -493,44 +500,82 @@ static inline int irc_st_open_mem(irc_st *st, const unsigned char *bytes, size_t
     return 0;
 }
 
-/* Read a whole file and parse it; the message names the file. */
+/* Parse a safetensors file held in memory. The bytes must outlive `st`.
+ * Returns 0, or non-zero with a message in err. */
+static inline int irc_st_open_mem(irc_st *st, const unsigned char *bytes, size_t len, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    uint64_t n = 0;
+    if (!bytes)
+        len = 0;
+    if (irc_st__header_len(bytes, len, &n, err, errlen))
+        return 1;
+    char *header = malloc((size_t)n + 1);
+    if (!header)
+        return irc_st__err(err, errlen, "safetensors: out of memory for a %llu-byte header", (unsigned long long)n);
+    memcpy(header, bytes + 8, (size_t)n);
+    header[n] = '\0';
+    st->bytes = bytes;
+    st->len = len;
+    st->data = bytes + 8 + n;
+    st->data_len = len - 8 - (size_t)n;
+    return irc_st__parse(st, header, n, err, errlen);
+}
+
+/* Open a file and parse its header; the tensors stay in the file until irc_st_read reads them
+ * (the file is open until irc_st_close). The message names the file. */
 static inline int irc_st_open_file(irc_st *st, const char *path, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
     FILE *f = fopen(path, "rb");
     if (!f)
         return irc_st__err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : (size_t)1 << 16;
-            unsigned char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return irc_st__err(err, errlen, "%s: out of memory reading the file", path);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        return irc_st__err(err, errlen, "%s: read error", path);
-    }
+    /* Unbuffered: each tensor is read straight into place, and a read sees the file as it is now. */
+    setvbuf(f, NULL, _IONBF, 0);
+    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    unsigned char first8[8];
     char inner[400];
-    if (irc_st_open_mem(st, buf, len, inner, sizeof inner)) {
-        free(buf);
+    uint64_t n = 0;
+    if (end < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return irc_st__err(err, errlen, "%s: cannot tell its size (not a regular file?)", path);
+    }
+    size_t got = fread(first8, 1, 8, f);
+    if (irc_st__header_len(first8, got < 8 ? got : (uint64_t)end, &n, inner, sizeof inner)) {
+        fclose(f);
         return irc_st__err(err, errlen, "%s: %s", path, inner);
     }
-    st->owned = buf;
+    char *header = malloc((size_t)n + 1);
+    const char *why = !header ? "out of memory for the header"
+                      : fread(header, 1, (size_t)n, f) != (size_t)n ? "read error in the header" : NULL;
+    if (why) {
+        free(header);
+        fclose(f);
+        return irc_st__err(err, errlen, "%s: %s", path, why);
+    }
+    header[n] = '\0';
+    st->len = (size_t)end;
+    st->data_len = (size_t)((uint64_t)end - 8 - n);
+    st->data_at = 8 + n;
+    st->file = f;
+    if (irc_st__parse(st, header, n, inner, sizeof inner))
+        return irc_st__err(err, errlen, "%s: %s", path, inner);
+    return 0;
+}
+
+/* Copy tensor t's bytes (t->nbytes) to dst: from memory, or read from the file. */
+static inline int irc_st_read(const irc_st *st, const irc_st_tensor *t, void *dst, char *err, size_t errlen)
+{
+    if (!st->file) {
+        if (t->nbytes)
+            memcpy(dst, t->data, t->nbytes);
+        return 0;
+    }
+    uint64_t at = st->data_at + t->begin;
+    if (at > (uint64_t)LONG_MAX || fseek(st->file, (long)at, SEEK_SET) != 0 ||
+        fread(dst, 1, t->nbytes, st->file) != t->nbytes)
+        return irc_st__err(err, errlen, "tensor `%s`: cannot read its %zu bytes at offset %llu (was the file cut short?)",
+                           t->name, t->nbytes, (unsigned long long)at);
     return 0;
 }
 
@@ -577,7 +622,9 @@ static inline void irc_st__problem(irc_st__list *l, const char *fmt, ...)
 
 /* Copy every parameter of `params` (n entries) from `st` into `dst`, checking
  * names, dtype F32 and shapes first: on any problem nothing is copied and err
- * lists the problems (missing or wrong tensors, then unexpected ones). Assumes
+ * lists the problems (missing or wrong tensors, then unexpected ones). A file
+ * is read tensor by tensor straight into place; only a read error part way
+ * (the file cut short since it was opened) leaves dst partly written. Assumes
  * a little-endian host, as the generated C does. */
 static inline int irc_st_load_params(const irc_st *st, const irc_param_info *params, int n, float *dst,
                                      char *err, size_t errlen)
@@ -622,10 +669,9 @@ static inline int irc_st_load_params(const irc_st *st, const irc_param_info *par
         return irc_st__err(err, errlen, "weights do not fit the model (%d problem%s):%s%s%s%s", count,
                            count == 1 ? "" : "s", wrong.text, more_w, extra.text, more_e);
     }
-    for (int i = 0; i < n; i++) {
-        const irc_st_tensor *t = irc_st_find(st, params[i].name);
-        memcpy(dst + params[i].offset, t->data, params[i].numel * sizeof(float));
-    }
+    for (int i = 0; i < n; i++)
+        if (irc_st_read(st, irc_st_find(st, params[i].name), dst + params[i].offset, err, errlen))
+            return 1;
     return 0;
 }
 

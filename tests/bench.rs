@@ -174,6 +174,22 @@ fn check_irc_rows(v: &Value) {
                 positive(&r[k], k);
             }
         }
+        // The same spec built with q8_0 and bf16 weights: their decode rows.
+        let packed: Vec<&str> = m["packed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let rows = p["rows"].as_array().unwrap();
+                assert_eq!(rows.len(), 2, "a decode row per thread count");
+                for r in rows {
+                    stats(&r["decode_tokens_per_s"], "packed decode");
+                    positive(&r["decode_rss_mb"], "packed decode_rss_mb");
+                }
+                p["weights"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(packed, ["q8_0", "bf16"], "{}", m["name"]);
     }
 }
 
@@ -213,6 +229,8 @@ fn without_numpy_or_torch_their_columns_say_not_importable() {
         "training step",
         "forward and decode",
         "not importable",
+        "tiny_gpt2 q8_0",
+        "tiny_llama bf16",
     ] {
         assert!(table.contains(section), "no `{section}` in\n{table}");
     }

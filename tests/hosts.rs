@@ -369,6 +369,7 @@ fn safetensors_reader_in_c() {
 
     let (code, out, err) = run(Command::new(&bin)
         .args(&files)
+        .current_dir(tmp.path())
         .env("ASAN_OPTIONS", "detect_leaks=1"));
     assert_eq!(code, 0, "safetensors_test failed:\n{out}\n{err}");
     assert!(out.trim_end().ends_with(", 0 failures"), "{out}");

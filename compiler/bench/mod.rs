@@ -27,14 +27,14 @@ mod step;
 mod table;
 
 pub use gemm::{squares, SECONDS_PER_SHAPE};
-pub use step::{peak_rss_kb, worker, InferRun, StepData, TrainRun};
+pub use step::{peak_rss_kb, worker, DecodeRun, InferRun, StepData, TrainRun};
 
 use crate::codegen::{kernel_flops, GemmShape};
 use crate::error::{At, Error, Result};
 use crate::ir::KernelKind;
 use crate::model::{self, Built};
 use crate::schedule::Caches;
-use crate::spec::{Spec, Target};
+use crate::spec::{Spec, Target, WeightFormat};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -274,6 +274,24 @@ pub struct ModelRows {
     pub build_cold_s: f64,
     pub build_cached_s: f64,
     pub rows: Vec<ModelRow>,
+    /// Decode of the same spec with each other `[build].weights` (f32,
+    /// q8_0, bf16 but its own), built by `irc bench` itself.
+    pub packed: Vec<PackedRows>,
+}
+
+/// Decode of a spec built with `weights`, a row per thread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackedRows {
+    pub weights: String,
+    pub rows: Vec<DecodeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeRow {
+    pub threads: usize,
+    pub decode_tokens_per_s: Option<Stats>,
+    /// Peak RSS of the process (it only generated).
+    pub decode_rss_mb: f64,
 }
 
 /// Everything one `irc bench` measured.
@@ -381,6 +399,15 @@ struct Model {
     torch: BTreeMap<usize, Vec<Sample<TrainRun>>>,
     torch_missing: Option<Missing>,
     infer: BTreeMap<usize, Vec<InferRun>>,
+    /// The same spec built with each other `[build].weights`: decode only.
+    packed: Vec<PackedModel>,
+}
+
+/// A build of a spec with its generation's weights in another format.
+struct PackedModel {
+    weights: WeightFormat,
+    dir: PathBuf,
+    decode: BTreeMap<usize, Vec<DecodeRun>>,
 }
 
 /// The specs that build for one target (SIMD path, caches, optimization
@@ -532,6 +559,26 @@ fn build_models(
             .map(|()| hf_dir)
             .map_err(|e| Missing::Failed(format!("no Hugging Face model of this spec: {e}")));
         let g = group_gemms(&mut groups, &spec, &built);
+        let mut packed = vec![];
+        for w in [WeightFormat::F32, WeightFormat::Q8_0, WeightFormat::Bf16] {
+            if w == spec.build.weights {
+                continue;
+            }
+            let mut other = spec.clone();
+            other.build.weights = w;
+            let dir = tmp.join(format!("build-{i}-{}", w.name()));
+            progress(&format!(
+                "building {} with {} weights",
+                path.display(),
+                w.name()
+            ));
+            with_cache(&cache, || model::build(&other, &dir))?;
+            packed.push(PackedModel {
+                weights: w,
+                dir,
+                decode: BTreeMap::new(),
+            });
+        }
         models.push(Model {
             spec_path: path.clone(),
             built,
@@ -544,6 +591,7 @@ fn build_models(
             torch: BTreeMap::new(),
             torch_missing: None,
             infer: BTreeMap::new(),
+            packed,
         });
     }
     Ok((models, groups))
@@ -739,6 +787,7 @@ impl Model {
                 &opts.exe,
                 "train",
                 &self.spec_path,
+                None,
                 dir,
                 &self.data,
                 t,
@@ -775,12 +824,30 @@ impl Model {
                 &opts.exe,
                 "infer",
                 &self.spec_path,
+                None,
                 dir,
                 &self.data,
                 t,
                 opts.steps,
             )?;
             self.infer.entry(t).or_default().push(run);
+            for p in &mut self.packed {
+                let w = p.weights.name();
+                progress(&format!(
+                    "{tag}: {name}, decode with {w} weights, {t} thread(s)"
+                ));
+                let run: DecodeRun = step::run_worker(
+                    &opts.exe,
+                    "decode",
+                    &self.spec_path,
+                    Some(p.weights),
+                    &p.dir,
+                    &self.data,
+                    t,
+                    opts.steps,
+                )?;
+                p.decode.entry(t).or_default().push(run);
+            }
         }
         Ok(())
     }
@@ -808,6 +875,27 @@ impl Model {
             build_cold_s: self.build_cold_s,
             build_cached_s: self.build_cached_s,
             rows,
+            packed: self
+                .packed
+                .iter()
+                .map(|p| PackedRows {
+                    weights: p.weights.name().to_string(),
+                    rows: opts
+                        .threads
+                        .iter()
+                        .map(|&t| {
+                            let runs = &p.decode[&t];
+                            let rates: Vec<f64> =
+                                runs.iter().filter_map(|r| r.decode_tokens_per_s).collect();
+                            DecodeRow {
+                                threads: t,
+                                decode_tokens_per_s: (!rates.is_empty()).then(|| Stats::of(&rates)),
+                                decode_rss_mb: median_mb(runs, |r| r.decode_rss_kb),
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 

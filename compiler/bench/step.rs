@@ -8,7 +8,7 @@ use crate::codegen;
 use crate::error::{At, Error, Result};
 use crate::model::PREFILL_CHUNK;
 use crate::runtime::{AdamwConfig, Library, Session, Weights};
-use crate::spec::Spec;
+use crate::spec::{Spec, WeightFormat};
 use crate::toolchain::SHARED_LIB;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,6 +90,15 @@ pub struct InferRun {
     pub rss_kb: u64,
 }
 
+/// What a `decode` worker measured (a build with packed weights beside
+/// the spec's own: its decode alone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecodeRun {
+    pub decode_tokens_per_s: Option<f64>,
+    /// Peak RSS of the process, which only generated.
+    pub decode_rss_kb: u64,
+}
+
 /// This process's peak resident set (VmHWM), KiB.
 pub fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -119,6 +128,32 @@ fn session(spec: &Spec, dir: &Path, threads: usize) -> Result<Session> {
     let mut s = Session::new(&lib, threads)?;
     s.load_weights(&Weights::init(&spec.model, &table, SEED))?;
     Ok(s)
+}
+
+/// The median decode rate over a whole context after a prefill of (a
+/// chunk of) `prompt`, over `steps` runs after one warm-up; None without
+/// generation programs.
+fn decode_rate(s: &mut Session, spec: &Spec, prompt: &[i32], steps: usize) -> Result<Option<f64>> {
+    let context = spec.model.context;
+    if context < 2 {
+        return Ok(None);
+    }
+    let prompt = &prompt[..PREFILL_CHUNK.min(context - 1)];
+    let mut rates = vec![];
+    for run in 0..=steps {
+        s.prefill(prompt)?;
+        let t0 = Instant::now();
+        let mut tok = prompt[prompt.len() - 1];
+        for _ in prompt.len()..context {
+            let logits = s.decode(tok)?;
+            tok = argmax(&logits);
+        }
+        let rate = (context - prompt.len()) as f64 / t0.elapsed().as_secs_f64();
+        if run > 0 {
+            rates.push(rate); // (run 0 warms up: the cache's allocation)
+        }
+    }
+    Ok(Some(median(&rates)))
 }
 
 /// `irc bench SPEC --worker KIND`: one process's measurement, as one JSON
@@ -165,29 +200,17 @@ pub fn worker(
                 rss_kb: peak_rss_kb(),
             })?
         }
+        "decode" => serde_json::to_value(DecodeRun {
+            decode_tokens_per_s: decode_rate(&mut s, spec, &d.tokens, steps)?,
+            decode_rss_kb: peak_rss_kb(),
+        })?,
         "infer" => {
-            let context = spec.model.context;
-            let decode_tokens_per_s = if context >= 2 {
-                let prompt = &d.tokens[..PREFILL_CHUNK.min(context - 1)];
-                let mut rates = vec![];
-                for run in 0..=steps {
-                    s.prefill(prompt)?;
-                    let t0 = Instant::now();
-                    let mut tok = prompt[prompt.len() - 1];
-                    for _ in prompt.len()..context {
-                        let logits = s.decode(tok)?;
-                        tok = argmax(&logits);
-                    }
-                    let rate = (context - prompt.len()) as f64 / t0.elapsed().as_secs_f64();
-                    if run > 0 {
-                        rates.push(rate); // (run 0 warms up: the cache's allocation)
-                    }
-                }
-                Some(median(&rates))
-            } else {
-                None
-            };
+            let decode_tokens_per_s = decode_rate(&mut s, spec, &d.tokens, steps)?;
             let decode_rss_kb = peak_rss_kb();
+            if !spec.build.weights.is_f32() {
+                // Packing gave the f32 copies back; the forward reads them.
+                s = session(spec, dir, threads)?;
+            }
             s.forward(&d.tokens, b, t)?;
             let mut times = vec![];
             for _ in 0..steps {
@@ -204,7 +227,7 @@ pub fn worker(
         }
         other => {
             return Err(Error::new(format!(
-                "--worker: unknown kind `{other}`; expected train or infer"
+                "--worker: unknown kind `{other}`; expected train, infer or decode"
             )))
         }
     };
@@ -216,20 +239,25 @@ fn argmax(v: &[f32]) -> i32 {
     (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b }) as i32
 }
 
-/// Run a worker process of `exe` (this irc) and read its line.
+/// Run a worker process of `exe` (this irc) and read its line; `weights`
+/// overrides the spec's `[build].weights` (a packed build of it in `dir`).
+#[allow(clippy::too_many_arguments)]
 pub fn run_worker<T: for<'de> Deserialize<'de>>(
     exe: &Path,
     kind: &str,
     spec: &Path,
+    weights: Option<WeightFormat>,
     dir: &Path,
     data: &Path,
     threads: usize,
     steps: usize,
 ) -> Result<T> {
-    let out = Command::new(exe)
-        .arg("bench")
-        .arg(spec)
-        .args(["--worker", kind])
+    let mut cmd = Command::new(exe);
+    cmd.arg("bench").arg(spec).args(["--worker", kind]);
+    if let Some(w) = weights {
+        cmd.args(["--weights", w.name()]);
+    }
+    let out = cmd
         .arg("--build-dir")
         .arg(dir)
         .arg("--data")

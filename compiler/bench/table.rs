@@ -128,7 +128,7 @@ impl Report {
     fn infer_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
-            "\n== forward and decode (irc)\n{:<12} {:>3}  {:<24} {:>9}  {:<26} {:>14} {:>14}",
+            "\n== forward and decode (irc)\n{:<16} {:>3}  {:<24} {:>9}  {:<26} {:>14} {:>14}",
             "model",
             "thr",
             "forward ms",
@@ -144,20 +144,35 @@ impl Report {
             } else {
                 format!("{} {}", m.name, m.weights)
             };
+            let decode = |s: &Option<Stats>| s.as_ref().map_or("-".into(), |s| spread(s, 0));
             for r in &m.rows {
                 let _ = writeln!(
                     o,
-                    "{:<12} {:>3}  {:<24} {:>9.0}  {:<26} {:>14.0} {:>14.0}",
+                    "{:<16} {:>3}  {:<24} {:>9.0}  {:<26} {:>14.0} {:>14.0}",
                     label,
                     r.threads,
                     spread(&r.forward_ms, 2),
                     r.forward_tokens_per_s,
-                    r.decode_tokens_per_s
-                        .as_ref()
-                        .map_or("-".into(), |s| spread(s, 0)),
+                    decode(&r.decode_tokens_per_s),
                     r.decode_rss_mb,
                     r.infer_rss_mb
                 );
+            }
+            // The same spec built with its generation's weights in the other formats.
+            for p in &m.packed {
+                for r in &p.rows {
+                    let _ = writeln!(
+                        o,
+                        "{:<16} {:>3}  {:<24} {:>9}  {:<26} {:>14.0} {:>14}",
+                        format!("{} {}", m.name, p.weights),
+                        r.threads,
+                        "-",
+                        "-",
+                        decode(&r.decode_tokens_per_s),
+                        r.decode_rss_mb,
+                        "-"
+                    );
+                }
             }
         }
     }

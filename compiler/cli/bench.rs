@@ -3,7 +3,7 @@
 use crate::bench::{self, Options, DEFAULT_SPECS};
 use crate::error::{Error, Result};
 use crate::spec::range::{self, flag};
-use crate::spec::Spec;
+use crate::spec::{Spec, WeightFormat};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -37,6 +37,10 @@ pub struct BenchArgs {
     build_dir: Option<PathBuf>,
     #[arg(long, hide = true)]
     data: Option<PathBuf>,
+    /// The worker's `[build].weights` instead of the spec's (a packed
+    /// build of it).
+    #[arg(long, hide = true, value_parser = WeightFormat::from_name)]
+    weights: Option<WeightFormat>,
 }
 
 fn cores() -> usize {
@@ -64,7 +68,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let [t] = threads.as_slice() else {
             return Err(Error::new("--worker: expected one thread count"));
         };
-        let spec = Spec::load(spec)?;
+        let mut spec = Spec::load(spec)?;
+        if let Some(w) = a.weights {
+            spec.build.weights = w;
+        }
         let (dir, data) = (a.build_dir.expect("required"), a.data.expect("required"));
         return bench::worker(kind, &spec, &dir, &data, *t, a.steps);
     }

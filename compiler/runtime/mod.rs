@@ -432,6 +432,15 @@ impl Session {
         Ok(())
     }
 
+    /// Load the parameters from a safetensors file straight into the
+    /// context, a chunk at a time ([`weights::load_into`]: the checks of
+    /// [`Weights::load_for`]), so the process never holds the file or a
+    /// second copy of the weights. Errors name the file.
+    pub fn load_weights_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let table = self.lib.param_table.clone();
+        weights::load_into(path, &table, self.params_mut())
+    }
+
     /// Read the parameters back out.
     pub fn weights(&self) -> Weights {
         self.named(self.params())

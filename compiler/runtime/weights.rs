@@ -6,8 +6,9 @@ use crate::error::{At, Error, Result};
 use crate::ir::Tensor;
 use crate::quant::f16_to_f32;
 use crate::spec::{Family, ModelSpec};
-use crate::util::{atomic_write, sha256_hex, sha256_hex_of, Rng};
+use crate::util::{atomic_write, hex_digest, sha256_hex, Rng};
 use safetensors::tensor::{Dtype, TensorView};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,6 +22,18 @@ const ZEROS: &str = "00000000000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Weights {
     pub tensors: BTreeMap<String, Tensor<f32>>,
+}
+
+/// A NaN or an infinity in a weight turns every logit into NaN without a
+/// word: refuse it at load, naming the tensor and the first bad value.
+fn check_finite(name: &str, data: &[f32]) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::new(format!(
+            "tensor `{name}`: value {} at index {i} is not finite; expected finite weights",
+            data[i]
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Tensors a checkpoint may carry that are not parameters: Hugging Face
@@ -77,16 +90,9 @@ impl Weights {
         Ok(w)
     }
 
-    /// A NaN or an infinity in a weight turns every logit into NaN without
-    /// a word: refuse it at load, naming the tensor and the first bad value.
     fn check_finite(&self) -> Result<()> {
         for (name, t) in &self.tensors {
-            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-                return Err(Error::new(format!(
-                    "tensor `{name}`: value {} at index {i} is not finite; expected finite weights",
-                    t.data[i]
-                )));
-            }
+            check_finite(name, &t.data)?;
         }
         Ok(())
     }
@@ -262,6 +268,19 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// the file.
 pub fn read_safetensors(path: &Path, table: Option<&[ParamEntry]>) -> Result<Vec<u8>> {
     use std::io::Read;
+    let (mut f, len, _) = open_checked(path, table)?;
+    crate::limits::fits_in_memory(len.saturating_mul(2), "reading these weights")
+        .map_err(|m| Error::new(format!("{}: {m}", path.display())))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Seek::rewind(&mut f).at(path.display())?;
+    f.take(len).read_to_end(&mut bytes).at(path.display())?;
+    Ok(bytes)
+}
+
+/// A safetensors file opened and its header read and checked (see
+/// [`read_safetensors`]), its tensors not read: the file, its length and
+/// the header. Errors name the file.
+fn open_checked(path: &Path, table: Option<&[ParamEntry]>) -> Result<(std::fs::File, u64, Header)> {
     // Before the open: opening a FIFO blocks, and a device never ends.
     if crate::util::user_path(path)? == crate::util::PathKind::Folder {
         return Err(Error::new(format!(
@@ -273,24 +292,26 @@ pub fn read_safetensors(path: &Path, table: Option<&[ParamEntry]>) -> Result<Vec
     let len = f.metadata().at(path.display())?.len();
     let header = read_header(&mut f, len).map_err(|e| e.context(path.display()))?;
     if let Some(table) = table {
-        let tensors = header.tensors();
+        let tensors = header.meta.tensors();
         let shapes = tensors
             .iter()
             .map(|(n, t)| (n.as_str(), t.shape.as_slice()))
             .collect();
         check_shapes(&shapes, table).map_err(|e| e.context(path.display()))?;
     }
-    crate::limits::fits_in_memory(len.saturating_mul(2), "reading these weights")
-        .map_err(|m| Error::new(format!("{}: {m}", path.display())))?;
-    let mut bytes = Vec::with_capacity(len as usize);
-    std::io::Seek::rewind(&mut f).at(path.display())?;
-    f.take(len).read_to_end(&mut bytes).at(path.display())?;
-    Ok(bytes)
+    Ok((f, len, header))
+}
+
+/// A safetensors file's first bytes (the 8-byte length and the JSON) and
+/// what they say.
+struct Header {
+    bytes: Vec<u8>,
+    meta: safetensors::tensor::Metadata,
 }
 
 /// The header of a safetensors file of `len` bytes, read and validated
 /// (offsets in order, each tensor's bytes its shape's) without its tensors.
-fn read_header(f: &mut std::fs::File, len: u64) -> Result<safetensors::tensor::Metadata> {
+fn read_header(f: &mut std::fs::File, len: u64) -> Result<Header> {
     use std::io::Read;
     let bad = |m: String| Error::new(format!("not a valid safetensors file: {m}"));
     let mut n = [0u8; 8];
@@ -306,10 +327,12 @@ fn read_header(f: &mut std::fs::File, len: u64) -> Result<safetensors::tensor::M
             len - 8
         )));
     }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|e| bad(e.to_string()))?;
+    let mut bytes = vec![0u8; 8 + n as usize];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    f.read_exact(&mut bytes[8..])
+        .map_err(|e| bad(e.to_string()))?;
     let meta: safetensors::tensor::Metadata =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+        serde_json::from_slice(&bytes[8..]).map_err(|e| bad(format!("header: {e}")))?;
     let data = meta.data_len() as u64;
     if 8 + n + data != len {
         return Err(bad(format!(
@@ -317,7 +340,7 @@ fn read_header(f: &mut std::fs::File, len: u64) -> Result<safetensors::tensor::M
             len - 8 - n
         )));
     }
-    Ok(meta)
+    Ok(Header { bytes, meta })
 }
 
 /// Where the 64 hex digits of `"irc.sha256":"<value>"` sit in the header:
@@ -342,6 +365,17 @@ fn checksum_at(bytes: &[u8], value: &str) -> Option<usize> {
 
 /// The file's checksum is `want` (see [`META_SHA256`]).
 fn verify_checksum(bytes: &[u8], want: &str) -> Result<()> {
+    verify_checksum_with(bytes, want, |_| Ok(()))
+}
+
+/// [`verify_checksum`] of a file whose first bytes (its header at least)
+/// are `head`; `rest` feeds the hasher the bytes after them.
+fn verify_checksum_with(
+    head: &[u8],
+    want: &str,
+    rest: impl FnOnce(&mut Sha256) -> Result<()>,
+) -> Result<()> {
+    let bytes = head;
     if want.len() != 64 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::new(format!(
             "`{META_SHA256}` is not a SHA-256 in hex: {want:?}"
@@ -352,7 +386,12 @@ fn verify_checksum(bytes: &[u8], want: &str) -> Result<()> {
             "`{META_SHA256}` is not written as irc writes it (was the file rewritten by another tool?)"
         ))
     })?;
-    let got = sha256_hex_of(&[&bytes[..at], ZEROS.as_bytes(), &bytes[at + 64..]]);
+    let mut h = Sha256::new();
+    for part in [&bytes[..at], ZEROS.as_bytes(), &bytes[at + 64..]] {
+        h.update(part);
+    }
+    rest(&mut h)?;
+    let got = hex_digest(h);
     if !got.eq_ignore_ascii_case(want) {
         return Err(Error::new(format!(
             "checksum mismatch: the file's SHA-256 is {got} but its `{META_SHA256}` says {want} (the file is damaged)"
@@ -362,26 +401,85 @@ fn verify_checksum(bytes: &[u8], want: &str) -> Result<()> {
 }
 
 fn to_f32(v: &TensorView) -> std::result::Result<Vec<f32>, String> {
-    let b = v.data();
-    Ok(match v.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        Dtype::F64 => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-            .collect(),
-        Dtype::BF16 => b
-            .chunks_exact(2)
-            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-            .collect(),
-        Dtype::F16 => b
-            .chunks_exact(2)
-            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        other => return Err(format!("dtype {other:?} is not a float type")),
-    })
+    let size = float_bytes(v.dtype())?;
+    let mut out = vec![0f32; v.data().len() / size];
+    decode_f32(v.dtype(), v.data(), &mut out);
+    Ok(out)
+}
+
+/// Bytes of one value of a float dtype irc reads as f32.
+fn float_bytes(d: Dtype) -> std::result::Result<usize, String> {
+    match d {
+        Dtype::F32 => Ok(4),
+        Dtype::F64 => Ok(8),
+        Dtype::BF16 | Dtype::F16 => Ok(2),
+        other => Err(format!("dtype {other:?} is not a float type")),
+    }
+}
+
+/// Little-endian values of dtype `d` (one of [`float_bytes`]'s) as f32, one
+/// per slot of `out`.
+fn decode_f32(d: Dtype, b: &[u8], out: &mut [f32]) {
+    let size = float_bytes(d).expect("a float dtype");
+    for (o, c) in out.iter_mut().zip(b.chunks_exact(size)) {
+        *o = match d {
+            Dtype::F32 => f32::from_le_bytes(c.try_into().unwrap()),
+            Dtype::F64 => f64::from_le_bytes(c.try_into().unwrap()) as f32,
+            Dtype::BF16 => f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16),
+            _ => f16_to_f32(u16::from_le_bytes([c[0], c[1]])),
+        };
+    }
+}
+
+/// Bytes read at a time by [`load_into`] (a multiple of every dtype's size).
+const CHUNK: usize = 1 << 16;
+
+/// Read the parameters of `table` from the safetensors file at `path`
+/// straight into `region` (laid out as `table` says), a chunk at a time, so
+/// the process never holds the file: the checks of [`Weights::load_for`],
+/// irc's checksum when the file has one (hashed as it streams past), every
+/// value finite, F16/BF16/F64 converted. Tensors that are not parameters
+/// (AdamW moments, Hugging Face buffers) are not read. On an error the
+/// region may be partly written. Errors name the file.
+pub fn load_into(path: &Path, table: &[ParamEntry], region: &mut [f32]) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut f, _, header) = open_checked(path, Some(table))?;
+    let mut buf = vec![0u8; CHUNK];
+    let read = |f: &mut std::fs::File, b: &mut [u8]| f.read_exact(b).at(path.display());
+    if let Some(want) = header
+        .meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(META_SHA256))
+    {
+        verify_checksum_with(&header.bytes, want, |h| loop {
+            let k = f.read(&mut buf).at(path.display())?;
+            if k == 0 {
+                return Ok(());
+            }
+            h.update(&buf[..k]);
+        })
+        .map_err(|e| e.context(path.display()))?;
+    }
+    let data_at = header.bytes.len() as u64;
+    for p in table {
+        let info = header
+            .meta
+            .info(&p.name)
+            .expect("open_checked checked every name");
+        let size = float_bytes(info.dtype)
+            .map_err(|e| Error::new(format!("{}: tensor `{}`: {e}", path.display(), p.name)))?;
+        f.seek(SeekFrom::Start(data_at + info.data_offsets.0 as u64))
+            .at(path.display())?;
+        let out = &mut region[p.offset..p.offset + p.numel];
+        for part in out.chunks_mut(CHUNK / size) {
+            let b = &mut buf[..part.len() * size];
+            read(&mut f, b)?;
+            decode_f32(info.dtype, b, part);
+        }
+        check_finite(&p.name, out).map_err(|e| e.context(path.display()))?;
+    }
+    Ok(())
 }
 
 /// Read ids (one or more integers a row, whitespace or comma separated).

@@ -1,7 +1,8 @@
 /* Tests of runtime-c/irc_safetensors.h: hand-built valid and malformed files,
  * every truncation and many byte flips of a valid file (run under the
  * sanitizers by tests/hosts.rs when the compiler has them), the parameter
- * loader, and any files named on the command line (listed, one tensor a
+ * loader from memory and from a file (it writes st_test.safetensors in the
+ * current folder), and any files named on the command line (listed, one tensor a
  * line, for tests/hosts.rs to compare with the Rust safetensors crate). */
 #include "irc_safetensors.h"
 
@@ -213,14 +214,20 @@ static void mutations(void)
     CHECK(parsed > 0, "no mutation parsed (the unchanged bytes should)");
 }
 
+/* The parameter loader's file: b (2) at floats 6..8 of data, a (2 x 3) at 0..6, a tied head at 8..10. */
+static size_t params_file(unsigned char *buf, const float *data)
+{
+    return make(buf, "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]},"
+                     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                     "\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]}}",
+                data, 40);
+}
+
 static void load_params(void)
 {
     float data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     unsigned char buf[1024];
-    size_t len = make(buf, "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]},"
-                           "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-                           "\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]}}",
-                      data, 40);
+    size_t len = params_file(buf, data);
     irc_st st;
     char err[1024] = "";
     if (irc_st_open_mem(&st, buf, len, err, sizeof err)) {
@@ -253,6 +260,52 @@ static void load_params(void)
           "missing file: %s", err);
 }
 
+/* Write n bytes to `path`. */
+static void put(const char *path, const unsigned char *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(p, 1, n, f) == n && fclose(f) == 0, "cannot write %s", path);
+}
+
+/* The same file read from disk (the tensors straight into place, never the whole file): the same
+ * parameters as from memory; every strict prefix refused, naming the file; a file cut short after
+ * it was opened fails the read instead of copying garbage. Run in a scratch folder. */
+static void from_file(void)
+{
+    float data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    unsigned char buf[1024];
+    size_t len = params_file(buf, data);
+    const char *path = "st_test.safetensors";
+    put(path, buf, len);
+    irc_st st;
+    char err[1024] = "";
+    irc_param_info ok[2] = {{"a", 2, {2, 3, 0, 0}, 2, 6}, {"b", 1, {2, 0, 0, 0}, 0, 2}};
+    float region[8] = {0};
+    int rc = irc_st_open_file(&st, path, err, sizeof err);
+    CHECK(rc == 0 && st.count == 3 && st.data == NULL && irc_st_find(&st, "a")->data == NULL, "open_file: %s", err);
+    if (rc)
+        return;
+    CHECK(irc_st_load_params(&st, ok, 2, region, err, sizeof err) == 0, "load_params from a file: %s", err);
+    CHECK(region[0] == 7 && region[1] == 8 && region[2] == 1 && region[7] == 6, "load_params from a file copied wrong");
+    float head[2] = {0};
+    CHECK(irc_st_read(&st, irc_st_find(&st, "lm_head.weight"), head, err, sizeof err) == 0 && head[0] == 9 &&
+              head[1] == 10, "read of the last tensor: %s", err);
+    /* Cut short under the open reader: the tensors past the end cannot be read. */
+    put(path, buf, len - 12);
+    memset(region, 0, sizeof region);
+    CHECK(irc_st_load_params(&st, ok, 2, region, err, sizeof err) != 0 && strstr(err, "tensor `b`: cannot read its 8 bytes"),
+          "a file cut short after opening: %s", err);
+    irc_st_close(&st);
+    for (size_t n = 0; n < len; n++) {
+        put(path, buf, n);
+        rc = irc_st_open_file(&st, path, err, sizeof err);
+        CHECK(rc != 0 && strncmp(err, path, strlen(path)) == 0, "file prefix of %zu bytes: %s", n, rc ? err : "accepted");
+        if (rc == 0)
+            irc_st_close(&st);
+    }
+    remove(path);
+}
+
 /* FNV-1a of a tensor's bytes, for comparison with the Rust reader. */
 static uint64_t fnv(const unsigned char *p, size_t n)
 {
@@ -268,6 +321,7 @@ int main(int argc, char **argv)
     malformed();
     mutations();
     load_params();
+    from_file();
     for (int a = 1; a < argc; a++) {
         irc_st st;
         char err[512];
@@ -280,7 +334,10 @@ int main(int argc, char **argv)
             printf("tensor %s %s [", t->name, t->dtype);
             for (int d = 0; d < t->ndim; d++)
                 printf(d ? ",%lld" : "%lld", (long long)t->shape[d]);
-            printf("] %zu %016llx\n", t->nbytes, (unsigned long long)fnv(t->data, t->nbytes));
+            unsigned char *bytes = malloc(t->nbytes ? t->nbytes : 1);
+            CHECK(bytes && irc_st_read(&st, t, bytes, err, sizeof err) == 0, "%s: %s", argv[a], err);
+            printf("] %zu %016llx\n", t->nbytes, (unsigned long long)(bytes ? fnv(bytes, t->nbytes) : 0));
+            free(bytes);
         }
         irc_st_close(&st);
     }
