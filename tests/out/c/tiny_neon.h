@@ -81,8 +81,10 @@ const irc_param_info *irc_snap_neon_param_info(int i);
 float *irc_snap_neon_params(irc_snap_neon *m);
 
 /* Fill the parameters from a safetensors file (or its bytes in memory) under
- * the Hugging Face names: each parameter F32 with the table's shape. On failure
- * nothing changes and last_error lists what is missing, mistyped or unexpected. */
+ * the Hugging Face names: each parameter F32 with the table's shape. A file is
+ * read a tensor at a time straight into the parameters, never held whole. On
+ * failure nothing changes (but for a file cut short while it is read) and
+ * last_error lists what is missing, mistyped or unexpected. */
 int irc_snap_neon_load_weights(irc_snap_neon *m, const char *path);
 int irc_snap_neon_load_weights_mem(irc_snap_neon *m, const void *bytes, size_t len);
 
