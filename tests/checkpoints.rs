@@ -218,3 +218,74 @@ fn stale_temporaries_are_removed_at_the_start_of_training() {
     assert!(run.join("notes.txt").exists());
     assert_eq!(tiny_train::losses(&run).len(), 3);
 }
+
+/// The optimizer tensors of a checkpoint are AdamW's moments of each
+/// parameter, at the parameter's own place in the moment regions (whose
+/// stride is the padded `NUM_PARAMS`, not the last parameter's end): after
+/// one step from zero moments, m = (1 - β1)·g and v = (1 - β2)·g².
+#[test]
+fn checkpoint_moments_are_each_parameters_own() {
+    let spec = irc::spec::Spec::parse(
+        Path::new("t.toml"),
+        "[model]\nname='ck'\nfamily='gpt2'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=3\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n",
+    )
+    .unwrap();
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let (tokens, targets) = common::data(&spec, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let built = common::build(&spec, irc::spec::Target::Native, dir.path());
+    let mut s = built.session(1).unwrap();
+    s.load_weights(&built.init_weights(3)).unwrap();
+    let table = s.library().param_table.clone();
+    let last = table.iter().map(|p| p.offset + p.numel).max().unwrap();
+    assert!(
+        built.compiled.memory.param_floats > last,
+        "this model's region has no padding after its last parameter, so it cannot tell the strides apart"
+    );
+    s.zero_grads();
+    s.backward(&tokens, &targets, b, t).unwrap();
+    let grads = s.grads().unwrap().to_vec();
+    let (beta1, beta2) = (0.9f32, 0.95f32);
+    s.adamw_step(&irc::runtime::AdamwConfig {
+        lr: 1e-3,
+        beta1,
+        beta2,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        grad_scale: 1.0,
+        clip: 0.0,
+        step: 1,
+    })
+    .unwrap();
+    let batcher: irc::data::prep::BatcherState =
+        serde_json::from_str(r#"{"epoch":0,"cursor":1,"micro_batches":1,"epoch_rng":[1,2,3,4]}"#)
+            .unwrap();
+    let path = dir.path().join("ck.safetensors");
+    checkpoint::save(&mut s, &spec, 1, &batcher, &path).unwrap();
+    let c = checkpoint::read(&path, &table).unwrap();
+    for p in &table {
+        let g = &grads[p.offset..p.offset + p.numel];
+        let m = &c
+            .weights
+            .get(&format!("optimizer.m.{}", p.name))
+            .unwrap()
+            .data;
+        let v = &c
+            .weights
+            .get(&format!("optimizer.v.{}", p.name))
+            .unwrap()
+            .data;
+        for i in 0..p.numel {
+            let (want_m, want_v) = ((1.0 - beta1) * g[i], (1.0 - beta2) * g[i] * g[i]);
+            assert!(
+                (m[i] - want_m).abs() <= 1e-5 * want_m.abs() + 1e-30
+                    && (v[i] - want_v).abs() <= 1e-5 * want_v.abs() + 1e-30,
+                "{}[{i}]: m {} v {} but the gradient {} gives m {want_m} v {want_v}",
+                p.name,
+                m[i],
+                v[i],
+                g[i]
+            );
+        }
+    }
+}

@@ -33,7 +33,7 @@ mod embedded {
 pub use embedded::{RUNTIME_C, TEMPLATES};
 
 /// Version of the emitted C ABI; bump on any incompatible change.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Most threads a context accepts (a setting's range, so the spec owns it).
 pub use crate::spec::range::MAX_THREADS;

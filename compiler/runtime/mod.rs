@@ -188,11 +188,8 @@ impl Library {
             let context: unsafe extern "C" fn() -> c_int = syms.get("context")?;
             let context = context().max(0) as usize;
             let profiler = syms.profiler()?;
-            let num_params = param_table
-                .iter()
-                .map(|p| p.offset + p.numel)
-                .max()
-                .unwrap_or(0);
+            let num_params: unsafe extern "C" fn() -> usize = syms.get("num_params")?;
+            let num_params = num_params();
             Ok(Arc::new(Library {
                 create: syms.get("create")?,
                 destroy: syms.get("destroy")?,

@@ -1759,10 +1759,11 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 3u; }
+IRC_EXPORT unsigned irc_snap_gpt2_abi_version(void) { return 4u; }
 IRC_EXPORT const char *irc_snap_gpt2_spec_hash(void) { return "9dc7668b7711df1e"; }
 IRC_EXPORT const char *irc_snap_gpt2_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_gpt2_param_count(void) { return 28; }
+IRC_EXPORT size_t irc_snap_gpt2_num_params(void) { return IRC_SNAP_GPT2_NUM_PARAMS; }
 IRC_EXPORT const irc_param_info *irc_snap_gpt2_param_info(int i)
 {
     return i >= 0 && i < 28 ? &PARAMS[i] : NULL;

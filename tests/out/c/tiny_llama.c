@@ -1966,10 +1966,11 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 3u; }
+IRC_EXPORT unsigned irc_snap_llama_abi_version(void) { return 4u; }
 IRC_EXPORT const char *irc_snap_llama_spec_hash(void) { return "cae59c39e8efbd6e"; }
 IRC_EXPORT const char *irc_snap_llama_target(void) { return "avx2"; }
 IRC_EXPORT int irc_snap_llama_param_count(void) { return 21; }
+IRC_EXPORT size_t irc_snap_llama_num_params(void) { return IRC_SNAP_LLAMA_NUM_PARAMS; }
 IRC_EXPORT const irc_param_info *irc_snap_llama_param_info(int i)
 {
     return i >= 0 && i < 21 ? &PARAMS[i] : NULL;

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define IRC_SNAP_LLAMA_ABI_VERSION 3
+#define IRC_SNAP_LLAMA_ABI_VERSION 4
 #define IRC_SNAP_LLAMA_SPEC_HASH "cae59c39e8efbd6e"
 #define IRC_SNAP_LLAMA_MAX_BATCH 2
 #define IRC_SNAP_LLAMA_MAX_SEQ 7
@@ -75,6 +75,9 @@ int irc_snap_llama_set_threads(irc_snap_llama *m, int threads);
 
 /* The parameter table (count, then entry i in 0..count). */
 int irc_snap_llama_param_count(void);
+/* IRC_SNAP_LLAMA_NUM_PARAMS: the floats of the parameter region, its padding
+ * included (the stride of the gradient and AdamW regions). */
+size_t irc_snap_llama_num_params(void);
 const irc_param_info *irc_snap_llama_param_info(int i);
 /* The parameter region (IRC_SNAP_LLAMA_NUM_PARAMS floats), laid out as the table says.
  * The caller may write to it, so it empties the key/value cache. */

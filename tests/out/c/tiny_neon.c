@@ -1546,10 +1546,11 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_neon_abi_version(void) { return 3u; }
+IRC_EXPORT unsigned irc_snap_neon_abi_version(void) { return 4u; }
 IRC_EXPORT const char *irc_snap_neon_spec_hash(void) { return "afe1380b757a3170"; }
 IRC_EXPORT const char *irc_snap_neon_target(void) { return "neon"; }
 IRC_EXPORT int irc_snap_neon_param_count(void) { return 16; }
+IRC_EXPORT size_t irc_snap_neon_num_params(void) { return IRC_SNAP_NEON_NUM_PARAMS; }
 IRC_EXPORT const irc_param_info *irc_snap_neon_param_info(int i)
 {
     return i >= 0 && i < 16 ? &PARAMS[i] : NULL;

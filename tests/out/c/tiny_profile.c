@@ -1595,10 +1595,11 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_profile_abi_version(void) { return 3u; }
+IRC_EXPORT unsigned irc_snap_profile_abi_version(void) { return 4u; }
 IRC_EXPORT const char *irc_snap_profile_spec_hash(void) { return "e6efbbc9a82f76c4"; }
 IRC_EXPORT const char *irc_snap_profile_target(void) { return "avx512"; }
 IRC_EXPORT int irc_snap_profile_param_count(void) { return 12; }
+IRC_EXPORT size_t irc_snap_profile_num_params(void) { return IRC_SNAP_PROFILE_NUM_PARAMS; }
 IRC_EXPORT const irc_param_info *irc_snap_profile_param_info(int i)
 {
     return i >= 0 && i < 12 ? &PARAMS[i] : NULL;

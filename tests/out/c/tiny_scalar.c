@@ -1737,10 +1737,11 @@ static void run_decode(irc_ctx *ctx)
 /* ---------------------------------------------------------------------------
  * ABI
  */
-IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 3u; }
+IRC_EXPORT unsigned irc_snap_scalar_abi_version(void) { return 4u; }
 IRC_EXPORT const char *irc_snap_scalar_spec_hash(void) { return "777f558a830c4c65"; }
 IRC_EXPORT const char *irc_snap_scalar_target(void) { return "scalar"; }
 IRC_EXPORT int irc_snap_scalar_param_count(void) { return 12; }
+IRC_EXPORT size_t irc_snap_scalar_num_params(void) { return IRC_SNAP_SCALAR_NUM_PARAMS; }
 IRC_EXPORT const irc_param_info *irc_snap_scalar_param_info(int i)
 {
     return i >= 0 && i < 12 ? &PARAMS[i] : NULL;

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define IRC_SNAP_SCALAR_ABI_VERSION 3
+#define IRC_SNAP_SCALAR_ABI_VERSION 4
 #define IRC_SNAP_SCALAR_SPEC_HASH "777f558a830c4c65"
 #define IRC_SNAP_SCALAR_MAX_BATCH 1
 #define IRC_SNAP_SCALAR_MAX_SEQ 5
@@ -75,6 +75,9 @@ int irc_snap_scalar_set_threads(irc_snap_scalar *m, int threads);
 
 /* The parameter table (count, then entry i in 0..count). */
 int irc_snap_scalar_param_count(void);
+/* IRC_SNAP_SCALAR_NUM_PARAMS: the floats of the parameter region, its padding
+ * included (the stride of the gradient and AdamW regions). */
+size_t irc_snap_scalar_num_params(void);
 const irc_param_info *irc_snap_scalar_param_info(int i);
 /* The parameter region (IRC_SNAP_SCALAR_NUM_PARAMS floats), laid out as the table says.
  * The caller may write to it, so it empties the key/value cache. */
