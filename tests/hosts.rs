@@ -493,3 +493,34 @@ int main(void) {
         3 * params
     );
 }
+
+/// benches/c/gemm_bench.c (`bash benches/gemm.sh`, outside `irc bench`)
+/// compiles without a warning on every SIMD path this host runs, so a
+/// change to the runtime headers it calls cannot leave it broken.
+#[test]
+fn bench_programs_compile() {
+    let root = root();
+    for (name, flags) in host_c_targets() {
+        let file = "benches/c/gemm_bench.c";
+        let mut args = os(&STRICT);
+        args.extend(os(flags));
+        args.extend(os(&[
+            "-fsyntax-only",
+            "-fopenmp",
+            "-DIRC_L1D_BYTES=32768",
+            "-DIRC_L2_BYTES=524288",
+            "-DIRC_L3_BYTES_PER_CORE=4194304",
+            "-D",
+        ]));
+        args.push(format!("IRC_TARGET_{name}").into());
+        args.push("-I".into());
+        args.push(root.join("runtime-c").into());
+        args.push(root.join(file).into());
+        let o = Command::new(cc()).args(&args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{file} ({name}) does not compile:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -162,7 +162,7 @@ static void time_side_by_side(const irc_gemm_args *g, int nfn, gemm_fn const *fn
     }
 }
 
-static void gemm_packed(const irc_gemm_args *g) { irc__gemm_packed(g); }
+static void gemm_packed(const irc_gemm_args *g) { irc__gemm_packed(g, &irc__f32); }
 static void gemm_small(const irc_gemm_args *g) { irc__gemm_small(g, irc__small_threads(g)); }
 static void gemm_small_1t(const irc_gemm_args *g) { irc__gemm_small(g, 1); }
 static void gemm_small_2t(const irc_gemm_args *g) { irc__gemm_small(g, 2); }
