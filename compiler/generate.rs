@@ -49,14 +49,7 @@ pub fn open_run_with(
     weights: Option<WeightFormat>,
 ) -> Result<RunModel> {
     let dir = RunDir::new(run);
-    let spec_path = dir.spec();
-    if !spec_path.exists() {
-        return Err(Error::new(format!(
-            "{}: not a run directory (no build/spec.toml); give the folder `irc train` wrote",
-            run.display()
-        )));
-    }
-    let mut spec = Spec::load(&spec_path)?;
+    let mut spec = run_spec(run)?;
     if let Some(w) = weights {
         spec.build.weights = w;
     }
@@ -188,6 +181,18 @@ pub fn generation_build(spec: &Spec, dir: &Path) -> Result<Built> {
     spec.build.batch = 1;
     spec.build.seq_len = model::PREFILL_CHUNK.min(spec.model.context);
     model::build(&spec, dir)
+}
+
+/// The spec a run was trained with (`RUN/build/spec.toml`).
+pub fn run_spec(run: &Path) -> Result<Spec> {
+    let spec_path = RunDir::new(run).spec();
+    if !spec_path.exists() {
+        return Err(Error::new(format!(
+            "{}: not a run directory (no build/spec.toml); give the folder `irc train` wrote",
+            run.display()
+        )));
+    }
+    Spec::load(&spec_path)
 }
 
 /// Held-out rows of a run (`RUN/data/val.jsonl`), prompts first.

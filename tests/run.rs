@@ -181,6 +181,29 @@ fn quick_run_learns_and_reruns_only_what_changed() {
     let svgs: Vec<&str> = drawn.iter().map(|t| &t[prompt_len..]).collect();
     let want = &drawn[irc::eval::visual::consensus(&svgs)];
     assert_eq!(&gen("4", 7), want);
+    // Sampling flags left out are the run's own [generate]: temperature
+    // 0.7, top-k 40, seed 1, one candidate.
+    let o = irc(&["generate", "run-quick", "--prompt", "[red][circle]"], dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let spec_default = String::from_utf8(o.stdout).unwrap();
+    let o = irc(
+        &[
+            "generate",
+            "run-quick",
+            "--prompt",
+            "[red][circle]",
+            "--temperature",
+            "0.7",
+            "--top-k",
+            "40",
+            "--seed",
+            "1",
+            "--max-tokens",
+            "128",
+        ],
+        dir,
+    );
+    assert_eq!(spec_default, String::from_utf8(o.stdout).unwrap());
 
     // The untrained model (the weights training starts from) on the same
     // prompts with the same sampling.

@@ -183,6 +183,7 @@ pub(super) fn generate(
     weights: Option<crate::quant::WeightFormat>,
 ) -> Result<()> {
     let mut m = crate::generate::open_run_with(&run, threads, weights)?;
+    let cfg = sampling.over(&m.spec.generate);
     if let Some(p) = m.exemplars.as_ref().and_then(|ex| ex.pick(&prompt)) {
         eprintln!("exemplar: the training drawing of {p} (its tags are the nearest)");
     }
@@ -191,8 +192,11 @@ pub(super) fn generate(
         print!("{prompt}");
         let g = m.generate(
             &prompt,
-            &sampling.config(i as u64),
-            sampling.max_tokens,
+            &crate::sample::SamplingConfig {
+                seed: cfg.seed + i as u64,
+                ..cfg.sampling()
+            },
+            cfg.max_tokens,
             crate::generate::print_stream,
         )?;
         let secs = started.elapsed().as_secs_f64();
@@ -209,16 +213,18 @@ pub(super) fn generate(
 /// `irc eval`.
 pub(super) fn eval(
     run: PathBuf,
-    n: usize,
+    n: Option<usize>,
     sampling: SamplingArgs,
     threads: usize,
     weights: Option<crate::quant::WeightFormat>,
 ) -> Result<()> {
+    let spec = crate::generate::run_spec(&run)?;
+    let cfg = sampling.over(&spec.generate);
     let r = crate::evaluate::eval_run_with(
         &run,
-        n,
-        &sampling.config(0),
-        sampling.max_tokens,
+        n.unwrap_or(spec.eval.samples),
+        &cfg.sampling(),
+        cfg.max_tokens,
         threads,
         weights,
     )?;

@@ -192,9 +192,9 @@ pub enum Cmd {
     /// Validation loss and generations for held-out prompts: RUN/eval.json.
     Eval {
         run: PathBuf,
-        /// Held-out prompts to generate for.
-        #[arg(short, long, default_value_t = 32, value_parser = flag(range::at_least_one::<usize>))]
-        n: usize,
+        /// Held-out prompts to generate for (default: the run's [eval] samples).
+        #[arg(short, long, value_parser = flag(range::at_least_one::<usize>))]
+        n: Option<usize>,
         #[command(flatten)]
         sampling: SamplingArgs,
         #[arg(long, default_value_t = 0, value_parser = flag(range::threads))]
@@ -305,39 +305,43 @@ pub enum Cmd {
     },
 }
 
+/// Sampling flags of `irc generate` and `irc eval`; each one left out is
+/// the run's own `[generate]` setting (its spec as trained).
 #[derive(clap::Args, Clone)]
 pub struct SamplingArgs {
-    /// 0 = greedy.
-    #[arg(long, default_value_t = 0.8, value_parser = flag(range::non_negative))]
-    temperature: f32,
+    /// 0 = greedy (default: the run's [generate] temperature).
+    #[arg(long, value_parser = flag(range::non_negative))]
+    temperature: Option<f32>,
     /// 0 = no top-k cut.
-    #[arg(long, default_value_t = 40, value_parser = flag(range::any::<usize>))]
-    top_k: usize,
+    #[arg(long, value_parser = flag(range::any::<usize>))]
+    top_k: Option<usize>,
     /// Nucleus mass in (0, 1]; 1 = off.
-    #[arg(long, default_value_t = 1.0, value_parser = flag(range::probability))]
-    top_p: f32,
+    #[arg(long, value_parser = flag(range::probability))]
+    top_p: Option<f32>,
     /// > 0; 1 = off.
-    #[arg(long, default_value_t = 1.0, value_parser = flag(range::positive))]
-    repetition_penalty: f32,
-    #[arg(long, default_value_t = 1, value_parser = flag(range::any::<u64>))]
-    seed: u64,
-    #[arg(long, default_value_t = 512, value_parser = flag(range::at_least_one::<usize>))]
-    max_tokens: usize,
+    #[arg(long, value_parser = flag(range::positive))]
+    repetition_penalty: Option<f32>,
+    #[arg(long, value_parser = flag(range::any::<u64>))]
+    seed: Option<u64>,
+    #[arg(long, value_parser = flag(range::at_least_one::<usize>))]
+    max_tokens: Option<usize>,
     /// Samples drawn per prompt; of SVG drawings the one that agrees most
     /// with the others is kept.
-    #[arg(long, default_value_t = 1, value_parser = flag(range::at_least_one::<usize>))]
-    candidates: usize,
+    #[arg(long, value_parser = flag(range::at_least_one::<usize>))]
+    candidates: Option<usize>,
 }
 
 impl SamplingArgs {
-    fn config(&self, offset: u64) -> crate::sample::SamplingConfig {
-        crate::sample::SamplingConfig {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            repetition_penalty: self.repetition_penalty,
-            seed: self.seed + offset,
-            candidates: self.candidates,
+    /// The run's `[generate]` with the flags given put over it.
+    fn over(&self, run: &crate::spec::GenerateConfig) -> crate::spec::GenerateConfig {
+        crate::spec::GenerateConfig {
+            temperature: self.temperature.unwrap_or(run.temperature),
+            top_k: self.top_k.unwrap_or(run.top_k),
+            top_p: self.top_p.unwrap_or(run.top_p),
+            repetition_penalty: self.repetition_penalty.unwrap_or(run.repetition_penalty),
+            seed: self.seed.unwrap_or(run.seed),
+            max_tokens: self.max_tokens.unwrap_or(run.max_tokens),
+            candidates: self.candidates.unwrap_or(run.candidates),
         }
     }
 }
