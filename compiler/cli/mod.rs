@@ -192,7 +192,7 @@ pub enum Cmd {
     /// Validation loss and generations for held-out prompts: RUN/eval.json.
     Eval {
         run: PathBuf,
-        /// Held-out prompts to generate for (default: the run's [eval] samples).
+        /// Held-out prompts to generate for (default: the run's `[eval]` samples).
         #[arg(short, long, value_parser = flag(range::at_least_one::<usize>))]
         n: Option<usize>,
         #[command(flatten)]
@@ -309,7 +309,7 @@ pub enum Cmd {
 /// the run's own `[generate]` setting (its spec as trained).
 #[derive(clap::Args, Clone)]
 pub struct SamplingArgs {
-    /// 0 = greedy (default: the run's [generate] temperature).
+    /// 0 = greedy (default: the run's `[generate]` temperature).
     #[arg(long, value_parser = flag(range::non_negative))]
     temperature: Option<f32>,
     /// 0 = no top-k cut.
