@@ -196,6 +196,94 @@ static void irc__ukernel(int kc, const float *restrict pa, const float *restrict
 
 /* ---- packing ------------------------------------------------------------------------- */
 
+/* Packing A costs one pass over M×K, against N/VW vector FMAs per element: with the small N of
+ * small models (192) a scalar gather was a fifth of the GEMM. So a full MR-row panel of a
+ * row-major A is transposed in registers, 8 (NEON: 4) values of K at a time:
+ * irc__pack_a_rows(s, lda, kc, dst) packs rows s[0..MR) × k in [0, kc rounded down to the
+ * block) and returns how many k it did; the scalar loop takes the rest. */
+#if defined(IRC_TARGET_AVX2) || defined(IRC_TARGET_AVX512)
+/* r[0..8) = the 8×8 transpose of r[0..8) (row i lane k → row k lane i). */
+static inline void irc__transpose8(__m256 r[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Rows s[0..n) (n ≤ 8, the rest zero) at k .. k+8, transposed: r[j] = column k + j. */
+static inline void irc__load8x8(const float *s, ptrdiff_t lda, int n, int k, __m256 r[8])
+{
+    for (int i = 0; i < 8; i++) r[i] = i < n ? _mm256_loadu_ps(s + i * lda + k) : _mm256_setzero_ps();
+    irc__transpose8(r);
+}
+
+static int irc__pack_a_rows(const float *s, ptrdiff_t lda, int kc, float *restrict dst)
+{
+    int k = 0;
+    for (; k + 8 <= kc; k += 8) {
+        __m256 lo[8];
+        irc__load8x8(s, lda, IRC_MR < 8 ? IRC_MR : 8, k, lo);
+#if IRC_MR == 6
+        for (int j = 0; j < 8; j++) {
+            float *d = dst + (ptrdiff_t)(k + j) * IRC_MR;
+            _mm_storeu_ps(d, _mm256_castps256_ps128(lo[j]));
+            _mm_storel_pi((__m64 *)(d + 4), _mm256_extractf128_ps(lo[j], 1));
+        }
+#else /* AVX-512: MR = 12 = rows 0..7 and rows 8..11 */
+        __m256 hi[8];
+        irc__load8x8(s + 8 * lda, lda, IRC_MR - 8, k, hi);
+        for (int j = 0; j < 8; j++) {
+            float *d = dst + (ptrdiff_t)(k + j) * IRC_MR;
+            _mm256_storeu_ps(d, lo[j]);
+            _mm_storeu_ps(d + 8, _mm256_castps256_ps128(hi[j]));
+        }
+#endif
+    }
+    return k;
+}
+#elif defined(IRC_TARGET_NEON)
+static int irc__pack_a_rows(const float *s, ptrdiff_t lda, int kc, float *restrict dst)
+{
+    int k = 0;
+    for (; k + 4 <= kc; k += 4) {
+        for (int q = 0; q < IRC_MR; q += 4) { /* rows q..q+3: a 4×4 transpose */
+            const float *r = s + q * lda + k;
+            const float32x4_t r0 = vld1q_f32(r), r1 = vld1q_f32(r + lda);
+            const float32x4_t r2 = vld1q_f32(r + 2 * lda), r3 = vld1q_f32(r + 3 * lda);
+            const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1));
+            const float64x2_t t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+            const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3));
+            const float64x2_t t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+            float *d = dst + (ptrdiff_t)k * IRC_MR + q;
+            vst1q_f32(d, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)));
+            vst1q_f32(d + IRC_MR, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)));
+            vst1q_f32(d + 2 * IRC_MR, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)));
+            vst1q_f32(d + 3 * IRC_MR, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)));
+        }
+    }
+    return k;
+}
+#else
+static int irc__pack_a_rows(const float *s, ptrdiff_t lda, int kc, float *restrict dst)
+{
+    (void)s, (void)lda, (void)kc, (void)dst;
+    return 0;
+}
+#endif
+
 /* dst[kc][MR] = op(A)[i0 : i0+mr, p0 : p0+kc], rows mr..MR-1 zero. */
 static void irc__pack_a(const irc_gemm_args *g, int i0, int mr, int p0, int kc, float *restrict dst)
 {
@@ -205,16 +293,20 @@ static void irc__pack_a(const irc_gemm_args *g, int i0, int mr, int p0, int kc, 
         for (int k = 0; k < kc; k++) {
             const float *s = A + (ptrdiff_t)(p0 + k) * lda + i0;
             float *d = dst + (ptrdiff_t)k * IRC_MR;
+            if (mr == IRC_MR) { /* a constant-size copy: vector moves */
+                memcpy(d, s, sizeof(float) * IRC_MR);
+                continue;
+            }
             for (int i = 0; i < mr; i++) d[i] = s[i];
             for (int i = mr; i < IRC_MR; i++) d[i] = 0.0f;
         }
     } else {
-        for (int i = 0; i < mr; i++) {
-            const float *s = A + (ptrdiff_t)(i0 + i) * lda + p0;
-            for (int k = 0; k < kc; k++) dst[(ptrdiff_t)k * IRC_MR + i] = s[k];
-        }
+        const float *s = A + (ptrdiff_t)i0 * lda + p0;
+        const int k0 = mr == IRC_MR ? irc__pack_a_rows(s, lda, kc, dst) : 0;
+        for (int i = 0; i < mr; i++)
+            for (int k = k0; k < kc; k++) dst[(ptrdiff_t)k * IRC_MR + i] = s[i * lda + k];
         for (int i = mr; i < IRC_MR; i++)
-            for (int k = 0; k < kc; k++) dst[(ptrdiff_t)k * IRC_MR + i] = 0.0f;
+            for (int k = k0; k < kc; k++) dst[(ptrdiff_t)k * IRC_MR + i] = 0.0f;
     }
 }
 
