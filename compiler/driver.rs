@@ -19,8 +19,21 @@ pub struct Compiled {
     pub memory: MemoryPlan,
 }
 
+/// The backward's recomputed copies of forward values (activations and norm
+/// outputs, see [`autodiff::differentiate`]): the nodes after the loss that
+/// compute a forward op.
+pub fn recomputed(g: &Graph) -> Vec<crate::ir::NodeId> {
+    let Some(loss) = g.output("loss") else {
+        return vec![];
+    };
+    g.ids()
+        .into_iter()
+        .filter(|&n| n > loss && autodiff::is_recomputable_op(&g.node(n).op))
+        .collect()
+}
+
 /// Forward values the backward kernels read: activations kept from the
-/// forward for the backward (irc keeps them all; none are recomputed).
+/// forward for the backward (what the backward recomputes is not among them).
 /// Forward kernels are those that compute a node up to the loss; what they
 /// write on the way for the backward (an attention's log-sum-exp, made by
 /// autodiff and so numbered after the loss) is forward too.
@@ -99,7 +112,13 @@ pub fn compile(spec: &Spec, program: Program) -> Result<Compiled> {
     } else {
         0
     };
-    compile_graph_guarded(graph, program, spec.build.target, guard)
+    compile_graph_guarded(
+        graph,
+        program,
+        spec.build.target,
+        guard,
+        spec.build.recompute,
+    )
 }
 
 /// Every pass after lowering, on any graph with a `tokens` input and
@@ -109,16 +128,18 @@ pub fn compile_graph(
     program: Program,
     target: crate::spec::Target,
 ) -> Result<Compiled> {
-    compile_graph_guarded(graph, program, target, 0)
+    compile_graph_guarded(graph, program, target, 0, true)
 }
 
 /// [`compile_graph`] with `guard` floats of gap after every activation
-/// buffer (see [`crate::memory::plan`]).
+/// buffer (see [`crate::memory::plan`]), and the backward recomputing
+/// activations and norms or not (see [`autodiff::differentiate`]).
 fn compile_graph_guarded(
     mut graph: Graph,
     program: Program,
     target: crate::spec::Target,
     guard: usize,
+    recompute: bool,
 ) -> Result<Compiled> {
     verify(&graph)?;
     dump("lower", || graph.to_text());
@@ -128,7 +149,7 @@ fn compile_graph_guarded(
             .output("loss")
             .ok_or_else(|| crate::Error::new("a training program needs the loss (with_loss)"))?;
         graph.unmark_output("logits");
-        autodiff::differentiate(&mut graph, loss)?;
+        autodiff::differentiate(&mut graph, loss, recompute)?;
         verify(&graph)?;
         dump("autodiff", || graph.to_text());
     }

@@ -311,6 +311,9 @@ fn inspect_json(spec: &Spec, target: &str, programs: &Programs) -> serde_json::V
             "saved_for_backward": saved.iter().map(|&n| json!({
                 "id": n, "name": t.graph.node(n).name, "type": t.graph.node(n).ty.to_string(),
             })).collect::<Vec<_>>(),
+            "recomputed": driver::recomputed(&t.graph).iter().map(|&n| json!({
+                "id": n, "name": t.graph.node(n).name, "type": t.graph.node(n).ty.to_string(),
+            })).collect::<Vec<_>>(),
             "text": {
                 "ir": t.graph.to_text(),
                 "fusion": passes::fusion::describe(&t.graph, &t.kernels),

@@ -113,9 +113,18 @@ static inline void irc_row_normalize(float *y, const float *x, float mean, float
  * NULL it also gets exp(x - max), the softmax before the division by the sum. */
 static inline float irc_row_exp_sum(const float *x, int n, float *e, float *mx)
 {
+    /* The max is exact in any order; a NaN is skipped as the scalar x > m skips it (the
+     * vector max returns its second operand when either is NaN). */
     float m = -INFINITY;
-    for (int i = 0; i < n; i++)
-        m = x[i] > m ? x[i] : m;
+    int j = 0;
+    if (n >= IRC_VW) {
+        irc_vf vmax = irc_vset1(-INFINITY);
+        for (; j + IRC_VW <= n; j += IRC_VW)
+            vmax = irc_vmax(irc_vload(x + j), vmax);
+        m = irc_vhmax(vmax);
+    }
+    for (; j < n; j++)
+        m = x[j] > m ? x[j] : m;
     irc_vf vm = irc_vset1(m), acc = irc_vzero();
     int i = 0;
     for (; i + IRC_VW <= n; i += IRC_VW) {
@@ -155,7 +164,11 @@ static inline void irc_xent_grad_row(float *d, const float *x, int n, float mx, 
         return;
     }
     const float scale = inv_count / sum;
-    for (int j = 0; j < n; j++)
+    const irc_vf vm = irc_vset1(mx), vs = irc_vset1(scale);
+    int j = 0;
+    for (; j + IRC_VW <= n; j += IRC_VW)
+        irc_vstore(d + j, irc_vmul(irc_vexp(irc_vsub(irc_vload(x + j), vm)), vs));
+    for (; j < n; j++)
         d[j] = irc_expf(x[j] - mx) * scale;
     d[target] -= inv_count;
 }

@@ -401,3 +401,70 @@ fn grad_hook_reports_each_final_gradient_once() {
     check_grad_hook(GPT2);
     check_grad_hook(LLAMA);
 }
+
+/// `[build] recompute` (the default) makes the backward recompute the
+/// activations and norm outputs it reads: the same loss and gradients as
+/// keeping them (the arithmetic is the same), fewer floats at the peak, and
+/// none of the recomputed values kept from the forward.
+fn check_recompute(src: &str) {
+    let keep_src = format!("{src}recompute=false\n");
+    let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
+    let keep = Spec::parse(Path::new("t.toml"), &keep_src).unwrap();
+    assert!(spec.build.recompute && !keep.build.recompute);
+    let (b, t) = (spec.build.batch, spec.build.seq_len);
+    let (tokens, targets) = data(&spec, 5);
+    let mut results = vec![];
+    for s in [&spec, &keep] {
+        let dir = tempfile::tempdir().unwrap();
+        let built = build(s, Target::Native, dir.path());
+        let recomputed = irc::driver::recomputed(&built.train.graph);
+        let saved = irc::driver::saved_for_backward(&built.train.graph, &built.train.kernels);
+        let w = weights(&built, 3);
+        let mut session = built.session(2).unwrap();
+        session.load_weights(&w).unwrap();
+        session.zero_grads();
+        let loss = session.backward(&tokens, &targets, b, t).unwrap();
+        let grads = session.grad_weights().unwrap();
+        results.push((
+            built.train.memory.act_floats,
+            recomputed,
+            saved,
+            loss,
+            grads,
+        ));
+    }
+    let (on, off) = (&results[0], &results[1]);
+    let name = &spec.model.name;
+    // Each layer's two norms and its activation, and the final norm.
+    let layers = spec.model.layers;
+    assert_eq!(on.1.len(), 3 * layers + 1, "{name}: recomputed {:?}", on.1);
+    assert!(off.1.is_empty(), "{name}: recomputed without recompute");
+    assert!(
+        on.0 < off.0,
+        "{name}: peak {} floats recomputing, {} keeping",
+        on.0,
+        off.0
+    );
+    assert!(
+        on.2.len() < off.2.len(),
+        "{name}: {:?} vs {:?}",
+        on.2,
+        off.2
+    );
+    assert!(
+        ((on.3 - off.3) / off.3).abs() < 1e-6,
+        "{name}: loss {} vs {}",
+        on.3,
+        off.3
+    );
+    for (p, g) in &off.4.tensors {
+        let e = rel_err(&on.4.get(p).unwrap().data, &g.data);
+        assert!(e < 1e-6, "{name}: d loss / d {p}: rel err {e:e}");
+    }
+}
+
+#[test]
+fn recompute_saves_memory_and_changes_no_gradient() {
+    check_recompute(GPT2);
+    check_recompute(LLAMA);
+}

@@ -21,7 +21,7 @@ fn loss_of(g: &Graph, feeds: &Feeds) -> f64 {
 /// of every parameter tensor. Returns the worst relative error.
 fn check(g: &mut Graph, feeds: &Feeds, samples: usize, what: &str) -> f64 {
     let loss = g.output("loss").unwrap();
-    let grads = differentiate(g, loss).unwrap();
+    let grads = differentiate(g, loss, true).unwrap();
     assert!(!grads.is_empty(), "{what}: no gradients");
     let vals = interpret(g, feeds).unwrap();
     let mut rng = Rng::new(7);
@@ -247,7 +247,7 @@ fn every_registered_op_has_a_case() {
         let (mut feeds, mut rng) = (BTreeMap::new(), Rng::new(1));
         let out = build(&case, &mut g, &mut feeds, &mut rng);
         let loss = with_loss(&mut g, &mut feeds, &mut rng, out);
-        differentiate(&mut g, loss).unwrap();
+        differentiate(&mut g, loss, true).unwrap();
         seen.extend(g.ids().into_iter().map(|id| g.node(id).op.mnemonic()));
     }
     let mut listed = BTreeSet::from(["input", "param", "state"]);

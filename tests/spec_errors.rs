@@ -41,13 +41,18 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "unknown build key",
             format!("{G}[build]\nbatchsize = 2\n"),
             "x.toml:9:1: [build].batchsize: unknown field `batchsize`, expected one of `target`, `dtype`, \
-             `weights`, `bf16_dot`, `threads`, `opt_level`, `batch`, `seq_len`, `profile`",
+             `weights`, `bf16_dot`, `threads`, `opt_level`, `batch`, `seq_len`, `profile`, `recompute`",
         ),
         // wrong types
         (
             "integer for bool",
             format!("{G}bias = 1\n"),
             "x.toml:8:8: [model].bias: invalid type: integer `1`, expected a boolean",
+        ),
+        (
+            "string for recompute",
+            format!("{G}[build]\nrecompute = \"yes\"\n"),
+            "x.toml:9:13: [build].recompute: invalid type: string \"yes\", expected a boolean",
         ),
         (
             "integer for family",

@@ -536,18 +536,29 @@ fn inspect_text(info: &serde_json::Value, full_ir: bool) -> String {
             "\n== training step: {kernels} kernels, activations peak {} floats\n",
             train["memory"]["act_floats"]
         ));
+        let recomputed = train["recomputed"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let list = |s: &mut String, vs: &[serde_json::Value]| {
+            for v in vs {
+                s.push_str(&format!(
+                    "  %{:<5} {:<24} {}\n",
+                    v["id"],
+                    v["name"].as_str().unwrap_or(""),
+                    v["type"].as_str().unwrap_or("")
+                ));
+            }
+        };
         s.push_str(&format!(
-            "kept from the forward for the backward ({} tensors; none recomputed):\n",
+            "kept from the forward for the backward ({} tensors):\n",
             saved.len()
         ));
-        for v in saved {
-            s.push_str(&format!(
-                "  %{:<5} {:<24} {}\n",
-                v["id"],
-                v["name"].as_str().unwrap_or(""),
-                v["type"].as_str().unwrap_or("")
-            ));
-        }
+        list(&mut s, saved);
+        s.push_str(&format!(
+            "recomputed in the backward ([build] recompute; {} tensors):\n",
+            recomputed.len()
+        ));
+        list(&mut s, recomputed);
         s.push_str("\n== training step kernels\n");
         s.push_str(train["text"]["fusion"].as_str().unwrap_or(""));
     }

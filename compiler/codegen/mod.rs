@@ -218,7 +218,7 @@ impl Emitter<'_> {
             KernelKind::Embedding => self.embedding(k),
             KernelKind::Rope => self.rope(k, parallel),
             KernelKind::Softmax | KernelKind::CrossEntropy | KernelKind::SoftmaxCrossEntropy => {
-                self.softmax_xent(k)
+                self.softmax_xent(k, parallel)
             }
             KernelKind::AttentionGrad => self.attention_grad(k)?,
             KernelKind::ReduceRows => self.reduce_rows(k),

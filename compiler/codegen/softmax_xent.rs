@@ -14,12 +14,17 @@ use serde_json::json;
 struct Lines {
     doc: Vec<String>,
     setup: Vec<String>,
+    block_setup: Vec<String>,
     row: Vec<String>,
+    block_finish: Vec<String>,
     finish: Vec<String>,
 }
 
+/// Rows a thread takes at a time (the blocks of the loss's partial sums).
+const ROWS_PER_BLOCK: usize = 32;
+
 impl Emitter<'_> {
-    pub(super) fn softmax_xent(&self, k: &Kernel) -> Call {
+    pub(super) fn softmax_xent(&self, k: &Kernel, parallel: bool) -> Call {
         let g = self.g;
         let logits = g.node(k.nodes[0]).inputs[0];
         let v = g.node(logits).ty.last();
@@ -61,10 +66,17 @@ impl Emitter<'_> {
             l.doc.push(format!(
                 "loss = mean over targets != {ig} of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)"
             ));
-            l.setup.push("double total = 0.0;".into());
+            // Each block of rows sums its own terms, and the blocks' sums are
+            // added in order: the same loss for any thread count.
+            l.setup.push("double part[BLOCKS];".into());
+            l.block_setup.push("double total = 0.0;".into());
             l.row.push(format!("if (targets[r] != {ig})"));
             l.row
                 .push("    total += (double)logf(sum) + mx - x[targets[r]];".into());
+            l.block_finish.push("part[b] = total;".into());
+            l.finish.push("double total = 0.0;".into());
+            l.finish
+                .push("for (int b = 0; b < BLOCKS; b++) total += part[b];".into());
             l.finish
                 .push("loss[0] = valid ? (float)(total / valid) : 0.0f;".into());
         }
@@ -82,7 +94,9 @@ impl Emitter<'_> {
             ));
         }
         let v = json!({ "R": r, "V": v, "params": params.join(", "), "shapes": shapes.join("; "),
-                        "exps": exps, "doc": l.doc, "setup": l.setup, "row": l.row, "finish": l.finish });
-        Call::new("kernels/softmax_xent.c.tera", v, args)
+                        "exps": exps, "doc": l.doc, "setup": l.setup, "block_setup": l.block_setup,
+                        "row": l.row, "block_finish": l.block_finish, "finish": l.finish,
+                        "RB": ROWS_PER_BLOCK });
+        Call::new("kernels/softmax_xent.c.tera", v, args).threaded(parallel)
     }
 }

@@ -166,7 +166,8 @@ impl Graph {
             .map(|(_, id)| *id)
     }
 
-    /// Remove a node nobody reads.
+    /// Remove a node nobody reads. A later `add` may reuse its id (below
+    /// ids made since), so only remove once no node is added after (dce).
     pub fn remove(&mut self, id: NodeId) {
         debug_assert!(self.users(id).is_empty() && !self.is_output(id));
         self.g.remove_node(id.ix());

@@ -17,16 +17,26 @@ pub fn grad_output(name: &str) -> String {
 
 struct Ad<'a> {
     g: &'a mut Graph,
+    /// Forward value → the backward's recomputed copy of it.
+    copies: HashMap<NodeId, NodeId>,
+}
+
+impl Ad<'_> {
+    /// The name gradients of `id` are named after: a copy's original's.
+    fn name(&self, id: NodeId) -> &str {
+        let orig = self.copies.iter().find(|(_, &c)| c == id).map(|(&o, _)| o);
+        &self.g.node(orig.unwrap_or(id)).name
+    }
 }
 
 impl Vjp for Ad<'_> {
     fn add(&mut self, op: Op, ins: &[NodeId], of: NodeId, what: &str) -> Result<NodeId> {
-        let name = format!("d{}{what}", self.g.node(of).name);
+        let name = format!("d{}{what}", self.name(of));
         self.g.add(op, ins, name)
     }
 
     fn save(&mut self, op: Op, ins: &[NodeId], of: NodeId, what: &str) -> Result<NodeId> {
-        let name = format!("{}{what}", self.g.node(of).name);
+        let name = format!("{}{what}", self.name(of));
         self.g.add(op, ins, name)
     }
 
@@ -41,7 +51,7 @@ impl Vjp for Ad<'_> {
         }
         let k = ty.last();
         let shape = vec![ty.numel() / k, k];
-        let name = format!("{}.rows", self.g.node(x).name);
+        let name = format!("{}.rows", self.name(x));
         self.g.add(Op::Reshape { shape }, &[x], name)
     }
 
@@ -54,9 +64,73 @@ impl Vjp for Ad<'_> {
     }
 }
 
+/// Forward values the backward recomputes rather than keeps: an activation
+/// or a norm of a value that needs a gradient. Their own backward reads
+/// their inputs (an activation's derivative its input; a norm's gradients
+/// x and the weight), so the copy keeps nothing alive that would not live
+/// anyway, and costs one elementwise pass or one norm.
+fn recomputable(g: &Graph, v: NodeId, needs: &HashSet<NodeId>) -> bool {
+    is_recomputable_op(&g.node(v).op) && needs.contains(&g.node(v).inputs[0])
+}
+
+/// The ops whose values the backward recomputes (no backward rule makes
+/// one of them otherwise).
+pub fn is_recomputable_op(op: &Op) -> bool {
+    matches!(op, Op::Act(_) | Op::LayerNorm { .. } | Op::RmsNorm { .. })
+}
+
+impl Ad<'_> {
+    /// `ins` with each recomputable value replaced by its copy: an earlier
+    /// one, or a new node (so numbered just before the rule's nodes that
+    /// read it, which is where the kernel order puts it).
+    fn recomputed(&mut self, ins: &[NodeId], needs: &HashSet<NodeId>) -> Result<Vec<NodeId>> {
+        let mut reads = Vec::with_capacity(ins.len());
+        for &i in ins {
+            if !recomputable(self.g, i, needs) {
+                reads.push(i);
+                continue;
+            }
+            let copy = match self.copies.get(&i) {
+                Some(&c) => c,
+                None => {
+                    let n = self.g.node(i);
+                    let (op, inputs, name) = (n.op.clone(), n.inputs.clone(), n.name.clone());
+                    let c = self.g.add(op, &inputs, format!("{name}.recomputed"))?;
+                    self.copies.insert(i, c);
+                    c
+                }
+            };
+            reads.push(copy);
+        }
+        Ok(reads)
+    }
+
+    /// Forget the copies among `reads` that the rule did not read (the
+    /// gradient of an add reads no values): the next reader makes its own,
+    /// just before it, and dce removes this one. (Not removed here: the
+    /// graph may reuse a removed node's id, and ids must only grow.)
+    fn drop_unread(&mut self, reads: &[NodeId]) {
+        for &r in reads {
+            let orig = self.copies.iter().find(|(_, &c)| c == r).map(|(&o, _)| o);
+            if let Some(orig) = orig.filter(|_| self.g.users(r).is_empty()) {
+                self.copies.remove(&orig);
+            }
+        }
+    }
+}
+
 /// Append the backward of `loss` (a scalar cross-entropy) to `g` and mark an
 /// output `grad:<name>` for every parameter that reaches the loss.
-pub fn differentiate(g: &mut Graph, loss: NodeId) -> Result<Vec<(String, NodeId)>> {
+///
+/// With `recompute`, the backward reads a copy of each activation and norm
+/// output it needs ([`is_recomputable_op`]), made just before its first reader,
+/// instead of the forward's value, which then lives only as long as the
+/// forward reads it.
+pub fn differentiate(
+    g: &mut Graph,
+    loss: NodeId,
+    recompute: bool,
+) -> Result<Vec<(String, NodeId)>> {
     let forward = g.ids();
     // Nodes whose value depends on a parameter: only they need gradients.
     let mut needs: HashSet<NodeId> = HashSet::new();
@@ -67,7 +141,10 @@ pub fn differentiate(g: &mut Graph, loss: NodeId) -> Result<Vec<(String, NodeId)
         }
     }
     let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
-    let mut ad = Ad { g };
+    let mut ad = Ad {
+        g,
+        copies: HashMap::new(),
+    };
     for &id in forward.iter().rev() {
         if !needs.contains(&id) || ad.g.node(id).op.is_leaf() {
             continue;
@@ -79,7 +156,13 @@ pub fn differentiate(g: &mut Graph, loss: NodeId) -> Result<Vec<(String, NodeId)
         let ins = ad.g.node(id).inputs.clone();
         let need: Vec<bool> = ins.iter().map(|i| needs.contains(i)).collect();
         let op = ad.g.node(id).op.clone();
-        let contributions = ops::vjp(&op, &mut ad, id, &ins, upstream, &need)?;
+        let reads = if recompute {
+            ad.recomputed(&ins, &needs)?
+        } else {
+            ins.clone()
+        };
+        let contributions = ops::vjp(&op, &mut ad, id, &reads, upstream, &need)?;
+        ad.drop_unread(&reads);
         for (slot, (i, c)) in ins.iter().zip(contributions).enumerate() {
             let Some(c) = c else { continue };
             if !need[slot] {

@@ -184,7 +184,9 @@ impl Fuser<'_> {
     /// readers of `x` (a training step's backward) make the kernel store `x`
     /// too, as the epilogue's `pre`. A gated activation (SwiGLU's `silu(g) *
     /// u`) stays in the elementwise chain with its multiply: fused here it
-    /// would move the same bytes in one more kernel.
+    /// would move the same bytes in one more kernel. The same activation
+    /// again (the backward's recomputed copy, numbered later) is its own
+    /// kernel where the backward reads it.
     fn activation_of(&self, x: NodeId) -> Option<(NodeId, Act)> {
         let mut acts = self
             .g
@@ -194,8 +196,8 @@ impl Fuser<'_> {
                 Op::Act(a) if self.free(u) && !a.def().gated => Some((u, a)),
                 _ => None,
             });
-        let first = acts.next();
-        first.filter(|_| acts.next().is_none())
+        let first = acts.next()?;
+        acts.all(|(_, a)| a == first.1).then_some(first)
     }
 
     /// Pattern 3: residual add + norm.

@@ -273,6 +273,12 @@ pub struct BuildSpec {
     pub seq_len: usize,
     /// Time every kernel call (`irc profile`; the ABI's `_profile_*`).
     pub profile: bool,
+    /// A training step recomputes its activations and norm outputs in the
+    /// backward rather than keeping them from the forward (less memory, a
+    /// little more arithmetic). Left out of the build hash when on, the
+    /// default.
+    #[serde(skip_serializing_if = "is_true")]
+    pub recompute: bool,
     /// `irc build --sanitize`: AddressSanitizer and UndefinedBehaviorSanitizer,
     /// with poisoned guard gaps between activation buffers. Not a spec field;
     /// left out of the build hash when off, so other builds do not change.
@@ -363,6 +369,11 @@ struct RawBuild {
     batch: Option<Spanned<i64>>,
     seq_len: Option<Spanned<i64>>,
     profile: Option<Spanned<bool>>,
+    recompute: Option<Spanned<bool>>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn is_auto(d: &Bf16Dot) -> bool {
@@ -1144,6 +1155,7 @@ fn resolve_build(
                 batch: None,
                 seq_len: None,
                 profile: None,
+                recompute: None,
             },
         ),
     };
@@ -1279,6 +1291,7 @@ fn resolve_build(
         batch,
         seq_len,
         profile: b.profile.is_some_and(|p| *p.get_ref()),
+        recompute: b.recompute.is_none_or(|r| *r.get_ref()),
         sanitize: false,
     })
 }

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 2576 floats, prefill and decode 2208,
- * training step 12912); the training state (gradients and AdamW's two moments,
+ * training step 10448); the training state (gradients and AdamW's two moments,
  * 3 x 16352 floats); the key/value cache (768 floats: 2 layers x keys and
  * values x 12 positions x 16).
  * Target: avx2 (8 lanes).
@@ -112,7 +112,7 @@ static void embedding_0(float *out, const float *table, const int32_t *ids)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_1: h0.input_norm, h0.input_norm
+/* norm_1: h0.input_norm, h0.input_norm, ... (7 uses)
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (14, 32); w is (32) */
 static void norm_1(const float *x, float *out, const float *w)
@@ -300,7 +300,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_9: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_9: h0.mlp.swiglu, h1.mlp.swiglu, ... (4 uses)
  * out0 = silu(in0) * in1
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_9(float *out0, const float *in0, const float *in1)
@@ -356,18 +356,27 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* cross_entropy_12: loss
  * Over each row of V = 37 logits (14 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (14, 37); targets is (14); loss is (1) */
 static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
+    enum { BLOCKS = (14 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 14, -100);
-    double total = 0.0;
-    for (int r = 0; r < 14; r++) {
-        const float *x = logits + (size_t)r * 37;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
+    double part[BLOCKS];
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 14 ? (b + 1) * 32 : 14;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 37;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
@@ -429,65 +438,43 @@ static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, c
     }
 }
 
-/* elementwise_14: h0.mlp.silu, h1.mlp.silu
- * out0 = silu(in0)
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0)
-{
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf v0 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
-        }
-    }
-}
-
-/* elementwise_15: h0.mlp.swiglu, h1.mlp.swiglu, ... (4 uses)
- * out0 = in0 * in1
- * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_15(float *out0, const float *in0, const float *in1)
-{
-    for (int r = 0; r < 14; r++) {
-        for (int j = 0; j < 40; j += IRC_VW) {
-            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
-            const irc_vf v0 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 40 + j, v0, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_16: dlogits
+/* softmax_cross_entropy_14: dlogits
  * Over each row of V = 37 logits (14 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
-static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_14(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
+    enum { BLOCKS = (14 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 14, -100);
-    double total = 0.0;
+    double part[BLOCKS];
     const float inv_valid = 1.0f / (valid ? valid : 1);
-    for (int r = 0; r < 14; r++) {
-        const float *x = logits + (size_t)r * 37;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
-        irc_xent_grad_row(dlogits + (size_t)r * 37, x, 37, mx, sum, targets[r], -100, inv_valid);
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 14 ? (b + 1) * 32 : 14;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 37;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 37, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+            irc_xent_grad_row(dlogits + (size_t)r * 37, x, 37, mx, sum, targets[r], -100, inv_valid);
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* gemm_17: dln_f
+/* gemm_15: dln_f
  * out (14, 32) = inp (14, 37) · w
  * out  is (14, 32)
  * inp  is (14, 37)
  * w    is (37, 32)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_15(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 37,
@@ -499,14 +486,14 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_18: dlm_head.weight
+/* gemm_16: dlm_head.weight
  * out (37, 32) = inp (37, 14) · w
  * out  is (37, 32)
  * inp  is (14, 37), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 37, .N = 32, .K = 14,
@@ -519,11 +506,11 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh1.resid_mlp
+/* norm_grad_17: dh1.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (14, 32); w is (32) */
-static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_17(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -551,9 +538,9 @@ static void norm_grad_19(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_20: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
+/* norm_grad_18: dmodel.norm.weight, dmodel.layers.1.post_attention_layernorm.weight, ... (5 uses)
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (14, 32), dw is (32) */
-static void norm_grad_20(float *dw, const float *dy, const float *x)
+static void norm_grad_18(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 14; r++) {
@@ -568,13 +555,13 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_21: dh1.mlp.swiglu, dh0.mlp.swiglu
+/* gemm_19: dh1.mlp.swiglu, dh0.mlp.swiglu
  * out (14, 40) = inp (14, 32) · w
  * out  is (14, 40)
  * inp  is (14, 32)
  * w    is (32, 40)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 32,
@@ -586,14 +573,14 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_22: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
+/* gemm_20: dmodel.layers.1.mlp.down_proj.weight, dmodel.layers.0.mlp.down_proj.weight
  * out (32, 40) = inp (32, 14) · w
  * out  is (32, 40)
  * inp  is (14, 32), read transposed
  * w    is (14, 40)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 40, .K = 14,
@@ -606,10 +593,27 @@ static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_23: dh1.mlp.gate, dh0.mlp.gate
+/* elementwise_21: dh1.mlp.up, dh0.mlp.up
+ * out0 = in1 * silu(in0)
+ * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_21(float *out0, const float *in0, const float *in1)
+{
+    for (int r = 0; r < 14; r++) {
+        for (int j = 0; j < 40; j += IRC_VW) {
+            const int n = 40 - j < IRC_VW ? 40 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 40 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 40 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(x1, v0);
+            irc_vstore_upto(out0 + (size_t)r * 40 + j, v1, n);
+        }
+    }
+}
+
+/* elementwise_22: dh1.mlp.gate, dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -624,13 +628,13 @@ static void elementwise_23(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_24: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
+/* gemm_23: dh1.post_attn_norm, dh1.post_attn_norm, ... (4 uses)
  * out (14, 32) = inp (14, 40) · w
  * out  is (14, 32)
  * inp  is (14, 40)
  * w    is (40, 32)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 40,
@@ -642,14 +646,14 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_25: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
+/* gemm_24: dmodel.layers.1.mlp.up_proj.weight, dmodel.layers.1.mlp.gate_proj.weight, ... (4 uses)
  * out (40, 32) = inp (40, 14) · w
  * out  is (40, 32)
  * inp  is (14, 40), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 40, .N = 32, .K = 14,
@@ -662,10 +666,10 @@ static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh1.post_attn_norm.acc, dh0.post_attn_norm.acc
+/* elementwise_25: dh1.post_attn_norm.acc, dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -678,11 +682,11 @@ static void elementwise_26(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_27: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+/* norm_grad_add_26: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (14, 32); w is (32) */
-static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -710,13 +714,13 @@ static void norm_grad_add_27(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_28: dh1.attn, dh1.input_norm, ... (4 uses)
+/* gemm_27: dh1.attn, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 32) · w
  * out  is (14, 32)
  * inp  is (14, 32)
  * w    is (32, 32)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 32,
@@ -728,14 +732,14 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_29: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
+/* gemm_28: dmodel.layers.1.self_attn.o_proj.weight, dmodel.layers.1.self_attn.q_proj.weight, ... (4 uses)
  * out (32, 32) = inp (32, 14) · w
  * out  is (32, 32)
  * inp  is (14, 32), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 14,
@@ -748,7 +752,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh1.attn.v, dh0.attn.v
+/* attention_grad_29: dh1.attn.v, dh0.attn.v
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
  * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
@@ -762,7 +766,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * dout, out are (2, 7, 4·8); lse is (2, 7, 4)
  * dq is (2, 7, 4·8), dk, dv are (2, 7, 2·8), inside rows of 32 / 16 / 16 floats
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
@@ -816,11 +820,11 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_31: dh1.attn.k, dh0.attn.k
+/* rope_30: dh1.attn.k, dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 2·8) */
-static void rope_31(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -843,11 +847,11 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* rope_32: dh1.attn.q, dh0.attn.q
+/* rope_31: dh1.attn.q, dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 7, 4·8) */
-static void rope_32(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 14; bt++) {
         const int t = bt % 7;
@@ -870,13 +874,13 @@ static void rope_32(float *out, const float *x)
     }
 }
 
-/* gemm_33: dh1.input_norm, dh1.input_norm, ... (4 uses)
+/* gemm_32: dh1.input_norm, dh1.input_norm, ... (4 uses)
  * out (14, 32) = inp (14, 16) · w
  * out  is (14, 32)
  * inp  is (14, 16)
  * w    is (16, 32)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 32, .K = 16,
@@ -888,14 +892,14 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_34: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
+/* gemm_33: dmodel.layers.1.self_attn.v_proj.weight, dmodel.layers.1.self_attn.k_proj.weight, ... (4 uses)
  * out (16, 32) = inp (16, 14) · w
  * out  is (16, 32)
  * inp  is (14, 16), read transposed
  * w    is (14, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 14,
@@ -908,10 +912,10 @@ static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_35: dh1.input_norm.acc, dh0.input_norm.acc
+/* elementwise_34: dh1.input_norm.acc, dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (14, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -926,27 +930,27 @@ static void elementwise_35(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_36: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (37, 32) = Σ of the rows of dy (14, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1184 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* embedding_37: embed
+/* embedding_36: embed
  * out (R = 12, C = 32) = table[ids]; table is (37, 32), ids is (12), checked by the caller */
-static void embedding_37(float *out, const float *table, const int32_t *ids)
+static void embedding_36(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_38: h0.input_norm
+/* norm_37: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (12, 32); w is (32) */
-static void norm_38(const float *x, float *out, const float *w)
+static void norm_37(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -955,13 +959,13 @@ static void norm_38(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_39: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_38: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (12, 32) = inp (12, 32) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 32,
@@ -973,13 +977,13 @@ static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_40: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_39: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (12, 16) = inp (12, 32) · wᵀ
  * out  is (12, 16)
  * inp  is (12, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 16, .K = 32,
@@ -991,12 +995,12 @@ static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_41: h0.attn.q_rope, h1.attn.q_rope
+/* rope_40: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 4·8), pos is (1, 12) */
-static void rope_41(float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -1019,12 +1023,12 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_42: h0.attn.k_rope, h1.attn.k_rope
+/* rope_41: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 12, 2·8), pos is (1, 12) */
-static void rope_42(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 12; bt++) {
         const int t = pos[bt];
@@ -1047,7 +1051,7 @@ static void rope_42(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_43: h0.attn, h1.attn
+/* cached_attention_42: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1057,7 +1061,7 @@ static void rope_42(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 12, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -1092,10 +1096,10 @@ static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_44: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_43: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (12, 32); w is (32) */
-static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1105,13 +1109,13 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_45: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_44: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (12, 40) = inp (12, 32) · wᵀ
  * out  is (12, 40)
  * inp  is (12, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 32,
@@ -1123,10 +1127,10 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_46: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_45: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (12, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_46(float *out0, const float *in0, const float *in1)
+static void elementwise_45(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1140,13 +1144,13 @@ static void elementwise_46(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_47: h0.mlp.down, h1.mlp.down
+/* gemm_46: h0.mlp.down, h1.mlp.down
  * out (12, 32) = inp (12, 40) · wᵀ
  * out  is (12, 32)
  * inp  is (12, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 32, .K = 40,
@@ -1158,13 +1162,13 @@ static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_48: logits
+/* gemm_47: logits
  * out (12, 37) = inp (12, 32) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 32,
@@ -1176,18 +1180,18 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_49: embed
+/* embedding_48: embed
  * out (R = 1, C = 32) = table[ids]; table is (37, 32), ids is (1), checked by the caller */
-static void embedding_49(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_50: h0.input_norm
+/* norm_49: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w is (32) */
-static void norm_50(const float *x, float *out, const float *w)
+static void norm_49(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1196,13 +1200,13 @@ static void norm_50(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_51: h0.attn.q, h0.attn.out, ... (4 uses)
+/* gemm_50: h0.attn.q, h0.attn.out, ... (4 uses)
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1214,13 +1218,13 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_52: h0.attn.k, h0.attn.v, ... (4 uses)
+/* gemm_51: h0.attn.k, h0.attn.v, ... (4 uses)
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1232,12 +1236,12 @@ static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_53: h0.attn.q_rope, h1.attn.q_rope
+/* rope_52: h0.attn.q_rope, h1.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_53(float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1260,12 +1264,12 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_54: h0.attn.k_rope, h1.attn.k_rope
+/* rope_53: h0.attn.k_rope, h1.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_54(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1288,7 +1292,7 @@ static void rope_54(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_55: h0.attn, h1.attn
+/* cached_attention_54: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1298,7 +1302,7 @@ static void rope_54(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (12, 16); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1333,10 +1337,10 @@ static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_56: h0.post_attn_norm, h1.input_norm, ... (4 uses)
+/* add_norm_55: h0.post_attn_norm, h1.input_norm, ... (4 uses)
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w is (32) */
-static void add_norm_56(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1346,13 +1350,13 @@ static void add_norm_56(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_57: h0.mlp.gate, h0.mlp.up, ... (4 uses)
+/* gemm_56: h0.mlp.gate, h0.mlp.up, ... (4 uses)
  * out (1, 40) = inp (1, 32) · wᵀ
  * out  is (1, 40)
  * inp  is (1, 32)
  * w    is (40, 32), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 32,
@@ -1364,10 +1368,10 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_58: h0.mlp.swiglu, h1.mlp.swiglu
+/* elementwise_57: h0.mlp.swiglu, h1.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_58(float *out0, const float *in0, const float *in1)
+static void elementwise_57(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -1381,13 +1385,13 @@ static void elementwise_58(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_59: h0.mlp.down, h1.mlp.down
+/* gemm_58: h0.mlp.down, h1.mlp.down
  * out (1, 32) = inp (1, 40) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 40)
  * w    is (32, 40), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 40,
@@ -1399,13 +1403,13 @@ static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_60: logits
+/* gemm_59: logits
  * out (1, 37) = inp (1, 32) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 32)
  * w    is (37, 32), read transposed
  */
-static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 32,
@@ -1567,88 +1571,91 @@ static void run_train(irc_ctx *ctx)
     float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
-    float *embed = acts + 5600; /* (B, T, C) */
-    float *h0_input_norm = acts + 6048; /* (B, T, C) */
-    float *h0_attn_q = acts; /* (B, T, C) */
-    float *h0_attn_k = acts + 448; /* (B, T, NKV*HD) */
-    float *h0_attn_v = acts + 11872; /* (B, T, NKV*HD) */
-    float *h0_attn_q_rope = acts + 6496; /* (B, T, C) */
-    float *h0_attn_k_rope = acts + 12096; /* (B, T, NKV*HD) */
-    float *h0_attn = acts + 6944; /* (B, T, C) */
-    float *h0_attn_lse = acts + 12832; /* (B, T, 4) */
+    float *embed = acts + 4480; /* (B, T, C) */
+    float *h0_input_norm = acts; /* (B, T, C) */
+    float *h0_attn_q = acts + 448; /* (B, T, C) */
+    float *h0_attn_k = acts + 896; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 9408; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 4928; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 9632; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 5376; /* (B, T, C) */
+    float *h0_attn_lse = acts + 10368; /* (B, T, 4) */
     float *h0_attn_out = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 7392; /* (B, T, C) */
-    float *h0_post_attn_norm = acts + 7840; /* (B, T, C) */
+    float *h0_resid_attn = acts + 5824; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 1120; /* (B, T, C) */
     float *h0_mlp_gate = acts; /* (B, T, F) */
     float *h0_mlp_up = acts + 560; /* (B, T, F) */
-    float *h0_mlp_silu = acts + 1120; /* (B, T, F) */
-    float *h0_mlp_swiglu = acts + 1680; /* (B, T, F) */
-    float *h0_mlp_down = acts + 2240; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 8288; /* (B, T, C) */
-    float *h1_input_norm = acts + 8736; /* (B, T, C) */
-    float *h1_attn_q = acts + 2240; /* (B, T, C) */
-    float *h1_attn_k = acts + 9632; /* (B, T, NKV*HD) */
-    float *h1_attn_v = acts + 12320; /* (B, T, NKV*HD) */
-    float *h1_attn_q_rope = acts + 9184; /* (B, T, C) */
-    float *h1_attn_k_rope = acts + 12544; /* (B, T, NKV*HD) */
-    float *h1_attn = acts + 9632; /* (B, T, C) */
-    float *h1_attn_lse = acts + 12768; /* (B, T, 4) */
-    float *h1_attn_out = acts + 2240; /* (B, T, C) */
-    float *h1_resid_attn = acts + 10080; /* (B, T, C) */
-    float *h1_post_attn_norm = acts + 10528; /* (B, T, C) */
-    float *h1_mlp_gate = acts + 2240; /* (B, T, F) */
-    float *h1_mlp_up = acts + 2800; /* (B, T, F) */
-    float *h1_mlp_silu = acts + 3360; /* (B, T, F) */
-    float *h1_mlp_swiglu = acts + 3920; /* (B, T, F) */
-    float *h1_mlp_down = acts + 4480; /* (B, T, C) */
-    float *h1_resid_mlp = acts + 10976; /* (B, T, C) */
-    float *ln_f = acts + 11424; /* (B, T, C) */
-    float *logits = acts + 4480; /* (B, T, V) */
-    float *loss = acts + 12896; /* (1) */
-    float *dlogits = acts + 5008; /* (B, T, V) */
-    float *dln_f = acts + 4480; /* (B, T, C) */
-    float *dh1_resid_mlp = acts + 11424; /* (B, T, C) */
-    float *dnorm_weight_1 = acts + 4928; /* (C) */
-    float *dh1_mlp_swiglu = acts + 4480; /* (B, T, F) */
-    float *dh1_mlp_gate = acts + 5040; /* (B, T, F) */
-    float *dh1_mlp_up = acts + 3920; /* (B, T, F) */
-    float *dh1_post_attn_norm = acts + 10976; /* (B, T, C) */
-    float *dh1_post_attn_norm_1 = acts + 2240; /* (B, T, C) */
-    float *dh1_post_attn_norm_acc = acts + 10528; /* (B, T, C) */
-    float *dh1_resid_attn_acc = acts + 10976; /* (B, T, C) */
-    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 11424; /* (C) */
-    float *dh1_attn = acts + 10080; /* (B, T, C) */
-    float *dh1_attn_q_rope = acts + 10528; /* (B, T, C) */
-    float *dh1_attn_k_rope = acts + 11424; /* (B, T, NKV*HD) */
-    float *dh1_attn_v = acts + 11648; /* (B, T, NKV*HD) */
-    float *dh1_attn_k = acts + 2240; /* (B, T, NKV*HD) */
-    float *dh1_attn_q = acts + 9184; /* (B, T, C) */
-    float *dh1_input_norm = acts + 9632; /* (B, T, C) */
-    float *dh1_input_norm_1 = acts + 10080; /* (B, T, C) */
-    float *dh1_input_norm_2 = acts + 10528; /* (B, T, C) */
-    float *dh1_input_norm_acc = acts + 2240; /* (B, T, C) */
-    float *dh0_resid_mlp_acc = acts + 3360; /* (B, T, C) */
-    float *dlayers_1_input_layernorm_weight_1 = acts + 12320; /* (C) */
-    float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
-    float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
-    float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
-    float *dh0_post_attn_norm = acts + 2240; /* (B, T, C) */
-    float *dh0_post_attn_norm_1 = acts + 3808; /* (B, T, C) */
-    float *dh0_post_attn_norm_acc = acts + 2688; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 3808; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 12320; /* (C) */
-    float *dh0_attn = acts + 4256; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 4704; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 5152; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 5376; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
-    float *dh0_attn_q = acts + 4256; /* (B, T, C) */
-    float *dh0_input_norm = acts + 4704; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts + 5152; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts + 448; /* (B, T, C) */
-    float *dembed_acc = acts + 4256; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight_1 = acts; /* (C) */
+    float *h0_mlp_swiglu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_down = acts + 1680; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 6272; /* (B, T, C) */
+    float *h1_input_norm = acts + 2128; /* (B, T, C) */
+    float *h1_attn_q = acts + 1680; /* (B, T, C) */
+    float *h1_attn_k = acts + 2576; /* (B, T, NKV*HD) */
+    float *h1_attn_v = acts + 9856; /* (B, T, NKV*HD) */
+    float *h1_attn_q_rope = acts + 6720; /* (B, T, C) */
+    float *h1_attn_k_rope = acts + 10080; /* (B, T, NKV*HD) */
+    float *h1_attn = acts + 7168; /* (B, T, C) */
+    float *h1_attn_lse = acts + 10304; /* (B, T, 4) */
+    float *h1_attn_out = acts + 1680; /* (B, T, C) */
+    float *h1_resid_attn = acts + 7616; /* (B, T, C) */
+    float *h1_post_attn_norm = acts + 2800; /* (B, T, C) */
+    float *h1_mlp_gate = acts + 1680; /* (B, T, F) */
+    float *h1_mlp_up = acts + 2240; /* (B, T, F) */
+    float *h1_mlp_swiglu = acts + 2800; /* (B, T, F) */
+    float *h1_mlp_down = acts + 3360; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 8064; /* (B, T, C) */
+    float *ln_f = acts + 3888; /* (B, T, C) */
+    float *logits = acts + 3360; /* (B, T, V) */
+    float *loss = acts + 10432; /* (1) */
+    float *dlogits = acts + 3888; /* (B, T, V) */
+    float *ln_f_recomputed = acts + 3360; /* (B, T, C) */
+    float *dln_f = acts + 8512; /* (B, T, C) */
+    float *dh1_resid_mlp = acts + 8960; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 3360; /* (C) */
+    float *dh1_mlp_swiglu = acts + 3360; /* (B, T, F) */
+    float *dh1_mlp_up = acts + 2800; /* (B, T, F) */
+    float *dh1_mlp_gate = acts + 3920; /* (B, T, F) */
+    float *h1_post_attn_norm_recomputed = acts + 3360; /* (B, T, C) */
+    float *dh1_post_attn_norm = acts + 8064; /* (B, T, C) */
+    float *dh1_post_attn_norm_1 = acts + 8512; /* (B, T, C) */
+    float *dh1_post_attn_norm_acc = acts + 1680; /* (B, T, C) */
+    float *dh1_resid_attn_acc = acts + 8064; /* (B, T, C) */
+    float *dlayers_1_post_attention_layernorm_weight_1 = acts + 8512; /* (C) */
+    float *dh1_attn = acts + 7616; /* (B, T, C) */
+    float *dh1_attn_q_rope = acts + 1680; /* (B, T, C) */
+    float *dh1_attn_k_rope = acts + 8512; /* (B, T, NKV*HD) */
+    float *dh1_attn_v = acts + 8736; /* (B, T, NKV*HD) */
+    float *dh1_attn_k = acts + 8960; /* (B, T, NKV*HD) */
+    float *dh1_attn_q = acts + 6720; /* (B, T, C) */
+    float *h1_input_norm_recomputed = acts + 7168; /* (B, T, C) */
+    float *dh1_input_norm = acts + 7616; /* (B, T, C) */
+    float *dh1_input_norm_1 = acts + 1680; /* (B, T, C) */
+    float *dh1_input_norm_2 = acts + 2128; /* (B, T, C) */
+    float *dh1_input_norm_acc = acts + 2576; /* (B, T, C) */
+    float *dh0_resid_mlp_acc = acts + 6720; /* (B, T, C) */
+    float *dlayers_1_input_layernorm_weight_1 = acts + 9856; /* (C) */
+    float *dh0_mlp_swiglu = acts + 1680; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 1120; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 2240; /* (B, T, F) */
+    float *h0_post_attn_norm_recomputed = acts + 6272; /* (B, T, C) */
+    float *dh0_post_attn_norm = acts + 1680; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts + 6272; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 9856; /* (C) */
+    float *dh0_attn = acts + 448; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts + 896; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 1344; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 1792; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 2240; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 448; /* (B, T, C) */
+    float *h0_input_norm_recomputed = acts + 896; /* (B, T, C) */
+    float *dh0_input_norm = acts + 1344; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts + 1792; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 2240; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 2688; /* (B, T, C) */
+    float *dembed_acc = acts + 3136; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts + 3584; /* (C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
@@ -1663,106 +1670,109 @@ static void run_train(irc_ctx *ctx)
     add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
     gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
     gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
-    elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
-    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
-    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k15 h1.input_norm */
-    gemm_2(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k16 h1.attn.q */
-    gemm_3(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k17 h1.attn.k */
-    gemm_3(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k18 h1.attn.v */
-    rope_4(h1_attn_q_rope, h1_attn_q); /* k19 h1.attn.q_rope */
-    rope_5(h1_attn_k_rope, h1_attn_k); /* k20 h1.attn.k_rope */
-    attention_13(ctx, h1_attn, h1_attn_lse, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k21 h1.attn */
-    gemm_2(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k22 h1.attn.out */
-    add_norm_7(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k23 h1.post_attn_norm */
-    gemm_8(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k24 h1.mlp.gate */
-    gemm_8(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k25 h1.mlp.up */
-    elementwise_14(h1_mlp_silu, h1_mlp_gate); /* k26 h1.mlp.silu */
-    elementwise_15(h1_mlp_swiglu, h1_mlp_silu, h1_mlp_up); /* k27 h1.mlp.swiglu */
-    gemm_10(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k28 h1.mlp.down */
-    add_norm_7(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k29 ln_f */
-    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k30 logits */
-    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k31 dlogits */
-    gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k32 dln_f */
-    gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k33 dlm_head.weight */
+    elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_2(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_3(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_3(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_4(h1_attn_q_rope, h1_attn_q); /* k18 h1.attn.q_rope */
+    rope_5(h1_attn_k_rope, h1_attn_k); /* k19 h1.attn.k_rope */
+    attention_13(ctx, h1_attn, h1_attn_lse, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v); /* k20 h1.attn */
+    gemm_2(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_7(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_8(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_8(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_9(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_10(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_7(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    softmax_cross_entropy_14(logits, targets, loss, dlogits); /* k29 dlogits */
+    norm_1(h1_resid_mlp, ln_f_recomputed, norm_weight); /* k30 ln_f.recomputed */
+    gemm_15(ctx, dln_f, dlogits, lm_head_weight); /* k31 dln_f */
+    gemm_16(ctx, dlm_head_weight, dlogits, ln_f_recomputed); /* k32 dlm_head.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 15168, 1184); /* dlm_head.weight final */
-    norm_grad_19(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k34 dh1.resid_mlp */
-    norm_grad_20(dnorm_weight_1, dln_f, h1_resid_mlp); /* k35 dmodel.norm.weight */
+    norm_grad_17(dh1_resid_mlp, dln_f, h1_resid_mlp, norm_weight); /* k33 dh1.resid_mlp */
+    norm_grad_18(dnorm_weight_1, dln_f, h1_resid_mlp); /* k34 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 32);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 15136, 32); /* dmodel.norm.weight final */
-    gemm_21(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k36 dh1.mlp.swiglu */
-    gemm_22(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k37 dmodel.layers.1.mlp.down_proj.weight */
+    gemm_19(ctx, dh1_mlp_swiglu, dh1_resid_mlp, layers_1_mlp_down_proj_weight); /* k35 dh1.mlp.swiglu */
+    gemm_20(ctx, dlayers_1_mlp_down_proj_weight, dh1_resid_mlp, h1_mlp_swiglu); /* k36 dmodel.layers.1.mlp.down_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 13856, 1280); /* dmodel.layers.1.mlp.down_proj.weight final */
-    elementwise_23(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
-    elementwise_15(dh1_mlp_up, dh1_mlp_swiglu, h1_mlp_silu); /* k39 dh1.mlp.up */
-    gemm_24(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
-    gemm_25(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm); /* k41 dmodel.layers.1.mlp.up_proj.weight */
+    elementwise_21(dh1_mlp_up, h1_mlp_gate, dh1_mlp_swiglu); /* k37 dh1.mlp.up */
+    elementwise_22(dh1_mlp_gate, dh1_mlp_swiglu, h1_mlp_up, h1_mlp_gate); /* k38 dh1.mlp.gate */
+    norm_1(h1_resid_attn, h1_post_attn_norm_recomputed, layers_1_post_attention_layernorm_weight); /* k39 h1.post_attn_norm.recomputed */
+    gemm_23(ctx, dh1_post_attn_norm, dh1_mlp_up, layers_1_mlp_up_proj_weight); /* k40 dh1.post_attn_norm */
+    gemm_24(ctx, dlayers_1_mlp_up_proj_weight, dh1_mlp_up, h1_post_attn_norm_recomputed); /* k41 dmodel.layers.1.mlp.up_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 12576, 1280); /* dmodel.layers.1.mlp.up_proj.weight final */
-    gemm_24(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
-    gemm_25(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
+    gemm_23(ctx, dh1_post_attn_norm_1, dh1_mlp_gate, layers_1_mlp_gate_proj_weight); /* k42 dh1.post_attn_norm */
+    gemm_24(ctx, dlayers_1_mlp_gate_proj_weight, dh1_mlp_gate, h1_post_attn_norm_recomputed); /* k43 dmodel.layers.1.mlp.gate_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 11296, 1280); /* dmodel.layers.1.mlp.gate_proj.weight final */
-    elementwise_26(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
-    norm_grad_add_27(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
-    norm_grad_20(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
+    elementwise_25(dh1_post_attn_norm_acc, dh1_post_attn_norm, dh1_post_attn_norm_1); /* k44 dh1.post_attn_norm.acc */
+    norm_grad_add_26(dh1_resid_attn_acc, dh1_post_attn_norm_acc, h1_resid_attn, layers_1_post_attention_layernorm_weight, dh1_resid_mlp); /* k45 dh1.resid_attn.acc */
+    norm_grad_18(dlayers_1_post_attention_layernorm_weight_1, dh1_post_attn_norm_acc, h1_resid_attn); /* k46 dmodel.layers.1.post_attention_layernorm.weight */
     irc_accumulate(dlayers_1_post_attention_layernorm_weight, dlayers_1_post_attention_layernorm_weight_1, 32);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 11264, 32); /* dmodel.layers.1.post_attention_layernorm.weight final */
-    gemm_28(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
-    gemm_29(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
+    gemm_27(ctx, dh1_attn, dh1_resid_attn_acc, layers_1_self_attn_o_proj_weight); /* k47 dh1.attn */
+    gemm_28(ctx, dlayers_1_self_attn_o_proj_weight, dh1_resid_attn_acc, h1_attn); /* k48 dmodel.layers.1.self_attn.o_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10240, 1024); /* dmodel.layers.1.self_attn.o_proj.weight final */
-    attention_grad_30(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, h1_attn, h1_attn_lse); /* k49 dh1.attn.v */
-    rope_31(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
-    rope_32(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
-    gemm_33(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k52 dh1.input_norm */
-    gemm_34(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm); /* k53 dmodel.layers.1.self_attn.v_proj.weight */
+    attention_grad_29(ctx, dh1_attn_q_rope, dh1_attn_k_rope, dh1_attn_v, dh1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, h1_attn, h1_attn_lse); /* k49 dh1.attn.v */
+    rope_30(dh1_attn_k, dh1_attn_k_rope); /* k50 dh1.attn.k */
+    rope_31(dh1_attn_q, dh1_attn_q_rope); /* k51 dh1.attn.q */
+    norm_1(h0_resid_mlp, h1_input_norm_recomputed, layers_1_input_layernorm_weight); /* k52 h1.input_norm.recomputed */
+    gemm_32(ctx, dh1_input_norm, dh1_attn_v, layers_1_self_attn_v_proj_weight); /* k53 dh1.input_norm */
+    gemm_33(ctx, dlayers_1_self_attn_v_proj_weight, dh1_attn_v, h1_input_norm_recomputed); /* k54 dmodel.layers.1.self_attn.v_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9728, 512); /* dmodel.layers.1.self_attn.v_proj.weight final */
-    gemm_33(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k54 dh1.input_norm */
-    gemm_34(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm); /* k55 dmodel.layers.1.self_attn.k_proj.weight */
+    gemm_32(ctx, dh1_input_norm_1, dh1_attn_k, layers_1_self_attn_k_proj_weight); /* k55 dh1.input_norm */
+    gemm_33(ctx, dlayers_1_self_attn_k_proj_weight, dh1_attn_k, h1_input_norm_recomputed); /* k56 dmodel.layers.1.self_attn.k_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9216, 512); /* dmodel.layers.1.self_attn.k_proj.weight final */
-    gemm_28(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k56 dh1.input_norm */
-    elementwise_35(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k57 dh1.input_norm.acc */
-    gemm_29(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm); /* k58 dmodel.layers.1.self_attn.q_proj.weight */
+    gemm_27(ctx, dh1_input_norm_2, dh1_attn_q, layers_1_self_attn_q_proj_weight); /* k57 dh1.input_norm */
+    elementwise_34(dh1_input_norm_acc, dh1_input_norm, dh1_input_norm_1, dh1_input_norm_2); /* k58 dh1.input_norm.acc */
+    gemm_28(ctx, dlayers_1_self_attn_q_proj_weight, dh1_attn_q, h1_input_norm_recomputed); /* k59 dmodel.layers.1.self_attn.q_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8192, 1024); /* dmodel.layers.1.self_attn.q_proj.weight final */
-    norm_grad_add_27(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k59 dh0.resid_mlp.acc */
-    norm_grad_20(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k60 dmodel.layers.1.input_layernorm.weight */
+    norm_grad_add_26(dh0_resid_mlp_acc, dh1_input_norm_acc, h0_resid_mlp, layers_1_input_layernorm_weight, dh1_resid_attn_acc); /* k60 dh0.resid_mlp.acc */
+    norm_grad_18(dlayers_1_input_layernorm_weight_1, dh1_input_norm_acc, h0_resid_mlp); /* k61 dmodel.layers.1.input_layernorm.weight */
     irc_accumulate(dlayers_1_input_layernorm_weight, dlayers_1_input_layernorm_weight_1, 32);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8160, 32); /* dmodel.layers.1.input_layernorm.weight final */
-    gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k61 dh0.mlp.swiglu */
-    gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k62 dmodel.layers.0.mlp.down_proj.weight */
+    gemm_19(ctx, dh0_mlp_swiglu, dh0_resid_mlp_acc, layers_0_mlp_down_proj_weight); /* k62 dh0.mlp.swiglu */
+    gemm_20(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp_acc, h0_mlp_swiglu); /* k63 dmodel.layers.0.mlp.down_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 6880, 1280); /* dmodel.layers.0.mlp.down_proj.weight final */
-    elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k63 dh0.mlp.gate */
-    elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k64 dh0.mlp.up */
-    gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k65 dh0.post_attn_norm */
-    gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k66 dmodel.layers.0.mlp.up_proj.weight */
+    elementwise_21(dh0_mlp_up, h0_mlp_gate, dh0_mlp_swiglu); /* k64 dh0.mlp.up */
+    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k65 dh0.mlp.gate */
+    norm_1(h0_resid_attn, h0_post_attn_norm_recomputed, layers_0_post_attention_layernorm_weight); /* k66 h0.post_attn_norm.recomputed */
+    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k67 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm_recomputed); /* k68 dmodel.layers.0.mlp.up_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5600, 1280); /* dmodel.layers.0.mlp.up_proj.weight final */
-    gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k67 dh0.post_attn_norm */
-    gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k68 dmodel.layers.0.mlp.gate_proj.weight */
+    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k69 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm_recomputed); /* k70 dmodel.layers.0.mlp.gate_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4320, 1280); /* dmodel.layers.0.mlp.gate_proj.weight final */
-    elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k69 dh0.post_attn_norm.acc */
-    norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k70 dh0.resid_attn.acc */
-    norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k71 dmodel.layers.0.post_attention_layernorm.weight */
+    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k71 dh0.post_attn_norm.acc */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp_acc); /* k72 dh0.resid_attn.acc */
+    norm_grad_18(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k73 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4288, 32); /* dmodel.layers.0.post_attention_layernorm.weight final */
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k72 dh0.attn */
-    gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k73 dmodel.layers.0.self_attn.o_proj.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k74 dh0.attn */
+    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k75 dmodel.layers.0.self_attn.o_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3264, 1024); /* dmodel.layers.0.self_attn.o_proj.weight final */
-    attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k74 dh0.attn.v */
-    rope_31(dh0_attn_k, dh0_attn_k_rope); /* k75 dh0.attn.k */
-    rope_32(dh0_attn_q, dh0_attn_q_rope); /* k76 dh0.attn.q */
-    gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k77 dh0.input_norm */
-    gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k78 dmodel.layers.0.self_attn.v_proj.weight */
+    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k76 dh0.attn.v */
+    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k77 dh0.attn.k */
+    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k78 dh0.attn.q */
+    norm_1(embed, h0_input_norm_recomputed, layers_0_input_layernorm_weight); /* k79 h0.input_norm.recomputed */
+    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k80 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm_recomputed); /* k81 dmodel.layers.0.self_attn.v_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2752, 512); /* dmodel.layers.0.self_attn.v_proj.weight final */
-    gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k79 dh0.input_norm */
-    gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k80 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k82 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm_recomputed); /* k83 dmodel.layers.0.self_attn.k_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2240, 512); /* dmodel.layers.0.self_attn.k_proj.weight final */
-    gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k81 dh0.input_norm */
-    elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k82 dh0.input_norm.acc */
-    gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k83 dmodel.layers.0.self_attn.q_proj.weight */
+    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k84 dh0.input_norm */
+    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k85 dh0.input_norm.acc */
+    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm_recomputed); /* k86 dmodel.layers.0.self_attn.q_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1216, 1024); /* dmodel.layers.0.self_attn.q_proj.weight final */
-    norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k84 dembed.acc */
-    norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k85 dmodel.layers.0.input_layernorm.weight */
+    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k87 dembed.acc */
+    norm_grad_18(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k88 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1184, 32); /* dmodel.layers.0.input_layernorm.weight final */
-    embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k86 dmodel.embed_tokens.weight */
+    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k89 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1184);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 1184); /* dmodel.embed_tokens.weight final */
 }
@@ -1834,35 +1844,35 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 768; /* (1, 12, C) */
     float *logits = acts; /* (1, 12, V) */
 
-    embedding_37(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_38(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_39(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_40(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_40(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_41(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_42(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_43(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_39(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_44(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_45(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_45(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_46(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_47(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_39(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_40(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_40(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_41(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_42(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_43(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_39(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_44(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_45(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_45(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_46(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_47(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_44(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_48(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_38(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_39(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_39(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_40(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_41(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_42(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_38(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_43(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_44(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_44(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_45(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_46(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_43(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1932,35 +1942,35 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    embedding_49(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_50(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_51(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_52(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_52(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_53(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_54(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_55(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_51(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_56(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_57(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_57(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_58(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_59(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_56(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
-    gemm_51(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
-    gemm_52(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
-    gemm_52(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
-    rope_53(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
-    rope_54(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
-    cached_attention_55(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
-    gemm_51(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
-    add_norm_56(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
-    gemm_57(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
-    gemm_57(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
-    elementwise_58(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
-    gemm_59(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
-    add_norm_56(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
-    gemm_60(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
+    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, h1_input_norm, layers_1_input_layernorm_weight); /* k14 h1.input_norm */
+    gemm_50(ctx, h1_attn_q, h1_input_norm, layers_1_self_attn_q_proj_weight); /* k15 h1.attn.q */
+    gemm_51(ctx, h1_attn_k, h1_input_norm, layers_1_self_attn_k_proj_weight); /* k16 h1.attn.k */
+    gemm_51(ctx, h1_attn_v, h1_input_norm, layers_1_self_attn_v_proj_weight); /* k17 h1.attn.v */
+    rope_52(h1_attn_q_rope, h1_attn_q, positions); /* k18 h1.attn.q_rope */
+    rope_53(h1_attn_k_rope, h1_attn_k, positions); /* k19 h1.attn.k_rope */
+    cached_attention_54(ctx, h1_attn, h1_attn_q_rope, h1_attn_k_rope, h1_attn_v, cache_k_1, cache_v_1, positions); /* k20 h1.attn */
+    gemm_50(ctx, h1_attn_out, h1_attn, layers_1_self_attn_o_proj_weight); /* k21 h1.attn.out */
+    add_norm_55(h1_resid_attn, h0_resid_mlp, h1_attn_out, h1_post_attn_norm, layers_1_post_attention_layernorm_weight); /* k22 h1.post_attn_norm */
+    gemm_56(ctx, h1_mlp_gate, h1_post_attn_norm, layers_1_mlp_gate_proj_weight); /* k23 h1.mlp.gate */
+    gemm_56(ctx, h1_mlp_up, h1_post_attn_norm, layers_1_mlp_up_proj_weight); /* k24 h1.mlp.up */
+    elementwise_57(h1_mlp_swiglu, h1_mlp_gate, h1_mlp_up); /* k25 h1.mlp.swiglu */
+    gemm_58(ctx, h1_mlp_down, h1_mlp_swiglu, layers_1_mlp_down_proj_weight); /* k26 h1.mlp.down */
+    add_norm_55(h1_resid_mlp, h1_resid_attn, h1_mlp_down, ln_f, norm_weight); /* k27 ln_f */
+    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k28 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -2005,7 +2015,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 12912))
+    if (reserve_acts(m, 10448))
         return 1;
     if (m->grads)
         return 0;
@@ -2201,7 +2211,7 @@ IRC_EXPORT int irc_snap_llama_backward(irc_snap_llama *m, const int32_t *tokens,
     if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[12896];
+    *loss = m->acts[10432];
     return 0;
 }
 

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 2000 floats, prefill and decode 2000,
- * training step 6304); the training state (gradients and AdamW's two moments,
+ * training step 5424); the training state (gradients and AdamW's two moments,
  * 3 x 11168 floats); the key/value cache (320 floats: 1 layers x keys and
  * values x 10 positions x 16).
  * Target: avx512 (16 lanes).
@@ -50,7 +50,7 @@ struct irc_snap_profile {
     irc_grad_hook grad_hook; /* told which gradients are final during run_train; NULL: none */
     void *grad_user;
     char error[2048];
-    double prof[97]; /* seconds in each kernel slot since the last profile_reset */
+    double prof[99]; /* seconds in each kernel slot since the last profile_reset */
 };
 
 static int fail(irc_ctx *m, const char *fmt, ...)
@@ -105,7 +105,7 @@ static void embedding_0(float *out, const float *table, const int32_t *ids)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_1: h0.input_norm, h0.input_norm, h0.input_norm
+/* norm_1: h0.input_norm, h0.input_norm, ... (6 uses)
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (10, 32); w is (32) */
 static void norm_1(const float *x, float *out, const float *w)
@@ -293,7 +293,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_9: h0.mlp.swiglu, h0.mlp.swiglu
+/* elementwise_9: h0.mlp.swiglu, h0.mlp.swiglu, h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_9(float *out0, const float *in0, const float *in1)
@@ -349,18 +349,27 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* cross_entropy_12: loss
  * Over each row of V = 41 logits (10 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (10, 41); targets is (10); loss is (1) */
 static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
+    enum { BLOCKS = (10 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 10, -100);
-    double total = 0.0;
-    for (int r = 0; r < 10; r++) {
-        const float *x = logits + (size_t)r * 41;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 41, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
+    double part[BLOCKS];
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 10 ? (b + 1) * 32 : 10;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 41;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 41, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
@@ -422,65 +431,43 @@ static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, c
     }
 }
 
-/* elementwise_14: h0.mlp.silu
- * out0 = silu(in0)
- * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0)
-{
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 56; j += IRC_VW) {
-            const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf v0 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v0, n);
-        }
-    }
-}
-
-/* elementwise_15: h0.mlp.swiglu, dh0.mlp.up
- * out0 = in0 * in1
- * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_15(float *out0, const float *in0, const float *in1)
-{
-    for (int r = 0; r < 10; r++) {
-        for (int j = 0; j < 56; j += IRC_VW) {
-            const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
-            const irc_vf v0 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 56 + j, v0, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_16: dlogits
+/* softmax_cross_entropy_14: dlogits
  * Over each row of V = 41 logits (10 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (10, 41); targets is (10); loss is (1); dlogits is (10, 41) */
-static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_14(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
+    enum { BLOCKS = (10 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 10, -100);
-    double total = 0.0;
+    double part[BLOCKS];
     const float inv_valid = 1.0f / (valid ? valid : 1);
-    for (int r = 0; r < 10; r++) {
-        const float *x = logits + (size_t)r * 41;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 41, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
-        irc_xent_grad_row(dlogits + (size_t)r * 41, x, 41, mx, sum, targets[r], -100, inv_valid);
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 10 ? (b + 1) * 32 : 10;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 41;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 41, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+            irc_xent_grad_row(dlogits + (size_t)r * 41, x, 41, mx, sum, targets[r], -100, inv_valid);
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* gemm_17: dln_f
+/* gemm_15: dln_f
  * out (10, 32) = inp (10, 41) · w
  * out  is (10, 32)
  * inp  is (10, 41)
  * w    is (41, 32)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_15(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 41,
@@ -492,14 +479,14 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_18: dlm_head.weight
+/* gemm_16: dlm_head.weight
  * out (41, 32) = inp (41, 10) · w
  * out  is (41, 32)
  * inp  is (10, 41), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 41, .N = 32, .K = 10,
@@ -512,11 +499,11 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh0.resid_mlp
+/* norm_grad_17: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (10, 32); w is (32) */
-static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_17(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -544,9 +531,9 @@ static void norm_grad_19(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_20: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
+/* norm_grad_18: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (10, 32), dw is (32) */
-static void norm_grad_20(float *dw, const float *dy, const float *x)
+static void norm_grad_18(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 32 * sizeof(float));
     for (int r = 0; r < 10; r++) {
@@ -561,13 +548,13 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_21: dh0.mlp.swiglu
+/* gemm_19: dh0.mlp.swiglu
  * out (10, 56) = inp (10, 32) · w
  * out  is (10, 56)
  * inp  is (10, 32)
  * w    is (32, 56)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 56, .K = 32,
@@ -579,14 +566,14 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_22: dmodel.layers.0.mlp.down_proj.weight
+/* gemm_20: dmodel.layers.0.mlp.down_proj.weight
  * out (32, 56) = inp (32, 10) · w
  * out  is (32, 56)
  * inp  is (10, 32), read transposed
  * w    is (10, 56)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 56, .K = 10,
@@ -599,10 +586,27 @@ static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_23: dh0.mlp.gate
+/* elementwise_21: dh0.mlp.up
+ * out0 = in1 * silu(in0)
+ * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_21(float *out0, const float *in0, const float *in1)
+{
+    for (int r = 0; r < 10; r++) {
+        for (int j = 0; j < 56; j += IRC_VW) {
+            const int n = 56 - j < IRC_VW ? 56 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 56 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 56 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(x1, v0);
+            irc_vstore_upto(out0 + (size_t)r * 56 + j, v1, n);
+        }
+    }
+}
+
+/* elementwise_22: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (10, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -617,13 +621,13 @@ static void elementwise_23(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
  * out (10, 32) = inp (10, 56) · w
  * out  is (10, 32)
  * inp  is (10, 56)
  * w    is (56, 32)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 56,
@@ -635,14 +639,14 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (56, 32) = inp (56, 10) · w
  * out  is (56, 32)
  * inp  is (10, 56), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 56, .N = 32, .K = 10,
@@ -655,10 +659,10 @@ static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh0.post_attn_norm.acc
+/* elementwise_25: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -671,11 +675,11 @@ static void elementwise_26(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_27: dh0.resid_attn.acc, dembed.acc
+/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (10, 32); w is (32) */
-static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 10; r++) {
         const float *xr = x + (size_t)r * 32, *gr = dy + (size_t)r * 32;
@@ -703,13 +707,13 @@ static void norm_grad_add_27(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_28: dh0.attn, dh0.input_norm
+/* gemm_27: dh0.attn, dh0.input_norm
  * out (10, 32) = inp (10, 32) · w
  * out  is (10, 32)
  * inp  is (10, 32)
  * w    is (32, 32)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 32,
@@ -721,14 +725,14 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (32, 32) = inp (32, 10) · w
  * out  is (32, 32)
  * inp  is (10, 32), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 32, .N = 32, .K = 10,
@@ -741,7 +745,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh0.attn.v
+/* attention_grad_29: dh0.attn.v
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
  * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
@@ -755,7 +759,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * dout, out are (2, 5, 4·8); lse is (2, 5, 4)
  * dq is (2, 5, 4·8), dk, dv are (2, 5, 2·8), inside rows of 32 / 16 / 16 floats
  * q, k, v as in the forward (rows of 32 / 16 / 16 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
@@ -809,11 +813,11 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_31: dh0.attn.k
+/* rope_30: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 2·8) */
-static void rope_31(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -836,11 +840,11 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* rope_32: dh0.attn.q
+/* rope_31: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/8).
  * x, out are (2, 5, 4·8) */
-static void rope_32(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = bt % 5;
@@ -863,13 +867,13 @@ static void rope_32(float *out, const float *x)
     }
 }
 
-/* gemm_33: dh0.input_norm, dh0.input_norm
+/* gemm_32: dh0.input_norm, dh0.input_norm
  * out (10, 32) = inp (10, 16) · w
  * out  is (10, 32)
  * inp  is (10, 16)
  * w    is (16, 32)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 10, .N = 32, .K = 16,
@@ -881,14 +885,14 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (16, 32) = inp (16, 10) · w
  * out  is (16, 32)
  * inp  is (10, 16), read transposed
  * w    is (10, 32)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 16, .N = 32, .K = 10,
@@ -901,10 +905,10 @@ static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_35: dh0.input_norm.acc
+/* elementwise_34: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (10, 32); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 10; r++) {
         for (int j = 0; j < 32; j += IRC_VW) {
@@ -919,21 +923,21 @@ static void elementwise_35(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_36: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (41, 32) = Σ of the rows of dy (10, 32) by token id, tokens in order (deterministic) */
-static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)1312 * sizeof(float));
     for (int r = 0; r < 10; r++)
         irc_axpy(dtable + (size_t)ids[r] * 32, 1.0f, dy + (size_t)r * 32, 32);
 }
 
-/* rope_37: h0.attn.q_rope
+/* rope_36: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 4·8), pos is (1, 10) */
-static void rope_37(float *out, const float *x, const int32_t *pos)
+static void rope_36(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
@@ -956,12 +960,12 @@ static void rope_37(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_38: h0.attn.k_rope
+/* rope_37: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 10, 2·8), pos is (1, 10) */
-static void rope_38(float *out, const float *x, const int32_t *pos)
+static void rope_37(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 10; bt++) {
         const int t = pos[bt];
@@ -984,7 +988,7 @@ static void rope_38(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_39: h0.attn
+/* cached_attention_38: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -994,7 +998,7 @@ static void rope_38(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 10, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (10), each in 0..9 (checked by the caller)
  * out is (1, 10, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_39(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_38(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 10; t++) {
@@ -1029,18 +1033,18 @@ static void cached_attention_39(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* embedding_40: embed
+/* embedding_39: embed
  * out (R = 1, C = 32) = table[ids]; table is (41, 32), ids is (1), checked by the caller */
-static void embedding_40(float *out, const float *table, const int32_t *ids)
+static void embedding_39(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 32, table + (size_t)ids[r] * 32, 32 * sizeof(float));
 }
 
-/* norm_41: h0.input_norm
+/* norm_40: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, out are (1, 32); w is (32) */
-static void norm_41(const float *x, float *out, const float *w)
+static void norm_40(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 32;
@@ -1049,13 +1053,13 @@ static void norm_41(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_42: h0.attn.q, h0.attn.out
+/* gemm_41: h0.attn.q, h0.attn.out
  * out (1, 32) = inp (1, 32) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 32)
  * w    is (32, 32), read transposed
  */
-static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_41(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 32,
@@ -1067,13 +1071,13 @@ static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_43: h0.attn.k, h0.attn.v
+/* gemm_42: h0.attn.k, h0.attn.v
  * out (1, 16) = inp (1, 32) · wᵀ
  * out  is (1, 16)
  * inp  is (1, 32)
  * w    is (16, 32), read transposed
  */
-static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_42(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 16, .K = 32,
@@ -1085,12 +1089,12 @@ static void gemm_43(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_44: h0.attn.q_rope
+/* rope_43: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 4·8), pos is (1, 1) */
-static void rope_44(float *out, const float *x, const int32_t *pos)
+static void rope_43(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1113,12 +1117,12 @@ static void rope_44(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_45: h0.attn.k_rope
+/* rope_44: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 4) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/8),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 2·8), pos is (1, 1) */
-static void rope_45(float *out, const float *x, const int32_t *pos)
+static void rope_44(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1141,7 +1145,7 @@ static void rope_45(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_46: h0.attn
+/* cached_attention_45: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1151,7 +1155,7 @@ static void rope_45(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 2·8) inside rows of 16 / 16 floats
  * kc, vc are the layer's caches (10, 16); pos is (1), each in 0..9 (checked by the caller)
  * out is (1, 1, 4·8); query head h reads kv head h / 2 */
-static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_45(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1186,10 +1190,10 @@ static void cached_attention_46(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_47: h0.post_attn_norm, ln_f
+/* add_norm_46: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 32, eps = 1e-6
  * x, a, b, out are (1, 32); w is (32) */
-static void add_norm_47(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_46(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 32;
@@ -1199,13 +1203,13 @@ static void add_norm_47(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_48: h0.mlp.gate, h0.mlp.up
+/* gemm_47: h0.mlp.gate, h0.mlp.up
  * out (1, 56) = inp (1, 32) · wᵀ
  * out  is (1, 56)
  * inp  is (1, 32)
  * w    is (56, 32), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 56, .K = 32,
@@ -1217,10 +1221,10 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_49: h0.mlp.swiglu
+/* elementwise_48: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 56); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_49(float *out0, const float *in0, const float *in1)
+static void elementwise_48(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 56; j += IRC_VW) {
@@ -1234,13 +1238,13 @@ static void elementwise_49(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_50: h0.mlp.down
+/* gemm_49: h0.mlp.down
  * out (1, 32) = inp (1, 56) · wᵀ
  * out  is (1, 32)
  * inp  is (1, 56)
  * w    is (32, 56), read transposed
  */
-static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_49(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 32, .K = 56,
@@ -1252,13 +1256,13 @@ static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_51: logits
+/* gemm_50: logits
  * out (1, 41) = inp (1, 32) · wᵀ
  * out  is (1, 41)
  * inp  is (1, 32)
  * w    is (41, 32), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 41, .K = 32,
@@ -1365,51 +1369,53 @@ static void run_train(irc_ctx *ctx)
     float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
-    float *embed = acts + 3360; /* (B, T, C) */
-    float *h0_input_norm = acts + 3680; /* (B, T, C) */
-    float *h0_attn_q = acts; /* (B, T, C) */
-    float *h0_attn_k = acts + 320; /* (B, T, NKV*HD) */
-    float *h0_attn_v = acts + 5920; /* (B, T, NKV*HD) */
-    float *h0_attn_q_rope = acts + 4000; /* (B, T, C) */
-    float *h0_attn_k_rope = acts + 6080; /* (B, T, NKV*HD) */
-    float *h0_attn = acts + 4320; /* (B, T, C) */
-    float *h0_attn_lse = acts + 6240; /* (B, T, 4) */
+    float *embed = acts + 2800; /* (B, T, C) */
+    float *h0_input_norm = acts; /* (B, T, C) */
+    float *h0_attn_q = acts + 320; /* (B, T, C) */
+    float *h0_attn_k = acts + 640; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 5040; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 3120; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 5200; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 3440; /* (B, T, C) */
+    float *h0_attn_lse = acts + 5360; /* (B, T, 4) */
     float *h0_attn_out = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 4640; /* (B, T, C) */
-    float *h0_post_attn_norm = acts + 4960; /* (B, T, C) */
+    float *h0_resid_attn = acts + 3760; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 1120; /* (B, T, C) */
     float *h0_mlp_gate = acts; /* (B, T, F) */
     float *h0_mlp_up = acts + 560; /* (B, T, F) */
-    float *h0_mlp_silu = acts + 1120; /* (B, T, F) */
-    float *h0_mlp_swiglu = acts + 1680; /* (B, T, F) */
-    float *h0_mlp_down = acts + 2240; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 5280; /* (B, T, C) */
-    float *ln_f = acts + 5600; /* (B, T, C) */
-    float *logits = acts + 2240; /* (B, T, V) */
-    float *loss = acts + 6288; /* (1) */
-    float *dlogits = acts + 2656; /* (B, T, V) */
-    float *dln_f = acts + 2240; /* (B, T, C) */
-    float *dh0_resid_mlp = acts + 5600; /* (B, T, C) */
-    float *dnorm_weight_1 = acts + 2560; /* (C) */
-    float *dh0_mlp_swiglu = acts + 2240; /* (B, T, F) */
-    float *dh0_mlp_gate = acts + 2800; /* (B, T, F) */
-    float *dh0_mlp_up = acts + 1680; /* (B, T, F) */
-    float *dh0_post_attn_norm = acts + 5280; /* (B, T, C) */
-    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
-    float *dh0_post_attn_norm_acc = acts + 4960; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 5280; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 5600; /* (C) */
-    float *dh0_attn = acts + 4640; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 4960; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 5600; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 5760; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
-    float *dh0_attn_q = acts + 4000; /* (B, T, C) */
-    float *dh0_input_norm = acts + 4320; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts + 4640; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts + 4960; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts; /* (B, T, C) */
-    float *dembed_acc = acts + 3680; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight_1 = acts + 320; /* (C) */
+    float *h0_mlp_swiglu = acts + 1120; /* (B, T, F) */
+    float *h0_mlp_down = acts + 1680; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 4080; /* (B, T, C) */
+    float *ln_f = acts + 2096; /* (B, T, C) */
+    float *logits = acts + 1680; /* (B, T, V) */
+    float *loss = acts + 5408; /* (1) */
+    float *dlogits = acts + 2096; /* (B, T, V) */
+    float *ln_f_recomputed = acts + 1680; /* (B, T, C) */
+    float *dln_f = acts + 4400; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 4720; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 1680; /* (C) */
+    float *dh0_mlp_swiglu = acts + 1680; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 1120; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 2240; /* (B, T, F) */
+    float *h0_post_attn_norm_recomputed = acts + 1680; /* (B, T, C) */
+    float *dh0_post_attn_norm = acts + 4080; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts + 4400; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 4080; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 4400; /* (C) */
+    float *dh0_attn = acts + 3760; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 4400; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 4560; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 320; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 3120; /* (B, T, C) */
+    float *h0_input_norm_recomputed = acts + 3440; /* (B, T, C) */
+    float *dh0_input_norm = acts + 3760; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 320; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 640; /* (B, T, C) */
+    float *dembed_acc = acts + 3120; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts; /* (C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[17] += irc_seconds() - t0; }
@@ -1424,53 +1430,55 @@ static void run_train(irc_ctx *ctx)
     { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[26] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[27] += irc_seconds() - t0; }
     { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[28] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */ ctx->prof[29] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */ ctx->prof[30] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */ ctx->prof[31] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */ ctx->prof[32] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */ ctx->prof[33] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */ ctx->prof[34] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[29] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[30] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[31] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[32] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); softmax_cross_entropy_14(logits, targets, loss, dlogits); /* k16 dlogits */ ctx->prof[33] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(h0_resid_mlp, ln_f_recomputed, norm_weight); /* k17 ln_f.recomputed */ ctx->prof[34] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_15(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */ ctx->prof[35] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_16(ctx, dlm_head_weight, dlogits, ln_f_recomputed); /* k19 dlm_head.weight */ ctx->prof[36] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9856, 1312); /* dlm_head.weight final */
-    { double t0 = irc_seconds(); norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_17(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */ ctx->prof[37] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */ irc_accumulate(dnorm_weight, dnorm_weight_1, 32); ctx->prof[38] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9824, 32); /* dmodel.norm.weight final */
-    { double t0 = irc_seconds(); gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_19(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */ ctx->prof[39] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_20(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */ ctx->prof[40] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8032, 1792); /* dmodel.layers.0.mlp.down_proj.weight final */
-    { double t0 = irc_seconds(); elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */ ctx->prof[41] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */ ctx->prof[42] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */ ctx->prof[43] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[44] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_21(dh0_mlp_up, h0_mlp_gate, dh0_mlp_swiglu); /* k24 dh0.mlp.up */ ctx->prof[41] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k25 dh0.mlp.gate */ ctx->prof[42] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(h0_resid_attn, h0_post_attn_norm_recomputed, layers_0_post_attention_layernorm_weight); /* k26 h0.post_attn_norm.recomputed */ ctx->prof[43] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k27 dh0.post_attn_norm */ ctx->prof[44] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm_recomputed); /* k28 dmodel.layers.0.mlp.up_proj.weight */ ctx->prof[45] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 6240, 1792); /* dmodel.layers.0.mlp.up_proj.weight final */
-    { double t0 = irc_seconds(); gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */ ctx->prof[45] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[46] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k29 dh0.post_attn_norm */ ctx->prof[46] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm_recomputed); /* k30 dmodel.layers.0.mlp.gate_proj.weight */ ctx->prof[47] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4448, 1792); /* dmodel.layers.0.mlp.gate_proj.weight final */
-    { double t0 = irc_seconds(); elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */ ctx->prof[47] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */ ctx->prof[48] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[49] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k31 dh0.post_attn_norm.acc */ ctx->prof[48] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k32 dh0.resid_attn.acc */ ctx->prof[49] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k33 dmodel.layers.0.post_attention_layernorm.weight */ irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 32); ctx->prof[50] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4416, 32); /* dmodel.layers.0.post_attention_layernorm.weight final */
-    { double t0 = irc_seconds(); gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */ ctx->prof[50] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[51] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */ ctx->prof[51] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */ ctx->prof[52] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3392, 1024); /* dmodel.layers.0.self_attn.o_proj.weight final */
-    { double t0 = irc_seconds(); attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */ ctx->prof[52] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */ ctx->prof[53] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */ ctx->prof[54] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */ ctx->prof[55] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[56] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k36 dh0.attn.v */ ctx->prof[53] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_30(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */ ctx->prof[54] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_31(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */ ctx->prof[55] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm_recomputed, layers_0_input_layernorm_weight); /* k39 h0.input_norm.recomputed */ ctx->prof[56] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm_recomputed); /* k41 dmodel.layers.0.self_attn.v_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2880, 512); /* dmodel.layers.0.self_attn.v_proj.weight final */
-    { double t0 = irc_seconds(); gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */ ctx->prof[57] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[58] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm_recomputed); /* k43 dmodel.layers.0.self_attn.k_proj.weight */ ctx->prof[60] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2368, 512); /* dmodel.layers.0.self_attn.k_proj.weight final */
-    { double t0 = irc_seconds(); gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */ ctx->prof[59] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */ ctx->prof[60] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[61] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k44 dh0.input_norm */ ctx->prof[61] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k45 dh0.input_norm.acc */ ctx->prof[62] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm_recomputed); /* k46 dmodel.layers.0.self_attn.q_proj.weight */ ctx->prof[63] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1344, 1024); /* dmodel.layers.0.self_attn.q_proj.weight final */
-    { double t0 = irc_seconds(); norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */ ctx->prof[62] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[63] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k47 dembed.acc */ ctx->prof[64] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_grad_18(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k48 dmodel.layers.0.input_layernorm.weight */ irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 32); ctx->prof[65] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1312, 32); /* dmodel.layers.0.input_layernorm.weight final */
-    { double t0 = irc_seconds(); embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[64] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */ irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 1312); ctx->prof[66] += irc_seconds() - t0; }
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 1312); /* dmodel.embed_tokens.weight final */
 }
 
@@ -1515,22 +1523,22 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 640; /* (1, 10, C) */
     float *logits = acts; /* (1, 10, V) */
 
-    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[65] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[66] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[67] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[68] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[69] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_37(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[70] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_38(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[71] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_39(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[72] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[73] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[74] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[75] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[76] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[77] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[78] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[79] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[80] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[67] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_1(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[68] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[69] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[70] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_3(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[71] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_36(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[72] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_37(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[73] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_38(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[74] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_2(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[75] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[76] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[77] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[78] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[79] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[80] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[81] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[82] += irc_seconds() - t0; }
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1574,22 +1582,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 64; /* (1, 1, C) */
     float *logits = acts; /* (1, 1, V) */
 
-    { double t0 = irc_seconds(); embedding_40(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[81] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); norm_41(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[82] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[83] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_43(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[84] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_43(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[85] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_44(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[86] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); rope_45(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[87] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); cached_attention_46(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[88] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[89] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_47(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[90] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[91] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_48(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[92] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); elementwise_49(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[93] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_50(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[94] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); add_norm_47(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[95] += irc_seconds() - t0; }
-    { double t0 = irc_seconds(); gemm_51(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[96] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); embedding_39(embed, embed_tokens_weight, tokens); /* k0 embed */ ctx->prof[83] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); norm_40(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */ ctx->prof[84] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */ ctx->prof[85] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */ ctx->prof[86] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_42(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */ ctx->prof[87] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_43(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */ ctx->prof[88] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); rope_44(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */ ctx->prof[89] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); cached_attention_45(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */ ctx->prof[90] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_41(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */ ctx->prof[91] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_46(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */ ctx->prof[92] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */ ctx->prof[93] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_47(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */ ctx->prof[94] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); elementwise_48(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */ ctx->prof[95] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_49(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */ ctx->prof[96] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); add_norm_46(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */ ctx->prof[97] += irc_seconds() - t0; }
+    { double t0 = irc_seconds(); gemm_50(ctx, logits, ln_f, lm_head_weight); /* k15 logits */ ctx->prof[98] += irc_seconds() - t0; }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1634,7 +1642,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 6304))
+    if (reserve_acts(m, 5424))
         return 1;
     if (m->grads)
         return 0;
@@ -1830,7 +1838,7 @@ IRC_EXPORT int irc_snap_profile_backward(irc_snap_profile *m, const int32_t *tok
     if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[6288];
+    *loss = m->acts[5408];
     return 0;
 }
 
@@ -1897,50 +1905,52 @@ static const irc_profile_info PROFILE[] = {
     {"train", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"train", 10, "gemm_8", "h0.mlp.gate", 35840},
     {"train", 11, "gemm_8", "h0.mlp.up", 35840},
-    {"train", 12, "elementwise_14", "h0.mlp.silu", 0},
-    {"train", 13, "elementwise_15", "h0.mlp.swiglu", 0},
-    {"train", 14, "gemm_10", "h0.mlp.down", 35840},
-    {"train", 15, "add_norm_7", "ln_f", 0},
-    {"train", 16, "gemm_11", "logits", 26240},
-    {"train", 17, "softmax_cross_entropy_16", "dlogits", 0},
-    {"train", 18, "gemm_17", "dln_f", 26240},
-    {"train", 19, "gemm_18", "dlm_head.weight", 26240},
-    {"train", 20, "norm_grad_19", "dh0.resid_mlp", 0},
-    {"train", 21, "norm_grad_20", "dmodel.norm.weight", 0},
-    {"train", 22, "gemm_21", "dh0.mlp.swiglu", 35840},
-    {"train", 23, "gemm_22", "dmodel.layers.0.mlp.down_proj.weight", 35840},
-    {"train", 24, "elementwise_23", "dh0.mlp.gate", 0},
-    {"train", 25, "elementwise_15", "dh0.mlp.up", 0},
-    {"train", 26, "gemm_24", "dh0.post_attn_norm", 35840},
-    {"train", 27, "gemm_25", "dmodel.layers.0.mlp.up_proj.weight", 35840},
-    {"train", 28, "gemm_24", "dh0.post_attn_norm", 35840},
-    {"train", 29, "gemm_25", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
-    {"train", 30, "elementwise_26", "dh0.post_attn_norm.acc", 0},
-    {"train", 31, "norm_grad_add_27", "dh0.resid_attn.acc", 0},
-    {"train", 32, "norm_grad_20", "dmodel.layers.0.post_attention_layernorm.weight", 0},
-    {"train", 33, "gemm_28", "dh0.attn", 20480},
-    {"train", 34, "gemm_29", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
-    {"train", 35, "attention_grad_30", "dh0.attn.v", 8000},
-    {"train", 36, "rope_31", "dh0.attn.k", 0},
-    {"train", 37, "rope_32", "dh0.attn.q", 0},
-    {"train", 38, "gemm_33", "dh0.input_norm", 10240},
-    {"train", 39, "gemm_34", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
-    {"train", 40, "gemm_33", "dh0.input_norm", 10240},
-    {"train", 41, "gemm_34", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
-    {"train", 42, "gemm_28", "dh0.input_norm", 20480},
-    {"train", 43, "elementwise_35", "dh0.input_norm.acc", 0},
-    {"train", 44, "gemm_29", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
-    {"train", 45, "norm_grad_add_27", "dembed.acc", 0},
-    {"train", 46, "norm_grad_20", "dmodel.layers.0.input_layernorm.weight", 0},
-    {"train", 47, "embedding_grad_36", "dmodel.embed_tokens.weight", 0},
+    {"train", 12, "elementwise_9", "h0.mlp.swiglu", 0},
+    {"train", 13, "gemm_10", "h0.mlp.down", 35840},
+    {"train", 14, "add_norm_7", "ln_f", 0},
+    {"train", 15, "gemm_11", "logits", 26240},
+    {"train", 16, "softmax_cross_entropy_14", "dlogits", 0},
+    {"train", 17, "norm_1", "ln_f.recomputed", 0},
+    {"train", 18, "gemm_15", "dln_f", 26240},
+    {"train", 19, "gemm_16", "dlm_head.weight", 26240},
+    {"train", 20, "norm_grad_17", "dh0.resid_mlp", 0},
+    {"train", 21, "norm_grad_18", "dmodel.norm.weight", 0},
+    {"train", 22, "gemm_19", "dh0.mlp.swiglu", 35840},
+    {"train", 23, "gemm_20", "dmodel.layers.0.mlp.down_proj.weight", 35840},
+    {"train", 24, "elementwise_21", "dh0.mlp.up", 0},
+    {"train", 25, "elementwise_22", "dh0.mlp.gate", 0},
+    {"train", 26, "norm_1", "h0.post_attn_norm.recomputed", 0},
+    {"train", 27, "gemm_23", "dh0.post_attn_norm", 35840},
+    {"train", 28, "gemm_24", "dmodel.layers.0.mlp.up_proj.weight", 35840},
+    {"train", 29, "gemm_23", "dh0.post_attn_norm", 35840},
+    {"train", 30, "gemm_24", "dmodel.layers.0.mlp.gate_proj.weight", 35840},
+    {"train", 31, "elementwise_25", "dh0.post_attn_norm.acc", 0},
+    {"train", 32, "norm_grad_add_26", "dh0.resid_attn.acc", 0},
+    {"train", 33, "norm_grad_18", "dmodel.layers.0.post_attention_layernorm.weight", 0},
+    {"train", 34, "gemm_27", "dh0.attn", 20480},
+    {"train", 35, "gemm_28", "dmodel.layers.0.self_attn.o_proj.weight", 20480},
+    {"train", 36, "attention_grad_29", "dh0.attn.v", 8000},
+    {"train", 37, "rope_30", "dh0.attn.k", 0},
+    {"train", 38, "rope_31", "dh0.attn.q", 0},
+    {"train", 39, "norm_1", "h0.input_norm.recomputed", 0},
+    {"train", 40, "gemm_32", "dh0.input_norm", 10240},
+    {"train", 41, "gemm_33", "dmodel.layers.0.self_attn.v_proj.weight", 10240},
+    {"train", 42, "gemm_32", "dh0.input_norm", 10240},
+    {"train", 43, "gemm_33", "dmodel.layers.0.self_attn.k_proj.weight", 10240},
+    {"train", 44, "gemm_27", "dh0.input_norm", 20480},
+    {"train", 45, "elementwise_34", "dh0.input_norm.acc", 0},
+    {"train", 46, "gemm_28", "dmodel.layers.0.self_attn.q_proj.weight", 20480},
+    {"train", 47, "norm_grad_add_26", "dembed.acc", 0},
+    {"train", 48, "norm_grad_18", "dmodel.layers.0.input_layernorm.weight", 0},
+    {"train", 49, "embedding_grad_35", "dmodel.embed_tokens.weight", 0},
     {"prefill", 0, "embedding_0", "embed", 0},
     {"prefill", 1, "norm_1", "h0.input_norm", 0},
     {"prefill", 2, "gemm_2", "h0.attn.q", 20480},
     {"prefill", 3, "gemm_3", "h0.attn.k", 10240},
     {"prefill", 4, "gemm_3", "h0.attn.v", 10240},
-    {"prefill", 5, "rope_37", "h0.attn.q_rope", 0},
-    {"prefill", 6, "rope_38", "h0.attn.k_rope", 0},
-    {"prefill", 7, "cached_attention_39", "h0.attn", 0},
+    {"prefill", 5, "rope_36", "h0.attn.q_rope", 0},
+    {"prefill", 6, "rope_37", "h0.attn.k_rope", 0},
+    {"prefill", 7, "cached_attention_38", "h0.attn", 0},
     {"prefill", 8, "gemm_2", "h0.attn.out", 20480},
     {"prefill", 9, "add_norm_7", "h0.post_attn_norm", 0},
     {"prefill", 10, "gemm_8", "h0.mlp.gate", 35840},
@@ -1949,28 +1959,28 @@ static const irc_profile_info PROFILE[] = {
     {"prefill", 13, "gemm_10", "h0.mlp.down", 35840},
     {"prefill", 14, "add_norm_7", "ln_f", 0},
     {"prefill", 15, "gemm_11", "logits", 26240},
-    {"decode", 0, "embedding_40", "embed", 0},
-    {"decode", 1, "norm_41", "h0.input_norm", 0},
-    {"decode", 2, "gemm_42", "h0.attn.q", 2048},
-    {"decode", 3, "gemm_43", "h0.attn.k", 1024},
-    {"decode", 4, "gemm_43", "h0.attn.v", 1024},
-    {"decode", 5, "rope_44", "h0.attn.q_rope", 0},
-    {"decode", 6, "rope_45", "h0.attn.k_rope", 0},
-    {"decode", 7, "cached_attention_46", "h0.attn", 0},
-    {"decode", 8, "gemm_42", "h0.attn.out", 2048},
-    {"decode", 9, "add_norm_47", "h0.post_attn_norm", 0},
-    {"decode", 10, "gemm_48", "h0.mlp.gate", 3584},
-    {"decode", 11, "gemm_48", "h0.mlp.up", 3584},
-    {"decode", 12, "elementwise_49", "h0.mlp.swiglu", 0},
-    {"decode", 13, "gemm_50", "h0.mlp.down", 3584},
-    {"decode", 14, "add_norm_47", "ln_f", 0},
-    {"decode", 15, "gemm_51", "logits", 2624},
+    {"decode", 0, "embedding_39", "embed", 0},
+    {"decode", 1, "norm_40", "h0.input_norm", 0},
+    {"decode", 2, "gemm_41", "h0.attn.q", 2048},
+    {"decode", 3, "gemm_42", "h0.attn.k", 1024},
+    {"decode", 4, "gemm_42", "h0.attn.v", 1024},
+    {"decode", 5, "rope_43", "h0.attn.q_rope", 0},
+    {"decode", 6, "rope_44", "h0.attn.k_rope", 0},
+    {"decode", 7, "cached_attention_45", "h0.attn", 0},
+    {"decode", 8, "gemm_41", "h0.attn.out", 2048},
+    {"decode", 9, "add_norm_46", "h0.post_attn_norm", 0},
+    {"decode", 10, "gemm_47", "h0.mlp.gate", 3584},
+    {"decode", 11, "gemm_47", "h0.mlp.up", 3584},
+    {"decode", 12, "elementwise_48", "h0.mlp.swiglu", 0},
+    {"decode", 13, "gemm_49", "h0.mlp.down", 3584},
+    {"decode", 14, "add_norm_46", "ln_f", 0},
+    {"decode", 15, "gemm_50", "logits", 2624},
 };
 
-IRC_EXPORT int irc_snap_profile_profile_count(void) { return 97; }
+IRC_EXPORT int irc_snap_profile_profile_count(void) { return 99; }
 IRC_EXPORT const irc_profile_info *irc_snap_profile_profile_info(int i)
 {
-    return i >= 0 && i < 97 ? &PROFILE[i] : NULL;
+    return i >= 0 && i < 99 ? &PROFILE[i] : NULL;
 }
 IRC_EXPORT void irc_snap_profile_profile_read(const irc_snap_profile *m, double *seconds)
 {

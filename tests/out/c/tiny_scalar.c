@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 400 floats, prefill and decode 576,
- * training step 1280); the training state (gradients and AdamW's two moments,
+ * training step 1104); the training state (gradients and AdamW's two moments,
  * 3 x 1632 floats); the key/value cache (64 floats: 1 layers x keys and
  * values x 8 positions x 4).
  * Target: scalar (1 lanes).
@@ -103,7 +103,7 @@ static void embedding_0(float *out, const float *table, const int32_t *ids)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_1: h0.input_norm, h0.input_norm
+/* norm_1: h0.input_norm, h0.input_norm, ... (5 uses)
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (5, 12); w is (12) */
 static void norm_1(const float *x, float *out, const float *w)
@@ -291,7 +291,7 @@ static void gemm_8(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_9: h0.mlp.swiglu
+/* elementwise_9: h0.mlp.swiglu, h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
 static void elementwise_9(float *out0, const float *in0, const float *in1)
@@ -347,18 +347,27 @@ static void gemm_11(irc_ctx *ctx, float *out, const float *inp, const float *w)
 /* cross_entropy_12: loss
  * Over each row of V = 19 logits (5 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (5, 19); targets is (5); loss is (1) */
 static void cross_entropy_12(const float *logits, const int32_t *targets, float *loss)
 {
+    enum { BLOCKS = (5 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 5, -100);
-    double total = 0.0;
-    for (int r = 0; r < 5; r++) {
-        const float *x = logits + (size_t)r * 19;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 19, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
+    double part[BLOCKS];
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 5 ? (b + 1) * 32 : 5;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 19;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 19, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
@@ -420,65 +429,43 @@ static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, c
     }
 }
 
-/* elementwise_14: h0.mlp.silu
- * out0 = silu(in0)
- * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_14(float *out0, const float *in0)
-{
-    for (int r = 0; r < 5; r++) {
-        for (int j = 0; j < 20; j += IRC_VW) {
-            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
-            const irc_vf v0 = irc_vsilu(x0);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v0, n);
-        }
-    }
-}
-
-/* elementwise_15: h0.mlp.swiglu, dh0.mlp.up
- * out0 = in0 * in1
- * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_15(float *out0, const float *in0, const float *in1)
-{
-    for (int r = 0; r < 5; r++) {
-        for (int j = 0; j < 20; j += IRC_VW) {
-            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
-            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
-            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
-            const irc_vf v0 = irc_vmul(x0, x1);
-            irc_vstore_upto(out0 + (size_t)r * 20 + j, v0, n);
-        }
-    }
-}
-
-/* softmax_cross_entropy_16: dlogits
+/* softmax_cross_entropy_14: dlogits
  * Over each row of V = 19 logits (5 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
+ * Rows go in blocks of 32, a block to a thread.
  * logits are (5, 19); targets is (5); loss is (1); dlogits is (5, 19) */
-static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_14(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
+    enum { BLOCKS = (5 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 5, -100);
-    double total = 0.0;
+    double part[BLOCKS];
     const float inv_valid = 1.0f / (valid ? valid : 1);
-    for (int r = 0; r < 5; r++) {
-        const float *x = logits + (size_t)r * 19;
-        float mx;
-        const float sum = irc_row_exp_sum(x, 19, NULL, &mx);
-        if (targets[r] != -100)
-            total += (double)logf(sum) + mx - x[targets[r]];
-        irc_xent_grad_row(dlogits + (size_t)r * 19, x, 19, mx, sum, targets[r], -100, inv_valid);
+    for (int b = 0; b < BLOCKS; b++) {
+        double total = 0.0;
+        const int end = (b + 1) * 32 < 5 ? (b + 1) * 32 : 5;
+        for (int r = b * 32; r < end; r++) {
+            const float *x = logits + (size_t)r * 19;
+            float mx;
+            const float sum = irc_row_exp_sum(x, 19, NULL, &mx);
+            if (targets[r] != -100)
+                total += (double)logf(sum) + mx - x[targets[r]];
+            irc_xent_grad_row(dlogits + (size_t)r * 19, x, 19, mx, sum, targets[r], -100, inv_valid);
+        }
+        part[b] = total;
     }
+    double total = 0.0;
+    for (int b = 0; b < BLOCKS; b++) total += part[b];
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* gemm_17: dln_f
+/* gemm_15: dln_f
  * out (5, 12) = inp (5, 19) · w
  * out  is (5, 12)
  * inp  is (5, 19)
  * w    is (19, 12)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_15(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 19,
@@ -490,14 +477,14 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_18: dlm_head.weight
+/* gemm_16: dlm_head.weight
  * out (19, 12) = inp (19, 5) · w
  * out  is (19, 12)
  * inp  is (5, 19), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_16(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 19, .N = 12, .K = 5,
@@ -510,11 +497,11 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh0.resid_mlp
+/* norm_grad_17: dh0.resid_mlp
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - x̂ * mean(g * x̂))
  * dx, dy, x are (5, 12); w is (12) */
-static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_17(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
@@ -542,9 +529,9 @@ static void norm_grad_19(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_20: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
+/* norm_grad_18: dmodel.norm.weight, dmodel.layers.0.post_attention_layernorm.weight, dmodel.layers.0.input_layernorm.weight
  * dw = Σ over rows of dy * x̂ for RMSNorm (eps = 1e-6); dy, x are (5, 12), dw is (12) */
-static void norm_grad_20(float *dw, const float *dy, const float *x)
+static void norm_grad_18(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 12 * sizeof(float));
     for (int r = 0; r < 5; r++) {
@@ -559,13 +546,13 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     }
 }
 
-/* gemm_21: dh0.mlp.swiglu
+/* gemm_19: dh0.mlp.swiglu
  * out (5, 20) = inp (5, 12) · w
  * out  is (5, 20)
  * inp  is (5, 12)
  * w    is (12, 20)
  */
-static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_19(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 20, .K = 12,
@@ -577,14 +564,14 @@ static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_22: dmodel.layers.0.mlp.down_proj.weight
+/* gemm_20: dmodel.layers.0.mlp.down_proj.weight
  * out (12, 20) = inp (12, 5) · w
  * out  is (12, 20)
  * inp  is (5, 12), read transposed
  * w    is (5, 20)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 20, .K = 5,
@@ -597,10 +584,27 @@ static void gemm_22(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_23: dh0.mlp.gate
+/* elementwise_21: dh0.mlp.up
+ * out0 = in1 * silu(in0)
+ * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
+static void elementwise_21(float *out0, const float *in0, const float *in1)
+{
+    for (int r = 0; r < 5; r++) {
+        for (int j = 0; j < 20; j += IRC_VW) {
+            const int n = 20 - j < IRC_VW ? 20 - j : IRC_VW;
+            const irc_vf x0 = irc_vload_upto(in0 + (size_t)r * 20 + j, n);
+            const irc_vf x1 = irc_vload_upto(in1 + (size_t)r * 20 + j, n);
+            const irc_vf v0 = irc_vsilu(x0);
+            const irc_vf v1 = irc_vmul(x1, v0);
+            irc_vstore_upto(out0 + (size_t)r * 20 + j, v1, n);
+        }
+    }
+}
+
+/* elementwise_22: dh0.mlp.gate
  * out0 = in0 * in1 * silu'(in2)
  * every tensor is (5, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_23(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_22(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -615,13 +619,13 @@ static void elementwise_23(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* gemm_24: dh0.post_attn_norm, dh0.post_attn_norm
+/* gemm_23: dh0.post_attn_norm, dh0.post_attn_norm
  * out (5, 12) = inp (5, 20) · w
  * out  is (5, 12)
  * inp  is (5, 20)
  * w    is (20, 12)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 20,
@@ -633,14 +637,14 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_25: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
+/* gemm_24: dmodel.layers.0.mlp.up_proj.weight, dmodel.layers.0.mlp.gate_proj.weight
  * out (20, 12) = inp (20, 5) · w
  * out  is (20, 12)
  * inp  is (5, 20), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 20, .N = 12, .K = 5,
@@ -653,10 +657,10 @@ static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_26: dh0.post_attn_norm.acc
+/* elementwise_25: dh0.post_attn_norm.acc
  * out0 = (in0 + in1)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_26(float *out0, const float *in0, const float *in1)
+static void elementwise_25(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
@@ -669,11 +673,11 @@ static void elementwise_26(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* norm_grad_add_27: dh0.resid_attn.acc, dembed.acc
+/* norm_grad_add_26: dh0.resid_attn.acc, dembed.acc
  * dx of RMSNorm (eps = 1e-6): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (5, 12); w is (12) */
-static void norm_grad_add_27(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 5; r++) {
         const float *xr = x + (size_t)r * 12, *gr = dy + (size_t)r * 12;
@@ -701,13 +705,13 @@ static void norm_grad_add_27(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_28: dh0.attn, dh0.input_norm
+/* gemm_27: dh0.attn, dh0.input_norm
  * out (5, 12) = inp (5, 12) · w
  * out  is (5, 12)
  * inp  is (5, 12)
  * w    is (12, 12)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 12,
@@ -719,14 +723,14 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_29: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
+/* gemm_28: dmodel.layers.0.self_attn.o_proj.weight, dmodel.layers.0.self_attn.q_proj.weight
  * out (12, 12) = inp (12, 5) · w
  * out  is (12, 12)
  * inp  is (5, 12), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 12, .K = 5,
@@ -739,7 +743,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_30: dh0.attn.v
+/* attention_grad_29: dh0.attn.v
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
  * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √4 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
@@ -753,7 +757,7 @@ static void gemm_29(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * dout, out are (1, 5, 3·4); lse is (1, 5, 3)
  * dq is (1, 5, 3·4), dk, dv are (1, 5, 1·4), inside rows of 12 / 4 / 4 floats
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
-static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
 {
     const float scale = 5e-1f;
@@ -807,11 +811,11 @@ static void attention_grad_30(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* rope_31: dh0.attn.k
+/* rope_30: dh0.attn.k
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 1·4) */
-static void rope_31(float *out, const float *x)
+static void rope_30(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -834,11 +838,11 @@ static void rope_31(float *out, const float *x)
     }
 }
 
-/* rope_32: dh0.attn.q
+/* rope_31: dh0.attn.q
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = -t · 1e4^(-2i/4).
  * x, out are (1, 5, 3·4) */
-static void rope_32(float *out, const float *x)
+static void rope_31(float *out, const float *x)
 {
     for (int bt = 0; bt < 5; bt++) {
         const int t = bt % 5;
@@ -861,13 +865,13 @@ static void rope_32(float *out, const float *x)
     }
 }
 
-/* gemm_33: dh0.input_norm, dh0.input_norm
+/* gemm_32: dh0.input_norm, dh0.input_norm
  * out (5, 12) = inp (5, 4) · w
  * out  is (5, 12)
  * inp  is (5, 4)
  * w    is (4, 12)
  */
-static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 5, .N = 12, .K = 4,
@@ -879,14 +883,14 @@ static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_34: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
+/* gemm_33: dmodel.layers.0.self_attn.v_proj.weight, dmodel.layers.0.self_attn.k_proj.weight
  * out (4, 12) = inp (4, 5) · w
  * out  is (4, 12)
  * inp  is (5, 4), read transposed
  * w    is (5, 12)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_33(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 4, .N = 12, .K = 5,
@@ -899,10 +903,10 @@ static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_35: dh0.input_norm.acc
+/* elementwise_34: dh0.input_norm.acc
  * out0 = ((in0 + in1) + in2)
  * every tensor is (5, 12); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_35(float *out0, const float *in0, const float *in1, const float *in2)
+static void elementwise_34(float *out0, const float *in0, const float *in1, const float *in2)
 {
     for (int r = 0; r < 5; r++) {
         for (int j = 0; j < 12; j += IRC_VW) {
@@ -917,27 +921,27 @@ static void elementwise_35(float *out0, const float *in0, const float *in1, cons
     }
 }
 
-/* embedding_grad_36: dmodel.embed_tokens.weight
+/* embedding_grad_35: dmodel.embed_tokens.weight
  * dtable (19, 12) = Σ of the rows of dy (5, 12) by token id, tokens in order (deterministic) */
-static void embedding_grad_36(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)228 * sizeof(float));
     for (int r = 0; r < 5; r++)
         irc_axpy(dtable + (size_t)ids[r] * 12, 1.0f, dy + (size_t)r * 12, 12);
 }
 
-/* embedding_37: embed
+/* embedding_36: embed
  * out (R = 8, C = 12) = table[ids]; table is (19, 12), ids is (8), checked by the caller */
-static void embedding_37(float *out, const float *table, const int32_t *ids)
+static void embedding_36(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 8; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_38: h0.input_norm
+/* norm_37: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (8, 12); w is (12) */
-static void norm_38(const float *x, float *out, const float *w)
+static void norm_37(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -946,13 +950,13 @@ static void norm_38(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_39: h0.attn.q, h0.attn.out
+/* gemm_38: h0.attn.q, h0.attn.out
  * out (8, 12) = inp (8, 12) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_38(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 12,
@@ -964,13 +968,13 @@ static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_40: h0.attn.k, h0.attn.v
+/* gemm_39: h0.attn.k, h0.attn.v
  * out (8, 4) = inp (8, 12) · wᵀ
  * out  is (8, 4)
  * inp  is (8, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_39(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 4, .K = 12,
@@ -982,12 +986,12 @@ static void gemm_40(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_41: h0.attn.q_rope
+/* rope_40: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 3·4), pos is (1, 8) */
-static void rope_41(float *out, const float *x, const int32_t *pos)
+static void rope_40(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -1010,12 +1014,12 @@ static void rope_41(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_42: h0.attn.k_rope
+/* rope_41: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 8, 1·4), pos is (1, 8) */
-static void rope_42(float *out, const float *x, const int32_t *pos)
+static void rope_41(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 8; bt++) {
         const int t = pos[bt];
@@ -1038,7 +1042,7 @@ static void rope_42(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_43: h0.attn
+/* cached_attention_42: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1048,7 +1052,7 @@ static void rope_42(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 8, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (8), each in 0..7 (checked by the caller)
  * out is (1, 8, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_42(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 8; t++) {
@@ -1083,10 +1087,10 @@ static void cached_attention_43(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_44: h0.post_attn_norm, ln_f
+/* add_norm_43: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (8, 12); w is (12) */
-static void add_norm_44(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_43(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 8; r++) {
         float *xr = x + (size_t)r * 12;
@@ -1096,13 +1100,13 @@ static void add_norm_44(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_45: h0.mlp.gate, h0.mlp.up
+/* gemm_44: h0.mlp.gate, h0.mlp.up
  * out (8, 20) = inp (8, 12) · wᵀ
  * out  is (8, 20)
  * inp  is (8, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_44(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 20, .K = 12,
@@ -1114,10 +1118,10 @@ static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_46: h0.mlp.swiglu
+/* elementwise_45: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (8, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_46(float *out0, const float *in0, const float *in1)
+static void elementwise_45(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 8; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1131,13 +1135,13 @@ static void elementwise_46(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_47: h0.mlp.down
+/* gemm_46: h0.mlp.down
  * out (8, 12) = inp (8, 20) · wᵀ
  * out  is (8, 12)
  * inp  is (8, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_46(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 12, .K = 20,
@@ -1149,13 +1153,13 @@ static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_48: logits
+/* gemm_47: logits
  * out (8, 19) = inp (8, 12) · wᵀ
  * out  is (8, 19)
  * inp  is (8, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_47(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 8, .N = 19, .K = 12,
@@ -1167,18 +1171,18 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_49: embed
+/* embedding_48: embed
  * out (R = 1, C = 12) = table[ids]; table is (19, 12), ids is (1), checked by the caller */
-static void embedding_49(float *out, const float *table, const int32_t *ids)
+static void embedding_48(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 12, table + (size_t)ids[r] * 12, 12 * sizeof(float));
 }
 
-/* norm_50: h0.input_norm
+/* norm_49: h0.input_norm
  * out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, out are (1, 12); w is (12) */
-static void norm_50(const float *x, float *out, const float *w)
+static void norm_49(const float *x, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         const float *xr = x + (size_t)r * 12;
@@ -1187,13 +1191,13 @@ static void norm_50(const float *x, float *out, const float *w)
     }
 }
 
-/* gemm_51: h0.attn.q, h0.attn.out
+/* gemm_50: h0.attn.q, h0.attn.out
  * out (1, 12) = inp (1, 12) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 12)
  * w    is (12, 12), read transposed
  */
-static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_50(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 12,
@@ -1205,13 +1209,13 @@ static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_52: h0.attn.k, h0.attn.v
+/* gemm_51: h0.attn.k, h0.attn.v
  * out (1, 4) = inp (1, 12) · wᵀ
  * out  is (1, 4)
  * inp  is (1, 12)
  * w    is (4, 12), read transposed
  */
-static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_51(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 4, .K = 12,
@@ -1223,12 +1227,12 @@ static void gemm_52(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* rope_53: h0.attn.q_rope
+/* rope_52: h0.attn.q_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 3·4), pos is (1, 1) */
-static void rope_53(float *out, const float *x, const int32_t *pos)
+static void rope_52(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1251,12 +1255,12 @@ static void rope_53(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* rope_54: h0.attn.k_rope
+/* rope_53: h0.attn.k_rope
  * Rotary embedding, rotate-half convention: for each head's pair (i, i + 2) at position t,
  * (x1, x2) -> (x1 cos θ - x2 sin θ, x2 cos θ + x1 sin θ), θ = t · 1e4^(-2i/4),
  * t = pos[b, t] (the tokens' positions in their sequences).
  * x, out are (1, 1, 1·4), pos is (1, 1) */
-static void rope_54(float *out, const float *x, const int32_t *pos)
+static void rope_53(float *out, const float *x, const int32_t *pos)
 {
     for (int bt = 0; bt < 1; bt++) {
         const int t = pos[bt];
@@ -1279,7 +1283,7 @@ static void rope_54(float *out, const float *x, const int32_t *pos)
     }
 }
 
-/* cached_attention_55: h0.attn
+/* cached_attention_54: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1289,7 +1293,7 @@ static void rope_54(float *out, const float *x, const int32_t *pos)
  * k,v are (1, 1, 1·4) inside rows of 4 / 4 floats
  * kc, vc are the layer's caches (8, 4); pos is (1), each in 0..7 (checked by the caller)
  * out is (1, 1, 3·4); query head h reads kv head h / 3 */
-static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_54(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1324,10 +1328,10 @@ static void cached_attention_55(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* add_norm_56: h0.post_attn_norm, ln_f
+/* add_norm_55: h0.post_attn_norm, ln_f
  * x = a + b (the residual stream), then out = x / sqrt(mean(x²) + eps) * w over each row of C = 12, eps = 1e-6
  * x, a, b, out are (1, 12); w is (12) */
-static void add_norm_56(float *x, const float *a, const float *b, float *out, const float *w)
+static void add_norm_55(float *x, const float *a, const float *b, float *out, const float *w)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 12;
@@ -1337,13 +1341,13 @@ static void add_norm_56(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_57: h0.mlp.gate, h0.mlp.up
+/* gemm_56: h0.mlp.gate, h0.mlp.up
  * out (1, 20) = inp (1, 12) · wᵀ
  * out  is (1, 20)
  * inp  is (1, 12)
  * w    is (20, 12), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_56(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 20, .K = 12,
@@ -1355,10 +1359,10 @@ static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_58: h0.mlp.swiglu
+/* elementwise_57: h0.mlp.swiglu
  * out0 = silu(in0) * in1
  * every tensor is (1, 20); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_58(float *out0, const float *in0, const float *in1)
+static void elementwise_57(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 1; r++) {
         for (int j = 0; j < 20; j += IRC_VW) {
@@ -1372,13 +1376,13 @@ static void elementwise_58(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* gemm_59: h0.mlp.down
+/* gemm_58: h0.mlp.down
  * out (1, 12) = inp (1, 20) · wᵀ
  * out  is (1, 12)
  * inp  is (1, 20)
  * w    is (12, 20), read transposed
  */
-static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_58(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 12, .K = 20,
@@ -1390,13 +1394,13 @@ static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_60: logits
+/* gemm_59: logits
  * out (1, 19) = inp (1, 12) · wᵀ
  * out  is (1, 19)
  * inp  is (1, 12)
  * w    is (19, 12), read transposed
  */
-static void gemm_60(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_59(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 19, .K = 12,
@@ -1503,51 +1507,53 @@ static void run_train(irc_ctx *ctx)
     float *dembed_tokens_weight = grads; /* (V, C) */
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
-    float *embed = acts + 672; /* (B, T, C) */
-    float *h0_input_norm = acts + 736; /* (B, T, C) */
-    float *h0_attn_q = acts; /* (B, T, C) */
-    float *h0_attn_k = acts + 64; /* (B, T, NKV*HD) */
-    float *h0_attn_v = acts + 1184; /* (B, T, NKV*HD) */
-    float *h0_attn_q_rope = acts + 800; /* (B, T, C) */
-    float *h0_attn_k_rope = acts + 1216; /* (B, T, NKV*HD) */
-    float *h0_attn = acts + 864; /* (B, T, C) */
-    float *h0_attn_lse = acts + 1264; /* (B, T, 3) */
+    float *embed = acts + 560; /* (B, T, C) */
+    float *h0_input_norm = acts; /* (B, T, C) */
+    float *h0_attn_q = acts + 64; /* (B, T, C) */
+    float *h0_attn_k = acts + 128; /* (B, T, NKV*HD) */
+    float *h0_attn_v = acts + 1008; /* (B, T, NKV*HD) */
+    float *h0_attn_q_rope = acts + 624; /* (B, T, C) */
+    float *h0_attn_k_rope = acts + 1040; /* (B, T, NKV*HD) */
+    float *h0_attn = acts + 688; /* (B, T, C) */
+    float *h0_attn_lse = acts + 1088; /* (B, T, 3) */
     float *h0_attn_out = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 928; /* (B, T, C) */
-    float *h0_post_attn_norm = acts + 992; /* (B, T, C) */
+    float *h0_resid_attn = acts + 752; /* (B, T, C) */
+    float *h0_post_attn_norm = acts + 224; /* (B, T, C) */
     float *h0_mlp_gate = acts; /* (B, T, F) */
     float *h0_mlp_up = acts + 112; /* (B, T, F) */
-    float *h0_mlp_silu = acts + 224; /* (B, T, F) */
-    float *h0_mlp_swiglu = acts + 336; /* (B, T, F) */
-    float *h0_mlp_down = acts + 448; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 1056; /* (B, T, C) */
-    float *ln_f = acts + 1120; /* (B, T, C) */
-    float *logits = acts + 448; /* (B, T, V) */
-    float *loss = acts + 1248; /* (1) */
-    float *dlogits = acts + 544; /* (B, T, V) */
-    float *dln_f = acts + 448; /* (B, T, C) */
-    float *dh0_resid_mlp = acts + 1120; /* (B, T, C) */
-    float *dnorm_weight_1 = acts + 512; /* (C) */
-    float *dh0_mlp_swiglu = acts + 448; /* (B, T, F) */
-    float *dh0_mlp_gate = acts + 560; /* (B, T, F) */
-    float *dh0_mlp_up = acts + 336; /* (B, T, F) */
-    float *dh0_post_attn_norm = acts + 1056; /* (B, T, C) */
-    float *dh0_post_attn_norm_1 = acts; /* (B, T, C) */
-    float *dh0_post_attn_norm_acc = acts + 992; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 1056; /* (B, T, C) */
-    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 1120; /* (C) */
-    float *dh0_attn = acts + 928; /* (B, T, C) */
-    float *dh0_attn_q_rope = acts + 992; /* (B, T, C) */
-    float *dh0_attn_k_rope = acts + 1120; /* (B, T, NKV*HD) */
-    float *dh0_attn_v = acts + 1152; /* (B, T, NKV*HD) */
-    float *dh0_attn_k = acts; /* (B, T, NKV*HD) */
-    float *dh0_attn_q = acts + 800; /* (B, T, C) */
-    float *dh0_input_norm = acts + 864; /* (B, T, C) */
-    float *dh0_input_norm_1 = acts + 928; /* (B, T, C) */
-    float *dh0_input_norm_2 = acts + 992; /* (B, T, C) */
-    float *dh0_input_norm_acc = acts; /* (B, T, C) */
-    float *dembed_acc = acts + 736; /* (B, T, C) */
-    float *dlayers_0_input_layernorm_weight_1 = acts + 800; /* (C) */
+    float *h0_mlp_swiglu = acts + 224; /* (B, T, F) */
+    float *h0_mlp_down = acts + 336; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 816; /* (B, T, C) */
+    float *ln_f = acts + 432; /* (B, T, C) */
+    float *logits = acts + 336; /* (B, T, V) */
+    float *loss = acts + 1072; /* (1) */
+    float *dlogits = acts + 432; /* (B, T, V) */
+    float *ln_f_recomputed = acts + 336; /* (B, T, C) */
+    float *dln_f = acts + 880; /* (B, T, C) */
+    float *dh0_resid_mlp = acts + 944; /* (B, T, C) */
+    float *dnorm_weight_1 = acts + 336; /* (C) */
+    float *dh0_mlp_swiglu = acts + 336; /* (B, T, F) */
+    float *dh0_mlp_up = acts + 224; /* (B, T, F) */
+    float *dh0_mlp_gate = acts + 448; /* (B, T, F) */
+    float *h0_post_attn_norm_recomputed = acts + 336; /* (B, T, C) */
+    float *dh0_post_attn_norm = acts + 816; /* (B, T, C) */
+    float *dh0_post_attn_norm_1 = acts + 880; /* (B, T, C) */
+    float *dh0_post_attn_norm_acc = acts; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 816; /* (B, T, C) */
+    float *dlayers_0_post_attention_layernorm_weight_1 = acts + 880; /* (C) */
+    float *dh0_attn = acts + 752; /* (B, T, C) */
+    float *dh0_attn_q_rope = acts; /* (B, T, C) */
+    float *dh0_attn_k_rope = acts + 880; /* (B, T, NKV*HD) */
+    float *dh0_attn_v = acts + 912; /* (B, T, NKV*HD) */
+    float *dh0_attn_k = acts + 64; /* (B, T, NKV*HD) */
+    float *dh0_attn_q = acts + 624; /* (B, T, C) */
+    float *h0_input_norm_recomputed = acts + 688; /* (B, T, C) */
+    float *dh0_input_norm = acts + 752; /* (B, T, C) */
+    float *dh0_input_norm_1 = acts; /* (B, T, C) */
+    float *dh0_input_norm_2 = acts + 64; /* (B, T, C) */
+    float *dh0_input_norm_acc = acts + 128; /* (B, T, C) */
+    float *dembed_acc = acts + 624; /* (B, T, C) */
+    float *dlayers_0_input_layernorm_weight_1 = acts; /* (C) */
     float *dembed_tokens_weight_1 = acts; /* (V, C) */
 
     embedding_0(embed, embed_tokens_weight, tokens); /* k0 embed */
@@ -1562,56 +1568,58 @@ static void run_train(irc_ctx *ctx)
     add_norm_7(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
     gemm_8(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
     gemm_8(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_14(h0_mlp_silu, h0_mlp_gate); /* k12 h0.mlp.silu */
-    elementwise_15(h0_mlp_swiglu, h0_mlp_silu, h0_mlp_up); /* k13 h0.mlp.swiglu */
-    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k14 h0.mlp.down */
-    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k15 ln_f */
-    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k16 logits */
-    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k17 dlogits */
-    gemm_17(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
-    gemm_18(ctx, dlm_head_weight, dlogits, ln_f); /* k19 dlm_head.weight */
+    elementwise_9(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_10(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_7(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_11(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    softmax_cross_entropy_14(logits, targets, loss, dlogits); /* k16 dlogits */
+    norm_1(h0_resid_mlp, ln_f_recomputed, norm_weight); /* k17 ln_f.recomputed */
+    gemm_15(ctx, dln_f, dlogits, lm_head_weight); /* k18 dln_f */
+    gemm_16(ctx, dlm_head_weight, dlogits, ln_f_recomputed); /* k19 dlm_head.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1392, 228); /* dlm_head.weight final */
-    norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
-    norm_grad_20(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
+    norm_grad_17(dh0_resid_mlp, dln_f, h0_resid_mlp, norm_weight); /* k20 dh0.resid_mlp */
+    norm_grad_18(dnorm_weight_1, dln_f, h0_resid_mlp); /* k21 dmodel.norm.weight */
     irc_accumulate(dnorm_weight, dnorm_weight_1, 12);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1376, 16); /* dmodel.norm.weight final */
-    gemm_21(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
-    gemm_22(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
+    gemm_19(ctx, dh0_mlp_swiglu, dh0_resid_mlp, layers_0_mlp_down_proj_weight); /* k22 dh0.mlp.swiglu */
+    gemm_20(ctx, dlayers_0_mlp_down_proj_weight, dh0_resid_mlp, h0_mlp_swiglu); /* k23 dmodel.layers.0.mlp.down_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1136, 240); /* dmodel.layers.0.mlp.down_proj.weight final */
-    elementwise_23(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k24 dh0.mlp.gate */
-    elementwise_15(dh0_mlp_up, dh0_mlp_swiglu, h0_mlp_silu); /* k25 dh0.mlp.up */
-    gemm_24(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k26 dh0.post_attn_norm */
-    gemm_25(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm); /* k27 dmodel.layers.0.mlp.up_proj.weight */
+    elementwise_21(dh0_mlp_up, h0_mlp_gate, dh0_mlp_swiglu); /* k24 dh0.mlp.up */
+    elementwise_22(dh0_mlp_gate, dh0_mlp_swiglu, h0_mlp_up, h0_mlp_gate); /* k25 dh0.mlp.gate */
+    norm_1(h0_resid_attn, h0_post_attn_norm_recomputed, layers_0_post_attention_layernorm_weight); /* k26 h0.post_attn_norm.recomputed */
+    gemm_23(ctx, dh0_post_attn_norm, dh0_mlp_up, layers_0_mlp_up_proj_weight); /* k27 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_up_proj_weight, dh0_mlp_up, h0_post_attn_norm_recomputed); /* k28 dmodel.layers.0.mlp.up_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 896, 240); /* dmodel.layers.0.mlp.up_proj.weight final */
-    gemm_24(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k28 dh0.post_attn_norm */
-    gemm_25(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm); /* k29 dmodel.layers.0.mlp.gate_proj.weight */
+    gemm_23(ctx, dh0_post_attn_norm_1, dh0_mlp_gate, layers_0_mlp_gate_proj_weight); /* k29 dh0.post_attn_norm */
+    gemm_24(ctx, dlayers_0_mlp_gate_proj_weight, dh0_mlp_gate, h0_post_attn_norm_recomputed); /* k30 dmodel.layers.0.mlp.gate_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 656, 240); /* dmodel.layers.0.mlp.gate_proj.weight final */
-    elementwise_26(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k30 dh0.post_attn_norm.acc */
-    norm_grad_add_27(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k31 dh0.resid_attn.acc */
-    norm_grad_20(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k32 dmodel.layers.0.post_attention_layernorm.weight */
+    elementwise_25(dh0_post_attn_norm_acc, dh0_post_attn_norm, dh0_post_attn_norm_1); /* k31 dh0.post_attn_norm.acc */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_post_attn_norm_acc, h0_resid_attn, layers_0_post_attention_layernorm_weight, dh0_resid_mlp); /* k32 dh0.resid_attn.acc */
+    norm_grad_18(dlayers_0_post_attention_layernorm_weight_1, dh0_post_attn_norm_acc, h0_resid_attn); /* k33 dmodel.layers.0.post_attention_layernorm.weight */
     irc_accumulate(dlayers_0_post_attention_layernorm_weight, dlayers_0_post_attention_layernorm_weight_1, 12);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 640, 16); /* dmodel.layers.0.post_attention_layernorm.weight final */
-    gemm_28(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k33 dh0.attn */
-    gemm_29(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k34 dmodel.layers.0.self_attn.o_proj.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, layers_0_self_attn_o_proj_weight); /* k34 dh0.attn */
+    gemm_28(ctx, dlayers_0_self_attn_o_proj_weight, dh0_resid_attn_acc, h0_attn); /* k35 dmodel.layers.0.self_attn.o_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 496, 144); /* dmodel.layers.0.self_attn.o_proj.weight final */
-    attention_grad_30(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k35 dh0.attn.v */
-    rope_31(dh0_attn_k, dh0_attn_k_rope); /* k36 dh0.attn.k */
-    rope_32(dh0_attn_q, dh0_attn_q_rope); /* k37 dh0.attn.q */
-    gemm_33(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k38 dh0.input_norm */
-    gemm_34(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm); /* k39 dmodel.layers.0.self_attn.v_proj.weight */
+    attention_grad_29(ctx, dh0_attn_q_rope, dh0_attn_k_rope, dh0_attn_v, dh0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, h0_attn, h0_attn_lse); /* k36 dh0.attn.v */
+    rope_30(dh0_attn_k, dh0_attn_k_rope); /* k37 dh0.attn.k */
+    rope_31(dh0_attn_q, dh0_attn_q_rope); /* k38 dh0.attn.q */
+    norm_1(embed, h0_input_norm_recomputed, layers_0_input_layernorm_weight); /* k39 h0.input_norm.recomputed */
+    gemm_32(ctx, dh0_input_norm, dh0_attn_v, layers_0_self_attn_v_proj_weight); /* k40 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_v_proj_weight, dh0_attn_v, h0_input_norm_recomputed); /* k41 dmodel.layers.0.self_attn.v_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 448, 48); /* dmodel.layers.0.self_attn.v_proj.weight final */
-    gemm_33(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k40 dh0.input_norm */
-    gemm_34(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm); /* k41 dmodel.layers.0.self_attn.k_proj.weight */
+    gemm_32(ctx, dh0_input_norm_1, dh0_attn_k, layers_0_self_attn_k_proj_weight); /* k42 dh0.input_norm */
+    gemm_33(ctx, dlayers_0_self_attn_k_proj_weight, dh0_attn_k, h0_input_norm_recomputed); /* k43 dmodel.layers.0.self_attn.k_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 400, 48); /* dmodel.layers.0.self_attn.k_proj.weight final */
-    gemm_28(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k42 dh0.input_norm */
-    elementwise_35(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k43 dh0.input_norm.acc */
-    gemm_29(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm); /* k44 dmodel.layers.0.self_attn.q_proj.weight */
+    gemm_27(ctx, dh0_input_norm_2, dh0_attn_q, layers_0_self_attn_q_proj_weight); /* k44 dh0.input_norm */
+    elementwise_34(dh0_input_norm_acc, dh0_input_norm, dh0_input_norm_1, dh0_input_norm_2); /* k45 dh0.input_norm.acc */
+    gemm_28(ctx, dlayers_0_self_attn_q_proj_weight, dh0_attn_q, h0_input_norm_recomputed); /* k46 dmodel.layers.0.self_attn.q_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 256, 144); /* dmodel.layers.0.self_attn.q_proj.weight final */
-    norm_grad_add_27(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k45 dembed.acc */
-    norm_grad_20(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k46 dmodel.layers.0.input_layernorm.weight */
+    norm_grad_add_26(dembed_acc, dh0_input_norm_acc, embed, layers_0_input_layernorm_weight, dh0_resid_attn_acc); /* k47 dembed.acc */
+    norm_grad_18(dlayers_0_input_layernorm_weight_1, dh0_input_norm_acc, embed); /* k48 dmodel.layers.0.input_layernorm.weight */
     irc_accumulate(dlayers_0_input_layernorm_weight, dlayers_0_input_layernorm_weight_1, 12);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 240, 16); /* dmodel.layers.0.input_layernorm.weight final */
-    embedding_grad_36(dembed_tokens_weight_1, dembed_acc, tokens); /* k47 dmodel.embed_tokens.weight */
+    embedding_grad_35(dembed_tokens_weight_1, dembed_acc, tokens); /* k49 dmodel.embed_tokens.weight */
     irc_accumulate(dembed_tokens_weight, dembed_tokens_weight_1, 228);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 240); /* dmodel.embed_tokens.weight final */
 }
@@ -1657,22 +1665,22 @@ static void run_prefill(irc_ctx *ctx)
     float *ln_f = acts + 192; /* (B, 8, C) */
     float *logits = acts; /* (B, 8, V) */
 
-    embedding_37(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_38(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_39(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_40(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_40(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_41(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_42(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_43(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_39(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_44(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_45(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_45(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_46(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_47(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_44(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_48(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_36(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_37(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_38(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_39(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_39(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_40(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_41(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_42(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_38(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_43(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_44(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_44(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_45(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_46(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_43(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_47(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1716,22 +1724,22 @@ static void run_decode(irc_ctx *ctx)
     float *ln_f = acts + 32; /* (B, 1, C) */
     float *logits = acts; /* (B, 1, V) */
 
-    embedding_49(embed, embed_tokens_weight, tokens); /* k0 embed */
-    norm_50(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
-    gemm_51(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
-    gemm_52(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
-    gemm_52(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
-    rope_53(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
-    rope_54(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
-    cached_attention_55(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
-    gemm_51(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
-    add_norm_56(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
-    gemm_57(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
-    gemm_57(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
-    elementwise_58(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
-    gemm_59(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
-    add_norm_56(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
-    gemm_60(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
+    embedding_48(embed, embed_tokens_weight, tokens); /* k0 embed */
+    norm_49(embed, h0_input_norm, layers_0_input_layernorm_weight); /* k1 h0.input_norm */
+    gemm_50(ctx, h0_attn_q, h0_input_norm, layers_0_self_attn_q_proj_weight); /* k2 h0.attn.q */
+    gemm_51(ctx, h0_attn_k, h0_input_norm, layers_0_self_attn_k_proj_weight); /* k3 h0.attn.k */
+    gemm_51(ctx, h0_attn_v, h0_input_norm, layers_0_self_attn_v_proj_weight); /* k4 h0.attn.v */
+    rope_52(h0_attn_q_rope, h0_attn_q, positions); /* k5 h0.attn.q_rope */
+    rope_53(h0_attn_k_rope, h0_attn_k, positions); /* k6 h0.attn.k_rope */
+    cached_attention_54(ctx, h0_attn, h0_attn_q_rope, h0_attn_k_rope, h0_attn_v, cache_k_0, cache_v_0, positions); /* k7 h0.attn */
+    gemm_50(ctx, h0_attn_out, h0_attn, layers_0_self_attn_o_proj_weight); /* k8 h0.attn.out */
+    add_norm_55(h0_resid_attn, embed, h0_attn_out, h0_post_attn_norm, layers_0_post_attention_layernorm_weight); /* k9 h0.post_attn_norm */
+    gemm_56(ctx, h0_mlp_gate, h0_post_attn_norm, layers_0_mlp_gate_proj_weight); /* k10 h0.mlp.gate */
+    gemm_56(ctx, h0_mlp_up, h0_post_attn_norm, layers_0_mlp_up_proj_weight); /* k11 h0.mlp.up */
+    elementwise_57(h0_mlp_swiglu, h0_mlp_gate, h0_mlp_up); /* k12 h0.mlp.swiglu */
+    gemm_58(ctx, h0_mlp_down, h0_mlp_swiglu, layers_0_mlp_down_proj_weight); /* k13 h0.mlp.down */
+    add_norm_55(h0_resid_mlp, h0_resid_attn, h0_mlp_down, ln_f, norm_weight); /* k14 ln_f */
+    gemm_59(ctx, logits, ln_f, lm_head_weight); /* k15 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1776,7 +1784,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 1280))
+    if (reserve_acts(m, 1104))
         return 1;
     if (m->grads)
         return 0;
@@ -1972,7 +1980,7 @@ IRC_EXPORT int irc_snap_scalar_backward(irc_snap_scalar *m, const int32_t *token
     if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[1248];
+    *loss = m->acts[1072];
     return 0;
 }
 
