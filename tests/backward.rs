@@ -13,6 +13,10 @@ use std::path::Path;
 const GPT2: &str = "[model]\nname='bg'\nfamily='gpt2'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=3\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
 const LLAMA: &str = "[model]\nname='bl'\nfamily='llama'\nvocab_size=37\ncontext=16\nlayers=2\nd_model=24\nheads=4\nkv_heads=2\nffn_hidden=40\n[build]\nbatch=3\nseq_len=11\n";
 
+/// Logits big enough (75 rows x 300) that the softmax / cross-entropy
+/// kernel runs its blocks of rows on several threads.
+const WIDE_VOCAB: &str = "[model]\nname='bw'\nfamily='gpt2'\nvocab_size=300\ncontext=16\nlayers=1\nd_model=16\nheads=2\nffn_hidden=24\n[build]\nbatch=5\nseq_len=15\n";
+
 /// (loss, gradients by name) from the interpreter in f64.
 fn interp_grads(
     b: &irc::model::Built,
@@ -85,6 +89,11 @@ fn check_grads(src: &str) {
 #[test]
 fn gpt2_backward_matches_interpreter() {
     check_grads(GPT2);
+}
+
+#[test]
+fn threaded_cross_entropy_matches_interpreter() {
+    check_grads(WIDE_VOCAB);
 }
 
 #[test]
@@ -225,7 +234,7 @@ fn ten_adamw_steps_match_interpreter() {
 /// One and two threads give bit-identical losses, gradients and updates.
 #[test]
 fn thread_count_does_not_change_results() {
-    for src in [GPT2, LLAMA] {
+    for src in [GPT2, LLAMA, WIDE_VOCAB] {
         let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
         let (b, t) = (spec.build.batch, spec.build.seq_len);
         let (tokens, targets) = data(&spec, 2);
@@ -254,17 +263,19 @@ fn thread_count_does_not_change_results() {
             (losses, s.params().to_vec(), s.grads().unwrap().to_vec())
         };
         let (l1, p1, g1) = run(1);
-        let (l2, p2, g2) = run(2);
-        assert_eq!(
-            l1, l2,
-            "{}: losses differ between 1 and 2 threads",
-            spec.model.name
-        );
-        assert!(
-            p1 == p2 && g1 == g2,
-            "{}: parameters or gradients differ between 1 and 2 threads",
-            spec.model.name
-        );
+        for threads in [2, 3] {
+            let (l2, p2, g2) = run(threads);
+            assert_eq!(
+                l1, l2,
+                "{}: losses differ between 1 and {threads} threads",
+                spec.model.name
+            );
+            assert!(
+                p1 == p2 && g1 == g2,
+                "{}: parameters or gradients differ between 1 and {threads} threads",
+                spec.model.name
+            );
+        }
     }
 }
 
