@@ -127,5 +127,31 @@ fn attention_gradients_are_written_into_the_packed_qkv_gradient() {
                 .count();
             assert_eq!(lse, 1, "{spec}: the forward keeps the log-sum-exp");
         }
+        if packed {
+            // q, k and v are read in place in the packed qkv, forward and
+            // backward: no narrow copies them out, and the backward keeps
+            // the packed tensor.
+            let narrows = t
+                .kernels
+                .iter()
+                .filter(|k| {
+                    k.nodes.len() == 1 && matches!(g.node(k.nodes[0]).op, Op::Narrow { .. })
+                })
+                .count();
+            assert_eq!(narrows, 0, "{spec}: narrows of q, k, v left");
+            let saved = irc::driver::saved_for_backward(g, &t.kernels);
+            for k in t
+                .kernels
+                .iter()
+                .filter(|k| k.kind == KernelKind::AttentionGrad)
+            {
+                let qkv = k.inputs[1];
+                assert!(
+                    matches!(g.node(qkv).op, Op::Add) && saved.contains(&qkv),
+                    "{spec}: the gradient kernel reads {} for q",
+                    g.node(qkv).name
+                );
+            }
+        }
     }
 }

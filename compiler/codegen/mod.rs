@@ -183,7 +183,9 @@ impl Emitter<'_> {
     fn rows(&self, k: &Kernel, id: NodeId) -> (String, usize) {
         let n = self.g.node(id);
         match n.op {
-            Op::Narrow { start, .. } if k.nodes.contains(&id) => {
+            Op::Narrow { start, .. }
+                if k.nodes.contains(&id) || crate::passes::fusion::read_in_place(self.g, id) =>
+            {
                 let src = n.inputs[0];
                 let stride = self.g.node(src).ty.last();
                 let of = self.ptr(src);
@@ -605,7 +607,13 @@ impl Emitter<'_> {
                 }
             }
         }
-        args.extend(ins.iter().map(|&i| self.ptr(i)));
+        // q, k and v: their own tensors, or read in place in the packed qkv.
+        let mut in_strides = vec![];
+        for &i in ins {
+            let (p, stride) = self.rows(k, i);
+            args.push(p);
+            in_strides.push(stride);
+        }
         let group = heads / kv_heads;
         let (first, end) = if group == 1 {
             ("kh".to_string(), "kh + 1".to_string())
@@ -616,8 +624,8 @@ impl Emitter<'_> {
             "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
             "group": group, "h_first": first, "h_end": end,
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
-            "q_stride": g.node(ins[1]).ty.last(), "k_stride": g.node(ins[2]).ty.last(),
-            "v_stride": g.node(ins[3]).ty.last(), "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "q_stride": in_strides[1], "k_stride": in_strides[2],
+            "v_stride": in_strides[3], "KB": crate::schedule::ATTENTION_KEY_BLOCK,
             "dq_stride": strides[0], "dk_stride": strides[1], "dv_stride": strides[2],
         });
         Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))

@@ -4,9 +4,10 @@
 //!
 //! Patterns, tried in this order (an op joins at most one kernel):
 //! 1. attention reads its q/k/v straight out of a packed qkv tensor
-//!    (the `narrow`s become strided reads) and keeps the log-sum-exp of its
-//!    rows for the backward on the way; cached attention also writes this
-//!    step's keys and values into the cache;
+//!    (the `narrow`s become strided reads, in a training step for the
+//!    gradient kernel too: [`read_in_place`]) and keeps the log-sum-exp of
+//!    its rows for the backward on the way; cached attention also writes
+//!    this step's keys and values into the cache;
 //! 2. matmul epilogues: `+ bias` and then an activation (also where the
 //!    backward reads the value before it);
 //! 3. residual add + norm: one pass writes the new residual stream and its norm;
@@ -102,8 +103,9 @@ impl Fuser<'_> {
                 let ins = &g.node(id).inputs;
                 let mut nodes: Vec<NodeId> = vec![];
                 for &i in ins {
-                    if matches!(self.op(i), Op::Narrow { .. })
-                        && self.private_to(i, id)
+                    let narrow = matches!(self.op(i), Op::Narrow { .. });
+                    if narrow
+                        && (self.private_to(i, id) || read_in_place(g, i))
                         && !nodes.contains(&i)
                     {
                         nodes.push(i);
@@ -428,11 +430,38 @@ impl Fuser<'_> {
 
 /// The kernel of one group: its inputs are the values it reads from outside,
 /// its outputs the values read outside it (or graph outputs).
+/// A narrow of a packed tensor (q, k and v out of a packed qkv) that only
+/// attention reads: its forward kernel and, in a training step, the
+/// backward's gradient kernel. It is never stored: both read its columns
+/// of the packed rows in place, so the backward keeps the packed tensor
+/// instead of three copies of its parts.
+pub fn read_in_place(g: &Graph, id: NodeId) -> bool {
+    let users = g.users(id);
+    matches!(g.node(id).op, Op::Narrow { .. })
+        && !g.is_output(id)
+        && users
+            .iter()
+            .any(|&u| matches!(g.node(u).op, Op::Attention { .. }))
+        && users.iter().all(|&u| {
+            matches!(
+                g.node(u).op,
+                Op::Attention { .. } | Op::AttentionLse { .. } | Op::AttentionGrad { .. }
+            )
+        })
+}
+
 fn kernel(g: &Graph, kind: KernelKind, nodes: &[NodeId]) -> Kernel {
     let inside: BTreeSet<NodeId> = nodes.iter().copied().collect();
     let mut inputs = vec![];
     for &n in nodes {
         for &i in &g.node(n).inputs {
+            // A narrow read in place is its packed source, for the order
+            // and for how long that lives.
+            let i = if !inside.contains(&i) && read_in_place(g, i) {
+                g.node(i).inputs[0]
+            } else {
+                i
+            };
             if !inside.contains(&i) && !inputs.contains(&i) {
                 inputs.push(i);
             }
@@ -444,7 +473,11 @@ fn kernel(g: &Graph, kind: KernelKind, nodes: &[NodeId]) -> Kernel {
     let outputs = nodes
         .iter()
         .copied()
-        .filter(|&n| stored(n) || g.is_output(n) || g.users(n).iter().any(|u| !inside.contains(u)))
+        .filter(|&n| {
+            stored(n)
+                || g.is_output(n)
+                || (g.users(n).iter().any(|u| !inside.contains(u)) && !read_in_place(g, n))
+        })
         .collect();
     Kernel {
         kind,

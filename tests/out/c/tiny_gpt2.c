@@ -340,31 +340,7 @@ static void cross_entropy_10(const float *logits, const int32_t *targets, float 
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* narrow_11: h0.attn.q, h1.attn.q
- * out (14, 24) = columns 0..24 of x (14, 72) */
-static void narrow_11(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++)
-        memcpy(out + (size_t)r * 24, x + (size_t)r * 72, 24 * sizeof(float));
-}
-
-/* narrow_12: h0.attn.k, h1.attn.k
- * out (14, 24) = columns 24..48 of x (14, 72) */
-static void narrow_12(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++)
-        memcpy(out + (size_t)r * 24, x + (size_t)r * 72 + 24, 24 * sizeof(float));
-}
-
-/* narrow_13: h0.attn.v, h1.attn.v
- * out (14, 24) = columns 48..72 of x (14, 72) */
-static void narrow_13(float *out, const float *x)
-{
-    for (int r = 0; r < 14; r++)
-        memcpy(out + (size_t)r * 24, x + (size_t)r * 72 + 48, 24 * sizeof(float));
-}
-
-/* attention_14: h0.attn, h1.attn
+/* attention_11: h0.attn, h1.attn
  * out = causal softmax(q kᵀ / √8) v, flash style: IRC_ATTN_ROWS query rows at a time
  * visit the keys in blocks of 128, keeping each row's running max m and sum l of
  * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
@@ -372,11 +348,11 @@ static void narrow_13(float *out, const float *x)
  * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
  * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * lse = m + log l of each row: all the backward needs to recompute the probabilities.
- * q   is (2, 7, 3·8) inside rows of 24 floats
- * k,v are (2, 7, 3·8) inside rows of 24 / 24 floats
+ * q   is (2, 7, 3·8) inside rows of 72 floats
+ * k,v are (2, 7, 3·8) inside rows of 72 / 72 floats
  * out is (2, 7, 3·8); query head h reads kv head h
  * lse is (2, 7, 3) */
-static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
+static void attention_11(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 3.5355339059327373e-1f;
     enum { TP = (7 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
@@ -386,8 +362,8 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
             const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 8;
-            irc_pack_keys(kp, k + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
-            irc_pack_rows(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
+            irc_pack_keys(kp, k + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
+            irc_pack_rows(vp, v + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
             float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][8];
             for (int t0 = 0; t0 < 7; t0 += IRC_ATTN_ROWS) {
                 /* Rows past T repeat the last row; they are not stored. */
@@ -397,7 +373,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
                 irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 7 ? t0 + r : 7 - 1;
-                    qr[r] = q + ((size_t)b * 7 + t) * 24 + h * 8;
+                    qr[r] = q + ((size_t)b * 7 + t) * 72 + h * 8;
                     o[r] = acc[r];
                     m[r] = -INFINITY;
                     l[r] = irc_vzero();
@@ -422,7 +398,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
     }
 }
 
-/* gemm_bias_gelu_15: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_12: h0.mlp.gelu, h1.mlp.gelu
  * out (14, 40) = inp (14, 24) · w + bias (40), then gelu
  * out  is (14, 40)
  * inp  is (14, 24)
@@ -430,7 +406,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
  * bias is (40)
  * pre  is (14, 40): the value before the activation
  */
-static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_12(irc_ctx *ctx, float *out, float *pre, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 24,
@@ -443,13 +419,13 @@ static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float 
     irc_gemm(&g);
 }
 
-/* softmax_cross_entropy_16: dlogits
+/* softmax_cross_entropy_13: dlogits
  * Over each row of V = 37 logits (14 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
  * Rows go in blocks of 32, a block to a thread.
  * logits are (14, 37); targets is (14); loss is (1); dlogits is (14, 37) */
-static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_13(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     enum { BLOCKS = (14 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 14, -100);
@@ -473,13 +449,13 @@ static void softmax_cross_entropy_16(const float *logits, const int32_t *targets
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* gemm_17: dln_f
+/* gemm_14: dln_f
  * out (14, 24) = inp (14, 37) · w
  * out  is (14, 24)
  * inp  is (14, 37)
  * w    is (37, 24)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_14(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 37,
@@ -491,13 +467,13 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_18: dtransformer.wte.weight
+/* gemm_15: dtransformer.wte.weight
  * out (37, 24) = inp (37, 14) · w
  * out  is (37, 24)
  * inp  is (14, 37), read transposed
  * w    is (14, 24)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_15(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 37, .N = 24, .K = 14,
@@ -509,11 +485,11 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh1.resid_mlp
+/* norm_grad_16: dh1.resid_mlp
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂))
  * dx, dy, x are (14, 24); w is (24) */
-static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_16(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
@@ -541,9 +517,9 @@ static void norm_grad_19(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_20: dtransformer.ln_f.weight, dtransformer.h.1.ln_2.weight, ... (5 uses)
+/* norm_grad_17: dtransformer.ln_f.weight, dtransformer.h.1.ln_2.weight, ... (5 uses)
  * dw = Σ over rows of dy * x̂ for LayerNorm (eps = 1e-5); dy, x are (14, 24), dw is (24) */
-static void norm_grad_20(float *dw, const float *dy, const float *x)
+static void norm_grad_17(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 24 * sizeof(float));
     for (int r = 0; r < 14; r++) {
@@ -558,19 +534,19 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     }
 }
 
-/* reduce_rows_21: dtransformer.ln_f.bias.sum, dtransformer.h.1.mlp.c_proj.bias.sum, ... (9 uses)
+/* reduce_rows_18: dtransformer.ln_f.bias.sum, dtransformer.h.1.mlp.c_proj.bias.sum, ... (9 uses)
  * out (24) = Σ over the 14 rows of x (14, 24), rows added in order (deterministic) */
-static void reduce_rows_21(float *out, const float *x)
+static void reduce_rows_18(float *out, const float *x)
 {
     memset(out, 0, 24 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 24, 24);
 }
 
-/* elementwise_22: h1.mlp.gelu.recomputed, h0.mlp.gelu.recomputed
+/* elementwise_19: h1.mlp.gelu.recomputed, h0.mlp.gelu.recomputed
  * out0 = gelu(in0)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(float *out0, const float *in0)
+static void elementwise_19(float *out0, const float *in0)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -582,13 +558,13 @@ static void elementwise_22(float *out0, const float *in0)
     }
 }
 
-/* gemm_23: dh1.mlp.gelu, dh0.mlp.gelu
+/* gemm_20: dh1.mlp.gelu, dh0.mlp.gelu
  * out (14, 40) = inp (14, 24) · wᵀ
  * out  is (14, 40)
  * inp  is (14, 24)
  * w    is (40, 24), read transposed
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 40, .K = 24,
@@ -600,14 +576,14 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_24: dtransformer.h.1.mlp.c_proj.weight, dtransformer.h.0.mlp.c_proj.weight
+/* gemm_21: dtransformer.h.1.mlp.c_proj.weight, dtransformer.h.0.mlp.c_proj.weight
  * out (40, 24) = inp (40, 14) · w
  * out  is (40, 24)
  * inp  is (14, 40), read transposed
  * w    is (14, 24)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 40, .N = 24, .K = 14,
@@ -620,10 +596,10 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh1.mlp.fc+bias, dh0.mlp.fc+bias
+/* elementwise_22: dh1.mlp.fc+bias, dh0.mlp.fc+bias
  * out0 = in0 * gelu'(in1)
  * every tensor is (14, 40); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
+static void elementwise_22(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 14; r++) {
         for (int j = 0; j < 40; j += IRC_VW) {
@@ -636,22 +612,22 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* reduce_rows_26: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
+/* reduce_rows_23: dtransformer.h.1.mlp.c_fc.bias.sum, dtransformer.h.0.mlp.c_fc.bias.sum
  * out (40) = Σ over the 14 rows of x (14, 40), rows added in order (deterministic) */
-static void reduce_rows_26(float *out, const float *x)
+static void reduce_rows_23(float *out, const float *x)
 {
     memset(out, 0, 40 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 40, 40);
 }
 
-/* gemm_27: dh1.ln_2, dh0.ln_2
+/* gemm_24: dh1.ln_2, dh0.ln_2
  * out (14, 24) = inp (14, 40) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 40)
  * w    is (24, 40), read transposed
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 40,
@@ -663,14 +639,14 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_28: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
+/* gemm_25: dtransformer.h.1.mlp.c_fc.weight, dtransformer.h.0.mlp.c_fc.weight
  * out (24, 40) = inp (24, 14) · w
  * out  is (24, 40)
  * inp  is (14, 24), read transposed
  * w    is (14, 40)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 40, .K = 14,
@@ -683,11 +659,11 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_add_29: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
+/* norm_grad_add_26: dh1.resid_attn.acc, dh0.resid_mlp.acc, ... (4 uses)
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (14, 24); w is (24) */
-static void norm_grad_add_29(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 14; r++) {
         const float *xr = x + (size_t)r * 24, *gr = dy + (size_t)r * 24;
@@ -715,13 +691,13 @@ static void norm_grad_add_29(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_30: dh1.attn, dh0.attn
+/* gemm_27: dh1.attn, dh0.attn
  * out (14, 24) = inp (14, 24) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 24)
  * w    is (24, 24), read transposed
  */
-static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 24,
@@ -733,14 +709,14 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_31: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
+/* gemm_28: dtransformer.h.1.attn.c_proj.weight, dtransformer.h.0.attn.c_proj.weight
  * out (24, 24) = inp (24, 14) · w
  * out  is (24, 24)
  * inp  is (14, 24), read transposed
  * w    is (14, 24)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 24, .K = 14,
@@ -753,7 +729,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_32: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
+/* attention_grad_29: dh1.attn.qkv+bias.acc, dh0.attn.qkv+bias.acc
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
  * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √8 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
@@ -766,8 +742,8 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs. No row of scores longer than a block is held.
  * dout, out are (2, 7, 3·8); lse is (2, 7, 3)
  * dq is (2, 7, 3·8), dk, dv are (2, 7, 3·8), inside rows of 72 / 72 / 72 floats
- * q, k, v as in the forward (rows of 24 / 24 / 24 floats) */
-static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+ * q, k, v as in the forward (rows of 72 / 72 / 72 floats) */
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
 {
     const float scale = 3.5355339059327373e-1f;
@@ -777,9 +753,9 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
         for (int kh = 0; kh < 3; kh++) {
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 8, *dkr = vp + (size_t)TP * 8, *dvr = dkr + (size_t)56;
-            const float *kb = k + (size_t)b * 7 * 24 + kh * 8;
-            irc_pack_keys(kp, kb, 24, 7, 8);
-            irc_pack_keys(vp, v + (size_t)b * 7 * 24 + kh * 8, 24, 7, 8);
+            const float *kb = k + (size_t)b * 7 * 72 + kh * 8;
+            irc_pack_keys(kp, kb, 72, 7, 8);
+            irc_pack_keys(vp, v + (size_t)b * 7 * 72 + kh * 8, 72, 7, 8);
             memset(dkr, 0, 2 * sizeof(float) * 56);
             float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][8];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
@@ -792,7 +768,7 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 7 ? t0 + r : 7 - 1;
                         const size_t row = (size_t)b * 7 + t;
-                        qr[r] = q + row * 24 + h * 8;
+                        qr[r] = q + row * 72 + h * 8;
                         go[r] = dout + row * 24 + h * 8;
                         dqr[r] = dqa[r];
                         lr[r] = t0 + r < 7 ? lse[row * 3 + h] : INFINITY;
@@ -805,7 +781,7 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
                         irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 8, nb, 8, 1.0f); /* dp */
                         for (int r = 0; r < IRC_ATTN_ROWS; r++)
                             irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
-                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 24, 24, n, 8);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 72, 72, n, 8);
                         irc_rank4_rows(dkr + (size_t)s0 * 8, ds[0], KB, qr, n, 8);
                         irc_rank4_rows(dvr + (size_t)s0 * 8, p[0], KB, go, n, 8);
                     }
@@ -821,22 +797,22 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* reduce_rows_33: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_30: dtransformer.h.1.attn.c_attn.bias.sum, dtransformer.h.0.attn.c_attn.bias.sum
  * out (72) = Σ over the 14 rows of x (14, 72), rows added in order (deterministic) */
-static void reduce_rows_33(float *out, const float *x)
+static void reduce_rows_30(float *out, const float *x)
 {
     memset(out, 0, 72 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 72, 72);
 }
 
-/* gemm_34: dh1.ln_1, dh0.ln_1
+/* gemm_31: dh1.ln_1, dh0.ln_1
  * out (14, 24) = inp (14, 72) · wᵀ
  * out  is (14, 24)
  * inp  is (14, 72)
  * w    is (24, 72), read transposed
  */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 14, .N = 24, .K = 72,
@@ -848,14 +824,14 @@ static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_35: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
+/* gemm_32: dtransformer.h.1.attn.c_attn.weight, dtransformer.h.0.attn.c_attn.weight
  * out (24, 72) = inp (24, 14) · w
  * out  is (24, 72)
  * inp  is (14, 24), read transposed
  * w    is (14, 72)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_35(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 24, .N = 72, .K = 14,
@@ -868,36 +844,36 @@ static void gemm_35(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_36: dwpe[:T].sum
+/* reduce_rows_33: dwpe[:T].sum
  * out (168) = Σ over the 2 rows of x (2, 168), rows added in order (deterministic) */
-static void reduce_rows_36(float *out, const float *x)
+static void reduce_rows_33(float *out, const float *x)
 {
     memset(out, 0, 168 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 168, 168);
 }
 
-/* pad_37: dwpe[:T]
+/* pad_34: dwpe[:T]
  * out (12, 24) = zeros with rows 0..7 taken from x (7, 24) */
-static void pad_37(float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
     memset(out, 0, (size_t)288 * sizeof(float));
     memcpy(out, x, (size_t)168 * sizeof(float));
 }
 
-/* embedding_grad_38: dtransformer.wte.weight
+/* embedding_grad_35: dtransformer.wte.weight
  * dtable (37, 24) = Σ of the rows of dy (14, 24) by token id, tokens in order (deterministic) */
-static void embedding_grad_38(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)888 * sizeof(float));
     for (int r = 0; r < 14; r++)
         irc_axpy(dtable + (size_t)ids[r] * 24, 1.0f, dy + (size_t)r * 24, 24);
 }
 
-/* elementwise_39: dtransformer.wte.weight.acc
+/* elementwise_36: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (37, 24); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_39(float *out0, const float *in0, const float *in1)
+static void elementwise_36(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 37; r++) {
         for (int j = 0; j < 24; j += IRC_VW) {
@@ -910,26 +886,26 @@ static void elementwise_39(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_40: embed
+/* embedding_37: embed
  * out (R = 12, C = 24) = table[ids]; table is (37, 24), ids is (12), checked by the caller */
-static void embedding_40(float *out, const float *table, const int32_t *ids)
+static void embedding_37(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_41: wpe[positions]
+/* embedding_38: wpe[positions]
  * out (R = 12, C = 24) = table[ids]; table is (12, 24), ids is (12), checked by the caller */
-static void embedding_41(float *out, const float *table, const int32_t *ids)
+static void embedding_38(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 12; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_42: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_39: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (12, 24); w, bias are (24) */
-static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_39(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 12; r++) {
         float *xr = x + (size_t)r * 24;
@@ -939,14 +915,14 @@ static void add_norm_42(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_43: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_40: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (12, 72) = inp (12, 24) · w + bias (72)
  * out  is (12, 72)
  * inp  is (12, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_40(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 72, .K = 24,
@@ -959,7 +935,7 @@ static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_44: h0.attn, h1.attn
+/* cached_attention_41: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -969,7 +945,7 @@ static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 12, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (12), each in 0..11 (checked by the caller)
  * out is (1, 12, 3·8); query head h reads kv head h */
-static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 12; t++) {
@@ -1004,14 +980,14 @@ static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_45: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_42: h0.attn.out+bias, h1.attn.out+bias
  * out (12, 24) = inp (12, 24) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_42(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 24,
@@ -1024,14 +1000,14 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_46: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_43: h0.mlp.gelu, h1.mlp.gelu
  * out (12, 40) = inp (12, 24) · w + bias (40), then gelu
  * out  is (12, 40)
  * inp  is (12, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_43(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 40, .K = 24,
@@ -1044,14 +1020,14 @@ static void gemm_bias_gelu_46(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_47: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_44: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (12, 24) = inp (12, 40) · w + bias (24)
  * out  is (12, 24)
  * inp  is (12, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_44(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 24, .K = 40,
@@ -1064,13 +1040,13 @@ static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_48: logits
+/* gemm_45: logits
  * out (12, 37) = inp (12, 24) · wᵀ
  * out  is (12, 37)
  * inp  is (12, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 37, .K = 24,
@@ -1082,26 +1058,26 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_49: embed
+/* embedding_46: embed
  * out (R = 1, C = 24) = table[ids]; table is (37, 24), ids is (1), checked by the caller */
-static void embedding_49(float *out, const float *table, const int32_t *ids)
+static void embedding_46(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* embedding_50: wpe[positions]
+/* embedding_47: wpe[positions]
  * out (R = 1, C = 24) = table[ids]; table is (12, 24), ids is (1), checked by the caller */
-static void embedding_50(float *out, const float *table, const int32_t *ids)
+static void embedding_47(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 24, table + (size_t)ids[r] * 24, 24 * sizeof(float));
 }
 
-/* add_norm_51: h0.ln_1, h0.ln_2, ... (5 uses)
+/* add_norm_48: h0.ln_1, h0.ln_2, ... (5 uses)
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 24, eps = 1e-5
  * x, a, b, out are (1, 24); w, bias are (24) */
-static void add_norm_51(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_48(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 24;
@@ -1111,14 +1087,14 @@ static void add_norm_51(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_52: h0.attn.qkv+bias, h1.attn.qkv+bias
+/* gemm_bias_49: h0.attn.qkv+bias, h1.attn.qkv+bias
  * out (1, 72) = inp (1, 24) · w + bias (72)
  * out  is (1, 72)
  * inp  is (1, 24)
  * w    is (24, 72)
  * bias is (72)
  */
-static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 72, .K = 24,
@@ -1131,7 +1107,7 @@ static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_53: h0.attn, h1.attn
+/* cached_attention_50: h0.attn, h1.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1141,7 +1117,7 @@ static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·8) inside rows of 72 / 72 floats
  * kc, vc are the layer's caches (12, 24); pos is (1), each in 0..11 (checked by the caller)
  * out is (1, 1, 3·8); query head h reads kv head h */
-static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_50(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1176,14 +1152,14 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_54: h0.attn.out+bias, h1.attn.out+bias
+/* gemm_bias_51: h0.attn.out+bias, h1.attn.out+bias
  * out (1, 24) = inp (1, 24) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 24)
  * w    is (24, 24)
  * bias is (24)
  */
-static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 24,
@@ -1196,14 +1172,14 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_55: h0.mlp.gelu, h1.mlp.gelu
+/* gemm_bias_gelu_52: h0.mlp.gelu, h1.mlp.gelu
  * out (1, 40) = inp (1, 24) · w + bias (40), then gelu
  * out  is (1, 40)
  * inp  is (1, 24)
  * w    is (24, 40)
  * bias is (40)
  */
-static void gemm_bias_gelu_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_52(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 40, .K = 24,
@@ -1216,14 +1192,14 @@ static void gemm_bias_gelu_55(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_56: h0.mlp.proj+bias, h1.mlp.proj+bias
+/* gemm_bias_53: h0.mlp.proj+bias, h1.mlp.proj+bias
  * out (1, 24) = inp (1, 40) · w + bias (24)
  * out  is (1, 24)
  * inp  is (1, 40)
  * w    is (40, 24)
  * bias is (24)
  */
-static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 24, .K = 40,
@@ -1236,13 +1212,13 @@ static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_57: logits
+/* gemm_54: logits
  * out (1, 37) = inp (1, 24) · wᵀ
  * out  is (1, 37)
  * inp  is (1, 24)
  * w    is (37, 24), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_54(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 37, .K = 24,
@@ -1410,215 +1386,209 @@ static void run_train(irc_ctx *ctx)
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
-    float *embed_pos = acts + 3584; /* (B, T, C) */
+    float *embed_pos = acts + 5600; /* (B, T, C) */
     float *h0_ln_1 = acts + 1008; /* (B, T, C) */
     float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h0_attn_q = acts + 3920; /* (B, T, C) */
-    float *h0_attn_k = acts + 4256; /* (B, T, C) */
-    float *h0_attn_v = acts + 4592; /* (B, T, C) */
-    float *h0_attn = acts + 4928; /* (B, T, C) */
+    float *h0_attn = acts + 5936; /* (B, T, C) */
     float *h0_attn_lse = acts + 8000; /* (B, T, 3) */
-    float *h0_attn_out_bias = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 5264; /* (B, T, C) */
-    float *h0_ln_2 = acts + 2464; /* (B, T, C) */
-    float *h0_mlp_gelu = acts; /* (B, T, F) */
-    float *h0_mlp_fc_bias = acts + 1904; /* (B, T, F) */
-    float *h0_mlp_proj_bias = acts + 2464; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 5600; /* (B, T, C) */
-    float *h1_ln_1 = acts + 2800; /* (B, T, C) */
-    float *h1_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h1_attn_q = acts + 5936; /* (B, T, C) */
-    float *h1_attn_k = acts + 6272; /* (B, T, C) */
-    float *h1_attn_v = acts + 6608; /* (B, T, C) */
+    float *h0_attn_out_bias = acts + 1008; /* (B, T, C) */
+    float *h0_resid_attn = acts + 6272; /* (B, T, C) */
+    float *h0_ln_2 = acts + 4480; /* (B, T, C) */
+    float *h0_mlp_gelu = acts + 1008; /* (B, T, F) */
+    float *h0_mlp_fc_bias = acts + 3920; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 4480; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 6608; /* (B, T, C) */
+    float *h1_ln_1 = acts + 4816; /* (B, T, C) */
+    float *h1_attn_qkv_bias = acts + 1008; /* (B, T, 3C) */
     float *h1_attn = acts + 6944; /* (B, T, C) */
     float *h1_attn_lse = acts + 7952; /* (B, T, 3) */
-    float *h1_attn_out_bias = acts + 2464; /* (B, T, C) */
+    float *h1_attn_out_bias = acts + 4480; /* (B, T, C) */
     float *h1_resid_attn = acts + 7280; /* (B, T, C) */
-    float *h1_ln_2 = acts + 1120; /* (B, T, C) */
-    float *h1_mlp_gelu = acts + 560; /* (B, T, F) */
-    float *h1_mlp_fc_bias = acts; /* (B, T, F) */
-    float *h1_mlp_proj_bias = acts + 1120; /* (B, T, C) */
-    float *h1_resid_mlp = acts + 2992; /* (B, T, C) */
-    float *ln_f = acts + 1456; /* (B, T, C) */
-    float *logits = acts + 560; /* (B, T, V) */
+    float *h1_ln_2 = acts + 3136; /* (B, T, C) */
+    float *h1_mlp_gelu = acts + 2576; /* (B, T, F) */
+    float *h1_mlp_fc_bias = acts + 2016; /* (B, T, F) */
+    float *h1_mlp_proj_bias = acts + 3136; /* (B, T, C) */
+    float *h1_resid_mlp = acts + 5008; /* (B, T, C) */
+    float *ln_f = acts + 3472; /* (B, T, C) */
+    float *logits = acts + 2576; /* (B, T, V) */
     float *loss = acts + 8048; /* (1) */
-    float *dlogits = acts + 2464; /* (B, T, V) */
-    float *ln_f_recomputed = acts + 560; /* (B, T, C) */
+    float *dlogits = acts + 4480; /* (B, T, V) */
+    float *ln_f_recomputed = acts + 2576; /* (B, T, C) */
     float *dln_f = acts + 7616; /* (B, T, C) */
-    float *dwte_weight_1 = acts + 1008; /* (V, C) */
-    float *dh1_resid_mlp = acts + 560; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 896; /* (C) */
-    float *dln_f_bias_sum = acts + 896; /* (C) */
-    float *dh_1_mlp_c_proj_bias_sum = acts + 896; /* (C) */
-    float *h1_mlp_gelu_recomputed = acts + 2464; /* (B, T, F) */
-    float *dh1_mlp_gelu = acts + 3024; /* (B, T, F) */
-    float *dh1_mlp_fc_bias = acts + 2464; /* (B, T, F) */
-    float *dh_1_mlp_c_fc_bias_sum = acts + 896; /* (F) */
-    float *h1_ln_2_recomputed = acts; /* (B, T, C) */
-    float *dh1_ln_2 = acts + 3024; /* (B, T, C) */
-    float *dh1_resid_attn_acc = acts + 2464; /* (B, T, C) */
-    float *dh_1_ln_2_weight_1 = acts + 2800; /* (C) */
-    float *dh_1_ln_2_bias_sum = acts + 2800; /* (C) */
+    float *dwte_weight_1 = acts + 3024; /* (V, C) */
+    float *dh1_resid_mlp = acts + 2576; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 2912; /* (C) */
+    float *dln_f_bias_sum = acts + 2912; /* (C) */
+    float *dh_1_mlp_c_proj_bias_sum = acts + 2912; /* (C) */
+    float *h1_mlp_gelu_recomputed = acts + 4480; /* (B, T, F) */
+    float *dh1_mlp_gelu = acts + 5040; /* (B, T, F) */
+    float *dh1_mlp_fc_bias = acts + 4480; /* (B, T, F) */
+    float *dh_1_mlp_c_fc_bias_sum = acts + 2912; /* (F) */
+    float *h1_ln_2_recomputed = acts + 2016; /* (B, T, C) */
+    float *dh1_ln_2 = acts + 5040; /* (B, T, C) */
+    float *dh1_resid_attn_acc = acts + 4480; /* (B, T, C) */
+    float *dh_1_ln_2_weight_1 = acts + 4816; /* (C) */
+    float *dh_1_ln_2_bias_sum = acts + 4816; /* (C) */
     float *dh_1_attn_c_proj_bias_sum = acts + 7280; /* (C) */
-    float *dh1_attn = acts + 2800; /* (B, T, C) */
-    float *dh1_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
-    float *dh_1_attn_c_attn_bias_sum = acts + 2800; /* (3C) */
-    float *h1_ln_1_recomputed = acts + 2800; /* (B, T, C) */
-    float *dh1_ln_1 = acts + 3136; /* (B, T, C) */
-    float *dh0_resid_mlp_acc = acts + 560; /* (B, T, C) */
-    float *dh_1_ln_1_weight_1 = acts + 896; /* (C) */
-    float *dh_1_ln_1_bias_sum = acts + 896; /* (C) */
-    float *dh_0_mlp_c_proj_bias_sum = acts + 896; /* (C) */
-    float *h0_mlp_gelu_recomputed = acts; /* (B, T, F) */
-    float *dh0_mlp_gelu = acts + 2464; /* (B, T, F) */
-    float *dh0_mlp_fc_bias = acts; /* (B, T, F) */
-    float *dh_0_mlp_c_fc_bias_sum = acts + 896; /* (F) */
-    float *h0_ln_2_recomputed = acts + 1904; /* (B, T, C) */
-    float *dh0_ln_2 = acts + 2240; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 1904; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts; /* (C) */
-    float *dh_0_ln_2_bias_sum = acts; /* (C) */
-    float *dh_0_attn_c_proj_bias_sum = acts; /* (C) */
-    float *dh0_attn = acts + 2240; /* (B, T, C) */
-    float *dh0_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
-    float *dh_0_attn_c_attn_bias_sum = acts + 2240; /* (3C) */
-    float *h0_ln_1_recomputed = acts + 2240; /* (B, T, C) */
-    float *dh0_ln_1 = acts + 2576; /* (B, T, C) */
-    float *dembed_pos_acc = acts + 2240; /* (B, T, C) */
-    float *dh_0_ln_1_weight_1 = acts + 1904; /* (C) */
-    float *dh_0_ln_1_bias_sum = acts + 1904; /* (C) */
-    float *dwpe_T_sum = acts; /* (7, C) */
-    float *dwpe_T = acts + 1904; /* (12, C) */
+    float *dh1_attn = acts + 4816; /* (B, T, C) */
+    float *dh1_attn_qkv_bias_acc = acts + 2016; /* (B, T, 3C) */
+    float *dh_1_attn_c_attn_bias_sum = acts + 4816; /* (3C) */
+    float *h1_ln_1_recomputed = acts + 4816; /* (B, T, C) */
+    float *dh1_ln_1 = acts + 5152; /* (B, T, C) */
+    float *dh0_resid_mlp_acc = acts + 4816; /* (B, T, C) */
+    float *dh_1_ln_1_weight_1 = acts + 5488; /* (C) */
+    float *dh_1_ln_1_bias_sum = acts + 5488; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 4480; /* (C) */
+    float *h0_mlp_gelu_recomputed = acts + 1008; /* (B, T, F) */
+    float *dh0_mlp_gelu = acts + 1568; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 1008; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 5152; /* (F) */
+    float *h0_ln_2_recomputed = acts + 5152; /* (B, T, C) */
+    float *dh0_ln_2 = acts + 3920; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 5152; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 5488; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 5488; /* (C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 5488; /* (C) */
+    float *dh0_attn = acts + 2016; /* (B, T, C) */
+    float *dh0_attn_qkv_bias_acc = acts + 1008; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 5488; /* (3C) */
+    float *h0_ln_1_recomputed = acts; /* (B, T, C) */
+    float *dh0_ln_1 = acts + 336; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 3920; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts; /* (C) */
+    float *dwpe_T_sum = acts + 288; /* (7, C) */
+    float *dwpe_T = acts; /* (12, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
-    float *dwte_weight_acc = acts + 1904; /* (V, C) */
+    float *dwte_weight_acc = acts + 896; /* (V, C) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 24; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 48; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_q = h1_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (B, T, C) in rows of 3C */
+    const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (B, T, C) in rows of 3C */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
     elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
     norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
     gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
-    narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
-    narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
-    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
-    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
-    gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
-    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k11 h0.mlp.proj+bias */
-    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k12 h1.ln_1 */
-    gemm_bias_3(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k13 h1.attn.qkv+bias */
-    narrow_11(h1_attn_q, h1_attn_qkv_bias); /* k14 h1.attn.q */
-    narrow_12(h1_attn_k, h1_attn_qkv_bias); /* k15 h1.attn.k */
-    narrow_13(h1_attn_v, h1_attn_qkv_bias); /* k16 h1.attn.v */
-    attention_14(ctx, h1_attn, h1_attn_lse, h1_attn_q, h1_attn_k, h1_attn_v); /* k17 h1.attn */
-    gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k18 h1.attn.out+bias */
-    add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k19 h1.ln_2 */
-    gemm_bias_gelu_15(ctx, h1_mlp_gelu, h1_mlp_fc_bias, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k20 h1.mlp.gelu */
-    gemm_bias_8(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k21 h1.mlp.proj+bias */
-    add_norm_6(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k22 ln_f */
-    gemm_9(ctx, logits, ln_f, wte_weight); /* k23 logits */
-    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k24 dlogits */
-    norm_2(h1_resid_mlp, ln_f_recomputed, ln_f_weight, ln_f_bias); /* k25 ln_f.recomputed */
-    gemm_17(ctx, dln_f, dlogits, wte_weight); /* k26 dln_f */
-    gemm_18(ctx, dwte_weight_1, dlogits, ln_f_recomputed); /* k27 dtransformer.wte.weight */
-    norm_grad_19(dh1_resid_mlp, dln_f, h1_resid_mlp, ln_f_weight); /* k28 dh1.resid_mlp */
-    norm_grad_20(dln_f_weight_1, dln_f, h1_resid_mlp); /* k29 dtransformer.ln_f.weight */
+    attention_11(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k4 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_12(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_3(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    attention_11(ctx, h1_attn, h1_attn_lse, h1_attn_q, h1_attn_k, h1_attn_v); /* k11 h1.attn */
+    gemm_bias_5(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_6(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_12(ctx, h1_mlp_gelu, h1_mlp_fc_bias, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_8(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_6(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    softmax_cross_entropy_13(logits, targets, loss, dlogits); /* k18 dlogits */
+    norm_2(h1_resid_mlp, ln_f_recomputed, ln_f_weight, ln_f_bias); /* k19 ln_f.recomputed */
+    gemm_14(ctx, dln_f, dlogits, wte_weight); /* k20 dln_f */
+    gemm_15(ctx, dwte_weight_1, dlogits, ln_f_recomputed); /* k21 dtransformer.wte.weight */
+    norm_grad_16(dh1_resid_mlp, dln_f, h1_resid_mlp, ln_f_weight); /* k22 dh1.resid_mlp */
+    norm_grad_17(dln_f_weight_1, dln_f, h1_resid_mlp); /* k23 dtransformer.ln_f.weight */
     irc_accumulate(dln_f_weight, dln_f_weight_1, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10272, 32); /* dtransformer.ln_f.weight final */
-    reduce_rows_21(dln_f_bias_sum, dln_f); /* k30 dtransformer.ln_f.bias.sum */
+    reduce_rows_18(dln_f_bias_sum, dln_f); /* k24 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10304, 24); /* dtransformer.ln_f.bias final */
-    reduce_rows_21(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k31 dtransformer.h.1.mlp.c_proj.bias.sum */
+    reduce_rows_18(dh_1_mlp_c_proj_bias_sum, dh1_resid_mlp); /* k25 dtransformer.h.1.mlp.c_proj.bias.sum */
     irc_accumulate(dh_1_mlp_c_proj_bias, dh_1_mlp_c_proj_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 10240, 32); /* dtransformer.h.1.mlp.c_proj.bias final */
-    elementwise_22(h1_mlp_gelu_recomputed, h1_mlp_fc_bias); /* k32 h1.mlp.gelu.recomputed */
-    gemm_23(ctx, dh1_mlp_gelu, dh1_resid_mlp, h_1_mlp_c_proj_weight); /* k33 dh1.mlp.gelu */
-    gemm_24(ctx, dh_1_mlp_c_proj_weight, h1_mlp_gelu_recomputed, dh1_resid_mlp); /* k34 dtransformer.h.1.mlp.c_proj.weight */
+    elementwise_19(h1_mlp_gelu_recomputed, h1_mlp_fc_bias); /* k26 h1.mlp.gelu.recomputed */
+    gemm_20(ctx, dh1_mlp_gelu, dh1_resid_mlp, h_1_mlp_c_proj_weight); /* k27 dh1.mlp.gelu */
+    gemm_21(ctx, dh_1_mlp_c_proj_weight, h1_mlp_gelu_recomputed, dh1_resid_mlp); /* k28 dtransformer.h.1.mlp.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9280, 960); /* dtransformer.h.1.mlp.c_proj.weight final */
-    elementwise_25(dh1_mlp_fc_bias, dh1_mlp_gelu, h1_mlp_fc_bias); /* k35 dh1.mlp.fc+bias */
-    reduce_rows_26(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k36 dtransformer.h.1.mlp.c_fc.bias.sum */
+    elementwise_22(dh1_mlp_fc_bias, dh1_mlp_gelu, h1_mlp_fc_bias); /* k29 dh1.mlp.fc+bias */
+    reduce_rows_23(dh_1_mlp_c_fc_bias_sum, dh1_mlp_fc_bias); /* k30 dtransformer.h.1.mlp.c_fc.bias.sum */
     irc_accumulate(dh_1_mlp_c_fc_bias, dh_1_mlp_c_fc_bias_sum, 40);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 9232, 48); /* dtransformer.h.1.mlp.c_fc.bias final */
-    norm_2(h1_resid_attn, h1_ln_2_recomputed, h_1_ln_2_weight, h_1_ln_2_bias); /* k37 h1.ln_2.recomputed */
-    gemm_27(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k38 dh1.ln_2 */
-    gemm_28(ctx, dh_1_mlp_c_fc_weight, h1_ln_2_recomputed, dh1_mlp_fc_bias); /* k39 dtransformer.h.1.mlp.c_fc.weight */
+    norm_2(h1_resid_attn, h1_ln_2_recomputed, h_1_ln_2_weight, h_1_ln_2_bias); /* k31 h1.ln_2.recomputed */
+    gemm_24(ctx, dh1_ln_2, dh1_mlp_fc_bias, h_1_mlp_c_fc_weight); /* k32 dh1.ln_2 */
+    gemm_25(ctx, dh_1_mlp_c_fc_weight, h1_ln_2_recomputed, dh1_mlp_fc_bias); /* k33 dtransformer.h.1.mlp.c_fc.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8272, 960); /* dtransformer.h.1.mlp.c_fc.weight final */
-    norm_grad_add_29(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k40 dh1.resid_attn.acc */
-    norm_grad_20(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k41 dtransformer.h.1.ln_2.weight */
+    norm_grad_add_26(dh1_resid_attn_acc, dh1_ln_2, h1_resid_attn, h_1_ln_2_weight, dh1_resid_mlp); /* k34 dh1.resid_attn.acc */
+    norm_grad_17(dh_1_ln_2_weight_1, dh1_ln_2, h1_resid_attn); /* k35 dtransformer.h.1.ln_2.weight */
     irc_accumulate(dh_1_ln_2_weight, dh_1_ln_2_weight_1, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8208, 32); /* dtransformer.h.1.ln_2.weight final */
-    reduce_rows_21(dh_1_ln_2_bias_sum, dh1_ln_2); /* k42 dtransformer.h.1.ln_2.bias.sum */
+    reduce_rows_18(dh_1_ln_2_bias_sum, dh1_ln_2); /* k36 dtransformer.h.1.ln_2.bias.sum */
     irc_accumulate(dh_1_ln_2_bias, dh_1_ln_2_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8240, 32); /* dtransformer.h.1.ln_2.bias final */
-    reduce_rows_21(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k43 dtransformer.h.1.attn.c_proj.bias.sum */
+    reduce_rows_18(dh_1_attn_c_proj_bias_sum, dh1_resid_attn_acc); /* k37 dtransformer.h.1.attn.c_proj.bias.sum */
     irc_accumulate(dh_1_attn_c_proj_bias, dh_1_attn_c_proj_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 8176, 32); /* dtransformer.h.1.attn.c_proj.bias final */
-    gemm_30(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k44 dh1.attn */
-    gemm_31(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k45 dtransformer.h.1.attn.c_proj.weight */
+    gemm_27(ctx, dh1_attn, dh1_resid_attn_acc, h_1_attn_c_proj_weight); /* k38 dh1.attn */
+    gemm_28(ctx, dh_1_attn_c_proj_weight, h1_attn, dh1_resid_attn_acc); /* k39 dtransformer.h.1.attn.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 7600, 576); /* dtransformer.h.1.attn.c_proj.weight final */
-    attention_grad_32(ctx, dh1_attn_qkv_bias_acc, dh1_attn_qkv_bias_acc + 24, dh1_attn_qkv_bias_acc + 48, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn, h1_attn_lse); /* k46 dh1.attn.qkv+bias.acc */
-    reduce_rows_33(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k47 dtransformer.h.1.attn.c_attn.bias.sum */
+    attention_grad_29(ctx, dh1_attn_qkv_bias_acc, dh1_attn_qkv_bias_acc + 24, dh1_attn_qkv_bias_acc + 48, dh1_attn, h1_attn_q, h1_attn_k, h1_attn_v, h1_attn, h1_attn_lse); /* k40 dh1.attn.qkv+bias.acc */
+    reduce_rows_30(dh_1_attn_c_attn_bias_sum, dh1_attn_qkv_bias_acc); /* k41 dtransformer.h.1.attn.c_attn.bias.sum */
     irc_accumulate(dh_1_attn_c_attn_bias, dh_1_attn_c_attn_bias_sum, 72);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 7520, 80); /* dtransformer.h.1.attn.c_attn.bias final */
-    norm_2(h0_resid_mlp, h1_ln_1_recomputed, h_1_ln_1_weight, h_1_ln_1_bias); /* k48 h1.ln_1.recomputed */
-    gemm_34(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k49 dh1.ln_1 */
-    gemm_35(ctx, dh_1_attn_c_attn_weight, h1_ln_1_recomputed, dh1_attn_qkv_bias_acc); /* k50 dtransformer.h.1.attn.c_attn.weight */
+    norm_2(h0_resid_mlp, h1_ln_1_recomputed, h_1_ln_1_weight, h_1_ln_1_bias); /* k42 h1.ln_1.recomputed */
+    gemm_31(ctx, dh1_ln_1, dh1_attn_qkv_bias_acc, h_1_attn_c_attn_weight); /* k43 dh1.ln_1 */
+    gemm_32(ctx, dh_1_attn_c_attn_weight, h1_ln_1_recomputed, dh1_attn_qkv_bias_acc); /* k44 dtransformer.h.1.attn.c_attn.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5792, 1728); /* dtransformer.h.1.attn.c_attn.weight final */
-    norm_grad_add_29(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k51 dh0.resid_mlp.acc */
-    norm_grad_20(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k52 dtransformer.h.1.ln_1.weight */
+    norm_grad_add_26(dh0_resid_mlp_acc, dh1_ln_1, h0_resid_mlp, h_1_ln_1_weight, dh1_resid_attn_acc); /* k45 dh0.resid_mlp.acc */
+    norm_grad_17(dh_1_ln_1_weight_1, dh1_ln_1, h0_resid_mlp); /* k46 dtransformer.h.1.ln_1.weight */
     irc_accumulate(dh_1_ln_1_weight, dh_1_ln_1_weight_1, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5728, 32); /* dtransformer.h.1.ln_1.weight final */
-    reduce_rows_21(dh_1_ln_1_bias_sum, dh1_ln_1); /* k53 dtransformer.h.1.ln_1.bias.sum */
+    reduce_rows_18(dh_1_ln_1_bias_sum, dh1_ln_1); /* k47 dtransformer.h.1.ln_1.bias.sum */
     irc_accumulate(dh_1_ln_1_bias, dh_1_ln_1_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5760, 32); /* dtransformer.h.1.ln_1.bias final */
-    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k54 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_18(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp_acc); /* k48 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 5696, 32); /* dtransformer.h.0.mlp.c_proj.bias final */
-    elementwise_22(h0_mlp_gelu_recomputed, h0_mlp_fc_bias); /* k55 h0.mlp.gelu.recomputed */
-    gemm_23(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k56 dh0.mlp.gelu */
-    gemm_24(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu_recomputed, dh0_resid_mlp_acc); /* k57 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_19(h0_mlp_gelu_recomputed, h0_mlp_fc_bias); /* k49 h0.mlp.gelu.recomputed */
+    gemm_20(ctx, dh0_mlp_gelu, dh0_resid_mlp_acc, h_0_mlp_c_proj_weight); /* k50 dh0.mlp.gelu */
+    gemm_21(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu_recomputed, dh0_resid_mlp_acc); /* k51 dtransformer.h.0.mlp.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4736, 960); /* dtransformer.h.0.mlp.c_proj.weight final */
-    elementwise_25(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k58 dh0.mlp.fc+bias */
-    reduce_rows_26(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k59 dtransformer.h.0.mlp.c_fc.bias.sum */
+    elementwise_22(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k52 dh0.mlp.fc+bias */
+    reduce_rows_23(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k53 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 40);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 4688, 48); /* dtransformer.h.0.mlp.c_fc.bias final */
-    norm_2(h0_resid_attn, h0_ln_2_recomputed, h_0_ln_2_weight, h_0_ln_2_bias); /* k60 h0.ln_2.recomputed */
-    gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k61 dh0.ln_2 */
-    gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2_recomputed, dh0_mlp_fc_bias); /* k62 dtransformer.h.0.mlp.c_fc.weight */
+    norm_2(h0_resid_attn, h0_ln_2_recomputed, h_0_ln_2_weight, h_0_ln_2_bias); /* k54 h0.ln_2.recomputed */
+    gemm_24(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k55 dh0.ln_2 */
+    gemm_25(ctx, dh_0_mlp_c_fc_weight, h0_ln_2_recomputed, dh0_mlp_fc_bias); /* k56 dtransformer.h.0.mlp.c_fc.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3728, 960); /* dtransformer.h.0.mlp.c_fc.weight final */
-    norm_grad_add_29(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k63 dh0.resid_attn.acc */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k64 dtransformer.h.0.ln_2.weight */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp_acc); /* k57 dh0.resid_attn.acc */
+    norm_grad_17(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k58 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3664, 32); /* dtransformer.h.0.ln_2.weight final */
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k65 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_18(dh_0_ln_2_bias_sum, dh0_ln_2); /* k59 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3696, 32); /* dtransformer.h.0.ln_2.bias final */
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k66 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_18(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k60 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3632, 32); /* dtransformer.h.0.attn.c_proj.bias final */
-    gemm_30(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k67 dh0.attn */
-    gemm_31(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k68 dtransformer.h.0.attn.c_proj.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k61 dh0.attn */
+    gemm_28(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k62 dtransformer.h.0.attn.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3056, 576); /* dtransformer.h.0.attn.c_proj.weight final */
-    attention_grad_32(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 24, dh0_attn_qkv_bias_acc + 48, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k69 dh0.attn.qkv+bias.acc */
-    reduce_rows_33(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k70 dtransformer.h.0.attn.c_attn.bias.sum */
+    attention_grad_29(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 24, dh0_attn_qkv_bias_acc + 48, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k63 dh0.attn.qkv+bias.acc */
+    reduce_rows_30(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k64 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 72);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2976, 80); /* dtransformer.h.0.attn.c_attn.bias final */
-    norm_2(embed_pos, h0_ln_1_recomputed, h_0_ln_1_weight, h_0_ln_1_bias); /* k71 h0.ln_1.recomputed */
-    gemm_34(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k72 dh0.ln_1 */
-    gemm_35(ctx, dh_0_attn_c_attn_weight, h0_ln_1_recomputed, dh0_attn_qkv_bias_acc); /* k73 dtransformer.h.0.attn.c_attn.weight */
+    norm_2(embed_pos, h0_ln_1_recomputed, h_0_ln_1_weight, h_0_ln_1_bias); /* k65 h0.ln_1.recomputed */
+    gemm_31(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k66 dh0.ln_1 */
+    gemm_32(ctx, dh_0_attn_c_attn_weight, h0_ln_1_recomputed, dh0_attn_qkv_bias_acc); /* k67 dtransformer.h.0.attn.c_attn.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1248, 1728); /* dtransformer.h.0.attn.c_attn.weight final */
-    norm_grad_add_29(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k74 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k75 dtransformer.h.0.ln_1.weight */
+    norm_grad_add_26(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k68 dembed+pos.acc */
+    norm_grad_17(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k69 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1184, 32); /* dtransformer.h.0.ln_1.weight final */
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k76 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_18(dh_0_ln_1_bias_sum, dh0_ln_1); /* k70 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 24);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1216, 32); /* dtransformer.h.0.ln_1.bias final */
-    reduce_rows_36(dwpe_T_sum, dembed_pos_acc); /* k77 dwpe[:T].sum */
-    pad_37(dwpe_T, dwpe_T_sum); /* k78 dwpe[:T] */
+    reduce_rows_33(dwpe_T_sum, dembed_pos_acc); /* k71 dwpe[:T].sum */
+    pad_34(dwpe_T, dwpe_T_sum); /* k72 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 288);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 896, 288); /* dtransformer.wpe.weight final */
-    embedding_grad_38(dwte_weight_2, dembed_pos_acc, tokens); /* k79 dtransformer.wte.weight */
-    elementwise_39(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k80 dtransformer.wte.weight.acc */
+    embedding_grad_35(dwte_weight_2, dembed_pos_acc, tokens); /* k73 dtransformer.wte.weight */
+    elementwise_36(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k74 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 888);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 896); /* dtransformer.wte.weight final */
 }
@@ -1693,24 +1663,24 @@ static void run_prefill(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 12, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 12, C) in rows of 3C */
 
-    embedding_40(embed, wte_weight, tokens); /* k0 embed */
-    embedding_41(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_42(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_43(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_44(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_45(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_42(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_46(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_47(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_43(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_44(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_45(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_42(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_46(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_47(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_42(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_48(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_37(embed, wte_weight, tokens); /* k0 embed */
+    embedding_38(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_39(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_40(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_41(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_42(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_39(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_43(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_44(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_39(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_40(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_41(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_42(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_39(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_43(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_44(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_39(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_45(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1783,24 +1753,24 @@ static void run_decode(irc_ctx *ctx)
     const float *h1_attn_k = h1_attn_qkv_bias + 24; /* (1, 1, C) in rows of 3C */
     const float *h1_attn_v = h1_attn_qkv_bias + 48; /* (1, 1, C) in rows of 3C */
 
-    embedding_49(embed, wte_weight, tokens); /* k0 embed */
-    embedding_50(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_51(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_52(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_53(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_54(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_51(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_55(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_56(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_51(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
-    gemm_bias_52(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
-    cached_attention_53(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
-    gemm_bias_54(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
-    add_norm_51(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
-    gemm_bias_gelu_55(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
-    gemm_bias_56(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
-    add_norm_51(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
-    gemm_57(ctx, logits, ln_f, wte_weight); /* k17 logits */
+    embedding_46(embed, wte_weight, tokens); /* k0 embed */
+    embedding_47(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_48(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_49(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_50(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_51(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_48(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_52(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_53(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_48(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, h1_ln_1, h_1_ln_1_weight, h_1_ln_1_bias); /* k9 h1.ln_1 */
+    gemm_bias_49(ctx, h1_attn_qkv_bias, h1_ln_1, h_1_attn_c_attn_weight, h_1_attn_c_attn_bias); /* k10 h1.attn.qkv+bias */
+    cached_attention_50(ctx, h1_attn, h1_attn_q, h1_attn_k, h1_attn_v, cache_k_1, cache_v_1, positions); /* k11 h1.attn */
+    gemm_bias_51(ctx, h1_attn_out_bias, h1_attn, h_1_attn_c_proj_weight, h_1_attn_c_proj_bias); /* k12 h1.attn.out+bias */
+    add_norm_48(h1_resid_attn, h0_resid_mlp, h1_attn_out_bias, h1_ln_2, h_1_ln_2_weight, h_1_ln_2_bias); /* k13 h1.ln_2 */
+    gemm_bias_gelu_52(ctx, h1_mlp_gelu, h1_ln_2, h_1_mlp_c_fc_weight, h_1_mlp_c_fc_bias); /* k14 h1.mlp.gelu */
+    gemm_bias_53(ctx, h1_mlp_proj_bias, h1_mlp_gelu, h_1_mlp_c_proj_weight, h_1_mlp_c_proj_bias); /* k15 h1.mlp.proj+bias */
+    add_norm_48(h1_resid_mlp, h1_resid_attn, h1_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k16 ln_f */
+    gemm_54(ctx, logits, ln_f, wte_weight); /* k17 logits */
 }
 
 /* ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * grows with the thread count) from the start; the rest by the first call that needs it, so a
  * context holds only what the programs it ran use: activations shared by liveness, as many as
  * the largest program run so far needs (forward 1104 floats, prefill and decode 1024,
- * training step 3552); the training state (gradients and AdamW's two moments,
+ * training step 3536); the training state (gradients and AdamW's two moments,
  * 3 x 3488 floats); the key/value cache (416 floats: 1 layers x keys and
  * values x 11 positions x 18).
  * Target: neon (4 lanes).
@@ -328,31 +328,7 @@ static void cross_entropy_10(const float *logits, const int32_t *targets, float 
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* narrow_11: h0.attn.q
- * out (12, 18) = columns 0..18 of x (12, 54) */
-static void narrow_11(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++)
-        memcpy(out + (size_t)r * 18, x + (size_t)r * 54, 18 * sizeof(float));
-}
-
-/* narrow_12: h0.attn.k
- * out (12, 18) = columns 18..36 of x (12, 54) */
-static void narrow_12(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++)
-        memcpy(out + (size_t)r * 18, x + (size_t)r * 54 + 18, 18 * sizeof(float));
-}
-
-/* narrow_13: h0.attn.v
- * out (12, 18) = columns 36..54 of x (12, 54) */
-static void narrow_13(float *out, const float *x)
-{
-    for (int r = 0; r < 12; r++)
-        memcpy(out + (size_t)r * 18, x + (size_t)r * 54 + 36, 18 * sizeof(float));
-}
-
-/* attention_14: h0.attn
+/* attention_11: h0.attn
  * out = causal softmax(q kᵀ / √6) v, flash style: IRC_ATTN_ROWS query rows at a time
  * visit the keys in blocks of 128, keeping each row's running max m and sum l of
  * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
@@ -360,11 +336,11 @@ static void narrow_13(float *out, const float *x)
  * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
  * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
  * lse = m + log l of each row: all the backward needs to recompute the probabilities.
- * q   is (2, 6, 3·6) inside rows of 18 floats
- * k,v are (2, 6, 3·6) inside rows of 18 / 18 floats
+ * q   is (2, 6, 3·6) inside rows of 54 floats
+ * k,v are (2, 6, 3·6) inside rows of 54 / 54 floats
  * out is (2, 6, 3·6); query head h reads kv head h
  * lse is (2, 6, 3) */
-static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
+static void attention_11(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 4.082482904638631e-1f;
     enum { TP = (6 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
@@ -374,8 +350,8 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
             const int kh = h;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 6;
-            irc_pack_keys(kp, k + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
-            irc_pack_rows(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
+            irc_pack_keys(kp, k + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
+            irc_pack_rows(vp, v + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
             float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][6];
             for (int t0 = 0; t0 < 6; t0 += IRC_ATTN_ROWS) {
                 /* Rows past T repeat the last row; they are not stored. */
@@ -385,7 +361,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
                 irc_vf l[IRC_ATTN_ROWS];
                 for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                     const int t = t0 + r < 6 ? t0 + r : 6 - 1;
-                    qr[r] = q + ((size_t)b * 6 + t) * 18 + h * 6;
+                    qr[r] = q + ((size_t)b * 6 + t) * 54 + h * 6;
                     o[r] = acc[r];
                     m[r] = -INFINITY;
                     l[r] = irc_vzero();
@@ -410,7 +386,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
     }
 }
 
-/* gemm_bias_gelu_15: h0.mlp.gelu
+/* gemm_bias_gelu_12: h0.mlp.gelu
  * out (12, 30) = inp (12, 18) · w + bias (30), then gelu
  * out  is (12, 30)
  * inp  is (12, 18)
@@ -418,7 +394,7 @@ static void attention_14(irc_ctx *ctx, float *out, float *lse, const float *q, c
  * bias is (30)
  * pre  is (12, 30): the value before the activation
  */
-static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_12(irc_ctx *ctx, float *out, float *pre, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 12, .N = 30, .K = 18,
@@ -431,13 +407,13 @@ static void gemm_bias_gelu_15(irc_ctx *ctx, float *out, float *pre, const float 
     irc_gemm(&g);
 }
 
-/* softmax_cross_entropy_16: dlogits
+/* softmax_cross_entropy_13: dlogits
  * Over each row of V = 29 logits (12 rows), from its max mx and sum of exp(x - mx):
  * loss = mean over targets != -100 of logsumexp(x) - x[target] = log(sum) + mx - x[target] (0 if all are ignored)
  * dlogits = (softmax(x) - onehot(target)) / valid, zero on ignored rows (valid = targets != -100)
  * Rows go in blocks of 32, a block to a thread.
  * logits are (12, 29); targets is (12); loss is (1); dlogits is (12, 29) */
-static void softmax_cross_entropy_16(const float *logits, const int32_t *targets, float *loss, float *dlogits)
+static void softmax_cross_entropy_13(const float *logits, const int32_t *targets, float *loss, float *dlogits)
 {
     enum { BLOCKS = (12 + 32 - 1) / 32 };
     const int valid = irc_count_targets(targets, 12, -100);
@@ -461,13 +437,13 @@ static void softmax_cross_entropy_16(const float *logits, const int32_t *targets
     loss[0] = valid ? (float)(total / valid) : 0.0f;
 }
 
-/* gemm_17: dln_f
+/* gemm_14: dln_f
  * out (12, 18) = inp (12, 29) · w
  * out  is (12, 18)
  * inp  is (12, 29)
  * w    is (29, 18)
  */
-static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_14(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 29,
@@ -479,13 +455,13 @@ static void gemm_17(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_18: dtransformer.wte.weight
+/* gemm_15: dtransformer.wte.weight
  * out (29, 18) = inp (29, 12) · w
  * out  is (29, 18)
  * inp  is (12, 29), read transposed
  * w    is (12, 18)
  */
-static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_15(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 29, .N = 18, .K = 12,
@@ -497,11 +473,11 @@ static void gemm_18(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_19: dh0.resid_mlp
+/* norm_grad_16: dh0.resid_mlp
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = rstd * (g - mean(g) - x̂ * mean(g * x̂))
  * dx, dy, x are (12, 18); w is (18) */
-static void norm_grad_19(float *dx, const float *dy, const float *x, const float *w)
+static void norm_grad_16(float *dx, const float *dy, const float *x, const float *w)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
@@ -529,9 +505,9 @@ static void norm_grad_19(float *dx, const float *dy, const float *x, const float
     }
 }
 
-/* norm_grad_20: dtransformer.ln_f.weight, dtransformer.h.0.ln_2.weight, dtransformer.h.0.ln_1.weight
+/* norm_grad_17: dtransformer.ln_f.weight, dtransformer.h.0.ln_2.weight, dtransformer.h.0.ln_1.weight
  * dw = Σ over rows of dy * x̂ for LayerNorm (eps = 1e-5); dy, x are (12, 18), dw is (18) */
-static void norm_grad_20(float *dw, const float *dy, const float *x)
+static void norm_grad_17(float *dw, const float *dy, const float *x)
 {
     memset(dw, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++) {
@@ -546,19 +522,19 @@ static void norm_grad_20(float *dw, const float *dy, const float *x)
     }
 }
 
-/* reduce_rows_21: dtransformer.ln_f.bias.sum, dtransformer.h.0.mlp.c_proj.bias.sum, ... (5 uses)
+/* reduce_rows_18: dtransformer.ln_f.bias.sum, dtransformer.h.0.mlp.c_proj.bias.sum, ... (5 uses)
  * out (18) = Σ over the 12 rows of x (12, 18), rows added in order (deterministic) */
-static void reduce_rows_21(float *out, const float *x)
+static void reduce_rows_18(float *out, const float *x)
 {
     memset(out, 0, 18 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 18, 18);
 }
 
-/* elementwise_22: h0.mlp.gelu.recomputed
+/* elementwise_19: h0.mlp.gelu.recomputed
  * out0 = gelu(in0)
  * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_22(float *out0, const float *in0)
+static void elementwise_19(float *out0, const float *in0)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 30; j += IRC_VW) {
@@ -570,13 +546,13 @@ static void elementwise_22(float *out0, const float *in0)
     }
 }
 
-/* gemm_23: dh0.mlp.gelu
+/* gemm_20: dh0.mlp.gelu
  * out (12, 30) = inp (12, 18) · wᵀ
  * out  is (12, 30)
  * inp  is (12, 18)
  * w    is (30, 18), read transposed
  */
-static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_20(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 30, .K = 18,
@@ -588,14 +564,14 @@ static void gemm_23(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_24: dtransformer.h.0.mlp.c_proj.weight
+/* gemm_21: dtransformer.h.0.mlp.c_proj.weight
  * out (30, 18) = inp (30, 12) · w
  * out  is (30, 18)
  * inp  is (12, 30), read transposed
  * w    is (12, 18)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_21(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 30, .N = 18, .K = 12,
@@ -608,10 +584,10 @@ static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* elementwise_25: dh0.mlp.fc+bias
+/* elementwise_22: dh0.mlp.fc+bias
  * out0 = in0 * gelu'(in1)
  * every tensor is (12, 30); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_25(float *out0, const float *in0, const float *in1)
+static void elementwise_22(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 12; r++) {
         for (int j = 0; j < 30; j += IRC_VW) {
@@ -624,22 +600,22 @@ static void elementwise_25(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* reduce_rows_26: dtransformer.h.0.mlp.c_fc.bias.sum
+/* reduce_rows_23: dtransformer.h.0.mlp.c_fc.bias.sum
  * out (30) = Σ over the 12 rows of x (12, 30), rows added in order (deterministic) */
-static void reduce_rows_26(float *out, const float *x)
+static void reduce_rows_23(float *out, const float *x)
 {
     memset(out, 0, 30 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 30, 30);
 }
 
-/* gemm_27: dh0.ln_2
+/* gemm_24: dh0.ln_2
  * out (12, 18) = inp (12, 30) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 30)
  * w    is (18, 30), read transposed
  */
-static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_24(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 30,
@@ -651,14 +627,14 @@ static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_28: dtransformer.h.0.mlp.c_fc.weight
+/* gemm_25: dtransformer.h.0.mlp.c_fc.weight
  * out (18, 30) = inp (18, 12) · w
  * out  is (18, 30)
  * inp  is (12, 18), read transposed
  * w    is (12, 30)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_25(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 30, .K = 12,
@@ -671,11 +647,11 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* norm_grad_add_29: dh0.resid_attn.acc, dembed+pos.acc
+/* norm_grad_add_26: dh0.resid_attn.acc, dembed+pos.acc
  * dx of LayerNorm (eps = 1e-5): with x̂ the normalized row and g = dy * w,
  * dx = dresid + rstd * (g - mean(g) - x̂ * mean(g * x̂)) (the residual stream's gradient)
  * dx, dy, x, dresid are (12, 18); w is (18) */
-static void norm_grad_add_29(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
+static void norm_grad_add_26(float *dx, const float *dy, const float *x, const float *w, const float *dresid)
 {
     for (int r = 0; r < 12; r++) {
         const float *xr = x + (size_t)r * 18, *gr = dy + (size_t)r * 18;
@@ -703,13 +679,13 @@ static void norm_grad_add_29(float *dx, const float *dy, const float *x, const f
     }
 }
 
-/* gemm_30: dh0.attn
+/* gemm_27: dh0.attn
  * out (12, 18) = inp (12, 18) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 18)
  * w    is (18, 18), read transposed
  */
-static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_27(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 18,
@@ -721,14 +697,14 @@ static void gemm_30(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_31: dtransformer.h.0.attn.c_proj.weight
+/* gemm_28: dtransformer.h.0.attn.c_proj.weight
  * out (18, 18) = inp (18, 12) · w
  * out  is (18, 18)
  * inp  is (12, 18), read transposed
  * w    is (12, 18)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 18, .K = 12,
@@ -741,7 +717,7 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* attention_grad_32: dh0.attn.qkv+bias.acc
+/* attention_grad_29: dh0.attn.qkv+bias.acc
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
  * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √6 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
@@ -754,8 +730,8 @@ static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
  * that many FMAs. No row of scores longer than a block is held.
  * dout, out are (2, 6, 3·6); lse is (2, 6, 3)
  * dq is (2, 6, 3·6), dk, dv are (2, 6, 3·6), inside rows of 54 / 54 / 54 floats
- * q, k, v as in the forward (rows of 18 / 18 / 18 floats) */
-static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+ * q, k, v as in the forward (rows of 54 / 54 / 54 floats) */
+static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
                        const float *out, const float *lse)
 {
     const float scale = 4.082482904638631e-1f;
@@ -765,9 +741,9 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
         for (int kh = 0; kh < 3; kh++) {
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
             float *vp = kp + (size_t)TP * 6, *dkr = vp + (size_t)TP * 6, *dvr = dkr + (size_t)36;
-            const float *kb = k + (size_t)b * 6 * 18 + kh * 6;
-            irc_pack_keys(kp, kb, 18, 6, 6);
-            irc_pack_keys(vp, v + (size_t)b * 6 * 18 + kh * 6, 18, 6, 6);
+            const float *kb = k + (size_t)b * 6 * 54 + kh * 6;
+            irc_pack_keys(kp, kb, 54, 6, 6);
+            irc_pack_keys(vp, v + (size_t)b * 6 * 54 + kh * 6, 54, 6, 6);
             memset(dkr, 0, 2 * sizeof(float) * 36);
             float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][6];
             const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
@@ -780,7 +756,7 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
                     for (int r = 0; r < IRC_ATTN_ROWS; r++) {
                         const int t = t0 + r < 6 ? t0 + r : 6 - 1;
                         const size_t row = (size_t)b * 6 + t;
-                        qr[r] = q + row * 18 + h * 6;
+                        qr[r] = q + row * 54 + h * 6;
                         go[r] = dout + row * 18 + h * 6;
                         dqr[r] = dqa[r];
                         lr[r] = t0 + r < 6 ? lse[row * 3 + h] : INFINITY;
@@ -793,7 +769,7 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
                         irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 6, nb, 6, 1.0f); /* dp */
                         for (int r = 0; r < IRC_ATTN_ROWS; r++)
                             irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
-                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 18, 18, n, 6);
+                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 54, 54, n, 6);
                         irc_rank4_rows(dkr + (size_t)s0 * 6, ds[0], KB, qr, n, 6);
                         irc_rank4_rows(dvr + (size_t)s0 * 6, p[0], KB, go, n, 6);
                     }
@@ -809,22 +785,22 @@ static void attention_grad_32(irc_ctx *ctx, float *dq, float *dk, float *dv, con
     }
 }
 
-/* reduce_rows_33: dtransformer.h.0.attn.c_attn.bias.sum
+/* reduce_rows_30: dtransformer.h.0.attn.c_attn.bias.sum
  * out (54) = Σ over the 12 rows of x (12, 54), rows added in order (deterministic) */
-static void reduce_rows_33(float *out, const float *x)
+static void reduce_rows_30(float *out, const float *x)
 {
     memset(out, 0, 54 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 54, 54);
 }
 
-/* gemm_34: dh0.ln_1
+/* gemm_31: dh0.ln_1
  * out (12, 18) = inp (12, 54) · wᵀ
  * out  is (12, 18)
  * inp  is (12, 54)
  * w    is (18, 54), read transposed
  */
-static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_31(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 12, .N = 18, .K = 54,
@@ -836,14 +812,14 @@ static void gemm_34(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* gemm_35: dtransformer.h.0.attn.c_attn.weight
+/* gemm_32: dtransformer.h.0.attn.c_attn.weight
  * out (18, 54) = inp (18, 12) · w
  * out  is (18, 54)
  * inp  is (12, 18), read transposed
  * w    is (12, 54)
  * out += the product (a gradient accumulating over micro-batches)
  */
-static void gemm_35(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_32(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 18, .N = 54, .K = 12,
@@ -856,36 +832,36 @@ static void gemm_35(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* reduce_rows_36: dwpe[:T].sum
+/* reduce_rows_33: dwpe[:T].sum
  * out (108) = Σ over the 2 rows of x (2, 108), rows added in order (deterministic) */
-static void reduce_rows_36(float *out, const float *x)
+static void reduce_rows_33(float *out, const float *x)
 {
     memset(out, 0, 108 * sizeof(float));
     for (int r = 0; r < 2; r++)
         irc_axpy(out, 1.0f, x + (size_t)r * 108, 108);
 }
 
-/* pad_37: dwpe[:T]
+/* pad_34: dwpe[:T]
  * out (11, 18) = zeros with rows 0..6 taken from x (6, 18) */
-static void pad_37(float *out, const float *x)
+static void pad_34(float *out, const float *x)
 {
     memset(out, 0, (size_t)198 * sizeof(float));
     memcpy(out, x, (size_t)108 * sizeof(float));
 }
 
-/* embedding_grad_38: dtransformer.wte.weight
+/* embedding_grad_35: dtransformer.wte.weight
  * dtable (29, 18) = Σ of the rows of dy (12, 18) by token id, tokens in order (deterministic) */
-static void embedding_grad_38(float *dtable, const float *dy, const int32_t *ids)
+static void embedding_grad_35(float *dtable, const float *dy, const int32_t *ids)
 {
     memset(dtable, 0, (size_t)522 * sizeof(float));
     for (int r = 0; r < 12; r++)
         irc_axpy(dtable + (size_t)ids[r] * 18, 1.0f, dy + (size_t)r * 18, 18);
 }
 
-/* elementwise_39: dtransformer.wte.weight.acc
+/* elementwise_36: dtransformer.wte.weight.acc
  * out0 = (in0 + in1)
  * every tensor is (29, 18); an input of fewer rows repeats (broadcast over leading axes) */
-static void elementwise_39(float *out0, const float *in0, const float *in1)
+static void elementwise_36(float *out0, const float *in0, const float *in1)
 {
     for (int r = 0; r < 29; r++) {
         for (int j = 0; j < 18; j += IRC_VW) {
@@ -898,26 +874,26 @@ static void elementwise_39(float *out0, const float *in0, const float *in1)
     }
 }
 
-/* embedding_40: embed
+/* embedding_37: embed
  * out (R = 11, C = 18) = table[ids]; table is (29, 18), ids is (11), checked by the caller */
-static void embedding_40(float *out, const float *table, const int32_t *ids)
+static void embedding_37(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_41: wpe[positions]
+/* embedding_38: wpe[positions]
  * out (R = 11, C = 18) = table[ids]; table is (11, 18), ids is (11), checked by the caller */
-static void embedding_41(float *out, const float *table, const int32_t *ids)
+static void embedding_38(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 11; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_42: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_39: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (11, 18); w, bias are (18) */
-static void add_norm_42(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_39(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 11; r++) {
         float *xr = x + (size_t)r * 18;
@@ -927,14 +903,14 @@ static void add_norm_42(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_43: h0.attn.qkv+bias
+/* gemm_bias_40: h0.attn.qkv+bias
  * out (11, 54) = inp (11, 18) · w + bias (54)
  * out  is (11, 54)
  * inp  is (11, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_40(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 54, .K = 18,
@@ -947,7 +923,7 @@ static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_44: h0.attn
+/* cached_attention_41: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -957,7 +933,7 @@ static void gemm_bias_43(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 11, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (11), each in 0..10 (checked by the caller)
  * out is (1, 11, 3·6); query head h reads kv head h */
-static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_41(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 11; t++) {
@@ -992,14 +968,14 @@ static void cached_attention_44(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_45: h0.attn.out+bias
+/* gemm_bias_42: h0.attn.out+bias
  * out (11, 18) = inp (11, 18) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_42(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 18,
@@ -1012,14 +988,14 @@ static void gemm_bias_45(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_46: h0.mlp.gelu
+/* gemm_bias_gelu_43: h0.mlp.gelu
  * out (11, 30) = inp (11, 18) · w + bias (30), then gelu
  * out  is (11, 30)
  * inp  is (11, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_46(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_43(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 30, .K = 18,
@@ -1032,14 +1008,14 @@ static void gemm_bias_gelu_46(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_47: h0.mlp.proj+bias
+/* gemm_bias_44: h0.mlp.proj+bias
  * out (11, 18) = inp (11, 30) · w + bias (18)
  * out  is (11, 18)
  * inp  is (11, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_44(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 11, .N = 18, .K = 30,
@@ -1052,13 +1028,13 @@ static void gemm_bias_47(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_48: logits
+/* gemm_45: logits
  * out (11, 29) = inp (11, 18) · wᵀ
  * out  is (11, 29)
  * inp  is (11, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_45(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 11, .N = 29, .K = 18,
@@ -1070,26 +1046,26 @@ static void gemm_48(irc_ctx *ctx, float *out, const float *inp, const float *w)
     irc_gemm(&g);
 }
 
-/* embedding_49: embed
+/* embedding_46: embed
  * out (R = 1, C = 18) = table[ids]; table is (29, 18), ids is (1), checked by the caller */
-static void embedding_49(float *out, const float *table, const int32_t *ids)
+static void embedding_46(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* embedding_50: wpe[positions]
+/* embedding_47: wpe[positions]
  * out (R = 1, C = 18) = table[ids]; table is (11, 18), ids is (1), checked by the caller */
-static void embedding_50(float *out, const float *table, const int32_t *ids)
+static void embedding_47(float *out, const float *table, const int32_t *ids)
 {
     for (int r = 0; r < 1; r++)
         memcpy(out + (size_t)r * 18, table + (size_t)ids[r] * 18, 18 * sizeof(float));
 }
 
-/* add_norm_51: h0.ln_1, h0.ln_2, ln_f
+/* add_norm_48: h0.ln_1, h0.ln_2, ln_f
  * x = a + b (the residual stream), then out = (x - mean) / sqrt(var + eps) * w + bias over each row of C = 18, eps = 1e-5
  * x, a, b, out are (1, 18); w, bias are (18) */
-static void add_norm_51(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
+static void add_norm_48(float *x, const float *a, const float *b, float *out, const float *w, const float *bias)
 {
     for (int r = 0; r < 1; r++) {
         float *xr = x + (size_t)r * 18;
@@ -1099,14 +1075,14 @@ static void add_norm_51(float *x, const float *a, const float *b, float *out, co
     }
 }
 
-/* gemm_bias_52: h0.attn.qkv+bias
+/* gemm_bias_49: h0.attn.qkv+bias
  * out (1, 54) = inp (1, 18) · w + bias (54)
  * out  is (1, 54)
  * inp  is (1, 18)
  * w    is (18, 54)
  * bias is (54)
  */
-static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_49(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 54, .K = 18,
@@ -1119,7 +1095,7 @@ static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* cached_attention_53: h0.attn
+/* cached_attention_50: h0.attn
  * One generation step of attention over the key/value cache: row t of this
  * step's keys and values goes to cache row pos[t], then query row t attends to
  * cache rows 0..=pos[t]: the full attention kernel's math, with each score a
@@ -1129,7 +1105,7 @@ static void gemm_bias_52(irc_ctx *ctx, float *out, const float *inp, const float
  * k,v are (1, 1, 3·6) inside rows of 54 / 54 floats
  * kc, vc are the layer's caches (11, 18); pos is (1), each in 0..10 (checked by the caller)
  * out is (1, 1, 3·6); query head h reads kv head h */
-static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
+static void cached_attention_50(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v, float *kc, float *vc,
                        const int32_t *pos)
 {
     for (int t = 0; t < 1; t++) {
@@ -1164,14 +1140,14 @@ static void cached_attention_53(irc_ctx *ctx, float *out, const float *q, const 
     }
 }
 
-/* gemm_bias_54: h0.attn.out+bias
+/* gemm_bias_51: h0.attn.out+bias
  * out (1, 18) = inp (1, 18) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 18)
  * w    is (18, 18)
  * bias is (18)
  */
-static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_51(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 18,
@@ -1184,14 +1160,14 @@ static void gemm_bias_54(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_bias_gelu_55: h0.mlp.gelu
+/* gemm_bias_gelu_52: h0.mlp.gelu
  * out (1, 30) = inp (1, 18) · w + bias (30), then gelu
  * out  is (1, 30)
  * inp  is (1, 18)
  * w    is (18, 30)
  * bias is (30)
  */
-static void gemm_bias_gelu_55(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_gelu_52(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 30, .K = 18,
@@ -1204,14 +1180,14 @@ static void gemm_bias_gelu_55(irc_ctx *ctx, float *out, const float *inp, const 
     irc_gemm(&g);
 }
 
-/* gemm_bias_56: h0.mlp.proj+bias
+/* gemm_bias_53: h0.mlp.proj+bias
  * out (1, 18) = inp (1, 30) · w + bias (18)
  * out  is (1, 18)
  * inp  is (1, 30)
  * w    is (30, 18)
  * bias is (18)
  */
-static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
+static void gemm_bias_53(irc_ctx *ctx, float *out, const float *inp, const float *w, const float *bias)
 {
     irc_gemm_args g = {
         .M = 1, .N = 18, .K = 30,
@@ -1224,13 +1200,13 @@ static void gemm_bias_56(irc_ctx *ctx, float *out, const float *inp, const float
     irc_gemm(&g);
 }
 
-/* gemm_57: logits
+/* gemm_54: logits
  * out (1, 29) = inp (1, 18) · wᵀ
  * out  is (1, 29)
  * inp  is (1, 18)
  * w    is (29, 18), read transposed
  */
-static void gemm_57(irc_ctx *ctx, float *out, const float *inp, const float *w)
+static void gemm_54(irc_ctx *ctx, float *out, const float *inp, const float *w)
 {
     irc_gemm_args g = {
         .M = 1, .N = 29, .K = 18,
@@ -1343,129 +1319,126 @@ static void run_train(irc_ctx *ctx)
     const int32_t *tokens = ids; /* (B, T) */
     const int32_t *targets = ids + 16; /* (B, T) */
     float *embed = acts; /* (B, T, C) */
-    float *embed_pos = acts + 1920; /* (B, T, C) */
+    float *embed_pos = acts + 2576; /* (B, T, C) */
     float *h0_ln_1 = acts + 656; /* (B, T, C) */
     float *h0_attn_qkv_bias = acts; /* (B, T, 3C) */
-    float *h0_attn_q = acts + 2144; /* (B, T, C) */
-    float *h0_attn_k = acts + 2368; /* (B, T, C) */
-    float *h0_attn_v = acts + 2592; /* (B, T, C) */
-    float *h0_attn = acts + 2816; /* (B, T, C) */
-    float *h0_attn_lse = acts + 3488; /* (B, T, 3) */
-    float *h0_attn_out_bias = acts; /* (B, T, C) */
-    float *h0_resid_attn = acts + 3040; /* (B, T, C) */
-    float *h0_ln_2 = acts + 736; /* (B, T, C) */
-    float *h0_mlp_gelu = acts + 368; /* (B, T, F) */
-    float *h0_mlp_fc_bias = acts; /* (B, T, F) */
-    float *h0_mlp_proj_bias = acts + 736; /* (B, T, C) */
-    float *h0_resid_mlp = acts + 1536; /* (B, T, C) */
-    float *ln_f = acts + 960; /* (B, T, C) */
-    float *logits = acts + 368; /* (B, T, V) */
-    float *loss = acts + 3536; /* (1) */
-    float *dlogits = acts + 1184; /* (B, T, V) */
-    float *ln_f_recomputed = acts + 368; /* (B, T, C) */
-    float *dln_f = acts + 3264; /* (B, T, C) */
-    float *dwte_weight_1 = acts + 656; /* (V, C) */
-    float *dh0_resid_mlp = acts + 368; /* (B, T, C) */
-    float *dln_f_weight_1 = acts + 592; /* (C) */
-    float *dln_f_bias_sum = acts + 592; /* (C) */
-    float *dh_0_mlp_c_proj_bias_sum = acts + 592; /* (C) */
-    float *h0_mlp_gelu_recomputed = acts + 1184; /* (B, T, F) */
-    float *dh0_mlp_gelu = acts + 1552; /* (B, T, F) */
-    float *dh0_mlp_fc_bias = acts + 1184; /* (B, T, F) */
-    float *dh_0_mlp_c_fc_bias_sum = acts + 592; /* (F) */
-    float *h0_ln_2_recomputed = acts; /* (B, T, C) */
-    float *dh0_ln_2 = acts + 1552; /* (B, T, C) */
-    float *dh0_resid_attn_acc = acts + 1184; /* (B, T, C) */
-    float *dh_0_ln_2_weight_1 = acts + 1408; /* (C) */
-    float *dh_0_ln_2_bias_sum = acts + 1408; /* (C) */
-    float *dh_0_attn_c_proj_bias_sum = acts + 3040; /* (C) */
-    float *dh0_attn = acts + 1408; /* (B, T, C) */
-    float *dh0_attn_qkv_bias_acc = acts; /* (B, T, 3C) */
-    float *dh_0_attn_c_attn_bias_sum = acts + 1408; /* (3C) */
-    float *h0_ln_1_recomputed = acts + 1408; /* (B, T, C) */
-    float *dh0_ln_1 = acts + 1632; /* (B, T, C) */
-    float *dembed_pos_acc = acts + 1408; /* (B, T, C) */
-    float *dh_0_ln_1_weight_1 = acts + 1856; /* (C) */
-    float *dh_0_ln_1_bias_sum = acts + 1184; /* (C) */
+    float *h0_attn = acts + 2800; /* (B, T, C) */
+    float *h0_attn_lse = acts + 3472; /* (B, T, 3) */
+    float *h0_attn_out_bias = acts + 656; /* (B, T, C) */
+    float *h0_resid_attn = acts + 3024; /* (B, T, C) */
+    float *h0_ln_2 = acts + 1392; /* (B, T, C) */
+    float *h0_mlp_gelu = acts + 1024; /* (B, T, F) */
+    float *h0_mlp_fc_bias = acts + 656; /* (B, T, F) */
+    float *h0_mlp_proj_bias = acts + 1392; /* (B, T, C) */
+    float *h0_resid_mlp = acts + 2192; /* (B, T, C) */
+    float *ln_f = acts + 1616; /* (B, T, C) */
+    float *logits = acts + 1024; /* (B, T, V) */
+    float *loss = acts + 3520; /* (1) */
+    float *dlogits = acts + 1840; /* (B, T, V) */
+    float *ln_f_recomputed = acts + 1024; /* (B, T, C) */
+    float *dln_f = acts + 3248; /* (B, T, C) */
+    float *dwte_weight_1 = acts + 1312; /* (V, C) */
+    float *dh0_resid_mlp = acts + 1024; /* (B, T, C) */
+    float *dln_f_weight_1 = acts + 1248; /* (C) */
+    float *dln_f_bias_sum = acts + 1248; /* (C) */
+    float *dh_0_mlp_c_proj_bias_sum = acts + 1248; /* (C) */
+    float *h0_mlp_gelu_recomputed = acts + 1840; /* (B, T, F) */
+    float *dh0_mlp_gelu = acts + 2208; /* (B, T, F) */
+    float *dh0_mlp_fc_bias = acts + 1840; /* (B, T, F) */
+    float *dh_0_mlp_c_fc_bias_sum = acts + 1248; /* (F) */
+    float *h0_ln_2_recomputed = acts + 656; /* (B, T, C) */
+    float *dh0_ln_2 = acts + 2208; /* (B, T, C) */
+    float *dh0_resid_attn_acc = acts + 1840; /* (B, T, C) */
+    float *dh_0_ln_2_weight_1 = acts + 2064; /* (C) */
+    float *dh_0_ln_2_bias_sum = acts + 2064; /* (C) */
+    float *dh_0_attn_c_proj_bias_sum = acts + 3024; /* (C) */
+    float *dh0_attn = acts + 2064; /* (B, T, C) */
+    float *dh0_attn_qkv_bias_acc = acts + 656; /* (B, T, 3C) */
+    float *dh_0_attn_c_attn_bias_sum = acts + 2064; /* (3C) */
+    float *h0_ln_1_recomputed = acts + 2064; /* (B, T, C) */
+    float *dh0_ln_1 = acts + 2288; /* (B, T, C) */
+    float *dembed_pos_acc = acts + 2064; /* (B, T, C) */
+    float *dh_0_ln_1_weight_1 = acts + 2512; /* (C) */
+    float *dh_0_ln_1_bias_sum = acts + 1840; /* (C) */
     float *dwpe_T_sum = acts; /* (HD, C) */
-    float *dwpe_T = acts + 1184; /* (11, C) */
+    float *dwpe_T = acts + 1840; /* (11, C) */
     float *dwte_weight_2 = acts; /* (V, C) */
-    float *dwte_weight_acc = acts + 1184; /* (V, C) */
+    float *dwte_weight_acc = acts + 528; /* (V, C) */
+    const float *h0_attn_q = h0_attn_qkv_bias; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (B, T, C) in rows of 3C */
+    const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (B, T, C) in rows of 3C */
 
     embedding_0(embed, wte_weight, tokens); /* k0 embed */
     elementwise_1(embed_pos, embed, wpe_weight); /* k1 embed+pos */
     norm_2(embed_pos, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
     gemm_bias_3(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    narrow_11(h0_attn_q, h0_attn_qkv_bias); /* k4 h0.attn.q */
-    narrow_12(h0_attn_k, h0_attn_qkv_bias); /* k5 h0.attn.k */
-    narrow_13(h0_attn_v, h0_attn_qkv_bias); /* k6 h0.attn.v */
-    attention_14(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k7 h0.attn */
-    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k8 h0.attn.out+bias */
-    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k9 h0.ln_2 */
-    gemm_bias_gelu_15(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k10 h0.mlp.gelu */
-    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k11 h0.mlp.proj+bias */
-    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k12 ln_f */
-    gemm_9(ctx, logits, ln_f, wte_weight); /* k13 logits */
-    softmax_cross_entropy_16(logits, targets, loss, dlogits); /* k14 dlogits */
-    norm_2(h0_resid_mlp, ln_f_recomputed, ln_f_weight, ln_f_bias); /* k15 ln_f.recomputed */
-    gemm_17(ctx, dln_f, dlogits, wte_weight); /* k16 dln_f */
-    gemm_18(ctx, dwte_weight_1, dlogits, ln_f_recomputed); /* k17 dtransformer.wte.weight */
-    norm_grad_19(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k18 dh0.resid_mlp */
-    norm_grad_20(dln_f_weight_1, dln_f, h0_resid_mlp); /* k19 dtransformer.ln_f.weight */
+    attention_11(ctx, h0_attn, h0_attn_lse, h0_attn_q, h0_attn_k, h0_attn_v); /* k4 h0.attn */
+    gemm_bias_5(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_6(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_12(ctx, h0_mlp_gelu, h0_mlp_fc_bias, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_8(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_6(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_9(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    softmax_cross_entropy_13(logits, targets, loss, dlogits); /* k11 dlogits */
+    norm_2(h0_resid_mlp, ln_f_recomputed, ln_f_weight, ln_f_bias); /* k12 ln_f.recomputed */
+    gemm_14(ctx, dln_f, dlogits, wte_weight); /* k13 dln_f */
+    gemm_15(ctx, dwte_weight_1, dlogits, ln_f_recomputed); /* k14 dtransformer.wte.weight */
+    norm_grad_16(dh0_resid_mlp, dln_f, h0_resid_mlp, ln_f_weight); /* k15 dh0.resid_mlp */
+    norm_grad_17(dln_f_weight_1, dln_f, h0_resid_mlp); /* k16 dtransformer.ln_f.weight */
     irc_accumulate(dln_f_weight, dln_f_weight_1, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3424, 32); /* dtransformer.ln_f.weight final */
-    reduce_rows_21(dln_f_bias_sum, dln_f); /* k20 dtransformer.ln_f.bias.sum */
+    reduce_rows_18(dln_f_bias_sum, dln_f); /* k17 dtransformer.ln_f.bias.sum */
     irc_accumulate(dln_f_bias, dln_f_bias_sum, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3456, 18); /* dtransformer.ln_f.bias final */
-    reduce_rows_21(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k21 dtransformer.h.0.mlp.c_proj.bias.sum */
+    reduce_rows_18(dh_0_mlp_c_proj_bias_sum, dh0_resid_mlp); /* k18 dtransformer.h.0.mlp.c_proj.bias.sum */
     irc_accumulate(dh_0_mlp_c_proj_bias, dh_0_mlp_c_proj_bias_sum, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 3392, 32); /* dtransformer.h.0.mlp.c_proj.bias final */
-    elementwise_22(h0_mlp_gelu_recomputed, h0_mlp_fc_bias); /* k22 h0.mlp.gelu.recomputed */
-    gemm_23(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k23 dh0.mlp.gelu */
-    gemm_24(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu_recomputed, dh0_resid_mlp); /* k24 dtransformer.h.0.mlp.c_proj.weight */
+    elementwise_19(h0_mlp_gelu_recomputed, h0_mlp_fc_bias); /* k19 h0.mlp.gelu.recomputed */
+    gemm_20(ctx, dh0_mlp_gelu, dh0_resid_mlp, h_0_mlp_c_proj_weight); /* k20 dh0.mlp.gelu */
+    gemm_21(ctx, dh_0_mlp_c_proj_weight, h0_mlp_gelu_recomputed, dh0_resid_mlp); /* k21 dtransformer.h.0.mlp.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2848, 544); /* dtransformer.h.0.mlp.c_proj.weight final */
-    elementwise_25(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k25 dh0.mlp.fc+bias */
-    reduce_rows_26(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k26 dtransformer.h.0.mlp.c_fc.bias.sum */
+    elementwise_22(dh0_mlp_fc_bias, dh0_mlp_gelu, h0_mlp_fc_bias); /* k22 dh0.mlp.fc+bias */
+    reduce_rows_23(dh_0_mlp_c_fc_bias_sum, dh0_mlp_fc_bias); /* k23 dtransformer.h.0.mlp.c_fc.bias.sum */
     irc_accumulate(dh_0_mlp_c_fc_bias, dh_0_mlp_c_fc_bias_sum, 30);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2816, 32); /* dtransformer.h.0.mlp.c_fc.bias final */
-    norm_2(h0_resid_attn, h0_ln_2_recomputed, h_0_ln_2_weight, h_0_ln_2_bias); /* k27 h0.ln_2.recomputed */
-    gemm_27(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k28 dh0.ln_2 */
-    gemm_28(ctx, dh_0_mlp_c_fc_weight, h0_ln_2_recomputed, dh0_mlp_fc_bias); /* k29 dtransformer.h.0.mlp.c_fc.weight */
+    norm_2(h0_resid_attn, h0_ln_2_recomputed, h_0_ln_2_weight, h_0_ln_2_bias); /* k24 h0.ln_2.recomputed */
+    gemm_24(ctx, dh0_ln_2, dh0_mlp_fc_bias, h_0_mlp_c_fc_weight); /* k25 dh0.ln_2 */
+    gemm_25(ctx, dh_0_mlp_c_fc_weight, h0_ln_2_recomputed, dh0_mlp_fc_bias); /* k26 dtransformer.h.0.mlp.c_fc.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2272, 544); /* dtransformer.h.0.mlp.c_fc.weight final */
-    norm_grad_add_29(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k30 dh0.resid_attn.acc */
-    norm_grad_20(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k31 dtransformer.h.0.ln_2.weight */
+    norm_grad_add_26(dh0_resid_attn_acc, dh0_ln_2, h0_resid_attn, h_0_ln_2_weight, dh0_resid_mlp); /* k27 dh0.resid_attn.acc */
+    norm_grad_17(dh_0_ln_2_weight_1, dh0_ln_2, h0_resid_attn); /* k28 dtransformer.h.0.ln_2.weight */
     irc_accumulate(dh_0_ln_2_weight, dh_0_ln_2_weight_1, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2208, 32); /* dtransformer.h.0.ln_2.weight final */
-    reduce_rows_21(dh_0_ln_2_bias_sum, dh0_ln_2); /* k32 dtransformer.h.0.ln_2.bias.sum */
+    reduce_rows_18(dh_0_ln_2_bias_sum, dh0_ln_2); /* k29 dtransformer.h.0.ln_2.bias.sum */
     irc_accumulate(dh_0_ln_2_bias, dh_0_ln_2_bias_sum, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2240, 32); /* dtransformer.h.0.ln_2.bias final */
-    reduce_rows_21(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k33 dtransformer.h.0.attn.c_proj.bias.sum */
+    reduce_rows_18(dh_0_attn_c_proj_bias_sum, dh0_resid_attn_acc); /* k30 dtransformer.h.0.attn.c_proj.bias.sum */
     irc_accumulate(dh_0_attn_c_proj_bias, dh_0_attn_c_proj_bias_sum, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 2176, 32); /* dtransformer.h.0.attn.c_proj.bias final */
-    gemm_30(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k34 dh0.attn */
-    gemm_31(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k35 dtransformer.h.0.attn.c_proj.weight */
+    gemm_27(ctx, dh0_attn, dh0_resid_attn_acc, h_0_attn_c_proj_weight); /* k31 dh0.attn */
+    gemm_28(ctx, dh_0_attn_c_proj_weight, h0_attn, dh0_resid_attn_acc); /* k32 dtransformer.h.0.attn.c_proj.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1840, 336); /* dtransformer.h.0.attn.c_proj.weight final */
-    attention_grad_32(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 18, dh0_attn_qkv_bias_acc + 36, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k36 dh0.attn.qkv+bias.acc */
-    reduce_rows_33(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k37 dtransformer.h.0.attn.c_attn.bias.sum */
+    attention_grad_29(ctx, dh0_attn_qkv_bias_acc, dh0_attn_qkv_bias_acc + 18, dh0_attn_qkv_bias_acc + 36, dh0_attn, h0_attn_q, h0_attn_k, h0_attn_v, h0_attn, h0_attn_lse); /* k33 dh0.attn.qkv+bias.acc */
+    reduce_rows_30(dh_0_attn_c_attn_bias_sum, dh0_attn_qkv_bias_acc); /* k34 dtransformer.h.0.attn.c_attn.bias.sum */
     irc_accumulate(dh_0_attn_c_attn_bias, dh_0_attn_c_attn_bias_sum, 54);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 1776, 64); /* dtransformer.h.0.attn.c_attn.bias final */
-    norm_2(embed_pos, h0_ln_1_recomputed, h_0_ln_1_weight, h_0_ln_1_bias); /* k38 h0.ln_1.recomputed */
-    gemm_34(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k39 dh0.ln_1 */
-    gemm_35(ctx, dh_0_attn_c_attn_weight, h0_ln_1_recomputed, dh0_attn_qkv_bias_acc); /* k40 dtransformer.h.0.attn.c_attn.weight */
+    norm_2(embed_pos, h0_ln_1_recomputed, h_0_ln_1_weight, h_0_ln_1_bias); /* k35 h0.ln_1.recomputed */
+    gemm_31(ctx, dh0_ln_1, dh0_attn_qkv_bias_acc, h_0_attn_c_attn_weight); /* k36 dh0.ln_1 */
+    gemm_32(ctx, dh_0_attn_c_attn_weight, h0_ln_1_recomputed, dh0_attn_qkv_bias_acc); /* k37 dtransformer.h.0.attn.c_attn.weight */
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 800, 976); /* dtransformer.h.0.attn.c_attn.weight final */
-    norm_grad_add_29(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k41 dembed+pos.acc */
-    norm_grad_20(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k42 dtransformer.h.0.ln_1.weight */
+    norm_grad_add_26(dembed_pos_acc, dh0_ln_1, embed_pos, h_0_ln_1_weight, dh0_resid_attn_acc); /* k38 dembed+pos.acc */
+    norm_grad_17(dh_0_ln_1_weight_1, dh0_ln_1, embed_pos); /* k39 dtransformer.h.0.ln_1.weight */
     irc_accumulate(dh_0_ln_1_weight, dh_0_ln_1_weight_1, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 736, 32); /* dtransformer.h.0.ln_1.weight final */
-    reduce_rows_21(dh_0_ln_1_bias_sum, dh0_ln_1); /* k43 dtransformer.h.0.ln_1.bias.sum */
+    reduce_rows_18(dh_0_ln_1_bias_sum, dh0_ln_1); /* k40 dtransformer.h.0.ln_1.bias.sum */
     irc_accumulate(dh_0_ln_1_bias, dh_0_ln_1_bias_sum, 18);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 768, 32); /* dtransformer.h.0.ln_1.bias final */
-    reduce_rows_36(dwpe_T_sum, dembed_pos_acc); /* k44 dwpe[:T].sum */
-    pad_37(dwpe_T, dwpe_T_sum); /* k45 dwpe[:T] */
+    reduce_rows_33(dwpe_T_sum, dembed_pos_acc); /* k41 dwpe[:T].sum */
+    pad_34(dwpe_T, dwpe_T_sum); /* k42 dwpe[:T] */
     irc_accumulate(dwpe_weight, dwpe_T, 198);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 528, 208); /* dtransformer.wpe.weight final */
-    embedding_grad_38(dwte_weight_2, dembed_pos_acc, tokens); /* k46 dtransformer.wte.weight */
-    elementwise_39(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k47 dtransformer.wte.weight.acc */
+    embedding_grad_35(dwte_weight_2, dembed_pos_acc, tokens); /* k43 dtransformer.wte.weight */
+    elementwise_36(dwte_weight_acc, dwte_weight_1, dwte_weight_2); /* k44 dtransformer.wte.weight.acc */
     irc_accumulate(dwte_weight, dwte_weight_acc, 522);
     if (ctx->grad_hook) ctx->grad_hook(ctx->grad_user, 0, 528); /* dtransformer.wte.weight final */
 }
@@ -1514,17 +1487,17 @@ static void run_prefill(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 11, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 11, C) in rows of 3C */
 
-    embedding_40(embed, wte_weight, tokens); /* k0 embed */
-    embedding_41(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_42(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_43(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_44(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_45(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_42(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_46(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_47(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_42(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_48(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_37(embed, wte_weight, tokens); /* k0 embed */
+    embedding_38(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_39(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_40(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_41(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_42(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_39(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_43(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_44(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_39(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_45(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 static void run_decode(irc_ctx *ctx)
@@ -1571,17 +1544,17 @@ static void run_decode(irc_ctx *ctx)
     const float *h0_attn_k = h0_attn_qkv_bias + 18; /* (1, 1, C) in rows of 3C */
     const float *h0_attn_v = h0_attn_qkv_bias + 36; /* (1, 1, C) in rows of 3C */
 
-    embedding_49(embed, wte_weight, tokens); /* k0 embed */
-    embedding_50(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
-    add_norm_51(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
-    gemm_bias_52(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
-    cached_attention_53(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
-    gemm_bias_54(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
-    add_norm_51(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
-    gemm_bias_gelu_55(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
-    gemm_bias_56(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
-    add_norm_51(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
-    gemm_57(ctx, logits, ln_f, wte_weight); /* k10 logits */
+    embedding_46(embed, wte_weight, tokens); /* k0 embed */
+    embedding_47(wpe_positions, wpe_weight, positions); /* k1 wpe[positions] */
+    add_norm_48(embed_pos, embed, wpe_positions, h0_ln_1, h_0_ln_1_weight, h_0_ln_1_bias); /* k2 h0.ln_1 */
+    gemm_bias_49(ctx, h0_attn_qkv_bias, h0_ln_1, h_0_attn_c_attn_weight, h_0_attn_c_attn_bias); /* k3 h0.attn.qkv+bias */
+    cached_attention_50(ctx, h0_attn, h0_attn_q, h0_attn_k, h0_attn_v, cache_k_0, cache_v_0, positions); /* k4 h0.attn */
+    gemm_bias_51(ctx, h0_attn_out_bias, h0_attn, h_0_attn_c_proj_weight, h_0_attn_c_proj_bias); /* k5 h0.attn.out+bias */
+    add_norm_48(h0_resid_attn, embed_pos, h0_attn_out_bias, h0_ln_2, h_0_ln_2_weight, h_0_ln_2_bias); /* k6 h0.ln_2 */
+    gemm_bias_gelu_52(ctx, h0_mlp_gelu, h0_ln_2, h_0_mlp_c_fc_weight, h_0_mlp_c_fc_bias); /* k7 h0.mlp.gelu */
+    gemm_bias_53(ctx, h0_mlp_proj_bias, h0_mlp_gelu, h_0_mlp_c_proj_weight, h_0_mlp_c_proj_bias); /* k8 h0.mlp.proj+bias */
+    add_norm_48(h0_resid_mlp, h0_resid_attn, h0_mlp_proj_bias, ln_f, ln_f_weight, ln_f_bias); /* k9 ln_f */
+    gemm_54(ctx, logits, ln_f, wte_weight); /* k10 logits */
 }
 
 /* ---------------------------------------------------------------------------
@@ -1626,7 +1599,7 @@ static int reserve_acts(irc_ctx *m, size_t floats)
  * activations, made by the first call that needs them. */
 static int reserve_training(irc_ctx *m)
 {
-    if (reserve_acts(m, 3552))
+    if (reserve_acts(m, 3536))
         return 1;
     if (m->grads)
         return 0;
@@ -1822,7 +1795,7 @@ IRC_EXPORT int irc_snap_neon_backward(irc_snap_neon *m, const int32_t *tokens, c
     if (f32_weights(m) || reserve_training(m) || stage_inputs(m, tokens, targets, b, t))
         return 1;
     run_train(m);
-    *loss = m->acts[3536];
+    *loss = m->acts[3520];
     return 0;
 }
 
