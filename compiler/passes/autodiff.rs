@@ -105,15 +105,15 @@ impl Ad<'_> {
         Ok(reads)
     }
 
-    /// Forget the copies among `reads` that the rule did not read (the
-    /// gradient of an add reads no values): the next reader makes its own,
-    /// just before it, and dce removes this one. (Not removed here: the
-    /// graph may reuse a removed node's id, and ids must only grow.)
-    fn drop_unread(&mut self, reads: &[NodeId]) {
-        for &r in reads {
-            let orig = self.copies.iter().find(|(_, &c)| c == r).map(|(&o, _)| o);
-            if let Some(orig) = orig.filter(|_| self.g.users(r).is_empty()) {
-                self.copies.remove(&orig);
+    /// Forget the copies among `reads` (slot by slot those of `ins`, or
+    /// their copies) that the rule did not read (the gradient of an add
+    /// reads no values): the next reader makes its own, just before it, and
+    /// dce removes this one. (Not removed here: the graph may reuse a
+    /// removed node's id, and ids must only grow.)
+    fn drop_unread(&mut self, ins: &[NodeId], reads: &[NodeId]) {
+        for (i, &r) in ins.iter().zip(reads) {
+            if *i != r && self.g.users(r).is_empty() {
+                self.copies.remove(i);
             }
         }
     }
@@ -162,7 +162,7 @@ pub fn differentiate(
             ins.clone()
         };
         let contributions = ops::vjp(&op, &mut ad, id, &reads, upstream, &need)?;
-        ad.drop_unread(&reads);
+        ad.drop_unread(&ins, &reads);
         for (slot, (i, c)) in ins.iter().zip(contributions).enumerate() {
             let Some(c) = c else { continue };
             if !need[slot] {
