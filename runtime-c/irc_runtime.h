@@ -238,166 +238,131 @@ static inline void irc_pack_keys(float *panel, const float *k, size_t ld, int n,
 }
 
 /* Attention works on IRC_ATTN_ROWS query rows at a time: every key or value
- * vector loaded from the packed head then feeds that many FMAs, which keeps
- * the kernels from streaming the head from L2 once per row. */
-#define IRC_ATTN_ROWS 4
+ * vector loaded from the packed head then feeds that many FMAs. Six rows of
+ * two vectors are the twelve accumulators that hide the FMA latency and still
+ * leave AVX2's sixteen registers room for the two loads and a broadcast. The
+ * loops over the rows have constant bounds: the compiler unrolls them and
+ * keeps the accumulators in registers. */
+#define IRC_ATTN_ROWS 6
 
-/* out + r·ldo [0..nb·VW) = scale · (q_r · key) for the 4 rows q_r and the keys of
- * panels 0..nb. Two panels at a time: the four broadcasts of q_r[d] feed eight FMAs. */
-static inline void irc_scores4(float *out, size_t ldo, const float *const q[4], const float *panel, int nb, int hd,
-                               float scale)
+/* out + r·ldo [0..nb·VW) = scale · (q_r · key) for the rows q_r and the keys of panels
+ * 0..nb. Two panels at a time: each broadcast of q_r[d] feeds two FMAs. */
+static inline void irc_attn_scores(float *out, size_t ldo, const float *const q[IRC_ATTN_ROWS], const float *panel,
+                                   int nb, int hd, float scale)
 {
     const irc_vf vs = irc_vset1(scale);
     const size_t step = (size_t)hd * IRC_VW;
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
-        const float *p = panel + j * step, *p2 = p + step;
-        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
-        irc_vf b0 = irc_vzero(), b1 = irc_vzero(), b2 = irc_vzero(), b3 = irc_vzero();
+        const float *p0 = panel + j * step, *p1 = p0 + step;
+        irc_vf a[IRC_ATTN_ROWS], b[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            a[r] = b[r] = irc_vzero();
         for (int d = 0; d < hd; d++) {
-            const irc_vf k0 = irc_vload(p + d * IRC_VW), k1 = irc_vload(p2 + d * IRC_VW);
-            irc_vf x = irc_vset1(q[0][d]);
-            a0 = irc_vfma(x, k0, a0);
-            b0 = irc_vfma(x, k1, b0);
-            x = irc_vset1(q[1][d]);
-            a1 = irc_vfma(x, k0, a1);
-            b1 = irc_vfma(x, k1, b1);
-            x = irc_vset1(q[2][d]);
-            a2 = irc_vfma(x, k0, a2);
-            b2 = irc_vfma(x, k1, b2);
-            x = irc_vset1(q[3][d]);
-            a3 = irc_vfma(x, k0, a3);
-            b3 = irc_vfma(x, k1, b3);
+            const irc_vf k0 = irc_vload(p0 + d * IRC_VW), k1 = irc_vload(p1 + d * IRC_VW);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                const irc_vf x = irc_vset1(q[r][d]);
+                a[r] = irc_vfma(x, k0, a[r]);
+                b[r] = irc_vfma(x, k1, b[r]);
+            }
         }
-        float *o = out + j * IRC_VW;
-        irc_vstore(o, irc_vmul(a0, vs));
-        irc_vstore(o + IRC_VW, irc_vmul(b0, vs));
-        irc_vstore(o + ldo, irc_vmul(a1, vs));
-        irc_vstore(o + ldo + IRC_VW, irc_vmul(b1, vs));
-        irc_vstore(o + 2 * ldo, irc_vmul(a2, vs));
-        irc_vstore(o + 2 * ldo + IRC_VW, irc_vmul(b2, vs));
-        irc_vstore(o + 3 * ldo, irc_vmul(a3, vs));
-        irc_vstore(o + 3 * ldo + IRC_VW, irc_vmul(b3, vs));
+        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+            irc_vstore(out + r * ldo + j * IRC_VW, irc_vmul(a[r], vs));
+            irc_vstore(out + r * ldo + (j + 1) * IRC_VW, irc_vmul(b[r], vs));
+        }
     }
     for (; j < nb; j++) {
-        const float *p = panel + j * step;
-        irc_vf a0 = irc_vzero(), a1 = irc_vzero(), a2 = irc_vzero(), a3 = irc_vzero();
+        const float *p0 = panel + j * step;
+        irc_vf a[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            a[r] = irc_vzero();
         for (int d = 0; d < hd; d++) {
-            const irc_vf kd = irc_vload(p + d * IRC_VW);
-            a0 = irc_vfma(irc_vset1(q[0][d]), kd, a0);
-            a1 = irc_vfma(irc_vset1(q[1][d]), kd, a1);
-            a2 = irc_vfma(irc_vset1(q[2][d]), kd, a2);
-            a3 = irc_vfma(irc_vset1(q[3][d]), kd, a3);
+            const irc_vf k0 = irc_vload(p0 + d * IRC_VW);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                a[r] = irc_vfma(irc_vset1(q[r][d]), k0, a[r]);
         }
-        irc_vstore(out + j * IRC_VW, irc_vmul(a0, vs));
-        irc_vstore(out + ldo + j * IRC_VW, irc_vmul(a1, vs));
-        irc_vstore(out + 2 * ldo + j * IRC_VW, irc_vmul(a2, vs));
-        irc_vstore(out + 3 * ldo + j * IRC_VW, irc_vmul(a3, vs));
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            irc_vstore(out + r * ldo + j * IRC_VW, irc_vmul(a[r], vs));
     }
 }
 
-/* o_r[0..hd) = alpha_r · o_r + Σ_{s<n} p[r·ldp + s] · v_s for the 4 rows r, with rows v_s of
- * ld floats: one load of v_s feeds the four rows, and two vectors of it go together, so
- * the four broadcasts of p[r·ldp + s] feed eight FMAs. */
-static inline void irc_weighted_rows4(float *const o[4], const float alpha[4], const float *p, size_t ldp,
-                                      const float *v, size_t ld, int n, int hd)
+/* o_r[0..hd) = alpha_r · o_r + Σ_{s<n} p[r·ldp + s] · v_s for the rows r (alpha NULL: 1), with
+ * rows v_s of ld floats: one load of v_s feeds every row, two vectors of it at a time. */
+static inline void irc_attn_weighted(float *const o[IRC_ATTN_ROWS], const float *alpha, const float *p, size_t ldp,
+                                     const float *v, size_t ld, int n, int hd)
 {
-    const irc_vf al0 = irc_vset1(alpha[0]), al1 = irc_vset1(alpha[1]);
-    const irc_vf al2 = irc_vset1(alpha[2]), al3 = irc_vset1(alpha[3]);
     int i = 0;
     for (; i + 2 * IRC_VW <= hd; i += 2 * IRC_VW) {
-        const int i2 = i + IRC_VW;
-        irc_vf a0 = irc_vmul(irc_vload(o[0] + i), al0), b0 = irc_vmul(irc_vload(o[0] + i2), al0);
-        irc_vf a1 = irc_vmul(irc_vload(o[1] + i), al1), b1 = irc_vmul(irc_vload(o[1] + i2), al1);
-        irc_vf a2 = irc_vmul(irc_vload(o[2] + i), al2), b2 = irc_vmul(irc_vload(o[2] + i2), al2);
-        irc_vf a3 = irc_vmul(irc_vload(o[3] + i), al3), b3 = irc_vmul(irc_vload(o[3] + i2), al3);
-        for (int s = 0; s < n; s++) {
-            const float *vs = v + (size_t)s * ld;
-            const irc_vf v0 = irc_vload(vs + i), v1 = irc_vload(vs + i2);
-            irc_vf x = irc_vset1(p[s]);
-            a0 = irc_vfma(x, v0, a0);
-            b0 = irc_vfma(x, v1, b0);
-            x = irc_vset1(p[ldp + s]);
-            a1 = irc_vfma(x, v0, a1);
-            b1 = irc_vfma(x, v1, b1);
-            x = irc_vset1(p[2 * ldp + s]);
-            a2 = irc_vfma(x, v0, a2);
-            b2 = irc_vfma(x, v1, b2);
-            x = irc_vset1(p[3 * ldp + s]);
-            a3 = irc_vfma(x, v0, a3);
-            b3 = irc_vfma(x, v1, b3);
+        irc_vf a[IRC_ATTN_ROWS], b[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+            const irc_vf al = irc_vset1(alpha ? alpha[r] : 1.0f);
+            a[r] = irc_vmul(irc_vload(o[r] + i), al);
+            b[r] = irc_vmul(irc_vload(o[r] + i + IRC_VW), al);
         }
-        irc_vstore(o[0] + i, a0);
-        irc_vstore(o[0] + i2, b0);
-        irc_vstore(o[1] + i, a1);
-        irc_vstore(o[1] + i2, b1);
-        irc_vstore(o[2] + i, a2);
-        irc_vstore(o[2] + i2, b2);
-        irc_vstore(o[3] + i, a3);
-        irc_vstore(o[3] + i2, b3);
+        for (int s = 0; s < n; s++) {
+            const float *vs = v + (size_t)s * ld + i;
+            const irc_vf v0 = irc_vload(vs), v1 = irc_vload(vs + IRC_VW);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                const irc_vf x = irc_vset1(p[r * ldp + s]);
+                a[r] = irc_vfma(x, v0, a[r]);
+                b[r] = irc_vfma(x, v1, b[r]);
+            }
+        }
+        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+            irc_vstore(o[r] + i, a[r]);
+            irc_vstore(o[r] + i + IRC_VW, b[r]);
+        }
     }
     for (; i < hd; i += IRC_VW) {
         const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
-        irc_vf a0 = irc_vmul(irc_vload_upto(o[0] + i, w), al0);
-        irc_vf a1 = irc_vmul(irc_vload_upto(o[1] + i, w), al1);
-        irc_vf a2 = irc_vmul(irc_vload_upto(o[2] + i, w), al2);
-        irc_vf a3 = irc_vmul(irc_vload_upto(o[3] + i, w), al3);
+        irc_vf a[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            a[r] = irc_vmul(irc_vload_upto(o[r] + i, w), irc_vset1(alpha ? alpha[r] : 1.0f));
         for (int s = 0; s < n; s++) {
             const irc_vf vv = irc_vload_upto(v + (size_t)s * ld + i, w);
-            a0 = irc_vfma(irc_vset1(p[s]), vv, a0);
-            a1 = irc_vfma(irc_vset1(p[ldp + s]), vv, a1);
-            a2 = irc_vfma(irc_vset1(p[2 * ldp + s]), vv, a2);
-            a3 = irc_vfma(irc_vset1(p[3 * ldp + s]), vv, a3);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                a[r] = irc_vfma(irc_vset1(p[r * ldp + s]), vv, a[r]);
         }
-        irc_vstore_upto(o[0] + i, a0, w);
-        irc_vstore_upto(o[1] + i, a1, w);
-        irc_vstore_upto(o[2] + i, a2, w);
-        irc_vstore_upto(o[3] + i, a3, w);
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            irc_vstore_upto(o[r] + i, a[r], w);
     }
 }
 
-/* Contiguous rows d_s (hd floats each) += Σ_r c[r·ldc + s] · x_r for s < n: the
- * four x_r vectors stay in registers (two vectors of each at a time), each d_s is
- * loaded and stored once. */
-static inline void irc_rank4_rows(float *d, const float *c, size_t ldc, const float *const x[4], int n, int hd)
+/* Contiguous rows d_s (hd floats each) += Σ_r c[r·ldc + s] · x_r for s < n: the x_r
+ * vectors stay in registers (two vectors of each at a time), each d_s is loaded and
+ * stored once. */
+static inline void irc_attn_rank(float *d, const float *c, size_t ldc, const float *const x[IRC_ATTN_ROWS], int n,
+                                 int hd)
 {
     int i = 0;
     for (; i + 2 * IRC_VW <= hd; i += 2 * IRC_VW) {
-        const int i2 = i + IRC_VW;
-        const irc_vf x0 = irc_vload(x[0] + i), x1 = irc_vload(x[1] + i);
-        const irc_vf x2 = irc_vload(x[2] + i), x3 = irc_vload(x[3] + i);
-        const irc_vf y0 = irc_vload(x[0] + i2), y1 = irc_vload(x[1] + i2);
-        const irc_vf y2 = irc_vload(x[2] + i2), y3 = irc_vload(x[3] + i2);
+        irc_vf xa[IRC_ATTN_ROWS], xb[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+            xa[r] = irc_vload(x[r] + i);
+            xb[r] = irc_vload(x[r] + i + IRC_VW);
+        }
         for (int s = 0; s < n; s++) {
-            float *ds = d + (size_t)s * hd;
-            irc_vf a = irc_vload(ds + i), b = irc_vload(ds + i2);
-            irc_vf cs = irc_vset1(c[s]);
-            a = irc_vfma(cs, x0, a);
-            b = irc_vfma(cs, y0, b);
-            cs = irc_vset1(c[ldc + s]);
-            a = irc_vfma(cs, x1, a);
-            b = irc_vfma(cs, y1, b);
-            cs = irc_vset1(c[2 * ldc + s]);
-            a = irc_vfma(cs, x2, a);
-            b = irc_vfma(cs, y2, b);
-            cs = irc_vset1(c[3 * ldc + s]);
-            a = irc_vfma(cs, x3, a);
-            b = irc_vfma(cs, y3, b);
-            irc_vstore(ds + i, a);
-            irc_vstore(ds + i2, b);
+            float *ds = d + (size_t)s * hd + i;
+            irc_vf a = irc_vload(ds), b = irc_vload(ds + IRC_VW);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                const irc_vf cs = irc_vset1(c[r * ldc + s]);
+                a = irc_vfma(cs, xa[r], a);
+                b = irc_vfma(cs, xb[r], b);
+            }
+            irc_vstore(ds, a);
+            irc_vstore(ds + IRC_VW, b);
         }
     }
     for (; i < hd; i += IRC_VW) {
         const int w = hd - i < IRC_VW ? hd - i : IRC_VW;
-        const irc_vf x0 = irc_vload_upto(x[0] + i, w), x1 = irc_vload_upto(x[1] + i, w);
-        const irc_vf x2 = irc_vload_upto(x[2] + i, w), x3 = irc_vload_upto(x[3] + i, w);
+        irc_vf xa[IRC_ATTN_ROWS];
+        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+            xa[r] = irc_vload_upto(x[r] + i, w);
         for (int s = 0; s < n; s++) {
             float *ds = d + (size_t)s * hd + i;
             irc_vf a = irc_vload_upto(ds, w);
-            a = irc_vfma(irc_vset1(c[s]), x0, a);
-            a = irc_vfma(irc_vset1(c[ldc + s]), x1, a);
-            a = irc_vfma(irc_vset1(c[2 * ldc + s]), x2, a);
-            a = irc_vfma(irc_vset1(c[3 * ldc + s]), x3, a);
+            for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                a = irc_vfma(irc_vset1(c[r * ldc + s]), xa[r], a);
             irc_vstore_upto(ds, a, w);
         }
     }

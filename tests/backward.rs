@@ -17,6 +17,13 @@ const LLAMA: &str = "[model]\nname='bl'\nfamily='llama'\nvocab_size=37\ncontext=
 /// kernel runs its blocks of rows on several threads.
 const WIDE_VOCAB: &str = "[model]\nname='bw'\nfamily='gpt2'\nvocab_size=300\ncontext=16\nlayers=1\nd_model=16\nheads=2\nffn_hidden=24\n[build]\nbatch=5\nseq_len=15\n";
 
+/// Sequences longer than the attention kernels' blocks (the forward's 48
+/// query rows and 128 keys, the backward's 64 keys), so every block edge is
+/// crossed: grouped-query heads of 10 (a vector tail on every path) and
+/// GPT-2 heads of 16.
+const LONG_GQA: &str = "[model]\nname='blg'\nfamily='llama'\nvocab_size=37\ncontext=160\nlayers=1\nd_model=60\nheads=6\nkv_heads=2\nffn_hidden=40\n[build]\nbatch=2\nseq_len=150\n";
+const LONG_GPT2: &str = "[model]\nname='bgl'\nfamily='gpt2'\nvocab_size=37\ncontext=160\nlayers=1\nd_model=32\nheads=2\nffn_hidden=40\n[build]\nbatch=2\nseq_len=137\n";
+
 /// (loss, gradients by name) from the interpreter in f64.
 fn interp_grads(
     b: &irc::model::Built,
@@ -99,6 +106,12 @@ fn threaded_cross_entropy_matches_interpreter() {
 #[test]
 fn llama_backward_matches_interpreter() {
     check_grads(LLAMA);
+}
+
+#[test]
+fn long_sequences_cross_every_attention_block() {
+    check_grads(LONG_GQA);
+    check_grads(LONG_GPT2);
 }
 
 /// PyTorch's gradients for the reference models and tokens.
@@ -234,7 +247,7 @@ fn ten_adamw_steps_match_interpreter() {
 /// One and two threads give bit-identical losses, gradients and updates.
 #[test]
 fn thread_count_does_not_change_results() {
-    for src in [GPT2, LLAMA, WIDE_VOCAB] {
+    for src in [GPT2, LLAMA, WIDE_VOCAB, LONG_GQA] {
         let spec = Spec::parse(Path::new("t.toml"), src).unwrap();
         let (b, t) = (spec.build.batch, spec.build.seq_len);
         let (tokens, targets) = data(&spec, 2);

@@ -453,11 +453,11 @@ impl Emitter<'_> {
             "B": sh[0], "T": sh[1], "NH": heads, "NKV": kv_heads, "HD": head_dim,
             "group": group, "kv_head": div("h", group), "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": strides[0], "k_stride": strides[1], "v_stride": strides[2],
-            "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "KB": crate::schedule::ATTENTION_KEY_BLOCK, "QB": crate::schedule::ATTENTION_QUERY_BLOCK,
             "lse_param": if lse.is_some() { "float *lse, " } else { "" },
             "lse_doc": lse_lines(&["lse = m + log l of each row: all the backward needs to recompute the probabilities.".into()]),
             "lse_shape": lse_lines(&[format!("lse is ({}, {}, {heads})", sh[0], sh[1])]),
-            "lse_store": lse_lines(&[format!("lse[row * {heads} + h] = m[r] + logf(sum);")]),
+            "lse_store": lse_lines(&[format!("lse[row * {heads} + h] = m[t - q0] + logf(sum);")]),
         });
         Call::new("kernels/attention.c.tera", v, args).threaded(true)
     }
@@ -625,7 +625,7 @@ impl Emitter<'_> {
             "group": group, "h_first": first, "h_end": end,
             "scale": flit(1.0 / (head_dim as f64).sqrt()),
             "q_stride": in_strides[1], "k_stride": in_strides[2],
-            "v_stride": in_strides[3], "KB": crate::schedule::ATTENTION_KEY_BLOCK,
+            "v_stride": in_strides[3], "KB": crate::schedule::ATTENTION_GRAD_KEY_BLOCK,
             "dq_stride": strides[0], "dk_stride": strides[1], "dv_stride": strides[2],
         });
         Ok(Call::new("kernels/attention_grad.c.tera", v, args).threaded(true))
@@ -828,9 +828,17 @@ fn attention_scratch(g: &Graph, k: &Kernel, vw: usize) -> usize {
             match n.op {
                 // Keys in panels, values in rows.
                 Op::Attention { head_dim, .. } => panels(2, n.ty.shape[1], head_dim),
-                // Keys and values in panels, dk and dv sums in rows.
-                Op::AttentionGrad { head_dim, .. } => {
-                    panels(4, g.node(n.inputs[0]).ty.shape[1], head_dim)
+                // Keys and values in panels, keys in rows, a key block's dk and dv sums,
+                // d_t of each query head and a spare dq row.
+                Op::AttentionGrad {
+                    heads,
+                    kv_heads,
+                    head_dim,
+                    ..
+                } => {
+                    let t = g.node(n.inputs[0]).ty.shape[1];
+                    let kb = crate::schedule::ATTENTION_GRAD_KEY_BLOCK;
+                    panels(2, t, head_dim) + (t + 2 * kb + 1) * head_dim + heads / kv_heads * t
                 }
                 _ => 0,
             }

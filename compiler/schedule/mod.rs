@@ -27,15 +27,24 @@ pub const PARALLEL_MIN_ELEMS: usize = 1 << 14;
 /// 128 positions) on one thread at every position.
 pub const CACHED_ATTENTION_PAR_WORK: usize = 1 << 13;
 
-/// Keys an attention kernel scores at a time, forward and backward: the
-/// tile of scores per step is (query rows, this), so no row of T scores is
-/// ever held. A multiple of every vector width and of the query rows a step
-/// takes (4), so every key block a query tile visits starts at or before its
-/// first row. Measured on svg-small's attention (8 x 6 heads of 32, T 512,
-/// one thread, AVX-512): forward 14.7 / 13.4 / 12.7 / 12.1 ms at 32 / 64 /
-/// 128 / 256 keys (each block costs a max and a rescale per row), backward
-/// 24.8 / 24.2 / 24.4 / 24.1 ms; 128 is within 5% of one block per row.
+/// Keys the attention forward scores at a time: the tile of scores per step
+/// is (6 query rows, this), so no row of T scores is ever held; each block
+/// costs a max and a rescale per row. A multiple of every vector width, so a
+/// block starts on a key panel. svg-small's attention (8 x 6 heads of 32, T
+/// 512, one thread, AVX2): 64 / 128 / 256 keys 16.7 / 15.4 / 15.6 ms.
 pub const ATTENTION_KEY_BLOCK: usize = 128;
+
+/// Query rows of the attention forward that share a key block while it is
+/// in L1 (a multiple of the 6 rows a step takes): 24 / 48 rows 15.7 / 15.4 ms
+/// on the shape above.
+pub const ATTENTION_QUERY_BLOCK: usize = 48;
+
+/// Keys of the attention backward's outer loop: the block's keys and values
+/// (packed twice, 2 x this x head_dim floats) and its dk and dv sums stay in
+/// L1 while the query rows after it go by. On the shape above 16 / 32 / 64
+/// keys 34.6 / 33.1 / 32.2 ms (the old order, every query row over all the
+/// keys with dk and dv summed in L2, took 36.0).
+pub const ATTENTION_GRAD_KEY_BLOCK: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -32,7 +32,7 @@
 typedef struct irc_snap_scalar irc_ctx;
 
 /* Floats of ctx->work each thread of an attention kernel packs its head into. */
-#define IRC_ATTN_SCRATCH ((size_t)80)
+#define IRC_ATTN_SCRATCH ((size_t)591)
 
 struct irc_snap_scalar {
     float *params;   /* 1632 floats */
@@ -206,54 +206,61 @@ static void rope_5(float *out, const float *x)
 }
 
 /* attention_6: h0.attn
- * out = causal softmax(q kᵀ / √4) v, flash style: IRC_ATTN_ROWS query rows at a time
- * visit the keys in blocks of 128, keeping each row's running max m and sum l of
- * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
- * scores longer than a block is ever held. A thread packs its head's keys in panels of
- * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
- * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * out = causal softmax(q kᵀ / √4) v, flash style. A thread packs its head's keys in
+ * panels of IRC_VW and its values in contiguous rows (its part of ctx->work). Queries go in
+ * blocks of QB rows, keys in blocks of KB: a key block is read for every IRC_ATTN_ROWS-row
+ * group of the query block while it is in L1, and each key or value vector loaded feeds
+ * IRC_ATTN_ROWS broadcast FMAs. Each row keeps a running max m and sum l of exp(score - m),
+ * rescaling what it summed when m grows, so no row of scores longer than a block is held.
  * q   is (1, 5, 3·4) inside rows of 12 floats
  * k,v are (1, 5, 1·4) inside rows of 4 / 4 floats
  * out is (1, 5, 3·4); query head h reads kv head h / 3 */
 static void attention_6(irc_ctx *ctx, float *out, const float *q, const float *k, const float *v)
 {
     const float scale = 5e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    enum { T = 5, HD = 4, TP = (T + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128, QB = 48 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 1; b++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
-            float *vp = kp + (size_t)TP * 4;
-            irc_pack_keys(kp, k + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            irc_pack_rows(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][4];
-            for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row; they are not stored. */
-                const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
-                irc_vf l[IRC_ATTN_ROWS];
-                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                    const int t = t0 + r < 5 ? t0 + r : 5 - 1;
-                    qr[r] = q + ((size_t)b * 5 + t) * 12 + h * 4;
-                    o[r] = acc[r];
+            float *vp = kp + (size_t)TP * HD;
+            irc_pack_keys(kp, k + (size_t)b * T * 4 + kh * HD, 4, T, HD);
+            irc_pack_rows(vp, v + (size_t)b * T * 4 + kh * HD, 4, T, HD);
+            float p[IRC_ATTN_ROWS][KB], acc[QB][HD], m[QB];
+            irc_vf l[QB];
+            for (int q0 = 0; q0 < T; q0 += QB) {
+                const int qend = q0 + QB < T ? q0 + QB : T;
+                for (int r = 0; r < QB; r++) {
                     m[r] = -INFINITY;
                     l[r] = irc_vzero();
                 }
                 memset(acc, 0, sizeof acc);
-                for (int s0 = 0; s0 <= last; s0 += KB) {
-                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
-                    float alpha[IRC_ATTN_ROWS];
-                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
-                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 4, 4, n, 4);
+                for (int s0 = 0; s0 < qend; s0 += KB) {
+                    for (int t0 = q0; t0 < qend; t0 += IRC_ATTN_ROWS) {
+                        /* Rows past T repeat the last row; they are not stored. */
+                        const int last = t0 + IRC_ATTN_ROWS - 1 < T ? t0 + IRC_ATTN_ROWS - 1 : T - 1;
+                        if (s0 > last)
+                            continue;
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        const int g = t0 - q0;
+                        const float *qr[IRC_ATTN_ROWS];
+                        float *o[IRC_ATTN_ROWS], alpha[IRC_ATTN_ROWS];
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                            const int t = t0 + r < T ? t0 + r : T - 1;
+                            qr[r] = q + ((size_t)b * T + t) * 12 + h * HD;
+                            o[r] = acc[g + r];
+                        }
+                        irc_attn_scores(p[0], KB, qr, kp + (size_t)s0 * HD, nb, HD, scale);
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[g + r], &l[g + r]);
+                        irc_attn_weighted(o, alpha, p[0], KB, vp + (size_t)s0 * HD, HD, n, HD);
+                    }
                 }
-                for (int r = 0; t0 + r <= last; r++) {
-                    const size_t row = (size_t)b * 5 + t0 + r;
-                    const float sum = irc_vhsum(l[r]);
-                    irc_scale_row(out + row * 12 + h * 4, 1.0f / sum, acc[r], 4);
+                for (int t = q0; t < qend; t++) {
+                    const size_t row = (size_t)b * T + t;
+                    const float sum = irc_vhsum(l[t - q0]);
+                    irc_scale_row(out + row * 12 + h * HD, 1.0f / sum, acc[t - q0], HD);
                 }
             }
         }
@@ -372,12 +379,12 @@ static void cross_entropy_12(const float *logits, const int32_t *targets, float 
 }
 
 /* attention_13: h0.attn
- * out = causal softmax(q kᵀ / √4) v, flash style: IRC_ATTN_ROWS query rows at a time
- * visit the keys in blocks of 128, keeping each row's running max m and sum l of
- * exp(score - m) and rescaling the rows of out summed so far when m grows, so no row of
- * scores longer than a block is ever held. A thread packs its head's keys in panels of
- * IRC_VW and its values in contiguous rows (in its part of ctx->work), so each key or value
- * vector it loads feeds IRC_ATTN_ROWS broadcast FMAs.
+ * out = causal softmax(q kᵀ / √4) v, flash style. A thread packs its head's keys in
+ * panels of IRC_VW and its values in contiguous rows (its part of ctx->work). Queries go in
+ * blocks of QB rows, keys in blocks of KB: a key block is read for every IRC_ATTN_ROWS-row
+ * group of the query block while it is in L1, and each key or value vector loaded feeds
+ * IRC_ATTN_ROWS broadcast FMAs. Each row keeps a running max m and sum l of exp(score - m),
+ * rescaling what it summed when m grows, so no row of scores longer than a block is held.
  * lse = m + log l of each row: all the backward needs to recompute the probabilities.
  * q   is (1, 5, 3·4) inside rows of 12 floats
  * k,v are (1, 5, 1·4) inside rows of 4 / 4 floats
@@ -386,43 +393,50 @@ static void cross_entropy_12(const float *logits, const int32_t *targets, float 
 static void attention_13(irc_ctx *ctx, float *out, float *lse, const float *q, const float *k, const float *v)
 {
     const float scale = 5e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    enum { T = 5, HD = 4, TP = (T + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128, QB = 48 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 1; b++) {
         for (int h = 0; h < 3; h++) {
             const int kh = h / 3;
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
-            float *vp = kp + (size_t)TP * 4;
-            irc_pack_keys(kp, k + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            irc_pack_rows(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            float p[IRC_ATTN_ROWS][KB], acc[IRC_ATTN_ROWS][4];
-            for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                /* Rows past T repeat the last row; they are not stored. */
-                const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                const float *qr[IRC_ATTN_ROWS];
-                float *o[IRC_ATTN_ROWS], m[IRC_ATTN_ROWS];
-                irc_vf l[IRC_ATTN_ROWS];
-                for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                    const int t = t0 + r < 5 ? t0 + r : 5 - 1;
-                    qr[r] = q + ((size_t)b * 5 + t) * 12 + h * 4;
-                    o[r] = acc[r];
+            float *vp = kp + (size_t)TP * HD;
+            irc_pack_keys(kp, k + (size_t)b * T * 4 + kh * HD, 4, T, HD);
+            irc_pack_rows(vp, v + (size_t)b * T * 4 + kh * HD, 4, T, HD);
+            float p[IRC_ATTN_ROWS][KB], acc[QB][HD], m[QB];
+            irc_vf l[QB];
+            for (int q0 = 0; q0 < T; q0 += QB) {
+                const int qend = q0 + QB < T ? q0 + QB : T;
+                for (int r = 0; r < QB; r++) {
                     m[r] = -INFINITY;
                     l[r] = irc_vzero();
                 }
                 memset(acc, 0, sizeof acc);
-                for (int s0 = 0; s0 <= last; s0 += KB) {
-                    const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
-                    float alpha[IRC_ATTN_ROWS];
-                    irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                        alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[r], &l[r]);
-                    irc_weighted_rows4(o, alpha, p[0], KB, vp + (size_t)s0 * 4, 4, n, 4);
+                for (int s0 = 0; s0 < qend; s0 += KB) {
+                    for (int t0 = q0; t0 < qend; t0 += IRC_ATTN_ROWS) {
+                        /* Rows past T repeat the last row; they are not stored. */
+                        const int last = t0 + IRC_ATTN_ROWS - 1 < T ? t0 + IRC_ATTN_ROWS - 1 : T - 1;
+                        if (s0 > last)
+                            continue;
+                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
+                        const int g = t0 - q0;
+                        const float *qr[IRC_ATTN_ROWS];
+                        float *o[IRC_ATTN_ROWS], alpha[IRC_ATTN_ROWS];
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                            const int t = t0 + r < T ? t0 + r : T - 1;
+                            qr[r] = q + ((size_t)b * T + t) * 12 + h * HD;
+                            o[r] = acc[g + r];
+                        }
+                        irc_attn_scores(p[0], KB, qr, kp + (size_t)s0 * HD, nb, HD, scale);
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            alpha[r] = irc_softmax_block(p[r], s0, t0 + r < last ? t0 + r : last, nb, &m[g + r], &l[g + r]);
+                        irc_attn_weighted(o, alpha, p[0], KB, vp + (size_t)s0 * HD, HD, n, HD);
+                    }
                 }
-                for (int r = 0; t0 + r <= last; r++) {
-                    const size_t row = (size_t)b * 5 + t0 + r;
-                    const float sum = irc_vhsum(l[r]);
-                    irc_scale_row(out + row * 12 + h * 4, 1.0f / sum, acc[r], 4);
-                    lse[row * 3 + h] = m[r] + logf(sum);
+                for (int t = q0; t < qend; t++) {
+                    const size_t row = (size_t)b * T + t;
+                    const float sum = irc_vhsum(l[t - q0]);
+                    irc_scale_row(out + row * 12 + h * HD, 1.0f / sum, acc[t - q0], HD);
+                    lse[row * 3 + h] = m[t - q0] + logf(sum);
                 }
             }
         }
@@ -745,15 +759,16 @@ static void gemm_28(irc_ctx *ctx, float *out, const float *inp, const float *w)
 
 /* attention_grad_29: dh0.attn.v
  * Backward of causal attention, FlashAttention-2 style: the forward kept each row's
- * log-sum-exp, so the probabilities of a block of 128 keys are recomputed in one pass,
+ * log-sum-exp, so the probabilities of a block of 64 keys are recomputed in one pass,
  * p_s = exp(q_t·k_s / √4 - lse_t), with d_t = dout_t · out_t = Σ_s p_s dp_s:
  * dv_s += p_s dout_t;  dp_s = dout_t · v_s;  ds_s = p_s (dp_s - d_t) / √4;
  * dq_t = Σ_s ds_s k_s;  dk_s += ds_s q_t.
  * One thread owns a (batch, kv head) pair and the 3 query heads that read it, so every
  * gradient element is summed in the same order whatever the thread count. In its part of
- * ctx->work it packs the head's keys and values in panels of IRC_VW and sums dk and dv in
- * contiguous rows; IRC_ATTN_ROWS query rows go together, so each vector it loads feeds
- * that many FMAs. No row of scores longer than a block is held.
+ * ctx->work it packs the head's keys and values in panels of IRC_VW and the keys in rows.
+ * The key blocks are the outer loop: a block's keys, values and its dk and dv sums stay in
+ * L1 while every query row at or after it goes by, IRC_ATTN_ROWS rows at a time (each
+ * vector loaded feeds that many FMAs), adding its part of dq to dq in place.
  * dout, out are (1, 5, 3·4); lse is (1, 5, 3)
  * dq is (1, 5, 3·4), dk, dv are (1, 5, 1·4), inside rows of 12 / 4 / 4 floats
  * q, k, v as in the forward (rows of 12 / 4 / 4 floats) */
@@ -761,51 +776,61 @@ static void attention_grad_29(irc_ctx *ctx, float *dq, float *dk, float *dv, con
                        const float *out, const float *lse)
 {
     const float scale = 5e-1f;
-    enum { TP = (5 + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 128 };
+    enum { T = 5, HD = 4, TP = (T + IRC_VW - 1) / IRC_VW * IRC_VW, KB = 64 };
     #pragma omp parallel for collapse(2) num_threads(ctx->threads) schedule(static)
     for (int b = 0; b < 1; b++) {
         for (int kh = 0; kh < 1; kh++) {
             float *kp = ctx->work + (size_t)irc_thread_id() * IRC_ATTN_SCRATCH;
-            float *vp = kp + (size_t)TP * 4, *dkr = vp + (size_t)TP * 4, *dvr = dkr + (size_t)20;
-            const float *kb = k + (size_t)b * 5 * 4 + kh * 4;
-            irc_pack_keys(kp, kb, 4, 5, 4);
-            irc_pack_keys(vp, v + (size_t)b * 5 * 4 + kh * 4, 4, 5, 4);
-            memset(dkr, 0, 2 * sizeof(float) * 20);
-            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB], dqa[IRC_ATTN_ROWS][4];
-            const float ones[IRC_ATTN_ROWS] = {1.0f, 1.0f, 1.0f, 1.0f};
+            float *vp = kp + (size_t)TP * HD, *kr = vp + (size_t)TP * HD;
+            float *dkb = kr + (size_t)T * HD, *dvb = dkb + (size_t)KB * HD;
+            /* d_t of each query head; a dq row for the rows past T, which add zeros. */
+            float *dd = dvb + (size_t)KB * HD, *spare = dd + (size_t)3 * T;
+            const float *kb = k + (size_t)b * T * 4 + kh * HD;
+            irc_pack_keys(kp, kb, 4, T, HD);
+            irc_pack_keys(vp, v + (size_t)b * T * 4 + kh * HD, 4, T, HD);
+            irc_pack_rows(kr, kb, 4, T, HD);
+            memset(spare, 0, HD * sizeof(float));
             for (int h = kh * 3; h < (kh + 1) * 3; h++) {
-                for (int t0 = 0; t0 < 5; t0 += IRC_ATTN_ROWS) {
-                    /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
-                    const int last = t0 + IRC_ATTN_ROWS - 1 < 5 ? t0 + IRC_ATTN_ROWS - 1 : 5 - 1;
-                    const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
-                    float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
-                    for (int r = 0; r < IRC_ATTN_ROWS; r++) {
-                        const int t = t0 + r < 5 ? t0 + r : 5 - 1;
-                        const size_t row = (size_t)b * 5 + t;
-                        qr[r] = q + row * 12 + h * 4;
-                        go[r] = dout + row * 12 + h * 4;
-                        dqr[r] = dqa[r];
-                        lr[r] = t0 + r < 5 ? lse[row * 3 + h] : INFINITY;
-                        d[r] = irc_dot(go[r], out + row * 12 + h * 4, 4);
-                    }
-                    memset(dqa, 0, sizeof dqa);
-                    for (int s0 = 0; s0 <= last; s0 += KB) {
-                        const int n = last + 1 - s0 < KB ? last + 1 - s0 : KB, nb = (n + IRC_VW - 1) / IRC_VW;
-                        irc_scores4(p[0], KB, qr, kp + (size_t)s0 * 4, nb, 4, scale);
-                        irc_scores4(ds[0], KB, go, vp + (size_t)s0 * 4, nb, 4, 1.0f); /* dp */
-                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
-                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
-                        irc_weighted_rows4(dqr, ones, ds[0], KB, kb + (size_t)s0 * 4, 4, n, 4);
-                        irc_rank4_rows(dkr + (size_t)s0 * 4, ds[0], KB, qr, n, 4);
-                        irc_rank4_rows(dvr + (size_t)s0 * 4, p[0], KB, go, n, 4);
-                    }
-                    for (int r = 0; t0 + r <= last; r++)
-                        memcpy(dq + ((size_t)b * 5 + t0 + r) * 12 + h * 4, dqa[r], 4 * sizeof(float));
+                for (int t = 0; t < T; t++) {
+                    const size_t row = (size_t)b * T + t;
+                    dd[(h - (kh * 3)) * T + t] = irc_dot(dout + row * 12 + h * HD, out + row * 12 + h * HD, HD);
+                    memset(dq + row * 12 + h * HD, 0, HD * sizeof(float));
                 }
             }
-            for (int s = 0; s < 5; s++) {
-                memcpy(dk + ((size_t)b * 5 + s) * 4 + kh * 4, dkr + (size_t)s * 4, 4 * sizeof(float));
-                memcpy(dv + ((size_t)b * 5 + s) * 4 + kh * 4, dvr + (size_t)s * 4, 4 * sizeof(float));
+            float p[IRC_ATTN_ROWS][KB], ds[IRC_ATTN_ROWS][KB];
+            for (int s0 = 0; s0 < T; s0 += KB) {
+                const int nk = T - s0 < KB ? T - s0 : KB;
+                memset(dkb, 0, 2 * sizeof(float) * KB * HD);
+                for (int h = kh * 3; h < (kh + 1) * 3; h++) {
+                    for (int t0 = s0 / IRC_ATTN_ROWS * IRC_ATTN_ROWS; t0 < T; t0 += IRC_ATTN_ROWS) {
+                        /* Rows past T repeat the last row with lse = +inf, so p = 0: they add nothing. */
+                        const int last = t0 + IRC_ATTN_ROWS - 1 < T ? t0 + IRC_ATTN_ROWS - 1 : T - 1;
+                        const int n = last + 1 - s0 < nk ? last + 1 - s0 : nk, nb = (n + IRC_VW - 1) / IRC_VW;
+                        const float *qr[IRC_ATTN_ROWS], *go[IRC_ATTN_ROWS];
+                        float *dqr[IRC_ATTN_ROWS], lr[IRC_ATTN_ROWS], d[IRC_ATTN_ROWS];
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++) {
+                            const int t = t0 + r < T ? t0 + r : T - 1;
+                            const size_t row = (size_t)b * T + t;
+                            qr[r] = q + row * 12 + h * HD;
+                            go[r] = dout + row * 12 + h * HD;
+                            dqr[r] = t0 + r < T ? dq + row * 12 + h * HD : spare;
+                            lr[r] = t0 + r < T ? lse[row * 3 + h] : INFINITY;
+                            d[r] = dd[(h - (kh * 3)) * T + t];
+                        }
+                        irc_attn_scores(p[0], KB, qr, kp + (size_t)s0 * HD, nb, HD, scale);
+                        irc_attn_scores(ds[0], KB, go, vp + (size_t)s0 * HD, nb, HD, 1.0f); /* dp */
+                        for (int r = 0; r < IRC_ATTN_ROWS; r++)
+                            irc_attention_grad_block(p[r], ds[r], s0, t0 + r < last ? t0 + r : last, nb, lr[r], d[r], scale);
+                        irc_attn_weighted(dqr, NULL, ds[0], KB, kr + (size_t)s0 * HD, HD, n, HD);
+                        irc_attn_rank(dkb, ds[0], KB, qr, n, HD);
+                        irc_attn_rank(dvb, p[0], KB, go, n, HD);
+                    }
+                }
+                for (int s = 0; s < nk; s++) {
+                    const size_t row = (size_t)b * T + s0 + s;
+                    memcpy(dk + row * 4 + kh * HD, dkb + (size_t)s * HD, HD * sizeof(float));
+                    memcpy(dv + row * 4 + kh * HD, dvb + (size_t)s * HD, HD * sizeof(float));
+                }
             }
         }
     }
