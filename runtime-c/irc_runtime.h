@@ -128,7 +128,7 @@ static inline float irc_row_exp_sum(const float *x, int n, float *e, float *mx)
     irc_vf vm = irc_vset1(m), acc = irc_vzero();
     int i = 0;
     for (; i + IRC_VW <= n; i += IRC_VW) {
-        irc_vf v = irc_vexp(irc_vsub(irc_vload(x + i), vm));
+        irc_vf v = irc_vexp_nonpos(irc_vsub(irc_vload(x + i), vm));
         if (e)
             irc_vstore(e + i, v);
         acc = irc_vadd(acc, v);
@@ -167,7 +167,7 @@ static inline void irc_xent_grad_row(float *d, const float *x, int n, float mx, 
     const irc_vf vm = irc_vset1(mx), vs = irc_vset1(scale);
     int j = 0;
     for (; j + IRC_VW <= n; j += IRC_VW)
-        irc_vstore(d + j, irc_vmul(irc_vexp(irc_vsub(irc_vload(x + j), vm)), vs));
+        irc_vstore(d + j, irc_vmul(irc_vexp_nonpos(irc_vsub(irc_vload(x + j), vm)), vs));
     for (; j < n; j++)
         d[j] = irc_expf(x[j] - mx) * scale;
     d[target] -= inv_count;
@@ -393,7 +393,7 @@ static inline float irc_softmax_block(float *row, int s0, int t, int nb, float *
     const float alpha = irc_expf(*m - mnew);
     irc_vf sum = irc_vmul(*l, irc_vset1(alpha));
     for (int j = 0; j < nb; j++) {
-        const irc_vf e = irc_vexp(irc_vsub(irc_vload(row + j * IRC_VW), vm));
+        const irc_vf e = irc_vexp_nonpos(irc_vsub(irc_vload(row + j * IRC_VW), vm));
         irc_vstore(row + j * IRC_VW, e);
         sum = irc_vadd(sum, e);
     }
@@ -411,7 +411,7 @@ static inline void irc_attention_grad_block(float *p, float *ds, int s0, int t, 
     irc_mask_causal(p, s0, t, nb);
     const irc_vf vl = irc_vset1(lse), vd = irc_vset1(d), vs = irc_vset1(scale);
     for (int j = 0; j < nb; j++) {
-        const irc_vf pj = irc_vexp(irc_vsub(irc_vload(p + j * IRC_VW), vl));
+        const irc_vf pj = irc_vexp_nonpos(irc_vsub(irc_vload(p + j * IRC_VW), vl));
         irc_vstore(p + j * IRC_VW, pj);
         irc_vstore(ds + j * IRC_VW, irc_vmul(irc_vmul(pj, irc_vsub(irc_vload(ds + j * IRC_VW), vd)), vs));
     }

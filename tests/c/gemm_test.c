@@ -117,6 +117,38 @@ static void test_math(void)
           "exp(88.7) finite and accurate");
     check(isnan(vone(irc_vexp, NAN)) && isnan(irc_expf(NAN)), "exp(NaN) is NaN");
 
+    /* The softmax exp: the same bounds on x <= 0 (and up to 43), denormals, zeros and NaN. */
+    e = sweep(irc_vexp_nonpos, irc_expf, exp, -87.0, 43.0, 2000003, &wx);
+    printf("exp_nonpos max rel err on [-87, 43]: %.3g (at %.9g)\n", e, wx);
+    snprintf(msg, sizeof msg, "exp_nonpos rel err %.3g at %.9g > 2e-7", e, wx);
+    check(e <= 2e-7, msg);
+    bad = 0;
+    for (int i = 0; i <= 20000; i++) {
+        float x = -87.0f - 17.0f * (float)i / 20000.0f;
+        double r = exp((double)x), tol = 2e-7 * r + 3e-45;
+        if (fabs((double)vone(irc_vexp_nonpos, x) - r) > tol) bad++;
+    }
+    check(bad == 0, "exp_nonpos in the denormal range [-104, -87]");
+    for (int i = 0; i < 4; i++) {
+        snprintf(msg, sizeof msg, "exp_nonpos(%g) == 0", (double)zero_in[i]);
+        check(vone(irc_vexp_nonpos, zero_in[i]) == 0.0f, msg);
+    }
+    check(vone(irc_vexp_nonpos, 0.0f) == 1.0f && vone(irc_vexp_nonpos, -0.0f) == 1.0f, "exp_nonpos(0) == 1");
+    check(isnan(vone(irc_vexp_nonpos, NAN)), "exp_nonpos(NaN) is NaN");
+
+    /* GELU's derivative (sigmoid form) against the f64 tanh formula: absolute error. */
+    double worst = 0.0;
+    for (int i = 0; i <= 2400000; i++) {
+        float x = -12.0f + 24.0f * (float)i / 2400000.0f;
+        double xd = x, t = tanh(0.7978845608028654 * (xd + 0.044715 * xd * xd * xd));
+        double r = 0.5 * (1.0 + t) + 0.5 * xd * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * xd * xd);
+        double d = fabs((double)vone(irc_vgelu_grad, x) - r);
+        if (d > worst) { worst = d; wx = x; }
+    }
+    printf("gelu' max abs err on [-12, 12]: %.3g (at %.9g)\n", worst, wx);
+    snprintf(msg, sizeof msg, "gelu' abs err %.3g at %.9g > 2.5e-7", worst, wx);
+    check(worst <= 2.5e-7, msg); /* 2 ulp of gelu' near 1.2 (the tanh form: 5.6e-7) */
+
     e = sweep(irc_vtanh, irc_tanhf, tanh, -12.0, 12.0, 2000001, &wx);
     printf("tanh max rel err on [-12, 12]: %.3g (at %.9g)\n", e, wx);
     snprintf(msg, sizeof msg, "tanh rel err %.3g at %.9g > 1.5e-6", e, wx);
