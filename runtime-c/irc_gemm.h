@@ -446,10 +446,15 @@ static void irc__gemm_packed(const irc_gemm_args *g, const irc__gemm_format *f)
         float *bpack = g->work + (size_t)tid * IRC_WORK_PER_THREAD;
         float *apack = bpack + (size_t)IRC_KC * IRC_NC;
         const unsigned saved = f->enter ? f->enter() : 0;
-        /* Split whole tiles: over M when there are enough MR-row tiles to go round,
-         * otherwise over NR-column panels. */
+        /* Split whole tiles over the longer side of C, when it has a tile for every thread.
+         * Each thread packs all of the operand along the side it does not split (B when
+         * it splits M, A when it splits N) and its share of the other: K·N + K·M/T floats
+         * against K·M + K·N/T, fewer when the split side is the longer. A weight gradient
+         * (M = 192, N = 768, K = 4096) split over M packed all of dY twice: 74% of the
+         * FMA peak on 2 threads, 85% on 1. */
         const int mt = (M + IRC_MR - 1) / IRC_MR, ntl = (N + IRC_NR - 1) / IRC_NR;
-        if (mt >= 4 * T || mt >= ntl) {
+        const int by_m = mt >= T && ntl >= T ? M >= N : mt >= ntl;
+        if (by_m) {
             int m0 = (int)((long long)mt * tid / T) * IRC_MR, m1 = (int)((long long)mt * (tid + 1) / T) * IRC_MR;
             if (m1 > M) m1 = M;
             if (m0 < m1) irc__gemm_part(g, f, m0, m1, 0, N, bpack, apack);
