@@ -323,3 +323,81 @@ fn cross_entropy_ignores_masked_targets_like_pytorch() {
     // gives the same mean over the two counted rows:
     assert!((ce - 2.221_791_132).abs() < 1e-8, "{ce}");
 }
+
+/// `rows` packing fills training windows best fit: every row that fits lands in
+/// exactly one window, whole, and the windows are nearly full, where taking the rows
+/// in file order (as evaluation does) leaves the tail of many windows empty.
+#[test]
+fn rows_pack_best_fit() {
+    let (eos, seq) = (1u32, 512usize);
+    let mut state = 12345u64;
+    let mut set = TokenSet {
+        tokens: vec![],
+        rows: vec![],
+        vocab_size: 100,
+        eos,
+        pad: 0,
+        prompted: true,
+    };
+    // Icon-like lengths, 40-300 tokens, and two rows too long for the window.
+    for i in 0..2000 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let l = if i == 7 || i == 1500 {
+            600
+        } else {
+            40 + (state >> 33) as usize % 261
+        };
+        set.tokens.extend((0..l - 1).map(|k| 2 + (k % 90) as u32));
+        set.tokens.push(eos);
+        set.rows.push((l as u32, 3));
+    }
+    let real: usize = set
+        .rows
+        .iter()
+        .map(|r| r.0 as usize)
+        .filter(|&l| l <= seq)
+        .sum();
+    let (wins, dropped) = set.windows(seq, Packing::Rows);
+    assert_eq!(dropped, 2);
+    let mut seen = vec![0u32; set.tokens.len()];
+    for w in &wins {
+        let total: usize = w.spans.iter().map(|s| s.1).sum();
+        assert!(w.lead_eos && total <= seq, "window of {total} tokens");
+        for &(st, l) in &w.spans {
+            assert!(
+                st == 0 || set.tokens[st - 1] == eos,
+                "a span starts inside a row"
+            );
+            assert_eq!(set.tokens[st + l - 1], eos, "a span ends inside a row");
+            for c in &mut seen[st..st + l] {
+                *c += 1;
+            }
+        }
+    }
+    let mut at = 0;
+    for &(l, _) in &set.rows {
+        let want = u32::from(l as usize <= seq);
+        assert!(
+            seen[at..at + l as usize].iter().all(|&c| c == want),
+            "row at {at}"
+        );
+        at += l as usize;
+    }
+    let fill = |n: usize| real as f64 / (n * seq) as f64;
+    let (in_order, _) = set.windows_in_order(seq, Packing::Rows);
+    println!(
+        "best fit {} windows ({:.1}% full), in order {} ({:.1}%)",
+        wins.len(),
+        100.0 * fill(wins.len()),
+        in_order.len(),
+        100.0 * fill(in_order.len())
+    );
+    assert!(
+        fill(wins.len()) > 0.99,
+        "best fit fill {}",
+        fill(wins.len())
+    );
+    assert!(wins.len() < in_order.len());
+}
