@@ -229,25 +229,9 @@ impl TokenSet {
         m
     }
 
-    /// Cut into windows of at most `seq_len + 1` tokens (spans into `tokens`) for
-    /// training: with `rows` packing the rows go best fit (see below), so a window
-    /// holds rows from anywhere in the set. Returns the windows and the number of
-    /// rows dropped as too long.
+    /// Cut into windows of at most `seq_len + 1` tokens (spans into `tokens`).
+    /// Returns the windows and the number of rows dropped as too long.
     pub fn windows(&self, seq_len: usize, packing: super::Packing) -> (Vec<Window>, usize) {
-        self.cut(seq_len, packing, true)
-    }
-
-    /// The same windows with the rows in file order (each window takes the next rows
-    /// while they fit): how evaluation serves a held-out set, every token once, in order.
-    pub fn windows_in_order(
-        &self,
-        seq_len: usize,
-        packing: super::Packing,
-    ) -> (Vec<Window>, usize) {
-        self.cut(seq_len, packing, false)
-    }
-
-    fn cut(&self, seq_len: usize, packing: super::Packing, best_fit: bool) -> (Vec<Window>, usize) {
         let rows_mode = self.packs_rows(packing);
         let mut out = Vec::new();
         if !rows_mode {
@@ -265,82 +249,33 @@ impl TokenSet {
         }
         // One slot of the T + 1 goes to the leading <eos>.
         let cap = seq_len;
-        let mut starts = Vec::with_capacity(self.rows.len());
+        let mut dropped = 0;
+        let mut cur: Vec<(usize, usize)> = Vec::new();
+        let mut used = 0;
         let mut start = 0usize;
         for &(l, _) in &self.rows {
-            starts.push(start);
-            start += l as usize;
-        }
-        let len = |i: usize| self.rows[i].0 as usize;
-        let dropped = (0..self.rows.len()).filter(|&i| len(i) > cap).count();
-        let mut order: Vec<usize> = (0..self.rows.len()).filter(|&i| len(i) <= cap).collect();
-        if !best_fit {
-            let mut out = Vec::new();
-            let mut used = 0;
-            let mut spans: Vec<(usize, usize)> = Vec::new();
-            for i in order {
-                if used + len(i) > cap {
+            let l = l as usize;
+            if l > cap {
+                dropped += 1;
+            } else {
+                if used + l > cap {
                     out.push(Window {
-                        spans: std::mem::take(&mut spans),
+                        spans: std::mem::take(&mut cur),
                         lead_eos: true,
                     });
                     used = 0;
                 }
-                match spans.last_mut() {
-                    Some(last) if last.0 + last.1 == starts[i] => last.1 += len(i),
-                    _ => spans.push((starts[i], len(i))),
+                match cur.last_mut() {
+                    Some(last) if last.0 + last.1 == start => last.1 += l,
+                    _ => cur.push((start, l)),
                 }
-                used += len(i);
+                used += l;
             }
-            if !spans.is_empty() {
-                out.push(Window {
-                    spans,
-                    lead_eos: true,
-                });
-            }
-            return (out, dropped);
+            start += l;
         }
-        // Best fit decreasing: rows longest first, each into the window with the least
-        // room it fits in. Filling windows in file order left the tail of most windows
-        // empty (a next row that did not fit closed the window): 88-91% of the bundled
-        // set's tokens were real at T = 512 and 768; this packs 99%+, so an epoch takes
-        // that many fewer steps for the same rows.
-        order.sort_by_key(|&i| (std::cmp::Reverse(len(i)), i));
-        let mut bins: Vec<Vec<usize>> = Vec::new();
-        let mut room: std::collections::BTreeSet<(usize, usize)> = Default::default();
-        for i in order {
-            let l = len(i);
-            let w = match room.range((l, 0)..).next().copied() {
-                Some((r, w)) => {
-                    room.remove(&(r, w));
-                    if r > l {
-                        room.insert((r - l, w));
-                    }
-                    w
-                }
-                None => {
-                    bins.push(vec![]);
-                    if cap > l {
-                        room.insert((cap - l, bins.len() - 1));
-                    }
-                    bins.len() - 1
-                }
-            };
-            bins[w].push(i);
-        }
-        // A window's rows in file order, neighbours merged into one span.
-        let mut out = Vec::with_capacity(bins.len());
-        for mut rows in bins {
-            rows.sort_unstable();
-            let mut spans: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
-            for i in rows {
-                match spans.last_mut() {
-                    Some(last) if last.0 + last.1 == starts[i] => last.1 += len(i),
-                    _ => spans.push((starts[i], len(i))),
-                }
-            }
+        if !cur.is_empty() {
             out.push(Window {
-                spans,
+                spans: cur,
                 lead_eos: true,
             });
         }
@@ -657,7 +592,7 @@ impl EvalBatches {
         if batch == 0 || seq_len == 0 {
             bail!("batch and seq_len must be positive");
         }
-        let (windows, _) = tokens.windows_in_order(seq_len, packing);
+        let (windows, _) = tokens.windows(seq_len, packing);
         let mask = tokens.prompt_mask();
         Ok(EvalBatches {
             set: tokens,
