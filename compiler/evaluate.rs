@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::eval::{evaluate_with, EvalResult, Generation};
-use crate::generate::{held_out, open_run_with, training_icons};
+use crate::generate::{held_out, open_run_spec, run_spec, training_icons};
 use crate::model;
 use crate::quant::WeightFormat;
 use crate::report::GallerySample;
@@ -24,20 +24,22 @@ pub fn eval_run(
     max_new: usize,
     threads: usize,
 ) -> Result<EvalResult> {
-    eval_run_with(run, n, cfg, max_new, threads, None)
+    eval_run_with(run, &run_spec(run)?, n, cfg, max_new, threads, None)
 }
 
 /// [`eval_run`] generating with the linear layers' weights in `weights`
-/// (`--weights`; the validation loss is the f32 training build's).
+/// (`--weights`; the validation loss is the f32 training build's); `spec` is
+/// the run's ([`run_spec`]).
 pub fn eval_run_with(
     run: &Path,
+    spec: &Spec,
     n: usize,
     cfg: &SamplingConfig,
     max_new: usize,
     threads: usize,
     weights: Option<WeightFormat>,
 ) -> Result<EvalResult> {
-    let mut m = open_run_with(run, threads, weights)?;
+    let mut m = open_run_spec(run, spec.clone(), threads, weights)?;
     let rows = held_out(run)?;
     let mut gens = vec![];
     let started = Instant::now();
@@ -59,12 +61,11 @@ pub fn eval_run_with(
     }
     // The validation loss from the training build (its batch shape).
     let dir = RunDir::new(run);
-    let spec = Spec::load(&dir.spec())?;
-    let train_built = model::build(&spec, &dir.build())?;
+    let train_built = model::build(spec, &dir.build())?;
     let mut s = train_built.session(threads)?;
     let ckpt = resolve_checkpoint(run);
     s.load_weights_file(&ckpt)?;
-    let (data, _) = crate::train::data_configs(&spec)?;
+    let (data, _) = crate::train::data_configs(spec)?;
     let val = crate::train::val_loss(
         &mut s,
         &train_built,

@@ -48,8 +48,17 @@ pub fn open_run_with(
     threads: usize,
     weights: Option<WeightFormat>,
 ) -> Result<RunModel> {
+    open_run_spec(run, run_spec(run)?, threads, weights)
+}
+
+/// [`open_run_with`] with the run's spec already read ([`run_spec`]).
+pub fn open_run_spec(
+    run: &Path,
+    mut spec: Spec,
+    threads: usize,
+    weights: Option<WeightFormat>,
+) -> Result<RunModel> {
     let dir = RunDir::new(run);
-    let mut spec = run_spec(run)?;
     if let Some(w) = weights {
         spec.build.weights = w;
     }

@@ -554,8 +554,10 @@ fn build_models(
         })?;
         let data = tmp.join(format!("data-{i}.json"));
         step::write_data(&data, &StepData::of(&spec))?;
+        let init = built.init_weights(step::SEED);
+        init.save(&step::init_weights_path(&data), None)?;
         let hf_dir = tmp.join(format!("hf-{i}"));
-        let hf = crate::hf::export_hf(&spec, &built.init_weights(step::SEED), None, &hf_dir)
+        let hf = crate::hf::export_hf(&spec, &init, None, &hf_dir)
             .map(|()| hf_dir)
             .map_err(|e| Missing::Failed(format!("no Hugging Face model of this spec: {e}")));
         let g = group_gemms(&mut groups, &spec, &built);

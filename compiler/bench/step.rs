@@ -7,7 +7,7 @@ use super::{median, run_python, Missing, Sample};
 use crate::codegen;
 use crate::error::{At, Error, Result};
 use crate::model::PREFILL_CHUNK;
-use crate::runtime::{AdamwConfig, Library, Session, Weights};
+use crate::runtime::{AdamwConfig, Library, Session};
 use crate::spec::{Spec, WeightFormat};
 use crate::toolchain::SHARED_LIB;
 use serde::{Deserialize, Serialize};
@@ -113,20 +113,23 @@ pub fn peak_rss_kb() -> u64 {
 
 /// A session on the library built in `dir` (no compiling in the worker:
 /// its memory is the library's), with irc's init weights.
-fn session(spec: &Spec, dir: &Path, threads: usize) -> Result<Session> {
+/// The initial weights beside a worker's data file (`data-0.json` → `data-0.safetensors`):
+/// the parent writes them once, and a worker streams them into its context as `irc
+/// generate` does a checkpoint, so its peak RSS holds one copy of the weights (building
+/// them in the worker held two: bench-s generating at 34 MiB, 14 of them a spare copy).
+pub fn init_weights_path(data: &Path) -> std::path::PathBuf {
+    data.with_extension("safetensors")
+}
+
+fn session(spec: &Spec, dir: &Path, threads: usize, weights: &Path) -> Result<Session> {
     let lib = Library::open(
         &dir.join(SHARED_LIB),
         &codegen::prefix(spec),
         &spec.build_hash(),
         (spec.build.batch, spec.build.seq_len, spec.model.vocab_size),
     )?;
-    let table: Vec<(String, Vec<usize>)> = lib
-        .param_table
-        .iter()
-        .map(|p| (p.name.clone(), p.shape.clone()))
-        .collect();
     let mut s = Session::new(&lib, threads)?;
-    s.load_weights(&Weights::init(&spec.model, &table, SEED))?;
+    s.load_weights_file(weights)?;
     Ok(s)
 }
 
@@ -168,7 +171,8 @@ pub fn worker(
 ) -> Result<()> {
     let text = std::fs::read_to_string(data).at(data.display())?;
     let d: StepData = serde_json::from_str(&text).at(data.display())?;
-    let mut s = session(spec, dir, threads)?;
+    let weights = init_weights_path(data);
+    let mut s = session(spec, dir, threads, &weights)?;
     let (b, t) = (d.batch, d.seq);
     let line = match kind {
         "train" => {
@@ -209,7 +213,7 @@ pub fn worker(
             let decode_rss_kb = peak_rss_kb();
             if !spec.build.weights.is_f32() {
                 // Packing gave the f32 copies back; the forward reads them.
-                s = session(spec, dir, threads)?;
+                s = session(spec, dir, threads, &weights)?;
             }
             s.forward(&d.tokens, b, t)?;
             let mut times = vec![];

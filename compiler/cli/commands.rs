@@ -222,6 +222,7 @@ pub(super) fn eval(
     let cfg = sampling.over(&spec.generate);
     let r = crate::evaluate::eval_run_with(
         &run,
+        &spec,
         n.unwrap_or(spec.eval.samples),
         &cfg.sampling(),
         cfg.max_tokens,
