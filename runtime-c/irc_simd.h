@@ -132,12 +132,10 @@ static inline void irc_vstore_n(float *p, irc_vf v, int n)
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
 }
 
-static inline irc_vf irc_vexp(irc_vf x)
+/* e^(x - fn·ln2) for |x - fn·ln2| <= ln2/2 (fn the rounded x·log2 e): the Cody-Waite
+ * reduction and the polynomial that irc_vexp and irc_vexp_nonpos share. */
+static inline irc_vf irc__vexp_poly(irc_vf x, irc_vf fn)
 {
-    /* min/max return their second operand when either is NaN: keep x second so NaN survives. */
-    x = _mm512_max_ps(_mm512_set1_ps(IRC_EXP_LO), _mm512_min_ps(_mm512_set1_ps(IRC_EXP_HI), x));
-    irc_vf fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(IRC_LOG2E)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     irc_vf r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(IRC_LN2_HI), x);
     r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(IRC_LN2_LO), r);
     irc_vf p = _mm512_set1_ps(IRC_EXP_P0);
@@ -147,6 +145,16 @@ static inline irc_vf irc_vexp(irc_vf x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P4));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P5));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return p;
+}
+
+static inline irc_vf irc_vexp(irc_vf x)
+{
+    /* min/max return their second operand when either is NaN: keep x second so NaN survives. */
+    x = _mm512_max_ps(_mm512_set1_ps(IRC_EXP_LO), _mm512_min_ps(_mm512_set1_ps(IRC_EXP_HI), x));
+    irc_vf fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(IRC_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    irc_vf p = irc__vexp_poly(x, fn);
     /* 2^n as 2^n1 * 2^(n-n1) so that n in [-150, 129] never leaves the exponent range. */
     __m512i n = _mm512_cvtps_epi32(fn);
     __m512i n1 = _mm512_srai_epi32(n, 1);
@@ -162,15 +170,7 @@ static inline irc_vf irc_vexp_nonpos(irc_vf x)
     const irc_vf magic = _mm512_set1_ps(IRC_EXP_ROUND);
     irc_vf xc = _mm512_max_ps(_mm512_set1_ps(IRC_EXP_LO), x);
     irc_vf z = _mm512_fmadd_ps(xc, _mm512_set1_ps(IRC_LOG2E), magic), fn = _mm512_sub_ps(z, magic);
-    irc_vf r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(IRC_LN2_HI), xc);
-    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(IRC_LN2_LO), r);
-    irc_vf p = _mm512_set1_ps(IRC_EXP_P0);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRC_EXP_P5));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    irc_vf p = irc__vexp_poly(xc, fn);
     /* z's low bits hold n: (n + 64) << 23 lands in p's exponent, then 2^-64 rounds once. */
     __m512i e = _mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(z), 23), _mm512_set1_epi32(64 << 23));
     irc_vf y = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), e)),
@@ -236,12 +236,10 @@ static inline __m256i irc__mask_n(int n)
 static inline irc_vf irc_vload_n(const float *p, int n) { return _mm256_maskload_ps(p, irc__mask_n(n)); }
 static inline void irc_vstore_n(float *p, irc_vf v, int n) { _mm256_maskstore_ps(p, irc__mask_n(n), v); }
 
-static inline irc_vf irc_vexp(irc_vf x)
+/* e^(x - fn·ln2) for |x - fn·ln2| <= ln2/2 (fn the rounded x·log2 e): the Cody-Waite
+ * reduction and the polynomial that irc_vexp and irc_vexp_nonpos share. */
+static inline irc_vf irc__vexp_poly(irc_vf x, irc_vf fn)
 {
-    /* min/max return their second operand when either is NaN: keep x second so NaN survives. */
-    x = _mm256_max_ps(_mm256_set1_ps(IRC_EXP_LO), _mm256_min_ps(_mm256_set1_ps(IRC_EXP_HI), x));
-    irc_vf fn = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(IRC_LOG2E)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     irc_vf r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(IRC_LN2_HI), x);
     r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(IRC_LN2_LO), r);
     irc_vf p = _mm256_set1_ps(IRC_EXP_P0);
@@ -251,6 +249,16 @@ static inline irc_vf irc_vexp(irc_vf x)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P4));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    return p;
+}
+
+static inline irc_vf irc_vexp(irc_vf x)
+{
+    /* min/max return their second operand when either is NaN: keep x second so NaN survives. */
+    x = _mm256_max_ps(_mm256_set1_ps(IRC_EXP_LO), _mm256_min_ps(_mm256_set1_ps(IRC_EXP_HI), x));
+    irc_vf fn = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(IRC_LOG2E)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    irc_vf p = irc__vexp_poly(x, fn);
     /* 2^n as 2^n1 * 2^(n-n1) so that n in [-150, 129] never leaves the exponent range. */
     __m256i n = _mm256_cvtps_epi32(fn);
     __m256i n1 = _mm256_srai_epi32(n, 1);
@@ -266,15 +274,7 @@ static inline irc_vf irc_vexp_nonpos(irc_vf x)
     const irc_vf magic = _mm256_set1_ps(IRC_EXP_ROUND);
     irc_vf xc = _mm256_max_ps(_mm256_set1_ps(IRC_EXP_LO), x);
     irc_vf z = _mm256_fmadd_ps(xc, _mm256_set1_ps(IRC_LOG2E), magic), fn = _mm256_sub_ps(z, magic);
-    irc_vf r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(IRC_LN2_HI), xc);
-    r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(IRC_LN2_LO), r);
-    irc_vf p = _mm256_set1_ps(IRC_EXP_P0);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRC_EXP_P5));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    irc_vf p = irc__vexp_poly(xc, fn);
     /* z's low bits hold n: (n + 64) << 23 lands in p's exponent, then 2^-64 rounds once. */
     __m256i e = _mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(z), 23), _mm256_set1_epi32(64 << 23));
     irc_vf y = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e)),
@@ -333,11 +333,10 @@ static inline void irc_vstore_n(float *p, irc_vf v, int n)
     memcpy(p, t, (size_t)n * sizeof(float));
 }
 
-static inline irc_vf irc_vexp(irc_vf x)
+/* e^(x - fn·ln2) for |x - fn·ln2| <= ln2/2 (fn the rounded x·log2 e): the Cody-Waite
+ * reduction and the polynomial that irc_vexp and irc_vexp_nonpos share. */
+static inline irc_vf irc__vexp_poly(irc_vf x, irc_vf fn)
 {
-    /* NEON fmin/fmax propagate NaN. */
-    x = vmaxq_f32(vdupq_n_f32(IRC_EXP_LO), vminq_f32(vdupq_n_f32(IRC_EXP_HI), x));
-    irc_vf fn = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(IRC_LOG2E)));
     irc_vf r = vfmsq_f32(x, fn, vdupq_n_f32(IRC_LN2_HI));
     r = vfmsq_f32(r, fn, vdupq_n_f32(IRC_LN2_LO));
     irc_vf p = vdupq_n_f32(IRC_EXP_P0);
@@ -347,6 +346,15 @@ static inline irc_vf irc_vexp(irc_vf x)
     p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P4), p, r);
     p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P5), p, r);
     p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    return p;
+}
+
+static inline irc_vf irc_vexp(irc_vf x)
+{
+    /* NEON fmin/fmax propagate NaN. */
+    x = vmaxq_f32(vdupq_n_f32(IRC_EXP_LO), vminq_f32(vdupq_n_f32(IRC_EXP_HI), x));
+    irc_vf fn = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(IRC_LOG2E)));
+    irc_vf p = irc__vexp_poly(x, fn);
     /* 2^n as 2^n1 * 2^(n-n1) so that n in [-150, 129] never leaves the exponent range. */
     int32x4_t n = vcvtq_s32_f32(fn);
     int32x4_t n1 = vshrq_n_s32(n, 1);
@@ -362,15 +370,7 @@ static inline irc_vf irc_vexp_nonpos(irc_vf x)
     const irc_vf magic = vdupq_n_f32(IRC_EXP_ROUND);
     irc_vf xc = vmaxq_f32(vdupq_n_f32(IRC_EXP_LO), x);
     irc_vf z = vfmaq_f32(magic, xc, vdupq_n_f32(IRC_LOG2E)), fn = vsubq_f32(z, magic);
-    irc_vf r = vfmsq_f32(xc, fn, vdupq_n_f32(IRC_LN2_HI));
-    r = vfmsq_f32(r, fn, vdupq_n_f32(IRC_LN2_LO));
-    irc_vf p = vdupq_n_f32(IRC_EXP_P0);
-    p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P1), p, r);
-    p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(IRC_EXP_P5), p, r);
-    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    irc_vf p = irc__vexp_poly(xc, fn);
     /* z's low bits hold n: (n + 64) << 23 lands in p's exponent, then 2^-64 rounds once. */
     int32x4_t e = vaddq_s32(vshlq_n_s32(vreinterpretq_s32_f32(z), 23), vdupq_n_s32(64 << 23));
     irc_vf y = vmulq_f32(vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e)), vdupq_n_f32(IRC_EXP_UNSCALE));
