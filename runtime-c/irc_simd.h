@@ -17,7 +17,8 @@
  * irc_vexp_nonpos           the same exp for x <= 0, a softmax's score - max (valid up to 43): one
  *                           exponent add and one multiply by 2^-64 instead of two-half
  *                           scaling, the rounding by the 1.5·2^23 trick; same error bounds,
- *                           denormals, 0 below ~-104 and NaN; about 25% fewer instructions
+ *                           denormals, 0 below ~-104 and NaN; three fewer instructions
+ *                           (about 5% faster a vector on Zen 3)
  * irc_vtanh / irc_tanhf     tanh: odd polynomial for |x| < 0.625, 1 - 2/(e^{2|x|}+1) beyond;
  *                           rel. error ~1e-6, exactly ±1 for large |x|, never NaN for finite x
  *

@@ -111,8 +111,6 @@ pub fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// A session on the library built in `dir` (no compiling in the worker:
-/// its memory is the library's), with irc's init weights.
 /// The initial weights beside a worker's data file (`data-0.json` → `data-0.safetensors`):
 /// the parent writes them once, and a worker streams them into its context as `irc
 /// generate` does a checkpoint, so its peak RSS holds one copy of the weights (building
@@ -121,6 +119,8 @@ pub fn init_weights_path(data: &Path) -> std::path::PathBuf {
     data.with_extension("safetensors")
 }
 
+/// A session on the library built in `dir` (no compiling in the worker:
+/// its memory is the library's), with the weights streamed in from `weights`.
 fn session(spec: &Spec, dir: &Path, threads: usize, weights: &Path) -> Result<Session> {
     let lib = Library::open(
         &dir.join(SHARED_LIB),

@@ -39,9 +39,9 @@ pub const ATTENTION_KEY_BLOCK: usize = 128;
 /// on the shape above.
 pub const ATTENTION_QUERY_BLOCK: usize = 48;
 
-/// Keys of the attention backward's outer loop: the block's keys and values
-/// (packed twice, 2 x this x head_dim floats) and its dk and dv sums stay in
-/// L1 while the query rows after it go by. On the shape above 16 / 32 / 64
+/// Keys of the attention backward's outer loop: the block's keys (as panels
+/// and as rows), its values (as panels) and its dk and dv sums, 5 x this x
+/// head_dim floats, stay in L1 while the query rows after it go by. On the shape above 16 / 32 / 64
 /// keys 34.6 / 33.1 / 32.2 ms (the old order, every query row over all the
 /// keys with dk and dv summed in L2, took 36.0).
 pub const ATTENTION_GRAD_KEY_BLOCK: usize = 64;
